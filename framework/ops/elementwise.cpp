@@ -1,0 +1,297 @@
+#include "framework/ops/elementwise.h"
+
+#include <limits>
+
+#include "framework/autograd.h"
+#include "framework/flops.h"
+#include "framework/ops/activation.h"
+#include "framework/ops/elementwise_cpu.h"
+#include "framework/ops/reduce.h"
+#ifdef NEURN_WITH_CUDA
+#include "framework/cuda/cuda_elementwise.h"
+#endif
+
+namespace neurn {
+
+namespace cpu {
+
+BroadcastIndex make_broadcast_index(const Shape& out, const Shape* inputs[], int n_inputs) {
+  BroadcastIndex idx;
+  NEURN_CHECK(out.size() <= static_cast<size_t>(BroadcastIndex::kMaxDims), "element-wise ops support at most ",
+              BroadcastIndex::kMaxDims, " dimensions, got ", shape_str(out));
+  idx.ndim = static_cast<int>(out.size());
+  idx.numel = shape_numel(out);
+  for (int d = 0; d < idx.ndim; ++d) idx.shape[d] = out[d];
+  for (int k = 0; k < n_inputs; ++k) {
+    const Shape& s = *inputs[k];
+    int lead = idx.ndim - static_cast<int>(s.size());
+    int64_t stride = 1;
+    for (int d = idx.ndim - 1; d >= 0; --d) {
+      int64_t size = d >= lead ? s[d - lead] : 1;
+      idx.strides[k][d] = (size == 1) ? 0 : stride;
+      stride *= size;
+    }
+  }
+  return idx;
+}
+
+}  // namespace cpu
+
+namespace {
+
+void check_pair(const Tensor& a, const Tensor& b, const char* op) {
+  NEURN_CHECK(a.defined() && b.defined(), op, ": undefined input");
+  NEURN_CHECK(a.dtype() == b.dtype(), op, ": dtypes differ: ", dtype_name(a.dtype()), " ", shape_str(a.shape()), " and ",
+              dtype_name(b.dtype()), " ", shape_str(b.shape()));
+  NEURN_CHECK(a.device() == b.device(), op, ": tensors are on different devices: ", a.device().str(), " and ",
+              b.device().str());
+}
+
+Tensor unary_forward(const Tensor& x, UnaryKind kind, UnaryParams p, const char* op) {
+  NEURN_CHECK(x.defined(), op, ": undefined input");
+  Tensor y = Tensor::empty(x.shape(), x.options());
+  count_flops(x.numel());
+  if (x.device().is_meta() || x.numel() == 0) return y;
+  if (x.device().is_cuda()) {
+#ifdef NEURN_WITH_CUDA
+    cuda::unary(kind, p, x.raw_data(), y.raw_data(), x.dtype(), x.numel());
+#endif
+    return y;
+  }
+  dispatch_float(x.dtype(), op, [&](auto z) {
+    using T = decltype(z);
+    visit_unary(kind, p, [&](auto f) { cpu::unary_loop<T>(f, x.data<T>(), y.data<T>(), x.numel()); });
+  });
+  return y;
+}
+
+Tensor unary_backward(const Tensor& x, const Tensor& y, const Tensor& g, UnaryKind kind, UnaryParams p,
+                      const char* op) {
+  Tensor dx = Tensor::empty(x.shape(), x.options());
+  if (x.numel() == 0) return dx;
+  if (x.device().is_cuda()) {
+#ifdef NEURN_WITH_CUDA
+    cuda::unary_backward(kind, p, x.raw_data(), y.raw_data(), g.raw_data(), dx.raw_data(), x.dtype(), x.numel());
+#endif
+    return dx;
+  }
+  dispatch_float(x.dtype(), op, [&](auto z) {
+    using T = decltype(z);
+    visit_unary(kind, p, [&](auto f) {
+      cpu::unary_backward_loop<T>(f, x.data<T>(), y.data<T>(), g.data<T>(), dx.data<T>(), x.numel());
+    });
+  });
+  return dx;
+}
+
+}  // namespace
+
+// Exposed to activation.cpp.
+Tensor unary_op(const Tensor& x, UnaryKind kind, UnaryParams p, const char* op) {
+  Tensor y = unary_forward(x, kind, p, op);
+  Tensor xs = x.detach(), ys = y.detach();  // detached: no reference cycle through y's own node
+  return attach_grad(y, op, {x}, [xs, ys, kind, p, op](const Tensor& g) -> std::vector<Tensor> {
+    return {unary_backward(xs, ys, g, kind, p, op)};
+  });
+}
+
+namespace {
+
+Tensor binary_forward(const Tensor& a, const Tensor& b, BinaryKind kind, const char* op) {
+  check_pair(a, b, op);
+  Shape out_shape = broadcast_shapes(a.shape(), b.shape(), op);
+  Tensor out = Tensor::empty(out_shape, a.options());
+  count_flops(out.numel());
+  if (a.device().is_meta() || out.numel() == 0) return out;
+  const Shape* shapes[2] = {&a.shape(), &b.shape()};
+  BroadcastIndex idx = cpu::make_broadcast_index(out_shape, shapes, 2);
+  if (a.device().is_cuda()) {
+#ifdef NEURN_WITH_CUDA
+    cuda::binary(kind, a.raw_data(), b.raw_data(), out.raw_data(), a.dtype(), idx);
+#endif
+    return out;
+  }
+  dispatch_float(a.dtype(), op, [&](auto z) {
+    using T = decltype(z);
+    visit_binary(kind, [&](auto f) {
+      cpu::binary_loop<T>(f, a.data<T>(), b.data<T>(), out.data<T>(), idx, a.numel(), b.numel());
+    });
+  });
+  return out;
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(a, b, BinaryKind::Add, "add");
+  Shape sa = a.shape(), sb = b.shape();
+  return attach_grad(out, "add", {a, b}, [sa, sb](const Tensor& g) -> std::vector<Tensor> {
+    return {sum_to_shape(g, sa), sum_to_shape(g, sb)};
+  });
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(a, b, BinaryKind::Sub, "sub");
+  Shape sa = a.shape(), sb = b.shape();
+  return attach_grad(out, "sub", {a, b}, [sa, sb](const Tensor& g) -> std::vector<Tensor> {
+    return {sum_to_shape(g, sa), sum_to_shape(neg(g), sb)};
+  });
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(a, b, BinaryKind::Mul, "mul");
+  Tensor ad = a.detach(), bd = b.detach();
+  bool ga = a.requires_grad(), gb = b.requires_grad();
+  return attach_grad(out, "mul", {a, b}, [ad, bd, ga, gb](const Tensor& g) -> std::vector<Tensor> {
+    return {ga ? sum_to_shape(mul(g, bd), ad.shape()) : Tensor(), gb ? sum_to_shape(mul(g, ad), bd.shape()) : Tensor()};
+  });
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(a, b, BinaryKind::Div, "div");
+  Tensor ad = a.detach(), bd = b.detach();
+  bool ga = a.requires_grad(), gb = b.requires_grad();
+  return attach_grad(out, "div", {a, b}, [ad, bd, ga, gb](const Tensor& g) -> std::vector<Tensor> {
+    Tensor da, db;
+    if (ga) da = sum_to_shape(div(g, bd), ad.shape());
+    if (gb) db = sum_to_shape(neg(div(mul(g, ad), mul(bd, bd))), bd.shape());
+    return {da, db};
+  });
+}
+
+namespace {
+// maximum/minimum: the gradient goes to the selected input; on ties it is
+// split evenly between both (the subgradient PyTorch uses).
+Tensor select_binary(const Tensor& a, const Tensor& b, BinaryKind kind, const char* op) {
+  Tensor out = binary_forward(a, b, kind, op);
+  Tensor ad = a.detach(), bd = b.detach();
+  BinaryKind wins = kind == BinaryKind::Maximum ? BinaryKind::Gt : BinaryKind::Lt;
+  return attach_grad(out, op, {a, b}, [ad, bd, wins, op](const Tensor& g) -> std::vector<Tensor> {
+    Tensor a_wins = binary_forward(ad, bd, wins, op);
+    Tensor tie = mul(binary_forward(ad, bd, BinaryKind::Eq, op), 0.5);
+    Tensor wa = add(a_wins, tie);
+    Tensor wb = rsub(1.0, wa);
+    return {sum_to_shape(mul(g, wa), ad.shape()), sum_to_shape(mul(g, wb), bd.shape())};
+  });
+}
+}  // namespace
+
+Tensor maximum(const Tensor& a, const Tensor& b) { return select_binary(a, b, BinaryKind::Maximum, "maximum"); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return select_binary(a, b, BinaryKind::Minimum, "minimum"); }
+
+Tensor pow(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_forward(a, b, BinaryKind::Pow, "pow");
+  Tensor ad = a.detach(), bd = b.detach(), od = out.detach();
+  bool ga = a.requires_grad(), gb = b.requires_grad();
+  return attach_grad(out, "pow", {a, b}, [ad, bd, od, ga, gb](const Tensor& g) -> std::vector<Tensor> {
+    Tensor da, db;
+    // d/da a^b = b a^(b-1); d/db a^b = a^b log a
+    if (ga) da = sum_to_shape(mul(g, mul(bd, binary_forward(ad, sub(bd, 1.0), BinaryKind::Pow, "pow"))), ad.shape());
+    if (gb) db = sum_to_shape(mul(g, mul(od, log(ad))), bd.shape());
+    return {da, db};
+  });
+}
+
+Tensor add(const Tensor& a, double s) { return unary_op(a, UnaryKind::AddScalar, {s, 0}, "add"); }
+Tensor sub(const Tensor& a, double s) { return unary_op(a, UnaryKind::AddScalar, {-s, 0}, "sub"); }
+Tensor mul(const Tensor& a, double s) { return unary_op(a, UnaryKind::MulScalar, {s, 0}, "mul"); }
+Tensor div(const Tensor& a, double s) { return unary_op(a, UnaryKind::MulScalar, {1.0 / s, 0}, "div"); }
+Tensor rsub(double s, const Tensor& a) { return unary_op(a, UnaryKind::RSubScalar, {s, 0}, "rsub"); }
+Tensor rdiv(double s, const Tensor& a) { return unary_op(a, UnaryKind::RDivScalar, {s, 0}, "rdiv"); }
+Tensor pow(const Tensor& a, double e) { return unary_op(a, UnaryKind::PowScalar, {e, 0}, "pow"); }
+
+Tensor neg(const Tensor& x) { return unary_op(x, UnaryKind::Neg, {}, "neg"); }
+Tensor exp(const Tensor& x) { return unary_op(x, UnaryKind::Exp, {}, "exp"); }
+Tensor log(const Tensor& x) { return unary_op(x, UnaryKind::Log, {}, "log"); }
+Tensor sqrt(const Tensor& x) { return unary_op(x, UnaryKind::Sqrt, {}, "sqrt"); }
+Tensor abs(const Tensor& x) { return unary_op(x, UnaryKind::Abs, {}, "abs"); }
+Tensor square(const Tensor& x) { return unary_op(x, UnaryKind::Square, {}, "square"); }
+
+Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi) {
+  double inf = std::numeric_limits<double>::infinity();
+  double l = lo.value_or(-inf), h = hi.value_or(inf);
+  NEURN_CHECK(l <= h, "clamp: lower bound ", l, " is above upper bound ", h);
+  return unary_op(x, UnaryKind::Clamp, {l, h}, "clamp");
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  check_pair(a, b, "where");
+  NEURN_CHECK(cond.device() == a.device(), "where: condition is on ", cond.device().str(), ", values on ",
+              a.device().str());
+  Tensor c = cond.dtype() == a.dtype() ? cond : cond.to(a.dtype());
+  Shape out_shape = broadcast_shapes(broadcast_shapes(c.shape(), a.shape(), "where"), b.shape(), "where");
+  Tensor out = Tensor::empty(out_shape, a.options());
+  count_flops(out.numel());
+  if (!a.device().is_meta() && out.numel() > 0) {
+    const Shape* shapes[3] = {&c.shape(), &a.shape(), &b.shape()};
+    BroadcastIndex idx = cpu::make_broadcast_index(out_shape, shapes, 3);
+    if (a.device().is_cuda()) {
+#ifdef NEURN_WITH_CUDA
+      cuda::where(c.raw_data(), a.raw_data(), b.raw_data(), out.raw_data(), a.dtype(), idx);
+#endif
+    } else {
+      dispatch_float(a.dtype(), "where", [&](auto z) {
+        using T = decltype(z);
+        const T *pc = c.data<T>(), *pa = a.data<T>(), *pb = b.data<T>();
+        T* po = out.data<T>();
+        cpu::for_each_broadcast(idx, [&](int64_t o, int64_t i, int64_t j, int64_t k) { po[o] = pc[i] != T(0) ? pa[j] : pb[k]; });
+      });
+    }
+  }
+  Tensor cd = c.detach();
+  Shape sa = a.shape(), sb = b.shape();
+  return attach_grad(out, "where", {a, b}, [cd, sa, sb](const Tensor& g) -> std::vector<Tensor> {
+    Tensor z = zeros_like(g);
+    return {sum_to_shape(where(cd, g, z), sa), sum_to_shape(where(cd, z, g), sb)};
+  });
+}
+
+Tensor eq(const Tensor& a, const Tensor& b) { return binary_forward(a, b, BinaryKind::Eq, "eq"); }
+Tensor gt(const Tensor& a, const Tensor& b) { return binary_forward(a, b, BinaryKind::Gt, "gt"); }
+Tensor lt(const Tensor& a, const Tensor& b) { return binary_forward(a, b, BinaryKind::Lt, "lt"); }
+Tensor ge(const Tensor& a, const Tensor& b) { return binary_forward(a, b, BinaryKind::Ge, "ge"); }
+Tensor le(const Tensor& a, const Tensor& b) { return binary_forward(a, b, BinaryKind::Le, "le"); }
+
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator+(const Tensor& a, double s) { return add(a, s); }
+Tensor operator-(const Tensor& a, double s) { return sub(a, s); }
+Tensor operator*(const Tensor& a, double s) { return mul(a, s); }
+Tensor operator/(const Tensor& a, double s) { return div(a, s); }
+Tensor operator+(double s, const Tensor& a) { return add(a, s); }
+Tensor operator-(double s, const Tensor& a) { return rsub(s, a); }
+Tensor operator*(double s, const Tensor& a) { return mul(a, s); }
+Tensor operator/(double s, const Tensor& a) { return rdiv(s, a); }
+Tensor Tensor::operator-() const { return neg(*this); }
+
+void add_(const Tensor& a, const Tensor& b, double alpha) {
+  NoGradGuard no_grad;
+  Tensor bb = alpha == 1.0 ? b : mul(b, alpha);
+  Tensor r = add(a, bb);
+  NEURN_CHECK(r.shape() == a.shape(), "add_: ", shape_str(b.shape()), " does not broadcast to the destination ",
+              shape_str(a.shape()));
+  a.copy_(r);
+}
+
+void mul_(const Tensor& a, double s) {
+  NoGradGuard no_grad;
+  a.copy_(mul(a, s));
+}
+
+// ---- activations ------------------------------------------------------------------
+
+Tensor relu(const Tensor& x) { return unary_op(x, UnaryKind::Relu, {}, "relu"); }
+Tensor relu6(const Tensor& x) { return unary_op(x, UnaryKind::Relu6, {}, "relu6"); }
+Tensor leaky_relu(const Tensor& x, double slope) { return unary_op(x, UnaryKind::LeakyRelu, {slope, 0}, "leaky_relu"); }
+Tensor sigmoid(const Tensor& x) { return unary_op(x, UnaryKind::Sigmoid, {}, "sigmoid"); }
+Tensor tanh(const Tensor& x) { return unary_op(x, UnaryKind::Tanh, {}, "tanh"); }
+Tensor silu(const Tensor& x) { return unary_op(x, UnaryKind::Silu, {}, "silu"); }
+Tensor gelu(const Tensor& x, GeluApprox approx) {
+  return approx == GeluApprox::Tanh ? unary_op(x, UnaryKind::GeluTanh, {}, "gelu") : unary_op(x, UnaryKind::Gelu, {}, "gelu");
+}
+Tensor hardswish(const Tensor& x) { return unary_op(x, UnaryKind::Hardswish, {}, "hardswish"); }
+Tensor hardsigmoid(const Tensor& x) { return unary_op(x, UnaryKind::Hardsigmoid, {}, "hardsigmoid"); }
+
+}  // namespace neurn

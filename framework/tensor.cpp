@@ -1,0 +1,332 @@
+#include "framework/tensor.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <iomanip>
+#include <ostream>
+#include <sstream>
+
+#include "framework/autograd.h"
+#include "framework/random.h"
+#ifdef NEURN_WITH_CUDA
+#include "framework/cuda/cuda_backend.h"
+#endif
+
+namespace neurn {
+
+// ---- storage ------------------------------------------------------------------
+
+Storage::Storage(size_t n, Device dev) : nbytes(n), device(dev) {
+  if (dev.is_meta() || n == 0) return;
+  if (dev.is_cpu()) {
+    size_t rounded = (n + 63) / 64 * 64;  // 64-byte aligned for SIMD
+    data = std::aligned_alloc(64, rounded);
+    NEURN_CHECK(data, "out of host memory allocating ", n, " bytes");
+    deleter = [](void* p) { std::free(p); };
+    return;
+  }
+#ifdef NEURN_WITH_CUDA
+  data = cuda::allocate(n);
+  deleter = [](void* p) { cuda::deallocate(p); };
+#else
+  NEURN_FAIL("cannot allocate on ", dev.str(), ": neurn was built without CUDA (configure with NEURN_CUDA=ON)");
+#endif
+}
+
+Storage::Storage(void* d, size_t n, Device dev, std::function<void(void*)> del)
+    : data(d), nbytes(n), device(dev), deleter(std::move(del)) {}
+
+Storage::~Storage() {
+  if (data && deleter) deleter(data);
+}
+
+// ---- tensor basics ----------------------------------------------------------------
+
+TensorImpl& Tensor::impl() const {
+  NEURN_CHECK(impl_, "operation on an undefined tensor");
+  return *impl_;
+}
+
+Tensor Tensor::empty(const Shape& shape, TensorOptions opt) {
+  for (auto d : shape) NEURN_CHECK(d >= 0, "Tensor::empty: negative size in shape ", shape_str(shape));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = shape;
+  impl->numel = shape_numel(shape);
+  impl->dtype = opt.dtype;
+  impl->device = opt.device;
+  impl->storage = std::make_shared<Storage>(static_cast<size_t>(impl->numel) * dtype_size(opt.dtype), opt.device);
+  impl->requires_grad = opt.requires_grad;
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, const Shape& shape, DType dtype) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = shape;
+  impl->numel = shape_numel(shape);
+  impl->dtype = dtype;
+  impl->device = storage->device;
+  NEURN_CHECK(impl->device.is_meta() || static_cast<size_t>(impl->numel) * dtype_size(dtype) <= storage->nbytes,
+              "Tensor::from_storage: shape ", shape_str(shape), " needs more bytes than the storage has");
+  impl->storage = std::move(storage);
+  return Tensor(std::move(impl));
+}
+
+int64_t Tensor::size(int64_t axis) const { return shape()[normalize_axis(axis, dim(), "Tensor::size")]; }
+
+Tensor& Tensor::requires_grad_(bool on) {
+  NEURN_CHECK(is_leaf(), "requires_grad_: only leaf tensors can change requires_grad (this one was made by ",
+              impl().grad_fn->op, ")");
+  NEURN_CHECK(!on || is_floating(dtype()), "requires_grad_: a ", dtype_name(dtype()), " tensor cannot require a gradient");
+  impl().requires_grad = on;
+  return *this;
+}
+
+Tensor Tensor::grad() const { return impl().grad ? Tensor(impl().grad) : Tensor(); }
+
+void Tensor::set_grad(const Tensor& g) {
+  if (!g.defined()) {
+    impl().grad.reset();
+    return;
+  }
+  NEURN_CHECK(g.shape() == shape(), "set_grad: gradient of shape ", shape_str(g.shape()), " for a tensor of shape ",
+              shape_str(shape()));
+  impl().grad = g.impl_ptr();
+}
+
+Tensor Tensor::detach() const {
+  Tensor t = from_storage(impl().storage, shape(), dtype());
+  return t;
+}
+
+
+Tensor Tensor::clone() const {
+  Tensor out = empty(shape(), options());
+  out.copy_(*this);
+  return out;
+}
+
+namespace {
+
+template <typename S, typename D>
+void convert_loop(const S* src, D* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<D>(src[i]);
+}
+
+template <typename F>
+void dispatch_host(DType t, F&& f) {
+  switch (t) {
+    case DType::Float32: f(float{}); return;
+    case DType::Float64: f(double{}); return;
+    case DType::Int64: f(int64_t{}); return;
+    case DType::UInt8: f(uint8_t{}); return;
+    default: NEURN_FAIL("dtype ", dtype_name(t), " is not supported on the CPU");
+  }
+}
+
+void host_convert(const void* src, DType sd, void* dst, DType dd, int64_t n) {
+  if (sd == dd) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * dtype_size(sd));
+    return;
+  }
+  dispatch_host(sd, [&](auto s) {
+    using S = decltype(s);
+    dispatch_host(dd, [&](auto d) {
+      using D = decltype(d);
+      convert_loop(static_cast<const S*>(src), static_cast<D*>(dst), n);
+    });
+  });
+}
+
+}  // namespace
+
+void Tensor::copy_(const Tensor& src) const {
+  NEURN_CHECK(src.shape() == shape(), "copy_: source of shape ", shape_str(src.shape()), " into a tensor of shape ",
+              shape_str(shape()));
+  Device sd = src.device(), dd = device();
+  if (sd.is_meta() || dd.is_meta()) {
+    NEURN_CHECK(sd.is_meta() && dd.is_meta(), "copy_: cannot copy data between ", sd.str(), " and ", dd.str());
+    return;
+  }
+  if (numel() == 0) return;
+  if (sd.is_cpu() && dd.is_cpu()) {
+    host_convert(src.raw_data(), src.dtype(), raw_data(), dtype(), numel());
+    return;
+  }
+#ifdef NEURN_WITH_CUDA
+  if (src.dtype() != dtype()) {  // convert on the source's device, then move
+    Tensor converted = src.to(dtype());
+    copy_(converted);
+    return;
+  }
+  if (sd.is_cpu() && dd.is_cuda()) return cuda::copy_host_to_device(raw_data(), src.raw_data(), nbytes());
+  if (sd.is_cuda() && dd.is_cpu()) return cuda::copy_device_to_host(raw_data(), src.raw_data(), nbytes());
+  if (sd.is_cuda() && dd.is_cuda()) return cuda::copy_device_to_device(raw_data(), src.raw_data(), nbytes());
+#endif
+  NEURN_FAIL("copy_: cannot copy from ", sd.str(), " to ", dd.str(), " in this build");
+}
+
+void Tensor::fill_(double value) const {
+  if (device().is_meta() || numel() == 0) return;
+  if (device().is_cpu()) {
+    dispatch_host(dtype(), [&](auto z) {
+      using T = decltype(z);
+      T* p = static_cast<T*>(raw_data());
+      T v = static_cast<T>(value);
+      for (int64_t i = 0; i < numel(); ++i) p[i] = v;
+    });
+    return;
+  }
+#ifdef NEURN_WITH_CUDA
+  cuda::fill(raw_data(), dtype(), numel(), value);
+#endif
+}
+
+Tensor Tensor::to(Device d) const {
+  if (device() == d) return *this;
+  Tensor out = empty(shape(), {dtype(), d, false});
+  out.copy_(*this);
+  return out;
+}
+
+Tensor Tensor::to(DType t) const {
+  if (dtype() == t) return *this;
+  Tensor out = empty(shape(), {t, device(), false});
+  if (device().is_meta() || numel() == 0) return out;
+  if (device().is_cpu()) {
+    host_convert(raw_data(), dtype(), out.raw_data(), t, numel());
+    return out;
+  }
+#ifdef NEURN_WITH_CUDA
+  cuda::convert(raw_data(), dtype(), out.raw_data(), t, numel());
+#endif
+  return out;
+}
+
+double Tensor::item() const {
+  NEURN_CHECK(numel() == 1, "item: the tensor has ", numel(), " elements, shape ", shape_str(shape()),
+              " (expected exactly one)");
+  return to_vector<double>()[0];
+}
+
+template <typename T>
+std::vector<T> Tensor::to_vector() const {
+  NEURN_CHECK(!device().is_meta(), "to_vector: a meta tensor has no data");
+  Tensor host = to(Device::cpu());
+  std::vector<T> out(static_cast<size_t>(numel()));
+  if (numel()) host_convert(host.raw_data(), dtype(), out.data(), dtype_of<T>::value, numel());
+  return out;
+}
+template std::vector<float> Tensor::to_vector<float>() const;
+template std::vector<double> Tensor::to_vector<double>() const;
+template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
+template std::vector<uint8_t> Tensor::to_vector<uint8_t>() const;
+
+std::string Tensor::str(int64_t max_per_dim) const {
+  if (!defined()) return "Tensor(undefined)";
+  std::ostringstream os;
+  os << "Tensor(shape=" << shape_str(shape()) << ", dtype=" << dtype_name(dtype()) << ", device=" << device().str();
+  if (requires_grad()) os << ", requires_grad";
+  os << ")";
+  if (device().is_meta()) return os.str();
+  std::vector<double> v = to_vector<double>();
+  auto strides = contiguous_strides(shape());
+  std::function<void(int64_t, int64_t)> rec = [&](int64_t axis, int64_t offset) {
+    if (axis == dim()) {
+      os << std::setprecision(6) << v[static_cast<size_t>(offset)];
+      return;
+    }
+    os << "[";
+    int64_t n = shape()[axis];
+    for (int64_t i = 0; i < n; ++i) {
+      if (n > max_per_dim && i == max_per_dim / 2) {
+        os << "..., ";
+        i = n - max_per_dim / 2;
+      }
+      rec(axis + 1, offset + i * strides[axis]);
+      if (i + 1 < n) os << ", ";
+    }
+    os << "]";
+  };
+  os << "\n";
+  rec(0, 0);
+  return os.str();
+}
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str(); }
+
+// ---- creation ---------------------------------------------------------------------
+
+Tensor full(const Shape& shape, double value, TensorOptions opt) {
+  bool rg = opt.requires_grad;
+  opt.requires_grad = false;
+  Tensor t = Tensor::empty(shape, opt);
+  t.fill_(value);
+  if (rg) t.requires_grad_();
+  return t;
+}
+Tensor zeros(const Shape& shape, TensorOptions opt) { return full(shape, 0.0, opt); }
+Tensor ones(const Shape& shape, TensorOptions opt) { return full(shape, 1.0, opt); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.options()); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.options()); }
+Tensor full_like(const Tensor& t, double v) { return full(t.shape(), v, t.options()); }
+Tensor empty_like(const Tensor& t) { return Tensor::empty(t.shape(), t.options()); }
+Tensor scalar_tensor(double v, TensorOptions opt) { return full({}, v, opt); }
+
+namespace {
+// Fills a host double buffer with f(i) and moves it to opt.
+template <typename F>
+Tensor generate(const Shape& shape, TensorOptions opt, F&& f) {
+  bool rg = opt.requires_grad;
+  Tensor host = Tensor::empty(shape, {DType::Float64, Device::cpu(), false});
+  if (!opt.device.is_meta()) {
+    double* p = host.data<double>();
+    for (int64_t i = 0; i < host.numel(); ++i) p[i] = f(i);
+  }
+  Tensor out = opt.device.is_meta() ? Tensor::empty(shape, {opt.dtype, opt.device, false})
+                                    : host.to(opt.dtype).to(opt.device);
+  if (rg) out.requires_grad_();
+  return out;
+}
+}  // namespace
+
+Tensor arange(double start, double end, double step, TensorOptions opt) {
+  NEURN_CHECK(step != 0, "arange: step must be non-zero");
+  int64_t n = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((end - start) / step)));
+  return generate({n}, opt, [&](int64_t i) { return start + static_cast<double>(i) * step; });
+}
+
+Tensor rand(const Shape& shape, TensorOptions opt, Generator* gen, double lo, double hi) {
+  Generator& g = gen ? *gen : default_generator();
+  uint64_t base = g.advance(static_cast<uint64_t>(shape_numel(shape)));
+  uint64_t seed = g.seed();
+  return generate(shape, opt, [&](int64_t i) { return lo + (hi - lo) * counter_uniform(seed, base + i); });
+}
+
+Tensor randn(const Shape& shape, TensorOptions opt, Generator* gen, double mean, double std) {
+  Generator& g = gen ? *gen : default_generator();
+  uint64_t base = g.advance(static_cast<uint64_t>(shape_numel(shape)));
+  uint64_t seed = g.seed();
+  return generate(shape, opt, [&](int64_t i) { return mean + std * counter_normal(seed, base + i); });
+}
+
+Tensor randint(int64_t lo, int64_t hi, const Shape& shape, Generator* gen) {
+  NEURN_CHECK(hi > lo, "randint: empty range [", lo, ", ", hi, ")");
+  Generator& g = gen ? *gen : default_generator();
+  uint64_t base = g.advance(static_cast<uint64_t>(shape_numel(shape)));
+  Tensor out = Tensor::empty(shape, {DType::Int64, Device::cpu(), false});
+  int64_t* p = out.data<int64_t>();
+  for (int64_t i = 0; i < out.numel(); ++i)
+    p[i] = lo + static_cast<int64_t>(counter_uniform(g.seed(), base + i) * static_cast<double>(hi - lo));
+  return out;
+}
+
+Tensor from_buffer(const void* data, DType src_dtype, const Shape& shape, TensorOptions opt) {
+  bool rg = opt.requires_grad;
+  Tensor host = Tensor::empty(shape, {opt.dtype, Device::cpu(), false});
+  if (host.numel()) host_convert(data, src_dtype, host.raw_data(), opt.dtype, host.numel());
+  Tensor out = host.to(opt.device);
+  if (rg) out.requires_grad_();
+  return out;
+}
+
+}  // namespace neurn

@@ -1,0 +1,155 @@
+#pragma once
+// Tensor: a shared handle to contiguous row-major storage with a shape, a
+// dtype and a device. Copies of a Tensor share data; clone() copies it.
+#include <cstring>
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framework/device.h"
+#include "framework/dtype.h"
+#include "framework/shape.h"
+
+namespace neurn {
+
+class Tensor;
+struct Node;
+
+// Raw memory on one device. Meta storage has no data.
+struct Storage {
+  void* data = nullptr;
+  size_t nbytes = 0;
+  Device device;
+  std::function<void(void*)> deleter;
+  Storage(size_t nbytes, Device device);  // allocates (not on meta)
+  Storage(void* data, size_t nbytes, Device device, std::function<void(void*)> deleter);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+};
+
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  Shape shape;
+  int64_t numel = 0;
+  DType dtype = DType::Float32;
+  Device device;
+  bool requires_grad = false;
+  std::shared_ptr<Node> grad_fn;       // the op that produced it (non-leaf)
+  std::shared_ptr<TensorImpl> grad;    // accumulated gradient (leaves)
+};
+
+struct TensorOptions {
+  DType dtype = DType::Float32;
+  Device device = Device::cpu();
+  bool requires_grad = false;
+};
+
+class Generator;
+
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  // An uninitialised tensor (use zeros() for defined values).
+  static Tensor empty(const Shape& shape, TensorOptions opt = {});
+  // A tensor that shares storage with `storage` (used by reshape/detach).
+  static Tensor from_storage(std::shared_ptr<Storage> storage, const Shape& shape, DType dtype);
+
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& shape() const { return impl().shape; }
+  int64_t dim() const { return static_cast<int64_t>(impl().shape.size()); }
+  int64_t size(int64_t axis) const;  // negative axes count from the end
+  int64_t numel() const { return impl().numel; }
+  DType dtype() const { return impl().dtype; }
+  Device device() const { return impl().device; }
+  TensorOptions options() const { return {dtype(), device(), false}; }
+  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype()); }
+
+  // Typed access to host data; checks dtype and that the tensor is on the CPU.
+  template <typename T> T* data() const;
+  void* raw_data() const { return impl().storage ? impl().storage->data : nullptr; }
+  const std::shared_ptr<Storage>& storage() const { return impl().storage; }
+
+  // Autograd
+  bool requires_grad() const { return impl_ && impl_->requires_grad; }
+  Tensor& requires_grad_(bool on = true);  // only for leaves
+  bool is_leaf() const { return impl().grad_fn == nullptr; }
+  const std::shared_ptr<Node>& grad_fn() const { return impl().grad_fn; }
+  Tensor grad() const;
+  void set_grad(const Tensor& g);
+  void zero_grad() { impl().grad.reset(); }
+  // Back-propagates from this tensor. A non-scalar needs `grad` (dL/dthis).
+  // The graph is released afterwards unless retain_graph.
+  void backward(const Tensor& grad = {}, bool retain_graph = false) const;
+  Tensor detach() const;  // same data, no graph
+
+  // Copies and conversions
+  Tensor clone() const;
+  Tensor to(Device device) const;  // a copy unless already there
+  Tensor to(DType dtype) const;
+  Tensor cpu() const { return to(Device::cpu()); }
+  // In-place copy of src's values (same shape; any device or dtype).
+  void copy_(const Tensor& src) const;
+  void fill_(double value) const;
+
+  double item() const;  // single-element tensors
+  template <typename T> std::vector<T> to_vector() const;  // host copy, cast to T
+  std::string str(int64_t max_per_dim = 6) const;
+
+  // Arithmetic (broadcasting); defined in ops.
+  Tensor operator-() const;
+  Tensor reshape(const Shape& s) const;
+
+  TensorImpl& impl() const;
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+  bool same(const Tensor& o) const { return impl_ == o.impl_; }
+
+ private:
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+// ---- creation ---------------------------------------------------------------
+Tensor zeros(const Shape& shape, TensorOptions opt = {});
+Tensor ones(const Shape& shape, TensorOptions opt = {});
+Tensor full(const Shape& shape, double value, TensorOptions opt = {});
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+Tensor full_like(const Tensor& t, double value);
+Tensor empty_like(const Tensor& t);
+Tensor scalar_tensor(double value, TensorOptions opt = {});
+// [start, end) with step
+Tensor arange(double start, double end, double step = 1.0, TensorOptions opt = {});
+// Uniform [lo, hi) and normal(mean, std), from `gen` or the default generator.
+Tensor rand(const Shape& shape, TensorOptions opt = {}, Generator* gen = nullptr, double lo = 0.0, double hi = 1.0);
+Tensor randn(const Shape& shape, TensorOptions opt = {}, Generator* gen = nullptr, double mean = 0.0, double std = 1.0);
+// Uniform integers in [lo, hi) as int64.
+Tensor randint(int64_t lo, int64_t hi, const Shape& shape, Generator* gen = nullptr);
+// Copies `n = numel(shape)` values of T from host memory, then converts to
+// opt.dtype and moves to opt.device.
+template <typename T>
+Tensor from_vector(const std::vector<T>& values, const Shape& shape, TensorOptions opt = {dtype_of<T>::value});
+Tensor from_buffer(const void* data, DType src_dtype, const Shape& shape, TensorOptions opt);
+
+// ---- template definitions ---------------------------------------------------
+template <typename T>
+T* Tensor::data() const {
+  NEURN_CHECK(dtype() == dtype_of<T>::value, "Tensor::data: tensor is ", dtype_name(dtype()), ", asked for ",
+              dtype_name(dtype_of<T>::value));
+  NEURN_CHECK(!device().is_meta(), "Tensor::data: a meta tensor has no data");
+  return static_cast<T*>(raw_data());
+}
+
+template <typename T>
+Tensor from_vector(const std::vector<T>& values, const Shape& shape, TensorOptions opt) {
+  NEURN_CHECK(static_cast<int64_t>(values.size()) == shape_numel(shape), "from_vector: ", values.size(),
+              " values for shape ", shape_str(shape));
+  return from_buffer(values.data(), dtype_of<T>::value, shape, opt);
+}
+
+}  // namespace neurn
