@@ -1,0 +1,73 @@
+#pragma once
+// For .cu files only: the checks every CUDA, cuBLAS and cuDNN call goes
+// through, the shared compute stream and library handles, and launch helpers.
+// A failed call throws neurn::Error naming the file, the line, the call and
+// the library's own message.
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <cstdint>
+
+#include "framework/dtype.h"
+#include "framework/error.h"
+
+namespace neurn::cuda {
+
+[[noreturn]] void fail_cuda(cudaError_t err, const char* call, const char* file, int line);
+[[noreturn]] void fail_cublas(cublasStatus_t st, const char* call, const char* file, int line);
+[[noreturn]] void fail_cudnn(cudnnStatus_t st, const char* call, const char* file, int line);
+
+// The one compute stream: every kernel, library call and copy is ordered on
+// it, which is what lets the caching allocator hand a freed block to the next
+// op without synchronising.
+cudaStream_t stream();
+cublasHandle_t cublas();  // bound to stream()
+cudnnHandle_t cudnn();    // bound to stream()
+
+// Throws (naming the op) when no usable CUDA device is present.
+void require_device(const char* op);
+
+// Multiprocessor count of the device (for grid sizes).
+int sm_count();
+
+// Grid size for a grid-stride loop over n elements with `threads` per block:
+// enough blocks to fill the device, not one per element for huge n.
+inline unsigned grid_for(int64_t n, int threads = 256) {
+  int64_t blocks = (n + threads - 1) / threads;
+  int64_t cap = static_cast<int64_t>(sm_count()) * 32;
+  if (blocks > cap) blocks = cap;
+  if (blocks < 1) blocks = 1;
+  return static_cast<unsigned>(blocks);
+}
+
+// The compute kernels of the backend run in float32 (float64 is a CPU dtype
+// for gradient checks; bf16 is a storage type for autocast).
+inline void require_float32(DType t, const char* op) {
+  NEURN_CHECK(t == DType::Float32, op, ": dtype ", dtype_name(t),
+              " is not supported on CUDA (expected float32; float64 runs on the CPU)");
+}
+
+}  // namespace neurn::cuda
+
+#define NEURN_CUDA_CHECK(call)                                                      \
+  do {                                                                              \
+    cudaError_t neurn_err_ = (call);                                                \
+    if (neurn_err_ != cudaSuccess) ::neurn::cuda::fail_cuda(neurn_err_, #call, __FILE__, __LINE__); \
+  } while (0)
+
+#define NEURN_CUBLAS_CHECK(call)                                                    \
+  do {                                                                              \
+    cublasStatus_t neurn_st_ = (call);                                              \
+    if (neurn_st_ != CUBLAS_STATUS_SUCCESS) ::neurn::cuda::fail_cublas(neurn_st_, #call, __FILE__, __LINE__); \
+  } while (0)
+
+#define NEURN_CUDNN_CHECK(call)                                                     \
+  do {                                                                              \
+    cudnnStatus_t neurn_st_ = (call);                                               \
+    if (neurn_st_ != CUDNN_STATUS_SUCCESS) ::neurn::cuda::fail_cudnn(neurn_st_, #call, __FILE__, __LINE__); \
+  } while (0)
+
+// After every kernel launch: catches bad launch configurations at the launch
+// site instead of at the next synchronising call.
+#define NEURN_CUDA_CHECK_LAUNCH() NEURN_CUDA_CHECK(cudaGetLastError())

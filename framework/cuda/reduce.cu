@@ -1,0 +1,213 @@
+// Sum and max reductions over any set of axes. A reduction is seen from its
+// outputs (framework/cuda/index_math.h): a warp reduces one output when the
+// outputs are many, and when they are few and long each output is split over
+// several blocks whose partial results a second pass combines. Sums
+// accumulate in double, as the CPU does.
+#include <algorithm>
+#include <cmath>
+
+#include "framework/cuda/cuda_backend.h"
+#include "framework/cuda/cuda_check.h"
+#include "framework/cuda/cuda_reduce.h"
+#include "framework/cuda/index_math.h"
+
+namespace neurn::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+
+struct SumOp {
+  struct Acc {
+    double v;
+  };
+  static __device__ Acc identity() { return {0.0}; }
+  static __device__ Acc make(float x, int64_t) { return {static_cast<double>(x)}; }
+  static __device__ Acc combine(Acc a, Acc b) { return {a.v + b.v}; }
+  static __device__ Acc shfl_down(Acc a, int delta) { return {__shfl_down_sync(0xffffffffu, a.v, delta)}; }
+};
+
+// Value and flat input index; NaN wins, then the larger value, then the
+// smaller index (the first maximum), as the CPU loop decides.
+struct MaxOp {
+  struct Acc {
+    float v;
+    int64_t i;
+  };
+  static __device__ Acc identity() { return {-INFINITY, -1}; }
+  static __device__ Acc make(float x, int64_t i) { return {x, i}; }
+  static __device__ Acc combine(Acc a, Acc b) {
+    if (a.i < 0) return b;
+    if (b.i < 0) return a;
+    bool na = isnan(a.v), nb = isnan(b.v);
+    if (na || nb) {
+      if (na && nb) return a.i < b.i ? a : b;
+      return na ? a : b;
+    }
+    if (a.v != b.v) return a.v > b.v ? a : b;
+    return a.i < b.i ? a : b;
+  }
+  static __device__ Acc shfl_down(Acc a, int delta) {
+    return {__shfl_down_sync(0xffffffffu, a.v, delta), __shfl_down_sync(0xffffffffu, a.i, delta)};
+  }
+};
+
+template <typename Op>
+__device__ typename Op::Acc warp_reduce(typename Op::Acc a) {
+  for (int delta = 16; delta > 0; delta /= 2) a = Op::combine(a, Op::shfl_down(a, delta));
+  return a;
+}
+
+template <typename Op>
+__device__ typename Op::Acc load(const ReduceIndex& ri, const float* x, int64_t base, int64_t r) {
+  int64_t off = base + (ri.inner_contiguous ? r : reduce_inner_offset(ri, r));
+  return Op::make(x[off], off);
+}
+
+// Writes an output: sum -> value; max -> value and index.
+__device__ void store(SumOp::Acc a, float* out, int64_t*, int64_t o) { out[o] = static_cast<float>(a.v); }
+__device__ void store(MaxOp::Acc a, float* out, int64_t* arg, int64_t o) {
+  out[o] = a.v;
+  arg[o] = a.i;
+}
+
+// One warp per output.
+template <typename Op>
+__global__ void reduce_warp_kernel(const float* __restrict__ x, float* __restrict__ out, int64_t* __restrict__ arg,
+                                   ReduceIndex ri) {
+  int lane = threadIdx.x % 32;
+  int64_t warp = blockIdx.x * static_cast<int64_t>(kWarps) + threadIdx.x / 32;
+  int64_t n_warps = static_cast<int64_t>(gridDim.x) * kWarps;
+  for (int64_t o = warp; o < ri.n_out; o += n_warps) {
+    int64_t base = ri.inner_contiguous ? o * ri.count : reduce_base_offset(ri, o);
+    typename Op::Acc acc = Op::identity();
+    for (int64_t r = lane; r < ri.count; r += 32) acc = Op::combine(acc, load<Op>(ri, x, base, r));
+    acc = warp_reduce<Op>(acc);
+    if (lane == 0) store(acc, out, arg, o);
+  }
+}
+
+// Block (blockIdx.y) of `splits` blocks working on output blockIdx.x: reduces
+// its share of the output's inputs into partial[o * splits + s].
+template <typename Op>
+__global__ void reduce_split_kernel(const float* __restrict__ x, typename Op::Acc* __restrict__ partial,
+                                    ReduceIndex ri) {
+  __shared__ typename Op::Acc warp_acc[kWarps];
+  int64_t o = blockIdx.x;
+  int64_t s = blockIdx.y, splits = gridDim.y;
+  int64_t base = ri.inner_contiguous ? o * ri.count : reduce_base_offset(ri, o);
+  typename Op::Acc acc = Op::identity();
+  for (int64_t r = s * kThreads + threadIdx.x; r < ri.count; r += splits * kThreads)
+    acc = Op::combine(acc, load<Op>(ri, x, base, r));
+  acc = warp_reduce<Op>(acc);
+  if (threadIdx.x % 32 == 0) warp_acc[threadIdx.x / 32] = acc;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    acc = threadIdx.x < kWarps ? warp_acc[threadIdx.x] : Op::identity();
+    acc = warp_reduce<Op>(acc);
+    if (threadIdx.x == 0) partial[o * splits + s] = acc;
+  }
+}
+
+// Combines the partials of each output in split order (one warp per output).
+template <typename Op>
+__global__ void reduce_partials_kernel(const typename Op::Acc* __restrict__ partial, int64_t splits, int64_t n_out,
+                                       float* __restrict__ out, int64_t* __restrict__ arg) {
+  int lane = threadIdx.x % 32;
+  int64_t o = blockIdx.x * static_cast<int64_t>(kWarps) + threadIdx.x / 32;
+  if (o >= n_out) return;
+  typename Op::Acc acc = Op::identity();
+  for (int64_t s = lane; s < splits; s += 32) acc = Op::combine(acc, partial[o * splits + s]);
+  acc = warp_reduce<Op>(acc);
+  if (lane == 0) store(acc, out, arg, o);
+}
+
+__global__ void scatter_add_kernel(const float* __restrict__ g, const int64_t* __restrict__ arg, float* __restrict__ dx,
+                                   int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    atomicAdd(dx + arg[i], g[i]);
+}
+
+// A block from the caching allocator for the length of one op (the stream
+// orders its reuse after the kernels that read it).
+struct Scratch {
+  void* p;
+  explicit Scratch(size_t n) : p(allocate(n)) {}
+  ~Scratch() { deallocate(p); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+};
+
+void check_cuda_tensor(const Tensor& t, const char* what, const char* op) {
+  NEURN_CHECK(t.device().is_cuda(), op, ": ", what, " is on ", t.device().str(), ", expected a cuda tensor");
+}
+
+template <typename Op>
+void run_reduce(const Tensor& x, const Tensor& out, int64_t* arg, const char* op) {
+  check_cuda_tensor(x, "input", op);
+  check_cuda_tensor(out, "output", op);
+  require_float32(x.dtype(), op);
+  NEURN_CHECK(x.dim() == out.dim() && x.dim() <= ReduceIndex::kMaxDims, op, ": input ", shape_str(x.shape()),
+              " and output ", shape_str(out.shape()), " must have the same rank, at most ", ReduceIndex::kMaxDims);
+  for (int64_t d = 0; d < x.dim(); ++d)
+    NEURN_CHECK(out.shape()[d] == x.shape()[d] || out.shape()[d] == 1, op, ": output ", shape_str(out.shape()),
+                " is not a reduction of ", shape_str(x.shape()));
+  if (out.numel() == 0) return;
+  ReduceIndex ri = make_reduce_index(x.shape().data(), out.shape().data(), static_cast<int>(x.dim()));
+  const float* px = static_cast<const float*>(x.raw_data());
+  float* po = static_cast<float*>(out.raw_data());
+  if (ri.count == 0) {  // sum over an empty axis
+    fill(po, DType::Float32, out.numel(), 0.0);
+    return;
+  }
+  int64_t sms = sm_count();
+  if (ri.count >= 8192 && ri.n_out < sms * 4) {
+    int64_t splits = std::min<int64_t>((ri.count + kThreads * 16 - 1) / (kThreads * 16),
+                                       std::max<int64_t>(1, sms * 8 / ri.n_out));
+    splits = std::max<int64_t>(1, std::min<int64_t>(splits, 65535));
+    Scratch partial(static_cast<size_t>(ri.n_out * splits) * sizeof(typename Op::Acc));
+    auto* pp = static_cast<typename Op::Acc*>(partial.p);
+    reduce_split_kernel<Op><<<dim3(static_cast<unsigned>(ri.n_out), static_cast<unsigned>(splits)), kThreads, 0,
+                              stream()>>>(px, pp, ri);
+    NEURN_CUDA_CHECK_LAUNCH();
+    unsigned blocks = static_cast<unsigned>((ri.n_out + kWarps - 1) / kWarps);
+    reduce_partials_kernel<Op><<<blocks, kThreads, 0, stream()>>>(pp, splits, ri.n_out, po, arg);
+    NEURN_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  int64_t blocks = std::min<int64_t>((ri.n_out + kWarps - 1) / kWarps, sms * 64);
+  reduce_warp_kernel<Op><<<static_cast<unsigned>(blocks), kThreads, 0, stream()>>>(px, po, arg, ri);
+  NEURN_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void reduce_sum(const Tensor& x, const Tensor& out) { run_reduce<SumOp>(x, out, nullptr, "sum"); }
+
+void reduce_max(const Tensor& x, const Tensor& out, const Tensor& arg) {
+  check_cuda_tensor(arg, "index output", "max");
+  NEURN_CHECK(arg.dtype() == DType::Int64 && arg.numel() == out.numel(), "max: index output must be int64 with ",
+              out.numel(), " elements, got ", dtype_name(arg.dtype()), " ", shape_str(arg.shape()));
+  run_reduce<MaxOp>(x, out, static_cast<int64_t*>(arg.raw_data()), "max");
+}
+
+void scatter_add_flat(const Tensor& g, const Tensor& arg, const Tensor& dx) {
+  const char* op = "max backward";
+  check_cuda_tensor(g, "gradient", op);
+  check_cuda_tensor(arg, "indices", op);
+  check_cuda_tensor(dx, "input gradient", op);
+  require_float32(g.dtype(), op);
+  require_float32(dx.dtype(), op);
+  NEURN_CHECK(arg.dtype() == DType::Int64 && arg.numel() == g.numel(), op, ": ", arg.numel(), " ",
+              dtype_name(arg.dtype()), " indices for a gradient of ", g.numel(), " elements (expected int64, equal)");
+  int64_t n = g.numel();
+  if (n == 0) return;
+  scatter_add_kernel<<<grid_for(n), kThreads, 0, stream()>>>(static_cast<const float*>(g.raw_data()),
+                                                             static_cast<const int64_t*>(arg.raw_data()),
+                                                             static_cast<float*>(dx.raw_data()), n);
+  NEURN_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace neurn::cuda

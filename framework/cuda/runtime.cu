@@ -1,0 +1,344 @@
+// The CUDA runtime side of the backend: device discovery (a missing or old
+// driver means "no device", said once), the compute stream and library
+// handles, the caching allocators, copies, conversion and fill.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "framework/cuda/caching_allocator.h"
+#include "framework/cuda/cuda_backend.h"
+#include "framework/cuda/cuda_check.h"
+#include "framework/cuda/cuda_device.h"
+
+namespace neurn::cuda {
+
+// ---- errors -----------------------------------------------------------------------
+
+void fail_cuda(cudaError_t err, const char* call, const char* file, int line) {
+  cudaGetLastError();  // clear a non-sticky error so the next call does not report it again
+  NEURN_FAIL("CUDA error ", static_cast<int>(err), " (", cudaGetErrorName(err), ": ", cudaGetErrorString(err), ") in ",
+             call, " at ", file, ":", line);
+}
+
+void fail_cublas(cublasStatus_t st, const char* call, const char* file, int line) {
+  NEURN_FAIL("cuBLAS error ", static_cast<int>(st), " (", cublasGetStatusName(st), ": ", cublasGetStatusString(st),
+             ") in ", call, " at ", file, ":", line);
+}
+
+void fail_cudnn(cudnnStatus_t st, const char* call, const char* file, int line) {
+  char detail[512] = {};
+  cudnnGetLastErrorString(detail, sizeof detail);
+  NEURN_FAIL("cuDNN error ", static_cast<int>(st), " (", cudnnGetErrorString(st), detail[0] ? "; " : "", detail,
+             ") in ", call, " at ", file, ":", line);
+}
+
+// ---- device discovery ------------------------------------------------------------------
+
+namespace {
+
+struct Discovery {
+  int count = 0;
+  std::string reason;
+};
+
+const Discovery& discovery() {
+  static const Discovery d = [] {
+    Discovery r;
+    int n = 0;
+    cudaError_t err = cudaGetDeviceCount(&n);
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      // Error 35 (cudaErrorInsufficientDriver) is what a machine without a
+      // driver answers; 100 (cudaErrorNoDevice) one with a driver and no GPU.
+      r.reason = std::string("cudaGetDeviceCount: ") + cudaGetErrorString(err) + " (error " +
+                 std::to_string(static_cast<int>(err)) + ", " + cudaGetErrorName(err) + ")";
+      n = 0;
+    } else if (n == 0) {
+      r.reason = "cudaGetDeviceCount found no CUDA device";
+    }
+    r.count = n;
+    if (n == 0) std::fprintf(stderr, "neurn: no usable CUDA device (%s); running on the CPU\n", r.reason.c_str());
+    return r;
+  }();
+  return d;
+}
+
+}  // namespace
+
+int device_count() { return discovery().count; }
+
+std::string unavailable_reason() { return discovery().reason; }
+
+void require_device(const char* op) {
+  const Discovery& d = discovery();
+  NEURN_CHECK(d.count > 0, op, ": no CUDA device is available (", d.reason,
+              "); use the cpu device or run on a machine with a GPU and its driver");
+}
+
+int sm_count() {
+  static const int n = [] {
+    int v = 0;
+    NEURN_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, 0));
+    return v > 0 ? v : 1;
+  }();
+  return n;
+}
+
+std::string device_description() {
+  if (device_count() == 0) return "";
+  cudaDeviceProp prop{};
+  NEURN_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%s (sm_%d%d, %.1f GiB, %d SMs)", prop.name, prop.major, prop.minor,
+                static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0), prop.multiProcessorCount);
+  return buf;
+}
+
+std::string library_versions() {
+  int rt = 0, drv = 0;
+  cudaRuntimeGetVersion(&rt);
+  if (cudaDriverGetVersion(&drv) != cudaSuccess) cudaGetLastError();
+  size_t cudnn_v = cudnnGetVersion();
+  int cublas_major = 0, cublas_minor = 0, cublas_patch = 0;
+  cublasGetProperty(MAJOR_VERSION, &cublas_major);
+  cublasGetProperty(MINOR_VERSION, &cublas_minor);
+  cublasGetProperty(PATCH_LEVEL, &cublas_patch);
+  char buf[256];
+  // cuDNN 9 encodes its version as major * 10000 + minor * 100 + patch.
+  std::snprintf(buf, sizeof buf, "CUDA runtime %d.%d, driver %d.%d, cuBLAS %d.%d.%d, cuDNN %zu.%zu.%zu", rt / 1000,
+                (rt % 1000) / 10, drv / 1000, (drv % 1000) / 10, cublas_major, cublas_minor, cublas_patch,
+                cudnn_v / 10000, (cudnn_v % 10000) / 100, cudnn_v % 100);
+  return buf;
+}
+
+// ---- stream and handles -----------------------------------------------------------------
+
+namespace {
+
+struct Context {
+  cudaStream_t stream = nullptr;
+  cublasHandle_t cublas = nullptr;
+  cudnnHandle_t cudnn = nullptr;
+};
+
+Context& context() {
+  // Created on first use and never destroyed: tearing down handles during
+  // static destruction races the driver's own shutdown.
+  static Context* ctx = [] {
+    require_device("CUDA backend");
+    auto* c = new Context;
+    NEURN_CUDA_CHECK(cudaSetDevice(0));
+    NEURN_CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+    return c;
+  }();
+  return *ctx;
+}
+
+std::mutex& handle_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+}  // namespace
+
+cudaStream_t stream() { return context().stream; }
+
+cublasHandle_t cublas() {
+  Context& c = context();
+  std::lock_guard<std::mutex> lock(handle_mutex());
+  if (!c.cublas) {
+    NEURN_CUBLAS_CHECK(cublasCreate(&c.cublas));
+    NEURN_CUBLAS_CHECK(cublasSetStream(c.cublas, c.stream));
+    // Exact float32 by default (no TF32), so GPU results match the CPU at
+    // float32 tolerances; bf16 autocast is the opt-in fast path.
+    NEURN_CUBLAS_CHECK(cublasSetMathMode(c.cublas, CUBLAS_DEFAULT_MATH));
+  }
+  return c.cublas;
+}
+
+cudnnHandle_t cudnn() {
+  Context& c = context();
+  std::lock_guard<std::mutex> lock(handle_mutex());
+  if (!c.cudnn) {
+    NEURN_CUDNN_CHECK(cudnnCreate(&c.cudnn));
+    NEURN_CUDNN_CHECK(cudnnSetStream(c.cudnn, c.stream));
+  }
+  return c.cudnn;
+}
+
+void synchronize() {
+  if (device_count() == 0) return;
+  NEURN_CUDA_CHECK(cudaStreamSynchronize(stream()));
+}
+
+// ---- allocators -------------------------------------------------------------------------
+
+namespace {
+
+CachingAllocator& device_allocator() {
+  static CachingAllocator* a = new CachingAllocator(AllocatorBackend{
+      "CUDA",
+      [](size_t n) -> void* {
+        void* p = nullptr;
+        cudaError_t err = cudaMalloc(&p, n);
+        if (err == cudaErrorMemoryAllocation) {
+          cudaGetLastError();
+          return nullptr;
+        }
+        NEURN_CUDA_CHECK(err);
+        return p;
+      },
+      [](void* p) {
+        // A cached block may still be read by queued kernels of the stream.
+        NEURN_CUDA_CHECK(cudaStreamSynchronize(stream()));
+        NEURN_CUDA_CHECK(cudaFree(p));
+      },
+      [](size_t* free_bytes, size_t* total_bytes) {
+        if (cudaMemGetInfo(free_bytes, total_bytes) != cudaSuccess) cudaGetLastError();
+      }});
+  return *a;
+}
+
+CachingAllocator& pinned_allocator() {
+  static CachingAllocator* a = new CachingAllocator(AllocatorBackend{
+      "pinned host",
+      [](size_t n) -> void* {
+        void* p = nullptr;
+        cudaError_t err = cudaHostAlloc(&p, n, cudaHostAllocDefault);
+        if (err == cudaErrorMemoryAllocation) {
+          cudaGetLastError();
+          return nullptr;
+        }
+        NEURN_CUDA_CHECK(err);
+        return p;
+      },
+      [](void* p) { NEURN_CUDA_CHECK(cudaFreeHost(p)); },
+      nullptr});
+  return *a;
+}
+
+}  // namespace
+
+void* allocate(size_t nbytes) {
+  require_device("allocate");
+  context();  // the stream exists before any block is handed out
+  return device_allocator().allocate(nbytes);
+}
+
+void deallocate(void* ptr) { device_allocator().deallocate(ptr); }
+
+MemoryStats memory_stats() { return device_count() ? device_allocator().stats() : MemoryStats{}; }
+void reset_peak_memory_stats() {
+  if (device_count()) device_allocator().reset_peak_stats();
+}
+void empty_cache() {
+  if (device_count()) device_allocator().empty_cache();
+}
+MemoryStats pinned_memory_stats() { return device_count() ? pinned_allocator().stats() : MemoryStats{}; }
+
+void* allocate_pinned(size_t nbytes) {
+  require_device("allocate_pinned");
+  return pinned_allocator().allocate(nbytes);
+}
+
+void deallocate_pinned(void* ptr) { pinned_allocator().deallocate(ptr); }
+
+// ---- copies -------------------------------------------------------------------------------
+
+void copy_host_to_device(void* dst, const void* src, size_t nbytes) {
+  if (nbytes == 0) return;
+  NEURN_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, stream()));
+  // The caller may reuse or free the host buffer (pinned ones included) as
+  // soon as this returns.
+  NEURN_CUDA_CHECK(cudaStreamSynchronize(stream()));
+}
+
+void copy_device_to_host(void* dst, const void* src, size_t nbytes) {
+  if (nbytes == 0) return;
+  NEURN_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, stream()));
+  NEURN_CUDA_CHECK(cudaStreamSynchronize(stream()));
+}
+
+void copy_device_to_device(void* dst, const void* src, size_t nbytes) {
+  if (nbytes == 0) return;
+  NEURN_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, stream()));
+}
+
+// ---- conversion and fill ---------------------------------------------------------------------
+
+namespace {
+
+// Every conversion goes through double (exact for all the integer and float
+// values the engine stores, except int64 beyond 2^53).
+template <typename T> __device__ __forceinline__ double to_double(T v) { return static_cast<double>(v); }
+template <> __device__ __forceinline__ double to_double(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <> __device__ __forceinline__ double to_double(__half v) { return __half2float(v); }
+
+template <typename T> __device__ __forceinline__ T from_double(double v) { return static_cast<T>(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_double(double v) { return __double2bfloat16(v); }
+template <> __device__ __forceinline__ __half from_double(double v) { return __double2half(v); }
+
+template <typename S, typename D>
+__global__ void convert_kernel(const S* __restrict__ src, D* __restrict__ dst, int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    dst[i] = from_double<D>(to_double(src[i]));
+}
+
+template <typename T>
+__global__ void fill_kernel(T* __restrict__ dst, T value, int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    dst[i] = value;
+}
+
+template <typename F>
+void dispatch_storage(DType t, const char* op, F&& f) {
+  switch (t) {
+    case DType::Float32: f(float{}); return;
+    case DType::Float64: f(double{}); return;
+    case DType::Int64: f(int64_t{}); return;
+    case DType::UInt8: f(uint8_t{}); return;
+    case DType::BFloat16: f(__nv_bfloat16{}); return;
+    case DType::Float16: f(__half{}); return;
+  }
+  NEURN_FAIL(op, ": unknown dtype");
+}
+
+// Host-side conversion of the fill value (bf16/half constructors are host-usable).
+template <typename T> T host_from_double(double v) { return static_cast<T>(v); }
+template <> __nv_bfloat16 host_from_double(double v) { return __nv_bfloat16(static_cast<float>(v)); }
+template <> __half host_from_double(double v) { return __half(static_cast<float>(v)); }
+
+}  // namespace
+
+void convert(const void* src, DType src_dtype, void* dst, DType dst_dtype, int64_t n) {
+  if (n == 0) return;
+  if (src_dtype == dst_dtype) {
+    copy_device_to_device(dst, src, static_cast<size_t>(n) * dtype_size(src_dtype));
+    return;
+  }
+  dispatch_storage(src_dtype, "convert", [&](auto s) {
+    using S = decltype(s);
+    dispatch_storage(dst_dtype, "convert", [&](auto d) {
+      using D = decltype(d);
+      convert_kernel<S, D><<<grid_for(n), 256, 0, stream()>>>(static_cast<const S*>(src), static_cast<D*>(dst), n);
+      NEURN_CUDA_CHECK_LAUNCH();
+    });
+  });
+}
+
+void fill(void* dst, DType dtype, int64_t n, double value) {
+  if (n == 0) return;
+  dispatch_storage(dtype, "fill", [&](auto z) {
+    using T = decltype(z);
+    fill_kernel<T><<<grid_for(n), 256, 0, stream()>>>(static_cast<T*>(dst), host_from_double<T>(value), n);
+    NEURN_CUDA_CHECK_LAUNCH();
+  });
+}
+
+}  // namespace neurn::cuda
