@@ -1,0 +1,312 @@
+#include "framework/ops/conv_cpu.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "framework/ops/parallel_cpu.h"
+
+namespace neurn::cpu {
+
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+          int64_t ldb, float beta, float* C, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(M),
+              static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B, static_cast<int>(ldb), beta,
+              C, static_cast<int>(ldc));
+}
+
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
+          const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(M),
+              static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B, static_cast<int>(ldb), beta,
+              C, static_cast<int>(ldc));
+}
+
+namespace {
+
+// Per-thread scratch that survives between calls, so the column buffers of
+// every training step reuse warm memory instead of fresh pages.
+template <typename T>
+T* scratch(int slot, size_t n) {
+  thread_local std::vector<T> buffers[3];
+  auto& b = buffers[slot];
+  if (b.size() < n) b.resize(n);
+  return b.data();
+}
+
+// Output positions o in [0, out) whose input index o * stride + off lies in
+// [0, in): returns [lo, hi).
+inline void valid_range(int64_t out, int64_t stride, int64_t off, int64_t in, int64_t& lo, int64_t& hi) {
+  lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
+  hi = in - 1 - off < 0 ? 0 : (in - 1 - off) / stride + 1;
+  hi = std::min(hi, out);
+  lo = std::min(lo, hi);
+}
+
+bool is_pointwise(const ConvGeom& g) {
+  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+}
+
+// Images per chunk: enough columns for a gemm that keeps every core busy,
+// bounded so the column buffer stays around a few MB.
+int64_t chunk_images(const ConvGeom& g, size_t elem) {
+  if (is_pointwise(g)) return 1;  // x is its own column matrix, per image
+  constexpr int64_t kMinColumns = 1024;
+  constexpr int64_t kMaxColBytes = int64_t{8} << 20;
+  int64_t b = (kMinColumns + g.P() - 1) / g.P();
+  int64_t per_image = g.C * g.kh * g.kw * g.P() * static_cast<int64_t>(elem);
+  b = std::min(b, std::max<int64_t>(1, kMaxColBytes / std::max<int64_t>(per_image, 1)));
+  return std::clamp<int64_t>(b, 1, g.N);
+}
+
+// col (C kh kw, B P) from images x[0..B).
+template <typename T>
+void im2col(const ConvGeom& g, const T* x, int64_t B, T* col) {
+  const int64_t P = g.P(), BP = B * P, kk = g.kh * g.kw;
+  parallel_for(g.C * kk, BP, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t c = r / kk, i = (r / g.kw) % g.kh, j = r % g.kw;
+      int64_t offw = j * g.dw - g.pw, lo, hi;
+      valid_range(g.Wo, g.sw, offw, g.W, lo, hi);
+      for (int64_t b = 0; b < B; ++b) {
+        const T* src = x + (b * g.C + c) * g.H * g.W;
+        T* dst = col + r * BP + b * P;
+        for (int64_t oh = 0; oh < g.Ho; ++oh, dst += g.Wo) {
+          int64_t ih = oh * g.sh - g.ph + i * g.dh;
+          if (ih < 0 || ih >= g.H) {
+            std::fill(dst, dst + g.Wo, T(0));
+            continue;
+          }
+          const T* srow = src + ih * g.W + offw;
+          std::fill(dst, dst + lo, T(0));
+          if (g.sw == 1) {
+            std::memcpy(dst + lo, srow + lo, static_cast<size_t>(hi - lo) * sizeof(T));
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = srow[ow * g.sw];
+          }
+          std::fill(dst + hi, dst + g.Wo, T(0));
+        }
+      }
+    }
+  });
+}
+
+// dx[0..B) += col2im(dcol); planes are independent, so threads split them.
+template <typename T>
+void col2im(const ConvGeom& g, const T* dcol, int64_t B, T* dx) {
+  const int64_t P = g.P(), BP = B * P, kk = g.kh * g.kw;
+  parallel_for(B * g.C, kk * P, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      int64_t b = plane / g.C, c = plane % g.C;
+      T* dst = dx + plane * g.H * g.W;
+      for (int64_t i = 0; i < g.kh; ++i) {
+        for (int64_t j = 0; j < g.kw; ++j) {
+          const T* src = dcol + (c * kk + i * g.kw + j) * BP + b * P;
+          int64_t offw = j * g.dw - g.pw, lo, hi;
+          valid_range(g.Wo, g.sw, offw, g.W, lo, hi);
+          for (int64_t oh = 0; oh < g.Ho; ++oh) {
+            int64_t ih = oh * g.sh - g.ph + i * g.dh;
+            if (ih < 0 || ih >= g.H) continue;
+            T* drow = dst + ih * g.W + offw;
+            const T* s = src + oh * g.Wo;
+            for (int64_t ow = lo; ow < hi; ++ow) drow[ow * g.sw] += s[ow];
+          }
+        }
+      }
+    }
+  });
+}
+
+// ---- depthwise: one input channel per output channel (C / groups == 1) ----
+
+template <typename T>
+void depthwise_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
+  const int64_t P = g.P(), mult = g.Og();
+  parallel_for(g.N * g.Cout, P * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      int64_t n = plane / g.Cout, co = plane % g.Cout;
+      const T* xp = x + (n * g.C + co / mult) * g.H * g.W;
+      T* yp = y + plane * P;
+      std::fill(yp, yp + P, bias ? bias[co] : T(0));
+      for (int64_t i = 0; i < g.kh; ++i) {
+        for (int64_t j = 0; j < g.kw; ++j) {
+          T wv = w[(co * g.kh + i) * g.kw + j];
+          int64_t offw = j * g.dw - g.pw, lo, hi;
+          valid_range(g.Wo, g.sw, offw, g.W, lo, hi);
+          for (int64_t oh = 0; oh < g.Ho; ++oh) {
+            int64_t ih = oh * g.sh - g.ph + i * g.dh;
+            if (ih < 0 || ih >= g.H) continue;
+            const T* xr = xp + ih * g.W + offw;
+            T* yr = yp + oh * g.Wo;
+            for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[ow * g.sw];
+          }
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void depthwise_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, T* dx, T* dw) {
+  const int64_t P = g.P(), mult = g.Og(), HW = g.H * g.W;
+  if (dx) {  // each input plane gathers from its `mult` output planes
+    parallel_for(g.N * g.C, mult * P * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
+      for (int64_t plane = p0; plane < p1; ++plane) {
+        int64_t n = plane / g.C, ci = plane % g.C;
+        T* dxp = dx + plane * HW;
+        std::fill(dxp, dxp + HW, T(0));
+        for (int64_t co = ci * mult; co < (ci + 1) * mult; ++co) {
+          const T* dyp = dy + (n * g.Cout + co) * P;
+          for (int64_t i = 0; i < g.kh; ++i) {
+            for (int64_t j = 0; j < g.kw; ++j) {
+              T wv = w[(co * g.kh + i) * g.kw + j];
+              int64_t offw = j * g.dw - g.pw, lo, hi;
+              valid_range(g.Wo, g.sw, offw, g.W, lo, hi);
+              for (int64_t oh = 0; oh < g.Ho; ++oh) {
+                int64_t ih = oh * g.sh - g.ph + i * g.dh;
+                if (ih < 0 || ih >= g.H) continue;
+                T* xr = dxp + ih * g.W + offw;
+                const T* gr = dyp + oh * g.Wo;
+                for (int64_t ow = lo; ow < hi; ++ow) xr[ow * g.sw] += wv * gr[ow];
+              }
+            }
+          }
+        }
+      }
+    });
+  }
+  if (dw) {  // each output channel's taps sum over the batch
+    parallel_for(g.Cout, g.N * P * g.kh * g.kw, [&](int64_t c0, int64_t c1) {
+      for (int64_t co = c0; co < c1; ++co) {
+        for (int64_t i = 0; i < g.kh; ++i) {
+          for (int64_t j = 0; j < g.kw; ++j) {
+            int64_t offw = j * g.dw - g.pw, lo, hi;
+            valid_range(g.Wo, g.sw, offw, g.W, lo, hi);
+            T acc = 0;
+            for (int64_t n = 0; n < g.N; ++n) {
+              const T* xp = x + (n * g.C + co / mult) * HW;
+              const T* dyp = dy + (n * g.Cout + co) * P;
+              for (int64_t oh = 0; oh < g.Ho; ++oh) {
+                int64_t ih = oh * g.sh - g.ph + i * g.dh;
+                if (ih < 0 || ih >= g.H) continue;
+                const T* xr = xp + ih * g.W + offw;
+                const T* gr = dyp + oh * g.Wo;
+                for (int64_t ow = lo; ow < hi; ++ow) acc += gr[ow] * xr[ow * g.sw];
+              }
+            }
+            dw[(co * g.kh + i) * g.kw + j] = acc;
+          }
+        }
+      }
+    });
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
+  if (g.Cg() == 1) {
+    depthwise_forward(g, x, w, bias, y);
+    return;
+  }
+  const int64_t P = g.P(), K = g.K(), Og = g.Og(), Cg = g.Cg(), CHW = g.C * g.H * g.W;
+  const int64_t B = chunk_images(g, sizeof(T));
+  const bool pointwise = is_pointwise(g);
+  T* col = pointwise ? nullptr : scratch<T>(0, static_cast<size_t>(g.C * g.kh * g.kw * B * P));
+  T* tmp = B > 1 ? scratch<T>(1, static_cast<size_t>(g.Cout * B * P)) : nullptr;
+  for (int64_t n0 = 0; n0 < g.N; n0 += B) {
+    const int64_t b = std::min(B, g.N - n0), BP = b * P;
+    const T* cols = pointwise ? x + n0 * CHW : col;
+    if (!pointwise) im2col(g, x + n0 * CHW, b, col);
+    // One image: the gemm writes (Cout, P) straight into y[n0].
+    T* out = b == 1 ? y + n0 * g.Cout * P : tmp;
+    for (int64_t grp = 0; grp < g.groups; ++grp)
+      gemm(false, false, Og, BP, K, T(1), w + grp * Og * K, K, cols + grp * Cg * g.kh * g.kw * BP, BP, T(0),
+           out + grp * Og * BP, BP);
+    if (b == 1) {
+      if (bias)
+        for (int64_t co = 0; co < g.Cout; ++co) {
+          T* yp = out + co * P;
+          for (int64_t p = 0; p < P; ++p) yp[p] += bias[co];
+        }
+    } else {  // (Cout, b, P) -> (b, Cout, P), adding the bias on the way
+      parallel_for(b * g.Cout, P, [&](int64_t q0, int64_t q1) {
+        for (int64_t q = q0; q < q1; ++q) {
+          int64_t i = q / g.Cout, co = q % g.Cout;
+          const T* src = tmp + co * BP + i * P;
+          T* dst = y + (n0 + i) * g.Cout * P + co * P;
+          T bv = bias ? bias[co] : T(0);
+          for (int64_t p = 0; p < P; ++p) dst[p] = src[p] + bv;
+        }
+      });
+    }
+  }
+}
+
+template <typename T>
+void conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, T* dx, T* dw, T* db) {
+  const int64_t P = g.P(), K = g.K(), Og = g.Og(), Cg = g.Cg(), CHW = g.C * g.H * g.W;
+  if (db) {
+    parallel_for(g.Cout, g.N * P, [&](int64_t c0, int64_t c1) {
+      for (int64_t co = c0; co < c1; ++co) {
+        T acc = 0;
+        for (int64_t n = 0; n < g.N; ++n) {
+          const T* p = dy + (n * g.Cout + co) * P;
+          for (int64_t i = 0; i < P; ++i) acc += p[i];
+        }
+        db[co] = acc;
+      }
+    });
+  }
+  if (!dx && !dw) return;
+  if (g.Cg() == 1) {
+    depthwise_backward(g, x, w, dy, dx, dw);
+    return;
+  }
+  const int64_t B = chunk_images(g, sizeof(T)), kk = g.kh * g.kw;
+  const bool pointwise = is_pointwise(g);
+  T* col = pointwise ? nullptr : scratch<T>(0, static_cast<size_t>(g.C * kk * B * P));
+  T* dyt = B > 1 ? scratch<T>(1, static_cast<size_t>(g.Cout * B * P)) : nullptr;
+  T* dcol = dx && !pointwise ? scratch<T>(2, static_cast<size_t>(g.C * kk * B * P)) : nullptr;
+  if (dw) std::fill(dw, dw + g.Cout * K, T(0));
+  if (dx && !pointwise) std::fill(dx, dx + g.N * CHW, T(0));
+  for (int64_t n0 = 0; n0 < g.N; n0 += B) {
+    const int64_t b = std::min(B, g.N - n0), BP = b * P;
+    const T* g_out = dy + n0 * g.Cout * P;  // (Cout, P) when b == 1
+    if (b > 1) {                            // (b, Cout, P) -> (Cout, b, P)
+      parallel_for(b * g.Cout, P, [&](int64_t q0, int64_t q1) {
+        for (int64_t q = q0; q < q1; ++q) {
+          int64_t i = q / g.Cout, co = q % g.Cout;
+          std::memcpy(dyt + co * BP + i * P, dy + (n0 + i) * g.Cout * P + co * P, static_cast<size_t>(P) * sizeof(T));
+        }
+      });
+      g_out = dyt;
+    }
+    if (dw) {
+      const T* cols = pointwise ? x + n0 * CHW : col;
+      if (!pointwise) im2col(g, x + n0 * CHW, b, col);
+      for (int64_t grp = 0; grp < g.groups; ++grp)  // dW_g += dY_g col_g^T
+        gemm(false, true, Og, K, BP, T(1), g_out + grp * Og * BP, BP, cols + grp * Cg * kk * BP, BP, T(1),
+             dw + grp * Og * K, K);
+    }
+    if (dx) {
+      // dcol_g = W_g^T dY_g; pointwise: that is dx[n0] itself.
+      T* target = pointwise ? dx + n0 * CHW : dcol;
+      for (int64_t grp = 0; grp < g.groups; ++grp)
+        gemm(true, false, K, BP, Og, T(1), w + grp * Og * K, K, g_out + grp * Og * BP, BP, T(0),
+             target + grp * Cg * kk * BP, BP);
+      if (!pointwise) col2im(g, dcol, b, dx + n0 * CHW);
+    }
+  }
+}
+
+template void conv2d_forward<float>(const ConvGeom&, const float*, const float*, const float*, float*);
+template void conv2d_forward<double>(const ConvGeom&, const double*, const double*, const double*, double*);
+template void conv2d_backward<float>(const ConvGeom&, const float*, const float*, const float*, float*, float*, float*);
+template void conv2d_backward<double>(const ConvGeom&, const double*, const double*, const double*, double*, double*,
+                                      double*);
+
+}  // namespace neurn::cpu
