@@ -1,0 +1,352 @@
+#include "datasets/readers.h"
+
+#include <matio.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "datasets/checksum.h"
+#include "datasets/io.h"
+#include "framework/error.h"
+
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#include <stb_image.h>
+#pragma GCC diagnostic pop
+
+namespace neurn::data {
+namespace {
+
+uint32_t be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
+
+uint8_t unit_to_u8(double v) {  // [-1, 1] -> [0, 255]
+  double x = std::round((v + 1.0) * 127.5);
+  return static_cast<uint8_t>(std::clamp(x, 0.0, 255.0));
+}
+
+// Splits text into lines without copying the whole file again.
+template <typename F>
+void for_each_line(const std::vector<uint8_t>& bytes, F&& f) {
+  const char* p = reinterpret_cast<const char*>(bytes.data());
+  const char* end = p + bytes.size();
+  int64_t line = 0;
+  while (p < end) {
+    const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+    const char* e = nl ? nl : end;
+    const char* ee = e;
+    while (ee > p && (ee[-1] == '\r' || ee[-1] == ' ' || ee[-1] == '\t')) --ee;
+    if (ee > p) f(std::string_view(p, static_cast<size_t>(ee - p)), line);
+    ++line;
+    p = nl ? nl + 1 : end;
+  }
+}
+
+bool parse_double(std::string_view s, double& v) {
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+std::vector<std::string_view> split_ws(std::string_view s) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+    size_t j = i;
+    while (j < s.size() && s[j] != ' ' && s[j] != '\t') ++j;
+    if (j > i) out.push_back(s.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---- MNIST -----------------------------------------------------------------------
+
+Dataset read_mnist(const std::string& images_path, const std::string& labels_path, const std::string& split) {
+  std::vector<uint8_t> im = read_decompressed(images_path);
+  NEURN_CHECK(im.size() >= 16, images_path, ": truncated IDX file (", im.size(), " bytes, the header alone is 16)");
+  NEURN_CHECK(be32(im.data()) == 2051, images_path, ": wrong magic number ", be32(im.data()),
+              " (an IDX image file has 2051 = 0x00000803)");
+  int64_t n = be32(im.data() + 4), h = be32(im.data() + 8), w = be32(im.data() + 12);
+  NEURN_CHECK(h == 28 && w == 28, images_path, ": wrong image size ", h, "x", w, " (MNIST images are 28x28)");
+  size_t want = 16 + static_cast<size_t>(n * h * w);
+  NEURN_CHECK(im.size() >= want, images_path, ": truncated: the header says ", n, " images of ", h, "x", w, " (", want,
+              " bytes) but the file has ", im.size(), " bytes (", (im.size() - 16) / static_cast<size_t>(h * w),
+              " whole images)");
+
+  std::vector<uint8_t> lb = read_decompressed(labels_path);
+  NEURN_CHECK(lb.size() >= 8, labels_path, ": truncated IDX file (", lb.size(), " bytes, the header alone is 8)");
+  NEURN_CHECK(be32(lb.data()) == 2049, labels_path, ": wrong magic number ", be32(lb.data()),
+              " (an IDX label file has 2049 = 0x00000801)");
+  int64_t nl = be32(lb.data() + 4);
+  NEURN_CHECK(nl == n, labels_path, ": ", nl, " labels but ", images_path, " has ", n, " images");
+  NEURN_CHECK(lb.size() >= 8 + static_cast<size_t>(nl), labels_path, ": truncated: the header says ", nl,
+              " labels but the file has ", lb.size() - 8);
+  std::vector<int64_t> labels(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    uint8_t l = lb[8 + static_cast<size_t>(i)];
+    NEURN_CHECK(l <= 9, labels_path, ": label out of range at record ", i, ": ", int(l), " (expected 0..9)");
+    labels[static_cast<size_t>(i)] = l;
+  }
+  std::vector<uint8_t> pixels(im.begin() + 16, im.begin() + static_cast<long>(want));
+  return Dataset("mnist", split, 1, h, w, std::move(pixels), std::move(labels));
+}
+
+// ---- USPS ------------------------------------------------------------------------
+
+Dataset read_usps_text(const std::string& path, const std::string& split) {
+  std::vector<uint8_t> bytes = read_decompressed(path);
+  std::vector<uint8_t> pixels;
+  std::vector<int64_t> labels;
+  for_each_line(bytes, [&](std::string_view s, int64_t line) {
+    auto tok = split_ws(s);
+    int64_t rec = static_cast<int64_t>(labels.size());
+    NEURN_CHECK(tok.size() == 257, path, ": line ", line + 1, " (record ", rec, ") has ", tok.size(),
+                " values (expected a label and 256 pixels, 16x16)");
+    double lab;
+    NEURN_CHECK(parse_double(tok[0], lab), path, ": line ", line + 1, ": bad label '", tok[0], "'");
+    NEURN_CHECK(lab == std::floor(lab) && lab >= 0 && lab <= 9, path, ": label out of range at record ", rec, ": ",
+                tok[0], " (expected 0..9)");
+    labels.push_back(static_cast<int64_t>(lab));
+    for (size_t k = 1; k < 257; ++k) {
+      double v;
+      NEURN_CHECK(parse_double(tok[k], v), path, ": line ", line + 1, ": bad pixel value '", tok[k], "'");
+      NEURN_CHECK(v >= -1.0001 && v <= 1.0001, path, ": record ", rec, ": pixel value ", v, " outside [-1, 1]");
+      pixels.push_back(unit_to_u8(v));
+    }
+  });
+  NEURN_CHECK(!labels.empty(), path, ": no records");
+  return Dataset("usps", split, 1, 16, 16, std::move(pixels), std::move(labels));
+}
+
+Dataset read_usps_libsvm(const std::string& path, const std::string& split) {
+  std::vector<uint8_t> bytes = read_decompressed(path);
+  std::vector<uint8_t> pixels;
+  std::vector<int64_t> labels;
+  for_each_line(bytes, [&](std::string_view s, int64_t line) {
+    auto tok = split_ws(s);
+    int64_t rec = static_cast<int64_t>(labels.size());
+    NEURN_CHECK(!tok.empty(), path, ": line ", line + 1, " is empty");
+    double lab;
+    NEURN_CHECK(parse_double(tok[0], lab), path, ": line ", line + 1, ": bad label '", tok[0], "'");
+    NEURN_CHECK(lab == std::floor(lab) && lab >= 1 && lab <= 10, path, ": label out of range at record ", rec, ": ",
+                tok[0], " (the libsvm USPS labels are 1..10)");
+    labels.push_back(static_cast<int64_t>(lab) - 1);
+    // Absent features are 0 in libsvm's sparse convention.
+    std::vector<double> img(256, 0.0);
+    for (size_t k = 1; k < tok.size(); ++k) {
+      auto colon = tok[k].find(':');
+      double idx, v;
+      NEURN_CHECK(colon != std::string_view::npos && parse_double(tok[k].substr(0, colon), idx) &&
+                      parse_double(tok[k].substr(colon + 1), v),
+                  path, ": line ", line + 1, ": bad feature '", tok[k], "' (expected index:value)");
+      NEURN_CHECK(idx >= 1 && idx <= 256 && idx == std::floor(idx), path, ": record ", rec, ": feature index ", idx,
+                  " outside 1..256 (USPS images are 16x16)");
+      NEURN_CHECK(v >= -1.0001 && v <= 1.0001, path, ": record ", rec, ": pixel value ", v, " outside [-1, 1]");
+      img[static_cast<size_t>(idx) - 1] = v;
+    }
+    for (double v : img) pixels.push_back(unit_to_u8(v));
+  });
+  NEURN_CHECK(!labels.empty(), path, ": no records");
+  return Dataset("usps", split, 1, 16, 16, std::move(pixels), std::move(labels));
+}
+
+// ---- SVHN ------------------------------------------------------------------------
+
+Dataset read_svhn_mat(const std::string& path, const std::string& name, const std::string& split) {
+  NEURN_CHECK(file_exists(path), "SVHN file not found: ", path);
+  std::unique_ptr<mat_t, int (*)(mat_t*)> mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY), &Mat_Close);
+  NEURN_CHECK(mat, path, ": not a MATLAB file libmatio can open");
+  auto var_deleter = [](matvar_t* v) { Mat_VarFree(v); };
+  std::unique_ptr<matvar_t, decltype(var_deleter)> X(Mat_VarRead(mat.get(), "X"), var_deleter);
+  NEURN_CHECK(X, path, ": no variable 'X' (SVHN .mat files hold X, 32x32x3xN uint8, and y, Nx1)");
+  std::unique_ptr<matvar_t, decltype(var_deleter)> y(Mat_VarRead(mat.get(), "y"), var_deleter);
+  NEURN_CHECK(y, path, ": no variable 'y' (SVHN .mat files hold X, 32x32x3xN uint8, and y, Nx1)");
+
+  std::string dims;
+  for (int i = 0; i < X->rank; ++i) dims += (i ? "x" : "") + std::to_string(X->dims[i]);
+  // A file of one image may be saved as 32x32x3 (MATLAB drops trailing singleton dimensions).
+  bool shape_ok = (X->rank == 4 || X->rank == 3) && X->dims[0] == 32 && X->dims[1] == 32 && X->dims[2] == 3;
+  NEURN_CHECK(shape_ok, path, ": X is ", dims, " (expected 32x32x3xN)");
+  NEURN_CHECK(X->class_type == MAT_C_UINT8 && X->data_type == MAT_T_UINT8 && !X->isComplex, path,
+              ": X has class ", X->class_type, " (expected uint8)");
+  int64_t n = X->rank == 4 ? static_cast<int64_t>(X->dims[3]) : 1;
+  size_t ny = 1;
+  for (int i = 0; i < y->rank; ++i) ny *= y->dims[i];
+  NEURN_CHECK(static_cast<int64_t>(ny) == n, path, ": y has ", ny, " labels but X has ", n, " images");
+  NEURN_CHECK(y->data != nullptr || n == 0, path, ": y holds no data");
+  NEURN_CHECK(!y->isComplex, path, ": y is complex");
+
+  std::vector<int64_t> labels(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    double v;
+    switch (y->data_type) {
+      case MAT_T_DOUBLE: v = static_cast<const double*>(y->data)[i]; break;
+      case MAT_T_SINGLE: v = static_cast<const float*>(y->data)[i]; break;
+      case MAT_T_UINT8: v = static_cast<const uint8_t*>(y->data)[i]; break;
+      case MAT_T_INT8: v = static_cast<const int8_t*>(y->data)[i]; break;
+      case MAT_T_UINT16: v = static_cast<const uint16_t*>(y->data)[i]; break;
+      case MAT_T_INT16: v = static_cast<const int16_t*>(y->data)[i]; break;
+      case MAT_T_INT32: v = static_cast<const int32_t*>(y->data)[i]; break;
+      case MAT_T_UINT32: v = static_cast<const uint32_t*>(y->data)[i]; break;
+      case MAT_T_INT64: v = static_cast<double>(static_cast<const int64_t*>(y->data)[i]); break;
+      case MAT_T_UINT64: v = static_cast<double>(static_cast<const uint64_t*>(y->data)[i]); break;
+      default: NEURN_FAIL(path, ": y has an unsupported data type ", y->data_type);
+    }
+    NEURN_CHECK(v == std::floor(v) && v >= 1 && v <= 10, path, ": label out of range at record ", i, ": ", v,
+                " (SVHN labels are 1..10, 10 meaning digit 0)");
+    labels[static_cast<size_t>(i)] = static_cast<int64_t>(v) % 10;
+  }
+  // MATLAB order is column-major: X(h, w, c, n) sits at h + 32 w + 1024 c + 3072 n.
+  const uint8_t* src = static_cast<const uint8_t*>(X->data);
+  NEURN_CHECK(src != nullptr || n == 0, path, ": X holds no data");
+  std::vector<uint8_t> pixels(static_cast<size_t>(n) * 3 * 32 * 32);
+  for (int64_t i = 0; i < n; ++i)
+    for (int c = 0; c < 3; ++c)
+      for (int w = 0; w < 32; ++w)
+        for (int h = 0; h < 32; ++h)
+          pixels[static_cast<size_t>(((i * 3 + c) * 32 + h) * 32 + w)] =
+              src[static_cast<size_t>(h + 32 * w + 1024 * c + 3072 * i)];
+  return Dataset(name, split, 3, 32, 32, std::move(pixels), std::move(labels));
+}
+
+// ---- images ----------------------------------------------------------------------
+
+std::vector<uint8_t> decode_image(const std::vector<uint8_t>& bytes, const std::string& what, int channels,
+                                  int* height, int* width) {
+  int w = 0, h = 0, c = 0;
+  uint8_t* p = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c, channels);
+  NEURN_CHECK(p, what, ": cannot decode image (", stbi_failure_reason(), ")");
+  std::vector<uint8_t> out(p, p + static_cast<size_t>(w) * h * channels);
+  stbi_image_free(p);
+  *height = h;
+  *width = w;
+  return out;
+}
+
+// ---- MNIST-M ---------------------------------------------------------------------
+
+std::vector<std::pair<std::string, int64_t>> read_mnistm_labels(const std::string& labels_file) {
+  NEURN_CHECK(file_exists(labels_file), "MNIST-M: missing labels file ", labels_file);
+  std::vector<uint8_t> bytes = read_file(labels_file);
+  std::vector<std::pair<std::string, int64_t>> out;
+  for_each_line(bytes, [&](std::string_view s, int64_t line) {
+    auto tok = split_ws(s);
+    int64_t rec = static_cast<int64_t>(out.size());
+    NEURN_CHECK(tok.size() == 2, labels_file, ": line ", line + 1, " (record ", rec, ") is '", s,
+                "' (expected '<file>.png <label>')");
+    double lab;
+    NEURN_CHECK(parse_double(tok[1], lab), labels_file, ": line ", line + 1, ": bad label '", tok[1], "'");
+    NEURN_CHECK(lab == std::floor(lab) && lab >= 0 && lab <= 9, labels_file, ": label out of range at record ", rec,
+                ": ", tok[1], " (expected 0..9)");
+    NEURN_CHECK(tok[0].find('/') == std::string_view::npos && tok[0].find("..") == std::string_view::npos,
+                labels_file, ": line ", line + 1, ": unsafe file name '", tok[0], "'");
+    out.emplace_back(std::string(tok[0]), static_cast<int64_t>(lab));
+  });
+  NEURN_CHECK(!out.empty(), labels_file, ": no records");
+  return out;
+}
+
+Dataset read_mnistm_folder(const std::string& image_dir, const std::string& labels_file, const std::string& split,
+                           int threads) {
+  auto entries = read_mnistm_labels(labels_file);
+  const int64_t n = static_cast<int64_t>(entries.size());
+  std::vector<uint8_t> pixels(static_cast<size_t>(n) * 3 * 32 * 32);
+  std::vector<int64_t> labels(static_cast<size_t>(n));
+  std::atomic<int64_t> next{0};
+  std::mutex err_mu;
+  std::exception_ptr err;
+  auto work = [&] {
+    try {
+      for (;;) {
+        int64_t i = next.fetch_add(1);
+        if (i >= n) break;
+        std::string file = path_join(image_dir, entries[static_cast<size_t>(i)].first);
+        NEURN_CHECK(file_exists(file), "MNIST-M: missing image ", file, " (record ", i, " of ", labels_file, ")");
+        int h, w;
+        std::vector<uint8_t> hwc = decode_image(read_file(file), file + " (record " + std::to_string(i) + ")", 3, &h, &w);
+        NEURN_CHECK(h == 32 && w == 32, file, " (record ", i, "): wrong image size ", h, "x", w,
+                    " (MNIST-M images are 32x32)");
+        uint8_t* dst = pixels.data() + static_cast<size_t>(i) * 3072;
+        for (int p = 0; p < 1024; ++p)
+          for (int c = 0; c < 3; ++c) dst[c * 1024 + p] = hwc[static_cast<size_t>(p * 3 + c)];
+        labels[static_cast<size_t>(i)] = entries[static_cast<size_t>(i)].second;
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(err_mu);
+      if (!err) err = std::current_exception();
+      next = n;  // stop the others
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < std::max(1, threads); ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  if (err) std::rethrow_exception(err);
+  return Dataset("mnistm", split, 3, 32, 32, std::move(pixels), std::move(labels));
+}
+
+// ---- the decoded cache ------------------------------------------------------------
+
+namespace {
+constexpr char kCacheMagic[8] = {'N', 'E', 'U', 'R', 'N', 'U', '8', '\1'};
+void put64(std::vector<uint8_t>& b, int64_t v) {
+  for (int i = 0; i < 8; ++i) b.push_back(static_cast<uint8_t>(static_cast<uint64_t>(v) >> (8 * i)));
+}
+int64_t get64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= uint64_t(p[i]) << (8 * i);
+  return static_cast<int64_t>(v);
+}
+}  // namespace
+
+void write_u8_cache(const std::string& path, const Dataset& ds) {
+  std::vector<uint8_t> b(kCacheMagic, kCacheMagic + 8);
+  put64(b, ds.size());
+  put64(b, ds.channels());
+  put64(b, ds.height());
+  put64(b, ds.width());
+  for (int64_t i = 0; i < ds.size(); ++i) b.push_back(static_cast<uint8_t>(ds.label(i)));
+  size_t per = static_cast<size_t>(ds.image_numel());
+  b.reserve(b.size() + per * static_cast<size_t>(ds.size()) + 32);
+  for (int64_t i = 0; i < ds.size(); ++i) b.insert(b.end(), ds.image(i), ds.image(i) + per);
+  Sha256 sha;
+  sha.update(b.data(), b.size());
+  std::string hex = sha.hex();
+  b.insert(b.end(), hex.begin(), hex.end());
+  write_file_atomic(path, b.data(), b.size());
+}
+
+Dataset read_u8_cache(const std::string& path, const std::string& name, const std::string& split) {
+  std::vector<uint8_t> b = read_file(path);
+  NEURN_CHECK(b.size() >= 40 + 64 && std::memcmp(b.data(), kCacheMagic, 8) == 0, path,
+              ": not a neurn decoded cache (wrong magic or truncated)");
+  int64_t n = get64(b.data() + 8), c = get64(b.data() + 16), h = get64(b.data() + 24), w = get64(b.data() + 32);
+  NEURN_CHECK(n >= 0 && c > 0 && h > 0 && w > 0 && c <= 4 && h <= 4096 && w <= 4096, path, ": bad header");
+  size_t body = 40 + static_cast<size_t>(n) + static_cast<size_t>(n * c * h * w);
+  NEURN_CHECK(b.size() == body + 64, path, ": truncated (", b.size(), " bytes, expected ", body + 64, ")");
+  Sha256 sha;
+  sha.update(b.data(), body);
+  NEURN_CHECK(sha.hex() == std::string(b.begin() + static_cast<long>(body), b.end()), path,
+              ": checksum mismatch (the cache is corrupt; delete it and run `neurn data prepare`)");
+  std::vector<int64_t> labels(b.begin() + 40, b.begin() + 40 + n);
+  for (int64_t i = 0; i < n; ++i)
+    NEURN_CHECK(labels[static_cast<size_t>(i)] <= 9, path, ": label out of range at record ", i);
+  std::vector<uint8_t> pixels(b.begin() + 40 + n, b.begin() + static_cast<long>(body));
+  return Dataset(name, split, c, h, w, std::move(pixels), std::move(labels));
+}
+
+}  // namespace neurn::data
