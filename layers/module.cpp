@@ -54,7 +54,7 @@ std::vector<std::pair<std::string, Tensor>> Module::named_parameters(const std::
   for (auto& [n, p] : params_)
     if (p.defined()) out.push_back({prefix + n, p});
   for (auto& [n, c] : children_) {
-    auto sub = c->named_parameters(prefix + n + ".");
+    auto sub = c->named_parameters(n.empty() ? prefix : prefix + n + ".");
     out.insert(out.end(), sub.begin(), sub.end());
   }
   return out;
@@ -65,7 +65,7 @@ std::vector<std::pair<std::string, Tensor>> Module::named_buffers(const std::str
   for (auto& [n, b] : buffers_)
     if (b.defined()) out.push_back({prefix + n, b});
   for (auto& [n, c] : children_) {
-    auto sub = c->named_buffers(prefix + n + ".");
+    auto sub = c->named_buffers(n.empty() ? prefix : prefix + n + ".");
     out.insert(out.end(), sub.begin(), sub.end());
   }
   return out;
@@ -131,7 +131,7 @@ void Module::zero_grad() {
 
 void Module::apply(const std::function<void(const std::string&, Module&)>& f, const std::string& prefix) {
   f(prefix, *this);
-  for (auto& [n, c] : children_) c->apply(f, prefix.empty() ? n : prefix + "." + n);
+  for (auto& [n, c] : children_) c->apply(f, prefix.empty() || n.empty() ? prefix + n : prefix + "." + n);
 }
 
 }  // namespace neurn

@@ -31,6 +31,8 @@ class Module : public std::enable_shared_from_this<Module> {
   // ---- structure ----
   Tensor& register_parameter(const std::string& name, Tensor t);
   Tensor& register_buffer(const std::string& name, Tensor t);
+  // An empty name registers an inline child: its tensors keep their own names
+  // without a prefix (a wrapper that must not rename the wrapped model's keys).
   template <typename M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
     children_.push_back({name, m});
