@@ -1,0 +1,452 @@
+#include "experiments/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "experiments/config.h"
+#include "experiments/plot.h"
+#include "framework/error.h"
+
+namespace neurn::experiments {
+
+namespace fs = std::filesystem;
+
+std::string Transfer::label() const { return domain_short(source) + "->" + domain_short(target); }
+
+const std::vector<Transfer>& paper_transfers() {
+  static const std::vector<Transfer> t{{"mnist", "usps"},  {"mnist", "svhn"},  {"mnist", "mnistm"},
+                                       {"usps", "mnist"},  {"usps", "svhn"},   {"usps", "mnistm"},
+                                       {"svhn", "mnist"},  {"svhn", "usps"},   {"svhn", "mnistm"},
+                                       {"mnistm", "mnist"}, {"mnistm", "usps"}, {"mnistm", "svhn"}};
+  return t;
+}
+
+namespace {
+
+std::string fmt(double v, int decimals = 1) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+int domain_rank(const std::string& d) {
+  const auto& all = all_domains();
+  auto it = std::find(all.begin(), all.end(), d);
+  return it == all.end() ? static_cast<int>(all.size()) : static_cast<int>(it - all.begin());
+}
+
+std::string cell_text(const std::optional<Cell>& c, const std::string& pm = " ± ") {
+  if (!c) return "–";
+  std::string s = fmt(c->mean);
+  if (c->seeds > 1) s += pm + fmt(c->std);
+  return s;
+}
+
+std::string row_name(const Table1Row& r) { return r.model + (r.neurn ? " + NeuRN" : ""); }
+
+std::string html_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '&') o += "&amp;";
+    else if (c == '<') o += "&lt;";
+    else if (c == '>') o += "&gt;";
+    else if (c == '"') o += "&quot;";
+    else o += c;
+  }
+  return o;
+}
+
+std::string latex_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '_' || c == '&' || c == '%' || c == '#' || c == '$') o += '\\';
+    o += c;
+  }
+  return o;
+}
+
+std::string safe_name(const std::string& s) {
+  std::string o;
+  for (char c : s) o += (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.') ? c : '_';
+  return o;
+}
+
+}  // namespace
+
+Table1 build_table1(const std::vector<RunRecord>& records) {
+  Table1 t;
+  // (model, neurn, source, target) -> accuracies over seeds
+  std::map<std::tuple<std::string, bool, std::string, std::string>, std::vector<double>> acc;
+  std::set<std::pair<std::string, std::string>> pairs;
+  for (auto& r : records) {
+    if (r.status != "ok") continue;
+    if (std::find(t.models.begin(), t.models.end(), r.model) == t.models.end()) t.models.push_back(r.model);
+    for (auto& [target, m] : r.targets) {
+      if (!std::isfinite(m.accuracy)) continue;
+      acc[{r.model, r.neurn, r.source, target}].push_back(100.0 * m.accuracy);
+      pairs.insert({r.source, target});
+    }
+  }
+  for (auto& p : paper_transfers())
+    if (pairs.count({p.source, p.target})) t.transfers.push_back(p);
+  std::vector<Transfer> extra;
+  for (auto& [s, d] : pairs) {
+    bool in_paper = false;
+    for (auto& p : paper_transfers()) in_paper |= (p.source == s && p.target == d);
+    if (!in_paper) extra.push_back({s, d});
+  }
+  std::sort(extra.begin(), extra.end(), [](const Transfer& a, const Transfer& b) {
+    return std::make_pair(domain_rank(a.source), domain_rank(a.target)) <
+           std::make_pair(domain_rank(b.source), domain_rank(b.target));
+  });
+  t.transfers.insert(t.transfers.end(), extra.begin(), extra.end());
+
+  for (auto& model : t.models) {
+    for (bool neurn : {false, true}) {
+      Table1Row row;
+      row.model = model;
+      row.neurn = neurn;
+      bool any = false;
+      for (auto& tr : t.transfers) {
+        auto it = acc.find({model, neurn, tr.source, tr.target});
+        if (it == acc.end()) {
+          row.cells.push_back(std::nullopt);
+          continue;
+        }
+        const auto& v = it->second;
+        Cell c;
+        c.seeds = static_cast<int>(v.size());
+        for (double x : v) c.mean += x;
+        c.mean /= c.seeds;
+        if (c.seeds > 1) {
+          double ss = 0;
+          for (double x : v) ss += (x - c.mean) * (x - c.mean);
+          c.std = std::sqrt(ss / (c.seeds - 1));
+        }
+        row.cells.push_back(c);
+        any = true;
+      }
+      row.improved.assign(t.transfers.size(), false);
+      if (any) t.rows.push_back(row);
+    }
+  }
+  // Improvements: a NeuRN row against the same model's row without it.
+  for (auto& row : t.rows) {
+    if (!row.neurn) continue;
+    for (auto& base : t.rows) {
+      if (base.neurn || base.model != row.model) continue;
+      for (size_t k = 0; k < t.transfers.size(); ++k) {
+        if (!row.cells[k] || !base.cells[k]) continue;
+        ++row.compared;
+        // Compare what the table shows (one decimal), so a marked cell is
+        // visibly higher.
+        if (std::round(row.cells[k]->mean * 10) > std::round(base.cells[k]->mean * 10)) {
+          row.improved[k] = true;
+          ++row.improved_count;
+        }
+      }
+    }
+  }
+  return t;
+}
+
+std::string table1_markdown(const Table1& t) {
+  std::ostringstream s;
+  s << "| Model |";
+  for (auto& tr : t.transfers) s << " " << tr.label() << " |";
+  s << " NeuRN better |\n|---|";
+  for (size_t k = 0; k < t.transfers.size(); ++k) s << "---:|";
+  s << "---:|\n";
+  for (auto& r : t.rows) {
+    s << "| " << row_name(r) << " |";
+    for (size_t k = 0; k < r.cells.size(); ++k) {
+      std::string c = cell_text(r.cells[k]);
+      s << " " << (r.improved[k] ? "**" + c + "**" : c) << " |";
+    }
+    s << " " << (r.neurn ? std::to_string(r.improved_count) + " of " + std::to_string(r.compared) : "") << " |\n";
+  }
+  return s.str();
+}
+
+std::string table1_csv(const Table1& t) {
+  std::ostringstream s;
+  s << "model,neurn";
+  for (auto& tr : t.transfers) s << "," << tr.label() << "," << tr.label() << " std," << tr.label() << " seeds";
+  s << ",improved,compared\n";
+  for (auto& r : t.rows) {
+    s << r.model << "," << (r.neurn ? "true" : "false");
+    for (auto& c : r.cells) {
+      if (c)
+        s << "," << fmt(c->mean, 2) << "," << fmt(c->std, 2) << "," << c->seeds;
+      else
+        s << ",,,0";
+    }
+    if (r.neurn)
+      s << "," << r.improved_count << "," << r.compared << "\n";
+    else
+      s << ",,\n";
+  }
+  return s.str();
+}
+
+std::string table1_latex(const Table1& t) {
+  std::ostringstream s;
+  s << "% Accuracy (%) on the target domains, mean $\\pm$ std over seeds; bold: NeuRN improves on the same model.\n";
+  s << "\\begin{tabular}{l" << std::string(t.transfers.size(), 'r') << "r}\n\\hline\nModel";
+  for (auto& tr : t.transfers)
+    s << " & " << domain_short(tr.source) << "$\\to$" << domain_short(tr.target);
+  s << " & Better \\\\\n\\hline\n";
+  for (auto& r : t.rows) {
+    s << latex_escape(row_name(r));
+    for (size_t k = 0; k < r.cells.size(); ++k) {
+      std::string c = r.cells[k] ? cell_text(r.cells[k], " $\\pm$ ") : "--";
+      s << " & " << (r.improved[k] ? "\\textbf{" + c + "}" : c);
+    }
+    s << " & " << (r.neurn ? std::to_string(r.improved_count) + " of " + std::to_string(r.compared) : "")
+      << " \\\\\n";
+    if (r.neurn) s << "\\hline\n";
+  }
+  s << "\\end{tabular}\n";
+  return s.str();
+}
+
+double cosine_similarity(const std::vector<double>& a, const std::vector<double>& b) {
+  NEURN_CHECK(a.size() == b.size(), "cosine_similarity: lengths ", a.size(), " and ", b.size());
+  double ab = 0, aa = 0, bb = 0;
+  for (size_t i = 0; i < a.size(); ++i) ab += a[i] * b[i], aa += a[i] * a[i], bb += b[i] * b[i];
+  if (aa == 0 || bb == 0) return std::nan("");
+  return ab / std::sqrt(aa * bb);
+}
+
+std::optional<Similarity> functional_similarity(const Table1& t) {
+  // model -> row index, per variant
+  std::map<std::string, const Table1Row*> without, with;
+  for (auto& r : t.rows) (r.neurn ? with : without)[r.model] = &r;
+  Similarity s;
+  for (auto& m : t.models)
+    if (without.count(m) && with.count(m)) s.models.push_back(m);
+  if (s.models.size() < 2) return std::nullopt;
+  std::vector<size_t> cols;
+  for (size_t k = 0; k < t.transfers.size(); ++k) {
+    bool all = true;
+    for (auto& m : s.models) all = all && without[m]->cells[k] && with[m]->cells[k];
+    if (all) {
+      cols.push_back(k);
+      s.transfers.push_back(t.transfers[k]);
+    }
+  }
+  if (cols.empty()) return std::nullopt;
+  auto rowvec = [&](const Table1Row* r) {
+    std::vector<double> v;
+    for (size_t k : cols) v.push_back(r->cells[k]->mean);
+    return v;
+  };
+  size_t n = s.models.size();
+  s.before.assign(n, std::vector<double>(n));
+  s.after = s.difference = s.before;
+  double sb = 0, sa = 0;
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = 0; j < n; ++j) {
+      s.before[i][j] = cosine_similarity(rowvec(without[s.models[i]]), rowvec(without[s.models[j]]));
+      s.after[i][j] = cosine_similarity(rowvec(with[s.models[i]]), rowvec(with[s.models[j]]));
+      s.difference[i][j] = s.after[i][j] - s.before[i][j];
+      if (i != j) sb += s.before[i][j], sa += s.after[i][j];
+    }
+  s.mean_offdiag_before = sb / static_cast<double>(n * (n - 1));
+  s.mean_offdiag_after = sa / static_cast<double>(n * (n - 1));
+  return s;
+}
+
+namespace {
+
+std::string table1_html(const Table1& t) {
+  std::ostringstream s;
+  s << "<table><tr><th>Model</th>";
+  for (auto& tr : t.transfers) s << "<th>" << html_escape(domain_short(tr.source) + "→" + domain_short(tr.target)) << "</th>";
+  s << "<th>NeuRN better</th></tr>\n";
+  for (auto& r : t.rows) {
+    s << "<tr" << (r.neurn ? " class=\"neurn\"" : "") << "><td>" << html_escape(row_name(r)) << "</td>";
+    for (size_t k = 0; k < r.cells.size(); ++k)
+      s << "<td" << (r.improved[k] ? " class=\"up\"" : "") << ">" << html_escape(cell_text(r.cells[k])) << "</td>";
+    s << "<td>" << (r.neurn ? std::to_string(r.improved_count) + " of " + std::to_string(r.compared) : "")
+      << "</td></tr>\n";
+  }
+  s << "</table>\n";
+  return s.str();
+}
+
+std::string matrix_html(const std::vector<std::vector<int64_t>>& m) {
+  std::ostringstream s;
+  s << "<table class=\"cm\"><tr><th>true \\ pred</th>";
+  for (size_t j = 0; j < m.size(); ++j) s << "<th>" << j << "</th>";
+  s << "</tr>";
+  for (size_t i = 0; i < m.size(); ++i) {
+    s << "<tr><th>" << i << "</th>";
+    for (auto v : m[i]) s << "<td>" << v << "</td>";
+    s << "</tr>";
+  }
+  s << "</table>";
+  return s.str();
+}
+
+}  // namespace
+
+ReportFiles write_report(const LoadedResults& results, const std::string& out_dir, const std::string& title) {
+  ReportFiles f;
+  f.dir = out_dir;
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  NEURN_CHECK(!ec, "cannot create report directory ", out_dir, ": ", ec.message());
+  Table1 t = build_table1(results.records);
+  f.markdown = out_dir + "/table1.md";
+  f.csv = out_dir + "/table1.csv";
+  f.latex = out_dir + "/table1.tex";
+  write_file_atomic(f.markdown, table1_markdown(t));
+  write_file_atomic(f.csv, table1_csv(t));
+  write_file_atomic(f.latex, table1_latex(t));
+
+  std::ostringstream h;
+  h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" << html_escape(title) << "</title>\n"
+    << "<style>body{font-family:DejaVu Sans,Arial,sans-serif;margin:2em;max-width:1400px}"
+       "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+       "td:first-child,th:first-child{text-align:left}tr.neurn{background:#f4f8ff}td.up{font-weight:bold;color:#0a6}"
+       "table.cm td,table.cm th{padding:1px 4px;font-size:11px}.warn{color:#a40}img{max-width:100%}</style>"
+       "</head><body>\n";
+  h << "<h1>" << html_escape(title) << "</h1>\n<p>" << results.records.size() << " runs, report written "
+    << utc_now() << " by " << html_escape(code_version()) << ".</p>\n";
+  if (!results.warnings.empty()) {
+    h << "<h2>Warnings</h2><ul>";
+    for (auto& w : results.warnings) h << "<li class=\"warn\">" << html_escape(w) << "</li>";
+    h << "</ul>\n";
+  }
+  h << "<h2>Table 1: accuracy (%) on the target domains</h2>\n"
+    << "<p>Mean ± standard deviation over seeds; bold green: NeuRN improves on the same model. Files: "
+       "<a href=\"table1.md\">Markdown</a>, <a href=\"table1.csv\">CSV</a>, <a href=\"table1.tex\">LaTeX</a>.</p>\n"
+    << table1_html(t);
+
+  auto sim = functional_similarity(t);
+  h << "<h2>Functional similarity</h2>\n";
+  if (sim) {
+    std::string cols;
+    for (auto& tr : sim->transfers) cols += (cols.empty() ? "" : ", ") + tr.label();
+    h << "<p>Cosine similarity of the models' accuracy rows over " << html_escape(cols)
+      << ". Mean off-diagonal similarity: <b>" << fmt(sim->mean_offdiag_before, 3) << "</b> without NeuRN, <b>"
+      << fmt(sim->mean_offdiag_after, 3) << "</b> with NeuRN.</p>\n";
+    double lo = 1.0;
+    for (auto* m : {&sim->before, &sim->after})
+      for (auto& row : *m)
+        for (double v : row)
+          if (std::isfinite(v)) lo = std::min(lo, v);
+    lo = std::floor(lo * 20) / 20;
+    double dmax = 1e-3;
+    for (auto& row : sim->difference)
+      for (double v : row)
+        if (std::isfinite(v)) dmax = std::max(dmax, std::abs(v));
+    struct Fig {
+      const char* name;
+      std::string title;
+      const std::vector<std::vector<double>>* m;
+      bool div;
+    };
+    for (const Fig& fig : {Fig{"similarity_without_neurn", "Without NeuRN (mean off-diagonal " +
+                                                               fmt(sim->mean_offdiag_before, 3) + ")",
+                               &sim->before, false},
+                           Fig{"similarity_with_neurn",
+                               "With NeuRN (mean off-diagonal " + fmt(sim->mean_offdiag_after, 3) + ")", &sim->after,
+                               false},
+                           Fig{"similarity_difference", "With minus without NeuRN", &sim->difference, true}}) {
+      Heatmap hm;
+      hm.title = fig.title;
+      hm.labels = sim->models;
+      hm.values = *fig.m;
+      hm.diverging = fig.div;
+      hm.lo = fig.div ? -dmax : lo;
+      hm.hi = fig.div ? dmax : 1.0;
+      hm.decimals = fig.div ? 3 : 2;
+      std::string png = out_dir + "/" + fig.name + ".png", svg = out_dir + "/" + fig.name + ".svg";
+      write_heatmap_png(hm, png);
+      write_heatmap_svg(hm, svg);
+      f.figures.push_back(png);
+      f.figures.push_back(svg);
+      h << "<figure style=\"display:inline-block\"><img src=\"" << fig.name << ".svg\" alt=\"" << fig.name
+        << "\"><figcaption><a href=\"" << fig.name << ".png\">PNG</a></figcaption></figure>\n";
+    }
+  } else {
+    h << "<p>Needs at least two models, each with and without NeuRN, with common transfers.</p>\n";
+  }
+
+  // Training curves, one chart per source domain and metric.
+  h << "<h2>Training curves</h2>\n";
+  std::vector<std::string> sources;
+  for (auto& r : results.records)
+    if (std::find(sources.begin(), sources.end(), r.source) == sources.end()) sources.push_back(r.source);
+  std::sort(sources.begin(), sources.end(), [](auto& a, auto& b) { return domain_rank(a) < domain_rank(b); });
+  std::vector<std::string> models = t.models;
+  for (auto& r : results.records)
+    if (std::find(models.begin(), models.end(), r.model) == models.end()) models.push_back(r.model);
+  for (auto& src : sources) {
+    for (int metric = 0; metric < 2; ++metric) {
+      LineChart c;
+      c.title = std::string(metric == 0 ? "Validation accuracy" : "Training loss") + ", source " + src;
+      c.xlabel = "epoch";
+      c.ylabel = metric == 0 ? "source validation accuracy" : "mean training loss";
+      for (auto& r : results.records) {
+        if (r.source != src || r.history.empty()) continue;
+        Series s;
+        s.label = r.model + (r.neurn ? "+NeuRN" : "") + " s" + std::to_string(r.seed);
+        s.color = palette(static_cast<size_t>(std::find(models.begin(), models.end(), r.model) - models.begin()));
+        s.dashed = !r.neurn;
+        for (auto& e : r.history) {
+          s.x.push_back(e.epoch);
+          s.y.push_back(metric == 0 ? e.val_acc : e.train_loss);
+        }
+        c.series.push_back(s);
+      }
+      if (c.series.empty()) continue;
+      std::string name = "curves_" + safe_name(src) + (metric == 0 ? "_val_acc" : "_train_loss") + ".svg";
+      write_file_atomic(out_dir + "/" + name, line_chart_svg(c));
+      f.figures.push_back(out_dir + "/" + name);
+      h << "<img src=\"" << name << "\" alt=\"" << name << "\">\n";
+    }
+  }
+  h << "<p>Dashed: without NeuRN; solid: with NeuRN.</p>\n";
+
+  // Every run, with per-class accuracy and confusion matrices.
+  h << "<h2>Runs</h2>\n<table><tr><th>run</th><th>status</th><th>epochs</th><th>best epoch</th><th>val acc</th>"
+       "<th>source test</th><th>targets</th><th>time (s)</th><th>device</th></tr>\n";
+  for (auto& r : results.records) {
+    std::string targets;
+    for (auto& [d, m] : r.targets) targets += domain_short(d) + " " + fmt(100 * m.accuracy) + "  ";
+    for (auto& [d, why] : r.skipped_targets) targets += domain_short(d) + " skipped  ";
+    h << "<tr><td>" << html_escape(r.run_id) << "</td><td" << (r.status != "ok" ? " class=\"warn\"" : "") << ">"
+      << html_escape(r.status) << (r.message.empty() ? "" : ": " + html_escape(r.message)) << "</td><td>"
+      << r.epochs_run << "</td><td>" << r.best_epoch << "</td><td>" << fmt(100 * r.best_val_acc) << "</td><td>"
+      << fmt(100 * r.source_test.accuracy) << "</td><td>" << html_escape(targets) << "</td><td>"
+      << fmt(r.wall_seconds, 0) << "</td><td>" << html_escape(r.device) << "</td></tr>\n";
+  }
+  h << "</table>\n<h2>Per-class accuracy and confusion matrices</h2>\n";
+  for (auto& r : results.records) {
+    if (r.status != "ok") continue;
+    h << "<details><summary>" << html_escape(r.run_id) << "</summary>\n";
+    std::vector<const SplitMetrics*> splits{&r.source_test};
+    for (auto& [d, m] : r.targets) splits.push_back(&m);
+    for (auto* m : splits) {
+      h << "<h4>" << html_escape(m->domain) << (m == &r.source_test ? " (source test)" : "") << ": "
+        << fmt(100 * m->accuracy) << "% of " << m->images << " images</h4><p>per class:";
+      for (size_t c = 0; c < m->per_class.size(); ++c) h << " " << c << ": " << fmt(100 * m->per_class[c]);
+      h << "</p>" << matrix_html(m->confusion) << "\n";
+    }
+    h << "</details>\n";
+  }
+  h << "</body></html>\n";
+  f.html = out_dir + "/index.html";
+  write_file_atomic(f.html, h.str());
+  return f;
+}
+
+}  // namespace neurn::experiments

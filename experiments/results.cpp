@@ -1,0 +1,303 @@
+#include "experiments/results.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "framework/error.h"
+
+namespace neurn::experiments {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+// JSON has no NaN or infinity: non-finite numbers are stored as null and read
+// back as NaN (a diverged loss must survive the round trip).
+json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+double get_num(const json& j, const char* key) {
+  NEURN_CHECK(j.contains(key), "missing field '", key, "'");
+  const json& v = j.at(key);
+  if (v.is_null()) return std::nan("");
+  NEURN_CHECK(v.is_number(), "field '", key, "' must be a number, got ", v.type_name());
+  return v.get<double>();
+}
+template <typename T>
+T get(const json& j, const char* key) {
+  NEURN_CHECK(j.contains(key), "missing field '", key, "'");
+  try {
+    return j.at(key).get<T>();
+  } catch (const json::exception& e) {
+    NEURN_FAIL("field '", key, "' has the wrong type (", j.at(key).type_name(), ")");
+  }
+}
+template <typename T>
+T get_or(const json& j, const char* key, T def) {
+  return j.contains(key) ? get<T>(j, key) : def;
+}
+
+json split_to_json(const SplitMetrics& m) {
+  json pc = json::array();
+  for (double v : m.per_class) pc.push_back(num(v));
+  return {{"domain", m.domain}, {"images", m.images}, {"accuracy", num(m.accuracy)},
+          {"per_class", pc},    {"confusion", m.confusion}};
+}
+
+SplitMetrics split_from_json(const json& j) {
+  NEURN_CHECK(j.is_object(), "a split's metrics must be an object");
+  SplitMetrics m;
+  m.domain = get<std::string>(j, "domain");
+  m.images = get<int64_t>(j, "images");
+  m.accuracy = get_num(j, "accuracy");
+  if (j.contains("per_class"))
+    for (auto& v : j.at("per_class")) m.per_class.push_back(v.is_null() ? std::nan("") : v.get<double>());
+  m.confusion = get_or<std::vector<std::vector<int64_t>>>(j, "confusion", {});
+  return m;
+}
+
+std::string errno_str() { return std::strerror(errno); }
+
+}  // namespace
+
+std::string record_to_json(const RunRecord& r) {
+  json hist = json::array();
+  for (auto& e : r.history)
+    hist.push_back({{"epoch", e.epoch},
+                    {"train_loss", num(e.train_loss)},
+                    {"train_acc", num(e.train_acc)},
+                    {"val_acc", num(e.val_acc)},
+                    {"seconds", num(e.seconds)},
+                    {"images_per_second", num(e.images_per_second)}});
+  json targets = json::object();
+  for (auto& [d, m] : r.targets) targets[d] = split_to_json(m);
+  json j = {{"run_id", r.run_id},
+            {"experiment", r.experiment},
+            {"model", r.model},
+            {"neurn", r.neurn},
+            {"source", r.source},
+            {"seed", r.seed},
+            {"status", r.status},
+            {"message", r.message},
+            {"epochs_run", r.epochs_run},
+            {"best_epoch", r.best_epoch},
+            {"best_val_acc", num(r.best_val_acc)},
+            {"source_test", split_to_json(r.source_test)},
+            {"targets", targets},
+            {"skipped_targets", r.skipped_targets},
+            {"history", hist},
+            {"parameters", r.parameters},
+            {"wall_seconds", num(r.wall_seconds)},
+            {"device", r.device},
+            {"code_version", r.code_version},
+            {"finished_at", r.finished_at},
+            {"config", r.config_yaml}};
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+RunRecord record_from_json(const std::string& line) {
+  json j;
+  try {
+    j = json::parse(line);
+  } catch (const json::parse_error& e) {
+    NEURN_FAIL("not valid JSON (", e.what(), ")");
+  }
+  NEURN_CHECK(j.is_object(), "a record must be a JSON object, got ", j.type_name());
+  RunRecord r;
+  r.run_id = get<std::string>(j, "run_id");
+  r.experiment = get_or<std::string>(j, "experiment", "");
+  r.model = get<std::string>(j, "model");
+  r.neurn = get<bool>(j, "neurn");
+  r.source = get<std::string>(j, "source");
+  r.seed = get<uint64_t>(j, "seed");
+  r.status = get<std::string>(j, "status");
+  NEURN_CHECK(r.status == "ok" || r.status == "diverged" || r.status == "failed", "unknown status '", r.status,
+              "' (expected ok, diverged or failed)");
+  r.message = get_or<std::string>(j, "message", "");
+  r.epochs_run = get_or<int>(j, "epochs_run", 0);
+  r.best_epoch = get_or<int>(j, "best_epoch", 0);
+  r.best_val_acc = j.contains("best_val_acc") ? get_num(j, "best_val_acc") : 0.0;
+  if (j.contains("source_test")) r.source_test = split_from_json(j.at("source_test"));
+  if (j.contains("targets")) {
+    NEURN_CHECK(j.at("targets").is_object(), "field 'targets' must be an object");
+    for (auto& [d, m] : j.at("targets").items()) r.targets[d] = split_from_json(m);
+  }
+  r.skipped_targets = get_or<std::map<std::string, std::string>>(j, "skipped_targets", {});
+  if (j.contains("history"))
+    for (auto& e : j.at("history")) {
+      EpochLog l;
+      l.epoch = get<int>(e, "epoch");
+      l.train_loss = get_num(e, "train_loss");
+      l.train_acc = get_num(e, "train_acc");
+      l.val_acc = get_num(e, "val_acc");
+      l.seconds = e.contains("seconds") ? get_num(e, "seconds") : 0.0;
+      l.images_per_second = e.contains("images_per_second") ? get_num(e, "images_per_second") : 0.0;
+      r.history.push_back(l);
+    }
+  r.parameters = get_or<int64_t>(j, "parameters", 0);
+  r.wall_seconds = j.contains("wall_seconds") ? get_num(j, "wall_seconds") : 0.0;
+  r.device = get_or<std::string>(j, "device", "");
+  r.code_version = get_or<std::string>(j, "code_version", "");
+  r.finished_at = get_or<std::string>(j, "finished_at", "");
+  r.config_yaml = get_or<std::string>(j, "config", "");
+  return r;
+}
+
+void append_record(const std::string& path, const RunRecord& r) {
+  fs::path p(path);
+  std::error_code ec;
+  if (p.has_parent_path()) fs::create_directories(p.parent_path(), ec);
+  NEURN_CHECK(!ec, "cannot create directory ", p.parent_path().string(), ": ", ec.message());
+  std::string line = record_to_json(r) + "\n";
+  int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  NEURN_CHECK(fd >= 0, "cannot open ", path, " for appending: ", errno_str());
+  // A previous writer that died mid-line (it cannot happen with one write(),
+  // but a disk-full or an editor can) leaves no newline at the end: start on a
+  // fresh line so the corrupt one stays as it is and this one parses.
+  off_t size = ::lseek(fd, 0, SEEK_END);
+  if (size > 0) {
+    char last = '\n';
+    if (::pread(fd, &last, 1, size - 1) == 1 && last != '\n') line = "\n" + line;
+  }
+  const char* data = line.data();
+  size_t left = line.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, data, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      std::string err = errno_str();
+      ::close(fd);
+      NEURN_FAIL("cannot append to ", path, ": ", err);
+    }
+    data += n;
+    left -= static_cast<size_t>(n);
+  }
+  int rc = ::fsync(fd);
+  ::close(fd);
+  NEURN_CHECK(rc == 0, "fsync of ", path, " failed: ", errno_str());
+}
+
+LoadedResults load_results(const std::string& path) {
+  LoadedResults out;
+  std::ifstream in(path);
+  if (!in) {
+    NEURN_CHECK(!fs::exists(path), "cannot read ", path);
+    return out;
+  }
+  std::set<std::string> seen;
+  std::string line;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    try {
+      RunRecord r = record_from_json(line);
+      if (!seen.insert(r.run_id).second) {
+        out.warnings.push_back(path + ":" + std::to_string(lineno) + ": run " + r.run_id +
+                               " is recorded again; the first record is kept");
+        continue;
+      }
+      out.records.push_back(std::move(r));
+    } catch (const Error& e) {
+      out.warnings.push_back(path + ":" + std::to_string(lineno) + ": corrupt record skipped: " + e.what());
+    }
+  }
+  return out;
+}
+
+LoadedResults load_results_dir(const std::string& dir) {
+  NEURN_CHECK(fs::exists(dir), "results directory ", dir, " does not exist");
+  std::vector<std::string> files;
+  if (fs::is_regular_file(dir)) {
+    files.push_back(dir);
+  } else {
+    for (auto& e : fs::recursive_directory_iterator(dir))
+      if (e.is_regular_file() && e.path().filename() == "results.jsonl") files.push_back(e.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  NEURN_CHECK(!files.empty(), "no results.jsonl under ", dir);
+  LoadedResults out;
+  std::set<std::string> seen;
+  for (auto& f : files) {
+    LoadedResults part = load_results(f);
+    out.warnings.insert(out.warnings.end(), part.warnings.begin(), part.warnings.end());
+    for (auto& r : part.records) {
+      if (!seen.insert(r.run_id).second) {
+        out.warnings.push_back(f + ": run " + r.run_id + " also appears in another shard; the first record is kept");
+        continue;
+      }
+      out.records.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
+void write_file_atomic(const std::string& path, const std::string& content) {
+  fs::path p(path);
+  std::error_code ec;
+  if (p.has_parent_path()) fs::create_directories(p.parent_path(), ec);
+  NEURN_CHECK(!ec, "cannot create directory ", p.parent_path().string(), ": ", ec.message());
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  NEURN_CHECK(fd >= 0, "cannot write ", tmp, ": ", errno_str());
+  const char* data = content.data();
+  size_t left = content.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, data, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      std::string err = errno_str();
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      NEURN_FAIL("cannot write ", tmp, ": ", err);
+    }
+    data += n;
+    left -= static_cast<size_t>(n);
+  }
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string err = errno_str();
+    ::unlink(tmp.c_str());
+    NEURN_FAIL("cannot replace ", path, ": ", err);
+  }
+}
+
+std::string code_version() {
+  static const std::string v = [] {
+    std::string out = "neurn 0.1";
+    FILE* f = ::popen("git rev-parse --short=12 HEAD 2>/dev/null && git status --porcelain --untracked-files=no 2>/dev/null | head -1", "r");
+    if (!f) return out;
+    char buf[256];
+    std::string hash, dirty;
+    if (std::fgets(buf, sizeof buf, f)) hash = buf;
+    if (std::fgets(buf, sizeof buf, f)) dirty = buf;
+    ::pclose(f);
+    while (!hash.empty() && (hash.back() == '\n' || hash.back() == '\r')) hash.pop_back();
+    if (!hash.empty()) out += " git " + hash + (dirty.empty() ? "" : "-dirty");
+    return out;
+  }();
+  return v;
+}
+
+std::string utc_now() {
+  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace neurn::experiments

@@ -1,0 +1,88 @@
+#pragma once
+// Run records and results.jsonl: one JSON object per finished run, one line
+// each. Appends are a single write() with O_APPEND followed by fsync, so a
+// killed process leaves either the whole line or none of it; a line that is
+// nonetheless corrupt (a disk full, a hand edit) is reported and skipped, and
+// never overwritten: new records start on a fresh line after it.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace neurn::experiments {
+
+// Evaluation of one model on one test split.
+struct SplitMetrics {
+  std::string domain;
+  int64_t images = 0;
+  double accuracy = 0;                           // in [0, 1]
+  std::vector<double> per_class;                 // accuracy per true class (NaN-free: 0 for an absent class)
+  std::vector<std::vector<int64_t>> confusion;   // [true][predicted]
+};
+
+// One line of the training log.
+struct EpochLog {
+  int epoch = 0;  // 1-based
+  double train_loss = 0;
+  double train_acc = 0;
+  double val_acc = 0;
+  double seconds = 0;
+  double images_per_second = 0;
+};
+
+struct RunRecord {
+  std::string run_id;      // "digits_convnet+neurn/mnist/seed0": the key that --resume matches
+  std::string experiment;  // the config's name
+  std::string model;
+  bool neurn = false;
+  std::string source;
+  uint64_t seed = 0;
+  // ok: trained and evaluated. diverged: the loss became NaN or infinite (the
+  // metrics then describe the last finite checkpoint, if any). failed: an
+  // error stopped the run (message says which).
+  std::string status = "ok";
+  std::string message;
+  int epochs_run = 0;
+  int best_epoch = 0;
+  double best_val_acc = 0;
+  SplitMetrics source_test;
+  std::map<std::string, SplitMetrics> targets;          // target domain -> metrics
+  std::map<std::string, std::string> skipped_targets;   // target domain -> why it was not tested
+  std::vector<EpochLog> history;
+  int64_t parameters = 0;
+  double wall_seconds = 0;
+  std::string device;
+  std::string code_version;
+  std::string finished_at;  // ISO 8601 UTC
+  std::string config_yaml;  // the whole config of the sweep
+};
+
+std::string record_to_json(const RunRecord& r);  // one line, no newline
+// Throws neurn::Error naming what is missing or malformed.
+RunRecord record_from_json(const std::string& line);
+
+// Appends `r` as one line to `path` (created if missing) and fsyncs it.
+void append_record(const std::string& path, const RunRecord& r);
+
+struct LoadedResults {
+  std::vector<RunRecord> records;
+  std::vector<std::string> warnings;  // "results.jsonl:7: corrupt record skipped: ..."
+};
+
+// Reads every record of `path` (missing file: none). Corrupt lines and
+// repeated run ids (the first one wins) become warnings.
+LoadedResults load_results(const std::string& path);
+// Every results.jsonl under `dir` (the shards of a sweep), merged.
+LoadedResults load_results_dir(const std::string& dir);
+
+// Writes `content` to `path` through a temporary file, fsync and rename: a
+// reader sees the old file or the new one, never half of either.
+void write_file_atomic(const std::string& path, const std::string& content);
+
+// The source version for records and checkpoints: "git <hash>[-dirty]" when
+// the working directory is a git checkout, else the project version.
+std::string code_version();
+// Now, as ISO 8601 UTC ("2026-11-27T18:05:00Z").
+std::string utc_now();
+
+}  // namespace neurn::experiments
