@@ -9,8 +9,13 @@
 
 #include <cstdint>
 
+#include "framework/cuda/cuda_backend.h"
 #include "framework/dtype.h"
 #include "framework/error.h"
+
+namespace neurn {
+class Tensor;
+}
 
 namespace neurn::cuda {
 
@@ -24,6 +29,28 @@ namespace neurn::cuda {
 cudaStream_t stream();
 cublasHandle_t cublas();  // bound to stream()
 cudnnHandle_t cudnn();    // bound to stream()
+
+// NEURN_ALLOW_TF32=1: float32 GEMMs and convolutions may use TF32 tensor
+// cores (faster, about 10 bits of mantissa). Off by default, so that CUDA
+// results match the CPU at float32 tolerances.
+bool allow_tf32();
+// NEURN_CUDNN_BENCHMARK=1: convolution algorithms are chosen by timing them
+// (cuDNN's Find) instead of by cuDNN's heuristics.
+bool cudnn_benchmark();
+
+// A cuDNN float32 NCHW descriptor of a tensor of up to 4 axes (missing
+// leading axes are 1), destroyed with the object.
+class FloatTensorDesc {
+ public:
+  explicit FloatTensorDesc(const Tensor& t);
+  ~FloatTensorDesc();
+  FloatTensorDesc(const FloatTensorDesc&) = delete;
+  FloatTensorDesc& operator=(const FloatTensorDesc&) = delete;
+  cudnnTensorDescriptor_t get() const { return d_; }
+
+ private:
+  cudnnTensorDescriptor_t d_ = nullptr;
+};
 
 // Throws (naming the op) when no usable CUDA device is present.
 void require_device(const char* op);
@@ -46,6 +73,33 @@ inline unsigned grid_for(int64_t n, int threads = 256) {
 inline void require_float32(DType t, const char* op) {
   NEURN_CHECK(t == DType::Float32, op, ": dtype ", dtype_name(t),
               " is not supported on CUDA (expected float32; float64 runs on the CPU)");
+}
+
+// Scratch memory from the caching allocator for the length of one op: the
+// stream orders its reuse after the kernels queued on it, so it may go back
+// to the cache before they have run.
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(size_t nbytes) : p_(nbytes ? allocate(nbytes) : nullptr) {}
+  ~DeviceBuffer() { deallocate(p_); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  template <typename T> T* as() const { return static_cast<T*>(p_); }
+  void* get() const { return p_; }
+
+ private:
+  void* p_;
+};
+
+// Calls f(float{}) or f(double{}) for the launchers whose contract allows
+// both (the CPU twins run float64 gradient checks through the same API).
+template <typename F>
+void dispatch_real(DType t, const char* op, F&& f) {
+  switch (t) {
+    case DType::Float32: f(float{}); return;
+    case DType::Float64: f(double{}); return;
+    default: NEURN_FAIL(op, ": dtype ", dtype_name(t), " is not supported on CUDA (expected float32 or float64)");
+  }
 }
 
 }  // namespace neurn::cuda

@@ -101,4 +101,23 @@ inline ReduceIndex make_reduce_index(const int64_t* in, const int64_t* keep, int
   return ri;
 }
 
+// Reflect padding of an axis of size n by `before` and `after` (each < n):
+// output i reads input reflect_index(i - before, n).
+NEURN_HD int64_t reflect_index(int64_t i, int64_t n) {
+  if (i < 0) return -i;
+  if (i >= n) return 2 * (n - 1) - i;
+  return i;
+}
+
+// The output positions that read input position r (at most three: itself,
+// its mirror in the leading pad, its mirror in the trailing pad); returns how
+// many were written to out.
+NEURN_HD int reflect_sources(int64_t r, int64_t n, int64_t before, int64_t after, int64_t out[3]) {
+  int k = 0;
+  out[k++] = r + before;
+  if (r > 0 && r <= before) out[k++] = before - r;
+  if (r < n - 1 && r >= n - 1 - after) out[k++] = 2 * (n - 1) - r + before;
+  return k;
+}
+
 }  // namespace neurn::cuda

@@ -130,16 +130,6 @@ __global__ void scatter_add_kernel(const float* __restrict__ g, const int64_t* _
     atomicAdd(dx + arg[i], g[i]);
 }
 
-// A block from the caching allocator for the length of one op (the stream
-// orders its reuse after the kernels that read it).
-struct Scratch {
-  void* p;
-  explicit Scratch(size_t n) : p(allocate(n)) {}
-  ~Scratch() { deallocate(p); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
-
 void check_cuda_tensor(const Tensor& t, const char* what, const char* op) {
   NEURN_CHECK(t.device().is_cuda(), op, ": ", what, " is on ", t.device().str(), ", expected a cuda tensor");
 }
@@ -167,8 +157,8 @@ void run_reduce(const Tensor& x, const Tensor& out, int64_t* arg, const char* op
     int64_t splits = std::min<int64_t>((ri.count + kThreads * 16 - 1) / (kThreads * 16),
                                        std::max<int64_t>(1, sms * 8 / ri.n_out));
     splits = std::max<int64_t>(1, std::min<int64_t>(splits, 65535));
-    Scratch partial(static_cast<size_t>(ri.n_out * splits) * sizeof(typename Op::Acc));
-    auto* pp = static_cast<typename Op::Acc*>(partial.p);
+    DeviceBuffer partial(static_cast<size_t>(ri.n_out * splits) * sizeof(typename Op::Acc));
+    auto* pp = partial.as<typename Op::Acc>();
     reduce_split_kernel<Op><<<dim3(static_cast<unsigned>(ri.n_out), static_cast<unsigned>(splits)), kThreads, 0,
                               stream()>>>(px, pp, ri);
     NEURN_CUDA_CHECK_LAUNCH();

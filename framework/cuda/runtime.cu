@@ -5,6 +5,7 @@
 #include <cuda_fp16.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -13,6 +14,7 @@
 #include "framework/cuda/cuda_backend.h"
 #include "framework/cuda/cuda_check.h"
 #include "framework/cuda/cuda_device.h"
+#include "framework/tensor.h"
 
 namespace neurn::cuda {
 
@@ -154,8 +156,8 @@ cublasHandle_t cublas() {
     NEURN_CUBLAS_CHECK(cublasCreate(&c.cublas));
     NEURN_CUBLAS_CHECK(cublasSetStream(c.cublas, c.stream));
     // Exact float32 by default (no TF32), so GPU results match the CPU at
-    // float32 tolerances; bf16 autocast is the opt-in fast path.
-    NEURN_CUBLAS_CHECK(cublasSetMathMode(c.cublas, CUBLAS_DEFAULT_MATH));
+    // float32 tolerances; TF32 and bf16 autocast are opt-in.
+    NEURN_CUBLAS_CHECK(cublasSetMathMode(c.cublas, allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   }
   return c.cublas;
 }
@@ -168,6 +170,38 @@ cudnnHandle_t cudnn() {
     NEURN_CUDNN_CHECK(cudnnSetStream(c.cudnn, c.stream));
   }
   return c.cudnn;
+}
+
+namespace {
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v && v[0] && std::string(v) != "0";
+}
+}  // namespace
+
+bool allow_tf32() {
+  static const bool on = env_flag("NEURN_ALLOW_TF32");
+  return on;
+}
+
+bool cudnn_benchmark() {
+  static const bool on = env_flag("NEURN_CUDNN_BENCHMARK");
+  return on;
+}
+
+FloatTensorDesc::FloatTensorDesc(const Tensor& t) {
+  NEURN_CHECK(t.dim() <= 4, "cuDNN descriptor: tensor ", shape_str(t.shape()), " has more than 4 axes");
+  int dims[4] = {1, 1, 1, 1};
+  for (int64_t i = 0; i < t.dim(); ++i) {
+    NEURN_CHECK(t.shape()[i] <= INT32_MAX, "cuDNN descriptor: axis of ", shape_str(t.shape()), " exceeds 2^31");
+    dims[4 - t.dim() + i] = static_cast<int>(t.shape()[i]);
+  }
+  NEURN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d_));
+  NEURN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, dims[0], dims[1], dims[2], dims[3]));
+}
+
+FloatTensorDesc::~FloatTensorDesc() {
+  if (d_) cudnnDestroyTensorDescriptor(d_);
 }
 
 void synchronize() {

@@ -1,0 +1,281 @@
+// conv2d over cuDNN. One plan per shape signature holds the descriptors and
+// the algorithms, chosen once (cuDNN's heuristics by default, its timed
+// search with NEURN_CUDNN_BENCHMARK=1) and cached; workspaces come from the
+// caching allocator. float32 runs in exact FMA math unless NEURN_ALLOW_TF32=1;
+// under bf16 autocast the operands are converted to bfloat16 and cuDNN
+// accumulates in float32.
+#include <cuda_bf16.h>
+
+#include <array>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "framework/cuda/cuda_autocast.h"
+#include "framework/cuda/cuda_check.h"
+#include "framework/cuda/cuda_conv.h"
+#include "framework/tensor.h"
+
+namespace neurn::cuda {
+
+namespace {
+
+// Larger workspaces are skipped in favour of the next algorithm.
+constexpr size_t kMaxWorkspace = size_t{1} << 30;
+
+enum class Precision : int { F32, F64, BF16 };
+
+struct ConvPlan {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  bool have_fwd = false, have_bwd_data = false, have_bwd_filter = false;
+  cudnnConvolutionFwdAlgo_t fwd{};
+  cudnnConvolutionBwdDataAlgo_t bwd_data{};
+  cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
+  size_t fwd_ws = 0, bwd_data_ws = 0, bwd_filter_ws = 0;
+};
+
+using PlanKey = std::array<int64_t, 15>;
+
+cudnnDataType_t data_type(Precision p) {
+  switch (p) {
+    case Precision::F64: return CUDNN_DATA_DOUBLE;
+    case Precision::BF16: return CUDNN_DATA_BFLOAT16;
+    default: return CUDNN_DATA_FLOAT;
+  }
+}
+
+ConvPlan* plan_for(const Tensor& x, const Tensor& w, const Conv2dOptions& opt, Precision prec) {
+  static std::mutex mu;
+  static std::map<PlanKey, std::unique_ptr<ConvPlan>> plans;  // never freed: descriptors live for the process
+  int n = static_cast<int>(x.size(0)), c = static_cast<int>(x.size(1)), h = static_cast<int>(x.size(2)),
+      wd = static_cast<int>(x.size(3));
+  int k = static_cast<int>(w.size(0)), kh = static_cast<int>(w.size(2)), kw = static_cast<int>(w.size(3));
+  PlanKey key{n, c, h, wd, k, kh, kw, opt.stride[0], opt.stride[1], opt.padding[0], opt.padding[1], opt.dilation[0],
+              opt.dilation[1], opt.groups, static_cast<int64_t>(prec)};
+  std::lock_guard<std::mutex> lock(mu);
+  auto& slot = plans[key];
+  if (slot) return slot.get();
+  auto p = std::make_unique<ConvPlan>();
+  cudnnDataType_t dt = data_type(prec);
+  // bf16 data accumulates in float; float and double in their own type.
+  cudnnDataType_t compute = prec == Precision::F64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+  NEURN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->x));
+  NEURN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->y));
+  NEURN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->bias));
+  NEURN_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
+  NEURN_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
+  NEURN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, dt, n, c, h, wd));
+  NEURN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, dt, CUDNN_TENSOR_NCHW, k, static_cast<int>(w.size(1)), kh, kw));
+  NEURN_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(
+      p->conv, static_cast<int>(opt.padding[0]), static_cast<int>(opt.padding[1]), static_cast<int>(opt.stride[0]),
+      static_cast<int>(opt.stride[1]), static_cast<int>(opt.dilation[0]), static_cast<int>(opt.dilation[1]),
+      CUDNN_CROSS_CORRELATION, compute));
+  NEURN_CUDNN_CHECK(cudnnSetConvolutionGroupCount(p->conv, static_cast<int>(opt.groups)));
+  cudnnMathType_t math = prec == Precision::BF16 ? CUDNN_TENSOR_OP_MATH
+                         : (prec == Precision::F32 && allow_tf32()) ? CUDNN_DEFAULT_MATH
+                                                                    : CUDNN_FMA_MATH;
+  NEURN_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, math));
+  int on, oc, oh, ow;
+  NEURN_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &on, &oc, &oh, &ow));
+  NEURN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, dt, on, oc, oh, ow));
+  // The bias is added in the output's own precision (float32 under autocast).
+  cudnnDataType_t bias_dt = prec == Precision::F64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+  NEURN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->bias, CUDNN_TENSOR_NCHW, bias_dt, 1, k, 1, 1));
+  slot = std::move(p);
+  return slot.get();
+}
+
+// Picks the first algorithm cuDNN ranks as working whose workspace is
+// acceptable. `Perf` is one of cuDNN's *AlgoPerf_t structs.
+template <typename Perf>
+const Perf& pick(const Perf* perf, int count, const char* what) {
+  for (int i = 0; i < count; ++i)
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxWorkspace) return perf[i];
+  NEURN_FAIL("conv2d: cuDNN offers no usable ", what, " algorithm for this shape (", count, " candidates)");
+}
+
+void choose_forward(ConvPlan& p, const void* x, const void* w, void* y) {
+  constexpr int kMax = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
+  cudnnConvolutionFwdAlgoPerf_t perf[kMax];
+  int count = 0;
+  if (cudnn_benchmark()) {
+    DeviceBuffer ws(kMaxWorkspace / 4);
+    NEURN_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(cudnn(), p.x, x, p.w, w, p.conv, p.y, y, kMax, &count,
+                                                             perf, ws.get(), kMaxWorkspace / 4));
+  } else {
+    NEURN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(cudnn(), p.x, p.w, p.conv, p.y, kMax, &count, perf));
+  }
+  const auto& best = pick(perf, count, "forward");
+  p.fwd = best.algo;
+  NEURN_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(cudnn(), p.x, p.w, p.conv, p.y, p.fwd, &p.fwd_ws));
+  p.have_fwd = true;
+}
+
+void choose_backward_data(ConvPlan& p, const void* w, const void* dy, void* dx) {
+  constexpr int kMax = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
+  cudnnConvolutionBwdDataAlgoPerf_t perf[kMax];
+  int count = 0;
+  if (cudnn_benchmark()) {
+    DeviceBuffer ws(kMaxWorkspace / 4);
+    NEURN_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(cudnn(), p.w, w, p.y, dy, p.conv, p.x, dx, kMax,
+                                                                  &count, perf, ws.get(), kMaxWorkspace / 4));
+  } else {
+    NEURN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn(), p.w, p.y, p.conv, p.x, kMax, &count, perf));
+  }
+  const auto& best = pick(perf, count, "backward-data");
+  p.bwd_data = best.algo;
+  NEURN_CUDNN_CHECK(
+      cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn(), p.w, p.y, p.conv, p.x, p.bwd_data, &p.bwd_data_ws));
+  p.have_bwd_data = true;
+}
+
+void choose_backward_filter(ConvPlan& p, const void* x, const void* dy, void* dw) {
+  constexpr int kMax = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
+  cudnnConvolutionBwdFilterAlgoPerf_t perf[kMax];
+  int count = 0;
+  if (cudnn_benchmark()) {
+    DeviceBuffer ws(kMaxWorkspace / 4);
+    NEURN_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(cudnn(), p.x, x, p.y, dy, p.conv, p.w, dw, kMax,
+                                                                    &count, perf, ws.get(), kMaxWorkspace / 4));
+  } else {
+    NEURN_CUDNN_CHECK(
+        cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnn(), p.x, p.y, p.conv, p.w, kMax, &count, perf));
+  }
+  const auto& best = pick(perf, count, "backward-filter");
+  p.bwd_filter = best.algo;
+  NEURN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn(), p.x, p.y, p.conv, p.w, p.bwd_filter,
+                                                                   &p.bwd_filter_ws));
+  p.have_bwd_filter = true;
+}
+
+void check_conv_tensor(const Tensor& t, const char* what, const Tensor& x) {
+  if (!t.defined()) return;
+  NEURN_CHECK(t.device() == x.device(), "conv2d: ", what, " is on ", t.device().str(), " but the input is on ",
+              x.device().str());
+  NEURN_CHECK(t.dtype() == x.dtype(), "conv2d: ", what, " is ", dtype_name(t.dtype()), " but the input is ",
+              dtype_name(x.dtype()));
+}
+
+Precision precision_of(const Tensor& x) {
+  if (x.dtype() == DType::Float64) return Precision::F64;
+  require_float32(x.dtype(), "conv2d");
+  return autocast_bf16() ? Precision::BF16 : Precision::F32;
+}
+
+// A bf16 copy of a float32 tensor's data (autocast), or its own data.
+struct Operand {
+  std::unique_ptr<DeviceBuffer> buf;
+  const void* ptr = nullptr;
+  Operand(const Tensor& t, Precision prec) {
+    if (prec != Precision::BF16) {
+      ptr = t.raw_data();
+      return;
+    }
+    buf = std::make_unique<DeviceBuffer>(static_cast<size_t>(t.numel()) * sizeof(__nv_bfloat16));
+    convert(t.raw_data(), DType::Float32, buf->get(), DType::BFloat16, t.numel());
+    ptr = buf->get();
+  }
+};
+
+// Where cuDNN writes an output: the tensor itself, or a bf16 buffer converted
+// to it afterwards (autocast).
+struct Result {
+  const Tensor& t;
+  std::unique_ptr<DeviceBuffer> buf;
+  void* ptr;
+  Result(const Tensor& out, Precision prec) : t(out), ptr(out.raw_data()) {
+    if (prec == Precision::BF16) {
+      buf = std::make_unique<DeviceBuffer>(static_cast<size_t>(out.numel()) * sizeof(__nv_bfloat16));
+      ptr = buf->get();
+    }
+  }
+  void finish() {
+    if (buf) convert(buf->get(), DType::BFloat16, t.raw_data(), DType::Float32, t.numel());
+  }
+};
+
+}  // namespace
+
+void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
+                    const Conv2dOptions& opt) {
+  check_conv_tensor(weight, "weight", x);
+  check_conv_tensor(bias, "bias", x);
+  check_conv_tensor(y, "output", x);
+  NEURN_CHECK(x.device().is_cuda(), "conv2d (CUDA): input is on ", x.device().str());
+  Precision prec = precision_of(x);
+  ConvPlan& p = *plan_for(x, weight, opt, prec);
+  Operand xs(x, prec), ws(weight, prec);
+  Result out(y, prec);
+  if (!p.have_fwd) choose_forward(p, xs.ptr, ws.ptr, out.ptr);
+  DeviceBuffer workspace(p.fwd_ws);
+  if (prec == Precision::F64) {
+    double one = 1.0, zero = 0.0;
+    NEURN_CUDNN_CHECK(cudnnConvolutionForward(cudnn(), &one, p.x, xs.ptr, p.w, ws.ptr, p.conv, p.fwd, workspace.get(),
+                                              p.fwd_ws, &zero, p.y, out.ptr));
+    out.finish();
+    if (bias.defined()) NEURN_CUDNN_CHECK(cudnnAddTensor(cudnn(), &one, p.bias, bias.raw_data(), &one, p.y, y.raw_data()));
+    return;
+  }
+  float one = 1.0f, zero = 0.0f;
+  NEURN_CUDNN_CHECK(cudnnConvolutionForward(cudnn(), &one, p.x, xs.ptr, p.w, ws.ptr, p.conv, p.fwd, workspace.get(),
+                                            p.fwd_ws, &zero, p.y, out.ptr));
+  out.finish();
+  if (bias.defined()) {
+    // Under autocast y is float32 again here: describe it as such for the add.
+    if (prec == Precision::BF16) {
+      FloatTensorDesc yd(y);
+      NEURN_CUDNN_CHECK(cudnnAddTensor(cudnn(), &one, p.bias, bias.raw_data(), &one, yd.get(), y.raw_data()));
+    } else {
+      NEURN_CUDNN_CHECK(cudnnAddTensor(cudnn(), &one, p.bias, bias.raw_data(), &one, p.y, y.raw_data()));
+    }
+  }
+}
+
+void conv2d_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, const Tensor& dx, const Tensor& dweight,
+                     const Tensor& dbias, const Conv2dOptions& opt) {
+  check_conv_tensor(weight, "weight", x);
+  check_conv_tensor(dy, "output gradient", x);
+  check_conv_tensor(dx, "input gradient", x);
+  check_conv_tensor(dweight, "weight gradient", x);
+  check_conv_tensor(dbias, "bias gradient", x);
+  NEURN_CHECK(x.device().is_cuda(), "conv2d backward (CUDA): input is on ", x.device().str());
+  Precision prec = precision_of(x);
+  ConvPlan& p = *plan_for(x, weight, opt, prec);
+  Operand dys(dy, prec);
+  double one_d = 1.0, zero_d = 0.0;
+  float one_f = 1.0f, zero_f = 0.0f;
+  const void* one = prec == Precision::F64 ? static_cast<const void*>(&one_d) : &one_f;
+  const void* zero = prec == Precision::F64 ? static_cast<const void*>(&zero_d) : &zero_f;
+  if (dbias.defined()) {
+    if (prec == Precision::BF16) {  // from the float32 gradient itself
+      FloatTensorDesc dyd(dy);
+      NEURN_CUDNN_CHECK(cudnnConvolutionBackwardBias(cudnn(), one, dyd.get(), dy.raw_data(), zero, p.bias,
+                                                     dbias.raw_data()));
+    } else {
+      NEURN_CUDNN_CHECK(cudnnConvolutionBackwardBias(cudnn(), one, p.y, dys.ptr, zero, p.bias, dbias.raw_data()));
+    }
+  }
+  if (dx.defined()) {
+    Operand ws(weight, prec);
+    Result out(dx, prec);
+    if (!p.have_bwd_data) choose_backward_data(p, ws.ptr, dys.ptr, out.ptr);
+    DeviceBuffer workspace(p.bwd_data_ws);
+    NEURN_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn(), one, p.w, ws.ptr, p.y, dys.ptr, p.conv, p.bwd_data,
+                                                   workspace.get(), p.bwd_data_ws, zero, p.x, out.ptr));
+    out.finish();
+  }
+  if (dweight.defined()) {
+    Operand xs(x, prec);
+    Result out(dweight, prec);
+    if (!p.have_bwd_filter) choose_backward_filter(p, xs.ptr, dys.ptr, out.ptr);
+    DeviceBuffer workspace(p.bwd_filter_ws);
+    NEURN_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn(), one, p.x, xs.ptr, p.y, dys.ptr, p.conv, p.bwd_filter,
+                                                     workspace.get(), p.bwd_filter_ws, zero, p.w, out.ptr));
+    out.finish();
+  }
+}
+
+}  // namespace neurn::cuda

@@ -1,0 +1,287 @@
+// Softmax, cross entropy, NLL and dropout kernels. A row of a softmax or a
+// loss is reduced by one warp (rows are short: classes, attention keys);
+// softmax along a non-innermost axis gives each thread one (outer, inner)
+// slice instead, whose elements are `inner` apart.
+#include <cmath>
+
+#include "framework/cuda/cuda_check.h"
+#include "framework/cuda/cuda_loss.h"
+#include "framework/random.h"
+
+namespace neurn::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+
+template <typename T>
+__device__ T warp_sum(T v) {
+  for (int d = 16; d > 0; d /= 2) v += __shfl_xor_sync(0xffffffffu, v, d);
+  return v;
+}
+
+template <typename T>
+__device__ T warp_max(T v) {
+  for (int d = 16; d > 0; d /= 2) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, d));
+  return v;
+}
+
+// Iterates over the rows of a warp-per-row kernel: `row` is uniform across
+// the warp, so every lane takes part in the shuffles.
+#define NEURN_WARP_ROWS(row, rows)                                                            \
+  const int lane = threadIdx.x % 32;                                                           \
+  for (int64_t row = blockIdx.x * static_cast<int64_t>(kWarps) + threadIdx.x / 32; row < (rows); \
+       row += static_cast<int64_t>(gridDim.x) * kWarps)
+
+#define NEURN_GRID_STRIDE(i, n)                                                         \
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
+unsigned warp_grid(int64_t rows) {
+  int64_t blocks = (rows + kWarps - 1) / kWarps;
+  int64_t cap = static_cast<int64_t>(sm_count()) * 64;
+  return static_cast<unsigned>(blocks < cap ? (blocks > 0 ? blocks : 1) : cap);
+}
+
+// ---- softmax -------------------------------------------------------------------------
+
+template <typename T>
+__global__ void softmax_rows_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int64_t dim, bool log) {
+  NEURN_WARP_ROWS(r, rows) {
+    const T* xr = x + r * dim;
+    T* yr = y + r * dim;
+    T m = -INFINITY;
+    for (int64_t j = lane; j < dim; j += 32) m = fmax(m, xr[j]);
+    m = warp_max(m);
+    T s = 0;
+    for (int64_t j = lane; j < dim; j += 32) s += exp(xr[j] - m);
+    s = warp_sum(s);
+    if (log) {
+      T lse = m + ::log(s);
+      for (int64_t j = lane; j < dim; j += 32) yr[j] = xr[j] - lse;
+    } else {
+      T inv = T(1) / s;
+      for (int64_t j = lane; j < dim; j += 32) yr[j] = exp(xr[j] - m) * inv;
+    }
+  }
+}
+
+template <typename T>
+__global__ void softmax_strided_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t outer, int64_t dim,
+                                       int64_t inner, bool log) {
+  NEURN_GRID_STRIDE(s, outer * inner) {
+    int64_t base = (s / inner) * dim * inner + s % inner;
+    T m = -INFINITY;
+    for (int64_t d = 0; d < dim; ++d) m = fmax(m, x[base + d * inner]);
+    T sum = 0;
+    for (int64_t d = 0; d < dim; ++d) sum += exp(x[base + d * inner] - m);
+    if (log) {
+      T lse = m + ::log(sum);
+      for (int64_t d = 0; d < dim; ++d) y[base + d * inner] = x[base + d * inner] - lse;
+    } else {
+      T inv = T(1) / sum;
+      for (int64_t d = 0; d < dim; ++d) y[base + d * inner] = exp(x[base + d * inner] - m) * inv;
+    }
+  }
+}
+
+// softmax: dx = y (g - sum(g y)); log_softmax: dx = g - exp(y) sum(g).
+template <typename T>
+__global__ void softmax_backward_rows_kernel(const T* __restrict__ y, const T* __restrict__ g, T* __restrict__ dx,
+                                             int64_t rows, int64_t dim, bool log) {
+  NEURN_WARP_ROWS(r, rows) {
+    const T *yr = y + r * dim, *gr = g + r * dim;
+    T* dr = dx + r * dim;
+    T s = 0;
+    for (int64_t j = lane; j < dim; j += 32) s += log ? gr[j] : gr[j] * yr[j];
+    s = warp_sum(s);
+    for (int64_t j = lane; j < dim; j += 32) dr[j] = log ? gr[j] - exp(yr[j]) * s : yr[j] * (gr[j] - s);
+  }
+}
+
+template <typename T>
+__global__ void softmax_backward_strided_kernel(const T* __restrict__ y, const T* __restrict__ g, T* __restrict__ dx,
+                                                int64_t outer, int64_t dim, int64_t inner, bool log) {
+  NEURN_GRID_STRIDE(s, outer * inner) {
+    int64_t base = (s / inner) * dim * inner + s % inner;
+    T sum = 0;
+    for (int64_t d = 0; d < dim; ++d) {
+      int64_t i = base + d * inner;
+      sum += log ? g[i] : g[i] * y[i];
+    }
+    for (int64_t d = 0; d < dim; ++d) {
+      int64_t i = base + d * inner;
+      dx[i] = log ? g[i] - exp(y[i]) * sum : y[i] * (g[i] - sum);
+    }
+  }
+}
+
+// ---- cross entropy and NLL ---------------------------------------------------------------
+
+template <typename T>
+__global__ void cross_entropy_forward_kernel(const T* __restrict__ x, const int64_t* __restrict__ target,
+                                             T* __restrict__ loss, T* __restrict__ lse, int64_t n, int64_t c,
+                                             T keep, T smooth) {
+  NEURN_WARP_ROWS(r, n) {
+    const T* xr = x + r * c;
+    T m = -INFINITY;
+    for (int64_t j = lane; j < c; j += 32) m = fmax(m, xr[j]);
+    m = warp_max(m);
+    T s = 0, sx = 0;
+    for (int64_t j = lane; j < c; j += 32) {
+      s += exp(xr[j] - m);
+      sx += xr[j];
+    }
+    s = warp_sum(s);
+    sx = warp_sum(sx);
+    if (lane == 0) {
+      T l = m + ::log(s);
+      lse[r] = l;
+      int64_t t = target[r];
+      loss[r] = (t >= 0 && t < c) ? l - keep * xr[t] - smooth * sx : T(NAN);
+    }
+  }
+}
+
+template <typename T>
+__global__ void cross_entropy_backward_kernel(const T* __restrict__ x, const int64_t* __restrict__ target,
+                                              const T* __restrict__ lse, const T* __restrict__ grad,
+                                              int64_t grad_stride, T scale, T* __restrict__ dx, int64_t n, int64_t c,
+                                              T keep, T smooth) {
+  NEURN_GRID_STRIDE(i, n * c) {
+    int64_t r = i / c, j = i % c;
+    T gi = scale * grad[r * grad_stride];
+    T d = exp(x[i] - lse[r]) - smooth;
+    if (target[r] == j) d -= keep;
+    dx[i] = gi * d;
+  }
+}
+
+template <typename T>
+__global__ void nll_forward_kernel(const T* __restrict__ lp, const int64_t* __restrict__ target, T* __restrict__ loss,
+                                   int64_t n, int64_t c) {
+  NEURN_GRID_STRIDE(r, n) {
+    int64_t t = target[r];
+    loss[r] = (t >= 0 && t < c) ? -lp[r * c + t] : T(NAN);
+  }
+}
+
+template <typename T>
+__global__ void nll_backward_kernel(const int64_t* __restrict__ target, const T* __restrict__ grad,
+                                    int64_t grad_stride, T scale, T* __restrict__ dx, int64_t n, int64_t c) {
+  NEURN_GRID_STRIDE(i, n * c) {
+    int64_t r = i / c, j = i % c;
+    dx[i] = target[r] == j ? -scale * grad[r * grad_stride] : T(0);
+  }
+}
+
+// ---- dropout --------------------------------------------------------------------------------
+
+template <typename T>
+__global__ void dropout_kernel(const T* __restrict__ src, T* __restrict__ out, int64_t n, double p, T scale,
+                               uint64_t seed, uint64_t offset) {
+  NEURN_GRID_STRIDE(i, n) {
+    out[i] = counter_uniform(seed, offset + static_cast<uint64_t>(i)) >= p ? src[i] * scale : T(0);
+  }
+}
+
+}  // namespace
+
+void softmax_forward(DType dtype, const void* x, void* y, int64_t outer, int64_t dim, int64_t inner, bool log) {
+  if (outer * dim * inner == 0) return;
+  dispatch_real(dtype, log ? "log_softmax" : "softmax", [&](auto z) {
+    using T = decltype(z);
+    auto px = static_cast<const T*>(x);
+    auto py = static_cast<T*>(y);
+    if (inner == 1)
+      softmax_rows_kernel<T><<<warp_grid(outer), kThreads, 0, stream()>>>(px, py, outer, dim, log);
+    else
+      softmax_strided_kernel<T><<<grid_for(outer * inner), kThreads, 0, stream()>>>(px, py, outer, dim, inner, log);
+    NEURN_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void softmax_backward(DType dtype, const void* y, const void* g, void* dx, int64_t outer, int64_t dim, int64_t inner,
+                      bool log) {
+  if (outer * dim * inner == 0) return;
+  dispatch_real(dtype, log ? "log_softmax backward" : "softmax backward", [&](auto z) {
+    using T = decltype(z);
+    auto py = static_cast<const T*>(y);
+    auto pg = static_cast<const T*>(g);
+    auto pd = static_cast<T*>(dx);
+    if (inner == 1)
+      softmax_backward_rows_kernel<T><<<warp_grid(outer), kThreads, 0, stream()>>>(py, pg, pd, outer, dim, log);
+    else
+      softmax_backward_strided_kernel<T><<<grid_for(outer * inner), kThreads, 0, stream()>>>(py, pg, pd, outer, dim,
+                                                                                             inner, log);
+    NEURN_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void cross_entropy_forward(DType dtype, const void* logits, const int64_t* target, void* loss, void* lse, int64_t n,
+                           int64_t c, double label_smoothing) {
+  if (n == 0) return;
+  dispatch_real(dtype, "cross_entropy", [&](auto z) {
+    using T = decltype(z);
+    cross_entropy_forward_kernel<T><<<warp_grid(n), kThreads, 0, stream()>>>(
+        static_cast<const T*>(logits), target, static_cast<T*>(loss), static_cast<T*>(lse), n, c,
+        static_cast<T>(1.0 - label_smoothing), static_cast<T>(label_smoothing / static_cast<double>(c)));
+    NEURN_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void cross_entropy_backward(DType dtype, const void* logits, const int64_t* target, const void* lse, const void* grad,
+                            int64_t grad_stride, double scale, void* dx, int64_t n, int64_t c,
+                            double label_smoothing) {
+  if (n * c == 0) return;
+  dispatch_real(dtype, "cross_entropy backward", [&](auto z) {
+    using T = decltype(z);
+    cross_entropy_backward_kernel<T><<<grid_for(n * c), kThreads, 0, stream()>>>(
+        static_cast<const T*>(logits), target, static_cast<const T*>(lse), static_cast<const T*>(grad), grad_stride,
+        static_cast<T>(scale), static_cast<T*>(dx), n, c, static_cast<T>(1.0 - label_smoothing),
+        static_cast<T>(label_smoothing / static_cast<double>(c)));
+    NEURN_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void nll_loss_forward(DType dtype, const void* log_probs, const int64_t* target, void* loss, int64_t n, int64_t c) {
+  if (n == 0) return;
+  dispatch_real(dtype, "nll_loss", [&](auto z) {
+    using T = decltype(z);
+    nll_forward_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(static_cast<const T*>(log_probs), target,
+                                                                  static_cast<T*>(loss), n, c);
+    NEURN_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void nll_loss_backward(DType dtype, const int64_t* target, const void* grad, int64_t grad_stride, double scale,
+                       void* dx, int64_t n, int64_t c) {
+  if (n * c == 0) return;
+  dispatch_real(dtype, "nll_loss backward", [&](auto z) {
+    using T = decltype(z);
+    nll_backward_kernel<T><<<grid_for(n * c), kThreads, 0, stream()>>>(target, static_cast<const T*>(grad),
+                                                                       grad_stride, static_cast<T>(scale),
+                                                                       static_cast<T*>(dx), n, c);
+    NEURN_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void dropout_forward(DType dtype, const void* x, void* y, int64_t n, double p, double scale, uint64_t seed,
+                     uint64_t offset) {
+  if (n == 0) return;
+  dispatch_real(dtype, "dropout", [&](auto z) {
+    using T = decltype(z);
+    dropout_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(static_cast<const T*>(x), static_cast<T*>(y), n, p,
+                                                              static_cast<T>(scale), seed, offset);
+    NEURN_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void dropout_backward(DType dtype, const void* g, void* dx, int64_t n, double p, double scale, uint64_t seed,
+                      uint64_t offset) {
+  // The same mask and scale as the forward (recomputed from the counters).
+  dropout_forward(dtype, g, dx, n, p, scale, seed, offset);
+}
+
+}  // namespace neurn::cuda
