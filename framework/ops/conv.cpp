@@ -53,7 +53,7 @@ cpu::ConvGeom conv_geometry(const Tensor& x, const Tensor& w, const Tensor& b, c
               shape_str(x.shape()), " has C_in=", g.C);
   NEURN_CHECK(g.kh >= 1 && g.kw >= 1, "conv2d: empty kernel in weight ", shape_str(w.shape()));
   if (b.defined()) {
-    NEURN_CHECK(b.dim() == 1 && b.size(0) == g.Cout, "conv2d: bias must have shape (", g.Cout, ") for weight ",
+    NEURN_CHECK(b.dim() == 1 && b.size(0) == g.Cout, "conv2d: bias must have shape ", shape_str({g.Cout}), " for weight ",
                 shape_str(w.shape()), ", got ", shape_str(b.shape()));
     NEURN_CHECK(b.dtype() == x.dtype() && b.device() == x.device(), "conv2d: bias is ", dtype_name(b.dtype()), " on ",
                 b.device().str(), ", input is ", dtype_name(x.dtype()), " on ", x.device().str());

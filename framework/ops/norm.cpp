@@ -1,0 +1,357 @@
+// batch_norm and layer_norm. CPU kernels accumulate statistics in double and
+// run one channel (batch norm) or one row (layer norm) per task; CUDA goes to
+// framework/cuda (cuDNN for batch norm).
+#include "framework/ops/norm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "framework/autograd.h"
+#include "framework/flops.h"
+#include "framework/ops/elementwise.h"
+#include "framework/ops/parallel_cpu.h"
+#include "framework/ops/reduce.h"
+#include "framework/ops/shape_ops.h"
+#ifdef NEURN_WITH_CUDA
+#include "framework/cuda/cuda_norm.h"
+#endif
+
+namespace neurn {
+
+namespace {
+
+void check_param(const Tensor& p, const Tensor& x, const Shape& want, const char* what, const char* op) {
+  if (!p.defined()) return;
+  NEURN_CHECK(p.shape() == want, op, ": ", what, " must have shape ", shape_str(want), " for input ",
+              shape_str(x.shape()), ", got ", shape_str(p.shape()));
+  NEURN_CHECK(p.dtype() == x.dtype() && p.device() == x.device(), op, ": ", what, " is ", dtype_name(p.dtype()),
+              " on ", p.device().str(), ", input is ", dtype_name(x.dtype()), " on ", x.device().str());
+}
+
+// ---- batch norm: x viewed as (N, C, S) --------------------------------------
+
+struct BnGeom {
+  int64_t N = 0, C = 0, S = 1;
+  int64_t count() const { return N * S; }  // elements per channel
+};
+
+// Training statistics per channel, the running-statistics update, and y.
+// mean/invstd (C) are saved for backward.
+template <typename T>
+void bn_train_forward(const BnGeom& g, const T* x, const T* w, const T* b, T* rm, T* rv, double momentum, double eps,
+                      T* y, T* mean_out, T* invstd_out) {
+  const double M = static_cast<double>(g.count());
+  cpu::parallel_for(g.C, 3 * g.count(), [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      double sum = 0;
+      for (int64_t n = 0; n < g.N; ++n) {
+        const T* p = x + (n * g.C + c) * g.S;
+        for (int64_t s = 0; s < g.S; ++s) sum += p[s];
+      }
+      double mean = sum / M, sq = 0;  // two passes: no cancellation in E[x^2] - E[x]^2
+      for (int64_t n = 0; n < g.N; ++n) {
+        const T* p = x + (n * g.C + c) * g.S;
+        for (int64_t s = 0; s < g.S; ++s) sq += (p[s] - mean) * (p[s] - mean);
+      }
+      double var = sq / M, invstd = 1.0 / std::sqrt(var + eps);
+      if (rm) rm[c] = static_cast<T>((1 - momentum) * rm[c] + momentum * mean);
+      if (rv) rv[c] = static_cast<T>((1 - momentum) * rv[c] + momentum * sq / (M - 1));  // unbiased
+      mean_out[c] = static_cast<T>(mean), invstd_out[c] = static_cast<T>(invstd);
+      T scale = static_cast<T>(invstd * (w ? w[c] : 1.0));
+      T shift = static_cast<T>((b ? b[c] : 0.0) - mean * invstd * (w ? w[c] : 1.0));
+      for (int64_t n = 0; n < g.N; ++n) {
+        const T* p = x + (n * g.C + c) * g.S;
+        T* q = y + (n * g.C + c) * g.S;
+        for (int64_t s = 0; s < g.S; ++s) q[s] = p[s] * scale + shift;
+      }
+    }
+  });
+}
+
+template <typename T>
+void bn_eval_forward(const BnGeom& g, const T* x, const T* w, const T* b, const T* rm, const T* rv, double eps, T* y) {
+  cpu::parallel_for(g.N * g.C, g.S, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      int64_t c = plane % g.C;
+      double invstd = 1.0 / std::sqrt(static_cast<double>(rv[c]) + eps);
+      T scale = static_cast<T>(invstd * (w ? w[c] : 1.0));
+      T shift = static_cast<T>((b ? b[c] : 0.0) - rm[c] * invstd * (w ? w[c] : 1.0));
+      const T* p = x + plane * g.S;
+      T* q = y + plane * g.S;
+      for (int64_t s = 0; s < g.S; ++s) q[s] = p[s] * scale + shift;
+    }
+  });
+}
+
+// training: the batch statistics depend on x, so dx has the two extra terms
+//   dx = w invstd / M (M dy - sum(dy) - xhat sum(dy xhat));
+// eval: dx = w invstd dy. dw = sum(dy xhat), db = sum(dy).
+template <typename T>
+void bn_backward(const BnGeom& g, bool training, const T* x, const T* dy, const T* w, const T* mean, const T* invstd,
+                 T* dx, T* dw, T* db) {
+  const double M = static_cast<double>(g.count());
+  cpu::parallel_for(g.C, 4 * g.count(), [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const double mu = mean[c], is = invstd[c];
+      double sdy = 0, sdyx = 0;
+      for (int64_t n = 0; n < g.N; ++n) {
+        const T* p = x + (n * g.C + c) * g.S;
+        const T* d = dy + (n * g.C + c) * g.S;
+        for (int64_t s = 0; s < g.S; ++s) {
+          sdy += d[s];
+          sdyx += d[s] * (p[s] - mu);
+        }
+      }
+      sdyx *= is;  // sum(dy xhat)
+      if (dw) dw[c] = static_cast<T>(sdyx);
+      if (db) db[c] = static_cast<T>(sdy);
+      if (!dx) continue;
+      const double wc = w ? w[c] : 1.0;
+      for (int64_t n = 0; n < g.N; ++n) {
+        const T* p = x + (n * g.C + c) * g.S;
+        const T* d = dy + (n * g.C + c) * g.S;
+        T* o = dx + (n * g.C + c) * g.S;
+        if (training) {
+          // dx = k (dy - a - xhat b), with xhat = (x - mu) is
+          const T k = static_cast<T>(wc * is), a = static_cast<T>(sdy / M), bb = static_cast<T>(sdyx / M * is);
+          const T muT = static_cast<T>(mu);
+          for (int64_t s = 0; s < g.S; ++s) o[s] = k * (d[s] - a - (p[s] - muT) * bb);
+        } else {
+          const T k = static_cast<T>(wc * is);
+          for (int64_t s = 0; s < g.S; ++s) o[s] = k * d[s];
+        }
+      }
+    }
+  });
+}
+
+// ---- layer norm: x viewed as (R, D) ---------------------------------------------
+
+template <typename T>
+void ln_forward(int64_t R, int64_t D, const T* x, const T* w, const T* b, double eps, T* y, T* mean_out,
+                T* invstd_out) {
+  cpu::parallel_for(R, 4 * D, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* p = x + r * D;
+      T* q = y + r * D;
+      double sum = 0, sq = 0;
+      for (int64_t j = 0; j < D; ++j) sum += p[j];
+      double mean = sum / static_cast<double>(D);
+      for (int64_t j = 0; j < D; ++j) sq += (p[j] - mean) * (p[j] - mean);
+      double invstd = 1.0 / std::sqrt(sq / static_cast<double>(D) + eps);
+      mean_out[r] = static_cast<T>(mean), invstd_out[r] = static_cast<T>(invstd);
+      const T mu = static_cast<T>(mean), is = static_cast<T>(invstd);
+      for (int64_t j = 0; j < D; ++j) {
+        T v = (p[j] - mu) * is;
+        q[j] = (w ? v * w[j] : v) + (b ? b[j] : T(0));
+      }
+    }
+  });
+}
+
+template <typename T>
+void ln_backward(int64_t R, int64_t D, const T* x, const T* dy, const T* w, const T* mean, const T* invstd, T* dx,
+                 T* dw, T* db) {
+  if (dx) {
+    cpu::parallel_for(R, 6 * D, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* p = x + r * D;
+        const T* d = dy + r * D;
+        const T mu = mean[r], is = invstd[r];
+        double s1 = 0, s2 = 0;  // sum(dxhat), sum(dxhat xhat)
+        for (int64_t j = 0; j < D; ++j) {
+          double gx = w ? d[j] * w[j] : d[j];
+          s1 += gx;
+          s2 += gx * (p[j] - mu) * is;
+        }
+        const T a = static_cast<T>(s1 / D), bb = static_cast<T>(s2 / D);
+        T* o = dx + r * D;
+        for (int64_t j = 0; j < D; ++j) {
+          T gx = w ? d[j] * w[j] : d[j];
+          o[j] = is * (gx - a - (p[j] - mu) * is * bb);
+        }
+      }
+    });
+  }
+  if (dw || db) {  // column sums over rows, in blocks of contiguous columns
+    constexpr int64_t kBlock = 64;
+    int64_t blocks = (D + kBlock - 1) / kBlock;
+    cpu::parallel_for(blocks, 3 * R * kBlock, [&](int64_t k0, int64_t k1) {
+      std::vector<double> aw(kBlock), ab(kBlock);
+      for (int64_t k = k0; k < k1; ++k) {
+        int64_t j0 = k * kBlock, j1 = std::min(D, j0 + kBlock);
+        std::fill(aw.begin(), aw.end(), 0.0), std::fill(ab.begin(), ab.end(), 0.0);
+        for (int64_t r = 0; r < R; ++r) {
+          const T* p = x + r * D;
+          const T* d = dy + r * D;
+          const T mu = mean[r], is = invstd[r];
+          for (int64_t j = j0; j < j1; ++j) {
+            aw[j - j0] += d[j] * (p[j] - mu) * is;
+            ab[j - j0] += d[j];
+          }
+        }
+        for (int64_t j = j0; j < j1; ++j) {
+          if (dw) dw[j] = static_cast<T>(aw[j - j0]);
+          if (db) db[j] = static_cast<T>(ab[j - j0]);
+        }
+      }
+    });
+  }
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, bool training, double momentum, double eps) {
+  const char* op = "batch_norm";
+  NEURN_CHECK(x.defined(), op, ": undefined input");
+  NEURN_CHECK(x.dim() >= 2, op, ": input must be (N, C, ...), got ", shape_str(x.shape()));
+  NEURN_CHECK(is_floating(x.dtype()), op, ": input must be floating point, got ", dtype_name(x.dtype()));
+  BnGeom g;
+  g.N = x.size(0), g.C = x.size(1), g.S = 1;
+  for (int64_t i = 2; i < x.dim(); ++i) g.S *= x.size(i);
+  const Shape cshape{g.C};
+  check_param(weight, x, cshape, "weight", op);
+  check_param(bias, x, cshape, "bias", op);
+  check_param(running_mean, x, cshape, "running_mean", op);
+  check_param(running_var, x, cshape, "running_var", op);
+  NEURN_CHECK(running_mean.defined() == running_var.defined(), op,
+              ": running_mean and running_var must be given together");
+  NEURN_CHECK(training || running_mean.defined(), op, ": eval mode needs running_mean and running_var (input ",
+              shape_str(x.shape()), ")");
+  NEURN_CHECK(!training || g.count() > 1 || x.device().is_meta(), op,
+              ": training needs more than one value per channel, got input ", shape_str(x.shape()));
+  NEURN_CHECK(eps > 0 && momentum >= 0 && momentum <= 1, op, ": need eps > 0 and momentum in [0, 1], got eps ", eps,
+              ", momentum ", momentum);
+
+  Tensor y = Tensor::empty(x.shape(), x.options());
+  count_flops((training ? 6 : 2) * x.numel());  // statistics + normalise, or one fused scale and shift
+  if (x.device().is_meta()) return y;
+
+  // mean and invstd (C) of the statistics that normalised x, for backward.
+  Tensor mean = Tensor::empty(cshape, x.options()), invstd = Tensor::empty(cshape, x.options());
+  if (x.device().is_cuda()) {
+#ifdef NEURN_WITH_CUDA
+    if (training) {
+      cuda::batch_norm_forward_training(x, weight, bias, running_mean, running_var, momentum, eps, y, mean, invstd);
+    } else {
+      cuda::batch_norm_forward_inference(x, weight, bias, running_mean, running_var, eps, y);
+      NoGradGuard ng;  // the running statistics as they were now
+      mean.copy_(running_mean);
+      invstd.copy_(rdiv(1.0, sqrt(add(running_var, eps))));
+    }
+#endif
+  } else {
+    dispatch_float(x.dtype(), op, [&](auto z) {
+      using T = decltype(z);
+      const T* w = weight.defined() ? weight.data<T>() : nullptr;
+      const T* b = bias.defined() ? bias.data<T>() : nullptr;
+      if (training) {
+        bn_train_forward<T>(g, x.data<T>(), w, b, running_mean.defined() ? running_mean.data<T>() : nullptr,
+                            running_var.defined() ? running_var.data<T>() : nullptr, momentum, eps, y.data<T>(),
+                            mean.data<T>(), invstd.data<T>());
+      } else {
+        bn_eval_forward<T>(g, x.data<T>(), w, b, running_mean.data<T>(), running_var.data<T>(), eps, y.data<T>());
+        const T* rm = running_mean.data<T>();
+        const T* rv = running_var.data<T>();
+        for (int64_t c = 0; c < g.C; ++c) {
+          mean.data<T>()[c] = rm[c];
+          invstd.data<T>()[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(rv[c]) + eps));
+        }
+      }
+    });
+  }
+
+  Tensor xd = x.detach(), wd = weight.defined() ? weight.detach() : Tensor();
+  bool need_x = x.requires_grad(), need_w = weight.defined() && weight.requires_grad();
+  bool need_b = bias.defined() && bias.requires_grad();
+  return attach_grad(y, op, {x, weight, bias},
+                     [xd, wd, mean, invstd, g, training, need_x, need_w, need_b](const Tensor& dy) -> std::vector<Tensor> {
+                       Tensor dx = need_x ? Tensor::empty(xd.shape(), xd.options()) : Tensor();
+                       Tensor dw = need_w ? Tensor::empty({g.C}, xd.options()) : Tensor();
+                       Tensor db = need_b ? Tensor::empty({g.C}, xd.options()) : Tensor();
+                       if (xd.device().is_cuda()) {
+#ifdef NEURN_WITH_CUDA
+                         if (training) {
+                           // cuDNN computes all three; keep the ones asked for.
+                           Tensor ax = Tensor::empty(xd.shape(), xd.options());
+                           Tensor aw = Tensor::empty({g.C}, xd.options()), ab = Tensor::empty({g.C}, xd.options());
+                           cuda::batch_norm_backward_training(xd, dy, wd, mean, invstd, ax, aw, ab);
+                           return {need_x ? ax : Tensor(), need_w ? aw : Tensor(), need_b ? ab : Tensor()};
+                         }
+                         // eval: an affine map of x, written with element-wise ops.
+                         Shape bshape(static_cast<size_t>(xd.dim()), 1);
+                         bshape[1] = g.C;
+                         std::vector<int64_t> axes{0};
+                         for (int64_t i = 2; i < xd.dim(); ++i) axes.push_back(i);
+                         Tensor is = reshape(invstd, bshape);
+                         Tensor k = wd.defined() ? mul(is, reshape(wd, bshape)) : is;
+                         Tensor xhat = mul(sub(xd, reshape(mean, bshape)), is);
+                         return {need_x ? mul(dy, k) : Tensor(), need_w ? sum(mul(dy, xhat), axes) : Tensor(),
+                                 need_b ? sum(dy, axes) : Tensor()};
+#endif
+                       }
+                       dispatch_float(xd.dtype(), "batch_norm backward", [&](auto z) {
+                         using T = decltype(z);
+                         bn_backward<T>(g, training, xd.data<T>(), dy.data<T>(), wd.defined() ? wd.data<T>() : nullptr,
+                                        mean.data<T>(), invstd.data<T>(), need_x ? dx.data<T>() : nullptr,
+                                        need_w ? dw.data<T>() : nullptr, need_b ? db.data<T>() : nullptr);
+                       });
+                       return {dx, dw, db};
+                     });
+}
+
+Tensor layer_norm(const Tensor& x, int64_t normalized_dims, const Tensor& weight, const Tensor& bias, double eps) {
+  const char* op = "layer_norm";
+  NEURN_CHECK(x.defined(), op, ": undefined input");
+  NEURN_CHECK(is_floating(x.dtype()), op, ": input must be floating point, got ", dtype_name(x.dtype()));
+  NEURN_CHECK(normalized_dims >= 1 && normalized_dims <= x.dim(), op, ": normalized_dims must be in [1, ", x.dim(),
+              "] for input ", shape_str(x.shape()), ", got ", normalized_dims);
+  NEURN_CHECK(eps > 0, op, ": eps must be > 0, got ", eps);
+  Shape nshape(x.shape().end() - normalized_dims, x.shape().end());
+  check_param(weight, x, nshape, "weight", op);
+  check_param(bias, x, nshape, "bias", op);
+  const int64_t D = shape_numel(nshape), R = D == 0 ? 0 : x.numel() / D;
+  NEURN_CHECK(D >= 1 || x.device().is_meta(), op, ": empty normalized shape ", shape_str(nshape));
+
+  Tensor y = Tensor::empty(x.shape(), x.options());
+  count_flops(6 * x.numel());  // statistics, normalise, affine
+  if (x.device().is_meta()) return y;
+  Tensor mean = Tensor::empty({R}, x.options()), invstd = Tensor::empty({R}, x.options());
+  if (x.device().is_cuda()) {
+#ifdef NEURN_WITH_CUDA
+    if (y.numel() > 0) cuda::layer_norm_forward(x, weight, bias, D, eps, y, mean, invstd);
+#endif
+  } else {
+    dispatch_float(x.dtype(), op, [&](auto z) {
+      using T = decltype(z);
+      ln_forward<T>(R, D, x.data<T>(), weight.defined() ? weight.data<T>() : nullptr,
+                    bias.defined() ? bias.data<T>() : nullptr, eps, y.data<T>(), mean.data<T>(), invstd.data<T>());
+    });
+  }
+  Tensor xd = x.detach(), wd = weight.defined() ? weight.detach() : Tensor();
+  bool need_x = x.requires_grad(), need_w = weight.defined() && weight.requires_grad();
+  bool need_b = bias.defined() && bias.requires_grad();
+  return attach_grad(y, op, {x, weight, bias},
+                     [xd, wd, mean, invstd, nshape, R, D, need_x, need_w, need_b](const Tensor& dy) -> std::vector<Tensor> {
+                       Tensor dx = need_x ? Tensor::empty(xd.shape(), xd.options()) : Tensor();
+                       Tensor dw = need_w ? Tensor::empty(nshape, xd.options()) : Tensor();
+                       Tensor db = need_b ? Tensor::empty(nshape, xd.options()) : Tensor();
+                       if (xd.device().is_cuda()) {
+#ifdef NEURN_WITH_CUDA
+                         cuda::layer_norm_backward(xd, dy, wd, mean, invstd, D, dx, dw, db);
+#endif
+                       } else {
+                         dispatch_float(xd.dtype(), "layer_norm backward", [&](auto z) {
+                           using T = decltype(z);
+                           ln_backward<T>(R, D, xd.data<T>(), dy.data<T>(), wd.defined() ? wd.data<T>() : nullptr,
+                                          mean.data<T>(), invstd.data<T>(), need_x ? dx.data<T>() : nullptr,
+                                          need_w ? dw.data<T>() : nullptr, need_b ? db.data<T>() : nullptr);
+                         });
+                       }
+                       return {dx, dw, db};
+                     });
+}
+
+}  // namespace neurn

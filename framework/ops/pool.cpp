@@ -1,0 +1,441 @@
+// Pooling and upsampling: max/avg pooling with PyTorch's window rules,
+// adaptive and global average pooling, nearest and bilinear upsampling.
+// CPU loops run one (n, c) plane per task; CUDA goes to framework/cuda.
+#include "framework/ops/pool.h"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "framework/autograd.h"
+#include "framework/flops.h"
+#include "framework/ops/conv.h"
+#include "framework/ops/parallel_cpu.h"
+#include "framework/ops/reduce.h"
+#include "framework/ops/shape_ops.h"
+#ifdef NEURN_WITH_CUDA
+#include "framework/cuda/cuda_pool.h"
+#endif
+
+namespace neurn {
+
+namespace {
+
+struct PoolGeom {
+  int64_t planes = 0, H = 0, W = 0, Ho = 0, Wo = 0;
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0;
+};
+
+void check_4d(const Tensor& x, const char* op) {
+  NEURN_CHECK(x.defined(), op, ": undefined input");
+  NEURN_CHECK(x.dim() == 4, op, ": input must be 4-D (N, C, H, W), got ", shape_str(x.shape()));
+  NEURN_CHECK(is_floating(x.dtype()), op, ": input must be floating point, got ", dtype_name(x.dtype()));
+}
+
+// Resolves stride 0 to the kernel and checks the window against the input.
+Pool2dOptions resolve(const Tensor& x, Pool2dOptions o, const char* op) {
+  check_4d(x, op);
+  for (int i = 0; i < 2; ++i) {
+    if (o.stride[i] == 0) o.stride[i] = o.kernel[i];
+    NEURN_CHECK(o.kernel[i] >= 1 && o.stride[i] >= 1 && o.padding[i] >= 0, op,
+                ": kernel and stride must be >= 1 and padding >= 0, got kernel (", o.kernel[0], ", ", o.kernel[1],
+                "), stride (", o.stride[0], ", ", o.stride[1], "), padding (", o.padding[0], ", ", o.padding[1], ")");
+    // A larger pad would make windows that see only padding.
+    NEURN_CHECK(2 * o.padding[i] <= o.kernel[i], op, ": padding (", o.padding[0], ", ", o.padding[1],
+                ") must be at most half the kernel (", o.kernel[0], ", ", o.kernel[1], ")");
+    int64_t in = x.size(2 + i);
+    NEURN_CHECK(o.kernel[i] <= in + 2 * o.padding[i], op, ": kernel ", o.kernel[0], "x", o.kernel[1],
+                " is larger than the padded input ", x.size(2) + 2 * o.padding[0], "x", x.size(3) + 2 * o.padding[1],
+                " (input ", shape_str(x.shape()), ")");
+  }
+  return o;
+}
+
+PoolGeom pool_geom(const Tensor& x, const Pool2dOptions& o) {
+  PoolGeom g;
+  g.planes = x.size(0) * x.size(1), g.H = x.size(2), g.W = x.size(3);
+  g.kh = o.kernel[0], g.kw = o.kernel[1], g.sh = o.stride[0], g.sw = o.stride[1];
+  g.ph = o.padding[0], g.pw = o.padding[1];
+  g.Ho = conv_out_size(g.H, g.kh, g.sh, g.ph, 1, o.ceil_mode);
+  g.Wo = conv_out_size(g.W, g.kw, g.sw, g.pw, 1, o.ceil_mode);
+  return g;
+}
+
+// ---- max pooling ------------------------------------------------------------
+
+// idx: flat index inside the input plane of each output's first maximum.
+template <typename T>
+void max_pool_forward(const PoolGeom& g, const T* x, T* y, int32_t* idx) {
+  const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
+  cpu::parallel_for(g.planes, P * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      const T* xp = x + plane * HW;
+      for (int64_t oh = 0; oh < g.Ho; ++oh) {
+        int64_t h0 = std::max<int64_t>(oh * g.sh - g.ph, 0), h1 = std::min(oh * g.sh - g.ph + g.kh, g.H);
+        for (int64_t ow = 0; ow < g.Wo; ++ow) {
+          int64_t w0 = std::max<int64_t>(ow * g.sw - g.pw, 0), w1 = std::min(ow * g.sw - g.pw + g.kw, g.W);
+          int64_t best_i = h0 * g.W + w0;
+          T best = xp[best_i];
+          for (int64_t h = h0; h < h1; ++h)
+            for (int64_t w = w0; w < w1; ++w) {
+              T v = xp[h * g.W + w];
+              // Strictly greater keeps the first maximum; a NaN wins once.
+              if (v > best || (std::isnan(v) && !std::isnan(best))) {
+                best = v;
+                best_i = h * g.W + w;
+              }
+            }
+          y[plane * P + oh * g.Wo + ow] = best;
+          if (idx) idx[plane * P + oh * g.Wo + ow] = static_cast<int32_t>(best_i);
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void max_pool_backward(const PoolGeom& g, const T* dy, const int32_t* idx, T* dx) {
+  const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
+  cpu::parallel_for(g.planes, HW + P, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      T* dxp = dx + plane * HW;
+      std::fill(dxp, dxp + HW, T(0));
+      for (int64_t o = 0; o < P; ++o) dxp[idx[plane * P + o]] += dy[plane * P + o];
+    }
+  });
+}
+
+// ---- average pooling ----------------------------------------------------------
+
+// PyTorch's divisor: with count_include_pad the window clipped to the padded
+// input (padding counts, the ceil-mode overhang does not); else only the
+// elements inside the input.
+struct AvgWindow {
+  int64_t h0, h1, w0, w1;
+  double divisor;
+};
+
+inline AvgWindow avg_window(const PoolGeom& g, int64_t oh, int64_t ow, bool include_pad) {
+  int64_t h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
+  int64_t h1 = std::min(h0 + g.kh, g.H + g.ph), w1 = std::min(w0 + g.kw, g.W + g.pw);
+  int64_t padded = (h1 - h0) * (w1 - w0);
+  h0 = std::max<int64_t>(h0, 0), w0 = std::max<int64_t>(w0, 0);
+  h1 = std::min(h1, g.H), w1 = std::min(w1, g.W);
+  int64_t inside = std::max<int64_t>(h1 - h0, 0) * std::max<int64_t>(w1 - w0, 0);
+  return {h0, h1, w0, w1, static_cast<double>(include_pad ? padded : inside)};
+}
+
+template <typename T>
+void avg_pool_forward(const PoolGeom& g, bool include_pad, const T* x, T* y) {
+  const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
+  cpu::parallel_for(g.planes, P * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      const T* xp = x + plane * HW;
+      for (int64_t oh = 0; oh < g.Ho; ++oh)
+        for (int64_t ow = 0; ow < g.Wo; ++ow) {
+          AvgWindow a = avg_window(g, oh, ow, include_pad);
+          T acc = 0;
+          for (int64_t h = a.h0; h < a.h1; ++h)
+            for (int64_t w = a.w0; w < a.w1; ++w) acc += xp[h * g.W + w];
+          y[plane * P + oh * g.Wo + ow] = a.divisor > 0 ? acc / static_cast<T>(a.divisor) : T(0);
+        }
+    }
+  });
+}
+
+template <typename T>
+void avg_pool_backward(const PoolGeom& g, bool include_pad, const T* dy, T* dx) {
+  const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
+  cpu::parallel_for(g.planes, HW + P * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      T* dxp = dx + plane * HW;
+      std::fill(dxp, dxp + HW, T(0));
+      for (int64_t oh = 0; oh < g.Ho; ++oh)
+        for (int64_t ow = 0; ow < g.Wo; ++ow) {
+          AvgWindow a = avg_window(g, oh, ow, include_pad);
+          if (a.divisor <= 0) continue;
+          T v = dy[plane * P + oh * g.Wo + ow] / static_cast<T>(a.divisor);
+          for (int64_t h = a.h0; h < a.h1; ++h)
+            for (int64_t w = a.w0; w < a.w1; ++w) dxp[h * g.W + w] += v;
+        }
+    }
+  });
+}
+
+// ---- adaptive average pooling --------------------------------------------------
+
+inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
+inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
+
+template <typename T>
+void adaptive_forward(int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo, const T* x, T* y) {
+  cpu::parallel_for(planes, H * W + Ho * Wo, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      const T* xp = x + plane * H * W;
+      for (int64_t oh = 0; oh < Ho; ++oh) {
+        int64_t h0 = adaptive_start(oh, H, Ho), h1 = adaptive_end(oh, H, Ho);
+        for (int64_t ow = 0; ow < Wo; ++ow) {
+          int64_t w0 = adaptive_start(ow, W, Wo), w1 = adaptive_end(ow, W, Wo);
+          T acc = 0;
+          for (int64_t h = h0; h < h1; ++h)
+            for (int64_t w = w0; w < w1; ++w) acc += xp[h * W + w];
+          y[(plane * Ho + oh) * Wo + ow] = acc / static_cast<T>((h1 - h0) * (w1 - w0));
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void adaptive_backward(int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo, const T* dy, T* dx) {
+  cpu::parallel_for(planes, H * W + Ho * Wo, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      T* dxp = dx + plane * H * W;
+      std::fill(dxp, dxp + H * W, T(0));
+      for (int64_t oh = 0; oh < Ho; ++oh) {
+        int64_t h0 = adaptive_start(oh, H, Ho), h1 = adaptive_end(oh, H, Ho);
+        for (int64_t ow = 0; ow < Wo; ++ow) {
+          int64_t w0 = adaptive_start(ow, W, Wo), w1 = adaptive_end(ow, W, Wo);
+          T v = dy[(plane * Ho + oh) * Wo + ow] / static_cast<T>((h1 - h0) * (w1 - w0));
+          for (int64_t h = h0; h < h1; ++h)
+            for (int64_t w = w0; w < w1; ++w) dxp[h * W + w] += v;
+        }
+      }
+    }
+  });
+}
+
+// ---- upsampling -------------------------------------------------------------------
+
+// Per output row (or column): two source indices and their weights. Nearest
+// uses floor(dst * in / out) with weight 1 on i0; bilinear uses half-pixel
+// centres, src = (dst + 0.5) in / out - 0.5 clamped at 0 (align_corners=false).
+struct Taps {
+  std::vector<int64_t> i0, i1;
+  std::vector<double> l0, l1;
+};
+
+Taps make_taps(int64_t in, int64_t out, UpsampleMode mode) {
+  Taps t;
+  t.i0.resize(out), t.i1.resize(out), t.l0.resize(out), t.l1.resize(out);
+  double scale = static_cast<double>(in) / static_cast<double>(out);
+  for (int64_t d = 0; d < out; ++d) {
+    if (mode == UpsampleMode::Nearest) {
+      int64_t s = std::min(static_cast<int64_t>(std::floor(d * scale)), in - 1);
+      t.i0[d] = t.i1[d] = s, t.l0[d] = 1.0, t.l1[d] = 0.0;
+    } else {
+      double src = std::max((d + 0.5) * scale - 0.5, 0.0);
+      int64_t i0 = std::min(static_cast<int64_t>(src), in - 1);
+      int64_t i1 = std::min(i0 + 1, in - 1);
+      double l1 = src - static_cast<double>(i0);
+      t.i0[d] = i0, t.i1[d] = i1, t.l0[d] = 1.0 - l1, t.l1[d] = l1;
+    }
+  }
+  return t;
+}
+
+template <typename T>
+void upsample_forward(int64_t planes, int64_t H, int64_t W, const Taps& th, const Taps& tw, const T* x, T* y) {
+  const int64_t Ho = static_cast<int64_t>(th.i0.size()), Wo = static_cast<int64_t>(tw.i0.size());
+  cpu::parallel_for(planes, Ho * Wo * 4, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      const T* xp = x + plane * H * W;
+      T* yp = y + plane * Ho * Wo;
+      for (int64_t oh = 0; oh < Ho; ++oh) {
+        const T* r0 = xp + th.i0[oh] * W;
+        const T* r1 = xp + th.i1[oh] * W;
+        T a0 = static_cast<T>(th.l0[oh]), a1 = static_cast<T>(th.l1[oh]);
+        for (int64_t ow = 0; ow < Wo; ++ow) {
+          int64_t c0 = tw.i0[ow], c1 = tw.i1[ow];
+          T b0 = static_cast<T>(tw.l0[ow]), b1 = static_cast<T>(tw.l1[ow]);
+          yp[oh * Wo + ow] = a0 * (b0 * r0[c0] + b1 * r0[c1]) + a1 * (b0 * r1[c0] + b1 * r1[c1]);
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void upsample_backward(int64_t planes, int64_t H, int64_t W, const Taps& th, const Taps& tw, const T* dy, T* dx) {
+  const int64_t Ho = static_cast<int64_t>(th.i0.size()), Wo = static_cast<int64_t>(tw.i0.size());
+  cpu::parallel_for(planes, H * W + Ho * Wo * 4, [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      T* dxp = dx + plane * H * W;
+      const T* gp = dy + plane * Ho * Wo;
+      std::fill(dxp, dxp + H * W, T(0));
+      for (int64_t oh = 0; oh < Ho; ++oh) {
+        T* r0 = dxp + th.i0[oh] * W;
+        T* r1 = dxp + th.i1[oh] * W;
+        T a0 = static_cast<T>(th.l0[oh]), a1 = static_cast<T>(th.l1[oh]);
+        for (int64_t ow = 0; ow < Wo; ++ow) {
+          int64_t c0 = tw.i0[ow], c1 = tw.i1[ow];
+          T b0 = static_cast<T>(tw.l0[ow]), b1 = static_cast<T>(tw.l1[ow]);
+          T v = gp[oh * Wo + ow];
+          r0[c0] += a0 * b0 * v, r0[c1] += a0 * b1 * v;
+          r1[c0] += a1 * b0 * v, r1[c1] += a1 * b1 * v;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt) {
+  Pool2dOptions o = resolve(x, opt, "max_pool2d");
+  PoolGeom g = pool_geom(x, o);
+  Tensor y = Tensor::empty({x.size(0), x.size(1), g.Ho, g.Wo}, x.options());
+  count_flops(y.numel() * g.kh * g.kw);  // one comparison per window element
+  if (x.device().is_meta()) return y;
+  const bool need_grad = any_requires_grad({x});
+  Tensor xd = x.detach(), yd = y.detach();
+  if (x.device().is_cuda()) {
+#ifdef NEURN_WITH_CUDA
+    if (y.numel() > 0) cuda::max_pool2d_forward(x, y, o);
+#endif
+    return attach_grad(y, "max_pool2d", {x}, [xd, yd, o](const Tensor& dy) -> std::vector<Tensor> {
+      Tensor dx = Tensor::empty(xd.shape(), xd.options());
+#ifdef NEURN_WITH_CUDA
+      if (dx.numel() > 0) cuda::max_pool2d_backward(xd, yd, dy, dx, o);
+#endif
+      return {dx};
+    });
+  }
+  auto idx = need_grad ? std::make_shared<std::vector<int32_t>>(static_cast<size_t>(y.numel())) : nullptr;
+  dispatch_float(x.dtype(), "max_pool2d", [&](auto z) {
+    using T = decltype(z);
+    max_pool_forward<T>(g, x.data<T>(), y.data<T>(), idx ? idx->data() : nullptr);
+  });
+  return attach_grad(y, "max_pool2d", {x}, [xd, g, idx](const Tensor& dy) -> std::vector<Tensor> {
+    Tensor dx = Tensor::empty(xd.shape(), xd.options());
+    dispatch_float(xd.dtype(), "max_pool2d backward", [&](auto z) {
+      using T = decltype(z);
+      max_pool_backward<T>(g, dy.data<T>(), idx->data(), dx.data<T>());
+    });
+    return {dx};
+  });
+}
+
+Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opt) {
+  Pool2dOptions o = resolve(x, opt, "avg_pool2d");
+  PoolGeom g = pool_geom(x, o);
+  Tensor y = Tensor::empty({x.size(0), x.size(1), g.Ho, g.Wo}, x.options());
+  count_flops(y.numel() * g.kh * g.kw);  // one addition per window element
+  if (x.device().is_meta()) return y;
+  const bool inc = o.count_include_pad;
+  if (x.device().is_cuda()) {
+#ifdef NEURN_WITH_CUDA
+    if (y.numel() > 0) cuda::avg_pool2d_forward(x, y, o);
+#endif
+  } else {
+    dispatch_float(x.dtype(), "avg_pool2d", [&](auto z) {
+      using T = decltype(z);
+      avg_pool_forward<T>(g, inc, x.data<T>(), y.data<T>());
+    });
+  }
+  Shape xs = x.shape();
+  TensorOptions xo = x.options();
+  return attach_grad(y, "avg_pool2d", {x}, [xs, xo, g, o, inc](const Tensor& dy) -> std::vector<Tensor> {
+    Tensor dx = Tensor::empty(xs, xo);
+    if (xo.device.is_cuda()) {
+#ifdef NEURN_WITH_CUDA
+      if (dx.numel() > 0) cuda::avg_pool2d_backward(dy, dx, o);
+#endif
+    } else {
+      dispatch_float(xo.dtype, "avg_pool2d backward", [&](auto z) {
+        using T = decltype(z);
+        avg_pool_backward<T>(g, inc, dy.data<T>(), dx.data<T>());
+      });
+    }
+    return {dx};
+  });
+}
+
+Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
+  check_4d(x, "adaptive_avg_pool2d");
+  NEURN_CHECK(out_h >= 1 && out_w >= 1, "adaptive_avg_pool2d: output size must be >= 1, got ", out_h, "x", out_w,
+              " for input ", shape_str(x.shape()));
+  NEURN_CHECK(x.size(2) >= 1 && x.size(3) >= 1, "adaptive_avg_pool2d: empty spatial size in input ",
+              shape_str(x.shape()));
+  const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
+  Tensor y = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, x.options());
+  count_flops(planes * std::max(H, out_h) * std::max(W, out_w));  // every input summed at least once
+  if (x.device().is_meta()) return y;
+  if (x.device().is_cuda()) {
+#ifdef NEURN_WITH_CUDA
+    if (y.numel() > 0) cuda::adaptive_avg_pool2d_forward(x, y);
+#endif
+  } else {
+    dispatch_float(x.dtype(), "adaptive_avg_pool2d", [&](auto z) {
+      using T = decltype(z);
+      adaptive_forward<T>(planes, H, W, out_h, out_w, x.data<T>(), y.data<T>());
+    });
+  }
+  Shape xs = x.shape();
+  TensorOptions xo = x.options();
+  return attach_grad(y, "adaptive_avg_pool2d", {x}, [xs, xo, out_h, out_w](const Tensor& dy) -> std::vector<Tensor> {
+    Tensor dx = Tensor::empty(xs, xo);
+    if (xo.device.is_cuda()) {
+#ifdef NEURN_WITH_CUDA
+      if (dx.numel() > 0) cuda::adaptive_avg_pool2d_backward(dy, dx);
+#endif
+    } else {
+      dispatch_float(xo.dtype, "adaptive_avg_pool2d backward", [&](auto z) {
+        using T = decltype(z);
+        adaptive_backward<T>(xs[0] * xs[1], xs[2], xs[3], out_h, out_w, dy.data<T>(), dx.data<T>());
+      });
+    }
+    return {dx};
+  });
+}
+
+Tensor global_avg_pool2d(const Tensor& x) {
+  check_4d(x, "global_avg_pool2d");
+  NEURN_CHECK(x.size(2) >= 1 && x.size(3) >= 1, "global_avg_pool2d: empty spatial size in input ",
+              shape_str(x.shape()));
+  return mean(x, {2, 3});  // (N, C); differentiable and device-generic
+}
+
+Tensor upsample(const Tensor& x, int64_t out_h, int64_t out_w, UpsampleMode mode) {
+  check_4d(x, "upsample");
+  NEURN_CHECK(out_h >= 1 && out_w >= 1, "upsample: output size must be >= 1, got ", out_h, "x", out_w, " for input ",
+              shape_str(x.shape()));
+  NEURN_CHECK(x.size(2) >= 1 && x.size(3) >= 1, "upsample: empty spatial size in input ", shape_str(x.shape()));
+  const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
+  Tensor y = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, x.options());
+  // Bilinear: 4 multiply-adds per output plus the weights; nearest copies.
+  count_flops(mode == UpsampleMode::Bilinear ? 8 * y.numel() : 0);
+  if (x.device().is_meta()) return y;
+  const char* op = mode == UpsampleMode::Nearest ? "upsample (nearest)" : "upsample (bilinear)";
+  Shape xs = x.shape();
+  TensorOptions xo = x.options();
+  if (x.device().is_cuda()) {
+#ifdef NEURN_WITH_CUDA
+    if (y.numel() > 0) cuda::upsample_forward(x, y, mode);
+#endif
+    return attach_grad(y, "upsample", {x}, [xs, xo, mode](const Tensor& dy) -> std::vector<Tensor> {
+      Tensor dx = Tensor::empty(xs, xo);
+#ifdef NEURN_WITH_CUDA
+      if (dx.numel() > 0) cuda::upsample_backward(dy, dx, mode);
+#endif
+      return {dx};
+    });
+  }
+  auto th = std::make_shared<Taps>(make_taps(H, out_h, mode));
+  auto tw = std::make_shared<Taps>(make_taps(W, out_w, mode));
+  dispatch_float(x.dtype(), op, [&](auto z) {
+    using T = decltype(z);
+    upsample_forward<T>(planes, H, W, *th, *tw, x.data<T>(), y.data<T>());
+  });
+  return attach_grad(y, "upsample", {x}, [xs, xo, th, tw, op](const Tensor& dy) -> std::vector<Tensor> {
+    Tensor dx = Tensor::empty(xs, xo);
+    dispatch_float(xo.dtype, op, [&](auto z) {
+      using T = decltype(z);
+      upsample_backward<T>(xs[0] * xs[1], xs[2], xs[3], *th, *tw, dy.data<T>(), dx.data<T>());
+    });
+    return {dx};
+  });
+}
+
+}  // namespace neurn
