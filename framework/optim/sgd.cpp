@@ -1,0 +1,66 @@
+#include "framework/optim/sgd.h"
+
+#include "framework/autograd.h"
+#include "framework/optim/update_functors.h"
+#ifdef NEURN_WITH_CUDA
+#include "framework/cuda/cuda_optim.h"
+#endif
+
+namespace neurn {
+
+Sgd::Sgd(std::vector<Tensor> params, SgdOptions opt) : Sgd(std::vector<ParamGroup>{ParamGroup{std::move(params)}}, opt) {}
+
+Sgd::Sgd(std::vector<ParamGroup> groups, SgdOptions opt)
+    : Optimizer(std::move(groups), opt.lr, opt.weight_decay, "SGD"), opt_(opt) {
+  NEURN_CHECK(opt.momentum >= 0.0, "SGD: momentum ", opt.momentum, " is negative");
+  NEURN_CHECK(!opt.nesterov || (opt.momentum > 0.0 && opt.dampening == 0.0),
+              "SGD: Nesterov momentum needs momentum > 0 and dampening 0, got momentum ", opt.momentum,
+              " and dampening ", opt.dampening);
+}
+
+void Sgd::step() {
+  NoGradGuard ng;
+  size_t k = 0;
+  for (Group& grp : groups_) {
+    for (Tensor& p : grp.params) {
+      size_t idx = k++;
+      Tensor g = p.grad();
+      if (!g.defined() || p.device().is_meta()) continue;
+      NEURN_CHECK(g.dtype() == p.dtype() && g.device() == p.device(), "SGD: the gradient of parameter ", idx, " is ",
+                  dtype_name(g.dtype()), " on ", g.device().str(), ", the parameter ", dtype_name(p.dtype()), " on ",
+                  p.device().str());
+      SgdStep s{grp.lr, opt_.momentum, opt_.dampening, grp.weight_decay, opt_.nesterov, false};
+      Tensor buf;
+      if (s.momentum != 0.0) {
+        auto it = state_[idx].find("momentum_buffer");
+        if (it == state_[idx].end()) {
+          buf = Tensor::empty(p.shape(), p.options());
+          state_[idx]["momentum_buffer"] = buf;
+          s.first_step = true;
+        } else {
+          buf = it->second;
+        }
+      }
+      if (p.device().is_cuda()) {
+#ifdef NEURN_WITH_CUDA
+        cuda::sgd_update(p.dtype(), p.numel(), p.raw_data(), g.raw_data(), buf.defined() ? buf.raw_data() : nullptr, s);
+#endif
+        continue;
+      }
+      dispatch_float(p.dtype(), "SGD", [&](auto z) {
+        using T = decltype(z);
+        T* pp = p.data<T>();
+        const T* pg = g.data<T>();
+        T* pb = buf.defined() ? buf.data<T>() : nullptr;
+        const int64_t n = p.numel();
+        if (pb) {
+          for (int64_t i = 0; i < n; ++i) sgd_update_element<T>(pp[i], pg[i], pb + i, s);
+        } else {
+          for (int64_t i = 0; i < n; ++i) sgd_update_element<T>(pp[i], pg[i], nullptr, s);
+        }
+      });
+    }
+  }
+}
+
+}  // namespace neurn
