@@ -33,6 +33,10 @@ namespace {
 
 using Inputs = std::function<std::vector<Tensor>()>;
 
+// Where the constants that rows make for themselves (targets, masks, running
+// statistics) live: the CPU, or cuda while the CUDA comparison runs.
+Device g_constants_device = Device::cpu();
+
 struct GradCase {
   std::string name;
   OpFn f;
@@ -44,12 +48,12 @@ struct GradCase {
 // A float64 tensor that needs no gradient (targets of where, masks).
 Tensor constant(const Shape& s, uint64_t seed, double lo = -1.0, double hi = 1.0) {
   Generator g(seed);
-  return rand(s, {DType::Float64}, &g, lo, hi);
+  return rand(s, {DType::Float64}, &g, lo, hi).to(g_constants_device);
 }
 
 Tensor labels(std::vector<int64_t> v) {
   Shape s{static_cast<int64_t>(v.size())};
-  return from_vector(v, s);
+  return from_vector(v, s).to(g_constants_device);
 }
 
 // Distinct values (a shuffled ramp plus noise): no ties for max/maximum.
@@ -248,8 +252,8 @@ std::vector<GradCase> table() {
   row("batch_norm training, no affine, (N, C)", [](V x) { return batch_norm(x[0], {}, {}, {}, {}, true); },
       one({5, 3}, 143), 1e-5, 1e-4);
   row("batch_norm eval", [](V x) {
-        Tensor rm = from_vector(std::vector<double>{0.1, -0.2, 0.3}, {3});
-        Tensor rv = from_vector(std::vector<double>{0.5, 1.5, 2.0}, {3});
+        Tensor rm = from_vector(std::vector<double>{0.1, -0.2, 0.3}, {3}).to(g_constants_device);
+        Tensor rv = from_vector(std::vector<double>{0.5, 1.5, 2.0}, {3}).to(g_constants_device);
         return batch_norm(x[0], x[1], x[2], rm, rv, false);
       },
       [] { return std::vector<Tensor>{leaf({2, 3, 2, 2}, 144), leaf({3}, 145), leaf({3}, 146)}; });
@@ -276,6 +280,50 @@ TEST_CASE("gradcheck table: backward accumulates into existing gradients") {
   for (auto& c : table()) {
     INFO("op: " << c.name);
     CHECK(accumulates(c.f, c.inputs()));
+  }
+}
+
+TEST_CASE("gradcheck table on CUDA: forward and backward match the CPU (float64)") {
+  if (!cuda_available()) {
+    MESSAGE("skipped: no CUDA device (the table's CUDA comparison needs one)");
+    return;
+  }
+  struct Restore {
+    ~Restore() { g_constants_device = Device::cpu(); }
+  } restore;
+  for (auto& c : table()) {
+    INFO("op: " << c.name);
+    // CPU reference: output and gradients of L = sum(f(x) * R).
+    g_constants_device = Device::cpu();
+    std::vector<Tensor> xs = c.inputs();
+    Tensor out = c.f(xs);
+    Generator gen(99);
+    Tensor R = randn(out.shape(), {DType::Float64}, &gen);
+    sum(mul(out, R)).backward();
+    // The same on the device, from copies of the same values.
+    g_constants_device = Device::cuda();
+    std::vector<Tensor> ds;
+    for (const Tensor& x : xs) {
+      Tensor d = x.detach().to(Device::cuda());
+      if (x.requires_grad()) d.requires_grad_();
+      ds.push_back(d);
+    }
+    Tensor dout = c.f(ds);
+    REQUIRE(dout.device().is_cuda());
+    sum(mul(dout, R.to(Device::cuda()))).backward();
+    auto close = [](const std::vector<double>& a, const std::vector<double>& b) {
+      if (a.size() != b.size()) return false;
+      for (size_t i = 0; i < a.size(); ++i)
+        if (!(std::abs(a[i] - b[i]) <= 1e-9 + 1e-7 * std::abs(a[i]))) return false;
+      return true;
+    };
+    CHECK_MESSAGE(close(out.to_vector<double>(), dout.cpu().to_vector<double>()), "forward differs");
+    for (size_t k = 0; k < xs.size(); ++k) {
+      if (!xs[k].requires_grad()) continue;
+      REQUIRE(ds[k].grad().defined());
+      CHECK_MESSAGE(close(xs[k].grad().to_vector<double>(), ds[k].grad().cpu().to_vector<double>()),
+                    "gradient of input " << k << " differs");
+    }
   }
 }
 

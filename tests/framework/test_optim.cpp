@@ -293,3 +293,41 @@ TEST_CASE("optimizer and scheduler state: save and restore round trip") {
   CHECK_THROWS_CONTAINING(sgd.load_state_dict(st), "'exp_avg' is not a state of SGD");
   CHECK_THROWS_CONTAINING(opt.load_state_dict({{"param_groups.0.foo", full({}, 1.0)}}), "unknown group field 'foo'");
 }
+
+TEST_CASE("fused CUDA updates match the CPU loops (SGD, Nesterov, Adam, AdamW; float32 and float64)") {
+  if (!cuda_available()) {
+    MESSAGE("skipped: no CUDA device (the fused optimizer updates need one)");
+    return;
+  }
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    for (int kind = 0; kind < 4; ++kind) {
+      CAPTURE(kind);
+      Generator g(11);
+      Tensor pc = randn({1000}, {dt}, &g);
+      Tensor pd = pc.to(Device::cuda());
+      pc.requires_grad_();
+      pd.requires_grad_();
+      auto make = [&](Tensor p) -> std::unique_ptr<Optimizer> {
+        switch (kind) {
+          case 0: return std::make_unique<Sgd>(std::vector<Tensor>{p}, SgdOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 1e-3});
+          case 1: return std::make_unique<Sgd>(std::vector<Tensor>{p}, SgdOptions{.lr = 0.1, .momentum = 0.9, .nesterov = true});
+          case 2: return std::make_unique<Adam>(std::vector<Tensor>{p}, AdamOptions{.lr = 0.01, .weight_decay = 1e-2});
+          default: return std::make_unique<AdamW>(std::vector<Tensor>{p}, AdamWOptions{});
+        }
+      };
+      auto oc = make(pc), od = make(pd);
+      for (int s = 0; s < 3; ++s) {
+        Tensor grad = randn({1000}, {dt}, &g);
+        pc.set_grad(grad);
+        pd.set_grad(grad.to(Device::cuda()));
+        oc->step();
+        od->step();
+      }
+      auto a = pc.to_vector<double>(), b = pd.cpu().to_vector<double>();
+      double tol = dt == DType::Float32 ? 1e-5 : 1e-12;
+      bool ok = true;
+      for (size_t i = 0; i < a.size(); ++i) ok = ok && std::abs(a[i] - b[i]) <= tol * (1 + std::abs(a[i]));
+      CHECK(ok);
+    }
+  }
+}
