@@ -18,4 +18,5 @@
 #include "layers/pooling.h"
 #include "layers/sequential.h"
 #include "layers/squeeze_excite.h"
+#include "layers/state_io.h"
 #include "layers/token_embed.h"
