@@ -9,6 +9,7 @@
 #include "framework/ops/elementwise.h"
 #include "framework/ops/linalg.h"
 #include "framework/ops/loss.h"
+#include "framework/ops/neurn.h"
 #include "framework/ops/norm.h"
 #include "framework/ops/pool.h"
 #include "framework/ops/reduce.h"
