@@ -14,16 +14,11 @@
 #include "framework/ops.h"
 #include "gradcheck.h"
 
-// conv2d, pooling, upsample and the norms are implemented in other files of
-// the engine; their rows are compiled in once those files exist.
-#if __has_include("framework/ops/conv.cpp")
-#define NEURN_TABLE_HAS_CONV 1
-#endif
-#if __has_include("framework/ops/pool.cpp")
-#define NEURN_TABLE_HAS_POOL 1
-#endif
-#if __has_include("framework/ops/norm.cpp")
-#define NEURN_TABLE_HAS_NORM 1
+// The NeuRN op is implemented in its own file of the engine; its rows are
+// compiled in once that file exists.
+#if __has_include("framework/ops/neurn.cpp")
+#include "framework/ops/neurn.h"
+#define NEURN_TABLE_HAS_NEURN_OP 1
 #endif
 
 using namespace neurn;
@@ -43,6 +38,7 @@ struct GradCase {
   Inputs inputs;
   double atol = 1e-6;
   double rtol = 1e-4;
+  bool cuda_f64 = true;  // the op runs in float64 on CUDA (compared with the CPU there)
 };
 
 // A float64 tensor that needs no gradient (targets of where, masks).
@@ -79,8 +75,8 @@ Inputs away(Shape s, uint64_t seed, std::vector<double> kinks) {
 
 std::vector<GradCase> table() {
   std::vector<GradCase> t;
-  auto row = [&](std::string name, OpFn f, Inputs in, double atol = 1e-6, double rtol = 1e-4) {
-    t.push_back({std::move(name), std::move(f), std::move(in), atol, rtol});
+  auto row = [&](std::string name, OpFn f, Inputs in, double atol = 1e-6, double rtol = 1e-4, bool cuda_f64 = true) {
+    t.push_back({std::move(name), std::move(f), std::move(in), atol, rtol, cuda_f64});
   };
   using V = const std::vector<Tensor>&;
 
@@ -210,7 +206,6 @@ std::vector<GradCase> table() {
       one({4, 5}, 102));
   row("dropout eval is identity", [](V x) { return mul(dropout(x[0], 0.5, false), 1.0); }, one({2, 3}, 103));
 
-#ifdef NEURN_TABLE_HAS_CONV
   row("conv2d plain", [](V x) { return conv2d(x[0], x[1], x[2]); },
       [] { return std::vector<Tensor>{leaf({2, 2, 5, 5}, 110), leaf({3, 2, 3, 3}, 111), leaf({3}, 112)}; });
   row("conv2d stride 2, padding 1, no bias",
@@ -223,8 +218,6 @@ std::vector<GradCase> table() {
       [] { return std::vector<Tensor>{leaf({1, 4, 4, 4}, 117), leaf({6, 2, 3, 3}, 118), leaf({6}, 119)}; });
   row("conv2d depthwise", [](V x) { return conv2d(x[0], x[1], {}, Conv2dOptions{{1, 1}, {1, 1}, {1, 1}, 3}); },
       two({2, 3, 4, 4}, {3, 1, 3, 3}, 120));
-#endif
-#ifdef NEURN_TABLE_HAS_POOL
   row("max_pool2d 2x2 (distinct)", [](V x) { return max_pool2d(x[0], Pool2dOptions{}); },
       [] { return std::vector<Tensor>{distinct_leaf({1, 2, 4, 4}, 6)}; });
   row("max_pool2d 3x3 stride 2 pad 1 ceil",
@@ -244,8 +237,6 @@ std::vector<GradCase> table() {
       one({1, 1, 3, 3}, 136));
   row("upsample bilinear 3x4 -> 5x7", [](V x) { return upsample(x[0], 5, 7, UpsampleMode::Bilinear); },
       one({2, 1, 3, 4}, 137));
-#endif
-#ifdef NEURN_TABLE_HAS_NORM
   row("batch_norm training", [](V x) { return batch_norm(x[0], x[1], x[2], {}, {}, true); },
       [] { return std::vector<Tensor>{leaf({4, 3, 2, 2}, 140), leaf({3}, 141, 0.5, 1.5), leaf({3}, 142)}; }, 1e-5,
       1e-4);
@@ -261,6 +252,16 @@ std::vector<GradCase> table() {
       [] { return std::vector<Tensor>{leaf({3, 5}, 147), leaf({5}, 148, 0.5, 1.5), leaf({5}, 149)}; }, 1e-5, 1e-4);
   row("layer_norm last two axes, no affine", [](V x) { return layer_norm(x[0], 2, {}, {}); }, one({2, 3, 4}, 150),
       1e-5, 1e-4);
+#ifdef NEURN_TABLE_HAS_NEURN_OP
+  // NeuRN on random images: every patch has a spread and the maximum is unique.
+  // Its CUDA path is float32 only (tests/framework/test_neurn.cpp compares it).
+  row("neurn k=3 valid, image scope", [](V x) { return neurn_norm(x[0]); }, one({2, 2, 5, 4}, 160), 1e-6, 1e-4, false);
+  row("neurn k=3 reflect, channel scope",
+      [](V x) { return neurn_norm(x[0], NeuRNOptions{3, NeuRNPadding::Reflect, NeuRNScope::Channel, 1e-6}); },
+      one({1, 3, 4, 5}, 161), 1e-6, 1e-4, false);
+  row("neurn k=5 zero, batch scope",
+      [](V x) { return neurn_norm(x[0], NeuRNOptions{5, NeuRNPadding::Zero, NeuRNScope::Batch, 1e-6}); },
+      one({2, 1, 5, 5}, 162), 1e-6, 1e-4, false);
 #endif
   return t;
 }
@@ -269,7 +270,7 @@ std::vector<GradCase> table() {
 
 TEST_CASE("gradcheck table: every differentiable op, float64, central differences") {
   auto cases = table();
-  CHECK(cases.size() >= 80);
+  CHECK(cases.size() >= 100);
   for (auto& c : cases) {
     INFO("op: " << c.name);
     CHECK_GRADCHECK(gradcheck(c.f, c.inputs(), 1e-6, c.atol, c.rtol));
@@ -292,6 +293,7 @@ TEST_CASE("gradcheck table on CUDA: forward and backward match the CPU (float64)
     ~Restore() { g_constants_device = Device::cpu(); }
   } restore;
   for (auto& c : table()) {
+    if (!c.cuda_f64) continue;
     INFO("op: " << c.name);
     // CPU reference: output and gradients of L = sum(f(x) * R).
     g_constants_device = Device::cpu();
@@ -365,12 +367,10 @@ TEST_CASE("subgradients at kinks and ties are the documented ones") {
   CHECK(grad_at([](const Tensor& x) { return max(x); }, {1.0, 3.0, 3.0, 2.0}) == std::vector<double>{0, 1, 0, 0});
   CHECK(grad_at([](const Tensor& x) { return max(reshape(x, {2, 3}), {1}); }, {5, 5, 5, 1, 2, 2}) ==
         std::vector<double>{1, 0, 0, 0, 1, 0});
-#ifdef NEURN_TABLE_HAS_POOL
   // max_pool2d: ties go to the first element of the window in row-major order.
   auto mp = grad_at([](const Tensor& x) { return max_pool2d(reshape(x, {1, 1, 2, 4}), Pool2dOptions{}); },
                     {1, 1, 0, 2, 1, 1, 2, 2});
   CHECK(mp == std::vector<double>{1, 0, 0, 1, 0, 0, 0, 0});
-#endif
 }
 
 TEST_CASE("dropout: the mask is that of the generator, and the gradient uses the same mask") {
