@@ -38,54 +38,53 @@ ImageConverter::ImageConverter(int64_t c_in, int64_t h_in, int64_t w_in, int64_t
 
 void ImageConverter::operator()(const uint8_t* src, float* dst, const float* mean, const float* inv_std) const {
   const int64_t hw_in = h_in_ * w_in_, hw_out = h_out_ * w_out_;
-  // One source plane per output channel; RGB -> gray needs a luma plane first.
-  float luma[64 * 64];
-  std::vector<float> luma_big;
-  const bool to_gray = (c_in_ == 3 && c_out_ == 1);
-  float* lp = nullptr;
-  if (to_gray) {
-    if (hw_in > 64 * 64) {
-      luma_big.resize(static_cast<size_t>(hw_in));
-      lp = luma_big.data();
-    } else {
-      lp = luma;
+  if (identity_size_ && (c_in_ == c_out_ || c_in_ == 1)) {
+    // No resize and no colour mixing: one multiply-add per value.
+    for (int64_t co = 0; co < c_out_; ++co) {
+      const float scale = inv_std[co] / 255.f, shift = -mean[co] * inv_std[co];
+      const uint8_t* plane = src + (c_in_ == 1 ? 0 : co) * hw_in;
+      float* out = dst + co * hw_out;
+      for (int64_t p = 0; p < hw_out; ++p) out[p] = static_cast<float>(plane[p]) * scale + shift;
     }
-    for (int64_t p = 0; p < hw_in; ++p) lp[p] = 0.299f * src[p] + 0.587f * src[hw_in + p] + 0.114f * src[2 * hw_in + p];
+    return;
+  }
+  // Source planes as float (luma for RGB -> gray), resized separably: rows
+  // first (h_in x w_out), then columns, each inner loop contiguous.
+  const int64_t planes = (c_in_ == 3 && c_out_ == 3) ? 3 : 1;
+  thread_local std::vector<float> plane, rows, resized;
+  plane.resize(static_cast<size_t>(hw_in));
+  rows.resize(static_cast<size_t>(h_in_ * w_out_));
+  resized.resize(static_cast<size_t>(planes * hw_out));
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    if (c_in_ == 3 && c_out_ == 1) {
+      for (int64_t p = 0; p < hw_in; ++p)
+        plane[static_cast<size_t>(p)] = 0.299f * src[p] + 0.587f * src[hw_in + p] + 0.114f * src[2 * hw_in + p];
+    } else {
+      const uint8_t* s = src + pl * hw_in;
+      for (int64_t p = 0; p < hw_in; ++p) plane[static_cast<size_t>(p)] = s[p];
+    }
+    for (int64_t y = 0; y < h_in_; ++y) {
+      const float* r = plane.data() + y * w_in_;
+      float* o = rows.data() + y * w_out_;
+      for (int64_t x = 0; x < w_out_; ++x) {
+        float a = r[x0_[static_cast<size_t>(x)]], b = r[x1_[static_cast<size_t>(x)]];
+        o[x] = a + wx_[static_cast<size_t>(x)] * (b - a);
+      }
+    }
+    float* out = resized.data() + pl * hw_out;
+    for (int64_t y = 0; y < h_out_; ++y) {
+      const float* t0 = rows.data() + y0_[static_cast<size_t>(y)] * w_out_;
+      const float* t1 = rows.data() + y1_[static_cast<size_t>(y)] * w_out_;
+      const float fy = wy_[static_cast<size_t>(y)];
+      float* o = out + y * w_out_;
+      for (int64_t x = 0; x < w_out_; ++x) o[x] = t0[x] + fy * (t1[x] - t0[x]);
+    }
   }
   for (int64_t co = 0; co < c_out_; ++co) {
     const float scale = inv_std[co] / 255.f, shift = -mean[co] * inv_std[co];
+    const float* in = resized.data() + (planes == 1 ? 0 : co) * hw_out;
     float* out = dst + co * hw_out;
-    if (to_gray) {
-      for (int64_t y = 0; y < h_out_; ++y) {
-        const float* r0 = lp + y0_[static_cast<size_t>(y)] * w_in_;
-        const float* r1 = lp + y1_[static_cast<size_t>(y)] * w_in_;
-        float fy = wy_[static_cast<size_t>(y)];
-        for (int64_t x = 0; x < w_out_; ++x) {
-          size_t a = static_cast<size_t>(x0_[static_cast<size_t>(x)]), b = static_cast<size_t>(x1_[static_cast<size_t>(x)]);
-          float fx = wx_[static_cast<size_t>(x)];
-          float top = r0[a] + fx * (r0[b] - r0[a]), bot = r1[a] + fx * (r1[b] - r1[a]);
-          out[y * w_out_ + x] = (top + fy * (bot - top)) * scale + shift;
-        }
-      }
-      continue;
-    }
-    const uint8_t* plane = src + (c_in_ == 1 ? 0 : co) * hw_in;
-    if (identity_size_) {
-      for (int64_t p = 0; p < hw_out; ++p) out[p] = static_cast<float>(plane[p]) * scale + shift;
-      continue;
-    }
-    for (int64_t y = 0; y < h_out_; ++y) {
-      const uint8_t* r0 = plane + y0_[static_cast<size_t>(y)] * w_in_;
-      const uint8_t* r1 = plane + y1_[static_cast<size_t>(y)] * w_in_;
-      float fy = wy_[static_cast<size_t>(y)];
-      for (int64_t x = 0; x < w_out_; ++x) {
-        size_t a = static_cast<size_t>(x0_[static_cast<size_t>(x)]), b = static_cast<size_t>(x1_[static_cast<size_t>(x)]);
-        float fx = wx_[static_cast<size_t>(x)];
-        float top = r0[a] + fx * (float(r0[b]) - float(r0[a]));
-        float bot = r1[a] + fx * (float(r1[b]) - float(r1[a]));
-        out[y * w_out_ + x] = (top + fy * (bot - top)) * scale + shift;
-      }
-    }
+    for (int64_t p = 0; p < hw_out; ++p) out[p] = in[p] * scale + shift;
   }
 }
 

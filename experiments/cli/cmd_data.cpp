@@ -1,0 +1,123 @@
+// `neurn data prepare|verify|info`: fill, check and describe the data root.
+#include <cstdio>
+
+#include "datasets/datasets.h"
+#include "datasets/prepare.h"
+#include "experiments/cli/cli.h"
+#include "framework/error.h"
+
+namespace neurn::cli {
+namespace {
+
+std::string root_from(const Flags& f) { return f.get("root", data::data_root()); }
+
+void print_line(const std::string& s) {
+  std::printf("%s\n", s.c_str());
+  std::fflush(stdout);  // keeps the order with messages on stderr
+}
+
+int cmd_prepare(const Args& args) {
+  Flags f(args, {"help"});
+  if (f.has("help")) {
+    std::printf(
+        "usage: neurn data prepare [ITEM...] [--root DIR] [--shared DIR]\n"
+        "Fills the data root ($NEURN_DATA, else ./data) from ../shared/data when present (or --shared DIR,\n"
+        "$NEURN_SHARED_DATA), else downloads the official files with curl; verifies checksums, extracts\n"
+        "archives, writes decoded caches. Items: mnist usps svhn svhn_sample50 mnistm bsds500 syn (default: all;\n"
+        "then an item whose files cannot be found is reported and skipped).\n");
+    return 0;
+  }
+  f.allow_only({"root", "shared", "help"});
+  std::string root = root_from(f);
+  std::string shared = f.get("shared", data::find_shared_data());
+  std::printf("data root: %s\nshared copies: %s\n", root.c_str(), shared.empty() ? "(none found)" : shared.c_str());
+  bool explicit_items = !f.positional().empty();
+  std::vector<std::string> items = explicit_items ? f.positional() : data::preparable();
+  int failed = 0;
+  std::vector<std::string> unavailable;
+  for (const auto& item : items) {
+    try {
+      data::prepare(item, root, shared, print_line);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "  %s: not prepared: %s\n", item.c_str(), e.what());
+      unavailable.push_back(item);
+      ++failed;
+    }
+  }
+  if (!unavailable.empty()) {
+    std::string list;
+    for (auto& u : unavailable) list += " " + u;
+    std::printf("not available:%s (see the messages above)\n", list.c_str());
+  }
+  // With no items named, prepare does what it can: missing optional domains are not an error.
+  return explicit_items && failed ? 1 : 0;
+}
+
+int cmd_verify(const Args& args) {
+  Flags f(args, {"help"});
+  if (f.has("help")) {
+    std::printf("usage: neurn data verify [ITEM...] [--root DIR]\nChecks checksums, counts and caches under the data root.\n");
+    return 0;
+  }
+  f.allow_only({"root", "help"});
+  std::string root = root_from(f);
+  std::vector<std::string> items = f.positional().empty() ? data::preparable() : f.positional();
+  std::printf("data root: %s\n", root.c_str());
+  int bad = 0;
+  for (const auto& item : items) {
+    std::printf("%s:\n", item.c_str());
+    bool absent = false;
+    auto problems = data::verify(item, root, print_line, &absent);
+    if (absent) std::printf("  not present\n");
+    for (const auto& p : problems) std::printf("  PROBLEM: %s\n", p.c_str());
+    bad += static_cast<int>(problems.size());
+    // A domain that was asked for by name must be there.
+    if (absent && !f.positional().empty()) ++bad;
+  }
+  std::printf("%s\n", bad ? "verify: FAILED" : "verify: ok");
+  return bad ? 1 : 0;
+}
+
+int cmd_info(const Args& args) {
+  Flags f(args, {"help"});
+  if (f.has("help")) {
+    std::printf("usage: neurn data info [DOMAIN...] [--root DIR]\nSplits, counts, image size, channels and class "
+                "histogram of each domain.\n");
+    return 0;
+  }
+  f.allow_only({"root", "help"});
+  std::string root = root_from(f);
+  std::vector<std::string> names = f.positional();
+  if (names.empty())
+    for (const auto& d : data::domains()) names.push_back(d.name);
+  std::printf("data root: %s\n", root.c_str());
+  for (const auto& name : names) {
+    const data::DomainInfo& info = data::domain_info(name);
+    std::printf("%s: %s\n  native size %ldx%ld, %ld channel%s%s\n", info.name.c_str(), info.description.c_str(),
+                static_cast<long>(info.height), static_cast<long>(info.width), static_cast<long>(info.channels),
+                info.channels == 1 ? "" : "s", info.sample ? "  [SAMPLE: not an evaluation set]" : "");
+    if (!data::domain_available(name, root)) {
+      std::printf("  not available: %s\n", data::domain_unavailable_message(name, root).c_str());
+      continue;
+    }
+    for (const auto& split : info.splits) {
+      data::Dataset ds = data::load_domain(name, split, root);
+      std::string hist;
+      for (int64_t v : ds.class_histogram(info.num_classes)) hist += " " + std::to_string(v);
+      auto st = data::channel_stats(ds);
+      std::string mean;
+      for (float m : st.mean) mean += (mean.empty() ? "" : ", ") + std::to_string(m).substr(0, 5);
+      std::printf("  %-6s %7ld images  classes 0-9:%s  mean (%s)\n", split.c_str(), static_cast<long>(ds.size()),
+                  hist.c_str(), mean.c_str());
+    }
+  }
+  return 0;
+}
+
+Register reg_prepare{"data prepare", "fill the data root (copy from ../shared/data or download), verify, extract",
+                     cmd_prepare};
+Register reg_verify{"data verify", "check checksums, record counts and caches under the data root", cmd_verify};
+Register reg_info{"data info", "splits, counts, size, channels and class histogram of each domain", cmd_info};
+
+}  // namespace
+}  // namespace neurn::cli
