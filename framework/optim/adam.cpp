@@ -62,7 +62,8 @@ void Adam::step() {
         T* pm = m.data<T>();
         T* pv = v.data<T>();
         const int64_t n = p.numel();
-        for (int64_t i = 0; i < n; ++i) adam_update_element<T>(pp[i], pg[i], pm[i], pv[i], a, bc1, sqrt_bc2);
+        const AdamCoeffs<T> c(a, bc1, sqrt_bc2);
+        for (int64_t i = 0; i < n; ++i) adam_update_element<T>(pp[i], pg[i], pm[i], pv[i], c);
       });
     }
   }

@@ -43,20 +43,41 @@ struct AdamStep {
   int64_t step = 1;        // 1 on the first update (bias corrections)
 };
 
+// The per-step constants of an Adam update in the parameters' type, so the
+// element loop does no double arithmetic and has no branch (it vectorises):
+// l2 is the weight decay added to the gradient (Adam), decay the factor that
+// shrinks the parameter (AdamW); the other is neutral (0, 1).
+template <typename T>
+struct AdamCoeffs {
+  T beta1, one_minus_beta1, beta2, one_minus_beta2, eps, step_size, inv_sqrt_bc2, l2, decay;
+  NEURN_HD AdamCoeffs(const AdamStep& a, double bc1, double sqrt_bc2)
+      : beta1(static_cast<T>(a.beta1)),
+        one_minus_beta1(static_cast<T>(1.0 - a.beta1)),
+        beta2(static_cast<T>(a.beta2)),
+        one_minus_beta2(static_cast<T>(1.0 - a.beta2)),
+        eps(static_cast<T>(a.eps)),
+        step_size(static_cast<T>(a.lr / bc1)),
+        inv_sqrt_bc2(static_cast<T>(1.0 / sqrt_bc2)),
+        l2(static_cast<T>(a.decoupled ? 0.0 : a.weight_decay)),
+        decay(static_cast<T>(a.decoupled ? 1.0 - a.lr * a.weight_decay : 1.0)) {}
+};
+
 // One element, with bc1 = 1 - beta1^step, bc2 = 1 - beta2^step:
+// g += l2 p (Adam); p *= 1 - lr wd (AdamW);
 // m = beta1 m + (1 - beta1) g; v = beta2 v + (1 - beta2) g^2;
 // p -= (lr / bc1) m / (sqrt(v) / sqrt(bc2) + eps).
 template <typename T>
+NEURN_HD void adam_update_element(T& p, T g, T& m, T& v, const AdamCoeffs<T>& c) {
+  g += c.l2 * p;
+  p *= c.decay;
+  m = c.beta1 * m + c.one_minus_beta1 * g;
+  v = c.beta2 * v + c.one_minus_beta2 * g * g;
+  p -= c.step_size * m / (std::sqrt(v) * c.inv_sqrt_bc2 + c.eps);
+}
+
+template <typename T>
 NEURN_HD void adam_update_element(T& p, T g, T& m, T& v, const AdamStep& a, double bc1, double sqrt_bc2) {
-  if (a.decoupled) {
-    p *= static_cast<T>(1.0 - a.lr * a.weight_decay);
-  } else {
-    g += static_cast<T>(a.weight_decay) * p;
-  }
-  m = static_cast<T>(a.beta1) * m + static_cast<T>(1.0 - a.beta1) * g;
-  v = static_cast<T>(a.beta2) * v + static_cast<T>(1.0 - a.beta2) * g * g;
-  T denom = std::sqrt(v) / static_cast<T>(sqrt_bc2) + static_cast<T>(a.eps);
-  p -= static_cast<T>(a.lr / bc1) * m / denom;
+  adam_update_element<T>(p, g, m, v, AdamCoeffs<T>(a, bc1, sqrt_bc2));
 }
 
 }  // namespace neurn
