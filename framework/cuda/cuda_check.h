@@ -68,11 +68,10 @@ inline unsigned grid_for(int64_t n, int threads = 256) {
   return static_cast<unsigned>(blocks);
 }
 
-// The compute kernels of the backend run in float32 (float64 is a CPU dtype
-// for gradient checks; bf16 is a storage type for autocast).
+// For the paths that exist in float32 only (bf16 autocast).
 inline void require_float32(DType t, const char* op) {
   NEURN_CHECK(t == DType::Float32, op, ": dtype ", dtype_name(t),
-              " is not supported on CUDA (expected float32; float64 runs on the CPU)");
+              " is not supported here on CUDA (expected float32)");
 }
 
 // Scratch memory from the caching allocator for the length of one op: the

@@ -18,25 +18,34 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 
+template <typename T>
 struct SumOp {
+  using Value = T;
   struct Acc {
     double v;
   };
   static __device__ Acc identity() { return {0.0}; }
-  static __device__ Acc make(float x, int64_t) { return {static_cast<double>(x)}; }
+  static __device__ Acc make(T x, int64_t) { return {static_cast<double>(x)}; }
+  static __device__ void store(Acc a, T* out, int64_t*, int64_t o) { out[o] = static_cast<T>(a.v); }
   static __device__ Acc combine(Acc a, Acc b) { return {a.v + b.v}; }
   static __device__ Acc shfl_down(Acc a, int delta) { return {__shfl_down_sync(0xffffffffu, a.v, delta)}; }
 };
 
 // Value and flat input index; NaN wins, then the larger value, then the
 // smaller index (the first maximum), as the CPU loop decides.
+template <typename T>
 struct MaxOp {
+  using Value = T;
   struct Acc {
-    float v;
+    T v;
     int64_t i;
   };
-  static __device__ Acc identity() { return {-INFINITY, -1}; }
-  static __device__ Acc make(float x, int64_t i) { return {x, i}; }
+  static __device__ Acc identity() { return {static_cast<T>(-INFINITY), -1}; }
+  static __device__ Acc make(T x, int64_t i) { return {x, i}; }
+  static __device__ void store(Acc a, T* out, int64_t* arg, int64_t o) {
+    out[o] = a.v;
+    arg[o] = a.i;
+  }
   static __device__ Acc combine(Acc a, Acc b) {
     if (a.i < 0) return b;
     if (b.i < 0) return a;
@@ -60,22 +69,15 @@ __device__ typename Op::Acc warp_reduce(typename Op::Acc a) {
 }
 
 template <typename Op>
-__device__ typename Op::Acc load(const ReduceIndex& ri, const float* x, int64_t base, int64_t r) {
+__device__ typename Op::Acc load(const ReduceIndex& ri, const typename Op::Value* x, int64_t base, int64_t r) {
   int64_t off = base + (ri.inner_contiguous ? r : reduce_inner_offset(ri, r));
   return Op::make(x[off], off);
 }
 
-// Writes an output: sum -> value; max -> value and index.
-__device__ void store(SumOp::Acc a, float* out, int64_t*, int64_t o) { out[o] = static_cast<float>(a.v); }
-__device__ void store(MaxOp::Acc a, float* out, int64_t* arg, int64_t o) {
-  out[o] = a.v;
-  arg[o] = a.i;
-}
-
 // One warp per output.
 template <typename Op>
-__global__ void reduce_warp_kernel(const float* __restrict__ x, float* __restrict__ out, int64_t* __restrict__ arg,
-                                   ReduceIndex ri) {
+__global__ void reduce_warp_kernel(const typename Op::Value* __restrict__ x, typename Op::Value* __restrict__ out,
+                                   int64_t* __restrict__ arg, ReduceIndex ri) {
   int lane = threadIdx.x % 32;
   int64_t warp = blockIdx.x * static_cast<int64_t>(kWarps) + threadIdx.x / 32;
   int64_t n_warps = static_cast<int64_t>(gridDim.x) * kWarps;
@@ -84,14 +86,14 @@ __global__ void reduce_warp_kernel(const float* __restrict__ x, float* __restric
     typename Op::Acc acc = Op::identity();
     for (int64_t r = lane; r < ri.count; r += 32) acc = Op::combine(acc, load<Op>(ri, x, base, r));
     acc = warp_reduce<Op>(acc);
-    if (lane == 0) store(acc, out, arg, o);
+    if (lane == 0) Op::store(acc, out, arg, o);
   }
 }
 
 // Block (blockIdx.y) of `splits` blocks working on output blockIdx.x: reduces
 // its share of the output's inputs into partial[o * splits + s].
 template <typename Op>
-__global__ void reduce_split_kernel(const float* __restrict__ x, typename Op::Acc* __restrict__ partial,
+__global__ void reduce_split_kernel(const typename Op::Value* __restrict__ x, typename Op::Acc* __restrict__ partial,
                                     ReduceIndex ri) {
   __shared__ typename Op::Acc warp_acc[kWarps];
   int64_t o = blockIdx.x;
@@ -113,17 +115,18 @@ __global__ void reduce_split_kernel(const float* __restrict__ x, typename Op::Ac
 // Combines the partials of each output in split order (one warp per output).
 template <typename Op>
 __global__ void reduce_partials_kernel(const typename Op::Acc* __restrict__ partial, int64_t splits, int64_t n_out,
-                                       float* __restrict__ out, int64_t* __restrict__ arg) {
+                                       typename Op::Value* __restrict__ out, int64_t* __restrict__ arg) {
   int lane = threadIdx.x % 32;
   int64_t o = blockIdx.x * static_cast<int64_t>(kWarps) + threadIdx.x / 32;
   if (o >= n_out) return;
   typename Op::Acc acc = Op::identity();
   for (int64_t s = lane; s < splits; s += 32) acc = Op::combine(acc, partial[o * splits + s]);
   acc = warp_reduce<Op>(acc);
-  if (lane == 0) store(acc, out, arg, o);
+  if (lane == 0) Op::store(acc, out, arg, o);
 }
 
-__global__ void scatter_add_kernel(const float* __restrict__ g, const int64_t* __restrict__ arg, float* __restrict__ dx,
+template <typename T>
+__global__ void scatter_add_kernel(const T* __restrict__ g, const int64_t* __restrict__ arg, T* __restrict__ dx,
                                    int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
@@ -136,9 +139,11 @@ void check_cuda_tensor(const Tensor& t, const char* what, const char* op) {
 
 template <typename Op>
 void run_reduce(const Tensor& x, const Tensor& out, int64_t* arg, const char* op) {
+  using T = typename Op::Value;
   check_cuda_tensor(x, "input", op);
   check_cuda_tensor(out, "output", op);
-  require_float32(x.dtype(), op);
+  NEURN_CHECK(x.dtype() == dtype_of<T>::value && out.dtype() == x.dtype(), op, ": dtypes ", dtype_name(x.dtype()),
+              " and ", dtype_name(out.dtype()), " (expected both ", dtype_name(dtype_of<T>::value), ")");
   NEURN_CHECK(x.dim() == out.dim() && x.dim() <= ReduceIndex::kMaxDims, op, ": input ", shape_str(x.shape()),
               " and output ", shape_str(out.shape()), " must have the same rank, at most ", ReduceIndex::kMaxDims);
   for (int64_t d = 0; d < x.dim(); ++d)
@@ -146,10 +151,10 @@ void run_reduce(const Tensor& x, const Tensor& out, int64_t* arg, const char* op
                 " is not a reduction of ", shape_str(x.shape()));
   if (out.numel() == 0) return;
   ReduceIndex ri = make_reduce_index(x.shape().data(), out.shape().data(), static_cast<int>(x.dim()));
-  const float* px = static_cast<const float*>(x.raw_data());
-  float* po = static_cast<float*>(out.raw_data());
+  const T* px = static_cast<const T*>(x.raw_data());
+  T* po = static_cast<T*>(out.raw_data());
   if (ri.count == 0) {  // sum over an empty axis
-    fill(po, DType::Float32, out.numel(), 0.0);
+    fill(po, x.dtype(), out.numel(), 0.0);
     return;
   }
   int64_t sms = sm_count();
@@ -174,13 +179,17 @@ void run_reduce(const Tensor& x, const Tensor& out, int64_t* arg, const char* op
 
 }  // namespace
 
-void reduce_sum(const Tensor& x, const Tensor& out) { run_reduce<SumOp>(x, out, nullptr, "sum"); }
+void reduce_sum(const Tensor& x, const Tensor& out) {
+  dispatch_real(x.dtype(), "sum", [&](auto z) { run_reduce<SumOp<decltype(z)>>(x, out, nullptr, "sum"); });
+}
 
 void reduce_max(const Tensor& x, const Tensor& out, const Tensor& arg) {
   check_cuda_tensor(arg, "index output", "max");
   NEURN_CHECK(arg.dtype() == DType::Int64 && arg.numel() == out.numel(), "max: index output must be int64 with ",
               out.numel(), " elements, got ", dtype_name(arg.dtype()), " ", shape_str(arg.shape()));
-  run_reduce<MaxOp>(x, out, static_cast<int64_t*>(arg.raw_data()), "max");
+  dispatch_real(x.dtype(), "max", [&](auto z) {
+    run_reduce<MaxOp<decltype(z)>>(x, out, static_cast<int64_t*>(arg.raw_data()), "max");
+  });
 }
 
 void scatter_add_flat(const Tensor& g, const Tensor& arg, const Tensor& dx) {
@@ -188,16 +197,19 @@ void scatter_add_flat(const Tensor& g, const Tensor& arg, const Tensor& dx) {
   check_cuda_tensor(g, "gradient", op);
   check_cuda_tensor(arg, "indices", op);
   check_cuda_tensor(dx, "input gradient", op);
-  require_float32(g.dtype(), op);
-  require_float32(dx.dtype(), op);
+  NEURN_CHECK(g.dtype() == dx.dtype(), op, ": gradient is ", dtype_name(g.dtype()), ", input gradient ",
+              dtype_name(dx.dtype()));
   NEURN_CHECK(arg.dtype() == DType::Int64 && arg.numel() == g.numel(), op, ": ", arg.numel(), " ",
               dtype_name(arg.dtype()), " indices for a gradient of ", g.numel(), " elements (expected int64, equal)");
   int64_t n = g.numel();
   if (n == 0) return;
-  scatter_add_kernel<<<grid_for(n), kThreads, 0, stream()>>>(static_cast<const float*>(g.raw_data()),
-                                                             static_cast<const int64_t*>(arg.raw_data()),
-                                                             static_cast<float*>(dx.raw_data()), n);
-  NEURN_CUDA_CHECK_LAUNCH();
+  dispatch_real(g.dtype(), op, [&](auto z) {
+    using T = decltype(z);
+    scatter_add_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(static_cast<const T*>(g.raw_data()),
+                                                                  static_cast<const int64_t*>(arg.raw_data()),
+                                                                  static_cast<T*>(dx.raw_data()), n);
+    NEURN_CUDA_CHECK_LAUNCH();
+  });
 }
 
 }  // namespace neurn::cuda

@@ -1,0 +1,55 @@
+// CUDA grids over the unary element-wise functors of
+// framework/ops/elementwise_functors.h (activations, scalar arithmetic): the
+// same functor objects the CPU loops call, so both devices run the same
+// arithmetic. (Binary ops and where are in elementwise_binary.cu: two files
+// compile in parallel.)
+#include "framework/cuda/cuda_check.h"
+#include "framework/cuda/cuda_elementwise.h"
+
+namespace neurn::cuda {
+
+namespace {
+
+#define NEURN_GRID_STRIDE(i, n)                                                         \
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
+template <typename T, typename F>
+__global__ void unary_kernel(F f, const T* __restrict__ x, T* __restrict__ y, int64_t n) {
+  NEURN_GRID_STRIDE(i, n) y[i] = f.forward(x[i]);
+}
+
+template <typename T, typename F>
+__global__ void unary_backward_kernel(F f, const T* __restrict__ x, const T* __restrict__ y, const T* __restrict__ g,
+                                      T* __restrict__ dx, int64_t n) {
+  NEURN_GRID_STRIDE(i, n) dx[i] = f.backward(x[i], y[i], g[i]);
+}
+
+}  // namespace
+
+void unary(UnaryKind kind, UnaryParams p, const void* x, void* y, DType dtype, int64_t n) {
+  if (n == 0) return;
+  dispatch_real(dtype, "unary op", [&](auto z) {
+    using T = decltype(z);
+    visit_unary(kind, p, [&](auto f) {
+      unary_kernel<T><<<grid_for(n), 256, 0, stream()>>>(f, static_cast<const T*>(x), static_cast<T*>(y), n);
+      NEURN_CUDA_CHECK_LAUNCH();
+    });
+  });
+}
+
+void unary_backward(UnaryKind kind, UnaryParams p, const void* x, const void* y, const void* g, void* dx, DType dtype,
+                    int64_t n) {
+  if (n == 0) return;
+  dispatch_real(dtype, "unary op backward", [&](auto z) {
+    using T = decltype(z);
+    visit_unary(kind, p, [&](auto f) {
+      unary_backward_kernel<T><<<grid_for(n), 256, 0, stream()>>>(f, static_cast<const T*>(x),
+                                                                  static_cast<const T*>(y), static_cast<const T*>(g),
+                                                                  static_cast<T*>(dx), n);
+      NEURN_CUDA_CHECK_LAUNCH();
+    });
+  });
+}
+
+}  // namespace neurn::cuda
