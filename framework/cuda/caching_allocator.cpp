@@ -35,6 +35,7 @@ void* CachingAllocator::allocate(size_t nbytes) {
   if (it != free_.end() && !it->second.empty()) {
     p = it->second.back();
     it->second.pop_back();
+    if (it->second.empty()) free_.erase(it);
     ++stats_.cache_hits;
   } else {
     p = backend_.alloc(size);

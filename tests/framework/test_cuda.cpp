@@ -1,0 +1,708 @@
+// The CUDA backend. Two kinds of test:
+// - on every machine: the parts of the backend that are plain C++ (the
+//   caching allocator's policy, driven by a fake backend; the index arithmetic
+//   the kernels use, checked against the CPU loops; device errors);
+// - with a CUDA device: one table of op cases, each run on the CPU and on the
+//   GPU from the same float32 values, comparing forward outputs and the
+//   gradients of L = sum(f(x) * R) at float32 tolerances, plus the
+//   allocator, copies, optimizers and bf16 autocast on the device.
+// Without a device the device cases are skipped (doctest counts them as
+// skipped) and a test lists each of them with the reason, visibly.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framework/cuda/caching_allocator.h"
+#include "framework/cuda/cuda_autocast.h"
+#include "framework/cuda/index_math.h"
+#include "framework/ops.h"
+#include "framework/ops/elementwise_cpu.h"
+#include "framework/ops/neurn.h"
+#include "framework/optim/optim.h"
+#include "gradcheck.h"
+#ifdef NEURN_WITH_CUDA
+#include "framework/cuda/cuda_backend.h"
+#include "framework/cuda/cuda_device.h"
+#endif
+
+using namespace neurn;
+using namespace neurn::testing;
+
+namespace {
+
+using V = std::vector<Tensor>;
+
+std::string no_cuda_reason() {
+#ifdef NEURN_WITH_CUDA
+  return cuda::unavailable_reason();
+#else
+  return "neurn was built without CUDA (configure with -DNEURN_CUDA=ON)";
+#endif
+}
+
+bool no_cuda() { return !cuda_available(); }
+
+// ---- the op table ----------------------------------------------------------------------
+
+struct CudaCase {
+  std::string name;
+  // Builds the op on inputs that live on `dev`; constants it makes (labels,
+  // running statistics) go to `dev` too.
+  std::function<Tensor(const V&, Device)> f;
+  std::function<V()> inputs;  // float32 CPU tensors; those requiring grad get gradients compared
+  double atol = 1e-5;
+  double rtol = 1e-4;
+};
+
+Tensor f32(const Shape& s, uint64_t seed, double lo = -1.0, double hi = 1.0, bool grad = true) {
+  Generator g(seed);
+  Tensor t = rand(s, {}, &g, lo, hi);
+  if (grad) t.requires_grad_();
+  return t;
+}
+
+// Values away from the kinks of piecewise functions (|x - k| >= 0.05).
+Tensor f32_away(const Shape& s, uint64_t seed, std::vector<double> kinks) {
+  Tensor t = leaf_away_from(s, seed, kinks, 0.05).detach().to(DType::Float32);
+  t.requires_grad_();
+  return t;
+}
+
+// Distinct values: no ties for max, maximum, max pooling.
+Tensor f32_distinct(const Shape& s, uint64_t seed) {
+  int64_t n = shape_numel(s);
+  Generator g(seed);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i)
+    v[i] = static_cast<float>((i * 7919) % n) / static_cast<float>(n) + 0.1f * static_cast<float>(g.uniform()) / n;
+  Tensor t = from_vector(v, s);
+  t.requires_grad_();
+  return t;
+}
+
+std::function<V()> one(Shape s, uint64_t seed, double lo = -1.0, double hi = 1.0) {
+  return [=] { return V{f32(s, seed, lo, hi)}; };
+}
+std::function<V()> two(Shape a, Shape b, uint64_t seed, double lo = -1.0, double hi = 1.0) {
+  return [=] { return V{f32(a, seed, lo, hi), f32(b, seed + 1, lo, hi)}; };
+}
+
+Tensor labels(std::vector<int64_t> v, Device d) {
+  Shape s{static_cast<int64_t>(v.size())};
+  return from_vector(v, s).to(d);
+}
+
+std::vector<int64_t> cyclic_labels(int64_t n, int64_t classes) {
+  std::vector<int64_t> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[i] = (i * 7 + 3) % classes;
+  return v;
+}
+
+std::vector<CudaCase> op_table() {
+  std::vector<CudaCase> t;
+  auto row = [&](std::string name, std::function<Tensor(const V&, Device)> f, std::function<V()> in,
+                 double atol = 1e-5, double rtol = 1e-4) { t.push_back({std::move(name), f, in, atol, rtol}); };
+  const Shape ew{37, 129};  // not a multiple of the block size
+
+  // Element-wise unary (the shared functors).
+  row("relu", [](const V& x, Device) { return relu(x[0]); }, [=] { return V{f32_away(ew, 1, {0})}; });
+  row("relu6", [](const V& x, Device) { return relu6(x[0]); }, [=] { return V{f32_away(ew, 2, {0, 6})}; });
+  row("leaky_relu", [](const V& x, Device) { return leaky_relu(x[0], 0.1); }, [=] { return V{f32_away(ew, 3, {0})}; });
+  row("sigmoid", [](const V& x, Device) { return sigmoid(x[0]); }, one(ew, 4, -4, 4));
+  row("tanh", [](const V& x, Device) { return tanh(x[0]); }, one(ew, 5, -3, 3));
+  row("silu", [](const V& x, Device) { return silu(x[0]); }, one(ew, 6, -4, 4));
+  row("gelu (erf)", [](const V& x, Device) { return gelu(x[0]); }, one(ew, 7, -3, 3));
+  row("gelu (tanh)", [](const V& x, Device) { return gelu(x[0], GeluApprox::Tanh); }, one(ew, 8, -3, 3));
+  row("hardswish", [](const V& x, Device) { return hardswish(x[0]); }, [=] { return V{f32_away(ew, 9, {-3, 3})}; });
+  row("hardsigmoid", [](const V& x, Device) { return hardsigmoid(x[0]); },
+      [=] { return V{f32_away(ew, 10, {-3, 3})}; });
+  row("exp", [](const V& x, Device) { return exp(x[0]); }, one(ew, 11, -2, 2));
+  row("log", [](const V& x, Device) { return log(x[0]); }, one(ew, 12, 0.2, 3));
+  row("sqrt", [](const V& x, Device) { return sqrt(x[0]); }, one(ew, 13, 0.2, 3));
+  row("abs", [](const V& x, Device) { return abs(x[0]); }, [=] { return V{f32_away(ew, 14, {0})}; });
+  row("square, neg", [](const V& x, Device) { return neg(square(x[0])); }, one(ew, 15));
+  row("clamp", [](const V& x, Device) { return clamp(x[0], -0.5, 0.5); },
+      [=] { return V{f32_away(ew, 16, {-0.5, 0.5})}; });
+  row("pow scalar", [](const V& x, Device) { return pow(x[0], 1.7); }, one(ew, 17, 0.2, 2));
+  row("scalar add, mul, rsub, rdiv", [](const V& x, Device) { return rdiv(2.0, rsub(3.0, mul(add(x[0], 0.5), 0.7))); },
+      one(ew, 18));
+  // Element-wise binary: each operand layout of the kernels.
+  row("add, same shapes", [](const V& x, Device) { return add(x[0], x[1]); }, two({1000}, {1000}, 20));
+  row("sub, broadcast (64,1,7) - (5,7)", [](const V& x, Device) { return sub(x[0], x[1]); },
+      two({64, 1, 7}, {5, 7}, 22));
+  row("mul by a 0-d tensor", [](const V& x, Device) { return mul(x[0], x[1]); }, two({33, 65}, {}, 24));
+  row("div of a 0-d tensor", [](const V& x, Device) { return div(x[1], x[0]); },
+      [] { return V{f32({20, 30}, 26, 0.5, 2.0), f32({}, 27)}; });
+  row("maximum, minimum (broadcast rows)", [](const V& x, Device) { return add(maximum(x[0], x[1]), minimum(x[0], x[1])); },
+      [] { return V{f32_distinct({40, 30}, 28), f32({30}, 29, 2.0, 3.0)}; });
+  row("pow tensor", [](const V& x, Device) { return pow(x[0], x[1]); },
+      [] { return V{f32({50, 20}, 30, 0.5, 2.0), f32({20}, 31, -1.5, 1.5)}; });
+  row("where", [](const V& x, Device d) {
+        Generator g(33);
+        Tensor cond = gt(rand({17, 19}, {}, &g), scalar_tensor(0.5)).to(d);
+        return where(cond, x[0], x[1]);
+      },
+      two({17, 19}, {19}, 34));
+  row("comparisons (no gradient)", [](const V& x, Device) {
+        return add(add(gt(x[0], x[1]), lt(x[0], x[1])), add(eq(x[0], x[0]), ge(x[1], x[0])));
+      },
+      [] { return V{f32({300}, 35, -1, 1, false), f32({300}, 36, -1, 1, false)}; });
+  // Reductions: the warp path, the split path, strided and multi-axis reductions.
+  row("sum all (300x300: split across blocks)", [](const V& x, Device) { return sum(x[0]); }, one({300, 300}, 40),
+      1e-3, 1e-4);
+  row("sum axis 0 of (4096, 3) (warp per output, strided)", [](const V& x, Device) { return sum(x[0], {0}); },
+      one({4096, 3}, 41), 1e-4, 1e-4);
+  row("sum axis 0 of (20000, 3) (split, strided)", [](const V& x, Device) { return sum(x[0], {0}); },
+      one({20000, 3}, 42), 1e-3, 1e-4);
+  row("sum axes {0,2,3} of (8,16,32,32) (bias-gradient shape)",
+      [](const V& x, Device) { return sum(x[0], {0, 2, 3}, true); }, one({8, 16, 32, 32}, 43), 1e-3, 1e-4);
+  row("mean last axis", [](const V& x, Device) { return mean(x[0], {-1}); }, one({70, 333}, 44));
+  row("max all (split)", [](const V& x, Device) { return max(x[0]); },
+      [] { return V{f32_distinct({200, 100}, 45)}; });
+  row("max last axis (warp)", [](const V& x, Device) { return max(x[0], {-1}, true); },
+      [] { return V{f32_distinct({64, 50}, 46)}; });
+  row("max axes {0,2}", [](const V& x, Device) { return max(x[0], {0, 2}); },
+      [] { return V{f32_distinct({6, 5, 7}, 47)}; });
+  row("argmax (no gradient)", [](const V& x, Device) { return argmax(x[0], 1).to(DType::Float32); },
+      [] { return V{f32_distinct({30, 11}, 48).detach()}; });
+  // Shape ops.
+  row("permute", [](const V& x, Device) { return permute(x[0], {2, 0, 3, 1}); }, one({3, 4, 5, 6}, 50));
+  row("transpose, slice with step", [](const V& x, Device) { return slice(transpose(x[0], 0, 1), 1, 1, 9, 3); },
+      one({10, 7}, 51));
+  row("concat, split", [](const V& x, Device) {
+        Tensor c = concat({x[0], x[1]}, 1);
+        auto parts = split(c, {2, 5}, 1);
+        return mul(parts[0], sum(parts[1], {1}, true));
+      },
+      two({4, 3, 5}, {4, 4, 5}, 52));
+  row("pad zero", [](const V& x, Device) { return pad(x[0], {1, 2, 0, 3}, PadMode::Zero, 0.5); },
+      one({2, 3, 4, 5}, 54));
+  row("pad reflect", [](const V& x, Device) { return pad(x[0], {2, 1, 1, 3}, PadMode::Reflect); },
+      one({2, 3, 5, 6}, 55));
+  row("expand", [](const V& x, Device) { return expand(x[0], {4, 3, 5}); }, one({3, 1}, 56));
+  // Matrix products (cuBLAS).
+  row("matmul (33,47) @ (47,29)", [](const V& x, Device) { return matmul(x[0], x[1]); }, two({33, 47}, {47, 29}, 60));
+  row("matmul batched", [](const V& x, Device) { return matmul(x[0], x[1]); }, two({3, 17, 23}, {3, 23, 11}, 62));
+  row("matmul broadcast batch", [](const V& x, Device) { return matmul(x[0], x[1]); },
+      two({2, 1, 5, 6}, {3, 6, 4}, 64));
+  row("matmul vector @ matrix", [](const V& x, Device) { return matmul(x[0], x[1]); }, two({9}, {9, 4}, 66));
+  row("linear", [](const V& x, Device) { return linear(x[0], x[1], x[2]); },
+      [] { return V{f32({64, 100}, 68), f32({30, 100}, 69, -0.1, 0.1), f32({30}, 70)}; });
+  // Softmax and losses.
+  row("softmax last axis", [](const V& x, Device) { return softmax(x[0], -1); }, one({50, 17}, 80, -3, 3));
+  row("log_softmax axis 1 of 3-D (strided)", [](const V& x, Device) { return log_softmax(x[0], 1); },
+      one({4, 6, 5}, 81, -3, 3));
+  row("softmax over 700 classes", [](const V& x, Device) { return softmax(x[0], 1); }, one({5, 700}, 82, -3, 3));
+  row("cross_entropy mean, smoothing 0.1", [](const V& x, Device d) {
+        return cross_entropy(x[0], labels(cyclic_labels(64, 10), d), 0.1);
+      },
+      one({64, 10}, 83, -3, 3));
+  row("cross_entropy none", [](const V& x, Device d) {
+        return cross_entropy(x[0], labels(cyclic_labels(33, 7), d), 0.0, Reduction::None);
+      },
+      one({33, 7}, 84, -3, 3));
+  row("nll_loss sum of log_softmax", [](const V& x, Device d) {
+        return nll_loss(log_softmax(x[0], 1), labels(cyclic_labels(20, 5), d), Reduction::Sum);
+      },
+      one({20, 5}, 85, -3, 3));
+  row("dropout p=0.3: the CPU's mask", [](const V& x, Device) {
+        Generator g(2024);
+        return dropout(x[0], 0.3, true, &g);
+      },
+      one({70, 90}, 86));
+  // Convolutions (cuDNN).
+  row("conv2d 3x3 stride 2 pad 1, bias", [](const V& x, Device) {
+        return conv2d(x[0], x[1], x[2], Conv2dOptions{{2, 2}, {1, 1}, {1, 1}, 1});
+      },
+      [] { return V{f32({4, 3, 17, 15}, 90), f32({8, 3, 3, 3}, 91, -0.3, 0.3), f32({8}, 92)}; }, 1e-4, 1e-4);
+  row("conv2d groups 2, dilation 2", [](const V& x, Device) {
+        return conv2d(x[0], x[1], {}, Conv2dOptions{{1, 1}, {2, 2}, {2, 2}, 2});
+      },
+      [] { return V{f32({2, 4, 9, 9}, 93), f32({6, 2, 3, 3}, 94, -0.3, 0.3)}; }, 1e-4, 1e-4);
+  row("conv2d depthwise 5x5", [](const V& x, Device) {
+        return conv2d(x[0], x[1], x[2], Conv2dOptions{{1, 1}, {2, 2}, {1, 1}, 6});
+      },
+      [] { return V{f32({3, 6, 12, 12}, 95), f32({6, 1, 5, 5}, 96, -0.3, 0.3), f32({6}, 97)}; }, 1e-4, 1e-4);
+  row("conv2d 1x1, 64 channels", [](const V& x, Device) { return conv2d(x[0], x[1]); },
+      [] { return V{f32({8, 64, 8, 8}, 98), f32({32, 64, 1, 1}, 99, -0.2, 0.2)}; }, 1e-4, 1e-4);
+  // Pooling and upsampling.
+  row("max_pool2d 2x2", [](const V& x, Device) { return max_pool2d(x[0], Pool2dOptions{}); },
+      [] { return V{f32_distinct({2, 3, 8, 10}, 100)}; });
+  row("max_pool2d 3x3 stride 2 pad 1 ceil", [](const V& x, Device) {
+        return max_pool2d(x[0], Pool2dOptions{{3, 3}, {2, 2}, {1, 1}, true, true});
+      },
+      [] { return V{f32_distinct({2, 2, 11, 9}, 101)}; });
+  row("avg_pool2d 3x3 stride 2 pad 1 count_include_pad",
+      [](const V& x, Device) { return avg_pool2d(x[0], Pool2dOptions{{3, 3}, {2, 2}, {1, 1}, false, true}); },
+      one({2, 3, 9, 9}, 102));
+  row("avg_pool2d exclude pad, ceil",
+      [](const V& x, Device) { return avg_pool2d(x[0], Pool2dOptions{{3, 3}, {2, 2}, {1, 1}, true, false}); },
+      one({2, 3, 10, 7}, 103));
+  row("adaptive_avg_pool2d 7x9 -> 3x4", [](const V& x, Device) { return adaptive_avg_pool2d(x[0], 3, 4); },
+      one({2, 3, 7, 9}, 104));
+  row("global_avg_pool2d", [](const V& x, Device) { return global_avg_pool2d(x[0]); }, one({4, 8, 6, 6}, 105));
+  row("upsample nearest 5x4 -> 11x9", [](const V& x, Device) { return upsample(x[0], 11, 9, UpsampleMode::Nearest); },
+      one({2, 2, 5, 4}, 106));
+  row("upsample bilinear 5x4 -> 11x9",
+      [](const V& x, Device) { return upsample(x[0], 11, 9, UpsampleMode::Bilinear); }, one({2, 2, 5, 4}, 107));
+  // Normalisation (cuDNN batch norm, own layer norm).
+  row("batch_norm training with running statistics", [](const V& x, Device d) {
+        Tensor rm = zeros({5}, {.device = d}), rv = ones({5}, {.device = d});
+        Tensor y = batch_norm(x[0], x[1], x[2], rm, rv, true, 0.1, 1e-5);
+        // The updated statistics are part of the result compared.
+        return concat({flatten(y, 0), rm, rv}, 0);
+      },
+      [] { return V{f32({8, 5, 6, 6}, 110), f32({5}, 111, 0.5, 1.5), f32({5}, 112)}; }, 1e-4, 1e-3);
+  row("batch_norm training (N, C), no affine", [](const V& x, Device) {
+        return batch_norm(x[0], {}, {}, {}, {}, true);
+      },
+      one({16, 7}, 113), 1e-4, 1e-3);
+  row("batch_norm eval", [](const V& x, Device d) {
+        Tensor rm = from_vector(std::vector<float>{0.1f, -0.2f, 0.3f}, {3}).to(d);
+        Tensor rv = from_vector(std::vector<float>{0.5f, 1.5f, 2.0f}, {3}).to(d);
+        return batch_norm(x[0], x[1], x[2], rm, rv, false);
+      },
+      [] { return V{f32({4, 3, 5, 5}, 114), f32({3}, 115), f32({3}, 116)}; });
+  row("layer_norm (300 rows of 200)", [](const V& x, Device) { return layer_norm(x[0], 1, x[1], x[2]); },
+      [] { return V{f32({300, 200}, 117), f32({200}, 118, 0.5, 1.5), f32({200}, 119)}; }, 1e-4, 1e-3);
+  row("layer_norm last two axes, no affine", [](const V& x, Device) { return layer_norm(x[0], 2, {}, {}); },
+      one({6, 4, 9}, 120), 1e-4, 1e-3);
+  // NeuRN (its CUDA kernels are the NeuRN op's own).
+  row("neurn_norm k=3, reflect", [](const V& x, Device) {
+        NeuRNOptions o;
+        o.padding = NeuRNPadding::Reflect;
+        return neurn_norm(x[0], o);
+      },
+      one({2, 3, 12, 10}, 130), 1e-4, 1e-3);
+  return t;
+}
+
+bool close(const std::vector<float>& a, const std::vector<float>& b, double atol, double rtol, std::string& why) {
+  if (a.size() != b.size()) {
+    why = "sizes " + std::to_string(a.size()) + " and " + std::to_string(b.size());
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    bool both_nan = std::isnan(a[i]) && std::isnan(b[i]);
+    if (!both_nan && !(std::abs(a[i] - b[i]) <= atol + rtol * std::abs(a[i]))) {
+      why = "element " + std::to_string(i) + ": cpu " + std::to_string(a[i]) + ", cuda " + std::to_string(b[i]);
+      return false;
+    }
+  }
+  return true;
+}
+
+void run_case(const CudaCase& c) {
+  INFO("case: " << c.name);
+  const Device cuda = Device::cuda();
+  V xs = c.inputs();
+  Tensor out = c.f(xs, Device::cpu());
+  Generator gen(99);
+  Tensor R = randn(out.shape(), {}, &gen);
+  bool differentiable = out.requires_grad();
+  if (differentiable) sum(mul(out, R)).backward();
+
+  V ds;
+  for (const Tensor& x : xs) {
+    Tensor d = x.detach().to(cuda);
+    if (x.requires_grad()) d.requires_grad_();
+    ds.push_back(d);
+  }
+  Tensor dout = c.f(ds, cuda);
+  REQUIRE(dout.device().is_cuda());
+  if (differentiable) sum(mul(dout, R.to(cuda))).backward();
+
+  std::string why;
+  CHECK_MESSAGE(close(out.to_vector<float>(), dout.cpu().to_vector<float>(), c.atol, c.rtol, why),
+                "forward differs: " << why);
+  for (size_t k = 0; k < xs.size() && differentiable; ++k) {
+    if (!xs[k].requires_grad() || !xs[k].grad().defined()) continue;
+    REQUIRE_MESSAGE(ds[k].grad().defined(), "input " << k << " got no gradient on cuda");
+    CHECK(ds[k].grad().device().is_cuda());
+    CHECK_MESSAGE(close(xs[k].grad().to_vector<float>(), ds[k].grad().cpu().to_vector<float>(), c.atol, c.rtol, why),
+                  "gradient of input " << k << " differs: " << why);
+  }
+}
+
+// Names of the device-only test cases of this file, for the skip report.
+const char* const kDeviceCases[] = {
+    "cuda: op table, float32, CPU vs CUDA",  "cuda: copies, conversions and fill",
+    "cuda: caching allocator on the device", "cuda: optimizers match the CPU",
+    "cuda: bf16 autocast",                   "cuda: ops reject tensors on two devices",
+};
+
+}  // namespace
+
+// ---- on every machine -------------------------------------------------------------------
+
+TEST_CASE("cuda: device cases without a device are reported as skipped") {
+  if (!no_cuda()) {
+    MESSAGE("CUDA device present: the CUDA cases run");
+    return;
+  }
+  std::string list;
+  for (const char* name : kDeviceCases) list += std::string("\n  skipped for lack of a CUDA device: ") + name;
+  for (const auto& c : op_table()) list += "\n  skipped for lack of a CUDA device: op case '" + c.name + "'";
+  MESSAGE("no CUDA device (" << no_cuda_reason() << ")" << list);
+  CHECK(cuda_device_count() == 0);
+}
+
+TEST_CASE("cuda: allocating on a missing device says why") {
+  if (!no_cuda()) return;
+#ifdef NEURN_WITH_CUDA
+  CHECK_THROWS_CONTAINING(Tensor::empty({4}, {.device = Device::cuda()}), "no CUDA device is available");
+#else
+  CHECK_THROWS_CONTAINING(Tensor::empty({4}, {.device = Device::cuda()}), "built without CUDA");
+#endif
+}
+
+TEST_CASE("caching allocator: buckets, reuse, statistics, empty_cache") {
+  using cuda::CachingAllocator;
+  CHECK(CachingAllocator::bucket_size(1) == 512);
+  CHECK(CachingAllocator::bucket_size(512) == 512);
+  CHECK(CachingAllocator::bucket_size(513) == 1024);
+  CHECK(CachingAllocator::bucket_size(1 << 20) == (1 << 20));
+  // Above 1 MiB: four buckets per power of two.
+  CHECK(CachingAllocator::bucket_size((1 << 20) + 1) == (1 << 20) + (1 << 18));
+  CHECK(CachingAllocator::bucket_size(3 * (1 << 20) + 5) == 3 * (1 << 20) + (1 << 19));
+  for (size_t n : {size_t{1}, size_t{4097}, size_t{1} << 21, size_t{12345678}}) {
+    size_t b = CachingAllocator::bucket_size(n);
+    CHECK(b >= n);
+    CHECK(b <= n + n / 4 + 512);
+  }
+
+  int live = 0;
+  std::vector<char*> released;
+  cuda::AllocatorBackend be{"fake",
+                            [&](size_t n) -> void* {
+                              ++live;
+                              return new char[n];
+                            },
+                            [&](void* p) {
+                              --live;
+                              delete[] static_cast<char*>(p);
+                            },
+                            nullptr};
+  CachingAllocator a(be);
+  void* p1 = a.allocate(1000);  // bucket 1024
+  void* p2 = a.allocate(5000);  // bucket 5120
+  auto s = a.stats();
+  CHECK(s.allocated == 1024 + 5120);
+  CHECK(s.reserved == s.allocated);
+  CHECK(s.backend_allocs == 2);
+  a.deallocate(p1);
+  CHECK(a.stats().allocated == 5120);
+  CHECK(a.stats().reserved == 1024 + 5120);  // cached, not returned
+  // The same bucket is served from the cache: no backend call.
+  void* p3 = a.allocate(900);
+  CHECK(p3 == p1);
+  CHECK(a.stats().backend_allocs == 2);
+  CHECK(a.stats().cache_hits == 1);
+  // A training-loop pattern: after the first step, no backend calls at all.
+  for (int step = 0; step < 5; ++step) {
+    void* q1 = a.allocate(70000);
+    void* q2 = a.allocate(3 << 20);
+    a.deallocate(q1);
+    a.deallocate(q2);
+  }
+  CHECK(a.stats().backend_allocs == 4);
+  CHECK(a.stats().peak_allocated == 1024 + 5120 + CachingAllocator::bucket_size(70000) + (3 << 20));
+  a.deallocate(p2);
+  a.deallocate(p3);
+  CHECK(a.stats().allocated == 0);
+  CHECK(live == 4);
+  a.empty_cache();
+  CHECK(live == 0);
+  CHECK(a.stats().reserved == 0);
+  a.reset_peak_stats();
+  CHECK(a.stats().peak_allocated == 0);
+  CHECK_THROWS_CONTAINING(a.deallocate(p1), "did not allocate");
+  CHECK(a.allocate(0) == nullptr);
+}
+
+TEST_CASE("caching allocator: on exhaustion it frees its cache, retries once, then reports sizes") {
+  const size_t budget = 10000;
+  size_t used = 0;
+  std::map<void*, size_t> sizes;
+  cuda::CachingAllocator a(cuda::AllocatorBackend{"fake",
+                                                  [&](size_t n) -> void* {
+                                                    if (used + n > budget) return nullptr;
+                                                    used += n;
+                                                    void* p = new char[n];
+                                                    sizes[p] = n;
+                                                    return p;
+                                                  },
+                                                  [&](void* p) {
+                                                    used -= sizes.at(p);
+                                                    sizes.erase(p);
+                                                    delete[] static_cast<char*>(p);
+                                                  },
+                                                  [&](size_t* f, size_t* t) {
+                                                    *f = budget - used;
+                                                    *t = budget;
+                                                  }});
+  void* b1 = a.allocate(4096);
+  void* b2 = a.allocate(4096);
+  a.deallocate(b1);
+  a.deallocate(b2);  // 8192 bytes cached, 1808 free
+  // Bucket 6144 fits only once the cache is given back: one retry.
+  void* big = a.allocate(6000);
+  CHECK(big != nullptr);
+  CHECK(a.stats().retries == 1);
+  CHECK(a.stats().reserved == 6144);
+  CHECK(used == 6144);
+  // Nothing cached and too little free: the error states both sizes.
+  CHECK_THROWS_CONTAINING(a.allocate(8000), "fake out of memory: tried to allocate 8000 bytes");
+  CHECK_THROWS_CONTAINING(a.allocate(8000), "3856 bytes (0.00 MiB) free of 10000");
+  CHECK(a.stats().retries == 1);
+  a.deallocate(big);
+  a.empty_cache();
+  CHECK(used == 0);
+}
+
+TEST_CASE("cuda index arithmetic matches the CPU loops") {
+  // broadcast_offsets against cpu::for_each_broadcast.
+  std::vector<std::vector<Shape>> cases = {
+      {{4, 5}, {4, 5}, {5}}, {{2, 3, 4}, {3, 1}, {2, 1, 4}}, {{7}, {}, {7}}, {{2, 1, 3, 2}, {1, 1, 3, 1}, {2, 1, 1, 2}}};
+  for (auto& c : cases) {
+    Shape out = broadcast_shapes(broadcast_shapes(c[0], c[1], "t"), c[2], "t");
+    const Shape* shapes[3] = {&c[0], &c[1], &c[2]};
+    BroadcastIndex idx = cpu::make_broadcast_index(out, shapes, 3);
+    bool ok = true;
+    cpu::for_each_broadcast(idx, [&](int64_t o, int64_t i, int64_t j, int64_t k) {
+      int64_t off[3];
+      cuda::broadcast_offsets(idx, o, off);
+      ok = ok && off[0] == i && off[1] == j && off[2] == k;
+    });
+    CHECK_MESSAGE(ok, "broadcast of " << shape_str(c[0]) << ", " << shape_str(c[1]) << ", " << shape_str(c[2]));
+  }
+
+  // make_reduce_index against a direct enumeration of each output's inputs.
+  struct R {
+    Shape in;
+    std::vector<int64_t> axes;
+  };
+  for (const R& r : std::vector<R>{{{5, 6}, {0}},
+                                   {{5, 6}, {1}},
+                                   {{2, 3, 4, 5}, {0, 2, 3}},
+                                   {{2, 3, 4, 5}, {1, 3}},
+                                   {{3, 1, 4}, {1}},
+                                   {{3, 4}, {0, 1}},
+                                   {{6}, {}},
+                                   {{2, 1, 3}, {0, 2}}}) {
+    Shape keep = r.in;
+    for (int64_t a : r.axes) keep[a] = 1;
+    auto ri = cuda::make_reduce_index(r.in.data(), keep.data(), static_cast<int>(r.in.size()));
+    auto in_strides = contiguous_strides(r.in);
+    // Expected: inputs of each output in row-major order of the reduced axes.
+    int64_t n_out = shape_numel(keep), count = shape_numel(r.in) / std::max<int64_t>(n_out, 1);
+    CHECK(ri.n_out == n_out);
+    CHECK(ri.count == count);
+    bool ok = true;
+    auto out_strides = contiguous_strides(keep);
+    std::vector<std::vector<int64_t>> expected(static_cast<size_t>(n_out));
+    for (int64_t flat = 0; flat < shape_numel(r.in); ++flat) {
+      int64_t o = 0, rest = flat;
+      for (size_t d = 0; d < r.in.size(); ++d) {
+        int64_t c = rest / in_strides[d];
+        rest %= in_strides[d];
+        if (keep[d] != 1 || r.in[d] == 1) o += (keep[d] == 1 ? 0 : c) * out_strides[d];
+      }
+      expected[o].push_back(flat);
+    }
+    for (int64_t o = 0; o < n_out; ++o) {
+      int64_t base = ri.inner_contiguous ? o * ri.count : cuda::reduce_base_offset(ri, o);
+      for (int64_t k = 0; k < count; ++k) {
+        int64_t off = base + (ri.inner_contiguous ? k : cuda::reduce_inner_offset(ri, k));
+        ok = ok && off == expected[o][k];
+      }
+    }
+    CHECK_MESSAGE(ok, "reduce index of " << shape_str(r.in) << " over " << r.axes.size() << " axes");
+  }
+
+  // reflect_sources against enumerating every padded position.
+  for (int64_t n : {2, 3, 5, 8})
+    for (int64_t before = 0; before < n; ++before)
+      for (int64_t after = 0; after < n; ++after)
+        for (int64_t r = 0; r < n; ++r) {
+          std::vector<int64_t> want;
+          for (int64_t i = 0; i < n + before + after; ++i)
+            if (cuda::reflect_index(i - before, n) == r) want.push_back(i);
+          int64_t got[3];
+          int k = cuda::reflect_sources(r, n, before, after, got);
+          std::vector<int64_t> g(got, got + k);
+          std::sort(g.begin(), g.end());
+          CHECK(g == want);
+        }
+}
+
+TEST_CASE("autocast guard nests and restores") {
+  CHECK_FALSE(cuda::autocast_bf16());
+  {
+    cuda::AutocastGuard on;
+    CHECK(cuda::autocast_bf16());
+    {
+      cuda::AutocastGuard off(false);
+      CHECK_FALSE(cuda::autocast_bf16());
+    }
+    CHECK(cuda::autocast_bf16());
+  }
+  CHECK_FALSE(cuda::autocast_bf16());
+}
+
+TEST_CASE("ops given tensors on two devices name both") {
+  Tensor c = zeros({2, 3}), m = zeros({2, 3}, {.device = Device::meta()});
+  CHECK_THROWS_CONTAINING(add(c, m), "cpu");
+  CHECK_THROWS_CONTAINING(add(c, m), "meta");
+  CHECK_THROWS_CONTAINING(matmul(zeros({2, 3}), zeros({3, 2}, {.device = Device::meta()})), "meta");
+  CHECK_THROWS_CONTAINING(conv2d(zeros({1, 1, 4, 4}), zeros({1, 1, 3, 3}, {.device = Device::meta()})), "meta");
+}
+
+// ---- with a CUDA device --------------------------------------------------------------------
+
+TEST_CASE("cuda: op table, float32, CPU vs CUDA" * doctest::skip(no_cuda())) {
+  if (no_cuda()) {
+    MESSAGE("skipped: no CUDA device (" << no_cuda_reason() << ")");
+    return;
+  }
+  MESSAGE("running " << op_table().size() << " op cases on cuda");
+  for (const auto& c : op_table()) run_case(c);
+}
+
+TEST_CASE("cuda: copies, conversions and fill" * doctest::skip(no_cuda())) {
+  if (no_cuda()) {
+    MESSAGE("skipped: no CUDA device (" << no_cuda_reason() << ")");
+    return;
+  }
+  const Device cuda = Device::cuda();
+  Tensor f = arange(-5, 5).to(cuda);
+  CHECK(f.device().is_cuda());
+  CHECK(f.cpu().to_vector<float>() == arange(-5, 5).to_vector<float>());
+  for (DType t : {DType::Float64, DType::Int64, DType::UInt8, DType::BFloat16, DType::Float16}) {
+    INFO("dtype " << dtype_name(t));
+    Tensor src = arange(0, 100).to(cuda);
+    Tensor back = src.to(t).to(DType::Float32).cpu();  // converted on the device
+    CHECK(back.to_vector<float>() == arange(0, 100).to_vector<float>());
+  }
+  Tensor l = from_vector(std::vector<int64_t>{3, -1, 7}, {3}).to(cuda);
+  CHECK(l.cpu().to_vector<int64_t>() == std::vector<int64_t>{3, -1, 7});
+  Tensor z = full({1000}, 2.5, {.device = cuda});
+  CHECK(sum(z).item() == doctest::Approx(2500.0));
+  Tensor d = z.clone();
+  d.fill_(-1.0);
+  CHECK(z.cpu().to_vector<float>()[999] == 2.5f);  // clone copied on the device
+  CHECK(d.cpu().to_vector<float>()[0] == -1.0f);
+#ifdef NEURN_WITH_CUDA
+  // Pinned host buffers round-trip through the device.
+  float* pinned = static_cast<float*>(cuda::allocate_pinned(64 * sizeof(float)));
+  for (int i = 0; i < 64; ++i) pinned[i] = static_cast<float>(i) * 0.5f;
+  Tensor on_dev = Tensor::empty({64}, {.device = cuda});
+  cuda::copy_host_to_device(on_dev.raw_data(), pinned, 64 * sizeof(float));
+  std::memset(pinned, 0, 64 * sizeof(float));
+  cuda::copy_device_to_host(pinned, on_dev.raw_data(), 64 * sizeof(float));
+  CHECK(pinned[63] == 31.5f);
+  cuda::deallocate_pinned(pinned);
+  CHECK(cuda::pinned_memory_stats().backend_allocs >= 1);
+#endif
+}
+
+TEST_CASE("cuda: caching allocator on the device" * doctest::skip(no_cuda())) {
+  if (no_cuda()) {
+    MESSAGE("skipped: no CUDA device (" << no_cuda_reason() << ")");
+    return;
+  }
+#ifdef NEURN_WITH_CUDA
+  const Device dev = Device::cuda();
+  { Tensor warm = Tensor::empty({123457}, {.device = dev}); }
+  auto before = cuda::memory_stats();
+  for (int i = 0; i < 20; ++i) {
+    Tensor t = Tensor::empty({123457}, {.device = dev});  // same bucket every time
+    Tensor u = relu(t);
+  }
+  auto after = cuda::memory_stats();
+  // At most the relu output's first block: every later request is a cache hit.
+  CHECK(after.backend_allocs - before.backend_allocs <= 1);
+  CHECK(after.cache_hits > before.cache_hits);
+  CHECK(after.peak_allocated >= after.allocated);
+  cuda::empty_cache();
+  CHECK(cuda::memory_stats().reserved == cuda::memory_stats().allocated);
+  // An impossible request: cache released, one retry, then the sizes.
+  CHECK_THROWS_CONTAINING(Tensor::empty({int64_t{1} << 50}, {.device = dev}), "CUDA out of memory: tried to allocate");
+  CHECK_THROWS_CONTAINING(Tensor::empty({int64_t{1} << 50}, {.device = dev}), "free of");
+  // The device still works afterwards.
+  CHECK(sum(ones({10}, {.device = dev})).item() == 10.0);
+#endif
+}
+
+TEST_CASE("cuda: optimizers match the CPU" * doctest::skip(no_cuda())) {
+  if (no_cuda()) {
+    MESSAGE("skipped: no CUDA device (" << no_cuda_reason() << ")");
+    return;
+  }
+  auto run = [](Device d, int which) {
+    Tensor p = f32({1000}, 200).detach().to(d);
+    p.requires_grad_();
+    std::unique_ptr<Optimizer> opt;
+    if (which == 0) opt = std::make_unique<Sgd>(std::vector<Tensor>{p}, SgdOptions{0.1, 0.9, 0.0, 1e-2, true});
+    if (which == 1) opt = std::make_unique<Adam>(std::vector<Tensor>{p}, AdamOptions{1e-2, 0.9, 0.999, 1e-8, 1e-3});
+    if (which == 2) opt = std::make_unique<AdamW>(std::vector<Tensor>{p});
+    for (int step = 0; step < 3; ++step) {
+      opt->zero_grad();
+      Tensor loss = sum(mul(square(p), f32({1000}, 300 + step, -1, 1, false).to(d)));
+      loss.backward();
+      opt->step();
+    }
+    return p.cpu().to_vector<float>();
+  };
+  for (int which = 0; which < 3; ++which) {
+    INFO("optimizer " << (which == 0 ? "SGD (nesterov, weight decay)" : which == 1 ? "Adam" : "AdamW"));
+    std::string why;
+    CHECK_MESSAGE(close(run(Device::cpu(), which), run(Device::cuda(), which), 1e-5, 1e-4, why), why);
+  }
+}
+
+TEST_CASE("cuda: bf16 autocast" * doctest::skip(no_cuda())) {
+  if (no_cuda()) {
+    MESSAGE("skipped: no CUDA device (" << no_cuda_reason() << ")");
+    return;
+  }
+  const Device dev = Device::cuda();
+  Tensor a = f32({64, 256}, 400, -1, 1, false), b = f32({256, 48}, 401, -1, 1, false);
+  Tensor x = f32({4, 16, 12, 12}, 402, -1, 1, false), w = f32({8, 16, 3, 3}, 403, -0.2, 0.2, false);
+  Tensor ref_mm = matmul(a, b), ref_conv = conv2d(x, w, {}, Conv2dOptions{{1, 1}, {1, 1}, {1, 1}, 1});
+  cuda::AutocastGuard bf16;
+  Tensor mm = matmul(a.to(dev), b.to(dev));
+  Tensor cv = conv2d(x.to(dev), w.to(dev), {}, Conv2dOptions{{1, 1}, {1, 1}, {1, 1}, 1});
+  CHECK(mm.dtype() == DType::Float32);  // float32 results from bf16 operands
+  std::string why;
+  // bf16 keeps 8 bits of mantissa: sums of 256 products agree to about 1e-2.
+  CHECK_MESSAGE(close(ref_mm.to_vector<float>(), mm.cpu().to_vector<float>(), 0.15, 2e-2, why), why);
+  CHECK_MESSAGE(close(ref_conv.to_vector<float>(), cv.cpu().to_vector<float>(), 0.05, 2e-2, why), why);
+  // and it is not exact float32 (the operands really were rounded)
+  bool any_diff = false;
+  auto r = ref_mm.to_vector<float>(), m = mm.cpu().to_vector<float>();
+  for (size_t i = 0; i < r.size(); ++i) any_diff = any_diff || r[i] != m[i];
+  CHECK(any_diff);
+}
+
+TEST_CASE("cuda: ops reject tensors on two devices" * doctest::skip(no_cuda())) {
+  if (no_cuda()) {
+    MESSAGE("skipped: no CUDA device (" << no_cuda_reason() << ")");
+    return;
+  }
+  const Device dev = Device::cuda();
+  Tensor c = ones({2, 3}), g = ones({2, 3}, {.device = dev});
+  CHECK_THROWS_CONTAINING(add(c, g), "cuda:0");
+  CHECK_THROWS_CONTAINING(add(c, g), "cpu");
+  CHECK_THROWS_CONTAINING(matmul(ones({2, 3}), ones({3, 2}, {.device = dev})), "cuda:0");
+  CHECK_THROWS_CONTAINING(conv2d(ones({1, 1, 4, 4}, {.device = dev}), ones({1, 1, 3, 3})), "cuda:0");
+  CHECK_THROWS_CONTAINING(cross_entropy(ones({2, 3}, {.device = dev}), labels({0, 1}, Device::cpu())), "cpu");
+  CHECK_THROWS_CONTAINING(where(ones({2}), ones({2}, {.device = dev}), ones({2}, {.device = dev})), "cpu");
+}
