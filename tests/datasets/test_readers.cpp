@@ -230,3 +230,16 @@ TEST_CASE("decoded cache: round trip; corruption and truncation detected") {
   write_text(dir / "junk.u8", std::string(200, 'j'));
   CHECK_THROWS_CONTAINING(read_u8_cache(dir / "junk.u8", "x", "train"), "junk.u8: not a neurn decoded cache");
 }
+
+#include "datasets/writers.h"
+
+TEST_CASE("write_png_folder: the MNIST-M layout round-trips through the MNIST-M reader") {
+  TempDir dir;
+  std::vector<uint8_t> px(3 * 3072);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>(i * 7 + (i >> 10));
+  Dataset ds("gen", "train", 3, 32, 32, px, {3, 1, 4});
+  write_png_folder(ds, dir.path, "variant");
+  Dataset back = read_mnistm_folder(dir / "variant_train", dir / "variant_train_labels.txt", "train");
+  CHECK(back.labels() == std::vector<int64_t>{3, 1, 4});
+  CHECK(std::memcmp(back.image(2), ds.image(2), 3072) == 0);
+}
