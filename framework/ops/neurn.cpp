@@ -14,6 +14,7 @@
 #include "framework/cuda/cuda_neurn.h"
 #endif
 
+#pragma GCC optimize("O3", "no-math-errno")
 namespace neurn {
 
 // ---- options -----------------------------------------------------------------
@@ -129,62 +130,132 @@ inline int64_t clipped_count(int64_t i, int64_t r, int64_t n) {
 
 // Scratch reused across planes (one plane at a time, sized for the largest).
 struct Work {
-  std::vector<double> line, pre, suf, h, v, tmp;              // forward
-  std::vector<double> p1, p2, h1, h2, v1, v2, acc;            // backward
+  std::vector<double> line1, line2, pre, suf, h, v, acc;
+  std::vector<double> inv_rc, inv_cc;
   std::vector<int64_t> rc, cc;
 };
 
-// Sums of every window of k consecutive entries of a line: out[a] = in[a] +
-// ... + in[a + k - 1] for a in [0, L - k]. The line is cut into blocks of k;
-// a window is the suffix of one block plus the prefix of the next, so every
-// partial sum spans fewer than k entries and the rounding error scales with
-// the window's own values, not with the whole line's (a long prefix sum would
-// lose the spread of a flat patch next to a bright one). `in` is a line of
-// `width` interleaved values (a row of W columns for the vertical pass; 1 for
-// the horizontal one); pre and suf hold L * width.
-void window_sums(const double* in, int64_t L, int64_t width, int64_t k, double* pre, double* suf, double* out) {
+// Up to this k, window sums are added up directly (k - 1 vector adds per
+// output, the fewest operations); above it, the block scheme below takes a
+// fixed three passes whatever k. Either way the cost is bounded independently
+// of k, and every partial sum spans at most k entries.
+constexpr int64_t kDirectMaxK = 7;
+
+// Window sums of `width` interleaved lines at once (a "row" is `width`
+// contiguous doubles): out row a = row(a) + ... + row(a + k - 1) for a in
+// [0, n). row(t) returns a pointer to row t, or nullptr for a row of zeros.
+//
+// The block scheme (van Herk / Gil-Werman, for sums): rows are cut into
+// blocks of k; a window is the suffix of one block plus the prefix of the
+// next, so every partial sum spans fewer than k rows and its rounding error
+// scales with the window's own values, not with a whole prefix (which would
+// blur the spread of a flat patch next to a bright one).
+template <typename RowFn>
+void window_sums(RowFn row, int64_t n, int64_t width, int64_t k, double* __restrict out, Work& w) {
+  if (k <= kDirectMaxK) {
+    for (int64_t a = 0; a < n; ++a) {
+      double* __restrict o = out + a * width;
+      std::fill(o, o + width, 0.0);
+      for (int64_t t = a; t < a + k; ++t) {
+        const double* __restrict x = row(t);
+        if (x)
+          for (int64_t c = 0; c < width; ++c) o[c] += x[c];
+      }
+    }
+    return;
+  }
+  const int64_t L = n + k - 1;
+  w.pre.resize(L * width);
+  w.suf.resize(L * width);
   for (int64_t t = 0; t < L; ++t) {
-    const double* x = in + t * width;
-    double* p = pre + t * width;
+    const double* __restrict x = row(t);
+    double* __restrict p = w.pre.data() + t * width;
     if (t % k == 0) {
-      for (int64_t c = 0; c < width; ++c) p[c] = x[c];
+      if (x) std::copy(x, x + width, p); else std::fill(p, p + width, 0.0);
     } else {
-      const double* q = p - width;
-      for (int64_t c = 0; c < width; ++c) p[c] = q[c] + x[c];
+      const double* __restrict q = p - width;
+      if (x) {
+        for (int64_t c = 0; c < width; ++c) p[c] = q[c] + x[c];
+      } else {
+        std::copy(q, q + width, p);
+      }
     }
   }
   for (int64_t t = L - 1; t >= 0; --t) {
-    const double* x = in + t * width;
-    double* sfx = suf + t * width;
+    const double* __restrict x = row(t);
+    double* __restrict sfx = w.suf.data() + t * width;
     if (t % k == k - 1 || t == L - 1) {
-      for (int64_t c = 0; c < width; ++c) sfx[c] = x[c];
+      if (x) std::copy(x, x + width, sfx); else std::fill(sfx, sfx + width, 0.0);
     } else {
-      const double* q = sfx + width;
-      for (int64_t c = 0; c < width; ++c) sfx[c] = q[c] + x[c];
+      const double* __restrict q = sfx + width;
+      if (x) {
+        for (int64_t c = 0; c < width; ++c) sfx[c] = q[c] + x[c];
+      } else {
+        std::copy(q, q + width, sfx);
+      }
     }
   }
-  for (int64_t a = 0; a + k <= L; ++a) {
-    double* o = out + a * width;
-    const double* sfx = suf + a * width;
+  for (int64_t a = 0; a < n; ++a) {
+    double* __restrict o = out + a * width;
+    const double* __restrict sfx = w.suf.data() + a * width;
     if (a % k == 0) {
-      for (int64_t c = 0; c < width; ++c) o[c] = sfx[c];
+      std::copy(sfx, sfx + width, o);
     } else {
-      const double* p = pre + (a + k - 1) * width;
+      const double* __restrict p = w.pre.data() + (a + k - 1) * width;
       for (int64_t c = 0; c < width; ++c) o[c] = sfx[c] + p[c];
     }
   }
 }
 
+// Window sums along one line of n + k - 1 doubles: out[a] for a in [0, n);
+// the same two schemes, written for a single line.
+void window_sums_line(const double* __restrict line, int64_t n, int64_t k, double* __restrict out, Work& w) {
+  if (k <= kDirectMaxK) {
+    std::copy(line, line + n, out);
+    for (int64_t t = 1; t < k; ++t)
+      for (int64_t a = 0; a < n; ++a) out[a] += line[a + t];
+    return;
+  }
+  const int64_t L = n + k - 1;
+  w.pre.resize(L);
+  w.suf.resize(L);
+  double* __restrict pre = w.pre.data();
+  double* __restrict suf = w.suf.data();
+  for (int64_t b = 0; b < L; b += k) {
+    const int64_t e = std::min(L, b + k);
+    double acc = 0;
+    for (int64_t t = b; t < e; ++t) pre[t] = acc += line[t];
+    acc = 0;
+    for (int64_t t = e - 1; t >= b; --t) suf[t] = acc += line[t];
+  }
+  for (int64_t a = 0; a < n; ++a) out[a] = suf[a] + (a % k == 0 ? 0.0 : pre[a + k - 1]);
+}
+
+void prepare_counts(const Geom& g, Work& w) {
+  w.rc.resize(g.H);
+  w.cc.resize(g.W);
+  w.inv_rc.resize(g.H);
+  w.inv_cc.resize(g.W);
+  for (int64_t i = 0; i < g.H; ++i) {
+    w.rc[i] = clipped_count(i, g.r, g.H);
+    w.inv_rc[i] = 1.0 / static_cast<double>(w.rc[i]);
+  }
+  for (int64_t j = 0; j < g.W; ++j) {
+    w.cc[j] = clipped_count(j, g.r, g.W);
+    w.inv_cc[j] = 1.0 / static_cast<double>(w.cc[j]);
+  }
+}
+
 // Sigma and the patch mean for one (H, W) plane, after subtracting its mean
-// `s`. Box sums of y and y^2 over the padded plane (H + 2r, W + 2r): window
-// sums along every row, then along the columns of those. Out-of-bounds pixels
-// are 0 for valid (and not counted) and zero padding (whose zeros, -s after
-// the shift, are added back in closed form), mirrored for reflect. Writes
-// sigma into `sig`, the shifted patch mean into `mean` (if given); returns the
-// plane maximum of sigma (as stored in T) and its first index.
+// `s`. Box sums of y and y^2: window sums along each (padded) row, then down
+// the columns of those. Out-of-bounds pixels are 0 for valid (and not
+// counted) and for zero padding (whose zeros, -s after the shift, are added
+// back in closed form); reflect mirrors rows and columns. Writes sigma into
+// `sig`, the shifted patch mean into `mean` (if given); returns the plane
+// maximum of sigma (as stored in T) and its first index.
 template <typename T>
-void plane_forward(const Geom& g, const T* x, T* sig, T* mean, double* shift_out, double* pmax, int64_t* parg,
-                   Work& w) {
+void plane_forward(const Geom& g, const T* __restrict x, T* __restrict sig, T* __restrict mean, double* shift_out,
+                   double* pmax, int64_t* parg, Work& w) {
   const int64_t H = g.H, W = g.W, r = g.r, k = g.k, HW = H * W;
   double s = 0;
   for (int64_t p = 0; p < HW; ++p) s += static_cast<double>(x[p]);
@@ -198,80 +269,76 @@ void plane_forward(const Geom& g, const T* x, T* sig, T* mean, double* shift_out
     return;
   }
   const bool reflect = g.pad == NeuRNPadding::Reflect;
-  const int64_t Wp = W + 2 * r, Hp = H + 2 * r;
-  // Horizontal: padded row of y and y^2 -> window sums, into rows r..r+H-1 of
-  // the (Hp, W) arrays h1, h2; the padding rows stay 0 or get mirrored.
-  w.line.resize(2 * Wp);
-  w.pre.resize(std::max(2 * Wp, 2 * Hp * W));
-  w.suf.resize(std::max(2 * Wp, 2 * Hp * W));
-  w.h.assign(2 * Hp * W, 0.0);  // (Hp, 2, W): y sums then y^2 sums per row
-  w.v.resize(2 * H * W);
-  w.tmp.resize(2 * Wp);
-  double* line = w.line.data();
+  const int64_t Wp = W + 2 * r;
+  w.line1.resize(Wp);
+  w.line2.resize(Wp);
+  w.h.resize(H * 2 * W);  // row i: [sums of y (W) | sums of y^2 (W)]
+  w.v.resize(H * 2 * W);
+  double* __restrict l1 = w.line1.data();
+  double* __restrict l2 = w.line2.data();
   for (int64_t i = 0; i < H; ++i) {
-    const T* row = x + i * W;
-    for (int64_t t = 0; t < Wp; ++t) {
-      int64_t col = t - r;
-      double y = 0;
-      if (col >= 0 && col < W) {
-        y = static_cast<double>(row[col]) - s;
-      } else if (reflect) {
-        y = static_cast<double>(row[reflect_index(col, W)]) - s;
-      }
-      line[2 * t] = y;
-      line[2 * t + 1] = y * y;
+    const T* __restrict row = x + i * W;
+    for (int64_t c = 0; c < r; ++c) {
+      double a = reflect ? static_cast<double>(row[reflect_index(c - r, W)]) - s : 0.0;
+      double b = reflect ? static_cast<double>(row[reflect_index(W + c, W)]) - s : 0.0;
+      l1[c] = a;
+      l2[c] = a * a;
+      l1[r + W + c] = b;
+      l2[r + W + c] = b * b;
     }
-    window_sums(line, Wp, 2, k, w.pre.data(), w.suf.data(), w.tmp.data());
-    double* h1 = w.h.data() + (i + r) * 2 * W;
-    double* h2 = h1 + W;
     for (int64_t j = 0; j < W; ++j) {
-      h1[j] = w.tmp[2 * j];
-      h2[j] = w.tmp[2 * j + 1];
+      double y = static_cast<double>(row[j]) - s;
+      l1[r + j] = y;
+      l2[r + j] = y * y;
     }
+    window_sums_line(l1, W, k, w.h.data() + i * 2 * W, w);
+    window_sums_line(l2, W, k, w.h.data() + i * 2 * W + W, w);
   }
-  if (reflect)
-    for (int64_t iq = -r; iq < 0; ++iq) {
-      std::copy_n(w.h.data() + (reflect_index(iq, H) + r) * 2 * W, 2 * W, w.h.data() + (iq + r) * 2 * W);
-      std::copy_n(w.h.data() + (reflect_index(H - 1 - iq, H) + r) * 2 * W, 2 * W, w.h.data() + (H - 1 - iq + r) * 2 * W);
-    }
-  // Vertical: window sums down the columns (both arrays at once).
-  window_sums(w.h.data(), Hp, 2 * W, k, w.pre.data(), w.suf.data(), w.v.data());
-  w.cc.resize(W);
-  for (int64_t j = 0; j < W; ++j) w.cc[j] = clipped_count(j, r, W);
-  const double kk = static_cast<double>(k * k);
+  // Down the columns: padded row t is image row t - r (mirrored, or zeros).
+  const double* hp = w.h.data();
+  auto row = [&](int64_t t) -> const double* {
+    int64_t i = t - r;
+    if (reflect) return hp + reflect_index(i, H) * 2 * W;
+    return (i >= 0 && i < H) ? hp + i * 2 * W : nullptr;
+  };
+  window_sums(row, H, 2 * W, k, w.v.data(), w);
+
+  prepare_counts(g, w);
+  const double inv_kk = 1.0 / static_cast<double>(k * k), kk = static_cast<double>(k * k);
   const double tiny = 4.0 * static_cast<double>(k) * std::numeric_limits<double>::epsilon();
-  double best = -1;
-  int64_t best_at = 0;
   for (int64_t i = 0; i < H; ++i) {
-    const double* v1 = w.v.data() + i * 2 * W;
-    const double* v2 = v1 + W;
-    const int64_t rc = clipped_count(i, r, H);
-    T* srow = sig + i * W;
-    T* mrow = mean ? mean + i * W : nullptr;
+    const double* __restrict v1 = w.v.data() + i * 2 * W;
+    const double* __restrict v2 = v1 + W;
+    T* __restrict srow = sig + i * W;
+    T* __restrict mrow = mean ? mean + i * W : nullptr;
+    const double irc = w.inv_rc[i];
+    const int64_t rc = w.rc[i];
     for (int64_t j = 0; j < W; ++j) {
-      double s1 = v1[j], s2 = v2[j], n = kk;
+      double s1 = v1[j], s2 = v2[j], inv_n = inv_kk;
       if (g.pad == NeuRNPadding::Valid) {
-        n = static_cast<double>(rc * w.cc[j]);
+        inv_n = irc * w.inv_cc[j];
       } else if (g.pad == NeuRNPadding::Zero) {
         // The out-of-bounds pixels are zeros, i.e. -s after the shift.
         double m = kk - static_cast<double>(rc * w.cc[j]);
         s1 -= m * s;
         s2 += m * s * s;
       }
-      double mu = s1 / n, e2 = s2 / n;
+      double mu = s1 * inv_n, e2 = s2 * inv_n;
       double var = e2 - mu * mu;
       // Below the rounding level of the sums a variance is noise: a flat
       // patch must give exactly 0 (and so no gradient), not sqrt(1e-17).
-      T sd = var > tiny * e2 ? static_cast<T>(std::sqrt(var)) : T(0);
-      srow[j] = sd;
+      srow[j] = var > tiny * e2 ? static_cast<T>(std::sqrt(var)) : T(0);
       if (mrow) mrow[j] = static_cast<T>(mu);
-      if (static_cast<double>(sd) > best) {
-        best = static_cast<double>(sd);
-        best_at = i * W + j;
-      }
     }
   }
-  *pmax = best;
+  T best = sig[0];
+  int64_t best_at = 0;
+  for (int64_t p = 1; p < HW; ++p)
+    if (sig[p] > best) {  // strict: the first maximum wins
+      best = sig[p];
+      best_at = p;
+    }
+  *pmax = static_cast<double>(best);
   *parg = best_at;
 }
 
@@ -282,85 +349,84 @@ void plane_forward(const Geom& g, const T* x, T* sig, T* mean, double* shift_out
 // q: a box sum again. With reflect, the padded positions fold back onto the
 // pixel they mirror.
 template <typename T>
-void plane_backward(const Geom& g, const T* x, const T* out, const T* mean, const T* gout, double s, double D,
-                    double dc, int64_t arg, T* dx, Work& w) {
-  const int64_t H = g.H, W = g.W, r = g.r, HW = H * W;
-  if (g.k == 1) {
+void plane_backward(const Geom& g, const T* __restrict x, const T* __restrict out, const T* __restrict mean,
+                    const T* __restrict gout, double s, double D, double dc, int64_t arg, T* __restrict dx, Work& w) {
+  const int64_t H = g.H, W = g.W, r = g.r, k = g.k, HW = H * W;
+  if (k == 1) {
     std::fill(dx, dx + HW, T(0));
     return;
   }
   const bool reflect = g.pad == NeuRNPadding::Reflect;
-  const double kk = static_cast<double>(g.k * g.k);
-  w.cc.resize(W);
-  w.rc.resize(H);
-  for (int64_t j = 0; j < W; ++j) w.cc[j] = clipped_count(j, r, W);
-  for (int64_t i = 0; i < H; ++i) w.rc[i] = clipped_count(i, r, H);
-  // A and B, then their transposed box sums along rows (folded for reflect).
-  w.h1.assign(HW, 0.0);  // row sums of A
-  w.h2.assign(HW, 0.0);  // row sums of B
-  w.p1.resize(W + 1);
-  w.p2.resize(W + 1);
-  double* pa = w.p1.data();
-  double* pb = w.p2.data();
-  const int64_t lo = reflect ? -r : 0, hi = reflect ? W + r : W;
+  prepare_counts(g, w);
+  const double inv_kk = 1.0 / static_cast<double>(k * k), inv_D = 1.0 / D;
+  // Along rows: A and B on a zero-padded line; the outputs are the padded
+  // columns [-r, W + r) for reflect (then folded), [0, W) otherwise.
+  const int64_t pad = reflect ? 2 * r : r, n_out = reflect ? W + 2 * r : W;
+  w.line1.assign(W + 2 * pad, 0.0);
+  w.line2.assign(W + 2 * pad, 0.0);
+  w.acc.resize(2 * n_out);
+  w.h.resize(H * 2 * W);  // row i: [row sums of A (W) | of B (W)]
+  double* __restrict la = w.line1.data() + pad;
+  double* __restrict lb = w.line2.data() + pad;
   for (int64_t i = 0; i < H; ++i) {
-    pa[0] = pb[0] = 0;
+    const int64_t off = i * W;
+    const double irc = w.inv_rc[i];
     for (int64_t j = 0; j < W; ++j) {
-      int64_t p = i * W + j;
-      double a = 0, b = 0;
-      double o = static_cast<double>(out[p]);
-      if (o > 0) {
-        double sd = o * D;
-        double dsig = static_cast<double>(gout[p]) / D + (p == arg ? dc : 0.0);
-        double n = g.pad == NeuRNPadding::Valid ? static_cast<double>(w.rc[i] * w.cc[j]) : kk;
-        a = dsig / (2 * sd * n);
-        b = a * static_cast<double>(mean[p]);
-      }
-      pa[j + 1] = pa[j] + a;
-      pb[j + 1] = pb[j] + b;
+      double o = static_cast<double>(out[off + j]);
+      double inv_n = g.pad == NeuRNPadding::Valid ? irc * w.inv_cc[j] : inv_kk;
+      // sigma = o * D; dL/dsigma = g / D (+ dL/dc at the argmax)
+      double dsig = static_cast<double>(gout[off + j]) * inv_D + (off + j == arg ? dc : 0.0);
+      double a = o > 0 ? dsig * inv_n / (2 * o * D) : 0.0;
+      la[j] = a;
+      lb[j] = a * static_cast<double>(mean[off + j]);
     }
-    double* ha = w.h1.data() + i * W;
-    double* hb = w.h2.data() + i * W;
-    for (int64_t jq = lo; jq < hi; ++jq) {
-      int64_t a0 = std::max<int64_t>(0, jq - r), a1 = std::min(W, jq + r + 1);
-      int64_t d = reflect ? reflect_index(jq, W) : jq;
-      ha[d] += pa[a1] - pa[a0];
-      hb[d] += pb[a1] - pb[a0];
-    }
-  }
-  // Running sums down the columns over the output rows whose patch holds
-  // padded row iq, then dL/dx.
-  w.v1.assign(W, 0.0);
-  w.v2.assign(W, 0.0);
-  double* va = w.v1.data();
-  double* vb = w.v2.data();
-  auto add_row = [&](int64_t i, double sign) {
-    if (i < 0 || i >= H) return;
-    const double* a = w.h1.data() + i * W;
-    const double* b = w.h2.data() + i * W;
-    for (int64_t j = 0; j < W; ++j) {
-      va[j] += sign * a[j];
-      vb[j] += sign * b[j];
-    }
-  };
-  const int64_t rlo = reflect ? -r : 0, rhi = reflect ? H + r : H;
-  if (reflect) w.acc.assign(HW, 0.0);
-  for (int64_t i = rlo - r; i < rlo + r; ++i) add_row(i, 1.0);
-  for (int64_t iq = rlo; iq < rhi; ++iq) {
-    add_row(iq + r, 1.0);
-    int64_t d = reflect ? reflect_index(iq, H) : iq;
-    const T* xr = x + d * W;
+    double* hr = w.h.data() + i * 2 * W;
     if (reflect) {
-      double* ar = w.acc.data() + d * W;
-      for (int64_t j = 0; j < W; ++j) ar[j] += 2 * ((static_cast<double>(xr[j]) - s) * va[j] - vb[j]);
+      double* ta = w.acc.data();
+      double* tb = ta + n_out;
+      window_sums_line(w.line1.data(), n_out, k, ta, w);
+      window_sums_line(w.line2.data(), n_out, k, tb, w);
+      std::fill(hr, hr + 2 * W, 0.0);
+      for (int64_t jq = -r; jq < W + r; ++jq) {
+        int64_t d = reflect_index(jq, W);
+        hr[d] += ta[jq + r];
+        hr[W + d] += tb[jq + r];
+      }
     } else {
-      T* dr = dx + d * W;
-      for (int64_t j = 0; j < W; ++j) dr[j] = static_cast<T>(2 * ((static_cast<double>(xr[j]) - s) * va[j] - vb[j]));
+      window_sums_line(w.line1.data(), W, k, hr, w);
+      window_sums_line(w.line2.data(), W, k, hr + W, w);
     }
-    add_row(iq - r, -1.0);
   }
-  if (reflect)
+  // Down the columns: output row iq (padded rows [-r, H + r) for reflect)
+  // sums the row sums of image rows iq - r .. iq + r.
+  const int64_t rpad = reflect ? 2 * r : r, rows_out = reflect ? H + 2 * r : H;
+  const double* hp = w.h.data();
+  auto row = [&](int64_t t) -> const double* {
+    int64_t i = t - rpad;
+    return (i >= 0 && i < H) ? hp + i * 2 * W : nullptr;
+  };
+  w.v.resize(rows_out * 2 * W);
+  window_sums(row, rows_out, 2 * W, k, w.v.data(), w);
+  if (reflect) {
+    w.acc.assign(HW, 0.0);
+    for (int64_t iq = -r; iq < H + r; ++iq) {
+      int64_t d = reflect_index(iq, H);
+      const double* __restrict ta = w.v.data() + (iq + r) * 2 * W;
+      const double* __restrict tb = ta + W;
+      const T* __restrict xr = x + d * W;
+      double* __restrict ar = w.acc.data() + d * W;
+      for (int64_t j = 0; j < W; ++j) ar[j] += 2 * ((static_cast<double>(xr[j]) - s) * ta[j] - tb[j]);
+    }
     for (int64_t p = 0; p < HW; ++p) dx[p] = static_cast<T>(w.acc[p]);
+  } else {
+    for (int64_t i = 0; i < H; ++i) {
+      const double* __restrict ta = w.v.data() + i * 2 * W;
+      const double* __restrict tb = ta + W;
+      const T* __restrict xr = x + i * W;
+      T* __restrict dr = dx + i * W;
+      for (int64_t j = 0; j < W; ++j) dr[j] = static_cast<T>(2 * ((static_cast<double>(xr[j]) - s) * ta[j] - tb[j]));
+    }
+  }
 }
 
 // Planes run in parallel (each thread with its own scratch); the per-scope
