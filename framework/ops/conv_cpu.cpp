@@ -111,7 +111,11 @@ void col2im(const ConvGeom& g, const T* dcol, int64_t B, T* dx) {
             if (ih < 0 || ih >= g.H) continue;
             T* drow = dst + ih * g.W + offw;
             const T* s = src + oh * g.Wo;
-            for (int64_t ow = lo; ow < hi; ++ow) drow[ow * g.sw] += s[ow];
+            if (g.sw == 1) {
+              for (int64_t ow = lo; ow < hi; ++ow) drow[ow] += s[ow];
+            } else {
+              for (int64_t ow = lo; ow < hi; ++ow) drow[ow * g.sw] += s[ow];
+            }
           }
         }
       }
@@ -204,21 +208,16 @@ void depthwise_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, 
   }
 }
 
-}  // namespace
-
+// Forward of images [n_begin, n_end), chunk by chunk.
 template <typename T>
-void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
-  if (g.Cg() == 1) {
-    depthwise_forward(g, x, w, bias, y);
-    return;
-  }
+void forward_range(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y, int64_t n_begin, int64_t n_end) {
   const int64_t P = g.P(), K = g.K(), Og = g.Og(), Cg = g.Cg(), CHW = g.C * g.H * g.W;
-  const int64_t B = chunk_images(g, sizeof(T));
+  const int64_t B = std::min(chunk_images(g, sizeof(T)), n_end - n_begin);
   const bool pointwise = is_pointwise(g);
   T* col = pointwise ? nullptr : scratch<T>(0, static_cast<size_t>(g.C * g.kh * g.kw * B * P));
   T* tmp = B > 1 ? scratch<T>(1, static_cast<size_t>(g.Cout * B * P)) : nullptr;
-  for (int64_t n0 = 0; n0 < g.N; n0 += B) {
-    const int64_t b = std::min(B, g.N - n0), BP = b * P;
+  for (int64_t n0 = n_begin; n0 < n_end; n0 += B) {
+    const int64_t b = std::min(B, n_end - n0), BP = b * P;
     const T* cols = pointwise ? x + n0 * CHW : col;
     if (!pointwise) im2col(g, x + n0 * CHW, b, col);
     // One image: the gemm writes (Cout, P) straight into y[n0].
@@ -246,9 +245,104 @@ void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T*
   }
 }
 
+// Backward of images [n_begin, n_end): dx for those images (when dx is not
+// null) and their weight gradient added into dw_acc (when not null).
+template <typename T>
+void backward_range(const ConvGeom& g, const T* x, const T* w, const T* dy, T* dx, T* dw_acc, int64_t n_begin,
+                    int64_t n_end) {
+  const int64_t P = g.P(), K = g.K(), Og = g.Og(), Cg = g.Cg(), CHW = g.C * g.H * g.W, kk = g.kh * g.kw;
+  const int64_t B = std::min(chunk_images(g, sizeof(T)), n_end - n_begin);
+  const bool pointwise = is_pointwise(g);
+  T* col = pointwise || !dw_acc ? nullptr : scratch<T>(0, static_cast<size_t>(g.C * kk * B * P));
+  T* dyt = B > 1 ? scratch<T>(1, static_cast<size_t>(g.Cout * B * P)) : nullptr;
+  T* dcol = dx && !pointwise ? scratch<T>(2, static_cast<size_t>(g.C * kk * B * P)) : nullptr;
+  if (dx && !pointwise) std::fill(dx + n_begin * CHW, dx + n_end * CHW, T(0));
+  for (int64_t n0 = n_begin; n0 < n_end; n0 += B) {
+    const int64_t b = std::min(B, n_end - n0), BP = b * P;
+    const T* g_out = dy + n0 * g.Cout * P;  // (Cout, P) when b == 1
+    if (b > 1) {                            // (b, Cout, P) -> (Cout, b, P)
+      parallel_for(b * g.Cout, P, [&](int64_t q0, int64_t q1) {
+        for (int64_t q = q0; q < q1; ++q) {
+          int64_t i = q / g.Cout, co = q % g.Cout;
+          std::memcpy(dyt + co * BP + i * P, dy + (n0 + i) * g.Cout * P + co * P, static_cast<size_t>(P) * sizeof(T));
+        }
+      });
+      g_out = dyt;
+    }
+    if (dw_acc) {
+      const T* cols = pointwise ? x + n0 * CHW : col;
+      if (!pointwise) im2col(g, x + n0 * CHW, b, col);
+      for (int64_t grp = 0; grp < g.groups; ++grp)  // dW_g += dY_g col_g^T
+        gemm(false, true, Og, K, BP, T(1), g_out + grp * Og * BP, BP, cols + grp * Cg * kk * BP, BP, T(1),
+             dw_acc + grp * Og * K, K);
+    }
+    if (dx) {
+      // dcol_g = W_g^T dY_g; pointwise: that is dx[n0] itself.
+      T* target = pointwise ? dx + n0 * CHW : dcol;
+      for (int64_t grp = 0; grp < g.groups; ++grp)
+        gemm(true, false, K, BP, Og, T(1), w + grp * Og * K, K, g_out + grp * Og * BP, BP, T(0),
+             target + grp * Cg * kk * BP, BP);
+      if (!pointwise) col2im(g, dcol, b, dx + n0 * CHW);
+    }
+  }
+}
+
+// While alive, OpenBLAS runs single-threaded: our threads each run their own
+// gemms on their share of the batch, which on few cores beats splitting every
+// gemm (no synchronisation inside the products, and im2col runs in parallel).
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() : prev_(openblas_get_num_threads()) {
+    if (prev_ != 1) openblas_set_num_threads(1);
+  }
+  ~SingleThreadedBlas() {
+    if (prev_ != 1) openblas_set_num_threads(prev_);
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int prev_;
+};
+
+// Threads that split the batch: one per core when there are at least as many
+// images and enough work; else 1, and the gemms and im2col use every core.
+int64_t batch_threads(const ConvGeom& g) {
+  constexpr int64_t kMinFlopsPerThread = int64_t{4} << 20;
+  int64_t flops = 2 * g.N * g.Cout * g.P() * g.K();
+  return std::clamp<int64_t>(std::min<int64_t>(num_threads(), flops / kMinFlopsPerThread), 1, g.N);
+}
+
+inline void split(int64_t n, int64_t parts, int64_t t, int64_t& begin, int64_t& end) {
+  int64_t per = n / parts, extra = n % parts;
+  begin = t * per + std::min(t, extra);
+  end = begin + per + (t < extra ? 1 : 0);
+}
+
+}  // namespace
+
+template <typename T>
+void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
+  if (g.Cg() == 1) {
+    depthwise_forward(g, x, w, bias, y);
+    return;
+  }
+  const int64_t threads = batch_threads(g);
+  if (threads == 1) {
+    forward_range(g, x, w, bias, y, 0, g.N);
+    return;
+  }
+  SingleThreadedBlas single;
+  run_on_threads(threads, [&](int64_t t) {
+    int64_t a, b;
+    split(g.N, threads, t, a, b);
+    forward_range(g, x, w, bias, y, a, b);
+  });
+}
+
 template <typename T>
 void conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, T* dx, T* dw, T* db) {
-  const int64_t P = g.P(), K = g.K(), Og = g.Og(), Cg = g.Cg(), CHW = g.C * g.H * g.W;
+  const int64_t P = g.P(), K = g.K();
   if (db) {
     parallel_for(g.Cout, g.N * P, [&](int64_t c0, int64_t c1) {
       for (int64_t co = c0; co < c1; ++co) {
@@ -266,40 +360,28 @@ void conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, T* 
     depthwise_backward(g, x, w, dy, dx, dw);
     return;
   }
-  const int64_t B = chunk_images(g, sizeof(T)), kk = g.kh * g.kw;
-  const bool pointwise = is_pointwise(g);
-  T* col = pointwise ? nullptr : scratch<T>(0, static_cast<size_t>(g.C * kk * B * P));
-  T* dyt = B > 1 ? scratch<T>(1, static_cast<size_t>(g.Cout * B * P)) : nullptr;
-  T* dcol = dx && !pointwise ? scratch<T>(2, static_cast<size_t>(g.C * kk * B * P)) : nullptr;
   if (dw) std::fill(dw, dw + g.Cout * K, T(0));
-  if (dx && !pointwise) std::fill(dx, dx + g.N * CHW, T(0));
-  for (int64_t n0 = 0; n0 < g.N; n0 += B) {
-    const int64_t b = std::min(B, g.N - n0), BP = b * P;
-    const T* g_out = dy + n0 * g.Cout * P;  // (Cout, P) when b == 1
-    if (b > 1) {                            // (b, Cout, P) -> (Cout, b, P)
-      parallel_for(b * g.Cout, P, [&](int64_t q0, int64_t q1) {
-        for (int64_t q = q0; q < q1; ++q) {
-          int64_t i = q / g.Cout, co = q % g.Cout;
-          std::memcpy(dyt + co * BP + i * P, dy + (n0 + i) * g.Cout * P + co * P, static_cast<size_t>(P) * sizeof(T));
-        }
-      });
-      g_out = dyt;
-    }
-    if (dw) {
-      const T* cols = pointwise ? x + n0 * CHW : col;
-      if (!pointwise) im2col(g, x + n0 * CHW, b, col);
-      for (int64_t grp = 0; grp < g.groups; ++grp)  // dW_g += dY_g col_g^T
-        gemm(false, true, Og, K, BP, T(1), g_out + grp * Og * BP, BP, cols + grp * Cg * kk * BP, BP, T(1),
-             dw + grp * Og * K, K);
-    }
-    if (dx) {
-      // dcol_g = W_g^T dY_g; pointwise: that is dx[n0] itself.
-      T* target = pointwise ? dx + n0 * CHW : dcol;
-      for (int64_t grp = 0; grp < g.groups; ++grp)
-        gemm(true, false, K, BP, Og, T(1), w + grp * Og * K, K, g_out + grp * Og * BP, BP, T(0),
-             target + grp * Cg * kk * BP, BP);
-      if (!pointwise) col2im(g, dcol, b, dx + n0 * CHW);
-    }
+  const int64_t threads = batch_threads(g);
+  if (threads == 1) {
+    backward_range(g, x, w, dy, dx, dw, 0, g.N);
+    return;
+  }
+  // Task 0 accumulates into dw, the others into their own buffers (one per
+  // task: a thread may run several tasks), summed at the end.
+  const int64_t wn = g.Cout * K;
+  std::vector<T> partial(dw ? static_cast<size_t>((threads - 1) * wn) : 0, T(0));
+  {
+    SingleThreadedBlas single;
+    run_on_threads(threads, [&](int64_t t) {
+      int64_t a, b;
+      split(g.N, threads, t, a, b);
+      T* acc = !dw ? nullptr : t == 0 ? dw : partial.data() + (t - 1) * wn;
+      backward_range(g, x, w, dy, dx, acc, a, b);
+    });
+  }
+  for (int64_t t = 1; dw && t < threads; ++t) {
+    const T* p = partial.data() + (t - 1) * wn;
+    for (int64_t i = 0; i < wn; ++i) dw[i] += p[i];
   }
 }
 

@@ -64,13 +64,41 @@ PoolGeom pool_geom(const Tensor& x, const Pool2dOptions& o) {
 
 // ---- max pooling ------------------------------------------------------------
 
+// Whether v replaces the running maximum: strictly greater keeps the first
+// maximum; a NaN wins once and then stays.
+template <typename T>
+inline bool beats(T v, T best) {
+  return !(v <= best) && best == best;
+}
+
 // idx: flat index inside the input plane of each output's first maximum.
 template <typename T>
 void max_pool_forward(const PoolGeom& g, const T* x, T* y, int32_t* idx) {
   const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
+  // 2x2 windows with stride 2 inside the input (the usual case): no clipping.
+  const bool k2 = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 && 2 * g.Ho <= g.H &&
+                  2 * g.Wo <= g.W;
   cpu::parallel_for(g.planes, P * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
     for (int64_t plane = p0; plane < p1; ++plane) {
       const T* xp = x + plane * HW;
+      T* yp = y + plane * P;
+      int32_t* ip = idx ? idx + plane * P : nullptr;
+      if (k2) {
+        for (int64_t oh = 0; oh < g.Ho; ++oh) {
+          const T* r0 = xp + 2 * oh * g.W;
+          const T* r1 = r0 + g.W;
+          for (int64_t ow = 0; ow < g.Wo; ++ow) {
+            int64_t i = 2 * ow, bi = 2 * oh * g.W + i;
+            T best = r0[i];
+            if (beats(r0[i + 1], best)) best = r0[i + 1], bi = 2 * oh * g.W + i + 1;
+            if (beats(r1[i], best)) best = r1[i], bi = (2 * oh + 1) * g.W + i;
+            if (beats(r1[i + 1], best)) best = r1[i + 1], bi = (2 * oh + 1) * g.W + i + 1;
+            yp[oh * g.Wo + ow] = best;
+            if (ip) ip[oh * g.Wo + ow] = static_cast<int32_t>(bi);
+          }
+        }
+        continue;
+      }
       for (int64_t oh = 0; oh < g.Ho; ++oh) {
         int64_t h0 = std::max<int64_t>(oh * g.sh - g.ph, 0), h1 = std::min(oh * g.sh - g.ph + g.kh, g.H);
         for (int64_t ow = 0; ow < g.Wo; ++ow) {
@@ -80,14 +108,10 @@ void max_pool_forward(const PoolGeom& g, const T* x, T* y, int32_t* idx) {
           for (int64_t h = h0; h < h1; ++h)
             for (int64_t w = w0; w < w1; ++w) {
               T v = xp[h * g.W + w];
-              // Strictly greater keeps the first maximum; a NaN wins once.
-              if (v > best || (std::isnan(v) && !std::isnan(best))) {
-                best = v;
-                best_i = h * g.W + w;
-              }
+              if (beats(v, best)) best = v, best_i = h * g.W + w;
             }
-          y[plane * P + oh * g.Wo + ow] = best;
-          if (idx) idx[plane * P + oh * g.Wo + ow] = static_cast<int32_t>(best_i);
+          yp[oh * g.Wo + ow] = best;
+          if (ip) ip[oh * g.Wo + ow] = static_cast<int32_t>(best_i);
         }
       }
     }

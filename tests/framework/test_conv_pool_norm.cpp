@@ -130,6 +130,35 @@ TEST_CASE("conv2d backward accumulates and skips inputs without grad") {
   CHECK_FALSE(xc.grad().defined());
 }
 
+TEST_CASE("conv2d: the batch split over threads agrees with one image at a time") {
+  // Large enough for the batch-parallel path (several MFLOP per thread); each
+  // single image is small enough for the one-thread path.
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    Generator gen(5);
+    Tensor x = randn({8, 16, 16, 16}, {dt}, &gen), w = randn({32, 16, 3, 3}, {dt}, &gen), b = randn({32}, {dt}, &gen);
+    Tensor gy = randn({8, 32, 16, 16}, {dt}, &gen);
+    x.requires_grad_(), w.requires_grad_(), b.requires_grad_();
+    Conv2dOptions o = conv_opt(1, 1, 1, 1, 1, 1, 1);
+    conv2d(x, w, b, o).backward(gy);
+    std::vector<double> dw_sum(static_cast<size_t>(w.numel()), 0.0), db_sum(32, 0.0);
+    double tol = dt == DType::Float32 ? 1e-4 : 1e-12;
+    for (int64_t n = 0; n < 8; ++n) {
+      Tensor xn = slice(x.detach(), 0, n, n + 1).clone(), wn = w.detach().clone(), bn = b.detach().clone();
+      xn.requires_grad_(), wn.requires_grad_(), bn.requires_grad_();
+      Tensor yn = conv2d(xn, wn, bn, o);
+      yn.backward(slice(gy, 0, n, n + 1).clone());
+      check_close(xn.grad().to_vector<double>(), slice(x.grad(), 0, n, n + 1).to_vector<double>(), tol);
+      auto dwn = wn.grad().to_vector<double>(), dbn = bn.grad().to_vector<double>();
+      for (size_t i = 0; i < dwn.size(); ++i) dw_sum[i] += dwn[i];
+      for (size_t i = 0; i < dbn.size(); ++i) db_sum[i] += dbn[i];
+    }
+    check_close(w.grad().to_vector<double>(), dw_sum, tol * 10);
+    check_close(b.grad().to_vector<double>(), db_sum, tol * 10);
+    NoGradGuard ng;
+    check_close(conv2d(x, w, b, o).to_vector<double>(), conv_reference(x, w, b, o), tol);
+  }
+}
+
 TEST_CASE("conv2d on meta: shape and FLOPs") {
   Tensor x = Tensor::empty({8, 3, 32, 32}, {DType::Float32, Device::meta()});
   Tensor w = Tensor::empty({64, 3, 5, 5}, {DType::Float32, Device::meta()});
@@ -195,6 +224,19 @@ TEST_CASE("max_pool2d known values, ceil_mode and padding") {
     // kernel 3, stride 2, padding 1, ceil: windows rows [-1,2), [1,4), [3,6) clipped to the input.
     CHECK(max_pool2d(grid(4, 4, dt), pool_opt(3, 2, 1, true)).to_vector<double>() ==
           std::vector<double>{5, 7, 7, 13, 15, 15, 13, 15, 15});
+  }
+}
+
+TEST_CASE("max_pool2d propagates NaN") {
+  double nan = std::nan("");
+  for (bool ceil : {false, true}) {  // the 2x2 fast path and the general loop
+    auto y = max_pool2d(from_vector<double>({1, nan, 3, 2, 0, 5, 7, 1, 2}, {1, 1, 3, 3}), pool_opt(2, 2, 0, ceil))
+                 .to_vector<double>();
+    CHECK(std::isnan(y[0]));
+    if (ceil) {
+      REQUIRE(y.size() == 4);
+      CHECK((y[1] == 5 && y[2] == 7 && y[3] == 2));
+    }
   }
 }
 

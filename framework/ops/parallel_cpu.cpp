@@ -1,0 +1,129 @@
+#include "framework/ops/parallel_cpu.h"
+
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace neurn::cpu {
+
+int num_threads() {
+  static const int n = [] {
+    if (const char* env = std::getenv("NEURN_NUM_THREADS")) {
+      int v = std::atoi(env);
+      if (v > 0) return v;
+    }
+    unsigned hc = std::thread::hardware_concurrency();
+    return hc == 0 ? 1 : static_cast<int>(hc);
+  }();
+  return n;
+}
+
+namespace {
+
+thread_local bool t_in_worker = false;  // inside a task of the pool (or running one)
+
+class Pool {
+ public:
+  explicit Pool(int workers) {
+    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { loop(); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  // Whoever holds owner_ runs a loop on the pool; others run inline.
+  std::mutex owner_;
+
+  void run(int64_t tasks, const std::function<void(int64_t)>& f) {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      job_ = &f;
+      tasks_ = tasks;
+      next_ = 0;
+      pending_ = tasks;
+      ++generation_;
+    }
+    wake_.notify_all();
+    work(generation_);  // the caller takes tasks too
+    std::unique_lock<std::mutex> lk(m_);
+    done_.wait(lk, [this] { return pending_ == 0; });
+    job_ = nullptr;
+  }
+
+ private:
+  // Takes task indices of loop `gen` until none is left. An index is taken
+  // under the lock together with the job, and the caller waits for every
+  // taken index to finish, so the job outlives every use.
+  void work(uint64_t gen) {
+    for (;;) {
+      const std::function<void(int64_t)>* job;
+      int64_t i;
+      {
+        std::lock_guard<std::mutex> lk(m_);
+        if (generation_ != gen || next_ >= tasks_) return;
+        i = next_++;
+        job = job_;
+      }
+      (*job)(i);
+      std::lock_guard<std::mutex> lk(m_);
+      if (--pending_ == 0) done_.notify_one();
+    }
+  }
+
+  void loop() {
+    t_in_worker = true;
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lk(m_);
+        wake_.wait(lk, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+      }
+      work(seen);
+    }
+  }
+
+  std::vector<std::thread> threads_;
+  std::mutex m_;
+  std::condition_variable wake_, done_;
+  const std::function<void(int64_t)>* job_ = nullptr;
+  int64_t tasks_ = 0, next_ = 0, pending_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+Pool& pool() {
+  // Leaked on purpose: worker threads must not be joined during static
+  // destruction, when other statics they might touch are gone.
+  static Pool* p = new Pool(num_threads() - 1);
+  return *p;
+}
+
+}  // namespace
+
+void run_on_threads(int64_t tasks, const std::function<void(int64_t)>& f) {
+  if (tasks <= 1 || t_in_worker) {
+    for (int64_t t = 0; t < tasks; ++t) f(t);
+    return;
+  }
+  Pool& p = pool();
+  std::unique_lock<std::mutex> own(p.owner_, std::try_to_lock);
+  if (!own.owns_lock()) {  // another thread is using the pool
+    for (int64_t t = 0; t < tasks; ++t) f(t);
+    return;
+  }
+  // Loops nested in the tasks run inline, on the caller's thread too.
+  t_in_worker = true;
+  p.run(tasks, f);
+  t_in_worker = false;
+}
+
+}  // namespace neurn::cpu
