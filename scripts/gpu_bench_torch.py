@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""PyTorch's side of the GPU benchmark of scripts/gpu-check.sh: the training
+step of `neurn bench train-step` (forward, cross entropy, backward, Adam lr
+1e-3 on one fixed synthetic batch) for the same networks on the same GPU.
+
+  gpu_bench_torch.py --models digits_convnet resnet50 ... --batch 256 --size 32
+      [--steps 10] [--warmup 2] [--tf32] [--benchmark]
+
+Prints one JSON object per model on its own line:
+  {"model": ..., "images_per_second": ..., "peak_memory_bytes": ..., "step_ms_median": ...}
+or {"model": ..., "skipped": "<why>"} for a network PyTorch has no twin of.
+
+Float32 matches neurn's defaults: TF32 off for matmul and convolution (neurn
+computes exact float32 unless NEURN_ALLOW_TF32=1) and cuDNN's heuristics
+rather than its timed search (neurn: NEURN_CUDNN_BENCHMARK=1); --tf32 and
+--benchmark turn them on, for comparison with those neurn settings.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+# The twins of the registry's networks: digits_convnet as in
+# bench/train_step_torch.py, the backbones from torchvision. resnet50v2 and
+# mobilenet (v1) follow Keras applications and have no torchvision model.
+TORCHVISION = {"vgg19": "vgg19", "resnet50": "resnet50", "densenet121": "densenet121",
+               "mobilenet_v2": "mobilenet_v2"}
+
+
+def build(torch, name, classes):
+    nn = torch.nn
+    if name == "digits_convnet":
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+        from train_step_torch import build_torch_net
+        return build_torch_net(nn)
+    if name in TORCHVISION:
+        import torchvision
+        return getattr(torchvision.models, TORCHVISION[name])(num_classes=classes)
+    return None
+
+
+def run(torch, name, batch, size, steps, warmup, classes):
+    net = build(torch, name, classes)
+    if net is None:
+        return {"model": name, "skipped": "no PyTorch/torchvision twin"}
+    dev = torch.device("cuda")
+    torch.manual_seed(1)
+    net = net.to(dev).train()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    x = torch.randn(batch, 3, size, size, device=dev)
+    y = torch.randint(0, classes, (batch,), device=dev)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(net(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(warmup):
+        step().item()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    times = []
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        s0 = time.perf_counter()
+        step().item()  # waits for the step, as neurn's bench does
+        times.append((time.perf_counter() - s0) * 1e3)
+    total = time.perf_counter() - t0
+    times.sort()
+    out = {"model": name, "images_per_second": batch * steps / total,
+           "peak_memory_bytes": torch.cuda.max_memory_allocated(), "step_ms_median": times[len(times) // 2]}
+    del net, opt, x, y
+    torch.cuda.empty_cache()
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", required=True)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--size", type=int, default=32)
+    ap.add_argument("--classes", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--tf32", action="store_true")
+    ap.add_argument("--benchmark", action="store_true")
+    args = ap.parse_args()
+    import torch
+    if not torch.cuda.is_available():
+        print(json.dumps({"error": "torch.cuda.is_available() is False"}))
+        return 1
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    torch.backends.cudnn.allow_tf32 = args.tf32
+    torch.backends.cudnn.benchmark = args.benchmark
+    for name in args.models:
+        try:
+            res = run(torch, name, args.batch, args.size, args.steps, args.warmup, args.classes)
+        except Exception as e:  # one failing model does not stop the others
+            res = {"model": name, "error": f"{type(e).__name__}: {e}"}
+        print(json.dumps(res), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
