@@ -202,7 +202,7 @@ class Reader {
 
 void parse_into(const YAML::Node& root, const Reader& r, ExperimentConfig& c) {
   static const std::vector<std::string> top_keys{
-      "name",        "output_dir", "models",    "sources",       "targets",         "skip_missing_targets",
+      "name",        "output_dir", "data_root", "models",    "sources",       "targets",         "skip_missing_targets",
       "skip_unavailable_models",   "neurn",     "neurn_options", "seeds",           "image_size",
       "protocol",    "optimizer",  "batch_size", "eval_batch_size", "max_epochs",    "early_stopping",
       "device",      "precision",  "num_workers", "report"};
@@ -212,6 +212,7 @@ void parse_into(const YAML::Node& root, const Reader& r, ExperimentConfig& c) {
 
   if (root["name"]) c.name = r.get_string(root["name"], "name");
   if (root["output_dir"]) c.output_dir = r.get_string(root["output_dir"], "output_dir");
+  if (root["data_root"]) c.data_root = r.get_string(root["data_root"], "data_root");
 
   if (!root["models"]) r.fail(root, "missing key 'models' (a list of registry names, e.g. [digits_convnet])");
   for (auto& m : r.get_list(root["models"], "models")) {
@@ -395,11 +396,13 @@ AvailabilityReport check_availability(const ExperimentConfig& cfg, const Availab
   };
   for (auto& s : cfg.sources) {
     std::string why = status(s);
-    if (!why.empty()) {
-      auto it = cfg.marks.find("sources");
-      NEURN_FAIL(it != cfg.marks.end() ? it->second.str() : cfg.file, ": source domain '", s,
-                 "' is not available: ", why);
+    if (why.empty()) continue;
+    if (dry_run) {
+      rep.unavailable_sources[s] = why;
+      continue;
     }
+    auto it = cfg.marks.find("sources");
+    NEURN_FAIL(it != cfg.marks.end() ? it->second.str() : cfg.file, ": cannot train on source '", s, "': ", why);
   }
   std::set<std::string> targets;
   for (auto& s : cfg.sources)
@@ -409,8 +412,8 @@ AvailabilityReport check_availability(const ExperimentConfig& cfg, const Availab
     if (why.empty()) continue;
     if (!cfg.skip_missing_targets && !dry_run) {
       auto it = cfg.marks.find("targets");
-      NEURN_FAIL(it != cfg.marks.end() ? it->second.str() : cfg.file, ": target domain '", t,
-                 "' is not available: ", why, ". Set skip_missing_targets: true to test on the others.");
+      NEURN_FAIL(it != cfg.marks.end() ? it->second.str() : cfg.file, ": cannot test on target '", t, "': ", why,
+                 " (or set skip_missing_targets: true to test on the others)");
     }
     rep.skipped_targets[t] = why;
   }
@@ -422,6 +425,7 @@ std::string config_to_yaml(const ExperimentConfig& c) {
   e << YAML::BeginMap;
   e << YAML::Key << "name" << YAML::Value << c.name;
   e << YAML::Key << "output_dir" << YAML::Value << c.output_dir;
+  if (!c.data_root.empty()) e << YAML::Key << "data_root" << YAML::Value << c.data_root;
   e << YAML::Key << "models" << YAML::Value << YAML::BeginSeq;
   for (auto& m : c.models) {
     if (m.weights.empty() && m.width == 1.0) {

@@ -55,6 +55,7 @@ struct ExperimentConfig {
   std::string file;  // the YAML it came from ("" for flags)
   std::string name;
   std::string output_dir;
+  std::string data_root;  // "": $NEURN_DATA, else ./data
   std::vector<ModelSpec> models;
   std::vector<std::string> sources;
   std::vector<std::string> targets;  // empty: every other domain
@@ -100,6 +101,7 @@ struct Availability {
 struct AvailabilityReport {
   std::vector<std::string> unavailable_models;              // named in the config, not registered
   std::map<std::string, std::string> skipped_targets;       // domain -> why
+  std::map<std::string, std::string> unavailable_sources;   // dry runs only (otherwise an error)
 };
 
 // Checks names against `avail`. A model not registered in this build is an

@@ -135,7 +135,7 @@ TEST_CASE("config: availability of models and domains") {
   CHECK(rep.skipped_targets.count("svhn") == 1);
 
   c.models.pop_back();
-  CHECK_THROWS_CONTAINING(check_availability(c, av), "target domain 'svhn' is not available: SVHN files not found");
+  CHECK_THROWS_CONTAINING(check_availability(c, av), "cannot test on target 'svhn': SVHN files not found");
   c.skip_missing_targets = true;
   rep = check_availability(c, av);
   CHECK(rep.skipped_targets.at("svhn").find("not found") != std::string::npos);
@@ -143,7 +143,7 @@ TEST_CASE("config: availability of models and domains") {
   // An unavailable source is an error even when missing targets are skipped.
   c.sources = {"svhn"};
   c.marks["sources"] = {"a.yaml", 2, 10};
-  CHECK_THROWS_CONTAINING(check_availability(c, av), "a.yaml:2:10: source domain 'svhn' is not available");
+  CHECK_THROWS_CONTAINING(check_availability(c, av), "a.yaml:2:10: cannot train on source 'svhn': SVHN files not found");
 }
 
 TEST_CASE("config: files that cannot be read") {

@@ -1,0 +1,329 @@
+// Sweeps and training runs on a tiny data root: determinism, resume from a
+// checkpoint, NaN handling, availability and output-directory errors, and a
+// real `neurn run` killed with SIGKILL and resumed.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "experiments/checkpoint.h"
+#include "experiments/sweep.h"
+#include "gradcheck.h"
+#include "layers/layers.h"
+#include "models/registry.h"
+#include "tiny_data.h"
+
+using namespace neurn;
+using namespace neurn::experiments;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Multiplies by NaN from its `after`-th training call on: a loss that diverges.
+class NanAfter : public Module {
+ public:
+  explicit NanAfter(int after) : after_(after) {}
+  Tensor forward(const Tensor& x) override {
+    if (is_training() && ++calls_ > after_) return mul(x, full_like(x, std::nan("")));
+    return x;
+  }
+  std::string type() const override { return "NanAfter"; }
+
+ private:
+  int after_, calls_ = 0;
+};
+
+void register_test_models() {
+  static bool done = [] {
+    list_models();  // the built-ins first
+    auto linear = [](const ModelOptions& o, int nan_after) -> ModulePtr {
+      auto m = std::make_shared<Sequential>();
+      m->push_back(std::make_shared<Flatten>());
+      m->push_back(std::make_shared<Linear>(o.in_channels * o.input_size * o.input_size, o.num_classes));
+      if (nan_after > 0) m->push_back(std::make_shared<NanAfter>(nan_after));
+      return m;
+    };
+    register_model({"test_linear", "Test", "a linear classifier for tests", "", 8, false},
+                   [=](const ModelOptions& o) { return linear(o, 0); });
+    register_model({"test_nan", "Test", "diverges on its 4th training step", "", 8, false},
+                   [=](const ModelOptions& o) { return linear(o, 3); });
+    return true;
+  }();
+  (void)done;
+}
+
+fs::path fresh_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("neurn_sweep_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+ExperimentConfig tiny_config(const fs::path& dir, const std::string& models) {
+  std::string yaml = "name: tiny\noutput_dir: " + (dir / "out").string() + "\ndata_root: " + (dir / "data").string() +
+                     "\nmodels: " + models +
+                     "\nsources: [mnist]\ntargets: [usps]\nneurn: [false, true]\nseeds: [0]\nimage_size: 16\n"
+                     "protocol: {train_images: 200, val_images: 50, test_images: 60}\n"
+                     "batch_size: 32\nmax_epochs: 2\noptimizer: {lr: 0.01}\ndevice: cpu\nreport: false\n";
+  return parse_config(yaml, (dir / "tiny.yaml").string());
+}
+
+}  // namespace
+
+TEST_CASE("trainer: the same seed gives the same run on the CPU; resume continues exactly") {
+  register_test_models();
+  fs::path dir = fresh_dir("determinism");
+  testing::make_tiny_data_root(dir / "data");
+  ExperimentConfig cfg = tiny_config(dir, "[test_linear]");
+  RunSpec spec{cfg.models[0], true, "mnist", 3};
+  std::ostringstream log1, log2, log3;
+  TrainOptions o1{(dir / "a").string(), false, &log1, {}, (dir / "data").string()};
+  TrainOptions o2{(dir / "b").string(), false, &log2, {}, (dir / "data").string()};
+  RunRecord r1 = train_run(cfg, spec, o1);
+  RunRecord r2 = train_run(cfg, spec, o2);
+  REQUIRE(r1.status == "ok");
+  REQUIRE(r1.history.size() == 2);
+  for (size_t e = 0; e < 2; ++e) {
+    CHECK(r1.history[e].train_loss == r2.history[e].train_loss);  // bit for bit
+    CHECK(r1.history[e].val_acc == r2.history[e].val_acc);
+  }
+  CHECK(r1.source_test.confusion == r2.source_test.confusion);
+  CHECK(r1.targets.at("usps").confusion == r2.targets.at("usps").confusion);
+  CHECK(r1.source_test.images == 60);
+  CHECK(log1.str().find("epoch 2/2  step 10/10") != std::string::npos);
+  CHECK(r1.parameters == 3 * 16 * 16 * 10 + 10);
+
+  // The best checkpoint: safetensors with the metadata inside, and a JSON copy.
+  Checkpoint best = load_checkpoint((dir / "a" / "best").string());
+  CHECK(best.meta.at("run_id") == spec.run_id());
+  CHECK(best.meta.at("seed") == 3);
+  CHECK(best.meta.at("epoch") == r1.best_epoch);
+  CHECK(best.meta.at("metrics").contains("source_test_acc"));
+  CHECK(best.meta.at("code_version").get<std::string>().rfind("neurn", 0) == 0);
+  CHECK(slurp(dir / "a" / "best.json").find("\"config\"") != std::string::npos);
+  CHECK(best.tensors.size() > 0);
+
+  // A run stopped after epoch 1 and resumed to epoch 2 ends where the
+  // uninterrupted run ended.
+  ExperimentConfig one = cfg;
+  one.max_epochs = 1;
+  TrainOptions o3{(dir / "c").string(), false, &log3, {}, (dir / "data").string()};
+  train_run(one, spec, o3);
+  o3.resume = true;
+  RunRecord r3 = train_run(cfg, spec, o3);
+  CHECK(log3.str().find("resuming " + spec.run_id() + " after epoch 1") != std::string::npos);
+  REQUIRE(r3.history.size() == 2);
+  CHECK(r3.history[1].train_loss == r1.history[1].train_loss);
+  CHECK(r3.history[1].val_acc == r1.history[1].val_acc);
+  CHECK(r3.targets.at("usps").confusion == r1.targets.at("usps").confusion);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("sweep: a NaN loss stops its run with a clear record and the sweep goes on") {
+  register_test_models();
+  fs::path dir = fresh_dir("nan");
+  testing::make_tiny_data_root(dir / "data");
+  ExperimentConfig cfg = tiny_config(dir, "[test_nan, test_linear]");
+  cfg.neurn = {false};
+  std::ostringstream log;
+  SweepOptions opt;
+  opt.log = &log;
+  SweepSummary s = run_sweep(cfg, opt);
+  CHECK(s.finished == 2);
+  CHECK(s.diverged == 1);
+  CHECK(s.failed == 0);
+  LoadedResults res = load_results(s.results_file);
+  REQUIRE(res.records.size() == 2);
+  CHECK(res.records[0].run_id == "test_nan/mnist/seed0");
+  CHECK(res.records[0].status == "diverged");
+  CHECK(res.records[0].message == "training loss became NaN at epoch 1, step 4 of 5; training stopped");
+  CHECK(res.records[0].targets.empty());
+  CHECK(std::isnan(res.records[0].history.back().train_loss));
+  CHECK(res.records[1].status == "ok");
+  CHECK(res.records[1].targets.count("usps") == 1);
+  CHECK(log.str().find("diverged: training loss became NaN") != std::string::npos);
+  // The diverged run is left out of Table 1.
+  Table1 t = build_table1(res.records);
+  REQUIRE(t.rows.size() == 1);
+  CHECK(t.rows[0].model == "test_linear");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("sweep: configuration problems found before training") {
+  register_test_models();
+  fs::path dir = fresh_dir("errors");
+  testing::make_tiny_data_root(dir / "data", 200, 60, /*with_usps=*/false);
+  std::ostringstream log;
+  SweepOptions opt;
+  opt.log = &log;
+
+  // Unavailable target (no usps files) and unavailable source.
+  ExperimentConfig cfg = tiny_config(dir, "[test_linear]");
+  CHECK_THROWS_CONTAINING(run_sweep(cfg, opt), "tiny.yaml:6:10: cannot test on target 'usps': domain usps is not available");
+  cfg.sources = {"usps"};
+  cfg.targets = {"mnist"};
+  CHECK_THROWS_CONTAINING(run_sweep(cfg, opt), "tiny.yaml:5:10: cannot train on source 'usps'");
+
+  // Unknown model: close names.
+  cfg = tiny_config(dir, "[test_linaer]");
+  cfg.skip_missing_targets = true;
+  CHECK_THROWS_CONTAINING(run_sweep(cfg, opt), "tiny.yaml:4:10: unknown model 'test_linaer' (close names: test_linear");
+  // ... which a dry run lists instead.
+  opt.dry_run = true;
+  run_sweep(cfg, opt);
+  CHECK(log.str().find("unavailable model: test_linaer (not registered in this build)") != std::string::npos);
+  CHECK(log.str().find("test_linaer/mnist/seed0  -> mnist") == std::string::npos);
+  opt.dry_run = false;
+
+  // An output directory that cannot be created.
+  cfg = tiny_config(dir, "[test_linear]");
+  cfg.skip_missing_targets = true;
+  std::ofstream(dir / "afile") << "x";
+  cfg.output_dir = (dir / "afile" / "out").string();
+  CHECK_THROWS_CONTAINING(run_sweep(cfg, opt), "output directory " + cfg.output_dir + " cannot be created");
+
+  // NeuRN options are checked by the layer's parser, at the config's line.
+  cfg = tiny_config(dir, "[test_linear]");
+  cfg.skip_missing_targets = true;
+  cfg.neurn_options = {{"k", "4"}};
+  cfg.marks["neurn_options.k"] = {"tiny.yaml", 9, 20};
+  CHECK_THROWS_CONTAINING(run_sweep(cfg, opt), "tiny.yaml:9:20: neurn_options:");
+
+  // Results present and no --resume.
+  cfg = tiny_config(dir, "[test_linear]");
+  cfg.skip_missing_targets = true;
+  cfg.neurn = {false};
+  SweepSummary first = run_sweep(cfg, opt);
+  REQUIRE_MESSAGE(first.finished == 1, log.str());
+  CHECK_THROWS_CONTAINING(run_sweep(cfg, opt), "already holds 1 finished runs: pass --resume");
+  opt.resume = true;
+  SweepSummary s = run_sweep(cfg, opt);
+  CHECK(s.already_done == 1);
+  CHECK(s.finished == 0);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("sweep: grid order, --only and --shard") {
+  ExperimentConfig cfg = parse_config(
+      "models: [a, b]\nsources: [mnist, usps]\nseeds: [0, 1]\n", "g.yaml");
+  auto grid = expand_grid(cfg);
+  REQUIRE(grid.size() == 16);
+  CHECK(grid[0].run_id() == "a/mnist/seed0");
+  CHECK(grid[1].run_id() == "a+neurn/mnist/seed0");
+  CHECK(grid[15].run_id() == "b+neurn/usps/seed1");
+  CHECK(matches_only("a+neurn/mnist/seed0", "neurn"));
+  CHECK(matches_only("a+neurn/mnist/seed0", "x,*/mnist/*"));
+  CHECK_FALSE(matches_only("a/usps/seed0", "*/mnist/*"));
+  CHECK_FALSE(matches_only("a/usps/seed0", "a/usps/seed1"));
+  int i = -1, n = -1;
+  parse_shard("2/4", i, n);
+  CHECK(i == 2);
+  CHECK(n == 4);
+  CHECK_THROWS_CONTAINING(parse_shard("4/4", i, n), "--shard expects I/N with 0 <= I < N");
+  CHECK_THROWS_CONTAINING(parse_shard("1", i, n), "got '1'");
+  SweepOptions so;
+  so.shard_index = 1;
+  so.shard_count = 3;
+  cfg.output_dir = "out";
+  CHECK(results_path(cfg, so) == "out/shards/1-of-3/results.jsonl");
+}
+
+TEST_CASE("neurn run killed with SIGKILL in the middle, then resumed: every run recorded exactly once") {
+  const char* bin = std::getenv("NEURN_BIN");
+  if (!bin || !fs::exists(bin)) {
+    MESSAGE("skipped: NEURN_BIN (the neurn executable, set by ctest) is not set");
+    return;
+  }
+  fs::path dir = fresh_dir("kill");
+  testing::make_tiny_data_root(dir / "data", 80, 40);
+  std::string yaml = "name: killed\noutput_dir: " + (dir / "out").string() + "\ndata_root: " +
+                     (dir / "data").string() +
+                     "\nmodels: [digits_convnet]\nsources: [mnist]\ntargets: [usps]\nneurn: [false, true]\n"
+                     "seeds: [0]\nprotocol: {train_images: 80, val_images: 16, test_images: 40}\n"
+                     "batch_size: 32\nmax_epochs: 4\nearly_stopping: {patience: 10}\ndevice: cpu\n";
+  std::ofstream(dir / "killed.yaml") << yaml;
+  auto spawn = [&](const std::vector<std::string>& extra, const fs::path& logfile) {
+    std::fflush(stdout);  // or the child's freopen would write the parent's buffered output again
+    std::fflush(stderr);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      FILE* f = std::freopen(logfile.c_str(), "w", stdout);
+      (void)f;
+      dup2(fileno(stdout), 2);
+      std::vector<std::string> a{bin, "run", (dir / "killed.yaml").string()};
+      a.insert(a.end(), extra.begin(), extra.end());
+      std::vector<char*> argv;
+      for (auto& s : a) argv.push_back(s.data());
+      argv.push_back(nullptr);
+      execv(bin, argv.data());
+      _exit(127);
+    }
+    return pid;
+  };
+  auto wait_exit = [](pid_t pid) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return status;
+  };
+
+  // Kill the sweep once the second run has finished an epoch.
+  pid_t pid = spawn({}, dir / "log1.txt");
+  fs::path marker = dir / "out" / "runs" / "digits_convnet+neurn_mnist_seed0" / "last.safetensors";
+  auto t0 = std::chrono::steady_clock::now();
+  bool seen = false;
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120)) {
+    if (fs::exists(marker)) {
+      seen = true;
+      break;
+    }
+    int st = 0;
+    if (waitpid(pid, &st, WNOHANG) == pid) FAIL("neurn run ended before it could be killed:\n" << slurp(dir / "log1.txt"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  kill(pid, SIGKILL);
+  int status = wait_exit(pid);
+  REQUIRE_MESSAGE(seen, slurp(dir / "log1.txt"));
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGKILL);
+  LoadedResults mid = load_results((dir / "out" / "results.jsonl").string());
+  CHECK(mid.warnings.empty());
+  REQUIRE(mid.records.size() == 1);
+  CHECK(mid.records[0].run_id == "digits_convnet/mnist/seed0");
+
+  // Without --resume the finished run is not silently redone.
+  status = wait_exit(spawn({}, dir / "log2.txt"));
+  CHECK(WEXITSTATUS(status) == 1);
+  CHECK(slurp(dir / "log2.txt").find("pass --resume") != std::string::npos);
+
+  status = wait_exit(spawn({"--resume"}, dir / "log3.txt"));
+  std::string log3 = slurp(dir / "log3.txt");
+  REQUIRE_MESSAGE(WEXITSTATUS(status) == 0, log3);
+  CHECK(log3.find("digits_convnet/mnist/seed0: already recorded, skipped") != std::string::npos);
+  CHECK(log3.find("resuming digits_convnet+neurn/mnist/seed0 after epoch") != std::string::npos);
+  CHECK(log3.find("report: ") != std::string::npos);
+  LoadedResults all = load_results((dir / "out" / "results.jsonl").string());
+  CHECK(all.warnings.empty());  // no run recorded twice, no corrupt line
+  REQUIRE(all.records.size() == 2);
+  CHECK(all.records[0].run_id == "digits_convnet/mnist/seed0");
+  CHECK(all.records[1].run_id == "digits_convnet+neurn/mnist/seed0");
+  for (auto& r : all.records) CHECK(r.epochs_run == 4);
+  CHECK(fs::exists(dir / "out" / "report" / "index.html"));
+  fs::remove_all(dir);
+}
