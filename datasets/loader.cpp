@@ -59,7 +59,9 @@ struct DataLoader::Epoch {
 
   Batch take(int64_t b) {
     std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return slots[static_cast<size_t>(b)].has_value() || error; });
+    cv.wait(lock, [&] { return slots[static_cast<size_t>(b)].has_value() || error || stop; });
+    NEURN_CHECK(!stop, "DataLoader: this epoch was abandoned (begin() was called again, or the loader was destroyed) ",
+                "while an iterator of it was still in use");
     if (error) std::rethrow_exception(error);
     Batch out = std::move(*slots[static_cast<size_t>(b)]);
     slots[static_cast<size_t>(b)].reset();

@@ -268,6 +268,11 @@ TEST_CASE("DataLoader: resize, gray->RGB, fixed and dataset normalization, worke
   int full = 0;
   for (const Batch& x : A) full += static_cast<int>(x.images.size(0));
   CHECK(full == 64);
+  // An iterator of an abandoned epoch fails loudly instead of waiting forever.
+  auto old_it = A.begin();
+  auto new_it = A.begin();
+  CHECK((*new_it).images.size(0) == 7);
+  CHECK_THROWS_CONTAINING(++old_it, "this epoch was abandoned");
 }
 
 TEST_CASE("augmentation: stays in [0, 1], changes images, deterministic per generator; off leaves them alone") {
