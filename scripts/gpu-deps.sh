@@ -59,7 +59,8 @@ neurn_deps_use() {
     local hdf5
     hdf5=$(ls "$root/usr/lib/$arch"/libhdf5_serial.so.* 2>/dev/null | head -1)
     if [ -n "$hdf5" ]; then
-      mkdir -p "$root/usr/lib/$arch/hdf5/serial/lib"
+      # (and its -I of hdf5's headers, which matio.h does not include)
+      mkdir -p "$root/usr/lib/$arch/hdf5/serial/lib" "$root/usr/lib/$arch/hdf5/serial/include"
       ln -sfn "$hdf5" "$root/usr/lib/$arch/hdf5/serial/lib/libhdf5.so"
     fi
     # pkg-config files with the prefix in place of /usr.
