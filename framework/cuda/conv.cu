@@ -74,9 +74,11 @@ ConvPlan* plan_for(const Tensor& x, const Tensor& w, const Conv2dOptions& opt, P
       static_cast<int>(opt.stride[1]), static_cast<int>(opt.dilation[0]), static_cast<int>(opt.dilation[1]),
       CUDNN_CROSS_CORRELATION, compute));
   NEURN_CUDNN_CHECK(cudnnSetConvolutionGroupCount(p->conv, static_cast<int>(opt.groups)));
-  cudnnMathType_t math = prec == Precision::BF16 ? CUDNN_TENSOR_OP_MATH
-                         : (prec == Precision::F32 && allow_tf32()) ? CUDNN_DEFAULT_MATH
-                                                                    : CUDNN_FMA_MATH;
+  // float32: FMA-only kernels (exact float32, as PyTorch does with TF32 off)
+  // unless TF32 is allowed; float64 kernels are exact in any math mode.
+  cudnnMathType_t math = prec == Precision::BF16                      ? CUDNN_TENSOR_OP_MATH
+                         : (prec == Precision::F32 && !allow_tf32()) ? CUDNN_FMA_MATH
+                                                                     : CUDNN_DEFAULT_MATH;
   NEURN_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, math));
   int on, oc, oh, ow;
   NEURN_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &on, &oc, &oh, &ow));
