@@ -32,6 +32,15 @@ Conv2d::Conv2d(const Conv2dSpec& spec) : spec_(spec) {
   }
 }
 
+void Conv2d::reset_parameters() {
+  Tensor& w = param("weight");
+  kaiming_uniform_(w, FanMode::FanIn, std::sqrt(5.0));
+  if (has_param("bias")) {
+    double bound = 1.0 / std::sqrt(static_cast<double>(fan_in(w.shape())));
+    uniform_(param("bias"), -bound, bound);
+  }
+}
+
 Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
                int64_t groups, bool bias)
     : Conv2d(Conv2dSpec{in, out, {kernel, kernel}, {stride, stride}, {padding, padding}, {dilation, dilation}, groups,

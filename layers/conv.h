@@ -34,6 +34,8 @@ class Conv2d : public Module {
   Tensor forward(const Tensor& x) override;  // (N, C_in, H, W) -> (N, C_out, H', W')
   std::string type() const override;
   const Conv2dSpec& spec() const { return spec_; }
+  // Redraws weight and bias with PyTorch's default init.
+  void reset_parameters();
 
  private:
   Conv2dSpec spec_;

@@ -1,6 +1,8 @@
 #include "layers/init.h"
 
+#include <algorithm>
 #include <cmath>
+#include <thread>
 #include <vector>
 
 namespace neurn {
@@ -8,11 +10,47 @@ namespace neurn {
 namespace {
 thread_local TensorOptions g_opt{};
 thread_local Generator* g_gen = nullptr;
+thread_local bool g_defer = false;
 
 int64_t receptive_field(const Shape& s) {
   int64_t r = 1;
   for (size_t i = 2; i < s.size(); ++i) r *= s[i];
   return r;
+}
+
+// Writes f(counter) for counters base .. base + numel - 1 into t, the same
+// values rand()/randn() give for that generator state. Large tensors are
+// filled by several threads (VGG19's 103M-element layer otherwise dominates
+// model construction).
+template <typename F>
+void draw(const Tensor& t, F f) {
+  Generator& g = param_generator();
+  uint64_t base = g.advance(static_cast<uint64_t>(t.numel()));
+  if (t.device().is_meta() || t.numel() == 0) return;
+  Tensor host = t.device().is_cpu() && (t.dtype() == DType::Float32 || t.dtype() == DType::Float64)
+                    ? t
+                    : Tensor::empty(t.shape(), {DType::Float64, Device::cpu(), false});
+  int64_t n = host.numel();
+  auto fill = [&, f](int64_t begin, int64_t end) mutable {  // each thread its own copy of f
+    if (host.dtype() == DType::Float32) {
+      float* p = static_cast<float*>(host.raw_data());
+      for (int64_t i = begin; i < end; ++i) p[i] = static_cast<float>(f(base + static_cast<uint64_t>(i)));
+    } else {
+      double* p = static_cast<double*>(host.raw_data());
+      for (int64_t i = begin; i < end; ++i) p[i] = f(base + static_cast<uint64_t>(i));
+    }
+  };
+  int64_t threads = std::min<int64_t>(std::max(1u, std::thread::hardware_concurrency()), n >> 18);
+  if (threads <= 1) {
+    fill(0, n);
+  } else {
+    std::vector<std::thread> pool;
+    int64_t per = (n + threads - 1) / threads;
+    for (int64_t k = 1; k < threads; ++k) pool.emplace_back(fill, k * per, std::min(n, (k + 1) * per));  // copies
+    fill(0, std::min(n, per));
+    for (auto& th : pool) th.join();
+  }
+  if (!host.same(t)) t.copy_(host);
 }
 
 // Copies host values into t (any device and dtype).
@@ -32,6 +70,9 @@ ParamScope::~ParamScope() {
   g_gen = prev_gen_;
 }
 
+DeferInit::DeferInit() : prev_(g_defer) { g_defer = true; }
+DeferInit::~DeferInit() { g_defer = prev_; }
+
 TensorOptions param_options() { return g_opt; }
 Generator& param_generator() { return g_gen ? *g_gen : default_generator(); }
 
@@ -46,15 +87,17 @@ int64_t fan_out(const Shape& s) {
 }
 
 Tensor new_uniform(const Shape& shape, double lo, double hi) {
-  TensorOptions opt = param_options();
-  if (opt.device.is_meta()) return Tensor::empty(shape, opt);
-  return rand(shape, opt, &param_generator(), lo, hi);
+  if (g_defer) return zeros(shape, param_options());
+  Tensor t = Tensor::empty(shape, param_options());
+  uniform_(t, lo, hi);
+  return t;
 }
 
 Tensor new_normal(const Shape& shape, double mean, double std) {
-  TensorOptions opt = param_options();
-  if (opt.device.is_meta()) return Tensor::empty(shape, opt);
-  return randn(shape, opt, &param_generator(), mean, std);
+  if (g_defer) return zeros(shape, param_options());
+  Tensor t = Tensor::empty(shape, param_options());
+  normal_(t, mean, std);
+  return t;
 }
 
 Tensor new_full(const Shape& shape, double value) { return full(shape, value, param_options()); }
@@ -66,13 +109,30 @@ Tensor new_kaiming_uniform(const Shape& shape, double a) {
 }
 
 void uniform_(const Tensor& t, double lo, double hi) {
-  if (t.device().is_meta()) return;
-  t.copy_(rand(t.shape(), {DType::Float64}, &param_generator(), lo, hi));
+  uint64_t seed = param_generator().seed();
+  draw(t, [=](uint64_t c) { return lo + (hi - lo) * counter_uniform(seed, c); });
 }
 
 void normal_(const Tensor& t, double mean, double std) {
-  if (t.device().is_meta()) return;
-  t.copy_(randn(t.shape(), {DType::Float64}, &param_generator(), mean, std));
+  uint64_t seed = param_generator().seed();
+  // Box-Muller gives two normals per pair of uniforms: counters 2k and 2k+1
+  // share one pair (cosine and sine), half the hashing and logarithms of
+  // counter_normal (the draw loop visits counters in order, so the pair is
+  // computed once and reused).
+  struct Pair {
+    uint64_t k = ~0ull;
+    double c = 0, s = 0;
+  };
+  draw(t, [=, cache = Pair{}](uint64_t c) mutable {
+    uint64_t k = c >> 1;
+    if (k != cache.k) {
+      double u1 = counter_uniform(seed, 2 * k), u2 = counter_uniform(seed, 2 * k + 1);
+      if (u1 < 1e-300) u1 = 1e-300;
+      double r = std::sqrt(-2.0 * std::log(u1)), a = 6.283185307179586 * u2;
+      cache = {k, r * std::cos(a), r * std::sin(a)};
+    }
+    return mean + std * ((c & 1) ? cache.s : cache.c);
+  });
 }
 
 void constant_(const Tensor& t, double value) { t.fill_(value); }

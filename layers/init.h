@@ -27,6 +27,22 @@ class ParamScope {
   Generator* prev_gen_;
 };
 
+// While it lives (on this thread), new_uniform, new_normal and
+// new_kaiming_uniform give zeros instead of drawing: for model builders that
+// re-initialise every weight they create with the reference's own scheme
+// (drawing VGG19's 140M values twice costs seconds). Layers keep a
+// reset_parameters() for the ones a builder wants at the default.
+class DeferInit {
+ public:
+  DeferInit();
+  ~DeferInit();
+  DeferInit(const DeferInit&) = delete;
+  DeferInit& operator=(const DeferInit&) = delete;
+
+ private:
+  bool prev_;
+};
+
 // The scope's dtype and device (float32 on the CPU outside any scope).
 TensorOptions param_options();
 // The scope's generator (the default generator outside any scope).

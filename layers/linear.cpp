@@ -16,6 +16,14 @@ Linear::Linear(int64_t in_features, int64_t out_features, bool bias) : in_(in_fe
   }
 }
 
+void Linear::reset_parameters() {
+  kaiming_uniform_(param("weight"), FanMode::FanIn, std::sqrt(5.0));
+  if (has_param("bias")) {
+    double bound = 1.0 / std::sqrt(static_cast<double>(in_));
+    uniform_(param("bias"), -bound, bound);
+  }
+}
+
 Tensor Linear::forward(const Tensor& x) {
   NEURN_CHECK(x.dim() >= 1 && x.size(-1) == in_, "Linear(", in_, " -> ", out_, "): expected input (..., ", in_,
               "), got ", shape_str(x.shape()));

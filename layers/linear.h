@@ -12,6 +12,8 @@ class Linear : public Module {
   std::string type() const override { return "Linear"; }
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
+  // Redraws weight and bias with PyTorch's default init.
+  void reset_parameters();
 
  private:
   int64_t in_, out_;

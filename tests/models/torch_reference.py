@@ -1,0 +1,105 @@
+#!/usr/bin/python3
+"""Reference data from torchvision for the neurn model tests (run only where
+Debian's python3-torch and python3-torchvision are installed).
+
+  torch_reference.py keys OUT.txt
+      the state-dict keys and shapes of torchvision's vgg19, resnet50,
+      densenet121 and mobilenet_v2 at 1000 classes (tests/models/torchvision_keys.txt
+      was made this way and is checked in, so the key test runs without torch)
+  torch_reference.py reference OUTDIR [MODEL ...]
+      per model, random weights (BN statistics randomised too) as
+      OUTDIR/MODEL.weights.safetensors, and OUTDIR/MODEL.io.safetensors with an
+      input (2, 3, 32, 32), the eval-mode output, and one training step
+      (dropout off, labels [1, 7], cross-entropy): its output, loss, every
+      parameter's gradient (the first 65536 values and the norm for tensors
+      over 4M elements) and the BN running statistics after the step.
+
+safetensors is written with struct and json (no dependency on the package).
+"""
+import json
+import struct
+import sys
+
+import torch
+import torch.nn.functional as F
+import torchvision
+
+MODELS = ["vgg19", "resnet50", "densenet121", "mobilenet_v2"]
+ST_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
+
+
+def save_safetensors(path, tensors):
+    header, blobs, offset = {}, [], 0
+    for name, t in tensors.items():
+        t = t.detach().contiguous().cpu()
+        data = t.numpy().tobytes()
+        header[name] = {"dtype": ST_DTYPES[t.dtype], "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        blobs.append(data)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+def write_keys(out):
+    with open(out, "w") as f:
+        f.write("# torchvision %s state-dict keys at 1000 classes: model key shape\n" % torchvision.__version__)
+        for name in MODELS:
+            model = getattr(torchvision.models, name)()
+            for k, v in model.state_dict().items():
+                f.write("%s %s %s\n" % (name, k, ",".join(str(d) for d in v.shape)))
+
+
+def write_reference(outdir, names):
+    for i, name in enumerate(names):
+        torch.manual_seed(1234 + i)
+        model = getattr(torchvision.models, name)(num_classes=10)
+        with torch.no_grad():
+            for m in model.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.weight.uniform_(0.5, 1.5)
+                    m.bias.uniform_(-0.2, 0.2)
+                    m.running_mean.uniform_(-0.2, 0.2)
+                    m.running_var.uniform_(0.5, 1.5)
+                    m.num_batches_tracked.fill_(5)
+        save_safetensors("%s/%s.weights.safetensors" % (outdir, name), model.state_dict())
+        x = torch.randn(2, 3, 32, 32)
+        io = {"input": x}
+        model.eval()
+        with torch.no_grad():
+            io["eval_output"] = model(x)
+        model.train()
+        for m in model.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.p = 0.0
+        y = model(x)
+        loss = F.cross_entropy(y, torch.tensor([1, 7]))
+        loss.backward()
+        io["train_output"] = y
+        io["loss"] = loss.reshape(())
+        for k, p in model.named_parameters():
+            g = p.grad.reshape(-1)
+            if g.numel() <= 4 * 1024 * 1024:
+                io["grad." + k] = p.grad
+            else:
+                io["gradhead." + k] = g[:65536].clone()
+                io["gradnorm." + k] = g.norm().reshape(())
+        for k, b in model.named_buffers():
+            if b.dtype == torch.float32:
+                io["after." + k] = b
+        save_safetensors("%s/%s.io.safetensors" % (outdir, name), io)
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(2)
+    if len(sys.argv) >= 3 and sys.argv[1] == "keys":
+        write_keys(sys.argv[2])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "reference":
+        write_reference(sys.argv[2], sys.argv[3:] or MODELS)
+    else:
+        sys.exit(__doc__)
