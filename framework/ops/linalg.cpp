@@ -35,10 +35,13 @@ void gemm_cpu(const Gemm& g, const Tensor& a, const Tensor& b, const Tensor& c) 
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     T* pc = c.data<T>();
-    if (g.k == 0) {  // an empty sum: C = beta C
+    if (g.k == 0) {  // an empty sum: C = beta C (C may be uninitialised when beta = 0)
       for (int64_t i = 0; i < g.batch; ++i)
         for (int64_t r = 0; r < g.m; ++r)
-          for (int64_t j = 0; j < g.n; ++j) pc[i * g.stride_c + r * g.ldc + j] *= static_cast<T>(g.beta);
+          for (int64_t j = 0; j < g.n; ++j) {
+            T& c = pc[i * g.stride_c + r * g.ldc + j];
+            c = g.beta == 0.0 ? T(0) : c * static_cast<T>(g.beta);
+          }
       return;
     }
     auto ta = g.trans_a ? CblasTrans : CblasNoTrans;
@@ -121,7 +124,7 @@ Tensor batched_product(const Tensor& a, bool ta, const Tensor& b, bool tb, const
   Tensor c = Tensor::empty(out_shape, a.options());
   if (b.dim() == 2 && !ta) {
     // b is one matrix: fold a's batch into the rows, one GEMM for all.
-    g.m = a.numel() / std::max<int64_t>(ca, 1);
+    g.m = shape_numel(Shape(a.shape().begin(), a.shape().end() - 1));
     run_gemm(g, a, b, c);
     return c;
   }

@@ -272,3 +272,15 @@ TEST_CASE("softmax and losses on the meta device") {
   CHECK(cross_entropy(zeros({4, 10}, meta), t, 0.0, Reduction::None).shape() == Shape{4});
   CHECK(dropout(zeros({4, 10}, meta), 0.5, true).device().is_meta());
 }
+
+TEST_CASE("matmul and linear with an empty inner dimension give zeros") {
+  Tensor a = zeros({3, 0}), b = zeros({0, 2});
+  CHECK(matmul(a, b).to_vector<float>() == std::vector<float>(6, 0.0f));
+  Tensor x = zeros({0, 4}, {DType::Float64}), w = leaf({2, 4}, 1), bias = leaf({2}, 2);
+  x.requires_grad_();
+  Tensor y = linear(x, w, bias);
+  CHECK(y.shape() == Shape{0, 2});
+  sum(y).backward();
+  CHECK(w.grad().to_vector<double>() == std::vector<double>(8, 0.0));
+  CHECK(bias.grad().to_vector<double>() == std::vector<double>(2, 0.0));
+}
