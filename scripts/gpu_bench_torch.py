@@ -32,19 +32,25 @@ def build(torch, name, classes):
     nn = torch.nn
     if name == "digits_convnet":
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
-        from train_step_torch import build_torch_net
-        return build_torch_net(nn)
+        try:
+            from train_step_torch import build_torch_net
+            return build_torch_net(nn)
+        except ImportError:  # the same network, as that script's docstring describes it
+            return nn.Sequential(nn.Conv2d(3, 64, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(64, 128, 5), nn.ReLU(),
+                                 nn.MaxPool2d(2), nn.Flatten(), nn.Linear(3200, 1024), nn.ReLU(),
+                                 nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 10))
     if name in TORCHVISION:
         import torchvision
         return getattr(torchvision.models, TORCHVISION[name])(num_classes=classes)
     return None
 
 
-def run(torch, name, batch, size, steps, warmup, classes):
+def run(torch, name, batch, size, steps, warmup, classes, device):
     net = build(torch, name, classes)
     if net is None:
         return {"model": name, "skipped": "no PyTorch/torchvision twin"}
-    dev = torch.device("cuda")
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
     torch.manual_seed(1)
     net = net.to(dev).train()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
@@ -61,8 +67,9 @@ def run(torch, name, batch, size, steps, warmup, classes):
 
     for _ in range(warmup):
         step().item()
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
     times = []
     t0 = time.perf_counter()
     for _ in range(steps):
@@ -72,9 +79,11 @@ def run(torch, name, batch, size, steps, warmup, classes):
     total = time.perf_counter() - t0
     times.sort()
     out = {"model": name, "images_per_second": batch * steps / total,
-           "peak_memory_bytes": torch.cuda.max_memory_allocated(), "step_ms_median": times[len(times) // 2]}
+           "peak_memory_bytes": torch.cuda.max_memory_allocated() if cuda else None,
+           "step_ms_median": times[len(times) // 2], "device": str(dev)}
     del net, opt, x, y
-    torch.cuda.empty_cache()
+    if cuda:
+        torch.cuda.empty_cache()
     return out
 
 
@@ -88,9 +97,10 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--tf32", action="store_true")
     ap.add_argument("--benchmark", action="store_true")
+    ap.add_argument("--device", default="cuda", help="cpu: a smoke test of this script where no GPU is")
     args = ap.parse_args()
     import torch
-    if not torch.cuda.is_available():
+    if args.device != "cpu" and not torch.cuda.is_available():
         print(json.dumps({"error": "torch.cuda.is_available() is False"}))
         return 1
     torch.backends.cuda.matmul.allow_tf32 = args.tf32
@@ -98,7 +108,7 @@ def main():
     torch.backends.cudnn.benchmark = args.benchmark
     for name in args.models:
         try:
-            res = run(torch, name, args.batch, args.size, args.steps, args.warmup, args.classes)
+            res = run(torch, name, args.batch, args.size, args.steps, args.warmup, args.classes, args.device)
         except Exception as e:  # one failing model does not stop the others
             res = {"model": name, "error": f"{type(e).__name__}: {e}"}
         print(json.dumps(res), flush=True)
