@@ -19,8 +19,8 @@ int bench_loader(const Args& args) {
         "Prints the loader's throughput; the last line is images_per_second=<N>.\n");
     return 0;
   }
-  f.allow_only({"domain", "split", "size", "channels", "batch", "epochs", "workers", "augment", "normalize", "root",
-                "help"});
+  f.allow_only(
+      {"domain", "split", "size", "channels", "batch", "epochs", "workers", "augment", "normalize", "root", "help"});
   std::string domain = f.get("domain", "mnistm"), split = f.get("split", "train");
   std::string root = f.get("root", data::data_root());
   auto t0 = std::chrono::steady_clock::now();

@@ -27,7 +27,8 @@ Dataset::Dataset(std::string name, std::string split, int64_t channels, int64_t 
 
 const uint8_t* Dataset::image(int64_t i) const {
   NEURN_CHECK(i >= 0 && i < size(), "Dataset ", name_, "/", split_, ": index ", i, " out of range [0, ", size(), ")");
-  return records_->pixels.data() + static_cast<size_t>(index_[static_cast<size_t>(i)]) * static_cast<size_t>(image_numel());
+  return records_->pixels.data() +
+         static_cast<size_t>(index_[static_cast<size_t>(i)]) * static_cast<size_t>(image_numel());
 }
 
 int64_t Dataset::label(int64_t i) const {
@@ -101,7 +102,8 @@ std::pair<Dataset, Dataset> split_validation(const Dataset& train, double fracti
   std::vector<int64_t> perm(static_cast<size_t>(n));
   std::iota(perm.begin(), perm.end(), int64_t{0});
   Generator gen(seed ^ 0x5EED5EEDull);
-  for (int64_t i = n - 1; i > 0; --i) std::swap(perm[static_cast<size_t>(i)], perm[gen.below(static_cast<uint64_t>(i + 1))]);
+  for (int64_t i = n - 1; i > 0; --i)
+    std::swap(perm[static_cast<size_t>(i)], perm[gen.below(static_cast<uint64_t>(i + 1))]);
   std::vector<int64_t> val(perm.begin(), perm.begin() + n_val), fit(perm.begin() + n_val, perm.end());
   // Keep each part in the original record order (reads and histograms stay stable).
   std::sort(val.begin(), val.end());

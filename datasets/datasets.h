@@ -28,8 +28,8 @@ struct DomainInfo {
   int64_t height = 0, width = 0;    // native image size
   int64_t channels = 0;             // 1 (gray) or 3 (RGB)
   int64_t num_classes = 10;
-  bool generated = false;           // made by a generator (syn), always available
-  bool sample = false;              // a small sample for pictures and tests, not an evaluation set
+  bool generated = false;  // made by a generator (syn), always available
+  bool sample = false;     // a small sample for pictures and tests, not an evaluation set
 };
 
 // The registry: mnist, usps, svhn, mnistm, syn, and the explicitly named
@@ -139,13 +139,13 @@ struct Normalization {
 // Training-time augmentation; all off by default. Applied per image after the
 // resize and channel conversion, before normalization.
 struct Augmentation {
-  int64_t crop_padding = 0;     // random crop with this zero padding (pixels)
-  float max_rotate_deg = 0.f;   // small affine: rotation in [-d, d]
-  float max_scale = 0.f;        //   scale in [1 - s, 1 + s]
-  float max_translate = 0.f;    //   translation in [-t, t] * size
-  float brightness = 0.f;       // colour jitter: x * (1 + U[-b, b])
-  float contrast = 0.f;         //   blend towards the mean by U[-c, c]
-  float saturation = 0.f;       //   blend towards gray by U[-s, s] (3 channels)
+  int64_t crop_padding = 0;    // random crop with this zero padding (pixels)
+  float max_rotate_deg = 0.f;  // small affine: rotation in [-d, d]
+  float max_scale = 0.f;       //   scale in [1 - s, 1 + s]
+  float max_translate = 0.f;   //   translation in [-t, t] * size
+  float brightness = 0.f;      // colour jitter: x * (1 + U[-b, b])
+  float contrast = 0.f;        //   blend towards the mean by U[-c, c]
+  float saturation = 0.f;      //   blend towards gray by U[-s, s] (3 channels)
   bool enabled() const {
     return crop_padding > 0 || max_rotate_deg > 0 || max_scale > 0 || max_translate > 0 || brightness > 0 ||
            contrast > 0 || saturation > 0;
@@ -155,15 +155,15 @@ struct Augmentation {
 struct LoaderOptions {
   int64_t batch_size = 64;
   bool shuffle = true;
-  uint64_t seed = 0;         // shuffling and augmentation; epoch e uses (seed, e)
+  uint64_t seed = 0;  // shuffling and augmentation; epoch e uses (seed, e)
   bool drop_last = false;
-  int64_t size = 0;          // output height = width (bilinear resize); 0: native
-  int64_t channels = 0;      // 1 or 3 (gray <-> RGB); 0: native
+  int64_t size = 0;      // output height = width (bilinear resize); 0: native
+  int64_t channels = 0;  // 1 or 3 (gray <-> RGB); 0: native
   Normalization normalize;
   Augmentation augment;
   Device device = Device::cpu();  // cuda: batches are assembled in pinned memory, then copied
-  int64_t prefetch = 4;      // batches assembled ahead by the background threads
-  int64_t workers = 1;       // background threads assembling batches
+  int64_t prefetch = 4;           // batches assembled ahead by the background threads
+  int64_t workers = 1;            // background threads assembling batches
 };
 
 struct Batch {

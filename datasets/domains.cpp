@@ -20,7 +20,8 @@ namespace neurn::data {
 namespace layout {
 
 std::string mnist_file(const std::string& root, const std::string& split, bool images) {
-  std::string base = std::string(split == "train" ? "train" : "t10k") + (images ? "-images-idx3-ubyte" : "-labels-idx1-ubyte");
+  std::string base =
+      std::string(split == "train" ? "train" : "t10k") + (images ? "-images-idx3-ubyte" : "-labels-idx1-ubyte");
   std::string dir = path_join(root, "mnist");
   if (file_exists(path_join(dir, base + ".gz"))) return path_join(dir, base + ".gz");
   if (file_exists(path_join(dir, base))) return path_join(dir, base);
@@ -56,9 +57,7 @@ std::string mnistm_labels(const std::string& root, const std::string& split) {
 std::string mnistm_cache(const std::string& root, const std::string& split) {
   return path_join(path_join(root, "mnist_m"), "mnistm_" + split + ".u8");
 }
-std::string bsds_train_dir(const std::string& root) {
-  return path_join(root, "bsds500/BSR/BSDS500/data/images/train");
-}
+std::string bsds_train_dir(const std::string& root) { return path_join(root, "bsds500/BSR/BSDS500/data/images/train"); }
 std::string syn_cache(const std::string& root, const std::string& split, int64_t count, uint64_t seed) {
   return path_join(path_join(root, "syn"),
                    "syn_" + split + "_" + std::to_string(count) + "_seed" + std::to_string(seed) + ".u8");
@@ -66,10 +65,9 @@ std::string syn_cache(const std::string& root, const std::string& split, int64_t
 
 int64_t official_count(const std::string& domain, const std::string& split) {
   static const std::map<std::string, int64_t> counts = {
-      {"mnist/train", 60000}, {"mnist/test", 10000}, {"usps/train", 7291},   {"usps/test", 2007},
-      {"svhn/train", 73257},  {"svhn/test", 26032},  {"svhn/extra", 531131}, {"mnistm/train", 59001},
-      {"mnistm/test", 9001},  {"syn/train", kSynTrainCount}, {"syn/test", kSynTestCount},
-      {"svhn_sample50/test", 50}};
+      {"mnist/train", 60000}, {"mnist/test", 10000},         {"usps/train", 7291},        {"usps/test", 2007},
+      {"svhn/train", 73257},  {"svhn/test", 26032},          {"svhn/extra", 531131},      {"mnistm/train", 59001},
+      {"mnistm/test", 9001},  {"syn/train", kSynTrainCount}, {"syn/test", kSynTestCount}, {"svhn_sample50/test", 50}};
   auto it = counts.find(domain + "/" + split);
   return it == counts.end() ? 0 : it->second;
 }
@@ -80,18 +78,60 @@ int64_t official_count(const std::string& domain, const std::string& split) {
 
 const std::vector<DomainInfo>& domains() {
   static const std::vector<DomainInfo> d = {
-      {"mnist", "MNIST handwritten digits (LeCun et al.), official IDX files", {"train", "test"}, 28, 28, 1, 10, false,
+      {"mnist",
+       "MNIST handwritten digits (LeCun et al.), official IDX files",
+       {"train", "test"},
+       28,
+       28,
+       1,
+       10,
+       false,
        false},
-      {"usps", "USPS postal digits (Hastie et al. zip.train/zip.test, or libsvm usps/usps.t)", {"train", "test"}, 16,
-       16, 1, 10, false, false},
-      {"svhn", "SVHN cropped house-number digits (Netzer et al.), train_32x32.mat / test_32x32.mat",
-       {"train", "test"}, 32, 32, 3, 10, false, false},
-      {"mnistm", "MNIST-M (Ganin et al.): MNIST digits blended over BSDS500 photo crops", {"train", "test"}, 32, 32, 3,
-       10, false, false},
-      {"syn", "synthetic digits rendered from installed TrueType fonts (SynDigits-style), generated", {"train", "test"},
-       32, 32, 3, 10, true, false},
-      {"svhn_sample50", "50 real SVHN test crops: a SAMPLE for pictures and reader tests, NOT an evaluation set",
-       {"test"}, 32, 32, 3, 10, false, true},
+      {"usps",
+       "USPS postal digits (Hastie et al. zip.train/zip.test, or libsvm usps/usps.t)",
+       {"train", "test"},
+       16,
+       16,
+       1,
+       10,
+       false,
+       false},
+      {"svhn",
+       "SVHN cropped house-number digits (Netzer et al.), train_32x32.mat / test_32x32.mat",
+       {"train", "test"},
+       32,
+       32,
+       3,
+       10,
+       false,
+       false},
+      {"mnistm",
+       "MNIST-M (Ganin et al.): MNIST digits blended over BSDS500 photo crops",
+       {"train", "test"},
+       32,
+       32,
+       3,
+       10,
+       false,
+       false},
+      {"syn",
+       "synthetic digits rendered from installed TrueType fonts (SynDigits-style), generated",
+       {"train", "test"},
+       32,
+       32,
+       3,
+       10,
+       true,
+       false},
+      {"svhn_sample50",
+       "50 real SVHN test crops: a SAMPLE for pictures and reader tests, NOT an evaluation set",
+       {"test"},
+       32,
+       32,
+       3,
+       10,
+       false,
+       true},
   };
   return d;
 }
@@ -144,7 +184,8 @@ std::string domain_unavailable_message(const std::string& name, const std::strin
            "/mnist/{train-images-idx3-ubyte,train-labels-idx1-ubyte,t10k-images-idx3-ubyte,t10k-labels-idx1-ubyte}.gz. "
            "Run `neurn data prepare mnist` (copies them from ../shared/data when present, else downloads them), or "
            "download the four files from https://ossci-datasets.s3.amazonaws.com/mnist/ (mirror of "
-           "http://yann.lecun.com/exdb/mnist/) into " + r + "/mnist/";
+           "http://yann.lecun.com/exdb/mnist/) into " +
+           r + "/mnist/";
   if (name == "usps")
     return "domain usps is not available: expected " + r + "/usps/zip.train.gz and zip.test.gz (or the libsvm " +
            "usps.bz2 and usps.t.bz2). Run `neurn data prepare usps`, or download zip.train.gz and zip.test.gz from " +
@@ -152,12 +193,15 @@ std::string domain_unavailable_message(const std::string& name, const std::strin
   if (name == "svhn")
     return "domain svhn is not available: expected " + r + "/svhn/train_32x32.mat and " + r +
            "/svhn/test_32x32.mat (the full cropped-digit SVHN set). Download train_32x32.mat and test_32x32.mat from " +
-           "http://ufldl.stanford.edu/housenumbers/ into " + r + "/svhn/, or run `neurn data prepare svhn` on a machine "
+           "http://ufldl.stanford.edu/housenumbers/ into " + r +
+           "/svhn/, or run `neurn data prepare svhn` on a machine "
            "with internet access. (svhn_sample50, 50 test crops, is only a sample and never stands in for svhn.)";
   if (name == "mnistm")
     return "domain mnistm is not available: expected " + r + "/mnist_m/mnist_m_{train,test}/ and " + r +
            "/mnist_m/mnist_m_{train,test}_labels.txt. Put the official mnist_m.tar.gz (Ganin & Lempitsky, "
-           "http://yaroslav.ganin.net/) in " + r + "/mnist_m/ and run `neurn data prepare mnistm` (it also copies it "
+           "http://yaroslav.ganin.net/) in " +
+           r +
+           "/mnist_m/ and run `neurn data prepare mnistm` (it also copies it "
            "from ../shared/data when present).";
   if (name == "svhn_sample50")
     return "svhn_sample50 is not available: expected " + r +
@@ -179,7 +223,8 @@ std::map<std::string, Dataset>& cache() {
 }
 
 Dataset load_uncached(const std::string& name, const std::string& split, const std::string& root) {
-  if (name == "mnist") return read_mnist(layout::mnist_file(root, split, true), layout::mnist_file(root, split, false), split);
+  if (name == "mnist")
+    return read_mnist(layout::mnist_file(root, split, true), layout::mnist_file(root, split, false), split);
   if (name == "usps") {
     bool libsvm = false;
     std::string f = layout::usps_file(root, split, &libsvm);

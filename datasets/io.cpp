@@ -28,7 +28,8 @@ std::vector<uint8_t> read_file(const std::string& path) {
   std::vector<uint8_t> out;
   std::vector<uint8_t> buf(1 << 20);
   size_t got;
-  while ((got = std::fread(buf.data(), 1, buf.size(), f.get())) > 0) out.insert(out.end(), buf.data(), buf.data() + got);
+  while ((got = std::fread(buf.data(), 1, buf.size(), f.get())) > 0)
+    out.insert(out.end(), buf.data(), buf.data() + got);
   NEURN_CHECK(!std::ferror(f.get()), "read error in ", path);
   return out;
 }
@@ -236,8 +237,14 @@ int64_t extract_tar(const std::string& archive, const std::string& dest,
       long_name.clear();
     }
     if (type != '0' && type != '\0') continue;  // directories, links: folders are made as needed
-    NEURN_CHECK(!name.empty() && name[0] != '/' && name.find("..") == std::string::npos, archive,
-                ": refusing member with unsafe path '", name, "'");
+    bool unsafe = name.empty() || name[0] == '/';
+    for (size_t pos = 0; pos <= name.size() && !unsafe;) {  // no ".." path component
+      size_t next = name.find('/', pos);
+      if (next == std::string::npos) next = name.size();
+      unsafe = name.compare(pos, next - pos, "..") == 0;
+      pos = next + 1;
+    }
+    NEURN_CHECK(!unsafe, archive, ": refusing member with unsafe path '", name, "'");
     if (want && !want(name)) continue;
     write_file_atomic(path_join(dest, name), body.data(), size);
     ++written;

@@ -84,7 +84,8 @@ struct DataLoader::Epoch {
   ~Epoch() { shutdown(); }
 };
 
-DataLoader::DataLoader(Dataset dataset, LoaderOptions options) : dataset_(std::move(dataset)), options_(std::move(options)) {
+DataLoader::DataLoader(Dataset dataset, LoaderOptions options)
+    : dataset_(std::move(dataset)), options_(std::move(options)) {
   const std::string who = "DataLoader(" + dataset_.name() + "/" + dataset_.split() + ")";
   NEURN_CHECK(options_.batch_size > 0, who, ": batch_size ", options_.batch_size, " (expected > 0)");
   NEURN_CHECK(dataset_.size() > 0, who, ": the dataset is empty");
@@ -187,7 +188,8 @@ Batch DataLoader::make_batch(const std::vector<int64_t>& order, int64_t begin, i
     augment_image(dst, c, h, w, options_.augment, g);
     for (int64_t ch = 0; ch < c; ++ch)
       for (int64_t p = 0; p < h * w; ++p)
-        dst[ch * h * w + p] = (dst[ch * h * w + p] - mean_[static_cast<size_t>(ch)]) * inv_std_[static_cast<size_t>(ch)];
+        dst[ch * h * w + p] =
+            (dst[ch * h * w + p] - mean_[static_cast<size_t>(ch)]) * inv_std_[static_cast<size_t>(ch)];
   }
   return {images, labels};
 }

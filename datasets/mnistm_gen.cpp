@@ -77,7 +77,8 @@ Dataset generate_mnistm(const Dataset& mnist, const std::vector<Photo>& photos, 
         // edges, and with the threshold at 64 the generated per-channel means
         // match the official ones within about 0.01 (docs/data.md).
         int dv = (y >= 2 && y < 30 && x >= 2 && x < 30 && d[(y - 2) * 28 + (x - 2)] >= 64) ? 255 : 0;
-        const uint8_t* px = &p.rgb[(static_cast<size_t>(y0 + y) * static_cast<size_t>(p.width) + static_cast<size_t>(x0 + x)) * 3];
+        const uint8_t* px =
+            &p.rgb[(static_cast<size_t>(y0 + y) * static_cast<size_t>(p.width) + static_cast<size_t>(x0 + x)) * 3];
         for (int c = 0; c < 3; ++c) out[c * 1024 + y * 32 + x] = static_cast<uint8_t>(std::abs(int(px[c]) - dv));
       }
     labels[static_cast<size_t>(i)] = mnist.label(i);

@@ -42,7 +42,8 @@ std::vector<uint8_t> download(const std::string& url, const std::string& dest_hi
   if (rc != 0 || !file_exists(tmp)) {
     std::remove(tmp.c_str());
     int code = WIFEXITED(rc) ? WEXITSTATUS(rc) : rc;
-    *why = "curl failed for " + url + " (exit " + std::to_string(code) + (code == 6 ? ": host not found, no network?" : "") + ")";
+    *why = "curl failed for " + url + " (exit " + std::to_string(code) +
+           (code == 6 ? ": host not found, no network?" : "") + ")";
     return {};
   }
   std::vector<uint8_t> bytes = read_file(tmp);
@@ -77,8 +78,8 @@ void fetch(const std::string& rel, const std::string& root, const std::string& s
       }
     }
   }
-  NEURN_CHECK(!source.empty(), rel, " is not available: ",
-              urls.empty() ? std::string("it has no download source") : why, ". ", manual_hint);
+  NEURN_CHECK(!source.empty(), rel,
+              " is not available: ", urls.empty() ? std::string("it has no download source") : why, ". ", manual_hint);
   std::string bad = check_bytes(rel, bytes, source);
   NEURN_CHECK(bad.empty(), source, ": ", bad, " (file not installed)");
   write_file_atomic(dest, bytes.data(), bytes.size());
@@ -125,7 +126,8 @@ std::string check_bytes(const std::string& rel_path, const std::vector<uint8_t>&
   if (e.kind.empty()) return "";
   std::string got;
   if (e.kind == "md5-decompressed") {
-    std::vector<uint8_t> raw = (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) ? gunzip(bytes, where) : bytes;
+    std::vector<uint8_t> raw =
+        (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b) ? gunzip(bytes, where) : bytes;
     got = md5_hex(raw.data(), raw.size());
   } else if (e.kind == "md5") {
     got = md5_hex(bytes.data(), bytes.size());
@@ -182,10 +184,11 @@ void prepare(const std::string& item, const std::string& root, const std::string
               "Download it from https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/multiclass.html", log);
     } else {
       for (const char* f : {"zip.train.gz", "zip.test.gz"})
-        fetch(std::string("usps/") + f, root, shared,
-              {std::string("https://hastie.su.domains/ElemStatLearn/datasets/") + f},
-              "Download it from https://hastie.su.domains/ElemStatLearn/datasets/ into " + path_join(root, "usps") + "/",
-              log);
+        fetch(
+            std::string("usps/") + f, root, shared,
+            {std::string("https://hastie.su.domains/ElemStatLearn/datasets/") + f},
+            "Download it from https://hastie.su.domains/ElemStatLearn/datasets/ into " + path_join(root, "usps") + "/",
+            log);
     }
     for (const char* split : {"train", "test"}) {
       clear_domain_cache();
@@ -227,7 +230,8 @@ void prepare(const std::string& item, const std::string& root, const std::string
     }
     std::string rel = "mnist_m/mnist_m.tar.gz";
     std::string archive = path_join(root, rel);
-    if (!file_exists(archive) && !shared.empty() && file_exists(path_join(shared, rel))) archive = path_join(shared, rel);
+    if (!file_exists(archive) && !shared.empty() && file_exists(path_join(shared, rel)))
+      archive = path_join(shared, rel);
     NEURN_CHECK(file_exists(archive), "mnistm is not available: no ", rel, " under ", root,
                 " or the shared data folder. MNIST-M has no stable public download URL: get mnist_m.tar.gz "
                 "(Ganin & Lempitsky, http://yaroslav.ganin.net/) and put it in ",
@@ -293,7 +297,8 @@ void prepare(const std::string& item, const std::string& root, const std::string
       Dataset ds = generate_syn(count, seed, split, opt);
       write_u8_cache(c, ds);
       log(std::string("  ") + split + ": generated " + std::to_string(count) + " images (seed " + std::to_string(seed) +
-          (is_dir(opt.photo_dir) ? ", photo backgrounds" : ", no photos: flat/gradient backgrounds only") + ") -> " + c);
+          (is_dir(opt.photo_dir) ? ", photo backgrounds" : ", no photos: flat/gradient backgrounds only") + ") -> " +
+          c);
     }
     clear_domain_cache();
   } else {
@@ -344,7 +349,8 @@ std::vector<std::string> verify(const std::string& item, const std::string& root
     }
   } else if (item == "usps") {
     int present = 0;
-    for (const char* f : {"zip.train.gz", "zip.test.gz", "usps.bz2", "usps.t.bz2"}) present += check_file(std::string("usps/") + f);
+    for (const char* f : {"zip.train.gz", "zip.test.gz", "usps.bz2", "usps.t.bz2"})
+      present += check_file(std::string("usps/") + f);
     if (present == 0 && !domain_available("usps", root)) *absent = true;
     if (!*absent) {
       load_check("usps", "train");
@@ -352,7 +358,8 @@ std::vector<std::string> verify(const std::string& item, const std::string& root
     }
   } else if (item == "svhn") {
     int present = 0;
-    for (const char* f : {"train_32x32.mat", "test_32x32.mat", "extra_32x32.mat"}) present += check_file(std::string("svhn/") + f);
+    for (const char* f : {"train_32x32.mat", "test_32x32.mat", "extra_32x32.mat"})
+      present += check_file(std::string("svhn/") + f);
     *absent = present == 0;
   } else if (item == "svhn_sample50") {
     *absent = !check_file("svhn/svhn_sample50_32x32.mat");

@@ -10,6 +10,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <thread>
 
 #include "datasets/checksum.h"
@@ -181,8 +182,8 @@ Dataset read_svhn_mat(const std::string& path, const std::string& name, const st
   // A file of one image may be saved as 32x32x3 (MATLAB drops trailing singleton dimensions).
   bool shape_ok = (X->rank == 4 || X->rank == 3) && X->dims[0] == 32 && X->dims[1] == 32 && X->dims[2] == 3;
   NEURN_CHECK(shape_ok, path, ": X is ", dims, " (expected 32x32x3xN)");
-  NEURN_CHECK(X->class_type == MAT_C_UINT8 && X->data_type == MAT_T_UINT8 && !X->isComplex, path,
-              ": X has class ", X->class_type, " (expected uint8)");
+  NEURN_CHECK(X->class_type == MAT_C_UINT8 && X->data_type == MAT_T_UINT8 && !X->isComplex, path, ": X has class ",
+              X->class_type, " (expected uint8)");
   int64_t n = X->rank == 4 ? static_cast<int64_t>(X->dims[3]) : 1;
   size_t ny = 1;
   for (int i = 0; i < y->rank; ++i) ny *= y->dims[i];
@@ -194,17 +195,38 @@ Dataset read_svhn_mat(const std::string& path, const std::string& name, const st
   for (int64_t i = 0; i < n; ++i) {
     double v;
     switch (y->data_type) {
-      case MAT_T_DOUBLE: v = static_cast<const double*>(y->data)[i]; break;
-      case MAT_T_SINGLE: v = static_cast<const float*>(y->data)[i]; break;
-      case MAT_T_UINT8: v = static_cast<const uint8_t*>(y->data)[i]; break;
-      case MAT_T_INT8: v = static_cast<const int8_t*>(y->data)[i]; break;
-      case MAT_T_UINT16: v = static_cast<const uint16_t*>(y->data)[i]; break;
-      case MAT_T_INT16: v = static_cast<const int16_t*>(y->data)[i]; break;
-      case MAT_T_INT32: v = static_cast<const int32_t*>(y->data)[i]; break;
-      case MAT_T_UINT32: v = static_cast<const uint32_t*>(y->data)[i]; break;
-      case MAT_T_INT64: v = static_cast<double>(static_cast<const int64_t*>(y->data)[i]); break;
-      case MAT_T_UINT64: v = static_cast<double>(static_cast<const uint64_t*>(y->data)[i]); break;
-      default: NEURN_FAIL(path, ": y has an unsupported data type ", y->data_type);
+      case MAT_T_DOUBLE:
+        v = static_cast<const double*>(y->data)[i];
+        break;
+      case MAT_T_SINGLE:
+        v = static_cast<const float*>(y->data)[i];
+        break;
+      case MAT_T_UINT8:
+        v = static_cast<const uint8_t*>(y->data)[i];
+        break;
+      case MAT_T_INT8:
+        v = static_cast<const int8_t*>(y->data)[i];
+        break;
+      case MAT_T_UINT16:
+        v = static_cast<const uint16_t*>(y->data)[i];
+        break;
+      case MAT_T_INT16:
+        v = static_cast<const int16_t*>(y->data)[i];
+        break;
+      case MAT_T_INT32:
+        v = static_cast<const int32_t*>(y->data)[i];
+        break;
+      case MAT_T_UINT32:
+        v = static_cast<const uint32_t*>(y->data)[i];
+        break;
+      case MAT_T_INT64:
+        v = static_cast<double>(static_cast<const int64_t*>(y->data)[i]);
+        break;
+      case MAT_T_UINT64:
+        v = static_cast<double>(static_cast<const uint64_t*>(y->data)[i]);
+        break;
+      default:
+        NEURN_FAIL(path, ": y has an unsupported data type ", y->data_type);
     }
     NEURN_CHECK(v == std::floor(v) && v >= 1 && v <= 10, path, ": label out of range at record ", i, ": ", v,
                 " (SVHN labels are 1..10, 10 meaning digit 0)");
@@ -225,8 +247,8 @@ Dataset read_svhn_mat(const std::string& path, const std::string& name, const st
 
 // ---- images ----------------------------------------------------------------------
 
-std::vector<uint8_t> decode_image(const std::vector<uint8_t>& bytes, const std::string& what, int channels,
-                                  int* height, int* width) {
+std::vector<uint8_t> decode_image(const std::vector<uint8_t>& bytes, const std::string& what, int channels, int* height,
+                                  int* width) {
   int w = 0, h = 0, c = 0;
   uint8_t* p = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c, channels);
   NEURN_CHECK(p, what, ": cannot decode image (", stbi_failure_reason(), ")");
@@ -252,8 +274,8 @@ std::vector<std::pair<std::string, int64_t>> read_mnistm_labels(const std::strin
     NEURN_CHECK(parse_double(tok[1], lab), labels_file, ": line ", line + 1, ": bad label '", tok[1], "'");
     NEURN_CHECK(lab == std::floor(lab) && lab >= 0 && lab <= 9, labels_file, ": label out of range at record ", rec,
                 ": ", tok[1], " (expected 0..9)");
-    NEURN_CHECK(tok[0].find('/') == std::string_view::npos && tok[0].find("..") == std::string_view::npos,
-                labels_file, ": line ", line + 1, ": unsafe file name '", tok[0], "'");
+    NEURN_CHECK(tok[0].find('/') == std::string_view::npos && tok[0].find("..") == std::string_view::npos, labels_file,
+                ": line ", line + 1, ": unsafe file name '", tok[0], "'");
     out.emplace_back(std::string(tok[0]), static_cast<int64_t>(lab));
   });
   NEURN_CHECK(!out.empty(), labels_file, ": no records");
@@ -277,7 +299,8 @@ Dataset read_mnistm_folder(const std::string& image_dir, const std::string& labe
         std::string file = path_join(image_dir, entries[static_cast<size_t>(i)].first);
         NEURN_CHECK(file_exists(file), "MNIST-M: missing image ", file, " (record ", i, " of ", labels_file, ")");
         int h, w;
-        std::vector<uint8_t> hwc = decode_image(read_file(file), file + " (record " + std::to_string(i) + ")", 3, &h, &w);
+        std::vector<uint8_t> hwc =
+            decode_image(read_file(file), file + " (record " + std::to_string(i) + ")", 3, &h, &w);
         NEURN_CHECK(h == 32 && w == 32, file, " (record ", i, "): wrong image size ", h, "x", w,
                     " (MNIST-M images are 32x32)");
         uint8_t* dst = pixels.data() + static_cast<size_t>(i) * 3072;

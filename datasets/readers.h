@@ -33,8 +33,8 @@ Dataset read_mnistm_folder(const std::string& image_dir, const std::string& labe
 
 // Decodes a PNG/JPEG held in memory to interleaved (H, W, channels) uint8;
 // `what` names the source in errors.
-std::vector<uint8_t> decode_image(const std::vector<uint8_t>& bytes, const std::string& what, int channels,
-                                  int* height, int* width);
+std::vector<uint8_t> decode_image(const std::vector<uint8_t>& bytes, const std::string& what, int channels, int* height,
+                                  int* width);
 
 // The compact decoded cache of a split (see docs/data.md): "NEURNU8\1", then
 // little-endian int64 n, c, h, w, the n labels as bytes, the pixels (N, C, H, W),

@@ -154,8 +154,9 @@ struct Renderer {
         int ix = static_cast<int>(std::floor(X)), iy = static_cast<int>(std::floor(Y));
         float fx = static_cast<float>(X - ix), fy = static_cast<float>(Y - iy);
         auto at = [&](int xx, int yy) {
-          return (xx < 0 || yy < 0 || xx >= kCanvasW || yy >= kCanvasH) ? 0.f
-                                                                         : alpha[static_cast<size_t>(yy * kCanvasW + xx)];
+          return (xx < 0 || yy < 0 || xx >= kCanvasW || yy >= kCanvasH)
+                     ? 0.f
+                     : alpha[static_cast<size_t>(yy * kCanvasW + xx)];
         };
         a32[y * 32 + x] = (1 - fy) * ((1 - fx) * at(ix, iy) + fx * at(ix + 1, iy)) +
                           fy * ((1 - fx) * at(ix, iy + 1) + fx * at(ix + 1, iy + 1));
@@ -195,8 +196,10 @@ struct Renderer {
       for (int y = 0; y < 32; ++y)
         for (int x = 0; x < 32; ++x)
           for (int c = 0; c < 3; ++c) {
-            float v = ph.rgb[(static_cast<size_t>(y0 + y) * static_cast<size_t>(ph.width) + static_cast<size_t>(x0 + x)) * 3 +
-                             static_cast<size_t>(c)] / 255.f;
+            float v =
+                ph.rgb[(static_cast<size_t>(y0 + y) * static_cast<size_t>(ph.width) + static_cast<size_t>(x0 + x)) * 3 +
+                       static_cast<size_t>(c)] /
+                255.f;
             img[c * 1024 + y * 32 + x] = keep * v + (1 - keep) * bg[c];
           }
       for (int p = 0; p < 1024; ++p) lum += 0.299 * img[p] + 0.587 * img[1024 + p] + 0.114 * img[2048 + p];
@@ -260,8 +263,9 @@ std::vector<std::string> find_fonts() {
 Dataset generate_syn(int64_t count, uint64_t seed, const std::string& split, const SynOptions& opt) {
   NEURN_CHECK(count > 0, "generate_syn: count ", count, " (expected > 0)");
   std::vector<std::string> paths = opt.fonts.empty() ? find_fonts() : opt.fonts;
-  NEURN_CHECK(!paths.empty(), "generate_syn: no TrueType fonts found under /usr/share/fonts (install e.g. "
-                              "fonts-dejavu-core fonts-liberation fonts-freefont-ttf: scripts/setup-deps.sh)");
+  NEURN_CHECK(!paths.empty(),
+              "generate_syn: no TrueType fonts found under /usr/share/fonts (install e.g. "
+              "fonts-dejavu-core fonts-liberation fonts-freefont-ttf: scripts/setup-deps.sh)");
   auto fonts = open_fonts(paths);
   std::vector<Photo> photos;
   std::error_code ec;

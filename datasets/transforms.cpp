@@ -135,7 +135,9 @@ void augment_image(float* img, int64_t c, int64_t h, int64_t w, const Augmentati
         float fx = static_cast<float>(X - ix), fy = static_cast<float>(Y - iy);
         for (int64_t ch = 0; ch < c; ++ch) {
           const float* p = img + ch * hw;
-          auto at = [&](int64_t xx, int64_t yy) { return (xx < 0 || yy < 0 || xx >= w || yy >= h) ? 0.f : p[yy * w + xx]; };
+          auto at = [&](int64_t xx, int64_t yy) {
+            return (xx < 0 || yy < 0 || xx >= w || yy >= h) ? 0.f : p[yy * w + xx];
+          };
           tmp[static_cast<size_t>(ch * hw + y * w + x)] = (1 - fy) * ((1 - fx) * at(ix, iy) + fx * at(ix + 1, iy)) +
                                                           fy * ((1 - fx) * at(ix, iy + 1) + fx * at(ix + 1, iy + 1));
         }

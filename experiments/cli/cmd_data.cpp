@@ -59,7 +59,8 @@ int cmd_prepare(const Args& args) {
 int cmd_verify(const Args& args) {
   Flags f(args, {"help"});
   if (f.has("help")) {
-    std::printf("usage: neurn data verify [ITEM...] [--root DIR]\nChecks checksums, counts and caches under the data root.\n");
+    std::printf(
+        "usage: neurn data verify [ITEM...] [--root DIR]\nChecks checksums, counts and caches under the data root.\n");
     return 0;
   }
   f.allow_only({"root", "help"});
@@ -84,8 +85,9 @@ int cmd_verify(const Args& args) {
 int cmd_info(const Args& args) {
   Flags f(args, {"help"});
   if (f.has("help")) {
-    std::printf("usage: neurn data info [DOMAIN...] [--root DIR]\nSplits, counts, image size, channels and class "
-                "histogram of each domain.\n");
+    std::printf(
+        "usage: neurn data info [DOMAIN...] [--root DIR]\nSplits, counts, image size, channels and class "
+        "histogram of each domain.\n");
     return 0;
   }
   f.allow_only({"root", "help"});

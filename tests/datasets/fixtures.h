@@ -30,7 +30,9 @@ struct TempDir {
   TempDir& operator=(const TempDir&) = delete;
 };
 
-inline void write_bytes(const std::string& path, const std::vector<uint8_t>& b) { write_file_atomic(path, b.data(), b.size()); }
+inline void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
+  write_file_atomic(path, b.data(), b.size());
+}
 inline void write_text(const std::string& path, const std::string& s) { write_file_atomic(path, s.data(), s.size()); }
 
 inline void put_be32(std::vector<uint8_t>& b, uint32_t v) {

@@ -29,10 +29,12 @@ TEST_CASE("sha256: FIPS 180-2 examples, and streaming equals one shot") {
   CHECK(sha256_hex(two, std::strlen(two)) == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
   std::string million(1000000, 'a');
   Sha256 s;
-  for (size_t off = 0; off < million.size(); off += 977) s.update(million.data() + off, std::min<size_t>(977, million.size() - off));
+  for (size_t off = 0; off < million.size(); off += 977)
+    s.update(million.data() + off, std::min<size_t>(977, million.size() - off));
   CHECK(s.hex() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
   Md5 m;
-  for (size_t off = 0; off < million.size(); off += 61) m.update(million.data() + off, std::min<size_t>(61, million.size() - off));
+  for (size_t off = 0; off < million.size(); off += 61)
+    m.update(million.data() + off, std::min<size_t>(61, million.size() - off));
   CHECK(m.hex() == md5_hex(million.data(), million.size()));
 }
 
@@ -62,7 +64,8 @@ TEST_CASE("write_file_atomic: leaves only the final file") {
   write_text(dir / "sub/x.txt", "hello");
   CHECK(read_file(dir / "sub/x.txt") == std::vector<uint8_t>{'h', 'e', 'l', 'l', 'o'});
   int entries = 0;
-  for (auto& e : std::filesystem::directory_iterator(dir / "sub")) entries += (e.path().filename() == "x.txt") ? 1 : 100;
+  for (auto& e : std::filesystem::directory_iterator(dir / "sub"))
+    entries += (e.path().filename() == "x.txt") ? 1 : 100;
   CHECK(entries == 1);
 }
 
@@ -105,7 +108,8 @@ TEST_CASE("extract_tar: ustar members, gzip, filter, GNU long names; unsafe path
   CHECK(read_file(dir / "out/top/a.txt").size() == 5);
   CHECK(read_file(dir / "out/top/b.txt").size() == 1000);
   CHECK(read_file(dir / ("out/" + long_name)).size() == 4);
-  CHECK(extract_tar(dir / "t.tar", dir / "out2", [](const std::string& m) { return m.find("b.txt") != std::string::npos; }) == 1);
+  CHECK(extract_tar(dir / "t.tar", dir / "out2",
+                    [](const std::string& m) { return m.find("b.txt") != std::string::npos; }) == 1);
   CHECK(!file_exists(dir / "out2/top/a.txt"));
 
   std::vector<uint8_t> evil;

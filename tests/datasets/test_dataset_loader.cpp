@@ -23,7 +23,8 @@ namespace {
 Dataset toy(int64_t n, int64_t c, int64_t h, int64_t w) {
   std::vector<uint8_t> px(static_cast<size_t>(n * c * h * w));
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t p = 0; p < c * h * w; ++p) px[static_cast<size_t>(i * c * h * w + p)] = static_cast<uint8_t>((i * 13 + p) % 256);
+    for (int64_t p = 0; p < c * h * w; ++p)
+      px[static_cast<size_t>(i * c * h * w + p)] = static_cast<uint8_t>((i * 13 + p) % 256);
   std::vector<int64_t> labels(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) labels[static_cast<size_t>(i)] = i % 10;
   return Dataset("toy", "train", c, h, w, std::move(px), std::move(labels));
@@ -42,7 +43,8 @@ TEST_CASE("Dataset: views share pixels; subset, first, histogram; bad shapes rej
   CHECK(ds.first(100).size() == 25);
   CHECK_THROWS_CONTAINING(ds.image(25), "index 25 out of range");
   CHECK_THROWS_CONTAINING(ds.subset({30}), "index 30 out of range");
-  CHECK_THROWS_CONTAINING(Dataset("bad", "train", 1, 2, 2, std::vector<uint8_t>(7), {1, 2}), "7 pixel bytes for 2 images");
+  CHECK_THROWS_CONTAINING(Dataset("bad", "train", 1, 2, 2, std::vector<uint8_t>(7), {1, 2}),
+                          "7 pixel bytes for 2 images");
 }
 
 TEST_CASE("Protocol: parse and print") {
@@ -149,7 +151,9 @@ TEST_CASE("ImageConverter: resize matches the float reference; gray <-> RGB; nor
   float mean[3] = {0.5f, 0.f, 0.25f}, inv[3] = {2.f, 1.f, 4.f};
   ImageConverter(1, 7, 5, 3, 11, 9)(src, out.data(), mean, inv);
   for (int c = 0; c < 3; ++c)
-    for (int p = 0; p < 99; ++p) CHECK(out[static_cast<size_t>(c * 99 + p)] == doctest::Approx((ref[static_cast<size_t>(p)] / 255.f - mean[c]) * inv[c]).epsilon(1e-5));
+    for (int p = 0; p < 99; ++p)
+      CHECK(out[static_cast<size_t>(c * 99 + p)] ==
+            doctest::Approx((ref[static_cast<size_t>(p)] / 255.f - mean[c]) * inv[c]).epsilon(1e-5));
   // Upsampling a constant image stays constant; downsampling by 2 averages pairs.
   std::vector<float> two = {0, 10, 20, 30}, half(2);
   resize_bilinear(two.data(), 1, 1, 4, half.data(), 1, 2);
@@ -308,7 +312,8 @@ TEST_CASE("augmentation: stays in [0, 1], changes images, deterministic per gene
     for (int dx = -2; dx <= 2; ++dx) {
       bool same = true;
       for (int y = 2; y < 14; ++y)
-        for (int x = 2; x < 14; ++x) same &= (c[static_cast<size_t>(y * 16 + x)] == img[static_cast<size_t>((y + dy) * 16 + x + dx)]);
+        for (int x = 2; x < 14; ++x)
+          same &= (c[static_cast<size_t>(y * 16 + x)] == img[static_cast<size_t>((y + dy) * 16 + x + dx)]);
       matches += same;
     }
   CHECK(matches >= 1);

@@ -51,7 +51,8 @@ TEST_CASE("mnist reader: wrong magic, wrong size, truncated, count mismatch, lab
   CHECK_THROWS_CONTAINING(read_mnist(dir / "img4", dir / "lab", "train"), "3 labels but");
   write_bytes(dir / "img", idx_images(3, 28, 28));
   write_bytes(dir / "badlab", idx_labels({1, 12, 3}));
-  CHECK_THROWS_CONTAINING(read_mnist(dir / "img", dir / "badlab", "train"), "badlab: label out of range at record 1: 12");
+  CHECK_THROWS_CONTAINING(read_mnist(dir / "img", dir / "badlab", "train"),
+                          "badlab: label out of range at record 1: 12");
   write_bytes(dir / "labmagic", idx_labels({1, 2, 3}, 2051));
   CHECK_THROWS_CONTAINING(read_mnist(dir / "img", dir / "labmagic", "train"), "labmagic: wrong magic number 2051");
   auto gz = gzip_bytes(idx_images(3, 28, 28));
@@ -113,8 +114,8 @@ TEST_CASE("usps libsvm reader: labels 1..10 -> 0..9, sparse indices, bzip2") {
 
 namespace {
 // Writes an SVHN-style .mat (MATLAB v5) with libmatio: X dims x (uint8), y (double).
-void write_svhn_mat(const std::string& path, std::vector<size_t> xdims, const std::vector<double>& y, bool with_x = true,
-                    bool with_y = true, bool compress = true) {
+void write_svhn_mat(const std::string& path, std::vector<size_t> xdims, const std::vector<double>& y,
+                    bool with_x = true, bool with_y = true, bool compress = true) {
   mat_t* mat = Mat_CreateVer(path.c_str(), nullptr, MAT_FT_MAT5);
   REQUIRE(mat);
   size_t nx = 1;
@@ -122,7 +123,8 @@ void write_svhn_mat(const std::string& path, std::vector<size_t> xdims, const st
   std::vector<uint8_t> x(nx);
   for (size_t i = 0; i < nx; ++i) x[i] = static_cast<uint8_t>(i % 251);
   if (with_x) {
-    matvar_t* v = Mat_VarCreate("X", MAT_C_UINT8, MAT_T_UINT8, static_cast<int>(xdims.size()), xdims.data(), x.data(), 0);
+    matvar_t* v =
+        Mat_VarCreate("X", MAT_C_UINT8, MAT_T_UINT8, static_cast<int>(xdims.size()), xdims.data(), x.data(), 0);
     Mat_VarWrite(mat, v, compress ? MAT_COMPRESSION_ZLIB : MAT_COMPRESSION_NONE);
     Mat_VarFree(v);
   }
@@ -161,7 +163,8 @@ TEST_CASE("svhn reader: malformed .mat files") {
   write_svhn_mat(dir / "count.mat", {32, 32, 3, 2}, {1, 2, 3});
   CHECK_THROWS_CONTAINING(read_svhn_mat(dir / "count.mat", "svhn", "train"), "y has 3 labels but X has 2");
   write_svhn_mat(dir / "label.mat", {32, 32, 3, 2}, {1, 11});
-  CHECK_THROWS_CONTAINING(read_svhn_mat(dir / "label.mat", "svhn", "train"), "label.mat: label out of range at record 1");
+  CHECK_THROWS_CONTAINING(read_svhn_mat(dir / "label.mat", "svhn", "train"),
+                          "label.mat: label out of range at record 1");
   write_text(dir / "text.mat", "this is not a MATLAB file at all, just text padding padding padding");
   CHECK_THROWS_CONTAINING(read_svhn_mat(dir / "text.mat", "svhn", "train"), "text.mat");
   CHECK_THROWS_CONTAINING(read_svhn_mat(dir / "absent.mat", "svhn", "train"), "absent.mat");
@@ -172,10 +175,12 @@ std::vector<uint8_t> png_bytes(int w, int h, int comp, uint8_t base) {
   std::vector<uint8_t> px(static_cast<size_t>(w * h * comp));
   for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>(base + i);
   std::vector<uint8_t> out;
-  stbi_write_png_to_func([](void* ctx, void* data, int size) {
-    auto* o = static_cast<std::vector<uint8_t>*>(ctx);
-    o->insert(o->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
-  }, &out, w, h, comp, px.data(), w * comp);
+  stbi_write_png_to_func(
+      [](void* ctx, void* data, int size) {
+        auto* o = static_cast<std::vector<uint8_t>*>(ctx);
+        o->insert(o->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+      },
+      &out, w, h, comp, px.data(), w * comp);
   return out;
 }
 }  // namespace
@@ -191,8 +196,7 @@ TEST_CASE("mnist-m folder reader: PNGs to planar RGB; missing labels, bad PNG, w
   // interleaved value at (y, x, c) = base + (y*32 + x)*3 + c -> planar (c, y, x)
   CHECK(ds.image(1)[2 * 1024 + 1 * 32 + 4] == static_cast<uint8_t>(50 + (1 * 32 + 4) * 3 + 2));
 
-  CHECK_THROWS_CONTAINING(read_mnistm_folder(dir / "imgs", dir / "nolabels.txt", "train"),
-                          "missing labels file");
+  CHECK_THROWS_CONTAINING(read_mnistm_folder(dir / "imgs", dir / "nolabels.txt", "train"), "missing labels file");
   write_text(dir / "badlabel.txt", "00000000.png 5\n00000001.png 12\n");
   CHECK_THROWS_CONTAINING(read_mnistm_folder(dir / "imgs", dir / "badlabel.txt", "train"),
                           "badlabel.txt: label out of range at record 1");
@@ -204,8 +208,7 @@ TEST_CASE("mnist-m folder reader: PNGs to planar RGB; missing labels, bad PNG, w
   write_text(dir / "size.txt", "00000003.png 1\n");
   CHECK_THROWS_CONTAINING(read_mnistm_folder(dir / "imgs", dir / "size.txt", "train"), "wrong image size 28x28");
   write_text(dir / "gone.txt", "00000000.png 1\n00000009.png 2\n");
-  CHECK_THROWS_CONTAINING(read_mnistm_folder(dir / "imgs", dir / "gone.txt", "train"),
-                          "missing image");
+  CHECK_THROWS_CONTAINING(read_mnistm_folder(dir / "imgs", dir / "gone.txt", "train"), "missing image");
   write_text(dir / "format.txt", "00000000.png\n");
   CHECK_THROWS_CONTAINING(read_mnistm_labels(dir / "format.txt"), "format.txt: line 1 (record 0)");
 }

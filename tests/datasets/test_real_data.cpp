@@ -25,11 +25,11 @@ using namespace neurn::data::testing;
 
 namespace {
 
-#define REQUIRE_SHARED(dir)                                                                  \
-  std::string dir = shared_data();                                                         \
-  if (dir.empty()) {                                                                         \
+#define REQUIRE_SHARED(dir)                                                                       \
+  std::string dir = shared_data();                                                                \
+  if (dir.empty()) {                                                                              \
     MESSAGE("SKIPPED: ../shared/data not found (set NEURN_SHARED_DATA); real-file test not run"); \
-    return;                                                                                  \
+    return;                                                                                       \
   }
 
 std::string hist(const std::vector<int64_t>& h) {
@@ -64,8 +64,10 @@ RealSubset& real_subset(const std::string& shared) {
 
 TEST_CASE("real MNIST: counts, histograms, first labels, published MD5s") {
   REQUIRE_SHARED(shared);
-  Dataset tr = read_mnist(shared + "/mnist/train-images-idx3-ubyte.gz", shared + "/mnist/train-labels-idx1-ubyte.gz", "train");
-  Dataset te = read_mnist(shared + "/mnist/t10k-images-idx3-ubyte.gz", shared + "/mnist/t10k-labels-idx1-ubyte.gz", "test");
+  Dataset tr =
+      read_mnist(shared + "/mnist/train-images-idx3-ubyte.gz", shared + "/mnist/train-labels-idx1-ubyte.gz", "train");
+  Dataset te =
+      read_mnist(shared + "/mnist/t10k-images-idx3-ubyte.gz", shared + "/mnist/t10k-labels-idx1-ubyte.gz", "test");
   CHECK(tr.size() == 60000);
   CHECK(te.size() == 10000);
   CHECK(hist(tr.class_histogram()) == "5923 6742 5958 6131 5842 5421 5918 6265 5851 5949 ");
@@ -122,8 +124,10 @@ TEST_CASE("real MNIST-M: label files count 59001/9001 and agree with MNIST; PNG 
   auto te = read_mnistm_labels(r.dir / "mnist_m/mnist_m_test_labels.txt");
   CHECK(tr.size() == 59001);
   CHECK(te.size() == 9001);
-  Dataset mn = read_mnist(shared + "/mnist/train-images-idx3-ubyte.gz", shared + "/mnist/train-labels-idx1-ubyte.gz", "train");
-  Dataset mt = read_mnist(shared + "/mnist/t10k-images-idx3-ubyte.gz", shared + "/mnist/t10k-labels-idx1-ubyte.gz", "test");
+  Dataset mn =
+      read_mnist(shared + "/mnist/train-images-idx3-ubyte.gz", shared + "/mnist/train-labels-idx1-ubyte.gz", "train");
+  Dataset mt =
+      read_mnist(shared + "/mnist/t10k-images-idx3-ubyte.gz", shared + "/mnist/t10k-labels-idx1-ubyte.gz", "test");
   int64_t mismatches = 0;
   for (size_t i = 0; i < tr.size(); ++i) mismatches += tr[i].second != mn.label(static_cast<int64_t>(i));
   for (size_t i = 0; i < te.size(); ++i) mismatches += te[i].second != mt.label(static_cast<int64_t>(i));
@@ -132,7 +136,8 @@ TEST_CASE("real MNIST-M: label files count 59001/9001 and agree with MNIST; PNG 
 
   // Decode the extracted subset through the folder reader (a labels file of the first 2000).
   std::string sub;
-  for (int i = 0; i < 2000; ++i) sub += tr[static_cast<size_t>(i)].first + " " + std::to_string(tr[static_cast<size_t>(i)].second) + "\n";
+  for (int i = 0; i < 2000; ++i)
+    sub += tr[static_cast<size_t>(i)].first + " " + std::to_string(tr[static_cast<size_t>(i)].second) + "\n";
   write_text(r.dir / "sub_labels.txt", sub);
   Dataset official = read_mnistm_folder(r.dir / "mnist_m/mnist_m_train", r.dir / "sub_labels.txt", "train");
   CHECK(official.size() == 2000);
