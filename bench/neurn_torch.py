@@ -59,6 +59,45 @@ def torch_images_per_second(torch, batch, channels, size, k, min_seconds):
     return batch / times[len(times) // 2]
 
 
+def write_safetensors(path, name, tensor):
+    import json
+    import struct
+    data = tensor.detach().contiguous().numpy().tobytes()
+    dtype = {"torch.float32": "F32", "torch.float64": "F64"}[str(tensor.dtype)]
+    header = json.dumps({name: {"dtype": dtype, "shape": list(tensor.shape), "data_offsets": [0, len(data)]}})
+    header += " " * (-len(header) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(header)) + header.encode() + data)
+
+
+def read_safetensors(torch, path, name):
+    import json
+    import struct
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    meta = json.loads(raw[8:8 + n])[name]
+    b, e = meta["data_offsets"]
+    dt = {"F32": torch.float32, "F64": torch.float64}[meta["dtype"]]
+    buf = bytearray(raw[8 + n + b:8 + n + e])
+    return torch.frombuffer(buf, dtype=dt).reshape(meta["shape"]).clone()
+
+
+def check_outputs(torch, neurn, k, tmpdir):
+    """neurn forward --model none against the PyTorch composition, in float64."""
+    gen = torch.Generator().manual_seed(2)
+    x = torch.rand(4, 3, 32, 32, generator=gen, dtype=torch.float64)
+    xin, yout = os.path.join(tmpdir, "x.safetensors"), os.path.join(tmpdir, "y.safetensors")
+    write_safetensors(xin, "input", x)
+    r = subprocess.run([neurn, "forward", "--model", "none", "--neurn", f"k={k}", "--input", xin, "--output", yout],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return f"k={k} check skipped: `neurn forward --model none` failed: {(r.stderr or r.stdout).strip()[:200]}"
+    y = read_safetensors(torch, yout, "output")
+    ref = torch_neurn(torch, x, k)
+    return f"k={k} max |neurn - torch| = {float((y - ref).abs().max()):.3g} (float64, 4x3x32x32)"
+
+
 def neurn_images_per_second(neurn, batch, channels, size, k, threads, min_seconds):
     env = dict(os.environ, NEURN_NUM_THREADS=str(threads))
     out = subprocess.run([neurn, "bench", "neurn", "--size", str(size), "--batch", str(batch), "--channels",
@@ -89,6 +128,10 @@ def main():
         sys.exit(f"{a.neurn} not found: build neurn first (make build) or pass --neurn")
     torch.set_num_threads(a.threads)
     print(f"size={a.size} batch={a.batch} channels={a.channels} threads={a.threads} torch={torch.__version__}")
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmpdir:
+        for k in a.k:
+            print(check_outputs(torch, a.neurn, k, tmpdir))
     for k in a.k:
         best_t = best_n = 0.0
         for _ in range(a.repeats):

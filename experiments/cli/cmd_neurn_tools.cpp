@@ -3,6 +3,7 @@
 //   neurn data show --domains mnist,usps,mnistm,syn --neurn k=3 --out grid.png
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <cstdio>
 #include <sstream>
 #include <string>
@@ -11,9 +12,11 @@
 #include "datasets/datasets.h"
 #include "datasets/transforms.h"
 #include "experiments/cli/cli.h"
+#include "experiments/cli/neurn_forward.h"
 #include "experiments/plot.h"
 #include "framework/ops.h"
 #include "framework/ops/parallel_cpu.h"
+#include "framework/serialize/safetensors.h"
 #ifdef NEURN_WITH_CUDA
 #include "framework/cuda/cuda_device.h"
 #endif
@@ -127,5 +130,120 @@ int bench_neurn(const Args& args) {
 
 Register reg_bench{"bench neurn", "NeuRN forward+backward throughput (images/s), flat in k", bench_neurn};
 
+// ---- data show ----------------------------------------------------------------------
+
+int data_show(const Args& args) {
+  Flags f(args, {"help"});
+  if (f.has("help")) {
+    std::printf(
+        "usage: neurn data show [--domains mnist,usps,mnistm,syn] [--neurn k=3[,padding=..,max_scope=..]]\n"
+        "                       [--out grid.png] [--samples 6] [--split test] [--size 32] [--scale 3]\n"
+        "Writes a PNG grid: one row per domain, `samples` images each, the original (as the model sees\n"
+        "it: RGB, size x size) beside its NeuRN output. Domains whose files are absent are skipped\n"
+        "with a message (see `neurn data prepare`).\n");
+    return 0;
+  }
+  f.allow_only({"domains", "neurn", "out", "samples", "split", "size", "scale"});
+  const std::vector<std::string> names = split_list(f.get("domains", "mnist,usps,mnistm,syn"));
+  const NeuRNOptions opt = parse_neurn_options(f.get("neurn", "k=3"));
+  const std::string out_path = f.get("out", "grid.png"), split = f.get("split", "test");
+  const int64_t samples = f.get_int("samples", 6), size = f.get_int("size", 32), scale = f.get_int("scale", 3);
+  NEURN_CHECK(samples >= 1 && size >= 1 && scale >= 1, "data show: --samples, --size and --scale must be >= 1");
+
+  struct Row {
+    std::string name;
+    Tensor original, normalized;  // (n, 3, size, size) in [0, 1]
+  };
+  std::vector<Row> rows;
+  for (const std::string& name : names) {
+    data::domain_info(name);  // unknown names are an error, not a skip
+    if (!data::domain_available(name)) {
+      std::printf("data show: skipping %s: %s\n", name.c_str(), data::domain_unavailable_message(name).c_str());
+      continue;
+    }
+    data::Dataset ds = data::load_domain(name, split, data::data_root(), data::Protocol::first_n(samples));
+    const int64_t n = std::min<int64_t>(samples, ds.size());
+    if (n == 0) {
+      std::printf("data show: skipping %s: split '%s' is empty\n", name.c_str(), split.c_str());
+      continue;
+    }
+    data::ImageConverter conv(ds.channels(), ds.height(), ds.width(), 3, size, size);
+    std::vector<float> pixels(static_cast<size_t>(n * 3 * size * size));
+    const float mean[3] = {0, 0, 0}, inv_std[3] = {1, 1, 1};
+    for (int64_t i = 0; i < n; ++i) conv(ds.image(i), pixels.data() + i * 3 * size * size, mean, inv_std);
+    Row row{name, from_vector(pixels, {n, 3, size, size}), {}};
+    row.normalized = neurn_norm(row.original, opt);
+    rows.push_back(row);
+  }
+  NEURN_CHECK(!rows.empty(), "data show: none of the domains ", f.get("domains", "mnist,usps,mnistm,syn"),
+              " is available under ", data::data_root(), " (run `neurn data prepare`)");
+
+  // Layout: a label column, then per sample the original and its NeuRN output.
+  const int cell = static_cast<int>(size * scale), gap = 4, pair_gap = 14, label_w = 90, header_h = 28;
+  const int width = label_w + static_cast<int>(samples) * (2 * cell + gap + pair_gap);
+  const int height = header_h + static_cast<int>(rows.size()) * (cell + pair_gap);
+  experiments::Canvas canvas(width, height, {255, 255, 255});
+  canvas.text(label_w, 18, "each pair: original | NeuRN(" + neurn_options_str(opt) + ")", 13, {0, 0, 0});
+  auto draw = [&](const Tensor& img, int64_t i, int x0, int y0) {
+    const float* p = img.data<float>() + i * 3 * size * size;
+    for (int64_t y = 0; y < size; ++y)
+      for (int64_t x = 0; x < size; ++x) {
+        auto px = [&](int c) {
+          float v = std::clamp(p[(c * size + y) * size + x], 0.0f, 1.0f);
+          return static_cast<uint8_t>(v * 255.0f + 0.5f);
+        };
+        canvas.fill_rect(x0 + static_cast<int>(x * scale), y0 + static_cast<int>(y * scale), static_cast<int>(scale),
+                         static_cast<int>(scale), {px(0), px(1), px(2)});
+      }
+  };
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const int y0 = header_h + static_cast<int>(r) * (cell + pair_gap);
+    canvas.text(6, y0 + cell / 2 + 5, rows[r].name, 15, {0, 0, 0});
+    for (int64_t i = 0; i < rows[r].original.size(0); ++i) {
+      const int x0 = label_w + static_cast<int>(i) * (2 * cell + gap + pair_gap);
+      draw(rows[r].original, i, x0, y0);
+      draw(rows[r].normalized, i, x0 + cell + gap, y0);
+    }
+  }
+  canvas.save_png(out_path);
+  std::printf("data show: wrote %s (%zu domains x %lld samples, %dx%d px)\n", out_path.c_str(), rows.size(),
+              static_cast<long long>(samples), width, height);
+  return 0;
+}
+
+Register reg_show{"data show", "a PNG grid of samples per domain beside their NeuRN output", data_show};
+
 }  // namespace
+
+// ---- forward --model none --neurn ... ---------------------------------------------
+
+int forward_neurn_only(const std::string& neurn_spec, const std::string& input_path, const std::string& output_path,
+                       const std::string& device) {
+  NEURN_CHECK(!input_path.empty() && !output_path.empty(), "forward --model none: --input and --output are required");
+  NeuRNOptions opt = parse_neurn_options(neurn_spec);
+  std::map<std::string, std::string> meta;
+  NamedTensors in = load_safetensors(input_path, &meta);
+  Tensor x = find_tensor(in, "input", input_path);
+  NEURN_CHECK(x.dtype() == DType::Float32 || x.dtype() == DType::Float64, "forward: tensor 'input' of ", input_path,
+              " is ", dtype_name(x.dtype()), "; expected F32 or F64");
+  NEURN_CHECK(x.dim() >= 2 && x.dim() <= 4, "forward: tensor 'input' of ", input_path, " has shape ",
+              shape_str(x.shape()), "; expected (N, C, H, W), (C, H, W) or (H, W)");
+  Shape orig = x.shape();
+  Shape s4 = orig;
+  while (s4.size() < 4) s4.insert(s4.begin(), 1);
+  Device dev = Device::parse(device.empty() ? "cpu" : device);
+  Tensor xd = x.reshape(s4);
+  if (dev.is_cuda()) xd = xd.to(DType::Float32).to(dev);
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    y = neurn_norm(xd, opt);
+  }
+  y = y.cpu().to(x.dtype()).reshape(orig);
+  save_safetensors(output_path, {{"output", y}}, {{"neurn", neurn_options_str(opt)}});
+  std::printf("forward: NeuRN(%s) on 'input' %s %s of %s -> 'output' in %s\n", neurn_options_str(opt).c_str(),
+              shape_str(orig).c_str(), dtype_name(x.dtype()), input_path.c_str(), output_path.c_str());
+  return 0;
+}
+
 }  // namespace neurn::cli

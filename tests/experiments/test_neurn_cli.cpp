@@ -1,0 +1,81 @@
+// The NeuRN commands end to end: `forward --model none --neurn ...` writes the
+// op's output for a safetensors input; `bench neurn` prints its figure last.
+// Needs NEURN_BIN (ctest sets it).
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <sys/wait.h>
+
+#include "framework/ops.h"
+#include "framework/serialize/safetensors.h"
+#include "gradcheck.h"
+
+using namespace neurn;
+namespace fs = std::filesystem;
+
+namespace {
+
+int run_cli(const std::string& args, std::string& out) {
+  std::string full = std::string(std::getenv("NEURN_BIN")) + " " + args + " 2>&1";
+  FILE* p = popen(full.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  out.clear();
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+TEST_CASE("neurn forward --model none --neurn: the op on a safetensors tensor") {
+  if (!std::getenv("NEURN_BIN")) {
+    MESSAGE("skipped: NEURN_BIN is not set (run through ctest to test the neurn executable)");
+    return;
+  }
+  fs::path dir = fs::temp_directory_path() / "neurn_test_neurn_cli";
+  fs::create_directories(dir);
+  const std::string x = (dir / "x.safetensors").string(), y = (dir / "y.safetensors").string();
+  Generator gen(5);
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    Tensor input = rand({2, 3, 9, 11}, {dt}, &gen);
+    save_safetensors(x, {{"input", input}});
+    std::string out;
+    int rc = run_cli("forward --model none --neurn k=5,padding=reflect,max_scope=channel --input " + x + " --output " + y,
+                     out);
+    INFO(out);
+    REQUIRE(rc == 0);
+    Tensor got = find_tensor(load_safetensors(y), "output", y);
+    CHECK(got.shape() == input.shape());
+    CHECK(got.dtype() == dt);
+    Tensor want = neurn_norm(input, parse_neurn_options("k=5,padding=reflect,max_scope=channel"));
+    CHECK(max(abs(sub(got, want))).item() == 0.0);
+  }
+  std::string out;
+  CHECK(run_cli("forward --model none --neurn k=4 --input " + x + " --output " + y, out) != 0);
+  CHECK(out.find("odd") != std::string::npos);
+  save_safetensors(x, {{"image", zeros({1, 1, 4, 4})}});
+  CHECK(run_cli("forward --model none --neurn k=3 --input " + x + " --output " + y, out) != 0);
+  CHECK(out.find("input") != std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("neurn bench neurn prints one line per k and images_per_second last") {
+  if (!std::getenv("NEURN_BIN")) {
+    MESSAGE("skipped: NEURN_BIN is not set (run through ctest to test the neurn executable)");
+    return;
+  }
+  std::string out;
+  REQUIRE(run_cli("bench neurn --size 12 --batch 2 --k 3,9 --iters 2", out) == 0);
+  INFO(out);
+  CHECK(out.find("k=3 ") != std::string::npos);
+  CHECK(out.find("k=9 ") != std::string::npos);
+  auto last = out.rfind("images_per_second=");
+  REQUIRE(last != std::string::npos);
+  CHECK(out.find('\n', last) == out.size() - 1);  // the last line
+  CHECK(std::stod(out.substr(last + 18)) > 0);
+  CHECK(run_cli("bench neurn --k 4 --iters 1 --size 8 --batch 1", out) != 0);
+}
