@@ -318,3 +318,21 @@ TEST_CASE("augmentation: stays in [0, 1], changes images, deterministic per gene
     }
   CHECK(matches >= 1);
 }
+
+TEST_CASE("resize_bilinear agrees with PyTorch's F.interpolate(mode='bilinear', align_corners=False)") {
+  // Reference values printed once by torch 2.x:
+  //   F.interpolate(torch.arange(35.).reshape(1, 1, 7, 5), size=(11, 9), mode='bilinear', align_corners=False)
+  //   F.interpolate(torch.arange(36.).reshape(1, 1, 6, 6), size=(4, 4), mode='bilinear', align_corners=False)
+  std::vector<float> up_in(35), up(99);
+  std::iota(up_in.begin(), up_in.end(), 0.f);
+  resize_bilinear(up_in.data(), 1, 7, 5, up.data(), 11, 9);
+  const float up_ref[2][5] = {{0.0f, 0.3333f, 0.8889f, 1.4444f, 2.0f}, {2.2727f, 2.6061f, 3.1616f, 3.7172f, 4.2727f}};
+  for (int r = 0; r < 2; ++r)
+    for (int c = 0; c < 5; ++c) CHECK(up[static_cast<size_t>(r * 9 + c)] == doctest::Approx(up_ref[r][c]).epsilon(1e-3));
+  std::vector<float> down_in(36), down(16);
+  std::iota(down_in.begin(), down_in.end(), 0.f);
+  resize_bilinear(down_in.data(), 1, 6, 6, down.data(), 4, 4);
+  const float down_ref[16] = {1.75f,  3.25f,  4.75f,  6.25f,  10.75f, 12.25f, 13.75f, 15.25f,
+                              19.75f, 21.25f, 22.75f, 24.25f, 28.75f, 30.25f, 31.75f, 33.25f};
+  for (int k = 0; k < 16; ++k) CHECK(down[static_cast<size_t>(k)] == doctest::Approx(down_ref[k]).epsilon(1e-5));
+}
