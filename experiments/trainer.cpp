@@ -16,21 +16,7 @@
 #include "framework/optim/adam.h"
 #include "framework/optim/sgd.h"
 #include "layers/init.h"
-#if __has_include("layers/neurn_layer.h")
 #include "layers/neurn_layer.h"
-#else
-namespace neurn {
-// Until layers/neurn_layer.h lands: the op as a module.
-class NeuRN : public Module {
- public:
-  explicit NeuRN(NeuRNOptions o) : o_(o) {}
-  Tensor forward(const Tensor& x) override { return neurn_norm(x, o_); }
-  std::string type() const override { return "NeuRN"; }
- private:
-  NeuRNOptions o_;
-};
-}  // namespace neurn
-#endif
 #include "models/registry.h"
 
 namespace neurn::experiments {
@@ -175,7 +161,7 @@ ModulePtr build_run_model(const ExperimentConfig& cfg, const RunSpec& spec, Devi
   mo.width = spec.model.width;
   if (spec.neurn) {
     NeuRNOptions no = neurn_options_from_map(cfg.neurn_options);
-    mo.front = [no] { return std::static_pointer_cast<Module>(std::make_shared<NeuRN>(no)); };
+    mo.front = [no] { return make_neurn_layer(no); };
   }
   Generator gen(spec.seed);
   ModulePtr model;
