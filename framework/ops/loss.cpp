@@ -10,6 +10,7 @@
 #include "framework/autograd.h"
 #include "framework/flops.h"
 #include "framework/ops/elementwise.h"
+#include "framework/ops/parallel_cpu.h"
 #include "framework/ops/reduce.h"
 #include "framework/random.h"
 #ifdef NEURN_WITH_CUDA
@@ -51,8 +52,10 @@ Slices slices_of(const Shape& s, int64_t axis) {
 template <typename T>
 void softmax_cpu(const T* x, T* y, const Slices& sl, bool log_out) {
   const int64_t st = sl.inner;
-  for (int64_t o = 0; o < sl.outer; ++o) {
-    for (int64_t in = 0; in < sl.inner; ++in) {
+  // Slices are independent: split them over threads.
+  cpu::parallel_for(sl.outer * sl.inner, 8 * sl.dim, [&](int64_t begin, int64_t end) {
+    for (int64_t s_idx = begin; s_idx < end; ++s_idx) {
+      const int64_t o = s_idx / sl.inner, in = s_idx % sl.inner;
       const T* xs = x + o * sl.dim * sl.inner + in;
       T* ys = y + o * sl.dim * sl.inner + in;
       T m = -std::numeric_limits<T>::infinity();
@@ -73,15 +76,15 @@ void softmax_cpu(const T* x, T* y, const Slices& sl, bool log_out) {
         for (int64_t d = 0; d < sl.dim; ++d) ys[d * st] *= inv;
       }
     }
-  }
+  });
 }
 
 template <typename T>
 void softmax_backward_cpu(const T* y, const T* g, T* dx, const Slices& sl, bool log_out) {
   const int64_t st = sl.inner;
-  for (int64_t o = 0; o < sl.outer; ++o) {
-    for (int64_t in = 0; in < sl.inner; ++in) {
-      int64_t base = o * sl.dim * sl.inner + in;
+  cpu::parallel_for(sl.outer * sl.inner, 4 * sl.dim, [&](int64_t begin, int64_t end) {
+    for (int64_t s_idx = begin; s_idx < end; ++s_idx) {
+      int64_t base = (s_idx / sl.inner) * sl.dim * sl.inner + s_idx % sl.inner;
       const T *ys = y + base, *gs = g + base;
       T* ds = dx + base;
       T s = 0;
@@ -93,7 +96,7 @@ void softmax_backward_cpu(const T* y, const T* g, T* dx, const Slices& sl, bool 
         for (int64_t d = 0; d < sl.dim; ++d) ds[d * st] = ys[d * st] * (gs[d * st] - s);
       }
     }
-  }
+  });
 }
 
 Tensor softmax_run(const Tensor& x, const Slices& sl, bool log_out, const char* op) {
@@ -244,7 +247,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, double label_sm
       const T* x = logits.data<T>();
       const int64_t* t = target.data<int64_t>();
       T *pr = rows.data<T>(), *pl = lse.data<T>();
-      for (int64_t i = 0; i < n; ++i) {
+      cpu::parallel_for(n, 8 * c, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
         const T* xi = x + i * c;
         T m = -std::numeric_limits<T>::infinity();
         for (int64_t j = 0; j < c; ++j) m = std::max(m, xi[j]);
@@ -257,6 +261,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, double label_sm
         pl[i] = l;
         pr[i] = l - static_cast<T>(1.0 - eps) * xi[t[i]] - static_cast<T>(eps / static_cast<double>(c)) * sx;
       }
+      });
     });
   }
   Tensor out = reduce_rows(rows, reduction);
@@ -281,13 +286,15 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, double label_sm
                          const int64_t* t = td.data<int64_t>();
                          T* pd = dx.data<T>();
                          const T smooth = static_cast<T>(eps / static_cast<double>(c));
-                         for (int64_t i = 0; i < n; ++i) {
-                           T gi = static_cast<T>(scale) * pg[i * stride];
-                           const T* xi = x + i * c;
-                           T* di = pd + i * c;
-                           for (int64_t j = 0; j < c; ++j) di[j] = gi * (std::exp(xi[j] - pl[i]) - smooth);
-                           di[t[i]] -= gi * static_cast<T>(1.0 - eps);
-                         }
+                         cpu::parallel_for(n, 8 * c, [&](int64_t begin, int64_t end) {
+                           for (int64_t i = begin; i < end; ++i) {
+                             T gi = static_cast<T>(scale) * pg[i * stride];
+                             const T* xi = x + i * c;
+                             T* di = pd + i * c;
+                             for (int64_t j = 0; j < c; ++j) di[j] = gi * (std::exp(xi[j] - pl[i]) - smooth);
+                             di[t[i]] -= gi * static_cast<T>(1.0 - eps);
+                           }
+                         });
                        });
                        return {dx};
                      });
@@ -314,8 +321,10 @@ Tensor dropout_apply(const Tensor& src, double p, double scale, uint64_t seed, u
     const T* s = src.data<T>();
     T* o = out.data<T>();
     const T sc = static_cast<T>(scale);
-    for (int64_t i = 0; i < src.numel(); ++i)
-      o[i] = counter_uniform(seed, offset + static_cast<uint64_t>(i)) >= p ? s[i] * sc : T(0);
+    cpu::parallel_for(src.numel(), 16, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i)
+        o[i] = counter_uniform(seed, offset + static_cast<uint64_t>(i)) >= p ? s[i] * sc : T(0);
+    });
   });
   return out;
 }

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "framework/autograd.h"
+#include "framework/ops/parallel_cpu.h"
 #include "framework/ops/shape_ops.h"
 #include "framework/ops/strided_copy.h"
 #ifdef NEURN_WITH_CUDA
@@ -18,14 +19,21 @@ namespace cpu {
 
 namespace {
 template <typename E>
-void copy_elems(const E* src, E* dst, const StridedCopyPlan& p) {
+void copy_rows(const E* src, E* dst, const StridedCopyPlan& p, int64_t row_begin, int64_t row_end) {
   int nd = p.ndim;
   int64_t inner = p.shape[nd - 1];
   int64_t ss = p.src_strides[nd - 1], ds = p.dst_strides[nd - 1];
+  // The outer multi-index of row_begin (mixed radix over the outer axes).
   int64_t counter[StridedCopyPlan::kMaxDims] = {};
   int64_t so = p.src_offset, dof = p.dst_offset;
-  int64_t rows = p.numel() / std::max<int64_t>(inner, 1);
-  for (int64_t r = 0; r < rows; ++r) {
+  int64_t rest = row_begin;
+  for (int d = nd - 2; d >= 0; --d) {
+    counter[d] = rest % p.shape[d];
+    rest /= p.shape[d];
+    so += counter[d] * p.src_strides[d];
+    dof += counter[d] * p.dst_strides[d];
+  }
+  for (int64_t r = row_begin; r < row_end; ++r) {
     if (ss == 1 && ds == 1) {
       std::memcpy(dst + dof, src + so, static_cast<size_t>(inner) * sizeof(E));
     } else {
@@ -41,6 +49,14 @@ void copy_elems(const E* src, E* dst, const StridedCopyPlan& p) {
       counter[d] = 0;
     }
   }
+}
+
+// Rows (runs along the innermost axis) are disjoint in dst: split them over threads.
+template <typename E>
+void copy_elems(const E* src, E* dst, const StridedCopyPlan& p) {
+  int64_t inner = std::max<int64_t>(p.shape[p.ndim - 1], 1);
+  int64_t rows = p.numel() / inner;
+  parallel_for(rows, inner, [&](int64_t b, int64_t e) { copy_rows(src, dst, p, b, e); });
 }
 
 struct Bytes2 { uint16_t v; };

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "framework/autograd.h"
+#include "framework/ops/parallel_cpu.h"
 #include "framework/optim/update_functors.h"
 #ifdef NEURN_WITH_CUDA
 #include "framework/cuda/cuda_optim.h"
@@ -63,7 +64,10 @@ void Adam::step() {
         T* pv = v.data<T>();
         const int64_t n = p.numel();
         const AdamCoeffs<T> c(a, bc1, sqrt_bc2);
-        for (int64_t i = 0; i < n; ++i) adam_update_element<T>(pp[i], pg[i], pm[i], pv[i], c);
+        // Element-wise, so splitting it over threads changes no result.
+        cpu::parallel_for(n, 16, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) adam_update_element<T>(pp[i], pg[i], pm[i], pv[i], c);
+        });
       });
     }
   }

@@ -1,6 +1,7 @@
 #include "framework/optim/sgd.h"
 
 #include "framework/autograd.h"
+#include "framework/ops/parallel_cpu.h"
 #include "framework/optim/update_functors.h"
 #ifdef NEURN_WITH_CUDA
 #include "framework/cuda/cuda_optim.h"
@@ -53,11 +54,13 @@ void Sgd::step() {
         const T* pg = g.data<T>();
         T* pb = buf.defined() ? buf.data<T>() : nullptr;
         const int64_t n = p.numel();
-        if (pb) {
-          for (int64_t i = 0; i < n; ++i) sgd_update_element<T>(pp[i], pg[i], pb + i, s);
-        } else {
-          for (int64_t i = 0; i < n; ++i) sgd_update_element<T>(pp[i], pg[i], nullptr, s);
-        }
+        cpu::parallel_for(n, 8, [&](int64_t b, int64_t e) {
+          if (pb) {
+            for (int64_t i = b; i < e; ++i) sgd_update_element<T>(pp[i], pg[i], pb + i, s);
+          } else {
+            for (int64_t i = b; i < e; ++i) sgd_update_element<T>(pp[i], pg[i], nullptr, s);
+          }
+        });
       });
     }
   }

@@ -331,3 +331,41 @@ TEST_CASE("fused CUDA updates match the CPU loops (SGD, Nesterov, Adam, AdamW; f
     }
   }
 }
+
+TEST_CASE("a large parameter (threaded update) ends where small pieces of it (inline update) do") {
+  Generator g(3);
+  const int64_t n = 400000, piece = 1000;
+  Tensor big = randn({n}, {}, &g);
+  big.requires_grad_();
+  std::vector<Tensor> pieces;
+  for (int64_t i = 0; i < n; i += piece) {
+    Tensor t = slice(big.detach(), 0, i, i + piece).clone();
+    t.requires_grad_();
+    pieces.push_back(t);
+  }
+  for (int kind = 0; kind < 2; ++kind) {
+    std::unique_ptr<Optimizer> ob, op;
+    if (kind == 0) {
+      ob = std::make_unique<Adam>(std::vector<Tensor>{big}, AdamOptions{.lr = 0.01, .weight_decay = 0.1});
+      op = std::make_unique<Adam>(pieces, AdamOptions{.lr = 0.01, .weight_decay = 0.1});
+    } else {
+      ob = std::make_unique<Sgd>(std::vector<Tensor>{big}, SgdOptions{.lr = 0.01, .momentum = 0.9});
+      op = std::make_unique<Sgd>(pieces, SgdOptions{.lr = 0.01, .momentum = 0.9});
+    }
+    for (int s = 0; s < 2; ++s) {
+      Tensor grad = randn({n}, {}, &g);
+      big.set_grad(grad);
+      for (size_t k = 0; k < pieces.size(); ++k)
+        pieces[k].set_grad(slice(grad, 0, static_cast<int64_t>(k) * piece, static_cast<int64_t>(k + 1) * piece));
+      ob->step();
+      op->step();
+    }
+    auto bv = big.to_vector<float>();
+    bool same = true;
+    for (size_t k = 0; k < pieces.size(); ++k) {
+      auto pv = pieces[k].to_vector<float>();
+      for (int64_t i = 0; i < piece; ++i) same = same && pv[i] == bv[k * piece + i];
+    }
+    CHECK(same);
+  }
+}

@@ -284,3 +284,36 @@ TEST_CASE("matmul and linear with an empty inner dimension give zeros") {
   CHECK(w.grad().to_vector<double>() == std::vector<double>(8, 0.0));
   CHECK(bias.grad().to_vector<double>() == std::vector<double>(2, 0.0));
 }
+
+TEST_CASE("large inputs take the threaded loops and agree with the single-threaded results") {
+  Generator g(21);
+  // permute: every element checked against its index map.
+  Tensor x = randn({32, 24, 16, 16}, {}, &g);
+  Tensor y = permute(x, {0, 2, 3, 1});
+  auto xv = x.to_vector<float>(), yv = y.to_vector<float>();
+  bool ok = true;
+  for (int64_t n = 0; n < 32; ++n)
+    for (int64_t c = 0; c < 24; ++c)
+      for (int64_t h = 0; h < 16; ++h)
+        for (int64_t w = 0; w < 16; ++w)
+          ok = ok && yv[((n * 16 + h) * 16 + w) * 24 + c] == xv[((n * 24 + c) * 16 + h) * 16 + w];
+  CHECK(ok);
+  // softmax and cross entropy: the whole batch against row-by-row calls.
+  Tensor logits = randn({2048, 40}, {}, &g);
+  Tensor target = randint(0, 40, {2048}, &g);
+  Tensor p = softmax(logits), rows = cross_entropy(logits, target, 0.1, Reduction::None);
+  auto pv = p.to_vector<float>(), rv = rows.to_vector<float>();
+  for (int64_t r : {0, 777, 2047}) {
+    auto one = softmax(slice(logits, 0, r, r + 1)).to_vector<float>();
+    for (int64_t j = 0; j < 40; ++j) CHECK(pv[r * 40 + j] == one[j]);
+    Tensor t1 = slice(target, 0, r, r + 1);
+    CHECK(rv[r] == cross_entropy(slice(logits, 0, r, r + 1), t1, 0.1, Reduction::None).item());
+  }
+  // dropout: the mask of every element is its counter's.
+  Generator dg(5);
+  Tensor big = ones({300000});
+  auto dv = dropout(big, 0.5, true, &dg).to_vector<float>();
+  ok = true;
+  for (size_t i = 0; i < dv.size(); ++i) ok = ok && dv[i] == (counter_uniform(5, i) >= 0.5 ? 2.0f : 0.0f);
+  CHECK(ok);
+}
