@@ -10,6 +10,8 @@
 #include <set>
 
 #include "datasets/datasets.h"
+#include "datasets/layout.h"
+#include "datasets/readers.h"
 #include "datasets/transforms.h"
 #include "fixtures.h"
 #include "gradcheck.h"
@@ -335,4 +337,22 @@ TEST_CASE("resize_bilinear agrees with PyTorch's F.interpolate(mode='bilinear', 
   const float down_ref[16] = {1.75f,  3.25f,  4.75f,  6.25f,  10.75f, 12.25f, 13.75f, 15.25f,
                               19.75f, 21.25f, 22.75f, 24.25f, 28.75f, 30.25f, 31.75f, 33.25f};
   for (int k = 0; k < 16; ++k) CHECK(down[static_cast<size_t>(k)] == doctest::Approx(down_ref[k]).epsilon(1e-5));
+}
+
+TEST_CASE("load_domain: decoded caches for mnistm and syn are used; a stale mnistm cache is refused") {
+  TempDir root;
+  Dataset two("mnistm", "test", 3, 32, 32, std::vector<uint8_t>(2 * 3072, 7), {1, 2});
+  write_u8_cache(layout::mnistm_cache(root.path, "test"), two);
+  Dataset two_train("mnistm", "train", 3, 32, 32, std::vector<uint8_t>(2 * 3072, 9), {3, 4});
+  write_u8_cache(layout::mnistm_cache(root.path, "train"), two_train);
+  CHECK(domain_available("mnistm", root.path));
+  CHECK(load_domain("mnistm", "test", root.path).labels() == std::vector<int64_t>{1, 2});
+  clear_domain_cache();
+  write_text(layout::mnistm_labels(root.path, "test"), "00000000.png 1\n00000001.png 2\n00000002.png 3\n");
+  CHECK_THROWS_CONTAINING(load_domain("mnistm", "test", root.path), "run `neurn data prepare mnistm`");
+
+  Dataset syn_small("syn", "test", 3, 32, 32, std::vector<uint8_t>(3 * 3072, 5), {0, 1, 2});
+  write_u8_cache(layout::syn_cache(root.path, "test", layout::kSynTestCount, layout::kSynTestSeed), syn_small);
+  CHECK(load_domain("syn", "test", root.path).size() == 3);
+  clear_domain_cache();
 }

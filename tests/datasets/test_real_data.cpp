@@ -185,6 +185,10 @@ TEST_CASE("prepare and verify into a temp root: copies, checksums, counts; corru
   bool absent = false;
   CHECK(verify("svhn", root.path, L, &absent).empty());
   CHECK(absent);
+  prepare("bsds500", root.path, shared, L);
+  CHECK(verify("bsds500", root.path, L, &absent).empty());
+  CHECK_FALSE(absent);
+  CHECK(load_photos(layout::bsds_train_dir(root.path)).size() == 200);
   // A second prepare finds the files in place.
   log.clear();
   prepare("usps", root.path, shared, L);
