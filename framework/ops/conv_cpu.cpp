@@ -81,8 +81,8 @@ void im2col(const ConvGeom& g, const T* x, int64_t B, T* col) {
           }
           const T* srow = src + ih * g.W + offw;
           std::fill(dst, dst + lo, T(0));
-          if (g.sw == 1) {
-            std::memcpy(dst + lo, srow + lo, static_cast<size_t>(hi - lo) * sizeof(T));
+          if (g.sw == 1) {  // rows are short (Wo floats): a loop beats a memcpy call
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = srow[ow];
           } else {
             for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = srow[ow * g.sw];
           }
@@ -220,18 +220,16 @@ void forward_range(const ConvGeom& g, const T* x, const T* w, const T* bias, T* 
     const int64_t b = std::min(B, n_end - n0), BP = b * P;
     const T* cols = pointwise ? x + n0 * CHW : col;
     if (!pointwise) im2col(g, x + n0 * CHW, b, col);
-    // One image: the gemm writes (Cout, P) straight into y[n0].
+    // One image: the gemm writes (Cout, P) straight into y[n0], on top of
+    // the bias (beta = 1 also spares OpenBLAS its pass that zeroes C).
     T* out = b == 1 ? y + n0 * g.Cout * P : tmp;
+    const bool onto_bias = b == 1 && bias;
+    if (onto_bias)
+      for (int64_t co = 0; co < g.Cout; ++co) std::fill(out + co * P, out + (co + 1) * P, bias[co]);
     for (int64_t grp = 0; grp < g.groups; ++grp)
-      gemm(false, false, Og, BP, K, T(1), w + grp * Og * K, K, cols + grp * Cg * g.kh * g.kw * BP, BP, T(0),
-           out + grp * Og * BP, BP);
-    if (b == 1) {
-      if (bias)
-        for (int64_t co = 0; co < g.Cout; ++co) {
-          T* yp = out + co * P;
-          for (int64_t p = 0; p < P; ++p) yp[p] += bias[co];
-        }
-    } else {  // (Cout, b, P) -> (b, Cout, P), adding the bias on the way
+      gemm(false, false, Og, BP, K, T(1), w + grp * Og * K, K, cols + grp * Cg * g.kh * g.kw * BP, BP,
+           onto_bias ? T(1) : T(0), out + grp * Og * BP, BP);
+    if (b > 1) {  // (Cout, b, P) -> (b, Cout, P), adding the bias on the way
       parallel_for(b * g.Cout, P, [&](int64_t q0, int64_t q1) {
         for (int64_t q = q0; q < q1; ++q) {
           int64_t i = q / g.Cout, co = q % g.Cout;
@@ -345,13 +343,19 @@ void conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, T* 
   const int64_t P = g.P(), K = g.K();
   if (db) {
     parallel_for(g.Cout, g.N * P, [&](int64_t c0, int64_t c1) {
+      constexpr int64_t L = 16;  // independent partial sums: the loop vectorises
       for (int64_t co = c0; co < c1; ++co) {
-        T acc = 0;
+        T lanes[L] = {};
+        T tail = 0;
         for (int64_t n = 0; n < g.N; ++n) {
           const T* p = dy + (n * g.Cout + co) * P;
-          for (int64_t i = 0; i < P; ++i) acc += p[i];
+          int64_t i = 0;
+          for (; i + L <= P; i += L)
+            for (int64_t l = 0; l < L; ++l) lanes[l] += p[i + l];
+          for (; i < P; ++i) tail += p[i];
         }
-        db[co] = acc;
+        for (int64_t l = 0; l < L; ++l) tail += lanes[l];
+        db[co] = tail;
       }
     });
   }

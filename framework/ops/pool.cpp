@@ -87,14 +87,26 @@ void max_pool_forward(const PoolGeom& g, const T* x, T* y, int32_t* idx) {
         for (int64_t oh = 0; oh < g.Ho; ++oh) {
           const T* r0 = xp + 2 * oh * g.W;
           const T* r1 = r0 + g.W;
+          const int32_t base0 = static_cast<int32_t>(2 * oh * g.W), base1 = static_cast<int32_t>(base0 + g.W);
+          // Selects instead of branches (random data would mispredict half
+          // of them); a NaN, never seen in practice, takes the general rule.
           for (int64_t ow = 0; ow < g.Wo; ++ow) {
-            int64_t i = 2 * ow, bi = 2 * oh * g.W + i;
-            T best = r0[i];
-            if (beats(r0[i + 1], best)) best = r0[i + 1], bi = 2 * oh * g.W + i + 1;
-            if (beats(r1[i], best)) best = r1[i], bi = (2 * oh + 1) * g.W + i;
-            if (beats(r1[i + 1], best)) best = r1[i + 1], bi = (2 * oh + 1) * g.W + i + 1;
+            const int32_t i = static_cast<int32_t>(2 * ow);
+            const T a = r0[i], b = r0[i + 1], c = r1[i], d = r1[i + 1];
+            T best = a;
+            int32_t bi = base0 + i;
+            if (std::isnan(a) | std::isnan(b) | std::isnan(c) | std::isnan(d)) {
+              const T v[4] = {a, b, c, d};
+              const int32_t at[4] = {base0 + i, base0 + i + 1, base1 + i, base1 + i + 1};
+              for (int k = 1; k < 4; ++k)
+                if (beats(v[k], best)) best = v[k], bi = at[k];
+            } else {
+              bi = b > best ? base0 + i + 1 : bi, best = b > best ? b : best;
+              bi = c > best ? base1 + i : bi, best = c > best ? c : best;
+              bi = d > best ? base1 + i + 1 : bi, best = d > best ? d : best;
+            }
             yp[oh * g.Wo + ow] = best;
-            if (ip) ip[oh * g.Wo + ow] = static_cast<int32_t>(bi);
+            if (ip) ip[oh * g.Wo + ow] = bi;
           }
         }
         continue;
