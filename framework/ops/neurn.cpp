@@ -155,12 +155,18 @@ void window_sums(RowFn row, int64_t n, int64_t width, int64_t k, double* __restr
   if (k <= kDirectMaxK) {
     for (int64_t a = 0; a < n; ++a) {
       double* __restrict o = out + a * width;
-      std::fill(o, o + width, 0.0);
+      bool first = true;
       for (int64_t t = a; t < a + k; ++t) {
         const double* __restrict x = row(t);
-        if (x)
+        if (!x) continue;
+        if (first) {
+          std::copy(x, x + width, o);
+          first = false;
+        } else {
           for (int64_t c = 0; c < width; ++c) o[c] += x[c];
+        }
       }
+      if (first) std::fill(o, o + width, 0.0);
     }
     return;
   }
@@ -246,6 +252,42 @@ void prepare_counts(const Geom& g, Work& w) {
   }
 }
 
+// Sum (in double) with four independent accumulators, so the adds pipeline
+// (one chain would wait for every add).
+template <typename T>
+double plane_sum(const T* __restrict x, int64_t n) {
+  double a[4] = {0, 0, 0, 0};
+  int64_t p = 0;
+  for (; p + 4 <= n; p += 4)
+    for (int u = 0; u < 4; ++u) a[u] += static_cast<double>(x[p + u]);
+  for (; p < n; ++p) a[0] += static_cast<double>(x[p]);
+  return (a[0] + a[1]) + (a[2] + a[3]);
+}
+
+// The first index of the largest value (NaN-free input).
+template <typename T>
+int64_t first_argmax(const T* __restrict x, int64_t n) {
+  T m[4] = {x[0], x[0], x[0], x[0]};
+  int64_t p = 0;
+  for (; p + 4 <= n; p += 4)
+    for (int u = 0; u < 4; ++u) m[u] = x[p + u] > m[u] ? x[p + u] : m[u];
+  for (; p < n; ++p) m[0] = x[p] > m[0] ? x[p] : m[0];
+  const T best = std::max(std::max(m[0], m[1]), std::max(m[2], m[3]));
+  for (p = 0; p < n; ++p)
+    if (x[p] == best) return p;
+  return 0;
+}
+
+// Per column of row i: 1 / (pixels in the patch) and, for zero padding, the
+// number of out-of-bounds pixels of the patch.
+void row_counts(const Geom& g, const Work& w, int64_t i, double* inv_n, double* n_out) {
+  const double inv_kk = 1.0 / static_cast<double>(g.k * g.k), kk = static_cast<double>(g.k * g.k);
+  for (int64_t j = 0; j < g.W; ++j) {
+    inv_n[j] = g.pad == NeuRNPadding::Valid ? w.inv_rc[i] * w.inv_cc[j] : inv_kk;
+    n_out[j] = g.pad == NeuRNPadding::Zero ? kk - static_cast<double>(w.rc[i] * w.cc[j]) : 0.0;
+  }
+}
+
 // Sigma and the patch mean for one (H, W) plane, after subtracting its mean
 // `s`. Box sums of y and y^2: window sums along each (padded) row, then down
 // the columns of those. Out-of-bounds pixels are 0 for valid (and not
@@ -257,9 +299,7 @@ template <typename T>
 void plane_forward(const Geom& g, const T* __restrict x, T* __restrict sig, T* __restrict mean, double* shift_out,
                    double* pmax, int64_t* parg, Work& w) {
   const int64_t H = g.H, W = g.W, r = g.r, k = g.k, HW = H * W;
-  double s = 0;
-  for (int64_t p = 0; p < HW; ++p) s += static_cast<double>(x[p]);
-  s /= static_cast<double>(HW);
+  const double s = plane_sum(x, HW) / static_cast<double>(HW);
   *shift_out = s;
   if (k == 1) {  // a single pixel has no spread
     std::fill(sig, sig + HW, T(0));
@@ -304,40 +344,33 @@ void plane_forward(const Geom& g, const T* __restrict x, T* __restrict sig, T* _
   window_sums(row, H, 2 * W, k, w.v.data(), w);
 
   prepare_counts(g, w);
-  const double inv_kk = 1.0 / static_cast<double>(k * k), kk = static_cast<double>(k * k);
   const double tiny = 4.0 * static_cast<double>(k) * std::numeric_limits<double>::epsilon();
+  w.line1.resize(W);
+  w.line2.resize(W);
+  double* __restrict inv_n = w.line1.data();
+  double* __restrict n_out = w.line2.data();
   for (int64_t i = 0; i < H; ++i) {
     const double* __restrict v1 = w.v.data() + i * 2 * W;
     const double* __restrict v2 = v1 + W;
     T* __restrict srow = sig + i * W;
-    T* __restrict mrow = mean ? mean + i * W : nullptr;
-    const double irc = w.inv_rc[i];
-    const int64_t rc = w.rc[i];
+    row_counts(g, w, i, inv_n, n_out);
     for (int64_t j = 0; j < W; ++j) {
-      double s1 = v1[j], s2 = v2[j], inv_n = inv_kk;
-      if (g.pad == NeuRNPadding::Valid) {
-        inv_n = irc * w.inv_cc[j];
-      } else if (g.pad == NeuRNPadding::Zero) {
-        // The out-of-bounds pixels are zeros, i.e. -s after the shift.
-        double m = kk - static_cast<double>(rc * w.cc[j]);
-        s1 -= m * s;
-        s2 += m * s * s;
-      }
-      double mu = s1 * inv_n, e2 = s2 * inv_n;
+      // Zero padding: the out-of-bounds pixels are zeros, i.e. -s after the shift.
+      double s1 = v1[j] - n_out[j] * s, s2 = v2[j] + n_out[j] * s * s;
+      double mu = s1 * inv_n[j], e2 = s2 * inv_n[j];
       double var = e2 - mu * mu;
       // Below the rounding level of the sums a variance is noise: a flat
       // patch must give exactly 0 (and so no gradient), not sqrt(1e-17).
-      srow[j] = var > tiny * e2 ? static_cast<T>(std::sqrt(var)) : T(0);
-      if (mrow) mrow[j] = static_cast<T>(mu);
+      var = var > tiny * e2 ? var : 0.0;
+      srow[j] = static_cast<T>(std::sqrt(var));
+    }
+    if (mean) {
+      T* __restrict mrow = mean + i * W;
+      for (int64_t j = 0; j < W; ++j) mrow[j] = static_cast<T>((v1[j] - n_out[j] * s) * inv_n[j]);
     }
   }
-  T best = sig[0];
-  int64_t best_at = 0;
-  for (int64_t p = 1; p < HW; ++p)
-    if (sig[p] > best) {  // strict: the first maximum wins
-      best = sig[p];
-      best_at = p;
-    }
+  const int64_t best_at = first_argmax(sig, HW);
+  const T best = sig[best_at];
   *pmax = static_cast<double>(best);
   *parg = best_at;
 }
@@ -358,27 +391,36 @@ void plane_backward(const Geom& g, const T* __restrict x, const T* __restrict ou
   }
   const bool reflect = g.pad == NeuRNPadding::Reflect;
   prepare_counts(g, w);
-  const double inv_kk = 1.0 / static_cast<double>(k * k), inv_D = 1.0 / D;
+  const double inv_D = 1.0 / D;
   // Along rows: A and B on a zero-padded line; the outputs are the padded
   // columns [-r, W + r) for reflect (then folded), [0, W) otherwise.
   const int64_t pad = reflect ? 2 * r : r, n_out = reflect ? W + 2 * r : W;
   w.line1.assign(W + 2 * pad, 0.0);
   w.line2.assign(W + 2 * pad, 0.0);
-  w.acc.resize(2 * n_out);
+  w.acc.resize(2 * n_out + 2 * W);
   w.h.resize(H * 2 * W);  // row i: [row sums of A (W) | of B (W)]
   double* __restrict la = w.line1.data() + pad;
   double* __restrict lb = w.line2.data() + pad;
+  double* __restrict inv_n = w.acc.data() + 2 * n_out;
+  double* __restrict unused = inv_n + W;
   for (int64_t i = 0; i < H; ++i) {
     const int64_t off = i * W;
-    const double irc = w.inv_rc[i];
+    row_counts(g, w, i, inv_n, unused);
     for (int64_t j = 0; j < W; ++j) {
+      // sigma = o * D and dL/dsigma = g / D, so a = g / (2 sigma D n); the
+      // argmax gets dL/dc as well (below).
       double o = static_cast<double>(out[off + j]);
-      double inv_n = g.pad == NeuRNPadding::Valid ? irc * w.inv_cc[j] : inv_kk;
-      // sigma = o * D; dL/dsigma = g / D (+ dL/dc at the argmax)
-      double dsig = static_cast<double>(gout[off + j]) * inv_D + (off + j == arg ? dc : 0.0);
-      double a = o > 0 ? dsig * inv_n / (2 * o * D) : 0.0;
+      double safe_o = o > 0 ? o : 1.0;
+      double a = static_cast<double>(gout[off + j]) * inv_n[j] * 0.5 * inv_D * inv_D / safe_o;
+      a = o > 0 ? a : 0.0;
       la[j] = a;
       lb[j] = a * static_cast<double>(mean[off + j]);
+    }
+    if (arg >= off && arg < off + W && out[arg] > 0) {
+      const int64_t j = arg - off;
+      double dsig = static_cast<double>(gout[arg]) * inv_D + dc;
+      la[j] = dsig * inv_n[j] / (2 * static_cast<double>(out[arg]) * D);
+      lb[j] = la[j] * static_cast<double>(mean[arg]);
     }
     double* hr = w.h.data() + i * 2 * W;
     if (reflect) {
@@ -475,11 +517,14 @@ void backward_cpu(const Geom& g, const T* x, const T* out, const T* mean, const 
   std::vector<double> pdot(planes);
   cpu::parallel_for(planes, 2 * HW, [&](int64_t b, int64_t e) {
     for (int64_t plane = b; plane < e; ++plane) {
-      double dot = 0;
-      const T* go = gout + plane * HW;
-      const T* o = out + plane * HW;
-      for (int64_t p = 0; p < HW; ++p) dot += static_cast<double>(go[p]) * static_cast<double>(o[p]);
-      pdot[plane] = dot;
+      const T* __restrict go = gout + plane * HW;
+      const T* __restrict o = out + plane * HW;
+      double d[4] = {0, 0, 0, 0};
+      int64_t p = 0;
+      for (; p + 4 <= HW; p += 4)
+        for (int u = 0; u < 4; ++u) d[u] += static_cast<double>(go[p + u]) * static_cast<double>(o[p + u]);
+      for (; p < HW; ++p) d[0] += static_cast<double>(go[p]) * static_cast<double>(o[p]);
+      pdot[plane] = (d[0] + d[1]) + (d[2] + d[3]);
     }
   });
   std::vector<double> dc(g.groups);
