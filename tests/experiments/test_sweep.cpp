@@ -267,7 +267,8 @@ TEST_CASE("neurn run killed with SIGKILL in the middle, then resumed: every run 
       FILE* f = std::freopen(logfile.c_str(), "w", stdout);
       (void)f;
       dup2(fileno(stdout), 2);
-      std::vector<std::string> a{bin, "run", (dir / "killed.yaml").string()};
+      std::vector<std::string> a{bin};
+      if (extra.empty() || extra[0].rfind("--", 0) == 0) a.insert(a.end(), {"run", (dir / "killed.yaml").string()});
       a.insert(a.end(), extra.begin(), extra.end());
       std::vector<char*> argv;
       for (auto& s : a) argv.push_back(s.data());
@@ -325,5 +326,34 @@ TEST_CASE("neurn run killed with SIGKILL in the middle, then resumed: every run 
   CHECK(all.records[1].run_id == "digits_convnet+neurn/mnist/seed0");
   for (auto& r : all.records) CHECK(r.epochs_run == 4);
   CHECK(fs::exists(dir / "out" / "report" / "index.html"));
+
+  // The other subcommands on the same outputs.
+  status = wait_exit(spawn({"eval", (dir / "out" / "runs" / "digits_convnet+neurn_mnist_seed0").string(), "--domains",
+                            "usps,mnist", "--confusion"},
+                           dir / "log4.txt"));
+  std::string log4 = slurp(dir / "log4.txt");
+  CHECK_MESSAGE(WEXITSTATUS(status) == 0, log4);
+  CHECK(log4.find("digits_convnet+neurn/mnist/seed0 (epoch ") != std::string::npos);
+  CHECK(log4.find("usps ") != std::string::npos);
+  CHECK(log4.find("% of 40") != std::string::npos);  // test_images of the stored config
+  status = wait_exit(spawn({"report", (dir / "out").string(), "--out", (dir / "rep2").string()}, dir / "log5.txt"));
+  CHECK_MESSAGE(WEXITSTATUS(status) == 0, slurp(dir / "log5.txt"));
+  CHECK(slurp(dir / "rep2" / "table1.md") == slurp(dir / "out" / "report" / "table1.md"));
+  status = wait_exit(spawn({"train", "--model", "digits_convnet", "--source", "mnist", "--targets", "usps", "--epochs",
+                            "1", "--train-images", "48", "--val-images", "16", "--test-images", "20", "--batch-size",
+                            "32", "--device", "cpu", "--data-root", (dir / "data").string(), "--output",
+                            (dir / "train").string()},
+                           dir / "log6.txt"));
+  CHECK_MESSAGE(WEXITSTATUS(status) == 0, slurp(dir / "log6.txt"));
+  LoadedResults tr = load_results((dir / "train" / "results.jsonl").string());
+  REQUIRE(tr.records.size() == 1);
+  CHECK(tr.records[0].targets.at("usps").images == 20);
+  status = wait_exit(spawn({"train", "--model", "digits_convnet", "--source", "mnist", "--batch-size", "many"},
+                           dir / "log7.txt"));
+  CHECK(WEXITSTATUS(status) == 1);
+  CHECK(slurp(dir / "log7.txt").find("batch_size must be an integer, got 'many'") != std::string::npos);
+  status = wait_exit(spawn({"run", "--help"}, dir / "log8.txt"));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(slurp(dir / "log8.txt").find("usage: neurn run CONFIG.yaml") != std::string::npos);
   fs::remove_all(dir);
 }
