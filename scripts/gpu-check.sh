@@ -298,6 +298,31 @@ for l in sys.stdin:
   done
 fi
 
+# bf16 autocast on both sides (conv and matmul in bf16, float32 master weights).
+if [ $built = 1 ] && [ $dry_run = 0 ] && [ $bench = 1 ]; then
+  for m in digits_convnet resnet50; do
+    if [ "$(left)" -lt 60 ]; then
+      printf '%s\tskipped: out of time\t\t\t\n' "$m (bf16 autocast)" >>"$bench_tsv"
+      continue
+    fi
+    echo "==== neurn $m bf16" >>"$out/bench.log"
+    n_out=$(NEURN_AUTOCAST_BF16=1 timeout $(($(left) - 30)) "$build_dir/bin/neurn" bench train-step --model "$m" \
+      --batch 256 --input-size 32 --device cuda --steps 10 --warmup 2 2>&1)
+    echo "$n_out" >>"$out/bench.log"
+    n_ips=$(echo "$n_out" | sed -n 's/^images_per_second=//p' | tail -1)
+    n_mem=$(echo "$n_out" | sed -n 's/^peak_memory_bytes=//p' | tail -1)
+    echo "==== pytorch $m bf16" >>"$out/bench.log"
+    t_out=$(timeout $(($(left) - 20)) "$PY" scripts/gpu_bench_torch.py --models "$m" --batch 256 --size 32 --steps 10 \
+      --warmup 2 --bf16 2>>"$out/bench.log")
+    echo "$t_out" >>"$out/bench.log"
+    t_ips=$(echo "$t_out" | sed -n 's/.*"images_per_second": \([0-9.e+-]*\).*/\1/p' | tail -1)
+    t_mem=$(echo "$t_out" | sed -n 's/.*"peak_memory_bytes": \([0-9]*\).*/\1/p' | tail -1)
+    printf '%s\t%s\t%s\t%s\t%s\n' "$m (bf16 autocast)" "${n_ips:-failed: $(echo "$n_out" | tail -1)}" "$n_mem" \
+      "$t_ips" "$t_mem" >>"$bench_tsv"
+    say "bench $m bf16: neurn ${n_ips:-failed} images/s, PyTorch ${t_ips:-n/a} images/s"
+  done
+fi
+
 # Without a GPU: the benchmark's plumbing on the CPU (both sides parse), and
 # the error a cuda run gives where no device is.
 if [ $built = 1 ] && [ $dry_run = 1 ]; then
@@ -361,7 +386,8 @@ for r in rows(".bench.tsv"):
                   "neurn_peak_memory_bytes": num(r[2]), "pytorch_peak_memory_bytes": num(r[4])})
 summary = {"facts": facts, "problems": problems, "tests": tests, "bench": bench,
            "bench_settings": "train step (forward, cross entropy, backward, Adam) at 32x32, batch 256, 10 steps "
-                             "after 2 warm-up, float32 without TF32, cuDNN heuristics, both on this GPU"}
+                             "after 2 warm-up, float32 without TF32, cuDNN heuristics, both on this GPU; rows "
+                             "marked bf16 autocast: NEURN_AUTOCAST_BF16=1 and torch.autocast(bfloat16)"}
 json.dump(summary, open(os.path.join(out, "summary.json"), "w"), indent=2)
 lines = ["neurn gpu-check (%s): %s" % (facts.get("mode"), facts.get("status"))]
 for k in ("gpu", "driver", "nvcc", "cudnn", "cublas", "torch", "cmake", "deps", "build_seconds", "total_seconds"):

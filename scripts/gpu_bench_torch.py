@@ -4,7 +4,7 @@ step of `neurn bench train-step` (forward, cross entropy, backward, Adam lr
 1e-3 on one fixed synthetic batch) for the same networks on the same GPU.
 
   gpu_bench_torch.py --models digits_convnet resnet50 ... --batch 256 --size 32
-      [--steps 10] [--warmup 2] [--tf32] [--benchmark]
+      [--steps 10] [--warmup 2] [--tf32] [--benchmark] [--bf16]
 
 Prints one JSON object per model on its own line:
   {"model": ..., "images_per_second": ..., "peak_memory_bytes": ..., "step_ms_median": ...}
@@ -45,7 +45,7 @@ def build(torch, name, classes):
     return None
 
 
-def run(torch, name, batch, size, steps, warmup, classes, device):
+def run(torch, name, batch, size, steps, warmup, classes, device, bf16=False):
     net = build(torch, name, classes)
     if net is None:
         return {"model": name, "skipped": "no PyTorch/torchvision twin"}
@@ -60,7 +60,8 @@ def run(torch, name, batch, size, steps, warmup, classes, device):
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(net(x), y)
+        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = loss_fn(net(x), y)
         loss.backward()
         opt.step()
         return loss
@@ -97,6 +98,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--tf32", action="store_true")
     ap.add_argument("--benchmark", action="store_true")
+    ap.add_argument("--bf16", action="store_true", help="torch.autocast to bfloat16 (neurn: NEURN_AUTOCAST_BF16=1)")
     ap.add_argument("--device", default="cuda", help="cpu: a smoke test of this script where no GPU is")
     args = ap.parse_args()
     import torch
@@ -108,7 +110,8 @@ def main():
     torch.backends.cudnn.benchmark = args.benchmark
     for name in args.models:
         try:
-            res = run(torch, name, args.batch, args.size, args.steps, args.warmup, args.classes, args.device)
+            res = run(torch, name, args.batch, args.size, args.steps, args.warmup, args.classes, args.device,
+                      args.bf16)
         except Exception as e:  # one failing model does not stop the others
             res = {"model": name, "error": f"{type(e).__name__}: {e}"}
         print(json.dumps(res), flush=True)

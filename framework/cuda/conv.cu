@@ -91,12 +91,13 @@ ConvPlan* plan_for(const Tensor& x, const Tensor& w, const Conv2dOptions& opt, P
 }
 
 // Picks the first algorithm cuDNN ranks as working whose workspace is
-// acceptable. `Perf` is one of cuDNN's *AlgoPerf_t structs.
+// acceptable; when it ranks none, algorithm 0 (implicit GEMM, which every
+// configuration supports). `Perf` is one of cuDNN's *AlgoPerf_t structs.
 template <typename Perf>
-const Perf& pick(const Perf* perf, int count, const char* what) {
+decltype(Perf::algo) pick(const Perf* perf, int count) {
   for (int i = 0; i < count; ++i)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxWorkspace) return perf[i];
-  NEURN_FAIL("conv2d: cuDNN offers no usable ", what, " algorithm for this shape (", count, " candidates)");
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxWorkspace) return perf[i].algo;
+  return static_cast<decltype(Perf::algo)>(0);
 }
 
 void choose_forward(ConvPlan& p, const void* x, const void* w, void* y) {
@@ -110,8 +111,7 @@ void choose_forward(ConvPlan& p, const void* x, const void* w, void* y) {
   } else {
     NEURN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(cudnn(), p.x, p.w, p.conv, p.y, kMax, &count, perf));
   }
-  const auto& best = pick(perf, count, "forward");
-  p.fwd = best.algo;
+  p.fwd = pick(perf, count);
   NEURN_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(cudnn(), p.x, p.w, p.conv, p.y, p.fwd, &p.fwd_ws));
   p.have_fwd = true;
 }
@@ -127,8 +127,7 @@ void choose_backward_data(ConvPlan& p, const void* w, const void* dy, void* dx) 
   } else {
     NEURN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn(), p.w, p.y, p.conv, p.x, kMax, &count, perf));
   }
-  const auto& best = pick(perf, count, "backward-data");
-  p.bwd_data = best.algo;
+  p.bwd_data = pick(perf, count);
   NEURN_CUDNN_CHECK(
       cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn(), p.w, p.y, p.conv, p.x, p.bwd_data, &p.bwd_data_ws));
   p.have_bwd_data = true;
@@ -146,8 +145,7 @@ void choose_backward_filter(ConvPlan& p, const void* x, const void* dy, void* dw
     NEURN_CUDNN_CHECK(
         cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnn(), p.x, p.y, p.conv, p.w, kMax, &count, perf));
   }
-  const auto& best = pick(perf, count, "backward-filter");
-  p.bwd_filter = best.algo;
+  p.bwd_filter = pick(perf, count);
   NEURN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn(), p.x, p.y, p.conv, p.w, p.bwd_filter,
                                                                    &p.bwd_filter_ws));
   p.have_bwd_filter = true;

@@ -4,6 +4,7 @@
 // convolutions on CUDA read their operands as bfloat16 and accumulate and
 // write in float32. Parameters stay float32 (master weights), as do every
 // other op and all reductions. No effect on the CPU or in a CPU-only build.
+// NEURN_AUTOCAST_BF16=1 in the environment switches it on by default.
 namespace neurn::cuda {
 
 bool autocast_bf16();            // the current thread's setting
