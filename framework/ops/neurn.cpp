@@ -14,7 +14,6 @@
 #include "framework/cuda/cuda_neurn.h"
 #endif
 
-#pragma GCC optimize("O3", "no-math-errno")
 namespace neurn {
 
 // ---- options -----------------------------------------------------------------
