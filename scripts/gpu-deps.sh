@@ -48,7 +48,20 @@ neurn_deps_use() {
   fi
   if [ ! -f "$root/.unpacked" ]; then
     rm -rf "$root" && mkdir -p "$root"
-    for deb in "$neurn_deps_dir"/debs/*.deb; do dpkg-deb -x "$deb" "$root" || return 1; done
+    for deb in "$neurn_deps_dir"/debs/*.deb; do
+      if command -v dpkg-deb >/dev/null; then
+        dpkg-deb -x "$deb" "$root" || return 1
+      else  # not a Debian system: a .deb is an ar archive holding data.tar.*
+        member=$(ar t "$deb" | grep '^data\.tar') || return 1
+        case "$member" in
+          *.xz) zflag=--xz ;;
+          *.zst) zflag=--zstd ;;
+          *.gz) zflag=--gzip ;;
+          *) zflag= ;;
+        esac
+        ar p "$deb" "$member" | tar -x $zflag -f - -C "$root" || return 1
+      fi
+    done
     # Absolute symlinks (libz.so -> /lib/...) point into the prefix instead.
     find "$root" -type l | while read -r link; do
       target=$(readlink "$link")
