@@ -329,12 +329,17 @@ void parse_into(const YAML::Node& root, const Reader& r, ExperimentConfig& c) {
     if (!ok) r.fail(d, "bad value '", s, "' for device; allowed: auto, cpu, cuda, cuda:N");
     c.device = s;
   }
-  if (root["precision"]) c.precision = r.get_enum(root["precision"], "precision", {"fp32", "bf16", "fp16"});
+  if (root["precision"]) {
+    c.precision = r.get_enum(root["precision"], "precision", {"fp32", "bf16", "fp16"});
+    // The trainer computes in fp32; reduced precision is named in the schema
+    // so that a config asking for it fails clearly instead of running fp32.
+    if (c.precision != "fp32")
+      r.fail(root["precision"], "precision ", c.precision,
+             " is not supported by the trainer yet (it trains in fp32); use precision: fp32");
+  }
   if (root["num_workers"]) c.num_workers = static_cast<int>(r.get_int(root["num_workers"], "num_workers", 0, 64));
   if (root["report"]) c.report = r.get_bool(root["report"], "report");
 
-  if (c.precision != "fp32" && c.device == "cpu")
-    r.fail(root["precision"], "precision ", c.precision, " needs device cuda (the CPU computes in fp32)");
 }
 
 }  // namespace

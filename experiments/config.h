@@ -72,7 +72,7 @@ struct ExperimentConfig {
   int max_epochs = 30;
   EarlyStoppingSpec early_stopping;
   std::string device = "auto";      // auto | cpu | cuda | cuda:N
-  std::string precision = "fp32";   // fp32 | bf16 | fp16 (reduced precision only on CUDA)
+  std::string precision = "fp32";   // only fp32 is supported; bf16/fp16 are rejected with a clear error
   int num_workers = 1;              // loader prefetch threads
   bool report = true;               // write the report when the sweep ends
 

@@ -357,3 +357,36 @@ TEST_CASE("neurn run killed with SIGKILL in the middle, then resumed: every run 
   CHECK(slurp(dir / "log8.txt").find("usage: neurn run CONFIG.yaml") != std::string::npos);
   fs::remove_all(dir);
 }
+
+TEST_CASE("initial weights: matching tensors are loaded, a head of another shape keeps its initial values") {
+  register_test_models();
+  fs::path dir = fresh_dir("weights");
+  ExperimentConfig cfg = tiny_config(dir, "[test_linear]");
+  RunSpec a{cfg.models[0], false, "mnist", 1};
+  ModulePtr src = build_run_model(cfg, a, Device::cpu());
+  save_safetensors((dir / "w.safetensors").string(), src->state_dict());
+
+  RunSpec b = a;
+  b.seed = 2;
+  b.model.weights = (dir / "w.safetensors").string();
+  ModulePtr dst = build_run_model(cfg, b, Device::cpu());
+  auto ss = src->state_dict(), ds = dst->state_dict();
+  REQUIRE(ss.size() == ds.size());
+  for (size_t i = 0; i < ss.size(); ++i) CHECK(ss[i].second.to_vector<float>() == ds[i].second.to_vector<float>());
+  CHECK(b.run_id() == "test_linear@pretrained/mnist/seed2");
+
+  // A file whose head has 5 classes: the weight and bias keep their initial values.
+  NamedTensors five{{"1.weight", zeros({5, 3 * 16 * 16})}, {"1.bias", zeros({5})}};
+  save_safetensors((dir / "five.safetensors").string(), five);
+  b.model.weights = (dir / "five.safetensors").string();
+  CHECK_THROWS_CONTAINING(build_run_model(cfg, b, Device::cpu()), "no tensor matches the model by name and shape");
+  std::ostringstream log;
+  NamedTensors mixed{{"1.weight", zeros({5, 3 * 16 * 16})}, {"1.bias", full({10}, 0.5)}};
+  save_safetensors((dir / "mixed.safetensors").string(), mixed);
+  ModulePtr m = build_run_model(cfg, RunSpec{cfg.models[0], false, "mnist", 2}, Device::cpu());
+  load_initial_weights(*m, (dir / "mixed.safetensors").string(), log);
+  CHECK(log.str().find("1 of 2 tensors loaded; left as initialised (shape differs): 1.weight (10, 768) (file (5, 768))") !=
+        std::string::npos);
+  CHECK(m->state_dict()[1].second.to_vector<float>() == std::vector<float>(10, 0.5f));
+  fs::remove_all(dir);
+}
