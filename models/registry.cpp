@@ -20,9 +20,8 @@ struct Entry {
 std::vector<Entry> builtin_models() {
   return {
       {{"digits_convnet", "ConvNet",
-        "the single-source digits ConvNet of the domain generalization literature (e.g. Volpi et al. 2018, "
-        "Qiao et al. 2020): conv5x5-64, pool, conv5x5-128, pool, fc 1024, fc 1024",
-        "small ConvNet for 32x32 digits", 32, false},
+        "single-source digits DG ConvNet (Volpi et al. 2018, Qiao et al. 2020)",
+        "conv5x5-64, pool, conv5x5-128, pool, fc 1024, fc 1024 on 32x32 digits", 32, false},
        build_digits_convnet},
       {{"vgg19", "VGG", "Simonyan & Zisserman 2015, configuration E; torchvision models.vgg19",
         "19 layers, 3x3 convolutions, three fully connected layers", 32, false},

@@ -9,10 +9,16 @@ Debian's python3-torch and python3-torchvision are installed).
   torch_reference.py reference OUTDIR [MODEL ...]
       per model, random weights (BN statistics randomised too) as
       OUTDIR/MODEL.weights.safetensors, and OUTDIR/MODEL.io.safetensors with an
-      input (2, 3, 32, 32), the eval-mode output, and one training step
-      (dropout off, labels [1, 7], cross-entropy): its output, loss, every
-      parameter's gradient (the first 65536 values and the norm for tensors
-      over 4M elements) and the BN running statistics after the step.
+      input (2, 3, S, S), the eval-mode output in float32, and one training
+      step (dropout off, labels [1, 7], cross-entropy): its output, loss, every
+      parameter's gradient (the first 65536 values and the norm for tensors over
+      4M elements) and the BN running statistics after the step.
+      S = 64, or 32 for vgg19: at 32x32 the last stage of the BN models is 1x1
+      and batch norm over 2 values makes training-mode outputs hinge on rounding.
+      The training step of the BN models runs in float64 (the weights and the
+      input converted exactly): at batch 2, float32 rounding in batch norm's
+      backward reaches 1e-2 relative in the deep layers, so only float64 can
+      tell an error from rounding. VGG19 (no BN; 140M parameters) stays float32.
 
 safetensors is written with struct and json (no dependency on the package).
 """
@@ -25,6 +31,9 @@ import torch.nn.functional as F
 import torchvision
 
 MODELS = ["vgg19", "resnet50", "densenet121", "mobilenet_v2"]
+INPUT_SIZE = {"vgg19": 32, "resnet50": 64, "densenet121": 64, "mobilenet_v2": 64}
+TRAIN_DTYPE = {"vgg19": torch.float32, "resnet50": torch.float64, "densenet121": torch.float64,
+               "mobilenet_v2": torch.float64}
 ST_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
 
 
@@ -68,12 +77,14 @@ def write_reference(outdir, names):
                     m.running_var.uniform_(0.5, 1.5)
                     m.num_batches_tracked.fill_(5)
         save_safetensors("%s/%s.weights.safetensors" % (outdir, name), model.state_dict())
-        x = torch.randn(2, 3, 32, 32)
+        x = torch.randn(2, 3, INPUT_SIZE[name], INPUT_SIZE[name])
         io = {"input": x}
         model.eval()
         with torch.no_grad():
             io["eval_output"] = model(x)
         model.train()
+        model.to(TRAIN_DTYPE[name])
+        x = x.to(TRAIN_DTYPE[name])
         for m in model.modules():
             if isinstance(m, torch.nn.Dropout):
                 m.p = 0.0
@@ -88,9 +99,9 @@ def write_reference(outdir, names):
                 io["grad." + k] = p.grad
             else:
                 io["gradhead." + k] = g[:65536].clone()
-                io["gradnorm." + k] = g.norm().reshape(())
+                io["gradnorm." + k] = g.double().norm().reshape(())  # float64: 100M-term sums
         for k, b in model.named_buffers():
-            if b.dtype == torch.float32:
+            if b.is_floating_point():
                 io["after." + k] = b
         save_safetensors("%s/%s.io.safetensors" % (outdir, name), io)
 

@@ -1,0 +1,162 @@
+// neurn against PyTorch on the same weights and input: torchvision's vgg19,
+// resnet50, densenet121 and mobilenet_v2 with random weights (BN statistics
+// too), saved as safetensors by tests/models/torch_reference.py, load into
+// the neurn models without renaming; eval outputs, and a training step's
+// output, loss, gradients and BN running statistics, agree within 1e-4
+// relative (max |neurn - torch| / max |torch| per tensor; for gradients the
+// denominator is at least 1e-6 of the largest gradient, since some are zero
+// in exact arithmetic: a BN bias followed by another batch norm). Inputs
+// (2, 3, 64, 64) (32x32 for VGG19); the eval output is compared in float32,
+// the training step of the BN models in float64: see torch_reference.py.
+// Runs where /usr/bin/python3 imports torch and torchvision; says it skipped
+// otherwise. The reference files are made once per version of the script
+// and kept in the temp directory.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "gradcheck.h"
+#include "layers/layers.h"
+#include "models/registry.h"
+
+using namespace neurn;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool torch_available() {
+  static const bool ok = std::system("/usr/bin/python3 -c 'import torch, torchvision' > /dev/null 2>&1") == 0;
+  return ok;
+}
+
+// The directory of reference files, made on first use.
+const std::string& reference_dir() {
+  static const std::string dir = [] {
+    std::string script = std::string(NEURN_SOURCE_DIR) + "/tests/models/torch_reference.py";
+    std::ifstream f(script);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    std::ostringstream name;
+    name << "neurn-torch-ref-" << std::hex << std::hash<std::string>{}(ss.str());
+    fs::path d = fs::temp_directory_path() / name.str();
+    if (!fs::exists(d / "complete")) {
+      fs::create_directories(d);
+      std::string cmd = "/usr/bin/python3 '" + script + "' reference '" + d.string() + "'";
+      MESSAGE("generating the PyTorch reference files: " << cmd);
+      REQUIRE(std::system(cmd.c_str()) == 0);
+      std::ofstream(d / "complete") << "ok\n";
+    }
+    return d.string();
+  }();
+  return dir;
+}
+
+double max_abs(const Tensor& t) {
+  double m = 0;
+  for (double v : t.to_vector<double>()) m = std::max(m, std::abs(v));
+  return m;
+}
+
+// max |a - b| / max(max |b|, floor)
+double rel_error(const Tensor& got, const Tensor& want, double floor = 1e-30) {
+  auto g = got.to_vector<double>(), w = want.to_vector<double>();
+  REQUIRE(g.size() == w.size());
+  double diff = 0, scale = floor;
+  for (size_t i = 0; i < g.size(); ++i) {
+    diff = std::max(diff, std::abs(g[i] - w[i]));
+    scale = std::max(scale, std::abs(w[i]));
+  }
+  return diff / scale;
+}
+
+void check_against_torch(const std::string& name) {
+  if (!torch_available()) {
+    MESSAGE("skipped: /usr/bin/python3 cannot import torch and torchvision (apt-get install python3-torch "
+            "python3-torchvision); " << name << " was not compared with PyTorch");
+    return;
+  }
+  const double tol = 1e-4;
+  std::string dir = reference_dir();
+  ModelOptions o;
+  o.dropout = 0.0;  // the reference's training step runs with dropout off
+  ModulePtr model;
+  {
+    DeferInit defer;  // every tensor is loaded below
+    model = build_model(name, o);
+  }
+  LoadReport rep = load_state_file(*model, dir + "/" + name + ".weights.safetensors");  // strict
+  CHECK(rep.ok());
+  NamedTensors io = load_safetensors(dir + "/" + name + ".io.safetensors");
+  std::string src = name + ".io";
+  Tensor x = find_tensor(io, "input", src);
+
+  model->eval();
+  {
+    NoGradGuard no_grad;
+    Tensor y = (*model)(x);
+    double e = rel_error(y, find_tensor(io, "eval_output", src));
+    INFO("eval output relative error " << e);
+    CHECK(e < tol);
+    MESSAGE(name << ": eval output relative error " << e);
+  }
+
+  DType train_dtype = find_tensor(io, "train_output", src).dtype();
+  model->to(train_dtype);
+  x = x.to(train_dtype);
+  model->train();
+  Tensor y = (*model)(x);
+  Tensor loss = cross_entropy(y, from_vector<int64_t>({1, 7}, {2}));
+  CHECK(rel_error(y, find_tensor(io, "train_output", src)) < tol);
+  CHECK(rel_error(loss, find_tensor(io, "loss", src)) < tol);
+  loss.backward();
+  double largest = 0;  // the largest gradient value of the reference
+  for (auto& [k, t] : io)
+    if (k.rfind("grad.", 0) == 0 || k.rfind("gradhead.", 0) == 0) largest = std::max(largest, max_abs(t));
+  double floor = 1e-6 * largest;
+  int compared = 0;
+  double worst = 0;
+  std::string worst_name;
+  for (auto& [pname, p] : model->named_parameters()) {
+    Tensor g = p.grad();
+    REQUIRE_MESSAGE(g.defined(), pname, " has no gradient");
+    double e;
+    bool full = false;
+    for (auto& [k, t] : io) full = full || k == "grad." + pname;
+    if (full) {
+      e = rel_error(g, find_tensor(io, "grad." + pname, src), floor);
+    } else {  // a huge tensor: its first 65536 values and its norm
+      Tensor head = find_tensor(io, "gradhead." + pname, src);
+      Tensor mine = slice(flatten(g, 0, -1), 0, 0, head.numel());
+      e = std::max(rel_error(mine, head, floor),
+                   rel_error(sqrt(sum(square(g.to(DType::Float64)))).reshape({}),
+                             find_tensor(io, "gradnorm." + pname, src)));
+    }
+    if (e > worst) worst = e, worst_name = pname;
+    ++compared;
+  }
+  INFO("worst gradient: " << worst_name << ", relative error " << worst);
+  CHECK(worst < tol);
+  MESSAGE(name << ": training step in " << std::string(dtype_name(train_dtype)) << ", worst gradient relative error " << worst
+                << " (" << worst_name << ")");
+  CHECK(compared == static_cast<int>(model->named_parameters().size()));
+  int buffers = 0;
+  for (auto& [bname, b] : model->named_buffers()) {
+    if (!is_floating(b.dtype())) continue;
+    double e = rel_error(b, find_tensor(io, "after." + bname, src));
+    INFO(bname);
+    CHECK(e < tol);
+    ++buffers;
+  }
+  CHECK(((buffers > 0) == (name != "vgg19")));
+}
+
+}  // namespace
+
+TEST_CASE("vgg19 equals torchvision's on the same weights") { check_against_torch("vgg19"); }
+TEST_CASE("resnet50 equals torchvision's on the same weights") { check_against_torch("resnet50"); }
+TEST_CASE("densenet121 equals torchvision's on the same weights") { check_against_torch("densenet121"); }
+TEST_CASE("mobilenet_v2 equals torchvision's on the same weights") { check_against_torch("mobilenet_v2"); }
