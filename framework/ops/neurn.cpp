@@ -129,7 +129,7 @@ inline int64_t clipped_count(int64_t i, int64_t r, int64_t n) {
 
 // Scratch reused across planes (one plane at a time, sized for the largest).
 struct Work {
-  std::vector<double> line1, line2, pre, suf, h, v, acc;
+  std::vector<double> line1, line2, pre, suf, h, v, acc, lines, tr, tro, tmp;
   std::vector<double> inv_rc, inv_cc;
   std::vector<int64_t> rc, cc;
 };
@@ -236,6 +236,36 @@ void window_sums_line(const double* __restrict line, int64_t n, int64_t k, doubl
   for (int64_t a = 0; a < n; ++a) out[a] = suf[a] + (a % k == 0 ? 0.0 : pre[a + k - 1]);
 }
 
+// Window sums along many lines at once: `lines` holds nlines lines of
+// n + k - 1 doubles; line l's sums go to out + l * out_stride. The block
+// scheme runs on groups of 8 lines interleaved column by column, so its
+// passes are vector operations across lines instead of one long chain of
+// dependent adds along each line.
+void lines_window_sums(const double* lines, int64_t nlines, int64_t n, int64_t k, double* out, int64_t out_stride,
+                       Work& w) {
+  const int64_t L = n + k - 1;
+  if (k <= kDirectMaxK) {
+    for (int64_t l = 0; l < nlines; ++l) window_sums_line(lines + l * L, n, k, out + l * out_stride, w);
+    return;
+  }
+  constexpr int64_t G = 8;
+  w.tr.resize(L * G);
+  w.tro.resize(n * G);
+  for (int64_t l0 = 0; l0 < nlines; l0 += G) {
+    const int64_t g = std::min(G, nlines - l0);
+    const double* __restrict src = lines + l0 * L;
+    double* __restrict tr_w = w.tr.data();
+    for (int64_t t = 0; t < L; ++t)
+      for (int64_t u = 0; u < g; ++u) tr_w[t * g + u] = src[u * L + t];
+    const double* tr = w.tr.data();
+    window_sums([tr, g](int64_t t) { return tr + t * g; }, n, g, k, w.tro.data(), w);
+    double* __restrict dst = out + l0 * out_stride;
+    const double* __restrict tro = w.tro.data();
+    for (int64_t a = 0; a < n; ++a)
+      for (int64_t u = 0; u < g; ++u) dst[u * out_stride + a] = tro[a * g + u];
+  }
+}
+
 void prepare_counts(const Geom& g, Work& w) {
   w.rc.resize(g.H);
   w.cc.resize(g.W);
@@ -309,14 +339,13 @@ void plane_forward(const Geom& g, const T* __restrict x, T* __restrict sig, T* _
   }
   const bool reflect = g.pad == NeuRNPadding::Reflect;
   const int64_t Wp = W + 2 * r;
-  w.line1.resize(Wp);
-  w.line2.resize(Wp);
-  w.h.resize(H * 2 * W);  // row i: [sums of y (W) | sums of y^2 (W)]
+  w.lines.resize(2 * H * Wp);  // line 2i: row i of y, padded; line 2i + 1: of y^2
+  w.h.resize(H * 2 * W);       // row i: [sums of y (W) | sums of y^2 (W)]
   w.v.resize(H * 2 * W);
-  double* __restrict l1 = w.line1.data();
-  double* __restrict l2 = w.line2.data();
   for (int64_t i = 0; i < H; ++i) {
     const T* __restrict row = x + i * W;
+    double* __restrict l1 = w.lines.data() + 2 * i * Wp;
+    double* __restrict l2 = l1 + Wp;
     for (int64_t c = 0; c < r; ++c) {
       double a = reflect ? static_cast<double>(row[reflect_index(c - r, W)]) - s : 0.0;
       double b = reflect ? static_cast<double>(row[reflect_index(W + c, W)]) - s : 0.0;
@@ -330,9 +359,8 @@ void plane_forward(const Geom& g, const T* __restrict x, T* __restrict sig, T* _
       l1[r + j] = y;
       l2[r + j] = y * y;
     }
-    window_sums_line(l1, W, k, w.h.data() + i * 2 * W, w);
-    window_sums_line(l2, W, k, w.h.data() + i * 2 * W + W, w);
   }
+  lines_window_sums(w.lines.data(), 2 * H, W, k, w.h.data(), W, w);
   // Down the columns: padded row t is image row t - r (mirrored, or zeros).
   const double* hp = w.h.data();
   auto row = [&](int64_t t) -> const double* {
@@ -394,16 +422,16 @@ void plane_backward(const Geom& g, const T* __restrict x, const T* __restrict ou
   // Along rows: A and B on a zero-padded line; the outputs are the padded
   // columns [-r, W + r) for reflect (then folded), [0, W) otherwise.
   const int64_t pad = reflect ? 2 * r : r, n_out = reflect ? W + 2 * r : W;
-  w.line1.assign(W + 2 * pad, 0.0);
-  w.line2.assign(W + 2 * pad, 0.0);
-  w.acc.resize(2 * n_out + 2 * W);
+  const int64_t Lw = W + 2 * pad;
+  w.lines.assign(2 * H * Lw, 0.0);  // line 2i: row i of A, zero-padded; line 2i + 1: of B
+  w.acc.resize(2 * W);
   w.h.resize(H * 2 * W);  // row i: [row sums of A (W) | of B (W)]
-  double* __restrict la = w.line1.data() + pad;
-  double* __restrict lb = w.line2.data() + pad;
-  double* __restrict inv_n = w.acc.data() + 2 * n_out;
+  double* __restrict inv_n = w.acc.data();
   double* __restrict unused = inv_n + W;
   for (int64_t i = 0; i < H; ++i) {
     const int64_t off = i * W;
+    double* __restrict la = w.lines.data() + 2 * i * Lw + pad;
+    double* __restrict lb = la + Lw;
     row_counts(g, w, i, inv_n, unused);
     for (int64_t j = 0; j < W; ++j) {
       // sigma = o * D and dL/dsigma = g / D, so a = g / (2 sigma D n); the
@@ -421,22 +449,18 @@ void plane_backward(const Geom& g, const T* __restrict x, const T* __restrict ou
       la[j] = dsig * inv_n[j] / (2 * static_cast<double>(out[arg]) * D);
       lb[j] = la[j] * static_cast<double>(mean[arg]);
     }
-    double* hr = w.h.data() + i * 2 * W;
-    if (reflect) {
-      double* ta = w.acc.data();
-      double* tb = ta + n_out;
-      window_sums_line(w.line1.data(), n_out, k, ta, w);
-      window_sums_line(w.line2.data(), n_out, k, tb, w);
-      std::fill(hr, hr + 2 * W, 0.0);
-      for (int64_t jq = -r; jq < W + r; ++jq) {
-        int64_t d = reflect_index(jq, W);
-        hr[d] += ta[jq + r];
-        hr[W + d] += tb[jq + r];
-      }
-    } else {
-      window_sums_line(w.line1.data(), W, k, hr, w);
-      window_sums_line(w.line2.data(), W, k, hr + W, w);
+  }
+  if (reflect) {
+    w.tmp.resize(2 * H * n_out);
+    lines_window_sums(w.lines.data(), 2 * H, n_out, k, w.tmp.data(), n_out, w);
+    std::fill(w.h.begin(), w.h.end(), 0.0);
+    for (int64_t l = 0; l < 2 * H; ++l) {
+      const double* t = w.tmp.data() + l * n_out;
+      double* hr = w.h.data() + l * W;
+      for (int64_t jq = -r; jq < W + r; ++jq) hr[reflect_index(jq, W)] += t[jq + r];
     }
+  } else {
+    lines_window_sums(w.lines.data(), 2 * H, W, k, w.h.data(), W, w);
   }
   // Down the columns: output row iq (padded rows [-r, H + r) for reflect)
   // sums the row sums of image rows iq - r .. iq + r.

@@ -80,7 +80,7 @@ TEST_CASE("neurn forward matches the direct two-pass definition") {
   for (Shape s : {Shape{2, 3, 7, 9}, Shape{1, 2, 5, 4}, Shape{3, 1, 12, 10}}) {
     Tensor x = rand(s, {DType::Float64}, &gen, -2.0, 3.0);
     auto xv = x.to_vector<double>();
-    for (int64_t k : {1, 3, 5, 7}) {
+    for (int64_t k : {1, 3, 5, 7, 9, 11}) {
       for (NeuRNPadding pad : kPaddings) {
         if (pad == NeuRNPadding::Reflect && (k / 2 >= s[2] || k / 2 >= s[3])) continue;
         for (NeuRNScope scope : kScopes) {
@@ -162,6 +162,13 @@ TEST_CASE("neurn gradients (float64) for every k in {1, 3, 5}, padding and scope
         CHECK_GRADCHECK(gradcheck(f, {with_flat_regions(s, 200 + k)}, 1e-4));
       }
     }
+  }
+  // k = 9 takes the block scheme (k > 7) instead of direct sums.
+  for (NeuRNPadding pad : kPaddings) {
+    NeuRNOptions opt{9, pad, NeuRNScope::Image, 1e-6};
+    INFO(neurn_options_str(opt));
+    OpFn f = [opt](const std::vector<Tensor>& in) { return neurn_norm(in[0], opt); };
+    CHECK_GRADCHECK(gradcheck(f, {leaf({1, 2, 10, 11}, 300)}));
   }
   OpFn f = [](const std::vector<Tensor>& in) { return neurn_norm(in[0], {.k = 3}); };
   CHECK(accumulates(f, {leaf(s, 9)}));
