@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -255,7 +256,15 @@ SweepSummary run_sweep(const ExperimentConfig& cfg, const SweepOptions& opt) {
     LoadedResults all = load_results_dir(cfg.output_dir);
     ReportFiles rf = write_report(all, cfg.output_dir + "/report", "neurn: " + cfg.name);
     sum.report_html = rf.html;
-    sum.table_markdown = table1_markdown(build_table1(all.records));
+    Table1 t = build_table1(all.records);
+    sum.table_markdown = table1_markdown(t);
+    if (auto sim = functional_similarity(t)) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf,
+                    "functional similarity (mean off-diagonal cosine of %zu models): %.3f without NeuRN, %.3f with",
+                    sim->models.size(), sim->mean_offdiag_before, sim->mean_offdiag_after);
+      sum.similarity = buf;
+    }
   }
   return sum;
 }

@@ -48,6 +48,7 @@ struct SweepSummary {
   std::string results_file;
   std::string report_html;  // "" when no report was written
   std::string table_markdown;
+  std::string similarity;  // "functional similarity ...: 0.71 without NeuRN, 0.80 with" when there are 2+ models
 };
 
 // Runs the sweep (or only plans it, with dry_run). Throws neurn::Error for

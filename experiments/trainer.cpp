@@ -282,6 +282,7 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
 
   bool diverged = false;
   bool stopped_early = false;
+  const bool live = (opt.log == nullptr || opt.log == &std::cout) && ::isatty(STDOUT_FILENO);
   auto meta_base = [&] {
     return json{{"run_id", run_id},          {"model", spec.model.name}, {"neurn", spec.neurn},
                 {"source", spec.source},     {"seed", spec.seed},        {"config", rec.config_yaml},
@@ -296,7 +297,7 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
       break;
     }
     const int epoch = st.epoch + 1;
-    auto t_epoch = Clock::now();
+    auto t_epoch = Clock::now(), t_live = t_epoch;
     model->train();
     loader.set_epoch(epoch);
     double loss_sum = 0;
@@ -322,7 +323,20 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
       for (int64_t i = 0; i < n; ++i) correct += pred[i] == labels[i];
       loss_sum += lv * static_cast<double>(n);
       seen += n;
+      // On a terminal, a live status line within the epoch (replaced by the
+      // epoch's line); logs and pipes get the epoch lines only.
+      if (live && seconds_since(t_live) >= 1.0) {
+        t_live = Clock::now();
+        double el = seconds_since(t_epoch);
+        std::fprintf(stdout, "\r  epoch %d/%d  step %lld/%lld  loss %.4f  acc %.2f%%  %.0f img/s  epoch ETA %s   ", epoch,
+                     cfg.max_epochs, static_cast<long long>(st.steps + step), static_cast<long long>(total_steps),
+                     loss_sum / static_cast<double>(seen), 100.0 * static_cast<double>(correct) / static_cast<double>(seen),
+                     static_cast<double>(seen) / el,
+                     fmt_duration(el / static_cast<double>(step) * static_cast<double>(steps_per_epoch - step)).c_str());
+        std::fflush(stdout);
+      }
     }
+    if (live) std::fputs("\r\033[K", stdout);
     if (diverged) {
       EpochLog e{epoch, std::nan(""), seen ? static_cast<double>(correct) / seen : 0.0, std::nan(""),
                  seconds_since(t_epoch), 0};

@@ -51,6 +51,7 @@ int cmd_run(const Args& args) {
   if (!s.table_markdown.empty()) {
     std::cout << "\nTable 1 (accuracy %, target test splits; bold: NeuRN better):\n\n" << s.table_markdown << "\n";
   }
+  if (!s.similarity.empty()) std::cout << s.similarity << "\n";
   if (!s.report_html.empty()) std::cout << "report: " << s.report_html << "\n";
   std::cout << "results: " << s.results_file << "\n";
   if (s.failed > 0) {
