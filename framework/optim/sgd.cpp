@@ -1,5 +1,7 @@
 #include "framework/optim/sgd.h"
 
+#include <type_traits>
+
 #include "framework/autograd.h"
 #include "framework/ops/parallel_cpu.h"
 #include "framework/optim/update_functors.h"
@@ -35,7 +37,7 @@ void Sgd::step() {
       if (s.momentum != 0.0) {
         auto it = state_[idx].find("momentum_buffer");
         if (it == state_[idx].end()) {
-          buf = Tensor::empty(p.shape(), p.options());
+          buf = zeros(p.shape(), p.options());
           state_[idx]["momentum_buffer"] = buf;
           s.first_step = true;
         } else {
@@ -54,13 +56,16 @@ void Sgd::step() {
         const T* pg = g.data<T>();
         T* pb = buf.defined() ? buf.data<T>() : nullptr;
         const int64_t n = p.numel();
-        cpu::parallel_for(n, 8, [&](int64_t b, int64_t e) {
-          if (pb) {
-            for (int64_t i = b; i < e; ++i) sgd_update_element<T>(pp[i], pg[i], pb + i, s);
-          } else {
-            for (int64_t i = b; i < e; ++i) sgd_update_element<T>(pp[i], pg[i], nullptr, s);
-          }
-        });
+        const SgdCoeffs<T> c(s);
+        auto run = [&](auto momentum, auto nesterov) {
+          constexpr bool kM = decltype(momentum)::value, kN = decltype(nesterov)::value;
+          cpu::parallel_for(n, 8, [&](int64_t b, int64_t e) {
+            for (int64_t i = b; i < e; ++i) sgd_update_element<kM, kN, T>(pp[i], pg[i], kM ? pb + i : nullptr, c);
+          });
+        };
+        if (!pb) run(std::false_type{}, std::false_type{});
+        else if (s.nesterov) run(std::true_type{}, std::true_type{});
+        else run(std::true_type{}, std::false_type{});
       });
     }
   }

@@ -19,18 +19,44 @@ struct SgdStep {
   bool first_step = false;  // the momentum buffer starts as the first gradient
 };
 
+// The per-step constants of an SGD update in the parameters' type. On the
+// first step keep = 0 and damp = 1, so buf = d (the buffer starts at zero).
+template <typename T>
+struct SgdCoeffs {
+  T lr, weight_decay, momentum, keep, damp;
+  NEURN_HD explicit SgdCoeffs(const SgdStep& s)
+      : lr(static_cast<T>(s.lr)),
+        weight_decay(static_cast<T>(s.weight_decay)),
+        momentum(static_cast<T>(s.momentum)),
+        keep(static_cast<T>(s.first_step ? 0.0 : s.momentum)),
+        damp(static_cast<T>(s.first_step ? 1.0 : 1.0 - s.dampening)) {}
+};
+
 // One element: d = g + wd p; buf = first ? d : momentum buf + (1 - dampening) d;
-// d = nesterov ? d + momentum buf : buf; p -= lr d. buf is unused (may be
-// null) when momentum == 0.
+// d = nesterov ? d + momentum buf : buf; p -= lr d. The flags are template
+// arguments so that the CPU loop has no branch (it vectorises); buf is unused
+// (may be null) without momentum, and must start at zero.
+template <bool kMomentum, bool kNesterov, typename T>
+NEURN_HD void sgd_update_element(T& p, T g, T* buf, const SgdCoeffs<T>& c) {
+  T d = g + c.weight_decay * p;
+  if constexpr (kMomentum) {
+    T b = c.keep * (*buf) + c.damp * d;
+    *buf = b;
+    d = kNesterov ? d + c.momentum * b : b;
+  }
+  p -= c.lr * d;
+}
+
 template <typename T>
 NEURN_HD void sgd_update_element(T& p, T g, T* buf, const SgdStep& s) {
-  T d = g + static_cast<T>(s.weight_decay) * p;
-  if (s.momentum != 0.0) {
-    T b = s.first_step ? d : static_cast<T>(s.momentum) * (*buf) + static_cast<T>(1.0 - s.dampening) * d;
-    *buf = b;
-    d = s.nesterov ? d + static_cast<T>(s.momentum) * b : b;
+  const SgdCoeffs<T> c(s);
+  if (s.momentum == 0.0) {
+    sgd_update_element<false, false, T>(p, g, buf, c);
+  } else if (s.nesterov) {
+    sgd_update_element<true, true, T>(p, g, buf, c);
+  } else {
+    sgd_update_element<true, false, T>(p, g, buf, c);
   }
-  p -= static_cast<T>(s.lr) * d;
 }
 
 struct AdamStep {
