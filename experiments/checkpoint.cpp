@@ -5,6 +5,7 @@
 
 #include "experiments/results.h"
 #include "framework/error.h"
+#include "layers/state_io.h"
 
 namespace neurn::experiments {
 
@@ -53,43 +54,23 @@ NamedTensors module_state(const Module& m, const std::string& prefix) {
 }
 
 void load_module_state(Module& m, const NamedTensors& tensors, const std::string& prefix) {
-  std::map<std::string, const Tensor*> by_name;
-  for (auto& [k, v] : tensors) by_name[k] = &v;
-  NoGradGuard ng;
-  for (auto& [k, dst] : m.state_dict()) {
-    auto it = by_name.find(prefix + k);
-    NEURN_CHECK(it != by_name.end(), "checkpoint has no tensor '", prefix + k, "'");
-    NEURN_CHECK(it->second->shape() == dst.shape(), "checkpoint tensor '", prefix + k, "' has shape ",
-                shape_str(it->second->shape()), ", the model expects ", shape_str(dst.shape()));
-    dst.copy_(*it->second);
-  }
+  NamedTensors mine;
+  for (auto& [k, v] : tensors)
+    if (k.rfind(prefix, 0) == 0) mine.push_back({k.substr(prefix.size()), v});
+  load_state(m, mine, /*strict=*/true, "checkpoint");
 }
 
 void load_initial_weights(Module& m, const std::string& path, std::ostream& log) {
   NEURN_CHECK(fs::exists(path), "initial weights ", path, " do not exist");
-  NamedTensors file = load_safetensors(path);
-  std::map<std::string, const Tensor*> by_name;
-  for (auto& [k, v] : file) by_name[k] = &v;
-  NoGradGuard ng;
-  int64_t loaded = 0;
-  std::string kept, missing;
-  auto state = m.state_dict();
-  for (auto& [k, dst] : state) {
-    auto it = by_name.find(k);
-    if (it == by_name.end()) {
-      missing += " " + k;
-    } else if (it->second->shape() != dst.shape()) {
-      kept += " " + k + " " + shape_str(dst.shape()) + " (file " + shape_str(it->second->shape()) + ")";
-    } else {
-      dst.copy_(*it->second);
-      ++loaded;
-    }
+  LoadReport rep = load_state_file(m, path, /*strict=*/false);
+  NEURN_CHECK(!rep.loaded.empty(), path, ": no tensor matches the model by name and shape:\n", rep.str());
+  log << "  initial weights " << path << ": " << rep.loaded.size() << " of " << m.state_dict().size()
+      << " tensors loaded";
+  if (!rep.mismatched.empty()) {
+    log << "; left as initialised (shape differs):";
+    for (auto& x : rep.mismatched) log << " " << x << ";";
   }
-  NEURN_CHECK(loaded > 0, path, ": no tensor matches the model by name and shape (model tensors:",
-              state.empty() ? std::string(" none") : " " + state.front().first + " ...", ")");
-  log << "  initial weights " << path << ": " << loaded << " of " << state.size() << " tensors loaded";
-  if (!kept.empty()) log << "; left as initialised (shape differs):" << kept;
-  if (!missing.empty()) log << "; not in the file:" << missing;
+  if (!rep.missing.empty()) log << " " << rep.missing.size() << " not in the file";
   log << "\n";
 }
 

@@ -417,6 +417,10 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
   // ---- evaluation of the best epoch's weights
   Checkpoint bk = load_checkpoint(best);
   load_module_state(*model, bk.tensors, "");
+  // The record describes the weights evaluated: after a kill between writing
+  // best and last, best may come from the epoch that was redone.
+  rec.best_epoch = bk.meta.at("epoch").get<int>();
+  rec.best_val_acc = bk.meta.at("metrics").at("val_acc").get<double>();
   rec.source_test = evaluate(*model, test_split(spec.source), cfg, device, size);
   for (auto& t : targets_for(cfg, spec.source)) {
     if (opt.skipped_targets.count(t)) continue;

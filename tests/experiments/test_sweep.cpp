@@ -385,8 +385,7 @@ TEST_CASE("initial weights: matching tensors are loaded, a head of another shape
   save_safetensors((dir / "mixed.safetensors").string(), mixed);
   ModulePtr m = build_run_model(cfg, RunSpec{cfg.models[0], false, "mnist", 2}, Device::cpu());
   load_initial_weights(*m, (dir / "mixed.safetensors").string(), log);
-  CHECK(log.str().find("1 of 2 tensors loaded; left as initialised (shape differs): 1.weight (10, 768) (file (5, 768))") !=
-        std::string::npos);
+  CHECK(log.str().find("1 of 2 tensors loaded; left as initialised (shape differs): 1.weight") != std::string::npos);
   CHECK(m->state_dict()[1].second.to_vector<float>() == std::vector<float>(10, 0.5f));
   fs::remove_all(dir);
 }
