@@ -19,11 +19,13 @@ std::array<int64_t, 2> same_pad(int64_t in, int64_t k, int64_t s, int64_t d) {
 
 Conv2d::Conv2d(const Conv2dSpec& spec) : spec_(spec) {
   const auto& s = spec_;
-  NEURN_CHECK(s.in_channels > 0 && s.out_channels > 0 && s.groups > 0, "Conv2d: channels and groups must be positive, got in=",
-              s.in_channels, " out=", s.out_channels, " groups=", s.groups);
-  NEURN_CHECK(s.in_channels % s.groups == 0 && s.out_channels % s.groups == 0, "Conv2d: in_channels (",
-              s.in_channels, ") and out_channels (", s.out_channels, ") must be divisible by groups (", s.groups, ")");
-  NEURN_CHECK(s.kernel[0] > 0 && s.kernel[1] > 0 && s.stride[0] > 0 && s.stride[1] > 0, "Conv2d: kernel and stride must be positive");
+  NEURN_CHECK(s.in_channels > 0 && s.out_channels > 0 && s.groups > 0,
+              "Conv2d: channels and groups must be positive, got in=", s.in_channels, " out=", s.out_channels,
+              " groups=", s.groups);
+  NEURN_CHECK(s.in_channels % s.groups == 0 && s.out_channels % s.groups == 0, "Conv2d: in_channels (", s.in_channels,
+              ") and out_channels (", s.out_channels, ") must be divisible by groups (", s.groups, ")");
+  NEURN_CHECK(s.kernel[0] > 0 && s.kernel[1] > 0 && s.stride[0] > 0 && s.stride[1] > 0,
+              "Conv2d: kernel and stride must be positive");
   Shape w{s.out_channels, s.in_channels / s.groups, s.kernel[0], s.kernel[1]};
   register_parameter("weight", new_kaiming_uniform(w, std::sqrt(5.0)));
   if (s.bias) {
@@ -43,16 +45,17 @@ void Conv2d::reset_parameters() {
 
 Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
                int64_t groups, bool bias)
-    : Conv2d(Conv2dSpec{in, out, {kernel, kernel}, {stride, stride}, {padding, padding}, {dilation, dilation}, groups,
-                        bias, false}) {}
+    : Conv2d(Conv2dSpec{
+          in, out, {kernel, kernel}, {stride, stride}, {padding, padding}, {dilation, dilation}, groups, bias, false}) {
+}
 
 std::string Conv2d::type() const {
   return spec_.groups > 1 && spec_.groups == spec_.in_channels ? "DepthwiseConv" : "Conv";
 }
 
 Tensor Conv2d::forward(const Tensor& x) {
-  NEURN_CHECK(x.dim() == 4 && x.size(1) == spec_.in_channels, "Conv2d(", spec_.in_channels, " -> ",
-              spec_.out_channels, "): expected input (N, ", spec_.in_channels, ", H, W), got ", shape_str(x.shape()));
+  NEURN_CHECK(x.dim() == 4 && x.size(1) == spec_.in_channels, "Conv2d(", spec_.in_channels, " -> ", spec_.out_channels,
+              "): expected input (N, ", spec_.in_channels, ", H, W), got ", shape_str(x.shape()));
   Conv2dOptions opt;
   opt.stride = spec_.stride;
   opt.padding = spec_.padding;
@@ -75,8 +78,15 @@ Tensor Conv2d::forward(const Tensor& x) {
 
 DepthwiseConv2d::DepthwiseConv2d(int64_t channels, int64_t kernel, int64_t stride, int64_t padding,
                                  int64_t depth_multiplier, bool bias, bool same)
-    : Conv2d(Conv2dSpec{channels, channels * depth_multiplier, {kernel, kernel}, {stride, stride}, {padding, padding},
-                        {1, 1}, channels, bias, same}) {}
+    : Conv2d(Conv2dSpec{channels,
+                        channels * depth_multiplier,
+                        {kernel, kernel},
+                        {stride, stride},
+                        {padding, padding},
+                        {1, 1},
+                        channels,
+                        bias,
+                        same}) {}
 
 SeparableConv2d::SeparableConv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding,
                                  int64_t depth_multiplier, bool bias, bool same) {

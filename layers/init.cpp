@@ -54,9 +54,7 @@ void draw(const Tensor& t, F f) {
 }
 
 // Copies host values into t (any device and dtype).
-void assign(const Tensor& t, const std::vector<double>& v) {
-  t.copy_(from_vector(v, t.shape(), {DType::Float64}));
-}
+void assign(const Tensor& t, const std::vector<double>& v) { t.copy_(from_vector(v, t.shape(), {DType::Float64})); }
 }  // namespace
 
 ParamScope::ParamScope(TensorOptions opt, Generator* gen) : prev_opt_(g_opt), prev_gen_(g_gen) {

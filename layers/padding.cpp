@@ -5,7 +5,8 @@
 namespace neurn {
 
 ZeroPad2d::ZeroPad2d(int64_t left, int64_t right, int64_t top, int64_t bottom) : pads_{left, right, top, bottom} {
-  for (int64_t p : pads_) NEURN_CHECK(p >= 0, "ZeroPad2d: paddings must be >= 0, got ", left, ", ", right, ", ", top, ", ", bottom);
+  for (int64_t p : pads_)
+    NEURN_CHECK(p >= 0, "ZeroPad2d: paddings must be >= 0, got ", left, ", ", right, ", ", top, ", ", bottom);
 }
 
 Tensor ZeroPad2d::forward(const Tensor& x) {

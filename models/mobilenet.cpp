@@ -35,9 +35,8 @@ ModulePtr build_mobilenet(const ModelOptions& o) {
   model->add("conv1_bn", keras_bn(c));
   model->add("conv1_relu", std::make_shared<ReLU6>());
   // (pointwise filters, stride) of blocks 1..13
-  const std::pair<int64_t, int64_t> blocks[] = {{64, 1},  {128, 2}, {128, 1}, {256, 2}, {256, 1},
-                                                {512, 2}, {512, 1}, {512, 1}, {512, 1}, {512, 1},
-                                                {512, 1}, {1024, 2}, {1024, 1}};
+  const std::pair<int64_t, int64_t> blocks[] = {{64, 1},  {128, 2}, {128, 1}, {256, 2}, {256, 1},  {512, 2}, {512, 1},
+                                                {512, 1}, {512, 1}, {512, 1}, {512, 1}, {1024, 2}, {1024, 1}};
   int id = 1;
   for (auto [f, stride] : blocks) {
     std::string b = std::to_string(id++);

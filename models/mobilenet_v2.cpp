@@ -38,7 +38,7 @@ class InvertedResidual : public Module {
     conv_ = register_module("conv", std::make_shared<Sequential>());
     if (expand_ratio != 1) conv_->push_back(conv_bn_relu6(in, hidden, 1, 1, 1));
     conv_->push_back(conv_bn_relu6(hidden, hidden, 3, stride, hidden));  // depthwise
-    conv_->emplace<Conv2d>(hidden, out, 1, 1, 0, 1, 1, false);          // linear bottleneck
+    conv_->emplace<Conv2d>(hidden, out, 1, 1, 0, 1, 1, false);           // linear bottleneck
     conv_->emplace<BatchNorm2d>(out);
   }
   Tensor forward(const Tensor& x) override {
@@ -61,8 +61,8 @@ ModulePtr build_mobilenet_v2(const ModelOptions& o) {
   int64_t last = make_divisible(1280 * std::max(1.0, o.width));
   features->push_back(conv_bn_relu6(o.in_channels, c, 3, 2, 1));
   // t (expansion), c (channels), n (repeats), s (stride of the first)
-  const int64_t settings[7][4] = {{1, 16, 1, 1},  {6, 24, 2, 2},  {6, 32, 3, 2},  {6, 64, 4, 2},
-                                  {6, 96, 3, 1},  {6, 160, 3, 2}, {6, 320, 1, 1}};
+  const int64_t settings[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
+                                  {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
   for (auto& st : settings) {
     int64_t out = make_divisible(static_cast<double>(st[1]) * o.width);
     for (int64_t i = 0; i < st[2]; ++i) {

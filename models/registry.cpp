@@ -19,8 +19,7 @@ struct Entry {
 // The built-in models. One row per architecture; a new backbone adds a row.
 std::vector<Entry> builtin_models() {
   return {
-      {{"digits_convnet", "ConvNet",
-        "single-source digits DG ConvNet (Volpi et al. 2018, Qiao et al. 2020)",
+      {{"digits_convnet", "ConvNet", "single-source digits DG ConvNet (Volpi et al. 2018, Qiao et al. 2020)",
         "conv5x5-64, pool, conv5x5-128, pool, fc 1024, fc 1024 on 32x32 digits", 32, false},
        build_digits_convnet},
       {{"vgg19", "VGG", "Simonyan & Zisserman 2015, configuration E; torchvision models.vgg19",

@@ -31,7 +31,7 @@ struct ModelInfo {
   std::string reference;    // the paper and the implementation it is identical to
   std::string description;  // one line
   int64_t min_input_size = 32;
-  bool has_width = false;   // accepts ModelOptions::width != 1
+  bool has_width = false;  // accepts ModelOptions::width != 1
 };
 
 using ModelBuilder = std::function<ModulePtr(const ModelOptions&)>;

@@ -5,8 +5,8 @@
 
 #include "experiments/cli/cli.h"
 #include "experiments/cli/neurn_forward.h"
-#include "layers/neurn_layer.h"
 #include "layers/init.h"
+#include "layers/neurn_layer.h"
 #include "layers/state_io.h"
 #include "models/registry.h"
 
@@ -73,9 +73,9 @@ int run_forward(const Args& args) {
 
   NamedTensors weights;
   if (f.has("weights")) weights = load_safetensors(f.get("weights"));
-  net.options.num_classes = f.has("classes")          ? f.get_int("classes", 10)
-                            : f.has("weights")        ? classes_in_weights(net.model, weights, net.options)
-                                                      : 10;
+  net.options.num_classes = f.has("classes")   ? f.get_int("classes", 10)
+                            : f.has("weights") ? classes_in_weights(net.model, weights, net.options)
+                                               : 10;
   ModulePtr model;
   {
     ParamScope scope({.device = device});

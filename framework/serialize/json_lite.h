@@ -13,7 +13,7 @@ struct Value {
   enum class Kind { Null, Bool, Number, String, Array, Object } kind = Kind::Null;
   bool boolean = false;
   double number = 0;
-  std::string text;       // the string, or a number's literal (exact integers)
+  std::string text;                                    // the string, or a number's literal (exact integers)
   std::vector<Value> items;                            // Array
   std::vector<std::pair<std::string, Value>> members;  // Object, in order
 

@@ -18,26 +18,32 @@ namespace {
 
 const char* st_dtype(DType t) {
   switch (t) {
-    case DType::Float32: return "F32";
-    case DType::Float64: return "F64";
-    case DType::Int64: return "I64";
-    case DType::UInt8: return "U8";
-    case DType::BFloat16: return "BF16";
-    case DType::Float16: return "F16";
+    case DType::Float32:
+      return "F32";
+    case DType::Float64:
+      return "F64";
+    case DType::Int64:
+      return "I64";
+    case DType::UInt8:
+      return "U8";
+    case DType::BFloat16:
+      return "BF16";
+    case DType::Float16:
+      return "F16";
   }
   return "?";
 }
 
 struct FileDType {
-  size_t size;     // bytes per element in the file
-  DType dtype;     // what it becomes in memory
+  size_t size;  // bytes per element in the file
+  DType dtype;  // what it becomes in memory
 };
 
 bool parse_st_dtype(const std::string& s, FileDType& out) {
   static const std::pair<const char*, FileDType> table[] = {
-      {"F32", {4, DType::Float32}}, {"F64", {8, DType::Float64}},   {"I64", {8, DType::Int64}},
-      {"U8", {1, DType::UInt8}},    {"BOOL", {1, DType::UInt8}},    {"BF16", {2, DType::Float32}},
-      {"F16", {2, DType::Float32}}, {"I32", {4, DType::Int64}},     {"I16", {2, DType::Int64}},
+      {"F32", {4, DType::Float32}}, {"F64", {8, DType::Float64}}, {"I64", {8, DType::Int64}},
+      {"U8", {1, DType::UInt8}},    {"BOOL", {1, DType::UInt8}},  {"BF16", {2, DType::Float32}},
+      {"F16", {2, DType::Float32}}, {"I32", {4, DType::Int64}},   {"I16", {2, DType::Int64}},
       {"I8", {1, DType::Int64}},
   };
   for (auto& [name, d] : table)
@@ -198,7 +204,8 @@ NamedTensors decode_safetensors(const std::string& bytes, const std::string& sou
     NEURN_CHECK(parse_st_dtype(e.st, e.fd), source, ": tensor '", name, "' has dtype ", e.st,
                 ", which neurn does not read (F32, F64, F16, BF16, I64, I32, I16, I8, U8, BOOL)");
     NEURN_CHECK(shape->kind == json::Value::Kind::Array, source, ": shape of '", name, "' is not an array");
-    for (auto& d : shape->items) e.shape.push_back(static_cast<int64_t>(json_uint(d, "a dimension of '" + name + "'", source)));
+    for (auto& d : shape->items)
+      e.shape.push_back(static_cast<int64_t>(json_uint(d, "a dimension of '" + name + "'", source)));
     NEURN_CHECK(offs->kind == json::Value::Kind::Array && offs->items.size() == 2, source, ": data_offsets of '", name,
                 "' must be [begin, end]");
     e.begin = json_uint(offs->items[0], "data_offsets of '" + name + "'", source);

@@ -74,16 +74,22 @@ TEST_CASE("activation layers: tokens and values") {
       {std::make_shared<LeakyReLU>(0.1), "LeakyReLU", {-0.4, -0.1, 0.5, 2, 7}},
       {std::make_shared<Hardsigmoid>(), "Hardsigmoid", {0, 2.0 / 6, 3.5 / 6, 5.0 / 6, 1}},
       {std::make_shared<Hardswish>(), "Hardswish", {0, -2.0 / 6, 0.5 * 3.5 / 6, 2 * 5.0 / 6, 7}},
-      {std::make_shared<Sigmoid>(), "Sigmoid", {1 / (1 + std::exp(4.0)), 1 / (1 + std::exp(1.0)),
-                                                1 / (1 + std::exp(-0.5)), 1 / (1 + std::exp(-2.0)),
-                                                1 / (1 + std::exp(-7.0))}},
-      {std::make_shared<Tanh>(), "Tanh", {std::tanh(-4.0), std::tanh(-1.0), std::tanh(0.5), std::tanh(2.0), std::tanh(7.0)}},
-      {std::make_shared<SiLU>(), "SiLU", {-4 / (1 + std::exp(4.0)), -1 / (1 + std::exp(1.0)),
-                                          0.5 / (1 + std::exp(-0.5)), 2 / (1 + std::exp(-2.0)),
-                                          7 / (1 + std::exp(-7.0))}},
-      {std::make_shared<GELU>(), "GELU", {-4 * 0.5 * std::erfc(4 / std::sqrt(2.0)), -0.5 * std::erfc(1 / std::sqrt(2.0)),
-                                          0.25 * (1 + std::erf(0.5 / std::sqrt(2.0))), (1 + std::erf(2 / std::sqrt(2.0))),
-                                          3.5 * (1 + std::erf(7 / std::sqrt(2.0)))}},
+      {std::make_shared<Sigmoid>(),
+       "Sigmoid",
+       {1 / (1 + std::exp(4.0)), 1 / (1 + std::exp(1.0)), 1 / (1 + std::exp(-0.5)), 1 / (1 + std::exp(-2.0)),
+        1 / (1 + std::exp(-7.0))}},
+      {std::make_shared<Tanh>(),
+       "Tanh",
+       {std::tanh(-4.0), std::tanh(-1.0), std::tanh(0.5), std::tanh(2.0), std::tanh(7.0)}},
+      {std::make_shared<SiLU>(),
+       "SiLU",
+       {-4 / (1 + std::exp(4.0)), -1 / (1 + std::exp(1.0)), 0.5 / (1 + std::exp(-0.5)), 2 / (1 + std::exp(-2.0)),
+        7 / (1 + std::exp(-7.0))}},
+      {std::make_shared<GELU>(),
+       "GELU",
+       {-4 * 0.5 * std::erfc(4 / std::sqrt(2.0)), -0.5 * std::erfc(1 / std::sqrt(2.0)),
+        0.25 * (1 + std::erf(0.5 / std::sqrt(2.0))), (1 + std::erf(2 / std::sqrt(2.0))),
+        3.5 * (1 + std::erf(7 / std::sqrt(2.0)))}},
   };
   for (auto& c : cases) {
     INFO(c.token);
@@ -131,8 +137,7 @@ TEST_CASE("SqueezeExcite: torchvision's keys, a gate in (0, 1), trace, gradients
   Tensor x = leaf({2, 8, 3, 3}, 7, 0.5, 1.0);
   LayerTrace trace;
   Tensor y = se(x);
-  CHECK(trace.tokens() ==
-        std::vector<std::string>{"AdaptiveAvgPool", "Conv", "ReLU", "Conv", "Sigmoid", "Multiply"});
+  CHECK(trace.tokens() == std::vector<std::string>{"AdaptiveAvgPool", "Conv", "ReLU", "Conv", "Sigmoid", "Multiply"});
   auto xv = x.to_vector<double>(), yv = y.to_vector<double>();
   for (size_t i = 0; i < xv.size(); ++i) CHECK((yv[i] > 0 && yv[i] < xv[i]));
   CHECK_GRADCHECK(gradcheck([&](const std::vector<Tensor>& in) { return se(in[0]); }, {x}));

@@ -158,7 +158,8 @@ TEST_CASE("Linear: forward on (..., in), init bounds, gradients") {
   Tensor x = leaf({2, 3, 6}, 2);
   Tensor y = fc(x);
   CHECK(y.shape() == Shape{2, 3, 4});
-  auto xv = x.to_vector<double>(), wv = fc.param("weight").to_vector<double>(), bv = fc.param("bias").to_vector<double>();
+  auto xv = x.to_vector<double>(), wv = fc.param("weight").to_vector<double>(),
+       bv = fc.param("bias").to_vector<double>();
   double want = bv[1];
   for (int k = 0; k < 6; ++k) want += xv[6 + k] * wv[6 + k];  // row (0, 1), output 1
   CHECK(y.to_vector<double>()[4 + 1] == doctest::Approx(want).epsilon(1e-12));

@@ -67,11 +67,10 @@ TEST_CASE("safetensors written by others: BF16, F16, I32, BOOL, unordered entrie
   // bf16 1.0 = 0x3F80, -2.5 = 0xC020; f16 1.0 = 0x3C00, -0.5 = 0xB800, 65504 = 0x7BFF, 2^-24 = 0x0001
   std::string data = raw<uint16_t>({0x3F80, 0xC020}) + raw<uint16_t>({0x3C00, 0xB800, 0x7BFF, 0x0001}) +
                      raw<int32_t>({-7, 9}) + std::string("\x01\x00", 2);
-  std::string header =
-      R"({"f16":{"dtype":"F16","shape":[4],"data_offsets":[4,12]},)"
-      R"("b":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]},)"
-      R"("i\u00e9":{"dtype":"I32","shape":[1,2],"data_offsets":[12,20]},)"
-      R"("mask":{"dtype":"BOOL","shape":[2],"data_offsets":[20,22]}})";
+  std::string header = R"({"f16":{"dtype":"F16","shape":[4],"data_offsets":[4,12]},)"
+                       R"("b":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]},)"
+                       R"("i\u00e9":{"dtype":"I32","shape":[1,2],"data_offsets":[12,20]},)"
+                       R"("mask":{"dtype":"BOOL","shape":[2],"data_offsets":[20,22]}})";
   NamedTensors t = decode_safetensors(make_file(header, data), "other");
   REQUIRE(t.size() == 4);
   CHECK(t[0].first == "b");  // in the order of the data
@@ -103,8 +102,9 @@ TEST_CASE("malformed safetensors files are errors naming the problem") {
                                                        data),
                                              "f"),
                           "overlap");
-  CHECK_THROWS_CONTAINING(decode_safetensors(make_file(R"({"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", data), "f"),
-                          "non-negative integer");
+  CHECK_THROWS_CONTAINING(
+      decode_safetensors(make_file(R"({"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", data), "f"),
+      "non-negative integer");
 }
 
 TEST_CASE("load_state: strict loads everything or nothing; non-strict for a new head") {
@@ -153,7 +153,7 @@ TEST_CASE("load_state: strict loads everything or nothing; non-strict for a new 
 
   // missing and unexpected keys are named
   NamedTensors partial = src->state_dict();
-  partial.erase(partial.begin());                            // conv.weight
+  partial.erase(partial.begin());  // conv.weight
   partial.push_back({"head.weight", zeros({2})});
   try {
     load_state(*dst, partial, true, "partial");

@@ -56,9 +56,9 @@ TEST_CASE("neurn forward: logits equal the in-process model's; classes read from
   Tensor input = randn({2, 3, 32, 32}, {}, &gen);
   save_safetensors(x, {{"input", input}});
   std::string out;
-  int rc = run(std::string(neurn_bin()) + " forward --model mobilenet_v2 --weights " + w + " --input " + x +
-                   " --output " + y,
-               out);
+  int rc = run(
+      std::string(neurn_bin()) + " forward --model mobilenet_v2 --weights " + w + " --input " + x + " --output " + y,
+      out);
   INFO(out);
   REQUIRE(rc == 0);
   CHECK(out.find("output (2, 7)") != std::string::npos);

@@ -31,7 +31,8 @@ TEST_CASE("models on CUDA equal the CPU (eval forward and backward, a training s
     MESSAGE("skipped: no CUDA device; the models were not run on CUDA");
     return;
   }
-  for (const char* name : {"digits_convnet", "vgg19", "resnet50", "resnet50v2", "densenet121", "mobilenet", "mobilenet_v2"}) {
+  for (const char* name :
+       {"digits_convnet", "vgg19", "resnet50", "resnet50v2", "densenet121", "mobilenet", "mobilenet_v2"}) {
     INFO(name);
     Generator gen(5);
     ModulePtr cpu_model, gpu_model;

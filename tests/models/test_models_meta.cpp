@@ -83,8 +83,8 @@ TEST_CASE("output shapes at 224x224 and 32x32, layer sequences and FLOPs") {
   }
   // digits ConvNet: 3200 inputs to the first fully connected layer at 32x32
   ModelTrace d = trace_model("digits_convnet", {});
-  CHECK(d.params == (3 * 64 * 25 + 64) + (64 * 128 * 25 + 128) + (3200 * 1024 + 1024) + (1024 * 1024 + 1024) +
-                        (1024 * 10 + 10));
+  CHECK(d.params ==
+        (3 * 64 * 25 + 64) + (64 * 128 * 25 + 128) + (3200 * 1024 + 1024) + (1024 * 1024 + 1024) + (1024 * 10 + 10));
   CHECK(d.tokens == std::vector<std::string>{"Conv", "ReLU", "MaxPool", "Conv", "ReLU", "MaxPool", "Flatten", "Linear",
                                              "ReLU", "Linear", "ReLU", "Linear"});
 }
@@ -131,14 +131,16 @@ TEST_CASE("registry: listing, metadata and option checks") {
   auto models = list_models();
   std::set<std::string> names;
   for (auto& m : models) names.insert(m.name);
-  for (const char* n : {"digits_convnet", "vgg19", "resnet50", "resnet50v2", "densenet121", "mobilenet", "mobilenet_v2"})
+  for (const char* n :
+       {"digits_convnet", "vgg19", "resnet50", "resnet50v2", "densenet121", "mobilenet", "mobilenet_v2"})
     CHECK(names.count(n) == 1);
   CHECK(model_info("mobilenet_v2").has_width);
   CHECK(model_info("resnet50").family == "ResNet");
   CHECK_THROWS_CONTAINING(build_model("resnet51"), "unknown model 'resnet51'; known models: ");
   ModelOptions o;
   o.input_size = 16;
-  CHECK_THROWS_CONTAINING(build_model("resnet50", o), "resnet50 needs inputs of at least 32x32 pixels, got input_size 16");
+  CHECK_THROWS_CONTAINING(build_model("resnet50", o),
+                          "resnet50 needs inputs of at least 32x32 pixels, got input_size 16");
   o = {};
   o.width = 0.5;
   CHECK_THROWS_CONTAINING(build_model("vgg19", o), "vgg19 has no width multiplier");

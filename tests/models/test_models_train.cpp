@@ -12,7 +12,8 @@
 using namespace neurn;
 
 TEST_CASE("every model trains one step on the CPU at 32x32, batch 2") {
-  for (const char* name : {"digits_convnet", "vgg19", "resnet50", "resnet50v2", "densenet121", "mobilenet", "mobilenet_v2"}) {
+  for (const char* name :
+       {"digits_convnet", "vgg19", "resnet50", "resnet50v2", "densenet121", "mobilenet", "mobilenet_v2"}) {
     INFO(name);
     Generator gen(7);
     ModulePtr model;

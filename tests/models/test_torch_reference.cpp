@@ -75,8 +75,10 @@ double rel_error(const Tensor& got, const Tensor& want, double floor = 1e-30) {
 
 void check_against_torch(const std::string& name) {
   if (!torch_available()) {
-    MESSAGE("skipped: /usr/bin/python3 cannot import torch and torchvision (apt-get install python3-torch "
-            "python3-torchvision); " << name << " was not compared with PyTorch");
+    MESSAGE(
+        "skipped: /usr/bin/python3 cannot import torch and torchvision (apt-get install python3-torch "
+        "python3-torchvision); "
+        << name << " was not compared with PyTorch");
     return;
   }
   const double tol = 1e-4;
@@ -131,17 +133,16 @@ void check_against_torch(const std::string& name) {
     } else {  // a huge tensor: its first 65536 values and its norm
       Tensor head = find_tensor(io, "gradhead." + pname, src);
       Tensor mine = slice(flatten(g, 0, -1), 0, 0, head.numel());
-      e = std::max(rel_error(mine, head, floor),
-                   rel_error(sqrt(sum(square(g.to(DType::Float64)))).reshape({}),
-                             find_tensor(io, "gradnorm." + pname, src)));
+      e = std::max(rel_error(mine, head, floor), rel_error(sqrt(sum(square(g.to(DType::Float64)))).reshape({}),
+                                                           find_tensor(io, "gradnorm." + pname, src)));
     }
     if (e > worst) worst = e, worst_name = pname;
     ++compared;
   }
   INFO("worst gradient: " << worst_name << ", relative error " << worst);
   CHECK(worst < tol);
-  MESSAGE(name << ": training step in " << std::string(dtype_name(train_dtype)) << ", worst gradient relative error " << worst
-                << " (" << worst_name << ")");
+  MESSAGE(name << ": training step in " << std::string(dtype_name(train_dtype)) << ", worst gradient relative error "
+               << worst << " (" << worst_name << ")");
   CHECK(compared == static_cast<int>(model->named_parameters().size()));
   int buffers = 0;
   for (auto& [bname, b] : model->named_buffers()) {
