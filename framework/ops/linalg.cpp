@@ -9,6 +9,7 @@
 
 #include "framework/autograd.h"
 #include "framework/flops.h"
+#include "framework/ops/parallel_cpu.h"
 #include "framework/ops/reduce.h"
 #include "framework/ops/shape_ops.h"
 #ifdef NEURN_WITH_CUDA
@@ -28,6 +29,22 @@ struct Gemm {
   double alpha = 1.0, beta = 0.0;
 };
 
+// While alive, OpenBLAS runs single-threaded (restored afterwards).
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() : prev_(openblas_get_num_threads()) {
+    if (prev_ != 1) openblas_set_num_threads(1);
+  }
+  ~SingleThreadedBlas() {
+    if (prev_ != 1) openblas_set_num_threads(prev_);
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int prev_;
+};
+
 void gemm_cpu(const Gemm& g, const Tensor& a, const Tensor& b, const Tensor& c) {
   if (g.m == 0 || g.n == 0) return;
   dispatch_float(a.dtype(), "matmul", [&](auto z) {
@@ -39,14 +56,14 @@ void gemm_cpu(const Gemm& g, const Tensor& a, const Tensor& b, const Tensor& c) 
       for (int64_t i = 0; i < g.batch; ++i)
         for (int64_t r = 0; r < g.m; ++r)
           for (int64_t j = 0; j < g.n; ++j) {
-            T& c = pc[i * g.stride_c + r * g.ldc + j];
-            c = g.beta == 0.0 ? T(0) : c * static_cast<T>(g.beta);
+            T& out = pc[i * g.stride_c + r * g.ldc + j];
+            out = g.beta == 0.0 ? T(0) : out * static_cast<T>(g.beta);
           }
       return;
     }
     auto ta = g.trans_a ? CblasTrans : CblasNoTrans;
     auto tb = g.trans_b ? CblasTrans : CblasNoTrans;
-    for (int64_t i = 0; i < g.batch; ++i) {
+    auto one = [&](int64_t i) {
       const T* ai = pa + i * g.stride_a;
       const T* bi = pb + i * g.stride_b;
       T* ci = pc + i * g.stride_c;
@@ -59,7 +76,19 @@ void gemm_cpu(const Gemm& g, const Tensor& a, const Tensor& b, const Tensor& c) 
                     static_cast<blasint>(g.k), g.alpha, ai, static_cast<blasint>(g.lda), bi,
                     static_cast<blasint>(g.ldb), g.beta, ci, static_cast<blasint>(g.ldc));
       }
+    };
+    if (g.batch == 1) {
+      one(0);  // one product: OpenBLAS's own threads split it
+      return;
     }
+    // Many products (attention heads, batched matmul): each of our threads
+    // runs whole products with single-threaded OpenBLAS, which on few cores
+    // beats synchronising OpenBLAS's threads inside every small product. The
+    // outputs are disjoint (stride_c = m n), so the split changes no result.
+    SingleThreadedBlas single;
+    cpu::parallel_for(g.batch, 2 * g.m * g.n * g.k, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) one(i);
+    });
   });
 }
 

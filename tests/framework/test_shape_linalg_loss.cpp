@@ -317,3 +317,15 @@ TEST_CASE("large inputs take the threaded loops and agree with the single-thread
   for (size_t i = 0; i < dv.size(); ++i) ok = ok && dv[i] == (counter_uniform(5, i) >= 0.5 ? 2.0f : 0.0f);
   CHECK(ok);
 }
+
+TEST_CASE("batched matmul split over threads equals the products one by one") {
+  Generator g(31);
+  Tensor a = randn({48, 33, 40}, {}, &g), b = randn({48, 40, 29}, {}, &g);
+  auto c = matmul(a, b).to_vector<float>();
+  bool ok = true;
+  for (int64_t i = 0; i < 48; ++i) {
+    auto ci = matmul(squeeze(slice(a, 0, i, i + 1), 0), squeeze(slice(b, 0, i, i + 1), 0)).to_vector<float>();
+    for (size_t e = 0; e < ci.size(); ++e) ok = ok && std::abs(c[i * 33 * 29 + e] - ci[e]) <= 1e-4f * (1 + std::abs(ci[e]));
+  }
+  CHECK(ok);
+}
