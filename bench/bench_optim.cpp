@@ -38,7 +38,8 @@ int bench_optim(const Args& args) {
         "usage: neurn bench optim [--params 4000000] [--batch 64] [--reps 10] [--device cpu]\n"
         "Median time of one optimizer step (SGD momentum 0.9, Adam, AdamW) over --params float32 values, and\n"
         "of linear forward + backward for the fully connected layers of the digits ConvNet\n"
-        "(3200-1024, 1024-1024, 1024-10) at --batch rows. The last line is adam_params_per_second=<N>.\n");
+        "(3200-1024, 1024-1024, 1024-10) at --batch rows, and of an attention-sized batched matmul\n"
+        "(--batch x 3 heads, 65 tokens, 64 features). The last line is adam_params_per_second=<N>.\n");
     return 0;
   }
   f.allow_only({"params", "batch", "reps", "device", "help"});
@@ -103,6 +104,26 @@ int bench_optim(const Args& args) {
     total += ms;
   }
   std::printf("fc_layers_fwd_bwd_ms=%.3f\n", total);
+
+  // Attention-sized batched products: (batch * 3 heads, 65 tokens, 64) @ (.., 64, 65).
+  {
+    Tensor q = randn({batch * 3, 65, 64}, {DType::Float32}, &gen).to(device);
+    Tensor k = randn({batch * 3, 64, 65}, {DType::Float32}, &gen).to(device);
+    q.requires_grad_();
+    k.requires_grad_();
+    Tensor g = randn({batch * 3, 65, 65}, {DType::Float32}, &gen).to(device);
+    auto run = [&] {
+      q.zero_grad();
+      k.zero_grad();
+      matmul(q, k).backward(g);
+      sync(k.grad());
+    };
+    run();
+    double ms = median_ms(reps, run);
+    double gflop = 3.0 * 2.0 * static_cast<double>(batch * 3 * 65 * 65 * 64) * 1e-9;
+    std::printf("batched_matmul_%lldx65x64x65_fwd_bwd_ms=%.3f (%.1f GFLOP/s)\n",
+                static_cast<long long>(batch * 3), ms, gflop / (ms * 1e-3));
+  }
   std::printf("adam_params_per_second=%.0f\n", static_cast<double>(n) / (adam_ms * 1e-3));
   return 0;
 }
