@@ -14,12 +14,7 @@
 #include "framework/ops.h"
 #include "gradcheck.h"
 
-// The NeuRN op is implemented in its own file of the engine; its rows are
-// compiled in once that file exists.
-#if __has_include("framework/ops/neurn.cpp")
 #include "framework/ops/neurn.h"
-#define NEURN_TABLE_HAS_NEURN_OP 1
-#endif
 
 using namespace neurn;
 using namespace neurn::testing;
@@ -252,7 +247,6 @@ std::vector<GradCase> table() {
       [] { return std::vector<Tensor>{leaf({3, 5}, 147), leaf({5}, 148, 0.5, 1.5), leaf({5}, 149)}; }, 1e-5, 1e-4);
   row("layer_norm last two axes, no affine", [](V x) { return layer_norm(x[0], 2, {}, {}); }, one({2, 3, 4}, 150),
       1e-5, 1e-4);
-#ifdef NEURN_TABLE_HAS_NEURN_OP
   // NeuRN on random images: every patch has a spread and the maximum is unique.
   // Its CUDA path is float32 only (tests/framework/test_neurn.cpp compares it).
   row("neurn k=3 valid, image scope", [](V x) { return neurn_norm(x[0]); }, one({2, 2, 5, 4}, 160), 1e-6, 1e-4, false);
@@ -262,7 +256,6 @@ std::vector<GradCase> table() {
   row("neurn k=5 zero, batch scope",
       [](V x) { return neurn_norm(x[0], NeuRNOptions{5, NeuRNPadding::Zero, NeuRNScope::Batch, 1e-6}); },
       one({2, 1, 5, 5}, 162), 1e-6, 1e-4, false);
-#endif
   return t;
 }
 
