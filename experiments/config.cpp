@@ -211,7 +211,10 @@ void parse_into(const YAML::Node& root, const Reader& r, ExperimentConfig& c) {
   r.check_map(root, "the config", top_keys);
 
   if (root["name"]) c.name = r.get_string(root["name"], "name");
-  if (root["output_dir"]) c.output_dir = r.get_string(root["output_dir"], "output_dir");
+  if (root["output_dir"]) {
+    c.output_dir = r.get_string(root["output_dir"], "output_dir");
+    c.marks["output_dir"] = r.mark(root["output_dir"]);
+  }
   if (root["data_root"]) c.data_root = r.get_string(root["data_root"], "data_root");
 
   if (!root["models"]) r.fail(root, "missing key 'models' (a list of registry names, e.g. [digits_convnet])");

@@ -73,14 +73,15 @@ std::string results_path(const ExperimentConfig& cfg, const SweepOptions& opt) {
 
 namespace {
 
-// Creates the directory and proves it can be written.
-void check_writable(const std::string& dir) {
+// Creates the directory and proves it can be written; `where` names the
+// config line that set it.
+void check_writable(const std::string& dir, const std::string& where) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  NEURN_CHECK(!ec, "output directory ", dir, " cannot be created: ", ec.message());
+  NEURN_CHECK(!ec, where, "output directory ", dir, " cannot be created: ", ec.message());
   std::string probe = dir + "/.neurn_write_test";
   int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  NEURN_CHECK(fd >= 0, "output directory ", dir, " is not writable: ", std::strerror(errno));
+  NEURN_CHECK(fd >= 0, where, "output directory ", dir, " is not writable: ", std::strerror(errno));
   ::close(fd);
   ::unlink(probe.c_str());
 }
@@ -199,8 +200,10 @@ SweepSummary run_sweep(const ExperimentConfig& cfg, const SweepOptions& opt) {
     return sum;
   }
 
-  check_writable(cfg.output_dir);
-  check_writable(fs::path(sum.results_file).parent_path().string());
+  auto om = cfg.marks.find("output_dir");
+  std::string where = om != cfg.marks.end() ? om->second.str() + ": " : "";
+  check_writable(cfg.output_dir, where);
+  check_writable(fs::path(sum.results_file).parent_path().string(), where);
   NEURN_CHECK(opt.resume || done.empty(), cfg.output_dir, " already holds ", done.size(),
               " finished runs: pass --resume to continue the sweep, or set another output_dir");
   ResultsLock lock(sum.results_file);

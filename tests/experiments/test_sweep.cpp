@@ -196,7 +196,8 @@ TEST_CASE("sweep: configuration problems found before training") {
   cfg.skip_missing_targets = true;
   std::ofstream(dir / "afile") << "x";
   cfg.output_dir = (dir / "afile" / "out").string();
-  CHECK_THROWS_CONTAINING(run_sweep(cfg, opt), "output directory " + cfg.output_dir + " cannot be created");
+  CHECK_THROWS_CONTAINING(run_sweep(cfg, opt),
+                          "tiny.yaml:2:13: output directory " + cfg.output_dir + " cannot be created: Not a directory");
 
   // NeuRN options are checked by the layer's parser, at the config's line.
   cfg = tiny_config(dir, "[test_linear]");
