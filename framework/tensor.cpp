@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <iomanip>
+#include <malloc.h>
 #include <ostream>
 #include <sstream>
 
@@ -19,6 +20,16 @@ namespace neurn {
 Storage::Storage(size_t n, Device dev) : nbytes(n), device(dev) {
   if (dev.is_meta() || n == 0) return;
   if (dev.is_cpu()) {
+    // Keep freed blocks in the heap instead of returning them to the OS:
+    // glibc maps blocks above its (adaptive, at most 32 MB) threshold fresh
+    // and trims the heap top, so every training step paid a page fault per
+    // 4 KB of activations (~10% of a digits-ConvNet step at batch 128).
+    static const bool heap_tuned = [] {
+      mallopt(M_MMAP_THRESHOLD, 1 << 30);
+      mallopt(M_TRIM_THRESHOLD, 1 << 30);
+      return true;
+    }();
+    (void)heap_tuned;
     size_t rounded = (n + 63) / 64 * 64;  // 64-byte aligned for SIMD
     data = std::aligned_alloc(64, rounded);
     NEURN_CHECK(data, "out of host memory allocating ", n, " bytes");
