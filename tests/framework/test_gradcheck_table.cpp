@@ -12,9 +12,8 @@
 #include <vector>
 
 #include "framework/ops.h"
-#include "gradcheck.h"
-
 #include "framework/ops/neurn.h"
+#include "gradcheck.h"
 
 using namespace neurn;
 using namespace neurn::testing;
