@@ -40,8 +40,8 @@ Tensor local_contrast_norm(const Tensor& x, const Tensor& window, const LCNOptio
   }
   Tensor local_mean = div(conv2d(x, window, {}, co), coef);  // (N, 1, H, W)
   Tensor v = sub(x, local_mean);
-  Tensor sigma = sqrt(div(conv2d(square(v), window, {}, co), coef));    // (N, 1, H, W)
-  Tensor m = add(mean(sigma, {1, 2, 3}, true), opt.eps);                 // (N, 1, 1, 1)
+  Tensor sigma = sqrt(div(conv2d(square(v), window, {}, co), coef));  // (N, 1, H, W)
+  Tensor m = add(mean(sigma, {1, 2, 3}, true), opt.eps);              // (N, 1, 1, 1)
   return div(v, maximum(sigma, m));
 }
 

@@ -6,8 +6,8 @@ Tensor local_response_norm(const Tensor& x, const LRNOptions& opt) {
   NEURN_CHECK(x.defined() && x.dim() == 4, "LRN: expected x of shape (N, C, H, W), got ",
               x.defined() ? shape_str(x.shape()) : std::string("an undefined tensor"));
   NEURN_CHECK(opt.size >= 1, "LRN: size must be >= 1, got ", opt.size);
-  NEURN_CHECK(opt.k > 0 || opt.alpha > 0, "LRN: k + alpha * (...) must stay positive (k = ", opt.k, ", alpha = ",
-              opt.alpha, ")");
+  NEURN_CHECK(opt.k > 0 || opt.alpha > 0, "LRN: k + alpha * (...) must stay positive (k = ", opt.k,
+              ", alpha = ", opt.alpha, ")");
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   // Sum of squares over the channel window: channels become the rows of a
   // (N, 1, C, H*W) image, zero-padded above and below, then averaged by an

@@ -3,8 +3,8 @@
 //   neurn data show --domains mnist,usps,mnistm,syn --neurn k=3 --out grid.png
 #include <algorithm>
 #include <chrono>
-#include <map>
 #include <cstdio>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>

@@ -248,9 +248,9 @@ __global__ void neurn_plane_dot_kernel(Geo g, const float* out, const float* gou
 }
 
 // One block per plane.
-__global__ void neurn_backward_kernel(Geo g, const float* x, const float* out, const float* mean,
-                                      const double* shift, const double* group_max, const int64_t* group_arg,
-                                      const float* gout, const double* plane_dot, float* dx, double* scratch) {
+__global__ void neurn_backward_kernel(Geo g, const float* x, const float* out, const float* mean, const double* shift,
+                                      const double* group_max, const int64_t* group_arg, const float* gout,
+                                      const double* plane_dot, float* dx, double* scratch) {
   const int64_t plane = blockIdx.x, H = g.H, W = g.W, HW = g.HW, r = g.r, off = plane * HW;
   const int64_t grp = plane / g.planes_per_group;
   const double D = group_max[grp] + g.eps;
@@ -395,8 +395,7 @@ void neurn_forward(const NeuRNGeometry& g, const float* x, float* out, float* me
   if (!fuse) {
     neurn_batch_max_kernel<<<1, kThreads, 0, stream()>>>(planes, block_max, block_arg, group_max, group_arg);
     NEURN_CUDA_CHECK_LAUNCH();
-    neurn_divide_kernel<<<grid_for(planes * geo.HW), kThreads, 0, stream()>>>(planes * geo.HW, group_max, g.eps,
-                                                                             out);
+    neurn_divide_kernel<<<grid_for(planes * geo.HW), kThreads, 0, stream()>>>(planes * geo.HW, group_max, g.eps, out);
     NEURN_CUDA_CHECK_LAUNCH();
   }
 }

@@ -20,18 +20,24 @@ namespace neurn {
 
 const char* neurn_padding_name(NeuRNPadding p) {
   switch (p) {
-    case NeuRNPadding::Valid: return "valid";
-    case NeuRNPadding::Zero: return "zero";
-    case NeuRNPadding::Reflect: return "reflect";
+    case NeuRNPadding::Valid:
+      return "valid";
+    case NeuRNPadding::Zero:
+      return "zero";
+    case NeuRNPadding::Reflect:
+      return "reflect";
   }
   return "?";
 }
 
 const char* neurn_scope_name(NeuRNScope s) {
   switch (s) {
-    case NeuRNScope::Image: return "image";
-    case NeuRNScope::Channel: return "channel";
-    case NeuRNScope::Batch: return "batch";
+    case NeuRNScope::Image:
+      return "image";
+    case NeuRNScope::Channel:
+      return "channel";
+    case NeuRNScope::Batch:
+      return "batch";
   }
   return "?";
 }
@@ -176,7 +182,10 @@ void window_sums(RowFn row, int64_t n, int64_t width, int64_t k, double* __restr
     const double* __restrict x = row(t);
     double* __restrict p = w.pre.data() + t * width;
     if (t % k == 0) {
-      if (x) std::copy(x, x + width, p); else std::fill(p, p + width, 0.0);
+      if (x)
+        std::copy(x, x + width, p);
+      else
+        std::fill(p, p + width, 0.0);
     } else {
       const double* __restrict q = p - width;
       if (x) {
@@ -190,7 +199,10 @@ void window_sums(RowFn row, int64_t n, int64_t width, int64_t k, double* __restr
     const double* __restrict x = row(t);
     double* __restrict sfx = w.suf.data() + t * width;
     if (t % k == k - 1 || t == L - 1) {
-      if (x) std::copy(x, x + width, sfx); else std::fill(sfx, sfx + width, 0.0);
+      if (x)
+        std::copy(x, x + width, sfx);
+      else
+        std::fill(sfx, sfx + width, 0.0);
     } else {
       const double* __restrict q = sfx + width;
       if (x) {
@@ -583,9 +595,15 @@ Geom make_geom(const Tensor& x, const NeuRNOptions& opt) {
   g.pad = opt.padding;
   g.eps = opt.eps;
   switch (opt.max_scope) {
-    case NeuRNScope::Image: g.planes_per_group = g.C; break;
-    case NeuRNScope::Channel: g.planes_per_group = 1; break;
-    case NeuRNScope::Batch: g.planes_per_group = g.N * g.C; break;
+    case NeuRNScope::Image:
+      g.planes_per_group = g.C;
+      break;
+    case NeuRNScope::Channel:
+      g.planes_per_group = 1;
+      break;
+    case NeuRNScope::Batch:
+      g.planes_per_group = g.N * g.C;
+      break;
   }
   g.groups = g.planes_per_group > 0 ? g.N * g.C / g.planes_per_group : 0;
   return g;
@@ -652,29 +670,30 @@ Tensor neurn_norm(const Tensor& x, const NeuRNOptions& opt) {
   }
   if (!need_grad) return out;
   Tensor xd = x.detach(), od = out.detach();
-  return attach_grad(out, "neurn", {x}, [g, xd, od, mean, shift, gmax, garg](const Tensor& gout_in) -> std::vector<Tensor> {
-    Tensor gout = gout_in.dtype() == xd.dtype() ? gout_in : gout_in.to(xd.dtype());
-    Tensor dx = Tensor::empty(xd.shape(), xd.options());
-    if (xd.device().is_cuda()) {
+  return attach_grad(
+      out, "neurn", {x}, [g, xd, od, mean, shift, gmax, garg](const Tensor& gout_in) -> std::vector<Tensor> {
+        Tensor gout = gout_in.dtype() == xd.dtype() ? gout_in : gout_in.to(xd.dtype());
+        Tensor dx = Tensor::empty(xd.shape(), xd.options());
+        if (xd.device().is_cuda()) {
 #ifdef NEURN_WITH_CUDA
-      cuda::NeuRNGeometry cg = cuda_geom(g);
-      Tensor scratch = Tensor::empty({static_cast<int64_t>(cuda::neurn_scratch_doubles(cg))},
-                                     {DType::Float64, xd.device(), false});
-      cuda::neurn_backward(cg, static_cast<const float*>(xd.raw_data()), static_cast<const float*>(od.raw_data()),
-                           static_cast<const float*>(mean.raw_data()), static_cast<const double*>(shift.raw_data()),
-                           static_cast<const double*>(gmax.raw_data()), static_cast<const int64_t*>(garg.raw_data()),
-                           static_cast<const float*>(gout.raw_data()), static_cast<float*>(dx.raw_data()),
-                           static_cast<double*>(scratch.raw_data()));
+          cuda::NeuRNGeometry cg = cuda_geom(g);
+          Tensor scratch = Tensor::empty({static_cast<int64_t>(cuda::neurn_scratch_doubles(cg))},
+                                         {DType::Float64, xd.device(), false});
+          cuda::neurn_backward(cg, static_cast<const float*>(xd.raw_data()), static_cast<const float*>(od.raw_data()),
+                               static_cast<const float*>(mean.raw_data()), static_cast<const double*>(shift.raw_data()),
+                               static_cast<const double*>(gmax.raw_data()),
+                               static_cast<const int64_t*>(garg.raw_data()), static_cast<const float*>(gout.raw_data()),
+                               static_cast<float*>(dx.raw_data()), static_cast<double*>(scratch.raw_data()));
 #endif
-      return {dx};
-    }
-    dispatch_float(xd.dtype(), "neurn", [&](auto z) {
-      using T = decltype(z);
-      backward_cpu<T>(g, xd.data<T>(), od.data<T>(), mean.data<T>(), shift.data<double>(), gmax.data<double>(),
-                      garg.data<int64_t>(), gout.data<T>(), dx.data<T>());
-    });
-    return {dx};
-  });
+          return {dx};
+        }
+        dispatch_float(xd.dtype(), "neurn", [&](auto z) {
+          using T = decltype(z);
+          backward_cpu<T>(g, xd.data<T>(), od.data<T>(), mean.data<T>(), shift.data<double>(), gmax.data<double>(),
+                          garg.data<int64_t>(), gout.data<T>(), dx.data<T>());
+        });
+        return {dx};
+      });
 }
 
 }  // namespace neurn

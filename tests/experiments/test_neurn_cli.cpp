@@ -2,12 +2,12 @@
 // op's output for a safetensors input; `bench neurn` prints its figure last.
 // Needs NEURN_BIN (ctest sets it).
 #include <doctest/doctest.h>
+#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
-#include <sys/wait.h>
 
 #include "framework/ops.h"
 #include "framework/serialize/safetensors.h"
@@ -44,8 +44,8 @@ TEST_CASE("neurn forward --model none --neurn: the op on a safetensors tensor") 
     Tensor input = rand({2, 3, 9, 11}, {dt}, &gen);
     save_safetensors(x, {{"input", input}});
     std::string out;
-    int rc = run_cli("forward --model none --neurn k=5,padding=reflect,max_scope=channel --input " + x + " --output " + y,
-                     out);
+    int rc = run_cli(
+        "forward --model none --neurn k=5,padding=reflect,max_scope=channel --input " + x + " --output " + y, out);
     INFO(out);
     REQUIRE(rc == 0);
     Tensor got = find_tensor(load_safetensors(y), "output", y);

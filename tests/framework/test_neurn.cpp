@@ -41,9 +41,9 @@ std::vector<double> reference_neurn(const std::vector<double>& x, const Shape& s
         for (double v : patch) var += (v - m) * (v - m);
         sig[(nc * H + i) * W + j] = std::sqrt(var / patch.size());
       }
-  int64_t per = opt.max_scope == NeuRNScope::Image ? C * H * W
+  int64_t per = opt.max_scope == NeuRNScope::Image     ? C * H * W
                 : opt.max_scope == NeuRNScope::Channel ? H * W
-                                                        : N * C * H * W;
+                                                       : N * C * H * W;
   for (size_t g = 0; g < x.size(); g += per) {
     double c = 0;
     for (int64_t p = 0; p < per; ++p) c = std::max(c, sig[g + p]);

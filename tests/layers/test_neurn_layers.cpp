@@ -94,7 +94,9 @@ namespace {
 // Jarrett et al.'s LCN the slow way, with the window renormalized at borders.
 std::vector<double> reference_lcn(const std::vector<double>& x, const Shape& s, const LCNOptions& o) {
   const int64_t N = s[0], C = s[1], H = s[2], W = s[3], r = o.kernel_size / 2;
-  auto g = [&](int64_t p, int64_t q) { return std::exp(-static_cast<double>(p * p + q * q) / (2 * o.sigma * o.sigma)); };
+  auto g = [&](int64_t p, int64_t q) {
+    return std::exp(-static_cast<double>(p * p + q * q) / (2 * o.sigma * o.sigma));
+  };
   auto at = [&](const std::vector<double>& a, int64_t n, int64_t c, int64_t i, int64_t j) {
     return a[((n * C + c) * H + i) * W + j];
   };
