@@ -438,7 +438,8 @@ ReportFiles write_report(const LoadedResults& results, const std::string& out_di
     for (auto* m : splits) {
       h << "<h4>" << html_escape(m->domain) << (m == &r.source_test ? " (source test)" : "") << ": "
         << fmt(100 * m->accuracy) << "% of " << m->images << " images</h4><p>per class:";
-      for (size_t c = 0; c < m->per_class.size(); ++c) h << " " << c << ": " << fmt(100 * m->per_class[c]);
+      for (size_t c = 0; c < m->per_class.size(); ++c)
+        h << " " << c << ": " << (std::isfinite(m->per_class[c]) ? fmt(100 * m->per_class[c]) : std::string("–"));
       h << "</p>" << matrix_html(m->confusion) << "\n";
     }
     h << "</details>\n";

@@ -16,7 +16,7 @@ struct SplitMetrics {
   std::string domain;
   int64_t images = 0;
   double accuracy = 0;                           // in [0, 1]
-  std::vector<double> per_class;                 // accuracy per true class (NaN-free: 0 for an absent class)
+  std::vector<double> per_class;                 // accuracy per true class (NaN, stored as null, when absent)
   std::vector<std::vector<int64_t>> confusion;   // [true][predicted]
 };
 
@@ -37,9 +37,9 @@ struct RunRecord {
   bool neurn = false;
   std::string source;
   uint64_t seed = 0;
-  // ok: trained and evaluated. diverged: the loss became NaN or infinite (the
-  // metrics then describe the last finite checkpoint, if any). failed: an
-  // error stopped the run (message says which).
+  // ok: trained and evaluated. diverged: the loss became NaN or infinite;
+  // the record has the history up to there and no test metrics. (Runs that
+  // an error stopped are not recorded here but in failures.jsonl.)
   std::string status = "ok";
   std::string message;
   int epochs_run = 0;

@@ -169,7 +169,13 @@ TEST_CASE("report: Table 1 values, improvement counts and functional similarity 
   CHECK(sim->mean_offdiag_before == doctest::Approx(cosine_similarity(a0, b0)));
   CHECK(cosine_similarity({1, 0}, {0, 1}) == doctest::Approx(0.0));
 
+  // The same records through a results file give the same table.
   fs::path dir = fresh_dir("report");
+  for (auto& r : recs) append_record((dir / "results.jsonl").string(), r);
+  LoadedResults from_file = load_results_dir(dir.string());
+  CHECK(from_file.warnings.empty());
+  CHECK(table1_markdown(build_table1(from_file.records)) == md);
+
   LoadedResults lr{recs, {"results.jsonl:9: corrupt record skipped: test"}};
   ReportFiles f = write_report(lr, (dir / "report").string(), "test report");
   CHECK(slurp(f.markdown) == md);
