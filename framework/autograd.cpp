@@ -100,6 +100,7 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
   }
 
   std::unordered_map<TensorImpl*, Tensor> grads;
+  std::unordered_set<Storage*> leaf_storages;
   grads.emplace(impl_ptr().get(), seed);
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     const Tensor& t = *it;
@@ -112,7 +113,11 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
       if (t.impl().grad) {
         t.impl().grad = add(Tensor(t.impl().grad), g).impl_ptr();
       } else {
-        t.impl().grad = (g.impl_ptr() == seed.impl_ptr() ? g.clone() : g).impl_ptr();
+        // A gradient can reach several leaves as the same storage (add passes
+        // it through unchanged) or be the caller's seed: give each leaf its
+        // own copy then, so in-place updates of one .grad never touch another.
+        bool shared = g.storage() == seed.storage() || !leaf_storages.insert(g.storage().get()).second;
+        t.impl().grad = (shared ? g.clone() : g).impl_ptr();
       }
       continue;
     }

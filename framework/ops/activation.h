@@ -1,6 +1,6 @@
 #pragma once
-// Activations, element-wise, differentiable. At kinks (relu at 0, relu6 at 0
-// and 6) the gradient is that of the left side, as PyTorch does.
+// Activations, element-wise, differentiable. At kinks the gradient is 0, as
+// in PyTorch: relu at 0, relu6 at 0 and at 6.
 #include "framework/tensor.h"
 
 namespace neurn {

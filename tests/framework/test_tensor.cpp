@@ -72,3 +72,15 @@ TEST_CASE("backward errors and graph release") {
     CHECK_FALSE(mul(x, 2.0).requires_grad());
   }
 }
+
+TEST_CASE("leaves never share gradient storage") {
+  Tensor a = leaf({3}, 1), b = leaf({3}, 2);
+  sum(add(a, b)).backward();
+  CHECK(a.grad().storage() != b.grad().storage());
+  mul_(a.grad(), 5.0);
+  CHECK(b.grad().to_vector<double>() == std::vector<double>{1, 1, 1});
+  Tensor c = leaf({2}, 3);
+  Tensor seed = ones({2}, {.dtype = DType::Float64});
+  mul(c, 1.0).backward(seed);
+  CHECK(c.grad().storage() != seed.storage());
+}
