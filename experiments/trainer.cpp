@@ -282,6 +282,9 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
 
   bool diverged = false;
   bool stopped_early = false;
+  // Patience p: stop after p epochs in a row without improvement (0 acts as 1:
+  // stop at the first one).
+  const int patience = std::max(1, cfg.early_stopping.patience);
   const bool live = (opt.log == nullptr || opt.log == &std::cout) && ::isatty(STDOUT_FILENO);
   auto meta_base = [&] {
     return json{{"run_id", run_id},          {"model", spec.model.name}, {"neurn", spec.neurn},
@@ -292,7 +295,7 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
   for (const auto& h : st.history) train_seconds += h.seconds;
 
   while (st.epoch < cfg.max_epochs && !diverged) {
-    if (st.bad_epochs >= cfg.early_stopping.patience && st.epoch > 0) {
+    if (st.bad_epochs >= patience) {
       stopped_early = true;
       break;
     }
@@ -398,7 +401,7 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
     log << line;
     log.flush();
   }
-  if (!diverged && st.epoch < cfg.max_epochs && st.bad_epochs >= cfg.early_stopping.patience) stopped_early = true;
+  if (!diverged && st.epoch < cfg.max_epochs && st.bad_epochs >= patience) stopped_early = true;
 
   rec.epochs_run = st.epoch + (diverged ? 1 : 0);
   rec.best_epoch = st.best_epoch;
@@ -412,7 +415,7 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
   }
   if (stopped_early)
     log << "  early stop after epoch " << st.epoch << ": no improvement of the validation accuracy for "
-        << cfg.early_stopping.patience << " epochs\n";
+        << patience << " epochs\n";
 
   // ---- evaluation of the best epoch's weights
   Checkpoint bk = load_checkpoint(best);

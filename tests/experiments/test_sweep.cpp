@@ -390,3 +390,23 @@ TEST_CASE("initial weights: matching tensors are loaded, a head of another shape
   CHECK(m->state_dict()[1].second.to_vector<float>() == std::vector<float>(10, 0.5f));
   fs::remove_all(dir);
 }
+
+TEST_CASE("trainer: early stopping after `patience` epochs without a better validation accuracy") {
+  register_test_models();
+  fs::path dir = fresh_dir("early");
+  testing::make_tiny_data_root(dir / "data");
+  ExperimentConfig cfg = tiny_config(dir, "[test_linear]");
+  cfg.optimizer.lr = 1e-12;  // the model cannot change, so the validation accuracy stays where it is
+  cfg.max_epochs = 10;
+  cfg.early_stopping.patience = 2;
+  std::ostringstream log;
+  TrainOptions o{(dir / "r").string(), false, &log, {}, (dir / "data").string()};
+  RunRecord r = train_run(cfg, RunSpec{cfg.models[0], false, "mnist", 0}, o);
+  CHECK(r.status == "ok");
+  CHECK(r.epochs_run == 3);
+  CHECK(r.best_epoch == 1);
+  CHECK(r.history.size() == 3);
+  CHECK(log.str().find("early stop after epoch 3: no improvement of the validation accuracy for 2 epochs") !=
+        std::string::npos);
+  fs::remove_all(dir);
+}
