@@ -256,6 +256,9 @@ void parse_into(const YAML::Node& root, const Reader& r, ExperimentConfig& c) {
     c.skip_unavailable_models = r.get_bool(root["skip_unavailable_models"], "skip_unavailable_models");
 
   if (root["neurn"]) {
+    if (root["neurn"].IsMap())
+      r.fail(root["neurn"], "neurn is the list of variants to run ([false, true], [true], ...); put the layer's "
+                            "options (k, padding, max_scope, eps) under neurn_options");
     c.neurn.clear();
     for (auto& v : r.get_list(root["neurn"], "neurn")) {
       bool b = r.get_bool(v, "each entry of neurn");

@@ -91,6 +91,9 @@ TEST_CASE("config: wrong types") {
                           "t.yaml:3:17: optimizer.lr must be a number, got 'fast'");
   CHECK_THROWS_CONTAINING(parse_config("models: [m]\nsources: [mnist]\nneurn: [maybe]\n", "t.yaml"),
                           "t.yaml:3:9: each entry of neurn must be true or false, got 'maybe'");
+  CHECK_THROWS_CONTAINING(parse_config("models: [m]\nsources: [mnist]\nneurn: {k: 3}\n", "t.yaml"),
+                          "t.yaml:3:8: neurn is the list of variants to run ([false, true], [true], ...); put the "
+                          "layer's options (k, padding, max_scope, eps) under neurn_options");
   CHECK_THROWS_CONTAINING(parse_config("models: [m]\nsources: {a: 1}\n", "t.yaml"),
                           "t.yaml:2:10: sources must be a list, got a mapping");
   CHECK_THROWS_CONTAINING(parse_config("models: [m]\nsources: [mnist]\nearly_stopping: 5\n", "t.yaml"),
