@@ -18,8 +18,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-int run_cli(const std::string& args, std::string& out) {
-  std::string full = std::string(std::getenv("NEURN_BIN")) + " " + args + " 2>&1";
+// Runs `neurn ARGS` (with environment assignments `env` in front), returning
+// its exit status and its output (stdout and stderr).
+int run_cli(const std::string& args, std::string& out, const std::string& env = "") {
+  std::string full = env + (env.empty() ? "" : " ") + std::getenv("NEURN_BIN") + " " + args + " 2>&1";
   FILE* p = popen(full.c_str(), "r");
   REQUIRE(p != nullptr);
   char buf[4096];
@@ -78,4 +80,26 @@ TEST_CASE("neurn bench neurn prints one line per k and images_per_second last") 
   CHECK(out.find('\n', last) == out.size() - 1);  // the last line
   CHECK(std::stod(out.substr(last + 18)) > 0);
   CHECK(run_cli("bench neurn --k 4 --iters 1 --size 8 --batch 1", out) != 0);
+}
+
+TEST_CASE("neurn data show writes a PNG grid and skips domains that are not there") {
+  if (!std::getenv("NEURN_BIN")) {
+    MESSAGE("skipped: NEURN_BIN is not set (run through ctest to test the neurn executable)");
+    return;
+  }
+  fs::path dir = fs::temp_directory_path() / "neurn_test_data_show";
+  fs::remove_all(dir);
+  fs::create_directories(dir / "empty_root");
+  const std::string png = (dir / "grid.png").string();
+  std::string out;
+  // An empty data root: only the generated domain (syn) is there.
+  int rc = run_cli("data show --domains usps,syn --neurn k=3 --samples 2 --out " + png, out,
+                   "NEURN_DATA=" + (dir / "empty_root").string());
+  INFO(out);
+  REQUIRE(rc == 0);
+  CHECK(out.find("skipping usps") != std::string::npos);
+  REQUIRE(fs::exists(png));
+  CHECK(fs::file_size(png) > 100);
+  CHECK(run_cli("data show --domains nosuchdomain --out " + png, out) != 0);
+  fs::remove_all(dir);
 }
