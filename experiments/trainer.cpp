@@ -84,8 +84,7 @@ data::LoaderOptions loader_options(const ExperimentConfig& cfg, int64_t batch, b
   return o;
 }
 
-// Correct predictions of `logits` (N, classes) against `labels` (N), and the
-// predictions themselves.
+// The predicted class of each row of `logits` (N, classes), on the host.
 std::vector<int64_t> predictions(const Tensor& logits) { return argmax(logits.detach(), 1).cpu().to_vector<int64_t>(); }
 
 std::unique_ptr<Optimizer> make_optimizer(const ExperimentConfig& cfg, const std::vector<Tensor>& params) {
@@ -257,7 +256,7 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
   if (opt.resume && checkpoint_exists(last)) {
     Checkpoint ck = load_checkpoint(last);
     const json& meta = ck.meta;
-    NEURN_CHECK(meta.value("run_id", "") == run_id, last, ".json belongs to run ", meta.value("run_id", "?"),
+    NEURN_CHECK(meta.value("run_id", "") == run_id, last, ".safetensors belongs to run ", meta.value("run_id", "?"),
                 ", not ", run_id);
     load_module_state(*model, ck.tensors, "model.");
     optimizer->load_state_dict(ck.with_prefix("optim."));
