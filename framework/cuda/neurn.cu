@@ -15,6 +15,7 @@
 // reflect) to get dL/dx = 2 (y * box(A) - box(B)).
 #include "framework/cuda/cuda_check.h"
 #include "framework/cuda/cuda_neurn.h"
+#include "framework/cuda/neurn_sums.h"
 
 namespace neurn::cuda {
 namespace {
@@ -27,16 +28,6 @@ struct Geo {
   int64_t planes_per_group;
   double eps;
 };
-
-__device__ __forceinline__ int64_t reflect_index(int64_t i, int64_t n) {
-  if (i < 0) i = -i;
-  if (i >= n) i = 2 * (n - 1) - i;
-  return i;
-}
-
-__device__ __forceinline__ int64_t clipped_count(int64_t i, int64_t r, int64_t n) {
-  return min(n - 1, i + r) - max(int64_t{0}, i - r) + 1;
-}
 
 // Block-wide sum of one double per thread; every thread gets the result.
 __device__ double block_sum(double v, double* shared) {
@@ -95,82 +86,13 @@ __device__ void plane_stats(const Geo& g, const float* x, float* sig, float* mea
     }
     return;
   }
-  const bool reflect = g.padding == 2;
   double* h1 = h;
   double* h2 = h + HW;
-  // Along the rows: value of padded column c of row i (0 outside unless reflect).
-  for (int64_t i = threadIdx.x; i < H; i += blockDim.x) {
-    const float* row = x + i * W;
-    auto val = [&](int64_t c) -> double {
-      if (c >= 0 && c < W) return static_cast<double>(row[c]) - s;
-      return reflect ? static_cast<double>(row[reflect_index(c, W)]) - s : 0.0;
-    };
-    double a1 = 0, a2 = 0;
-    for (int64_t c = -r; c < r; ++c) {
-      double y = val(c);
-      a1 += y;
-      a2 += y * y;
-    }
-    for (int64_t j = 0; j < W; ++j) {
-      double y = val(j + r);
-      a1 += y;
-      a2 += y * y;
-      h1[i * W + j] = a1;
-      h2[i * W + j] = a2;
-      y = val(j - r);
-      a1 -= y;
-      a2 -= y * y;
-    }
-  }
+  for (int64_t i = threadIdx.x; i < H; i += blockDim.x)
+    neurn_row_sums(x + i * W, W, r, g.padding, s, h1 + i * W, h2 + i * W);
   __syncthreads();
-  // Down the columns, then the statistics of each patch.
-  const double kk = static_cast<double>(g.k) * g.k;
-  const double tiny = 4.0 * g.k * 2.220446049250313e-16;  // as on the CPU: below rounding, a flat patch
-  for (int64_t j = threadIdx.x; j < W; j += blockDim.x) {
-    auto src = [&](int64_t iq) -> int64_t {
-      if (reflect) return reflect_index(iq, H);
-      return (iq >= 0 && iq < H) ? iq : -1;
-    };
-    double a1 = 0, a2 = 0;
-    for (int64_t iq = -r; iq < r; ++iq) {
-      int64_t t = src(iq);
-      if (t >= 0) {
-        a1 += h1[t * W + j];
-        a2 += h2[t * W + j];
-      }
-    }
-    const int64_t cc = clipped_count(j, r, W);
-    for (int64_t i = 0; i < H; ++i) {
-      int64_t t = src(i + r);
-      if (t >= 0) {
-        a1 += h1[t * W + j];
-        a2 += h2[t * W + j];
-      }
-      double s1 = a1, s2 = a2, n = kk;
-      const int64_t in_bounds = clipped_count(i, r, H) * cc;
-      if (g.padding == 0) {
-        n = static_cast<double>(in_bounds);
-      } else if (g.padding == 1) {  // zeros are -s after the shift
-        double m = kk - static_cast<double>(in_bounds);
-        s1 -= m * s;
-        s2 += m * s * s;
-      }
-      double mu = s1 / n, e2 = s2 / n, var = e2 - mu * mu;
-      float sd = var > tiny * e2 ? static_cast<float>(sqrt(var)) : 0.f;
-      sig[i * W + j] = sd;
-      if (mean) mean[i * W + j] = static_cast<float>(mu);
-      int64_t at = base + i * W + j;
-      if (sd > best || (sd == best && at < best_at)) {
-        best = sd;
-        best_at = at;
-      }
-      t = src(i - r);
-      if (t >= 0) {
-        a1 -= h1[t * W + j];
-        a2 -= h2[t * W + j];
-      }
-    }
-  }
+  for (int64_t j = threadIdx.x; j < W; j += blockDim.x)
+    neurn_column_stats(h1, h2, H, W, j, r, g.padding, s, sig, mean, base, best, best_at);
   __syncthreads();  // h is reused by the next plane
 }
 
@@ -263,8 +185,6 @@ __global__ void neurn_backward_kernel(Geo g, const float* x, const float* out, c
   for (int64_t q = 0; q < g.planes_per_group; ++q) dot += plane_dot[grp * g.planes_per_group + q];
   const double dc = -dot / D, s = shift[plane];
   const int64_t arg = group_arg[grp];
-  const bool reflect = g.padding == 2;
-  const double kk = static_cast<double>(g.k) * g.k;
   x += off;
   out += off;
   mean += off;
@@ -272,83 +192,13 @@ __global__ void neurn_backward_kernel(Geo g, const float* x, const float* out, c
   dx += off;
   double* ha = scratch + plane * 2 * HW;
   double* hb = ha + HW;
-  // A and B of output (i, j).
-  auto ab = [&](int64_t i, int64_t j, double& a, double& b) {
-    const int64_t p = i * W + j;
-    const double o = static_cast<double>(out[p]);
-    if (!(o > 0)) {
-      a = b = 0;
-      return;
-    }
-    const double n = g.padding == 0 ? static_cast<double>(clipped_count(i, r, H) * clipped_count(j, r, W)) : kk;
-    const double dsig = static_cast<double>(gout[p]) / D + (off + p == arg ? dc : 0.0);
-    a = dsig / (2 * o * D * n);
-    b = a * static_cast<double>(mean[p]);
-  };
-  // Along the rows: for padded column jq, the sum over outputs j in
-  // [jq - r, jq + r] of the row; folded onto reflect_index(jq).
   for (int64_t i = threadIdx.x; i < H; i += blockDim.x) {
-    const int64_t lo = reflect ? -r : 0, hi = reflect ? W + r : W;
-    if (reflect)
-      for (int64_t j = 0; j < W; ++j) ha[i * W + j] = hb[i * W + j] = 0;
-    double sa = 0, sb = 0, a, b;
-    for (int64_t j = lo - r; j < lo + r; ++j)
-      if (j >= 0 && j < W) {
-        ab(i, j, a, b);
-        sa += a;
-        sb += b;
-      }
-    for (int64_t jq = lo; jq < hi; ++jq) {
-      if (jq + r >= 0 && jq + r < W) {
-        ab(i, jq + r, a, b);
-        sa += a;
-        sb += b;
-      }
-      if (reflect) {
-        const int64_t d = reflect_index(jq, W);
-        ha[i * W + d] += sa;
-        hb[i * W + d] += sb;
-      } else {
-        ha[i * W + jq] = sa;
-        hb[i * W + jq] = sb;
-      }
-      if (jq - r >= 0 && jq - r < W) {
-        ab(i, jq - r, a, b);
-        sa -= a;
-        sb -= b;
-      }
-    }
+    const int64_t arg_in_row = (arg >= off + i * W && arg < off + (i + 1) * W) ? arg - off - i * W : -1;
+    neurn_row_transposed(out, mean, gout, H, W, r, g.padding, D, dc, i, arg_in_row, ha + i * W, hb + i * W);
   }
   __syncthreads();
-  // Down the columns, then dL/dx = 2 (y * box(A) - box(B)).
-  for (int64_t j = threadIdx.x; j < W; j += blockDim.x) {
-    const int64_t lo = reflect ? -r : 0, hi = reflect ? H + r : H;
-    if (reflect)
-      for (int64_t i = 0; i < H; ++i) dx[i * W + j] = 0.f;
-    double sa = 0, sb = 0;
-    for (int64_t i = lo - r; i < lo + r; ++i)
-      if (i >= 0 && i < H) {
-        sa += ha[i * W + j];
-        sb += hb[i * W + j];
-      }
-    for (int64_t iq = lo; iq < hi; ++iq) {
-      if (iq + r >= 0 && iq + r < H) {
-        sa += ha[(iq + r) * W + j];
-        sb += hb[(iq + r) * W + j];
-      }
-      const int64_t d = reflect ? reflect_index(iq, H) : iq;
-      const float v = static_cast<float>(2 * ((static_cast<double>(x[d * W + j]) - s) * sa - sb));
-      if (reflect) {
-        dx[d * W + j] += v;
-      } else {
-        dx[d * W + j] = v;
-      }
-      if (iq - r >= 0 && iq - r < H) {
-        sa -= ha[(iq - r) * W + j];
-        sb -= hb[(iq - r) * W + j];
-      }
-    }
-  }
+  for (int64_t j = threadIdx.x; j < W; j += blockDim.x)
+    neurn_column_transposed(ha, hb, x, H, W, r, g.padding, s, j, dx);
 }
 
 Geo make_geo(const NeuRNGeometry& g) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "framework/cuda/neurn_sums.h"
 #include "framework/ops.h"
 #include "gradcheck.h"
 
@@ -283,6 +284,95 @@ TEST_CASE("neurn on CUDA matches the CPU (forward and backward)") {
           double scale = 0;
           for (double v : ga) scale = std::max(scale, std::abs(v));
           CHECK(max_abs_diff(ga, gb) <= 1e-4 * (1 + scale));
+        }
+  }
+}
+
+namespace {
+
+// The CUDA kernels' per-thread functions (framework/cuda/neurn_sums.h) run
+// over every row and column of every plane, as the kernels' blocks do.
+struct EmulatedCuda {
+  std::vector<float> out, dx;
+};
+
+EmulatedCuda emulate_cuda(const std::vector<float>& x, const std::vector<float>& gout, const Shape& sh,
+                          const NeuRNOptions& opt) {
+  const int64_t N = sh[0], C = sh[1], H = sh[2], W = sh[3], HW = H * W, r = opt.k / 2;
+  const int pad = static_cast<int>(opt.padding);
+  const int64_t per = opt.max_scope == NeuRNScope::Image ? C : opt.max_scope == NeuRNScope::Channel ? 1 : N * C;
+  const int64_t groups = N * C / per;
+  std::vector<float> out(x.size()), mean(x.size()), dx(x.size());
+  std::vector<double> shift(N * C), gmax(groups), h1(HW), h2(HW);
+  std::vector<int64_t> garg(groups);
+  for (int64_t g = 0; g < groups; ++g) {
+    float best = -1.f;
+    int64_t best_at = INT64_MAX;
+    for (int64_t q = 0; q < per; ++q) {
+      const int64_t plane = g * per + q, off = plane * HW;
+      double s = 0;
+      for (int64_t p = 0; p < HW; ++p) s += x[off + p];
+      shift[plane] = s /= HW;
+      for (int64_t i = 0; i < H; ++i)
+        cuda::neurn_row_sums(x.data() + off + i * W, W, r, pad, s, h1.data() + i * W, h2.data() + i * W);
+      for (int64_t j = 0; j < W; ++j)
+        cuda::neurn_column_stats(h1.data(), h2.data(), H, W, j, r, pad, s, out.data() + off, mean.data() + off, off,
+                                 best, best_at);
+    }
+    gmax[g] = best;
+    garg[g] = best_at;
+    for (int64_t p = g * per * HW; p < (g + 1) * per * HW; ++p)
+      out[p] = static_cast<float>(static_cast<double>(out[p]) / (best + opt.eps));
+  }
+  for (int64_t g = 0; g < groups; ++g) {
+    const double D = gmax[g] + opt.eps;
+    double dot = 0;
+    for (int64_t p = g * per * HW; p < (g + 1) * per * HW; ++p) dot += static_cast<double>(gout[p]) * out[p];
+    const double dc = -dot / D;
+    for (int64_t q = 0; q < per; ++q) {
+      const int64_t plane = g * per + q, off = plane * HW;
+      if (opt.k == 1) continue;  // dx stays 0
+      for (int64_t i = 0; i < H; ++i) {
+        const int64_t arg = garg[g],
+                      arg_in_row = (arg >= off + i * W && arg < off + (i + 1) * W) ? arg - off - i * W : -1;
+        cuda::neurn_row_transposed(out.data() + off, mean.data() + off, gout.data() + off, H, W, r, pad, D, dc, i,
+                                   arg_in_row, h1.data() + i * W, h2.data() + i * W);
+      }
+      for (int64_t j = 0; j < W; ++j)
+        cuda::neurn_column_transposed(h1.data(), h2.data(), x.data() + off, H, W, r, pad, shift[plane], j,
+                                      dx.data() + off);
+    }
+  }
+  return {out, dx};
+}
+
+}  // namespace
+
+TEST_CASE("the CUDA kernels' per-thread arithmetic (run on the CPU) matches the CPU op") {
+  Generator gen(31);
+  for (Shape s : {Shape{2, 3, 9, 11}, Shape{1, 2, 16, 16}}) {
+    Tensor x = add(rand(s, {}, &gen), 5.0);
+    Tensor R = randn(s, {}, &gen);
+    for (int64_t k : {1, 3, 5, 9})
+      for (NeuRNPadding pad : kPaddings)
+        for (NeuRNScope scope : kScopes) {
+          if (pad == NeuRNPadding::Reflect && (k / 2 >= s[2] || k / 2 >= s[3])) continue;
+          NeuRNOptions opt{k, pad, scope, 1e-6};
+          INFO("shape " << shape_str(s) << " " << neurn_options_str(opt));
+          Tensor xc = x.clone();
+          xc.requires_grad_();
+          Tensor y = neurn_norm(xc, opt);
+          sum(mul(y, R)).backward();
+          EmulatedCuda e = emulate_cuda(x.to_vector<float>(), R.to_vector<float>(), s, opt);
+          auto yv = y.to_vector<double>(), gv = xc.grad().to_vector<double>();
+          double dy = 0, dg = 0, scale = 0;
+          for (size_t i = 0; i < yv.size(); ++i) {
+            dy = std::max(dy, std::abs(yv[i] - e.out[i]));
+            dg = std::max(dg, std::abs(gv[i] - e.dx[i]));
+            scale = std::max(scale, std::abs(gv[i]));
+          }
+          CHECK(dy < 1e-5);
+          CHECK(dg <= 1e-4 * (1 + scale));
         }
   }
 }
