@@ -376,3 +376,21 @@ TEST_CASE("the CUDA kernels' per-thread arithmetic (run on the CPU) matches the 
         }
   }
 }
+
+TEST_CASE("neurn ignores brightness offsets and contrast scale (eps = 0)") {
+  Generator gen(12);
+  Tensor x = rand({2, 3, 12, 12}, {DType::Float64}, &gen);
+  for (NeuRNPadding pad : {NeuRNPadding::Valid, NeuRNPadding::Reflect})
+    for (NeuRNScope scope : kScopes) {
+      NeuRNOptions opt{3, pad, scope, 0.0};
+      auto a = neurn_norm(x, opt).to_vector<double>();
+      auto b = neurn_norm(add(mul(x, 37.5), -250.0), opt).to_vector<double>();
+      CHECK(max_abs_diff(a, b) < 1e-10);
+    }
+  // Per-channel offsets too (a colour cast), with channel scope also per-channel gains.
+  Tensor cast = from_vector(std::vector<double>{0.3, -0.7, 2.0}, {1, 3, 1, 1});
+  Tensor gain = from_vector(std::vector<double>{2.0, 0.5, 9.0}, {1, 3, 1, 1});
+  NeuRNOptions ch{3, NeuRNPadding::Valid, NeuRNScope::Channel, 0.0};
+  CHECK(max_abs_diff(neurn_norm(x, ch).to_vector<double>(),
+                     neurn_norm(add(mul(x, gain), cast), ch).to_vector<double>()) < 1e-10);
+}
