@@ -323,6 +323,37 @@ if [ $built = 1 ] && [ $dry_run = 0 ] && [ $bench = 1 ]; then
   done
 fi
 
+# The NeuRN op alone (forward + backward): images/s and the effective memory
+# bandwidth it reaches, counting the minimum traffic (forward reads x and
+# writes y; backward reads x and dy and writes dx: 5 float32 tensors), against
+# the card's published peak (H100 SXM 3.35 TB/s, H200 4.8 TB/s).
+if [ $built = 1 ] && [ $dry_run = 0 ] && [ $bench = 1 ]; then
+  gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+  case "$gpu_name" in
+    *H200*) peak=4.8e12 ;;
+    *H100*) peak=3.35e12 ;;
+    *) peak="" ;;
+  esac
+  for cfg in "32 256 3" "224 64 3" "224 64 31"; do
+    set -- $cfg
+    [ "$(left)" -lt 40 ] && { say "bench neurn $cfg: skipped, out of time"; break; }
+    echo "==== neurn op size=$1 batch=$2 k=$3" >>"$out/bench.log"
+    n_out=$(timeout $(($(left) - 20)) "$build_dir/bin/neurn" bench neurn --device cuda --size "$1" --batch "$2" \
+      --k "$3" 2>&1)
+    echo "$n_out" >>"$out/bench.log"
+    ips=$(echo "$n_out" | sed -n 's/^images_per_second=//p' | tail -1)
+    if [ -z "$ips" ]; then
+      problem "neurn bench neurn --device cuda --size $1 --k $3 failed: $(echo "$n_out" | tail -1)"
+      continue
+    fi
+    bw=$(awk -v i="$ips" -v s="$1" 'BEGIN { printf "%.1f", i * 5 * 4 * 3 * s * s / 1e9 }')
+    frac=""
+    [ -n "$peak" ] && frac=$(awk -v b="$bw" -v p="$peak" 'BEGIN { printf " (%.0f%% of peak)", 100 * b * 1e9 / p }')
+    fact "neurn_op_${1}px_k$3" "$ips images/s, $bw GB/s effective$frac"
+    say "bench neurn op ${1}x$1 k=$3: $ips images/s, $bw GB/s effective$frac"
+  done
+fi
+
 # Without a GPU: the benchmark's plumbing on the CPU (both sides parse), and
 # the error a cuda run gives where no device is.
 if [ $built = 1 ] && [ $dry_run = 1 ]; then
@@ -392,6 +423,8 @@ json.dump(summary, open(os.path.join(out, "summary.json"), "w"), indent=2)
 lines = ["neurn gpu-check (%s): %s" % (facts.get("mode"), facts.get("status"))]
 for k in ("gpu", "driver", "nvcc", "cudnn", "cublas", "torch", "cmake", "deps", "build_seconds", "total_seconds"):
     lines.append("  %-14s %s" % (k, facts.get(k, "")))
+for k in sorted(f for f in facts if f.startswith("neurn_op_")):
+    lines.append("  %-18s %s" % (k, facts[k]))
 lines.append("tests:")
 for t in tests:
     lines.append("  %-18s exit %-3s %5ss  %s" % (t["suite"], t["exit"], t["seconds"], t["result"]))
