@@ -49,8 +49,9 @@ bool is_pointwise(const ConvGeom& g) {
   return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
 }
 
-// Images per chunk: enough columns for a gemm that keeps every core busy,
-// bounded so the column buffer stays around a few MB.
+// Images per chunk: enough gemm columns that packing the weights (once per
+// gemm) is amortised and the product runs near peak, bounded so the column
+// buffer stays within a few MB.
 int64_t chunk_images(const ConvGeom& g, size_t elem) {
   if (is_pointwise(g)) return 1;  // x is its own column matrix, per image
   constexpr int64_t kMinColumns = 1024;

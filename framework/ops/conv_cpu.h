@@ -4,8 +4,9 @@
 // General case: the input patches of a chunk of B images are unrolled into
 // col (C_in kH kW, B H_out W_out) (im2col) and each group is one OpenBLAS gemm
 // (C_out/g, K) x (K, B P). Chunks of several images make the gemm wide enough
-// to use every core when the output planes are small (deep layers); a chunk
-// of one image writes the gemm result straight into y. Backward recomputes
+// to run near peak when the output planes are small (deep layers); a chunk of
+// one image writes the gemm result straight into y. With several cores the
+// threads split the batch, each running single-threaded gemms. Backward recomputes
 // the columns chunk by chunk instead of keeping them from the forward pass:
 // the unrolled input of a whole batch is large, and rebuilding it is cheap
 // next to the gemms. Channels that read one input channel each (depthwise)
