@@ -258,7 +258,9 @@ Taps make_taps(int64_t in, int64_t out, UpsampleMode mode) {
   double scale = static_cast<double>(in) / static_cast<double>(out);
   for (int64_t d = 0; d < out; ++d) {
     if (mode == UpsampleMode::Nearest) {
-      int64_t s = std::min(static_cast<int64_t>(std::floor(d * scale)), in - 1);
+      // In float, as PyTorch computes it, so that the rounding picks the same pixel.
+      const float fscale = static_cast<float>(in) / static_cast<float>(out);
+      int64_t s = std::min(static_cast<int64_t>(std::floor(static_cast<float>(d) * fscale)), in - 1);
       t.i0[d] = t.i1[d] = s, t.l0[d] = 1.0, t.l1[d] = 0.0;
     } else {
       double src = std::max((d + 0.5) * scale - 0.5, 0.0);

@@ -305,6 +305,11 @@ TEST_CASE("upsample nearest and bilinear (align_corners=false) known values") {
   // 3 -> 5 nearest: floor(dst * 3 / 5).
   check_close(upsample(arange(0, 3, 1, {DType::Float64}).reshape({1, 1, 1, 3}), 1, 5).to_vector<double>(),
               {0, 0, 1, 1, 2}, 0);
+  // Non-integer ratios pick the pixels PyTorch 1.13 picks (F.interpolate, mode='nearest').
+  Tensor row7 = arange(0, 7, 1, {DType::Float32}).reshape({1, 1, 1, 7});
+  check_close(upsample(row7, 1, 3).to_vector<double>(), {0, 2, 4}, 0);
+  check_close(upsample(row7, 1, 10).to_vector<double>(), {0, 0, 1, 2, 2, 3, 4, 4, 5, 6}, 0);
+  check_close(upsample(row7, 1, 17).to_vector<double>(), {0, 0, 0, 1, 1, 2, 2, 2, 3, 3, 4, 4, 4, 5, 5, 6, 6}, 0);
 }
 
 TEST_CASE("pooling and upsampling gradients (float64)") {
