@@ -26,6 +26,52 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const
 
 namespace {
 
+// While alive, OpenBLAS runs single-threaded: our threads each run their own
+// gemms on their share of the work, which on few cores beats splitting every
+// gemm (no synchronisation inside the products, and im2col runs in parallel).
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() : prev_(openblas_get_num_threads()) {
+    if (prev_ != 1) openblas_set_num_threads(1);
+  }
+  ~SingleThreadedBlas() {
+    if (prev_ != 1) openblas_set_num_threads(prev_);
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int prev_;
+};
+
+template <typename T>
+void parallel_gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                        const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  constexpr int64_t kMinFlopsPerThread = int64_t{4} << 20;
+  const int64_t threads = std::min<int64_t>(num_threads(), 2 * M * N * K / kMinFlopsPerThread);
+  // Rows of C when there are enough for every thread to get a block of
+  // micro-kernel height, else columns.
+  const bool by_rows = M >= 16 * threads;
+  const int64_t extent = by_rows ? M : N;
+  if (threads <= 1 || extent < 2 * threads || in_parallel_region()) {
+    gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  SingleThreadedBlas single;
+  run_on_threads(threads, [&](int64_t t) {
+    // Blocks of whole multiples of 16 keep the kernel's full tiles.
+    int64_t blocks = (extent + 15) / 16, per = blocks / threads, extra = blocks % threads;
+    int64_t b0 = t * per + std::min(t, extra), b1 = b0 + per + (t < extra ? 1 : 0);
+    int64_t lo = std::min(b0 * 16, extent), hi = std::min(b1 * 16, extent);
+    if (lo >= hi) return;
+    if (by_rows) {  // rows [lo, hi) of C and of op(A)
+      gemm(ta, tb, hi - lo, N, K, alpha, ta ? A + lo : A + lo * lda, lda, B, ldb, beta, C + lo * ldc, ldc);
+    } else {  // columns [lo, hi) of C and of op(B)
+      gemm(ta, tb, M, hi - lo, K, alpha, A, lda, tb ? B + lo * ldb : B + lo, ldb, beta, C + lo, ldc);
+    }
+  });
+}
+
 // Per-thread scratch that survives between calls, so the column buffers of
 // every training step reuse warm memory instead of fresh pages.
 template <typename T>
@@ -228,7 +274,7 @@ void forward_range(const ConvGeom& g, const T* x, const T* w, const T* bias, T* 
     if (onto_bias)
       for (int64_t co = 0; co < g.Cout; ++co) std::fill(out + co * P, out + (co + 1) * P, bias[co]);
     for (int64_t grp = 0; grp < g.groups; ++grp)
-      gemm(false, false, Og, BP, K, T(1), w + grp * Og * K, K, cols + grp * Cg * g.kh * g.kw * BP, BP,
+      parallel_gemm(false, false, Og, BP, K, T(1), w + grp * Og * K, K, cols + grp * Cg * g.kh * g.kw * BP, BP,
            onto_bias ? T(1) : T(0), out + grp * Og * BP, BP);
     if (b > 1) {  // (Cout, b, P) -> (b, Cout, P), adding the bias on the way
       parallel_for(b * g.Cout, P, [&](int64_t q0, int64_t q1) {
@@ -272,37 +318,19 @@ void backward_range(const ConvGeom& g, const T* x, const T* w, const T* dy, T* d
       const T* cols = pointwise ? x + n0 * CHW : col;
       if (!pointwise) im2col(g, x + n0 * CHW, b, col);
       for (int64_t grp = 0; grp < g.groups; ++grp)  // dW_g += dY_g col_g^T
-        gemm(false, true, Og, K, BP, T(1), g_out + grp * Og * BP, BP, cols + grp * Cg * kk * BP, BP, T(1),
+        parallel_gemm(false, true, Og, K, BP, T(1), g_out + grp * Og * BP, BP, cols + grp * Cg * kk * BP, BP, T(1),
              dw_acc + grp * Og * K, K);
     }
     if (dx) {
       // dcol_g = W_g^T dY_g; pointwise: that is dx[n0] itself.
       T* target = pointwise ? dx + n0 * CHW : dcol;
       for (int64_t grp = 0; grp < g.groups; ++grp)
-        gemm(true, false, K, BP, Og, T(1), w + grp * Og * K, K, g_out + grp * Og * BP, BP, T(0),
+        parallel_gemm(true, false, K, BP, Og, T(1), w + grp * Og * K, K, g_out + grp * Og * BP, BP, T(0),
              target + grp * Cg * kk * BP, BP);
       if (!pointwise) col2im(g, dcol, b, dx + n0 * CHW);
     }
   }
 }
-
-// While alive, OpenBLAS runs single-threaded: our threads each run their own
-// gemms on their share of the batch, which on few cores beats splitting every
-// gemm (no synchronisation inside the products, and im2col runs in parallel).
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() : prev_(openblas_get_num_threads()) {
-    if (prev_ != 1) openblas_set_num_threads(1);
-  }
-  ~SingleThreadedBlas() {
-    if (prev_ != 1) openblas_set_num_threads(prev_);
-  }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  int prev_;
-};
 
 // Threads that split the batch: one per core when there are at least as many
 // images and enough work; else 1, and the gemms and im2col use every core.
@@ -319,6 +347,16 @@ inline void split(int64_t n, int64_t parts, int64_t t, int64_t& begin, int64_t& 
 }
 
 }  // namespace
+
+void parallel_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  parallel_gemm_impl(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void parallel_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
+                   const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  parallel_gemm_impl(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
 
 template <typename T>
 void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {

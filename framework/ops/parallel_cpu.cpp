@@ -109,6 +109,8 @@ Pool& pool() {
 
 }  // namespace
 
+bool in_parallel_region() { return t_in_worker; }
+
 void run_on_threads(int64_t tasks, const std::function<void(int64_t)>& f) {
   if (tasks <= 1 || t_in_worker) {
     for (int64_t t = 0; t < tasks; ++t) f(t);

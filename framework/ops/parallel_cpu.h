@@ -15,6 +15,10 @@ namespace neurn::cpu {
 // cores.
 int num_threads();
 
+// Whether this thread is running a task of the pool (loops started here run
+// inline).
+bool in_parallel_region();
+
 // Runs f(t) for t in [0, tasks) on tasks threads (t = 0 on the caller) and
 // returns when all are done (the pool's threads and the caller share the
 // tasks). f must not throw.

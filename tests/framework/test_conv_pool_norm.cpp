@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "framework/ops.h"
+#include "framework/ops/conv_cpu.h"
 #include "gradcheck.h"
 
 using namespace neurn;
@@ -167,6 +168,54 @@ TEST_CASE("conv2d: the batch split over threads agrees with one image at a time"
         check_close(b.grad().to_vector<double>(), db_sum, tol * 10);
         check_close(y.to_vector<double>(), conv_reference(x, w, b, c.opt), tol);
       }
+    }
+  }
+}
+
+TEST_CASE("conv2d: one large image (gemms split over threads) agrees with the batch split") {
+  // N = 1 takes the path where each gemm is split over the threads; the same
+  // image twice takes the path where the threads split the batch.
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    Generator gen(13);
+    Tensor x1 = randn({1, 16, 32, 32}, {dt}, &gen), w1 = randn({32, 16, 3, 3}, {dt}, &gen);
+    Tensor g1 = randn({1, 32, 32, 32}, {dt}, &gen);
+    Tensor x2 = concat({x1, x1}, 0), w2 = w1.clone(), g2 = concat({g1, g1}, 0);
+    for (Tensor* t : {&x1, &w1, &x2, &w2}) t->requires_grad_();
+    Conv2dOptions o = conv_opt(1, 1, 1, 1, 1, 1, 1);
+    Tensor y1 = conv2d(x1, w1, {}, o), y2 = conv2d(x2, w2, {}, o);
+    y1.backward(g1), y2.backward(g2);
+    double tol = dt == DType::Float32 ? 1e-4 : 1e-12;
+    check_close(y1.to_vector<double>(), slice(y2, 0, 1, 2).to_vector<double>(), tol);
+    check_close(x1.grad().to_vector<double>(), slice(x2.grad(), 0, 1, 2).to_vector<double>(), tol);
+    check_close(mul(w1.grad(), 2.0).to_vector<double>(), w2.grad().to_vector<double>(), tol);
+  }
+}
+
+TEST_CASE("parallel_gemm matches a direct product (row and column splits, transposes)") {
+  struct Dims {
+    int64_t M, N, K;
+  };
+  // 200 rows: split by rows; 8 rows: split by columns; both above the
+  // threading threshold. 5 x 7 x 3: one plain gemm.
+  for (Dims d : {Dims{200, 100, 300}, Dims{8, 600, 1000}, Dims{5, 7, 3}}) {
+    for (int tr = 0; tr < 4; ++tr) {
+      bool ta = tr & 1, tb = tr & 2;
+      Generator gen(9);
+      auto a = randn({d.M * d.K}, {DType::Float64}, &gen).to_vector<double>();
+      auto b = randn({d.K * d.N}, {DType::Float64}, &gen).to_vector<double>();
+      auto c = randn({d.M * d.N}, {DType::Float64}, &gen).to_vector<double>();
+      int64_t lda = ta ? d.M : d.K, ldb = tb ? d.K : d.N;
+      std::vector<double> want(c.size());
+      for (int64_t i = 0; i < d.M; ++i)
+        for (int64_t j = 0; j < d.N; ++j) {
+          double acc = 0;
+          for (int64_t k = 0; k < d.K; ++k)
+            acc += (ta ? a[k * lda + i] : a[i * lda + k]) * (tb ? b[j * ldb + k] : b[k * ldb + j]);
+          want[i * d.N + j] = 1.5 * acc + 0.5 * c[i * d.N + j];
+        }
+      cpu::parallel_gemm(ta, tb, d.M, d.N, d.K, 1.5, a.data(), lda, b.data(), ldb, 0.5, c.data(), d.N);
+      INFO("M " << d.M << " N " << d.N << " K " << d.K << " trans " << ta << tb);
+      check_close(c, want, 1e-12);
     }
   }
 }
