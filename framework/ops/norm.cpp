@@ -29,6 +29,52 @@ void check_param(const Tensor& p, const Tensor& x, const Shape& want, const char
               " on ", p.device().str(), ", input is ", dtype_name(x.dtype()), " on ", x.device().str());
 }
 
+// ---- sums in independent double lanes (they vectorise; a single running sum
+// cannot be reordered by the compiler) ------------------------------------------
+
+constexpr int kLanes = 8;
+
+template <typename T>
+double lane_sum(const T* p, int64_t n) {
+  double acc[kLanes] = {}, s = 0;
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) acc[l] += static_cast<double>(p[i + l]);
+  for (; i < n; ++i) s += p[i];
+  for (int l = 0; l < kLanes; ++l) s += acc[l];
+  return s;
+}
+
+// sum((p - mu)^2)
+template <typename T>
+double lane_sq_dev(const T* p, int64_t n, double mu) {
+  double acc[kLanes] = {}, s = 0;
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      double d = static_cast<double>(p[i + l]) - mu;
+      acc[l] += d * d;
+    }
+  for (; i < n; ++i) s += (p[i] - mu) * (p[i] - mu);
+  for (int l = 0; l < kLanes; ++l) s += acc[l];
+  return s;
+}
+
+// sum(d) and sum(d (p - mu)), added into sd and sdp.
+template <typename T>
+void lane_dot(const T* d, const T* p, int64_t n, double mu, double& sd, double& sdp) {
+  double a[kLanes] = {}, b[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) {
+      double dv = static_cast<double>(d[i + l]);
+      a[l] += dv;
+      b[l] += dv * (static_cast<double>(p[i + l]) - mu);
+    }
+  for (; i < n; ++i) sd += d[i], sdp += d[i] * (p[i] - mu);
+  for (int l = 0; l < kLanes; ++l) sd += a[l], sdp += b[l];
+}
+
 // ---- batch norm: x viewed as (N, C, S) --------------------------------------
 
 struct BnGeom {
@@ -45,15 +91,9 @@ void bn_train_forward(const BnGeom& g, const T* x, const T* w, const T* b, T* rm
   cpu::parallel_for(g.C, 3 * g.count(), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       double sum = 0;
-      for (int64_t n = 0; n < g.N; ++n) {
-        const T* p = x + (n * g.C + c) * g.S;
-        for (int64_t s = 0; s < g.S; ++s) sum += p[s];
-      }
+      for (int64_t n = 0; n < g.N; ++n) sum += lane_sum(x + (n * g.C + c) * g.S, g.S);
       double mean = sum / M, sq = 0;  // two passes: no cancellation in E[x^2] - E[x]^2
-      for (int64_t n = 0; n < g.N; ++n) {
-        const T* p = x + (n * g.C + c) * g.S;
-        for (int64_t s = 0; s < g.S; ++s) sq += (p[s] - mean) * (p[s] - mean);
-      }
+      for (int64_t n = 0; n < g.N; ++n) sq += lane_sq_dev(x + (n * g.C + c) * g.S, g.S, mean);
       double var = sq / M, invstd = 1.0 / std::sqrt(var + eps);
       if (rm) rm[c] = static_cast<T>((1 - momentum) * rm[c] + momentum * mean);
       if (rv) rv[c] = static_cast<T>((1 - momentum) * rv[c] + momentum * sq / (M - 1));  // unbiased
@@ -95,14 +135,7 @@ void bn_backward(const BnGeom& g, bool training, const T* x, const T* dy, const 
     for (int64_t c = c0; c < c1; ++c) {
       const double mu = mean[c], is = invstd[c];
       double sdy = 0, sdyx = 0;
-      for (int64_t n = 0; n < g.N; ++n) {
-        const T* p = x + (n * g.C + c) * g.S;
-        const T* d = dy + (n * g.C + c) * g.S;
-        for (int64_t s = 0; s < g.S; ++s) {
-          sdy += d[s];
-          sdyx += d[s] * (p[s] - mu);
-        }
-      }
+      for (int64_t n = 0; n < g.N; ++n) lane_dot(dy + (n * g.C + c) * g.S, x + (n * g.C + c) * g.S, g.S, mu, sdy, sdyx);
       sdyx *= is;  // sum(dy xhat)
       if (dw) dw[c] = static_cast<T>(sdyx);
       if (db) db[c] = static_cast<T>(sdy);
@@ -135,10 +168,8 @@ void ln_forward(int64_t R, int64_t D, const T* x, const T* w, const T* b, double
     for (int64_t r = r0; r < r1; ++r) {
       const T* p = x + r * D;
       T* q = y + r * D;
-      double sum = 0, sq = 0;
-      for (int64_t j = 0; j < D; ++j) sum += p[j];
-      double mean = sum / static_cast<double>(D);
-      for (int64_t j = 0; j < D; ++j) sq += (p[j] - mean) * (p[j] - mean);
+      double mean = lane_sum(p, D) / static_cast<double>(D);
+      double sq = lane_sq_dev(p, D, mean);
       double invstd = 1.0 / std::sqrt(sq / static_cast<double>(D) + eps);
       mean_out[r] = static_cast<T>(mean), invstd_out[r] = static_cast<T>(invstd);
       const T mu = static_cast<T>(mean), is = static_cast<T>(invstd);
