@@ -22,7 +22,7 @@ test: build
 
 run: build
 	$(NEURN) data prepare
-	$(NEURN) run experiments/configs/quickstart.yaml
+	$(NEURN) run experiments/configs/quickstart.yaml --resume
 
 clean:
 	rm -rf $(BUILD)
