@@ -28,20 +28,20 @@ int bench_train_step(const Args& args) {
   if (f.has("help")) {
     std::printf(
         "usage: neurn bench train-step [--model digits_convnet] [--batch 64] [--steps 20] [--warmup 3]\n"
-        "                              [--input-size 32] [--channels 3] [--classes 10] [--device cpu] [--seed 1]\n"
+        "                              [--size 32] [--channels 3] [--classes 10] [--device cpu] [--seed 1]\n"
         "Times training steps (forward, cross entropy, backward, Adam lr 1e-3) on one synthetic batch.\n"
         "CPU threads: OpenBLAS takes OPENBLAS_NUM_THREADS, the other kernels NEURN_NUM_THREADS (default: all\n"
         "cores). The last line is images_per_second=<N>.\n");
     return 0;
   }
-  f.allow_only({"model", "batch", "steps", "warmup", "input-size", "channels", "classes", "device", "seed", "help"});
+  f.allow_only({"model", "batch", "steps", "warmup", "size", "input-size", "channels", "classes", "device", "seed", "help"});
   const std::string name = f.get("model", "digits_convnet");
   const int64_t batch = f.get_int("batch", 64), steps = f.get_int("steps", 20), warmup = f.get_int("warmup", 3);
   NEURN_CHECK(batch >= 1 && steps >= 1 && warmup >= 0, "bench train-step: need --batch >= 1, --steps >= 1 and "
               "--warmup >= 0, got ", batch, ", ", steps, ", ", warmup);
   Device device = Device::parse(f.get("device", "cpu"));
   ModelOptions mo;
-  mo.input_size = f.get_int("input-size", 32);
+  mo.input_size = f.get_int("size", f.get_int("input-size", 32));  // --input-size: older name
   mo.in_channels = f.get_int("channels", 3);
   mo.num_classes = f.get_int("classes", 10);
   Generator gen(static_cast<uint64_t>(f.get_int("seed", 1)));

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Training-step throughput of the registry's backbones in neurn and in
+PyTorch on the same CPU, with the same number of threads, and their ratio.
+
+  /usr/bin/python3 bench/backbones_cpu.py [--models vgg19 resnet50 ...] [--batch 64]
+      [--size 32] [--steps 5] [--threads 2] [--neurn build/bin/neurn]
+
+Each side times --steps training steps (forward, cross entropy, backward,
+Adam lr 1e-3) on one fixed synthetic batch after one warm-up step: neurn
+through `neurn bench train-step --model NAME --batch B --size S`, PyTorch
+through the torchvision twin (scripts/gpu_bench_torch.py, run on the CPU).
+Models without a PyTorch twin (resnet50v2, mobilenet: Keras designs) get
+neurn's figure alone. Needs Debian's python3-torch and python3-torchvision.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+
+
+def neurn_ips(binary, model, batch, size, steps, threads):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), NEURN_NUM_THREADS=str(threads))
+    out = subprocess.run([binary, "bench", "train-step", "--model", model, "--batch", str(batch), "--size", str(size),
+                          "--steps", str(steps), "--warmup", "1"], env=env, capture_output=True, text=True)
+    m = re.search(r"^images_per_second=([0-9.eE+-]+)", out.stdout, re.M)
+    if not m:
+        raise RuntimeError("neurn bench train-step --model %s failed: %s" % (model, (out.stderr or out.stdout)[-400:]))
+    return float(m.group(1))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", default=["digits_convnet", "vgg19", "resnet50", "resnet50v2",
+                                                    "densenet121", "mobilenet", "mobilenet_v2"])
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--size", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--neurn", default=os.path.join(ROOT, "build", "bin", "neurn"))
+    a = ap.parse_args()
+    import torch
+    import gpu_bench_torch
+    torch.set_num_threads(a.threads)
+    print("batch %d, %dx%d, %d threads, %d steps after 1 warm-up (images/s)" % (a.batch, a.size, a.size, a.threads,
+                                                                               a.steps))
+    print("| model | neurn | PyTorch | neurn / PyTorch |")
+    print("|---|---:|---:|---:|")
+    for m in a.models:
+        n = neurn_ips(a.neurn, m, a.batch, a.size, a.steps, a.threads)
+        r = gpu_bench_torch.run(torch, m, a.batch, a.size, a.steps, 1, 10, "cpu")
+        t = r.get("images_per_second")
+        ratio = "%.2f" % (n / t) if t else "n/a"
+        print("| %s | %.1f | %s | %s |" % (m, n, "%.1f" % t if t else "no twin", ratio), flush=True)
+
+
+if __name__ == "__main__":
+    main()
