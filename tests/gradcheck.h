@@ -119,7 +119,7 @@ inline Tensor leaf_away_from(const Shape& s, uint64_t seed, std::vector<double> 
       (void)(expr);                                                                  \
     } catch (const ::neurn::Error& e_) {                                             \
       thrown_ = true;                                                                \
-      INFO("message: " << e_.what());                                                \
+      INFO("message: " << std::string(e_.what()));                                   \
       CHECK(std::string(e_.what()).find(needle) != std::string::npos);               \
     }                                                                                \
     CHECK_MESSAGE(thrown_, "expected neurn::Error containing: " << needle);         \
