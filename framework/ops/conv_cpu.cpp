@@ -97,10 +97,14 @@ bool is_pointwise(const ConvGeom& g) {
 
 // Images per chunk: enough gemm columns that packing the weights (once per
 // gemm) is amortised and the product runs near peak, bounded so the column
-// buffer stays within a few MB.
+// buffer stays within a few MB. A pointwise conv over a large map is a full
+// gemm on each image's own data (x is its column matrix); over a small one
+// (deep layers at 32x32 inputs: 4x4 down to 1x1) per-image gemms of a few
+// columns spend their time packing, so images are batched like the others
+// (im2col is then just the (b, C, P) -> (C, b, P) transpose).
 int64_t chunk_images(const ConvGeom& g, size_t elem) {
-  if (is_pointwise(g)) return 1;  // x is its own column matrix, per image
   constexpr int64_t kMinColumns = 1024;
+  if (is_pointwise(g) && g.P() >= kMinColumns) return 1;
   constexpr int64_t kMaxColBytes = int64_t{8} << 20;
   int64_t b = (kMinColumns + g.P() - 1) / g.P();
   int64_t per_image = g.C * g.kh * g.kw * g.P() * static_cast<int64_t>(elem);
@@ -108,10 +112,52 @@ int64_t chunk_images(const ConvGeom& g, size_t elem) {
   return std::clamp<int64_t>(b, 1, g.N);
 }
 
+// Below this output width, im2col and col2im go through a table of source
+// offsets instead of row by row: on the small maps of deep layers (8x8 down to
+// 1x1) the per-row bookkeeping costs more than the copies themselves.
+constexpr int64_t kTableMaxWo = 16;
+
+// For each tap t = i kw + j and output position p: the offset in the input
+// plane that col row (c, t) reads at column p, or -1 where it is padding.
+std::vector<int32_t> tap_offsets(const ConvGeom& g) {
+  std::vector<int32_t> table(static_cast<size_t>(g.kh * g.kw * g.P()));
+  int32_t* o = table.data();
+  for (int64_t i = 0; i < g.kh; ++i)
+    for (int64_t j = 0; j < g.kw; ++j)
+      for (int64_t oh = 0; oh < g.Ho; ++oh)
+        for (int64_t ow = 0; ow < g.Wo; ++ow) {
+          int64_t ih = oh * g.sh - g.ph + i * g.dh, iw = ow * g.sw - g.pw + j * g.dw;
+          *o++ = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W ? static_cast<int32_t>(ih * g.W + iw) : -1;
+        }
+  return table;
+}
+
 // col (C kh kw, B P) from images x[0..B).
 template <typename T>
 void im2col(const ConvGeom& g, const T* x, int64_t B, T* col) {
   const int64_t P = g.P(), BP = B * P, kk = g.kh * g.kw;
+  if (is_pointwise(g)) {  // just the transpose (B, C, P) -> (C, B, P): whole planes at a time
+    parallel_for(g.C, BP, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t b = 0; b < B; ++b)
+          std::memcpy(col + c * BP + b * P, x + (b * g.C + c) * P, static_cast<size_t>(P) * sizeof(T));
+    });
+    return;
+  }
+  if (g.Wo < kTableMaxWo) {
+    const std::vector<int32_t> table = tap_offsets(g);
+    parallel_for(g.C * kk, BP, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int32_t* off = table.data() + (r % kk) * P;
+        for (int64_t b = 0; b < B; ++b) {
+          const T* src = x + (b * g.C + r / kk) * g.H * g.W;
+          T* dst = col + r * BP + b * P;
+          for (int64_t p = 0; p < P; ++p) dst[p] = off[p] >= 0 ? src[off[p]] : T(0);
+        }
+      }
+    });
+    return;
+  }
   parallel_for(g.C * kk, BP, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       int64_t c = r / kk, i = (r / g.kw) % g.kh, j = r % g.kw;
@@ -144,10 +190,25 @@ void im2col(const ConvGeom& g, const T* x, int64_t B, T* col) {
 template <typename T>
 void col2im(const ConvGeom& g, const T* dcol, int64_t B, T* dx) {
   const int64_t P = g.P(), BP = B * P, kk = g.kh * g.kw;
+  const std::vector<int32_t> table = g.Wo < kTableMaxWo ? tap_offsets(g) : std::vector<int32_t>();
   parallel_for(B * g.C, kk * P, [&](int64_t p0, int64_t p1) {
     for (int64_t plane = p0; plane < p1; ++plane) {
       int64_t b = plane / g.C, c = plane % g.C;
       T* dst = dx + plane * g.H * g.W;
+      if (is_pointwise(g)) {  // the plane is one contiguous row of dcol
+        const T* src = dcol + c * BP + b * P;
+        for (int64_t p = 0; p < P; ++p) dst[p] += src[p];
+        continue;
+      }
+      if (!table.empty()) {  // offsets are distinct within a tap
+        for (int64_t t = 0; t < kk; ++t) {
+          const int32_t* off = table.data() + t * P;
+          const T* src = dcol + (c * kk + t) * BP + b * P;
+          for (int64_t p = 0; p < P; ++p)
+            if (off[p] >= 0) dst[off[p]] += src[p];
+        }
+        continue;
+      }
       for (int64_t i = 0; i < g.kh; ++i) {
         for (int64_t j = 0; j < g.kw; ++j) {
           const T* src = dcol + (c * kk + i * g.kw + j) * BP + b * P;
@@ -174,13 +235,23 @@ void col2im(const ConvGeom& g, const T* dcol, int64_t B, T* dx) {
 
 template <typename T>
 void depthwise_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
-  const int64_t P = g.P(), mult = g.Og();
+  const int64_t P = g.P(), mult = g.Og(), kk = g.kh * g.kw;
+  const std::vector<int32_t> table = g.Wo < kTableMaxWo ? tap_offsets(g) : std::vector<int32_t>();
   parallel_for(g.N * g.Cout, P * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
     for (int64_t plane = p0; plane < p1; ++plane) {
       int64_t n = plane / g.Cout, co = plane % g.Cout;
       const T* xp = x + (n * g.C + co / mult) * g.H * g.W;
       T* yp = y + plane * P;
       std::fill(yp, yp + P, bias ? bias[co] : T(0));
+      if (!table.empty()) {
+        for (int64_t t = 0; t < kk; ++t) {
+          const int32_t* off = table.data() + t * P;
+          const T wv = w[co * kk + t];
+          for (int64_t p = 0; p < P; ++p)
+            if (off[p] >= 0) yp[p] += wv * xp[off[p]];
+        }
+        continue;
+      }
       for (int64_t i = 0; i < g.kh; ++i) {
         for (int64_t j = 0; j < g.kw; ++j) {
           T wv = w[(co * g.kh + i) * g.kw + j];
@@ -201,7 +272,8 @@ void depthwise_forward(const ConvGeom& g, const T* x, const T* w, const T* bias,
 
 template <typename T>
 void depthwise_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, T* dx, T* dw) {
-  const int64_t P = g.P(), mult = g.Og(), HW = g.H * g.W;
+  const int64_t P = g.P(), mult = g.Og(), HW = g.H * g.W, kk = g.kh * g.kw;
+  const std::vector<int32_t> table = g.Wo < kTableMaxWo ? tap_offsets(g) : std::vector<int32_t>();
   if (dx) {  // each input plane gathers from its `mult` output planes
     parallel_for(g.N * g.C, mult * P * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
       for (int64_t plane = p0; plane < p1; ++plane) {
@@ -210,6 +282,15 @@ void depthwise_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, 
         std::fill(dxp, dxp + HW, T(0));
         for (int64_t co = ci * mult; co < (ci + 1) * mult; ++co) {
           const T* dyp = dy + (n * g.Cout + co) * P;
+          if (!table.empty()) {
+            for (int64_t t = 0; t < kk; ++t) {
+              const int32_t* off = table.data() + t * P;
+              const T wv = w[co * kk + t];
+              for (int64_t p = 0; p < P; ++p)
+                if (off[p] >= 0) dxp[off[p]] += wv * dyp[p];
+            }
+            continue;
+          }
           for (int64_t i = 0; i < g.kh; ++i) {
             for (int64_t j = 0; j < g.kw; ++j) {
               T wv = w[(co * g.kh + i) * g.kw + j];
@@ -231,6 +312,20 @@ void depthwise_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, 
   if (dw) {  // each output channel's taps sum over the batch
     parallel_for(g.Cout, g.N * P * g.kh * g.kw, [&](int64_t c0, int64_t c1) {
       for (int64_t co = c0; co < c1; ++co) {
+        if (!table.empty()) {
+          for (int64_t t = 0; t < kk; ++t) {
+            const int32_t* off = table.data() + t * P;
+            T acc = 0;
+            for (int64_t n = 0; n < g.N; ++n) {
+              const T* xp = x + (n * g.C + co / mult) * HW;
+              const T* dyp = dy + (n * g.Cout + co) * P;
+              for (int64_t p = 0; p < P; ++p)
+                if (off[p] >= 0) acc += dyp[p] * xp[off[p]];
+            }
+            dw[co * kk + t] = acc;
+          }
+          continue;
+        }
         for (int64_t i = 0; i < g.kh; ++i) {
           for (int64_t j = 0; j < g.kw; ++j) {
             int64_t offw = j * g.dw - g.pw, lo, hi;
@@ -260,7 +355,7 @@ template <typename T>
 void forward_range(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y, int64_t n_begin, int64_t n_end) {
   const int64_t P = g.P(), K = g.K(), Og = g.Og(), Cg = g.Cg(), CHW = g.C * g.H * g.W;
   const int64_t B = std::min(chunk_images(g, sizeof(T)), n_end - n_begin);
-  const bool pointwise = is_pointwise(g);
+  const bool pointwise = is_pointwise(g) && B == 1;  // x[n] is its own column matrix
   T* col = pointwise ? nullptr : scratch<T>(0, static_cast<size_t>(g.C * g.kh * g.kw * B * P));
   T* tmp = B > 1 ? scratch<T>(1, static_cast<size_t>(g.Cout * B * P)) : nullptr;
   for (int64_t n0 = n_begin; n0 < n_end; n0 += B) {
@@ -297,7 +392,7 @@ void backward_range(const ConvGeom& g, const T* x, const T* w, const T* dy, T* d
                     int64_t n_end) {
   const int64_t P = g.P(), K = g.K(), Og = g.Og(), Cg = g.Cg(), CHW = g.C * g.H * g.W, kk = g.kh * g.kw;
   const int64_t B = std::min(chunk_images(g, sizeof(T)), n_end - n_begin);
-  const bool pointwise = is_pointwise(g);
+  const bool pointwise = is_pointwise(g) && B == 1;  // x[n] is its own column matrix
   T* col = pointwise || !dw_acc ? nullptr : scratch<T>(0, static_cast<size_t>(g.C * kk * B * P));
   T* dyt = B > 1 ? scratch<T>(1, static_cast<size_t>(g.Cout * B * P)) : nullptr;
   T* dcol = dx && !pointwise ? scratch<T>(2, static_cast<size_t>(g.C * kk * B * P)) : nullptr;

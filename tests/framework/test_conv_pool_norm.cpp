@@ -71,6 +71,13 @@ const std::vector<ConvCase>& conv_cases() {
       {"depthwise", {2, 4, 7, 7}, {4, 1, 3, 3}, conv_opt(2, 2, 1, 1, 1, 1, 4), true},
       {"depthwise multiplier 2, dilated", {1, 3, 8, 8}, {6, 1, 3, 3}, conv_opt(1, 2, 2, 1, 2, 1, 3), false},
       {"pointwise 1x1", {3, 5, 4, 4}, {7, 5, 1, 1}, conv_opt(1, 1, 0, 0, 1, 1, 1), true},
+      // Maps of 1024 positions or more: each image is its own column matrix.
+      {"pointwise 1x1, large map", {2, 2, 32, 33}, {3, 2, 1, 1}, conv_opt(1, 1, 0, 0, 1, 1, 1), true},
+      {"1x1 stride 2", {2, 4, 5, 5}, {3, 4, 1, 1}, conv_opt(2, 2, 0, 0, 1, 1, 1), false},
+      {"3x3 padding 1 on a 1x1 map", {3, 4, 1, 1}, {2, 4, 3, 3}, conv_opt(1, 1, 1, 1, 1, 1, 1), true},
+      // Output width 16 or more: im2col row by row instead of the offset table.
+      {"wide rows, stride (1, 2)", {2, 2, 4, 34}, {3, 2, 3, 3}, conv_opt(1, 2, 1, 1, 1, 1, 1), true},
+      {"depthwise, wide rows", {2, 3, 3, 20}, {3, 1, 3, 3}, conv_opt(1, 1, 1, 1, 1, 1, 3), true},
       {"5x5 large batch (chunked im2col)", {20, 3, 6, 6}, {4, 3, 5, 5}, conv_opt(1, 1, 0, 0, 1, 1, 1), true},
   };
   return cases;
