@@ -30,49 +30,59 @@ void check_param(const Tensor& p, const Tensor& x, const Shape& want, const char
 }
 
 // ---- sums in independent double lanes (they vectorise; a single running sum
-// cannot be reordered by the compiler) ------------------------------------------
+// cannot be reordered by the compiler). Rows shorter than the lanes (the 2x2
+// and 1x1 maps of deep layers at 32x32 inputs) skip them: folding 8 empty
+// lanes into the result is a chain of 8 dependent adds per row. ------------------
 
 constexpr int kLanes = 8;
 
 template <typename T>
 double lane_sum(const T* p, int64_t n) {
-  double acc[kLanes] = {}, s = 0;
+  double s = 0;
   int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) acc[l] += static_cast<double>(p[i + l]);
+  if (n >= kLanes) {
+    double acc[kLanes] = {};
+    for (; i + kLanes <= n; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) acc[l] += static_cast<double>(p[i + l]);
+    for (int l = 0; l < kLanes; ++l) s += acc[l];
+  }
   for (; i < n; ++i) s += p[i];
-  for (int l = 0; l < kLanes; ++l) s += acc[l];
   return s;
 }
 
 // sum((p - mu)^2)
 template <typename T>
 double lane_sq_dev(const T* p, int64_t n, double mu) {
-  double acc[kLanes] = {}, s = 0;
+  double s = 0;
   int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) {
-      double d = static_cast<double>(p[i + l]) - mu;
-      acc[l] += d * d;
-    }
+  if (n >= kLanes) {
+    double acc[kLanes] = {};
+    for (; i + kLanes <= n; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) {
+        double d = static_cast<double>(p[i + l]) - mu;
+        acc[l] += d * d;
+      }
+    for (int l = 0; l < kLanes; ++l) s += acc[l];
+  }
   for (; i < n; ++i) s += (p[i] - mu) * (p[i] - mu);
-  for (int l = 0; l < kLanes; ++l) s += acc[l];
   return s;
 }
 
 // sum(d) and sum(d (p - mu)), added into sd and sdp.
 template <typename T>
 void lane_dot(const T* d, const T* p, int64_t n, double mu, double& sd, double& sdp) {
-  double a[kLanes] = {}, b[kLanes] = {};
   int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) {
-      double dv = static_cast<double>(d[i + l]);
-      a[l] += dv;
-      b[l] += dv * (static_cast<double>(p[i + l]) - mu);
-    }
+  if (n >= kLanes) {
+    double a[kLanes] = {}, b[kLanes] = {};
+    for (; i + kLanes <= n; i += kLanes)
+      for (int l = 0; l < kLanes; ++l) {
+        double dv = static_cast<double>(d[i + l]);
+        a[l] += dv;
+        b[l] += dv * (static_cast<double>(p[i + l]) - mu);
+      }
+    for (int l = 0; l < kLanes; ++l) sd += a[l], sdp += b[l];
+  }
   for (; i < n; ++i) sd += d[i], sdp += d[i] * (p[i] - mu);
-  for (int l = 0; l < kLanes; ++l) sd += a[l], sdp += b[l];
 }
 
 // ---- batch norm: x viewed as (N, C, S) --------------------------------------

@@ -487,6 +487,11 @@ TEST_CASE("normalisation gradients (float64)") {
     CHECK_GRADCHECK(gradcheck(f, in));
     CHECK(neurn::testing::accumulates(f, in));
   }
+  SUBCASE("batch_norm training, affine, planes of 10 (lanes and a tail)") {
+    Tensor rm = zeros({2}, {DType::Float64}), rv = ones({2}, {DType::Float64});
+    OpFn f = [rm, rv](const std::vector<Tensor>& in) { return batch_norm(in[0], in[1], in[2], rm, rv, true); };
+    CHECK_GRADCHECK(gradcheck(f, {leaf({3, 2, 2, 5}, 45), leaf({2}, 46, 0.5, 1.5), leaf({2}, 47)}));
+  }
   SUBCASE("batch_norm training, no affine, (N, C)") {
     OpFn f = [](const std::vector<Tensor>& in) { return batch_norm(in[0], {}, {}, {}, {}, true); };
     CHECK_GRADCHECK(gradcheck(f, {leaf({5, 4}, 34)}));
