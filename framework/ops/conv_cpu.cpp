@@ -26,24 +26,6 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const
 
 namespace {
 
-// While alive, OpenBLAS runs single-threaded: our threads each run their own
-// gemms on their share of the work, which on few cores beats splitting every
-// gemm (no synchronisation inside the products, and im2col runs in parallel).
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() : prev_(openblas_get_num_threads()) {
-    if (prev_ != 1) openblas_set_num_threads(1);
-  }
-  ~SingleThreadedBlas() {
-    if (prev_ != 1) openblas_set_num_threads(prev_);
-  }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  int prev_;
-};
-
 template <typename T>
 void parallel_gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                         const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {

@@ -29,22 +29,6 @@ struct Gemm {
   double alpha = 1.0, beta = 0.0;
 };
 
-// While alive, OpenBLAS runs single-threaded (restored afterwards).
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() : prev_(openblas_get_num_threads()) {
-    if (prev_ != 1) openblas_set_num_threads(1);
-  }
-  ~SingleThreadedBlas() {
-    if (prev_ != 1) openblas_set_num_threads(prev_);
-  }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  int prev_;
-};
-
 void gemm_cpu(const Gemm& g, const Tensor& a, const Tensor& b, const Tensor& c) {
   if (g.m == 0 || g.n == 0) return;
   dispatch_float(a.dtype(), "matmul", [&](auto z) {
@@ -85,7 +69,7 @@ void gemm_cpu(const Gemm& g, const Tensor& a, const Tensor& b, const Tensor& c) 
     // runs whole products with single-threaded OpenBLAS, which on few cores
     // beats synchronising OpenBLAS's threads inside every small product. The
     // outputs are disjoint (stride_c = m n), so the split changes no result.
-    SingleThreadedBlas single;
+    cpu::SingleThreadedBlas single;
     cpu::parallel_for(g.batch, 2 * g.m * g.n * g.k, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) one(i);
     });

@@ -1,5 +1,7 @@
 #include "framework/ops/parallel_cpu.h"
 
+#include <cblas.h>
+
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -126,6 +128,14 @@ void run_on_threads(int64_t tasks, const std::function<void(int64_t)>& f) {
   t_in_worker = true;
   p.run(tasks, f);
   t_in_worker = false;
+}
+
+SingleThreadedBlas::SingleThreadedBlas() : prev_(openblas_get_num_threads()) {
+  if (prev_ != 1) openblas_set_num_threads(1);
+}
+
+SingleThreadedBlas::~SingleThreadedBlas() {
+  if (prev_ != 1) openblas_set_num_threads(prev_);
 }
 
 }  // namespace neurn::cpu

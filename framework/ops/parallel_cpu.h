@@ -43,4 +43,18 @@ void parallel_for(int64_t n, int64_t cost, F&& f) {
   });
 }
 
+// While alive, OpenBLAS runs single-threaded (restored afterwards): our
+// threads each run their own gemms on their share of the work, which on few
+// cores beats splitting every gemm (no synchronisation inside the products).
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas();
+  ~SingleThreadedBlas();
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int prev_;
+};
+
 }  // namespace neurn::cpu
