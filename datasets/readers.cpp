@@ -167,6 +167,31 @@ Dataset read_usps_libsvm(const std::string& path, const std::string& split) {
 
 // ---- SVHN ------------------------------------------------------------------------
 
+// The first n values of a numeric MATLAB variable, whatever its storage type
+// (SVHN's y is double in the official files, but other tools save integers).
+static std::vector<double> mat_numbers(const matvar_t& var, size_t n, const std::string& path, const char* name) {
+  std::vector<double> out(n);
+  auto copy = [&](auto zero) {
+    using T = decltype(zero);
+    const T* src = static_cast<const T*>(var.data);
+    for (size_t i = 0; i < n; ++i) out[i] = static_cast<double>(src[i]);
+  };
+  switch (var.data_type) {
+    case MAT_T_DOUBLE: copy(double{}); break;
+    case MAT_T_SINGLE: copy(float{}); break;
+    case MAT_T_UINT8: copy(uint8_t{}); break;
+    case MAT_T_INT8: copy(int8_t{}); break;
+    case MAT_T_UINT16: copy(uint16_t{}); break;
+    case MAT_T_INT16: copy(int16_t{}); break;
+    case MAT_T_UINT32: copy(uint32_t{}); break;
+    case MAT_T_INT32: copy(int32_t{}); break;
+    case MAT_T_UINT64: copy(uint64_t{}); break;
+    case MAT_T_INT64: copy(int64_t{}); break;
+    default: NEURN_FAIL(path, ": ", name, " has an unsupported data type ", var.data_type);
+  }
+  return out;
+}
+
 Dataset read_svhn_mat(const std::string& path, const std::string& name, const std::string& split) {
   NEURN_CHECK(file_exists(path), "SVHN file not found: ", path);
   std::unique_ptr<mat_t, int (*)(mat_t*)> mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY), &Mat_Close);
@@ -191,43 +216,10 @@ Dataset read_svhn_mat(const std::string& path, const std::string& name, const st
   NEURN_CHECK(y->data != nullptr || n == 0, path, ": y holds no data");
   NEURN_CHECK(!y->isComplex, path, ": y is complex");
 
+  std::vector<double> values = mat_numbers(*y, static_cast<size_t>(n), path, "y");
   std::vector<int64_t> labels(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
-    double v;
-    switch (y->data_type) {
-      case MAT_T_DOUBLE:
-        v = static_cast<const double*>(y->data)[i];
-        break;
-      case MAT_T_SINGLE:
-        v = static_cast<const float*>(y->data)[i];
-        break;
-      case MAT_T_UINT8:
-        v = static_cast<const uint8_t*>(y->data)[i];
-        break;
-      case MAT_T_INT8:
-        v = static_cast<const int8_t*>(y->data)[i];
-        break;
-      case MAT_T_UINT16:
-        v = static_cast<const uint16_t*>(y->data)[i];
-        break;
-      case MAT_T_INT16:
-        v = static_cast<const int16_t*>(y->data)[i];
-        break;
-      case MAT_T_INT32:
-        v = static_cast<const int32_t*>(y->data)[i];
-        break;
-      case MAT_T_UINT32:
-        v = static_cast<const uint32_t*>(y->data)[i];
-        break;
-      case MAT_T_INT64:
-        v = static_cast<double>(static_cast<const int64_t*>(y->data)[i]);
-        break;
-      case MAT_T_UINT64:
-        v = static_cast<double>(static_cast<const uint64_t*>(y->data)[i]);
-        break;
-      default:
-        NEURN_FAIL(path, ": y has an unsupported data type ", y->data_type);
-    }
+    double v = values[static_cast<size_t>(i)];
     NEURN_CHECK(v == std::floor(v) && v >= 1 && v <= 10, path, ": label out of range at record ", i, ": ", v,
                 " (SVHN labels are 1..10, 10 meaning digit 0)");
     labels[static_cast<size_t>(i)] = static_cast<int64_t>(v) % 10;

@@ -10,25 +10,14 @@
 #include "experiments/report.h"
 #include "experiments/results.h"
 #include "gradcheck.h"
+#include "test_files.h"
 
 using namespace neurn::experiments;
+using neurn::testing::fresh_dir;
+using neurn::testing::slurp;
 namespace fs = std::filesystem;
 
 namespace {
-
-fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("neurn_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 RunRecord make(const std::string& model, bool neurn, const std::string& source, uint64_t seed,
                std::map<std::string, double> target_acc) {

@@ -21,9 +21,12 @@
 #include "layers/layers.h"
 #include "models/registry.h"
 #include "tiny_data.h"
+#include "test_files.h"
 
 using namespace neurn;
 using namespace neurn::experiments;
+using neurn::testing::fresh_dir;
+using neurn::testing::slurp;
 namespace fs = std::filesystem;
 
 namespace {
@@ -59,20 +62,6 @@ void register_test_models() {
     return true;
   }();
   (void)done;
-}
-
-fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("neurn_sweep_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 ExperimentConfig tiny_config(const fs::path& dir, const std::string& models) {
