@@ -7,7 +7,8 @@
 // denominator is at least 1e-6 of the largest gradient, since some are zero
 // in exact arithmetic: a BN bias followed by another batch norm). Inputs
 // (2, 3, 64, 64) (32x32 for VGG19); the eval output is compared in float32,
-// the training step of the BN models in float64: see torch_reference.py.
+// every training step in float64, where no ReLU or max-pool tie can flip with
+// the kernels a processor picks: see torch_reference.py.
 // Runs where /usr/bin/python3 imports torch and torchvision; says it skipped
 // otherwise. The reference files are made once per version of the script
 // and kept in the temp directory.

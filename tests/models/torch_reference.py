@@ -15,11 +15,15 @@ Debian's python3-torch and python3-torchvision are installed).
       4M elements) and the BN running statistics after the step.
       S = 64, or 32 for vgg19: at 32x32 the last stage of the BN models is 1x1
       and batch norm over 2 values makes training-mode outputs hinge on rounding.
-      The training step of the BN models runs in float64 (the weights and the
-      input converted exactly): at batch 2, float32 rounding in batch norm's
-      backward reaches 1e-1 relative in the deep layers (torch's own float32
-      and float64 ResNet50 gradients differ by 0.18), so only float64 can tell
-      an error from rounding. VGG19 (no BN; 140M parameters) stays float32.
+      The training step runs in float64 for every model (the weights and the
+      input converted exactly). In float32 the gradients depend on summation
+      order: at batch 2, rounding in batch norm's backward reaches 1e-1
+      relative in the deep layers (torch's own float32 and float64 ResNet50
+      gradients differ by 0.18), and in VGG19 a ReLU or max-pool tie that
+      flips with the kernels a processor gets moves a gradient by 7e-2
+      (features.14.weight on one machine). In float64 neither happens, so the
+      comparison holds on every machine and tells an error from rounding.
+      The eval output, continuous in the weights, stays float32.
 
 safetensors is written with struct and json (no dependency on the package).
 """
@@ -33,8 +37,8 @@ import torchvision
 
 MODELS = ["vgg19", "resnet50", "densenet121", "mobilenet_v2"]
 INPUT_SIZE = {"vgg19": 32, "resnet50": 64, "densenet121": 64, "mobilenet_v2": 64}
-TRAIN_DTYPE = {"vgg19": torch.float32, "resnet50": torch.float64, "densenet121": torch.float64,
-               "mobilenet_v2": torch.float64}
+# Every training step runs in float64: see the module docstring.
+TRAIN_DTYPE = {name: torch.float64 for name in MODELS}
 ST_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
 
 
