@@ -1,6 +1,6 @@
 #pragma once
-// The builders of the built-in architectures (each defined in its own file,
-// registered in registry.cpp). Use build_model(name, options) rather than
+// The builders of the built-in architectures (each defined and registered
+// in its own file with NEURN_REGISTER_MODEL). Use build_model(name, options) rather than
 // these directly: it validates the options and adds the front module.
 #include <vector>
 

@@ -98,4 +98,10 @@ ModulePtr build_densenet(int64_t growth, const std::vector<int64_t>& blocks, int
 
 ModulePtr build_densenet121(const ModelOptions& o) { return build_densenet(32, {6, 12, 24, 16}, 64, o); }
 
+NEURN_REGISTER_MODEL(densenet121, (ModelInfo{.name = "densenet121",
+                                   .family = "DenseNet",
+                                   .reference = "Huang et al. 2017; torchvision models.densenet121",
+                                   .description = "dense blocks 6-12-24-16, growth rate 32"}),
+                    build_densenet121);
+
 }  // namespace neurn

@@ -63,4 +63,11 @@ ModulePtr build_mobilenet(const ModelOptions& o) {
   return model;
 }
 
+NEURN_REGISTER_MODEL(mobilenet, (ModelInfo{.name = "mobilenet",
+                                   .family = "MobileNet",
+                                   .reference = "Howard et al. 2017; Keras applications MobileNet (alpha = width)",
+                                   .description = "depthwise-separable convolutions, 13 blocks",
+                                   .has_width = true}),
+                    build_mobilenet);
+
 }  // namespace neurn

@@ -86,4 +86,12 @@ ModulePtr build_mobilenet_v2(const ModelOptions& o) {
   return model;
 }
 
+NEURN_REGISTER_MODEL(mobilenet_v2, (ModelInfo{.name = "mobilenet_v2",
+                                   .family = "MobileNet",
+                                   .reference = "Sandler et al. 2018; torchvision models.mobilenet_v2 (width_mult = width)",
+                                   .description = "inverted residuals with linear bottlenecks",
+                                   .has_width = true,
+                                   .aliases = {"mobilenetv2"}}),
+                    build_mobilenet_v2);
+
 }  // namespace neurn

@@ -5,7 +5,6 @@
 #include <mutex>
 
 #include "layers/init.h"
-#include "models/backbones.h"
 
 namespace neurn {
 
@@ -16,50 +15,46 @@ struct Entry {
   ModelBuilder builder;
 };
 
-// The built-in models. One row per architecture; a new backbone adds a row.
-std::vector<Entry> builtin_models() {
-  return {
-      {{"digits_convnet", "ConvNet", "single-source digits DG ConvNet (Volpi et al. 2018, Qiao et al. 2020)",
-        "conv5x5-64, pool, conv5x5-128, pool, fc 1024, fc 1024 on 32x32 digits", 32, false},
-       build_digits_convnet},
-      {{"vgg19", "VGG", "Simonyan & Zisserman 2015, configuration E; torchvision models.vgg19",
-        "19 layers, 3x3 convolutions, three fully connected layers", 32, false},
-       build_vgg19},
-      {{"resnet50", "ResNet", "He et al. 2016; torchvision models.resnet50 (v1.5)",
-        "bottleneck residual network, 3-4-6-3 blocks", 32, false},
-       build_resnet50},
-      {{"resnet50v2", "ResNet", "He et al. 2016 (identity mappings); Keras applications ResNet50V2",
-        "pre-activation bottleneck residual network, 3-4-6-3 blocks", 32, false},
-       build_resnet50v2},
-      {{"densenet121", "DenseNet", "Huang et al. 2017; torchvision models.densenet121",
-        "dense blocks 6-12-24-16, growth rate 32", 32, false},
-       build_densenet121},
-      {{"mobilenet", "MobileNet", "Howard et al. 2017; Keras applications MobileNet (alpha = width)",
-        "depthwise-separable convolutions, 13 blocks", 32, true},
-       build_mobilenet},
-      {{"mobilenet_v2", "MobileNet", "Sandler et al. 2018; torchvision models.mobilenet_v2 (width_mult = width)",
-        "inverted residuals with linear bottlenecks", 32, true},
-       build_mobilenet_v2},
-  };
-}
+// Registration runs during static initialisation, from many files in an
+// unspecified order: the table is a function-local static, made on first use.
+struct Table {
+  std::map<std::string, Entry> entries;         // by canonical name
+  std::map<std::string, std::string> aliases;  // alias -> canonical name
+  std::mutex mutex;
+};
 
-std::map<std::string, Entry>& table() {
-  static std::map<std::string, Entry> t;
-  static std::once_flag once;
-  std::call_once(once, [] {
-    for (auto& e : builtin_models()) t[e.info.name] = e;
-  });
+Table& table() {
+  static Table t;
   return t;
 }
 
-std::mutex& table_mutex() {
-  static std::mutex m;
-  return m;
+// The caller holds the mutex.
+const Entry* find_entry(const std::string& name) {
+  Table& t = table();
+  auto it = t.entries.find(name);
+  if (it != t.entries.end()) return &it->second;
+  auto al = t.aliases.find(name);
+  if (al == t.aliases.end()) return nullptr;
+  it = t.entries.find(al->second);
+  return it == t.entries.end() ? nullptr : &it->second;
 }
 
 std::string known_names() {
   std::string s;
-  for (auto& [n, e] : table()) s += (s.empty() ? "" : ", ") + n;
+  for (auto& [n, e] : table().entries) s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+const Entry& entry(const std::string& name) {
+  const Entry* e = find_entry(name);
+  NEURN_CHECK(e != nullptr, "unknown model '", name, "'; known models: ", known_names());
+  return *e;
+}
+
+std::string width_families() {
+  std::string s;
+  for (auto& [n, e] : table().entries)
+    if (e.info.has_width) s += (s.empty() ? "" : ", ") + n;
   return s;
 }
 
@@ -81,38 +76,45 @@ class FrontedModel : public Module {
 
 void register_model(const ModelInfo& info, ModelBuilder builder) {
   NEURN_CHECK(!info.name.empty() && builder, "register_model: a model needs a name and a builder");
-  std::lock_guard<std::mutex> lock(table_mutex());
-  table()[info.name] = Entry{info, std::move(builder)};
+  Table& t = table();
+  std::lock_guard<std::mutex> lock(t.mutex);
+  for (auto& alias : info.aliases) {
+    NEURN_CHECK(!t.entries.count(alias), "register_model: alias '", alias, "' of ", info.name,
+                " is already a model's name");
+    t.aliases[alias] = info.name;
+  }
+  t.entries[info.name] = Entry{info, std::move(builder)};
 }
 
 std::vector<ModelInfo> list_models() {
-  std::lock_guard<std::mutex> lock(table_mutex());
+  std::lock_guard<std::mutex> lock(table().mutex);
   std::vector<ModelInfo> out;
-  for (auto& [n, e] : table()) out.push_back(e.info);
+  for (auto& [n, e] : table().entries) out.push_back(e.info);
   return out;
 }
 
 bool has_model(const std::string& name) {
-  std::lock_guard<std::mutex> lock(table_mutex());
-  return table().count(name) > 0;
+  std::lock_guard<std::mutex> lock(table().mutex);
+  return find_entry(name) != nullptr;
 }
 
 const ModelInfo& model_info(const std::string& name) {
-  std::lock_guard<std::mutex> lock(table_mutex());
-  auto it = table().find(name);
-  NEURN_CHECK(it != table().end(), "unknown model '", name, "'; known models: ", known_names());
-  return it->second.info;
+  std::lock_guard<std::mutex> lock(table().mutex);
+  return entry(name).info;  // entries are never removed, only replaced by name
 }
+
+std::string canonical_model_name(const std::string& name) { return model_info(name).name; }
 
 ModulePtr build_model(const std::string& name, const ModelOptions& options) {
   ModelBuilder builder;
   ModelInfo info;
+  std::string with_width;
   {
-    std::lock_guard<std::mutex> lock(table_mutex());
-    auto it = table().find(name);
-    NEURN_CHECK(it != table().end(), "unknown model '", name, "'; known models: ", known_names());
-    builder = it->second.builder;
-    info = it->second.info;
+    std::lock_guard<std::mutex> lock(table().mutex);
+    const Entry& e = entry(name);
+    builder = e.builder;
+    info = e.info;
+    with_width = width_families();
   }
   NEURN_CHECK(options.num_classes > 0, name, ": num_classes must be positive, got ", options.num_classes);
   NEURN_CHECK(options.in_channels > 0, name, ": in_channels must be positive, got ", options.in_channels);
@@ -121,7 +123,7 @@ ModulePtr build_model(const std::string& name, const ModelOptions& options) {
               " (resize the images up to the model's min_input_size)");
   NEURN_CHECK(options.width > 0, name, ": width must be positive, got ", options.width);
   NEURN_CHECK(info.has_width || options.width == 1.0, name, " has no width multiplier (got width ", options.width,
-              "); the families with one: MobileNet, MobileNetV2");
+              "); the models with one: ", with_width);
   NEURN_CHECK(!options.dropout || (*options.dropout >= 0 && *options.dropout < 1), name,
               ": dropout must be in [0, 1), got ", options.dropout.value_or(0));
   ModulePtr model = builder(options);

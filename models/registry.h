@@ -26,22 +26,37 @@ struct ModelOptions {
 };
 
 struct ModelInfo {
-  std::string name;         // "resnet50"
+  std::string name;         // "resnet50"; the canonical name
   std::string family;       // "ResNet"
   std::string reference;    // the paper and the implementation it is identical to
   std::string description;  // one line
   int64_t min_input_size = 32;
   bool has_width = false;  // accepts ModelOptions::width != 1
+  std::vector<std::string> aliases = {};  // other spellings that resolve to `name` ("inceptionv3")
 };
 
 using ModelBuilder = std::function<ModulePtr(const ModelOptions&)>;
 
-// Adds (or replaces) an entry; the built-in models are registered on first use.
+// Adds (or replaces) an entry. A model registers itself in the file that
+// defines it, with NEURN_REGISTER_MODEL below, so adding an architecture
+// touches that file and nothing else.
 void register_model(const ModelInfo& info, ModelBuilder builder);
-// All entries, sorted by name.
+// All entries, sorted by name (aliases are not listed separately).
 std::vector<ModelInfo> list_models();
-bool has_model(const std::string& name);
+bool has_model(const std::string& name);               // a name or an alias
 const ModelInfo& model_info(const std::string& name);  // throws, naming the known models
+// The canonical name of a name or alias ("inceptionv3" -> whatever registered it).
+std::string canonical_model_name(const std::string& name);
+
+// Registration at static-initialisation time:
+//   NEURN_REGISTER_MODEL(vgg19, (ModelInfo{.name = "vgg19", ...}), build_vgg19);
+// `id` only makes the registrar's name unique. models/ and nas/ are linked as
+// whole archives (CMakeLists.txt) so that no registering file is dropped.
+struct ModelRegistrar {
+  ModelRegistrar(const ModelInfo& info, ModelBuilder builder) { register_model(info, std::move(builder)); }
+};
+#define NEURN_REGISTER_MODEL(id, info, builder) \
+  static const ::neurn::ModelRegistrar neurn_model_registrar_##id(info, builder)
 
 // Validates the options against the model's metadata (input size, width),
 // builds it (parameters where the current ParamScope says: see

@@ -96,4 +96,10 @@ ModulePtr build_resnet_bottleneck(const std::vector<int64_t>& blocks, const Mode
 
 ModulePtr build_resnet50(const ModelOptions& o) { return build_resnet_bottleneck({3, 4, 6, 3}, o); }
 
+NEURN_REGISTER_MODEL(resnet50, (ModelInfo{.name = "resnet50",
+                                   .family = "ResNet",
+                                   .reference = "He et al. 2016; torchvision models.resnet50 (v1.5)",
+                                   .description = "bottleneck residual network, 3-4-6-3 blocks"}),
+                    build_resnet50);
+
 }  // namespace neurn

@@ -91,4 +91,11 @@ ModulePtr build_resnet_v2(const std::vector<int64_t>& blocks, const ModelOptions
 
 ModulePtr build_resnet50v2(const ModelOptions& o) { return build_resnet_v2({3, 4, 6, 3}, o); }
 
+NEURN_REGISTER_MODEL(resnet50v2, (ModelInfo{.name = "resnet50v2",
+                                   .family = "ResNet",
+                                   .reference = "He et al. 2016 (identity mappings); Keras applications ResNet50V2",
+                                   .description = "pre-activation bottleneck residual network, 3-4-6-3 blocks",
+                                   .aliases = {"resnet50_v2"}}),
+                    build_resnet50v2);
+
 }  // namespace neurn

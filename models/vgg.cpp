@@ -49,4 +49,10 @@ ModulePtr build_vgg19(const ModelOptions& o) {
   return build_vgg({64, 64, 0, 128, 128, 0, 256, 256, 256, 256, 0, 512, 512, 512, 512, 0, 512, 512, 512, 512, 0}, o);
 }
 
+NEURN_REGISTER_MODEL(vgg19, (ModelInfo{.name = "vgg19",
+                                   .family = "VGG",
+                                   .reference = "Simonyan & Zisserman 2015, configuration E; torchvision models.vgg19",
+                                   .description = "19 layers, 3x3 convolutions, three fully connected layers"}),
+                    build_vgg19);
+
 }  // namespace neurn

@@ -5,6 +5,8 @@
 // on the device. Skipped, with a message, where no CUDA device is present.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include <cmath>
 
 #include "gradcheck.h"
@@ -31,22 +33,23 @@ TEST_CASE("models on CUDA equal the CPU (eval forward and backward, a training s
     MESSAGE("skipped: no CUDA device; the models were not run on CUDA");
     return;
   }
-  for (const char* name :
-       {"digits_convnet", "vgg19", "resnet50", "resnet50v2", "densenet121", "mobilenet", "mobilenet_v2"}) {
+  for (const ModelInfo& info : list_models()) {  // every registry entry
+    const std::string& name = info.name;
+    const int64_t size = std::max<int64_t>(32, info.min_input_size);
     INFO(name);
     Generator gen(5);
     ModulePtr cpu_model, gpu_model;
     {
       ParamScope s({}, &gen);
-      cpu_model = build_model(name);
+      cpu_model = build_model(name, ModelOptions{.input_size = size});
     }
     {
       ParamScope s({.device = Device::cuda()});
       DeferInit defer;
-      gpu_model = build_model(name);
+      gpu_model = build_model(name, ModelOptions{.input_size = size});
     }
     load_state(*gpu_model, cpu_model->state_dict());  // strict; copies to the device
-    Tensor x = randn({2, 3, 32, 32}, {}, &gen);
+    Tensor x = randn({2, 3, size, size}, {}, &gen);
     Tensor target = from_vector<int64_t>({2, 9}, {2});
     cpu_model->eval();
     gpu_model->eval();

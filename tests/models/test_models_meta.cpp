@@ -136,6 +136,11 @@ TEST_CASE("registry: listing, metadata and option checks") {
     CHECK(names.count(n) == 1);
   CHECK(model_info("mobilenet_v2").has_width);
   CHECK(model_info("resnet50").family == "ResNet");
+  // aliases resolve to one entry and are not listed twice
+  CHECK(has_model("mobilenetv2"));
+  CHECK(canonical_model_name("mobilenetv2") == "mobilenet_v2");
+  CHECK(names.count("mobilenetv2") == 0);
+  CHECK(model_info("resnet50_v2").name == "resnet50v2");
   CHECK_THROWS_CONTAINING(build_model("resnet51"), "unknown model 'resnet51'; known models: ");
   ModelOptions o;
   o.input_size = 16;
