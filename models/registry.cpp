@@ -124,6 +124,8 @@ ModulePtr build_model(const std::string& name, const ModelOptions& options) {
   NEURN_CHECK(options.width > 0, name, ": width must be positive, got ", options.width);
   NEURN_CHECK(info.has_width || options.width == 1.0, name, " has no width multiplier (got width ", options.width,
               "); the models with one: ", with_width);
+  NEURN_CHECK(info.has_arch || options.arch.empty(), name, " has no searchable architecture (got arch '",
+              options.arch, "'); arch is for the models of a search (spos, autoformer)");
   NEURN_CHECK(!options.dropout || (*options.dropout >= 0 && *options.dropout < 1), name,
               ": dropout must be in [0, 1), got ", options.dropout.value_or(0));
   ModulePtr model = builder(options);

@@ -19,6 +19,11 @@ struct ModelOptions {
   double width = 1.0;       // width multiplier; only families that have one accept != 1
   // Dropout before the classifier; absent: the reference's rate.
   std::optional<double> dropout;
+  // The architecture of a searched model (spos, autoformer): the choices
+  // their search exported, as the model's builder documents (a path to the
+  // exported JSON, or an inline encoding); empty: the model's documented
+  // default architecture. Other models reject a non-empty arch.
+  std::string arch;
   // A module put in front of the backbone (the NeuRN layer): it must keep the
   // shape (N, in_channels, H, W). The model's own state keys do not change;
   // the front's tensors, if any, are named "front.*".
@@ -32,6 +37,7 @@ struct ModelInfo {
   std::string description;  // one line
   int64_t min_input_size = 32;
   bool has_width = false;  // accepts ModelOptions::width != 1
+  bool has_arch = false;   // accepts ModelOptions::arch (searched architectures)
   std::vector<std::string> aliases = {};  // other spellings that resolve to `name` ("inceptionv3")
 };
 
