@@ -18,6 +18,7 @@
 #include "datasets/readers.h"
 #include "fixtures.h"
 #include "gradcheck.h"
+#include "skip.h"
 
 using namespace neurn;
 using namespace neurn::data;
@@ -25,12 +26,9 @@ using namespace neurn::data::testing;
 
 namespace {
 
-#define REQUIRE_SHARED(dir)                                                                       \
-  std::string dir = shared_data();                                                                \
-  if (dir.empty()) {                                                                              \
-    MESSAGE("SKIPPED: ../shared/data not found (set NEURN_SHARED_DATA); real-file test not run"); \
-    return;                                                                                       \
-  }
+// The cases below run only where ../shared/data is found (tests/skip.h).
+#define REQUIRE_SHARED(dir) const std::string dir = shared_data()
+#define SKIP_UNLESS_SHARED neurn::testing::skip_unless(!shared_data().empty(), neurn::testing::kNoSharedData)
 
 std::string hist(const std::vector<int64_t>& h) {
   std::string s;
@@ -62,7 +60,7 @@ RealSubset& real_subset(const std::string& shared) {
 
 }  // namespace
 
-TEST_CASE("real MNIST: counts, histograms, first labels, published MD5s") {
+TEST_CASE("real MNIST: counts, histograms, first labels, published MD5s" * SKIP_UNLESS_SHARED) {
   REQUIRE_SHARED(shared);
   Dataset tr =
       read_mnist(shared + "/mnist/train-images-idx3-ubyte.gz", shared + "/mnist/train-labels-idx1-ubyte.gz", "train");
@@ -80,7 +78,7 @@ TEST_CASE("real MNIST: counts, histograms, first labels, published MD5s") {
   }
 }
 
-TEST_CASE("real USPS: counts and per-class counts equal zip.info.txt") {
+TEST_CASE("real USPS: counts and per-class counts equal zip.info.txt" * SKIP_UNLESS_SHARED) {
   REQUIRE_SHARED(shared);
   Dataset tr = read_usps_text(shared + "/usps/zip.train.gz", "train");
   Dataset te = read_usps_text(shared + "/usps/zip.test.gz", "test");
@@ -105,7 +103,7 @@ TEST_CASE("real USPS: counts and per-class counts equal zip.info.txt") {
   CHECK(found >= 2);
 }
 
-TEST_CASE("real SVHN sample through the SVHN reader: 50 crops, every class, sha256") {
+TEST_CASE("real SVHN sample through the SVHN reader: 50 crops, every class, sha256" * SKIP_UNLESS_SHARED) {
   REQUIRE_SHARED(shared);
   std::string f = shared + "/svhn/svhn_sample50_32x32.mat";
   Dataset ds = read_svhn_mat(f, "svhn_sample50", "test");
@@ -117,7 +115,7 @@ TEST_CASE("real SVHN sample through the SVHN reader: 50 crops, every class, sha2
   for (float m : st.mean) CHECK((m > 0.2f && m < 0.8f));  // real photos, not blank or saturated
 }
 
-TEST_CASE("real MNIST-M: label files count 59001/9001 and agree with MNIST; PNG subset decodes; official statistics") {
+TEST_CASE("real MNIST-M: label files count 59001/9001 and agree with MNIST; PNG subset decodes; official statistics" * SKIP_UNLESS_SHARED) {
   REQUIRE_SHARED(shared);
   RealSubset& r = real_subset(shared);
   auto tr = read_mnistm_labels(r.dir / "mnist_m/mnist_m_train_labels.txt");
@@ -164,7 +162,7 @@ TEST_CASE("real MNIST-M: label files count 59001/9001 and agree with MNIST; PNG 
   CHECK_FALSE(std::equal(other.image(49), other.image(49) + 3072, gen.image(49)));
 }
 
-TEST_CASE("prepare and verify into a temp root: copies, checksums, counts; corrupted source refused") {
+TEST_CASE("prepare and verify into a temp root: copies, checksums, counts; corrupted source refused" * SKIP_UNLESS_SHARED) {
   REQUIRE_SHARED(shared);
   TempDir root;
   std::vector<std::string> log;
@@ -216,13 +214,10 @@ TEST_CASE("prepare and verify into a temp root: copies, checksums, counts; corru
   clear_domain_cache();
 }
 
-TEST_CASE("neurn data info / verify on a prepared root (the CLI)") {
+TEST_CASE("neurn data info / verify on a prepared root (the CLI)" * SKIP_UNLESS_SHARED *
+          neurn::testing::skip_unless(neurn::testing::neurn_bin() != nullptr, neurn::testing::kNoNeurnBin)) {
   REQUIRE_SHARED(shared);
-  const char* bin = std::getenv("NEURN_BIN");
-  if (!bin) {
-    MESSAGE("SKIPPED: NEURN_BIN not set (ctest sets it); CLI test not run");
-    return;
-  }
+  const char* bin = neurn::testing::neurn_bin();
   TempDir root;
   prepare("usps", root.path, shared, [](const std::string&) {});
   auto run = [&](const std::string& args, int* rc) {

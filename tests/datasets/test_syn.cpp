@@ -8,15 +8,13 @@
 #include "datasets/datasets.h"
 #include "datasets/generators.h"
 #include "gradcheck.h"
+#include "skip.h"
 
 using namespace neurn::data;
 
-TEST_CASE("syn: fonts, determinism, prefix stability, balance, variety") {
+TEST_CASE("syn: fonts, determinism, prefix stability, balance, variety" *
+          neurn::testing::skip_unless(!find_fonts().empty(), neurn::testing::kNoFonts)) {
   auto fonts = find_fonts();
-  if (fonts.empty()) {
-    MESSAGE("SKIPPED: no TrueType fonts under /usr/share/fonts (scripts/setup-deps.sh installs them)");
-    return;
-  }
   CHECK(fonts.size() >= 3);
   SynOptions opt;
   opt.fonts = fonts;

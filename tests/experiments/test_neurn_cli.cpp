@@ -12,11 +12,14 @@
 #include "framework/ops.h"
 #include "framework/serialize/safetensors.h"
 #include "gradcheck.h"
+#include "skip.h"
 
 using namespace neurn;
 namespace fs = std::filesystem;
 
 namespace {
+
+#define SKIP_UNLESS_BIN neurn::testing::skip_unless(neurn::testing::neurn_bin() != nullptr, neurn::testing::kNoNeurnBin)
 
 // Runs `neurn ARGS` (with environment assignments `env` in front), returning
 // its exit status and its output (stdout and stderr).
@@ -33,11 +36,7 @@ int run_cli(const std::string& args, std::string& out, const std::string& env = 
 
 }  // namespace
 
-TEST_CASE("neurn forward --model none --neurn: the op on a safetensors tensor") {
-  if (!std::getenv("NEURN_BIN")) {
-    MESSAGE("skipped: NEURN_BIN is not set (run through ctest to test the neurn executable)");
-    return;
-  }
+TEST_CASE("neurn forward --model none --neurn: the op on a safetensors tensor" * SKIP_UNLESS_BIN) {
   fs::path dir = fs::temp_directory_path() / "neurn_test_neurn_cli";
   fs::create_directories(dir);
   const std::string x = (dir / "x.safetensors").string(), y = (dir / "y.safetensors").string();
@@ -65,11 +64,7 @@ TEST_CASE("neurn forward --model none --neurn: the op on a safetensors tensor") 
   fs::remove_all(dir);
 }
 
-TEST_CASE("neurn bench neurn prints one line per k and images_per_second last") {
-  if (!std::getenv("NEURN_BIN")) {
-    MESSAGE("skipped: NEURN_BIN is not set (run through ctest to test the neurn executable)");
-    return;
-  }
+TEST_CASE("neurn bench neurn prints one line per k and images_per_second last" * SKIP_UNLESS_BIN) {
   std::string out;
   REQUIRE(run_cli("bench neurn --size 12 --batch 2 --k 3,9 --iters 2", out) == 0);
   INFO(out);
@@ -82,11 +77,7 @@ TEST_CASE("neurn bench neurn prints one line per k and images_per_second last") 
   CHECK(run_cli("bench neurn --k 4 --iters 1 --size 8 --batch 1", out) != 0);
 }
 
-TEST_CASE("neurn data show writes a PNG grid and skips domains that are not there") {
-  if (!std::getenv("NEURN_BIN")) {
-    MESSAGE("skipped: NEURN_BIN is not set (run through ctest to test the neurn executable)");
-    return;
-  }
+TEST_CASE("neurn data show writes a PNG grid and skips domains that are not there" * SKIP_UNLESS_BIN) {
   fs::path dir = fs::temp_directory_path() / "neurn_test_data_show";
   fs::remove_all(dir);
   fs::create_directories(dir / "empty_root");

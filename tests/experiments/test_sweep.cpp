@@ -18,6 +18,7 @@
 #include "experiments/checkpoint.h"
 #include "experiments/sweep.h"
 #include "gradcheck.h"
+#include "skip.h"
 #include "layers/layers.h"
 #include "models/registry.h"
 #include "tiny_data.h"
@@ -234,12 +235,9 @@ TEST_CASE("sweep: grid order, --only and --shard") {
   CHECK(results_path(cfg, so) == "out/shards/1-of-3/results.jsonl");
 }
 
-TEST_CASE("neurn run killed with SIGKILL in the middle, then resumed: every run recorded exactly once") {
-  const char* bin = std::getenv("NEURN_BIN");
-  if (!bin || !fs::exists(bin)) {
-    MESSAGE("skipped: NEURN_BIN (the neurn executable, set by ctest) is not set");
-    return;
-  }
+TEST_CASE("neurn run killed with SIGKILL in the middle, then resumed: every run recorded exactly once" *
+          neurn::testing::skip_unless(neurn::testing::neurn_bin() != nullptr, neurn::testing::kNoNeurnBin)) {
+  const char* bin = neurn::testing::neurn_bin();
   fs::path dir = fresh_dir("kill");
   testing::make_tiny_data_root(dir / "data", 80, 40);
   std::string yaml = "name: killed\noutput_dir: " + (dir / "out").string() + "\ndata_root: " +

@@ -27,6 +27,7 @@
 #include "framework/ops/neurn.h"
 #include "framework/optim/optim.h"
 #include "gradcheck.h"
+#include "skip.h"
 #ifdef NEURN_WITH_CUDA
 #include "framework/cuda/cuda_backend.h"
 #include "framework/cuda/cuda_device.h"
@@ -38,14 +39,6 @@ using namespace neurn::testing;
 namespace {
 
 using V = std::vector<Tensor>;
-
-std::string no_cuda_reason() {
-#ifdef NEURN_WITH_CUDA
-  return cuda::unavailable_reason();
-#else
-  return "neurn was built without CUDA (configure with -DNEURN_CUDA=ON)";
-#endif
-}
 
 bool no_cuda() { return !cuda_available(); }
 
@@ -350,7 +343,7 @@ TEST_CASE("cuda: device cases without a device are reported as skipped") {
   std::string list;
   for (const char* name : kDeviceCases) list += std::string("\n  skipped for lack of a CUDA device: ") + name;
   for (const auto& c : op_table()) list += "\n  skipped for lack of a CUDA device: op case '" + c.name + "'";
-  MESSAGE("no CUDA device (" << no_cuda_reason() << ")" << list);
+  MESSAGE(no_cuda_reason() << list);
   CHECK(cuda_device_count() == 0);
 }
 
@@ -567,20 +560,12 @@ TEST_CASE("ops given tensors on two devices name both") {
 
 // ---- with a CUDA device --------------------------------------------------------------------
 
-TEST_CASE("cuda: op table, float32, CPU vs CUDA" * doctest::skip(no_cuda())) {
-  if (no_cuda()) {
-    MESSAGE("skipped: no CUDA device (" << no_cuda_reason() << ")");
-    return;
-  }
+TEST_CASE("cuda: op table, float32, CPU vs CUDA" * skip_unless(have_cuda(), no_cuda_reason())) {
   MESSAGE("running " << op_table().size() << " op cases on cuda");
   for (const auto& c : op_table()) run_case(c);
 }
 
-TEST_CASE("cuda: copies, conversions and fill" * doctest::skip(no_cuda())) {
-  if (no_cuda()) {
-    MESSAGE("skipped: no CUDA device (" << no_cuda_reason() << ")");
-    return;
-  }
+TEST_CASE("cuda: copies, conversions and fill" * skip_unless(have_cuda(), no_cuda_reason())) {
   const Device cuda = Device::cuda();
   Tensor f = arange(-5, 5).to(cuda);
   CHECK(f.device().is_cuda());
@@ -613,11 +598,7 @@ TEST_CASE("cuda: copies, conversions and fill" * doctest::skip(no_cuda())) {
 #endif
 }
 
-TEST_CASE("cuda: caching allocator on the device" * doctest::skip(no_cuda())) {
-  if (no_cuda()) {
-    MESSAGE("skipped: no CUDA device (" << no_cuda_reason() << ")");
-    return;
-  }
+TEST_CASE("cuda: caching allocator on the device" * skip_unless(have_cuda(), no_cuda_reason())) {
 #ifdef NEURN_WITH_CUDA
   const Device dev = Device::cuda();
   { Tensor warm = Tensor::empty({123457}, {.device = dev}); }
@@ -641,11 +622,7 @@ TEST_CASE("cuda: caching allocator on the device" * doctest::skip(no_cuda())) {
 #endif
 }
 
-TEST_CASE("cuda: optimizers match the CPU" * doctest::skip(no_cuda())) {
-  if (no_cuda()) {
-    MESSAGE("skipped: no CUDA device (" << no_cuda_reason() << ")");
-    return;
-  }
+TEST_CASE("cuda: optimizers match the CPU" * skip_unless(have_cuda(), no_cuda_reason())) {
   auto run = [](Device d, int which) {
     Tensor p = f32({1000}, 200).detach().to(d);
     p.requires_grad_();
@@ -668,11 +645,7 @@ TEST_CASE("cuda: optimizers match the CPU" * doctest::skip(no_cuda())) {
   }
 }
 
-TEST_CASE("cuda: bf16 autocast" * doctest::skip(no_cuda())) {
-  if (no_cuda()) {
-    MESSAGE("skipped: no CUDA device (" << no_cuda_reason() << ")");
-    return;
-  }
+TEST_CASE("cuda: bf16 autocast" * skip_unless(have_cuda(), no_cuda_reason())) {
   const Device dev = Device::cuda();
   Tensor a = f32({64, 256}, 400, -1, 1, false), b = f32({256, 48}, 401, -1, 1, false);
   Tensor x = f32({4, 16, 12, 12}, 402, -1, 1, false), w = f32({8, 16, 3, 3}, 403, -0.2, 0.2, false);
@@ -692,11 +665,7 @@ TEST_CASE("cuda: bf16 autocast" * doctest::skip(no_cuda())) {
   CHECK(any_diff);
 }
 
-TEST_CASE("cuda: ops reject tensors on two devices" * doctest::skip(no_cuda())) {
-  if (no_cuda()) {
-    MESSAGE("skipped: no CUDA device (" << no_cuda_reason() << ")");
-    return;
-  }
+TEST_CASE("cuda: ops reject tensors on two devices" * skip_unless(have_cuda(), no_cuda_reason())) {
   const Device dev = Device::cuda();
   Tensor c = ones({2, 3}), g = ones({2, 3}, {.device = dev});
   CHECK_THROWS_CONTAINING(add(c, g), "cuda:0");

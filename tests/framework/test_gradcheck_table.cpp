@@ -14,6 +14,7 @@
 #include "framework/ops.h"
 #include "framework/ops/neurn.h"
 #include "gradcheck.h"
+#include "skip.h"
 
 using namespace neurn;
 using namespace neurn::testing;
@@ -276,11 +277,8 @@ TEST_CASE("gradcheck table: backward accumulates into existing gradients") {
   }
 }
 
-TEST_CASE("gradcheck table on CUDA: forward and backward match the CPU (float64)") {
-  if (!cuda_available()) {
-    MESSAGE("skipped: no CUDA device (the table's CUDA comparison needs one)");
-    return;
-  }
+TEST_CASE("gradcheck table on CUDA: forward and backward match the CPU (float64)" *
+          skip_unless(have_cuda(), no_cuda_reason())) {
   struct Restore {
     ~Restore() { g_constants_device = Device::cpu(); }
   } restore;

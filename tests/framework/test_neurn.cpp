@@ -8,6 +8,7 @@
 #include "framework/cuda/neurn_sums.h"
 #include "framework/ops.h"
 #include "gradcheck.h"
+#include "skip.h"
 
 using namespace neurn;
 using namespace neurn::testing;
@@ -259,11 +260,8 @@ TEST_CASE("neurn on meta tensors: shape and FLOPs, no data") {
   CHECK(f3 == f31);  // independent of k
 }
 
-TEST_CASE("neurn on CUDA matches the CPU (forward and backward)") {
-  if (!cuda_available()) {
-    MESSAGE("skipped: no CUDA device");
-    return;
-  }
+TEST_CASE("neurn on CUDA matches the CPU (forward and backward)" *
+          neurn::testing::skip_unless(neurn::testing::have_cuda(), neurn::testing::no_cuda_reason())) {
   Generator gen(21);
   for (Shape s : {Shape{3, 3, 32, 32}, Shape{2, 2, 17, 23}, Shape{1, 1, 224, 224}}) {
     Tensor x = add(randn(s, {}, &gen), 100.0);

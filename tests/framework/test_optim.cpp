@@ -8,6 +8,7 @@
 #include "framework/ops.h"
 #include "framework/optim/optim.h"
 #include "gradcheck.h"
+#include "skip.h"
 
 using namespace neurn;
 using namespace neurn::testing;
@@ -294,11 +295,8 @@ TEST_CASE("optimizer and scheduler state: save and restore round trip") {
   CHECK_THROWS_CONTAINING(opt.load_state_dict({{"param_groups.0.foo", full({}, 1.0)}}), "unknown group field 'foo'");
 }
 
-TEST_CASE("fused CUDA updates match the CPU loops (SGD, Nesterov, Adam, AdamW; float32 and float64)") {
-  if (!cuda_available()) {
-    MESSAGE("skipped: no CUDA device (the fused optimizer updates need one)");
-    return;
-  }
+TEST_CASE("fused CUDA updates match the CPU loops (SGD, Nesterov, Adam, AdamW; float32 and float64)" *
+          testing::skip_unless(testing::have_cuda(), testing::no_cuda_reason())) {
   for (DType dt : {DType::Float32, DType::Float64}) {
     for (int kind = 0; kind < 4; ++kind) {
       CAPTURE(kind);

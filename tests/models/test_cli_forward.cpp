@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "gradcheck.h"
+#include "skip.h"
 #include "layers/layers.h"
 #include "models/registry.h"
 
@@ -17,7 +18,7 @@ using namespace neurn;
 namespace fs = std::filesystem;
 
 namespace {
-const char* neurn_bin() { return std::getenv("NEURN_BIN"); }
+using neurn::testing::neurn_bin;
 
 // Runs a command, returning its exit status and its output (stdout and stderr).
 int run(const std::string& cmd, std::string& out) {
@@ -32,11 +33,8 @@ int run(const std::string& cmd, std::string& out) {
 }
 }  // namespace
 
-TEST_CASE("neurn forward: logits equal the in-process model's; classes read from the weights") {
-  if (!neurn_bin()) {
-    MESSAGE("skipped: NEURN_BIN is not set (run through ctest to test the neurn executable)");
-    return;
-  }
+TEST_CASE("neurn forward: logits equal the in-process model's; classes read from the weights" *
+          neurn::testing::skip_unless(neurn_bin() != nullptr, neurn::testing::kNoNeurnBin)) {
   fs::path dir = fs::temp_directory_path() / "neurn_test_cli_forward";
   fs::create_directories(dir);
   std::string w = (dir / "w.safetensors").string(), x = (dir / "x.safetensors").string(),
@@ -87,11 +85,8 @@ TEST_CASE("neurn forward: logits equal the in-process model's; classes read from
   fs::remove_all(dir);
 }
 
-TEST_CASE("neurn models lists the registry with reference counts") {
-  if (!neurn_bin()) {
-    MESSAGE("skipped: NEURN_BIN is not set (run through ctest to test the neurn executable)");
-    return;
-  }
+TEST_CASE("neurn models lists the registry with reference counts" *
+          neurn::testing::skip_unless(neurn_bin() != nullptr, neurn::testing::kNoNeurnBin)) {
   std::string out;
   REQUIRE(run(std::string(neurn_bin()) + " models --classes 1000 --size 224", out) == 0);
   INFO(out);

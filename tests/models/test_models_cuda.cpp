@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "gradcheck.h"
+#include "skip.h"
 #include "layers/layers.h"
 #include "models/registry.h"
 
@@ -28,11 +29,8 @@ double rel_error(const Tensor& got, const Tensor& want, double floor = 1e-30) {
 }
 }  // namespace
 
-TEST_CASE("models on CUDA equal the CPU (eval forward and backward, a training step)") {
-  if (!cuda_available()) {
-    MESSAGE("skipped: no CUDA device; the models were not run on CUDA");
-    return;
-  }
+TEST_CASE("models on CUDA equal the CPU (eval forward and backward, a training step)" *
+          neurn::testing::skip_unless(neurn::testing::have_cuda(), neurn::testing::no_cuda_reason())) {
   for (const ModelInfo& info : list_models()) {  // every registry entry
     const std::string& name = info.name;
     const int64_t size = std::max<int64_t>(32, info.min_input_size);

@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "gradcheck.h"
+#include "skip.h"
 #include "layers/layers.h"
 #include "models/registry.h"
 
@@ -29,10 +30,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool torch_available() {
-  static const bool ok = std::system("/usr/bin/python3 -c 'import torch, torchvision' > /dev/null 2>&1") == 0;
-  return ok;
-}
 
 // The directory of reference files, made on first use.
 const std::string& reference_dir() {
@@ -74,14 +71,10 @@ double rel_error(const Tensor& got, const Tensor& want, double floor = 1e-30) {
   return diff / scale;
 }
 
+// Where /usr/bin/python3 lacks torch or torchvision (apt-get install python3-torch python3-torchvision).
+#define SKIP_UNLESS_TORCH neurn::testing::skip_unless(neurn::testing::have_torch(), neurn::testing::kNoTorch)
+
 void check_against_torch(const std::string& name) {
-  if (!torch_available()) {
-    MESSAGE(
-        "skipped: /usr/bin/python3 cannot import torch and torchvision (apt-get install python3-torch "
-        "python3-torchvision); "
-        << name << " was not compared with PyTorch");
-    return;
-  }
   const double tol = 1e-4;
   std::string dir = reference_dir();
   ModelOptions o;
@@ -158,7 +151,7 @@ void check_against_torch(const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("vgg19 equals torchvision's on the same weights") { check_against_torch("vgg19"); }
-TEST_CASE("resnet50 equals torchvision's on the same weights") { check_against_torch("resnet50"); }
-TEST_CASE("densenet121 equals torchvision's on the same weights") { check_against_torch("densenet121"); }
-TEST_CASE("mobilenet_v2 equals torchvision's on the same weights") { check_against_torch("mobilenet_v2"); }
+TEST_CASE("vgg19 equals torchvision's on the same weights" * SKIP_UNLESS_TORCH) { check_against_torch("vgg19"); }
+TEST_CASE("resnet50 equals torchvision's on the same weights" * SKIP_UNLESS_TORCH) { check_against_torch("resnet50"); }
+TEST_CASE("densenet121 equals torchvision's on the same weights" * SKIP_UNLESS_TORCH) { check_against_torch("densenet121"); }
+TEST_CASE("mobilenet_v2 equals torchvision's on the same weights" * SKIP_UNLESS_TORCH) { check_against_torch("mobilenet_v2"); }
