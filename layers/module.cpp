@@ -129,6 +129,16 @@ void Module::zero_grad() {
   for (auto& [n, c] : children_) c->zero_grad();
 }
 
+Tensor Module::adapt_state(const std::string&, const Tensor&, const Shape&) const { return {}; }
+
+bool Module::owns_state(const std::string& name) const {
+  for (auto& [n, p] : params_)
+    if (n == name && p.defined()) return true;
+  for (auto& [n, b] : buffers_)
+    if (n == name && b.defined()) return true;
+  return false;
+}
+
 void Module::apply(const std::function<void(const std::string&, Module&)>& f, const std::string& prefix) {
   f(prefix, *this);
   for (auto& [n, c] : children_) c->apply(f, prefix.empty() || n.empty() ? prefix + n : prefix + "." + n);

@@ -63,6 +63,16 @@ class Module : public std::enable_shared_from_this<Module> {
   // Visits this module and its descendants, depth first, with dotted names.
   void apply(const std::function<void(const std::string&, Module&)>& f, const std::string& prefix = "");
 
+  // ---- state saved for another configuration ----
+  // load_state (layers/state_io.h) calls this when a file's tensor for one of
+  // this module's own parameters or buffers (`name`, without prefix) has
+  // another shape than the model's `shape`: return `src` converted to `shape`,
+  // or an undefined tensor (the default) and the key is reported mis-shaped.
+  // How a ViT's position embedding made for 224x224 loads into a 32x32 model.
+  virtual Tensor adapt_state(const std::string& name, const Tensor& src, const Shape& shape) const;
+  // `name` is one of this module's own parameters or buffers (not a child's).
+  bool owns_state(const std::string& name) const;
+
  protected:
   virtual void on_train(bool) {}
   bool training_ = true;

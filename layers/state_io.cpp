@@ -11,6 +11,7 @@ std::string LoadReport::str() const {
   std::ostringstream os;
   if (ok()) {
     os << "all " << loaded.size() << " tensors loaded";
+    if (!adapted.empty()) os << " (" << adapted.size() << " adapted to the model's shape)";
     return os.str();
   }
   auto list = [&](const char* what, const std::vector<std::string>& v) {
@@ -27,6 +28,23 @@ std::string LoadReport::str() const {
   return os.str();
 }
 
+namespace {
+
+// The module owning state key `key` and the key's name inside it.
+std::pair<Module*, std::string> state_owner(Module& model, const std::string& key) {
+  std::pair<Module*, std::string> found{nullptr, ""};
+  model.apply([&](const std::string& prefix, Module& m) {
+    if (found.first) return;
+    std::string head = prefix.empty() ? "" : prefix + ".";
+    if (key.size() <= head.size() || key.compare(0, head.size(), head) != 0) return;
+    std::string local = key.substr(head.size());
+    if (m.owns_state(local)) found = {&m, local};
+  });
+  return found;
+}
+
+}  // namespace
+
 LoadReport load_state(Module& model, const NamedTensors& state, bool strict, const std::string& source) {
   std::map<std::string, Tensor> file;
   for (auto& [n, t] : state) file[n] = t;
@@ -41,10 +59,16 @@ LoadReport load_state(Module& model, const NamedTensors& state, bool strict, con
       rep.missing.push_back(name);
       continue;
     }
-    const Tensor& src = it->second;
+    Tensor src = it->second;
     if (src.shape() != dst.shape()) {
-      rep.mismatched.push_back(name + ": file " + shape_str(src.shape()) + ", model " + shape_str(dst.shape()));
-      continue;
+      auto [owner, local] = state_owner(model, name);
+      Tensor adapted = owner ? owner->adapt_state(local, src, dst.shape()) : Tensor();
+      if (!adapted.defined() || adapted.shape() != dst.shape()) {
+        rep.mismatched.push_back(name + ": file " + shape_str(src.shape()) + ", model " + shape_str(dst.shape()));
+        continue;
+      }
+      rep.adapted.push_back(name + ": file " + shape_str(src.shape()) + " -> model " + shape_str(dst.shape()));
+      src = adapted;
     }
     if (is_floating(src.dtype()) != is_floating(dst.dtype())) {
       rep.mismatched.push_back(name + ": file " + dtype_name(src.dtype()) + ", model " + dtype_name(dst.dtype()));

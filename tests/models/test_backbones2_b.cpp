@@ -1,0 +1,235 @@
+// Backbones II, part B: vit_b_16 and vit_digits (models/vit.h), the
+// position-embedding resampling that lets weights made for one input size
+// load at another (Module::adapt_state, layers/resample.h), Xception and
+// NASNetMobile (Keras counts). Parameter counts and FLOPs on the meta device.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "gradcheck.h"
+#include "layers/layers.h"
+#include "layers/resample.h"
+#include "models/registry.h"
+#include "models/vit.h"
+
+using namespace neurn;
+
+namespace {
+
+ModelOptions at(int64_t classes, int64_t size) {
+  ModelOptions o;
+  o.num_classes = classes;
+  o.input_size = size;
+  return o;
+}
+
+std::map<std::string, int> count_tokens(const std::vector<std::string>& tokens) {
+  std::map<std::string, int> c;
+  for (auto& t : tokens) ++c[t];
+  return c;
+}
+
+// Parameters of a torchvision-layout ViT, counted by hand from the layers.
+int64_t vit_params(const VitConfig& c) {
+  int64_t d = c.embed_dim, g = c.grid();
+  int64_t n = d * c.in_channels * c.patch_size * c.patch_size + d;  // conv_proj
+  n += d + (1 + g * g) * d;                                          // class token, position embedding
+  for (int64_t i = 0; i < c.depth(); ++i) {
+    int64_t m = c.mlp_dims[i];
+    n += 2 * d + 3 * d * d + 3 * d + d * d + d;  // ln_1, in_proj, out_proj
+    n += 2 * d + d * m + m + m * d + d;          // ln_2, mlp.0, mlp.3
+  }
+  return n + 2 * d + d * c.num_classes + c.num_classes;  // encoder.ln, heads.head
+}
+
+// Forward and backward on a random batch of 2 at `size`; every parameter gets a gradient.
+void forward_backward(Module& m, int64_t channels, int64_t size, int64_t classes) {
+  Generator gen(7);
+  Tensor x = randn({2, channels, size, size}, {}, &gen);
+  m.train();
+  Tensor y = m(x);
+  REQUIRE(y.shape() == Shape{2, classes});
+  Tensor loss = cross_entropy(y, from_vector<int64_t>({1, 3}, {2}));
+  CHECK(std::isfinite(loss.item()));
+  loss.backward();
+  for (auto& [name, p] : m.named_parameters()) {
+    INFO(name);
+    REQUIRE(p.grad().defined());
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- ViT
+
+TEST_CASE("vit_b_16: torchvision's parameter count, layers and FLOPs (meta)") {
+  ModelTrace t = trace_model("vit_b_16", at(1000, 224));
+  CHECK(t.params == 86'567'656);  // torchvision: sum(p.numel() for p in vit_b_16().parameters())
+  CHECK(t.total_params == t.params);
+  CHECK(t.params == vit_params(vit_b_16_config()));
+  CHECK(t.output_shape == Shape{1, 1000});
+  auto c = count_tokens(t.tokens);
+  CHECK(c["Conv"] == 1);
+  CHECK(c["ClassToken"] == 1);
+  CHECK(c["PosEmbed"] == 1);
+  CHECK(c["MultiheadAttention"] == 12);
+  CHECK(c["LayerNorm"] == 25);
+  CHECK(c["Linear"] == 25);  // 2 per MLP and the head (the attention projections are inside the attention)
+  CHECK(c["GELU"] == 12);
+  CHECK(c["Add"] == 24);
+  // torchvision's ViT_B_16_Weights meta: 17.56 GFLOPS (multiply-adds) at 224; a multiply-add counts 2 here
+  CHECK(t.flops / 1e9 > 2 * 17.56 * 0.99);
+  CHECK(t.flops / 1e9 < 2 * 17.56 * 1.01);
+  // at 32x32 the same layers on a 2x2 patch grid (5 tokens)
+  ModelTrace s = trace_model("vit_b_16", at(10, 32));
+  CHECK(s.tokens == t.tokens);
+  CHECK(s.params == 86'567'656 - 768 * 1000 - 1000 + 768 * 10 + 10 - (197 - 5) * 768);
+  CHECK(s.flops < t.flops / 30);
+}
+
+TEST_CASE("vit_digits: the documented default, counted by hand") {
+  VitConfig c = vit_digits_config();
+  CHECK(c.patch_size == 4);
+  CHECK(c.embed_dim == 192);
+  CHECK(c.depth() == 6);
+  CHECK(c.heads == std::vector<int64_t>(6, 3));
+  CHECK(c.mlp_dims == std::vector<int64_t>(6, 768));
+  ModelTrace t = trace_model("vit_digits", at(10, 32));
+  CHECK(t.params == vit_params(c));
+  CHECK(t.params == 2'693'578);
+  CHECK(t.output_shape == Shape{1, 10});
+  CHECK(count_tokens(t.tokens)["MultiheadAttention"] == 6);
+  CHECK(t.flops > 0);
+}
+
+TEST_CASE("VitConfig: per-layer heads and MLP widths build a plain ViT (an AutoFormer subnet)") {
+  VitConfig c;
+  c.image_size = 16;
+  c.patch_size = 4;
+  c.in_channels = 1;
+  c.embed_dim = 24;
+  c.heads = {2, 4, 1};
+  c.mlp_dims = {16, 48, 8};
+  c.num_classes = 5;
+  ModulePtr m = build_vit(c);
+  CHECK(m->num_parameters() == vit_params(c));
+  std::map<std::string, Shape> shapes;
+  for (auto& [k, t] : m->state_dict()) shapes[k] = t.shape();
+  CHECK(shapes["encoder.layers.encoder_layer_1.mlp.0.weight"] == Shape{48, 24});
+  CHECK(shapes["encoder.layers.encoder_layer_2.mlp.3.weight"] == Shape{24, 8});
+  CHECK(shapes["encoder.layers.encoder_layer_0.self_attention.in_proj_weight"] == Shape{72, 24});
+  CHECK(shapes["encoder.pos_embedding"] == Shape{1, 17, 24});
+  CHECK(shapes["class_token"] == Shape{1, 1, 24});
+  CHECK(shapes["heads.head.weight"] == Shape{5, 24});
+  // torchvision zero-initialises the head; give it values so that gradients reach the body
+  for (auto& [k, p] : m->named_parameters())
+    if (k == "heads.head.weight") normal_(p, 0.0, 0.1);
+  forward_backward(*m, 1, 16, 5);
+  for (auto& [k, p] : m->named_parameters()) {
+    INFO(k);
+    CHECK(max(abs(p.grad())).item() > 0);
+  }
+
+  VitConfig bad = c;
+  bad.heads = {2, 5, 1};
+  CHECK_THROWS_CONTAINING(build_vit(bad), "layer 1: embed_dim (24) must be a multiple of its heads (5)");
+  bad = c;
+  bad.mlp_dims = {16};
+  CHECK_THROWS_CONTAINING(build_vit(bad), "3 layers in heads but 1 in mlp_dims");
+  bad = c;
+  bad.image_size = 18;
+  CHECK_THROWS_CONTAINING(build_vit(bad), "image_size (18) must be a positive multiple of patch_size (4)");
+  CHECK_THROWS_CONTAINING(build_model("vit_b_16", at(10, 40)), "input size 40 is not a multiple of the patch size 16");
+  Tensor wrong = zeros({1, 1, 20, 20});
+  CHECK_THROWS_CONTAINING((*m)(wrong), "expected (N, 1, 16, 16), got (1, 1, 20, 20)");
+}
+
+TEST_CASE("vit_digits: forward and backward at 32x32") {
+  ModulePtr m = build_model("vit_digits", at(10, 32));
+  for (auto& [k, p] : m->named_parameters())
+    if (k == "heads.head.weight") normal_(p, 0.0, 0.02);
+  forward_backward(*m, 3, 32, 10);
+}
+
+// ---------------------------------------------------------------- bicubic resampling
+
+TEST_CASE("resize_bicubic: hand-computed values (Keys' kernel, a = -0.75, half-pixel centres)") {
+  // (1, 1, 1, 2) = [0, 1] to width 4: source x = (i + 0.5) / 2 - 0.5 = -0.25, 0.25, 0.75, 1.25.
+  // i = 0: taps x = -2..1 clamp to values 0, 0, 0, 1; t = 0.75, the weight of the tap at distance
+  //   2 - t = 1.25 is ((a 1.25 - 5a) 1.25 + 8a) 1.25 - 4a = -0.10546875.
+  // i = 1: taps -1..2 -> 0, 0, 1, 1; t = 0.25: weights at distances 0.75 (near: ((a+2) d - (a+3)) d^2 + 1
+  //   = 0.26171875) and 1.75 (far: -0.03515625) sum to 0.2265625. i = 2, 3 by symmetry.
+  Tensor x = from_vector<double>({0, 1}, {1, 1, 1, 2});
+  Tensor y = resize_bicubic(x, 1, 4);
+  REQUIRE(y.shape() == Shape{1, 1, 1, 4});
+  auto v = y.to_vector<double>();
+  CHECK(v[0] == doctest::Approx(-0.10546875).epsilon(1e-14));
+  CHECK(v[1] == doctest::Approx(0.2265625).epsilon(1e-14));
+  CHECK(v[2] == doctest::Approx(0.7734375).epsilon(1e-14));
+  CHECK(v[3] == doctest::Approx(1.10546875).epsilon(1e-14));
+  // the same size is the identity; a constant stays constant (the weights sum to 1)
+  Generator gen(3);
+  Tensor r = randn({2, 3, 5, 4}, {.dtype = DType::Float64}, &gen);
+  CHECK(max(abs(sub(resize_bicubic(r, 5, 4), r))).item() < 1e-14);
+  for (double c : resize_bicubic(full({1, 2, 3, 3}, 2.5), 7, 2).to_vector<double>()) CHECK(c == doctest::Approx(2.5));
+  // float32 in, float32 out
+  CHECK(resize_bicubic(full({1, 1, 2, 2}, 1.0), 3, 3).dtype() == DType::Float32);
+  CHECK_THROWS_CONTAINING(resize_bicubic(zeros({2, 2}), 3, 3), "resize_bicubic: expected (N, C, H, W), got (2, 2)");
+  CHECK_THROWS_CONTAINING(resize_bicubic(zeros({1, 1, 2, 2}), 0, 3), "output size must be positive");
+}
+
+TEST_CASE("resize_position_embedding: class token kept, grid resampled") {
+  Generator gen(5);
+  Tensor pos = randn({1, 1 + 16, 3}, {.dtype = DType::Float64}, &gen);  // a 4x4 grid of width 3
+  Tensor r = resize_position_embedding(pos, 1, 2, 2);
+  REQUIRE(r.shape() == Shape{1, 5, 3});
+  auto p = pos.to_vector<double>(), q = r.to_vector<double>();
+  for (int k = 0; k < 3; ++k) CHECK(q[k] == p[k]);  // class token
+  // grid token (i, j), channel k, against resize_bicubic on the (1, 3, 4, 4) image
+  Tensor img = permute(reshape(slice(pos, 1, 1, 17), {1, 4, 4, 3}), {0, 3, 1, 2});
+  auto want = resize_bicubic(img, 2, 2).to_vector<double>();  // (1, 3, 2, 2)
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j)
+      for (int k = 0; k < 3; ++k) CHECK(q[(1 + i * 2 + j) * 3 + k] == want[k * 4 + i * 2 + j]);
+  CHECK_THROWS_CONTAINING(resize_position_embedding(randn({1, 1 + 15, 3}), 1, 2, 2), "15 grid tokens");
+}
+
+TEST_CASE("load_state: a ViT made for 64x64 loads at 32x32 (position embedding resampled by its owner)") {
+  VitConfig c = VitConfig::uniform(16, 32, 2, 4, 64);
+  c.image_size = 64;  // a 4x4 grid
+  c.num_classes = 3;
+  ModulePtr big = build_vit(c);
+  for (auto& [k, p] : big->named_parameters()) normal_(p, 0.0, 0.5);
+  std::string path = (std::filesystem::temp_directory_path() / "neurn_b2_vit64.safetensors").string();
+  save_state(*big, path);
+  c.image_size = 32;  // a 2x2 grid
+  ModulePtr small = build_vit(c);
+  LoadReport rep = load_state_file(*small, path);  // strict: the adapted key counts as loaded
+  CHECK(rep.ok());
+  REQUIRE(rep.adapted.size() == 1);
+  CHECK(rep.adapted[0] == "encoder.pos_embedding: file (1, 17, 32) -> model (1, 5, 32)");
+  CHECK(rep.str().find("1 adapted") != std::string::npos);
+  Tensor got, want;
+  for (auto& [k, t] : small->state_dict())
+    if (k == "encoder.pos_embedding") got = t;
+  for (auto& [k, t] : big->state_dict())
+    if (k == "encoder.pos_embedding") want = resize_position_embedding(t, 1, 2, 2);
+  CHECK(max(abs(sub(got, want))).item() == 0.0);
+  Tensor y = (*small)(randn({2, 3, 32, 32}));
+  CHECK(y.shape() == Shape{2, 3});
+  // another embedding width cannot be adapted: reported mis-shaped, strict loads nothing
+  VitConfig wide = c;
+  wide.embed_dim = 40;
+  wide.heads = {4, 4};
+  ModulePtr other = build_vit(wide);
+  LoadReport loose = load_state_file(*other, path, false);
+  CHECK(loose.adapted.empty());
+  CHECK_FALSE(loose.mismatched.empty());
+  CHECK_THROWS_CONTAINING(load_state_file(*other, path), "encoder.pos_embedding: file (1, 17, 32), model (1, 5, 40)");
+  std::filesystem::remove(path);
+}
