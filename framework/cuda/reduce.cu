@@ -133,6 +133,13 @@ __global__ void scatter_add_kernel(const T* __restrict__ g, const int64_t* __res
     atomicAdd(dx + arg[i], g[i]);
 }
 
+// a[i]: a flat input index -> its index along the reduced axis.
+__global__ void axis_index_kernel(int64_t* __restrict__ a, int64_t stride, int64_t size, int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    a[i] = (a[i] / stride) % size;
+}
+
 void check_cuda_tensor(const Tensor& t, const char* what, const char* op) {
   NEURN_CHECK(t.device().is_cuda(), op, ": ", what, " is on ", t.device().str(), ", expected a cuda tensor");
 }
@@ -190,6 +197,22 @@ void reduce_max(const Tensor& x, const Tensor& out, const Tensor& arg) {
   dispatch_real(x.dtype(), "max", [&](auto z) {
     run_reduce<MaxOp<decltype(z)>>(x, out, static_cast<int64_t*>(arg.raw_data()), "max");
   });
+}
+
+void argmax(const Tensor& x, int64_t axis, const Tensor& arg) {
+  check_cuda_tensor(x, "input", "argmax");
+  check_cuda_tensor(arg, "index output", "argmax");
+  NEURN_CHECK(axis >= 0 && axis < x.dim(), "argmax: axis ", axis, " out of range for ", shape_str(x.shape()));
+  // The maxima themselves are a by-product of the max reduction's kernels.
+  Tensor vals = Tensor::empty(arg.shape(), {x.dtype(), x.device(), false});
+  reduce_max(x, vals, arg);
+  int64_t n = arg.numel();
+  if (n == 0) return;
+  int64_t stride = 1;  // of `axis` in the contiguous input
+  for (int64_t d = axis + 1; d < x.dim(); ++d) stride *= x.shape()[d];
+  axis_index_kernel<<<grid_for(n), kThreads, 0, stream()>>>(static_cast<int64_t*>(arg.raw_data()), stride,
+                                                            x.shape()[axis], n);
+  NEURN_CUDA_CHECK_LAUNCH();
 }
 
 void scatter_add_flat(const Tensor& g, const Tensor& arg, const Tensor& dx) {

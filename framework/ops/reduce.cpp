@@ -151,10 +151,16 @@ Tensor argmax(const Tensor& x, int64_t axis, bool keepdim) {
   ReducePlan p = plan_reduce(x, {ax}, keepdim, "argmax");
   NEURN_CHECK(p.count > 0, "argmax: axis ", axis, " of ", shape_str(x.shape()), " is empty");
   if (x.device().is_meta()) return Tensor::empty(p.out_shape, {DType::Int64, x.device(), false});
-  Tensor xc = x.device().is_cpu() ? x : x.cpu();
-  Tensor vals = Tensor::empty(p.keep_shape, xc.options());
+  if (x.device().is_cuda()) {
+    Tensor arg_t = Tensor::empty(p.keep_shape, {DType::Int64, x.device(), false});
+#ifdef NEURN_WITH_CUDA
+    cuda::argmax(x, ax, arg_t);
+#endif
+    return arg_t.reshape(p.out_shape);
+  }
+  Tensor vals = Tensor::empty(p.keep_shape, x.options());
   std::vector<int64_t> arg;
-  reduce_cpu(xc, p, RKind::Max, vals, &arg);
+  reduce_cpu(x, p, RKind::Max, vals, &arg);
   // Flat input index -> index along the axis.
   auto strides = contiguous_strides(x.shape());
   for (auto& a : arg) a = (a / strides[ax]) % x.shape()[ax];

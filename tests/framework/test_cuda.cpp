@@ -80,6 +80,14 @@ Tensor f32_distinct(const Shape& s, uint64_t seed) {
   return t;
 }
 
+// Values in {0, 1, 2}: many ties, where argmax takes the first maximum.
+Tensor f32_ties(const Shape& s, uint64_t seed) {
+  Generator g(seed);
+  std::vector<float> v(static_cast<size_t>(shape_numel(s)));
+  for (auto& e : v) e = static_cast<float>(g.below(3));
+  return from_vector(v, s);
+}
+
 std::function<V()> one(Shape s, uint64_t seed, double lo = -1.0, double hi = 1.0) {
   return [=] { return V{f32(s, seed, lo, hi)}; };
 }
@@ -163,8 +171,18 @@ std::vector<CudaCase> op_table() {
       [] { return V{f32_distinct({64, 50}, 46)}; });
   row("max axes {0,2}", [](const V& x, Device) { return max(x[0], {0, 2}); },
       [] { return V{f32_distinct({6, 5, 7}, 47)}; });
+  // argmax: the device kernel (framework/cuda/reduce.cu), its indices compared
+  // as floats (exact below 2^24).
   row("argmax (no gradient)", [](const V& x, Device) { return argmax(x[0], 1).to(DType::Float32); },
       [] { return V{f32_distinct({30, 11}, 48).detach()}; });
+  row("argmax axis 0, keepdim (strided)", [](const V& x, Device) { return argmax(x[0], 0, true).to(DType::Float32); },
+      [] { return V{f32_distinct({40, 3, 5}, 49).detach()}; });
+  row("argmax with ties: the first maximum", [](const V& x, Device) { return argmax(x[0], -1).to(DType::Float32); },
+      [] { return V{f32_ties({64, 37}, 52)}; });
+  row("argmax over 20000 (split across blocks), ties", [](const V& x, Device) {
+        return argmax(x[0], 1).to(DType::Float32);
+      },
+      [] { return V{f32_ties({2, 20000}, 53)}; });
   // Shape ops.
   row("permute", [](const V& x, Device) { return permute(x[0], {2, 0, 3, 1}); }, one({3, 4, 5, 6}, 50));
   row("transpose, slice with step", [](const V& x, Device) { return slice(transpose(x[0], 0, 1), 1, 1, 9, 3); },
