@@ -270,3 +270,18 @@ SubnetConfig smallest_subnet(const SearchSpace& s) {
 }
 
 }  // namespace neurn::autoformer
+
+#include "layers/state_io.h"
+
+namespace neurn::autoformer {
+
+void load_supernet_weights(Supernet& net, const std::string& path) {
+  NamedTensors st = load_safetensors(path);
+  for (const auto& [k, t] : st)
+    NEURN_CHECK(k.find("rel_pos_embed") == std::string::npos, "autoformer: ", path, " holds ", k,
+                ": a supernet with relative position encodings, which neurn's supernet does not implement "
+                "(train or convert one without --relative_position)");
+  load_state(net, st, true, path);
+}
+
+}  // namespace neurn::autoformer

@@ -152,3 +152,14 @@ SubnetConfig largest_subnet(const SearchSpace& space);
 SubnetConfig smallest_subnet(const SearchSpace& space);
 
 }  // namespace neurn::autoformer
+
+namespace neurn::autoformer {
+
+// Loads supernet weights saved with the reference's key names (a checkpoint
+// converted by scripts/convert_autoformer_checkpoint.py, or save_state of a
+// Supernet), strictly: every name and shape must match. A checkpoint of a
+// supernet with relative position encodings (rel_pos_embed_* tables) is
+// rejected with that reason: they are not implemented here.
+void load_supernet_weights(Supernet& net, const std::string& path);
+
+}  // namespace neurn::autoformer
