@@ -155,3 +155,4 @@ TEST_CASE("vgg19 equals torchvision's on the same weights" * SKIP_UNLESS_TORCH) 
 TEST_CASE("resnet50 equals torchvision's on the same weights" * SKIP_UNLESS_TORCH) { check_against_torch("resnet50"); }
 TEST_CASE("densenet121 equals torchvision's on the same weights" * SKIP_UNLESS_TORCH) { check_against_torch("densenet121"); }
 TEST_CASE("mobilenet_v2 equals torchvision's on the same weights" * SKIP_UNLESS_TORCH) { check_against_torch("mobilenet_v2"); }
+TEST_CASE("shufflenet_v2 equals torchvision's on the same weights" * SKIP_UNLESS_TORCH) { check_against_torch("shufflenet_v2_x1_0"); }

@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-MODELS = ["vgg19", "resnet50", "densenet121", "mobilenet_v2"]
-INPUT_SIZE = {"vgg19": 32, "resnet50": 64, "densenet121": 64, "mobilenet_v2": 64}
+MODELS = ["vgg19", "resnet50", "densenet121", "mobilenet_v2", "shufflenet_v2_x1_0"]
+INPUT_SIZE = {"vgg19": 32, "resnet50": 64, "densenet121": 64, "mobilenet_v2": 64, "shufflenet_v2_x1_0": 64}
 # Every training step runs in float64: see the module docstring.
 TRAIN_DTYPE = {name: torch.float64 for name in MODELS}
 ST_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
