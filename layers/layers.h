@@ -19,4 +19,5 @@
 #include "layers/sequential.h"
 #include "layers/squeeze_excite.h"
 #include "layers/state_io.h"
+#include "layers/stochastic_depth.h"
 #include "layers/token_embed.h"

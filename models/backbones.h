@@ -30,4 +30,31 @@ ModulePtr build_densenet121(const ModelOptions& options);
 ModulePtr build_mobilenet(const ModelOptions& options);     // Keras MobileNet v1, alpha = width
 ModulePtr build_mobilenet_v2(const ModelOptions& options);  // torchvision, width_mult = width
 
+// EfficientNet B0 with its compound-scaling coefficients (Tan & Le 2019):
+// B1..B7 are {1.0, 1.1, 0.2}, {1.1, 1.2, 0.3}, {1.2, 1.4, 0.3}, {1.4, 1.8, 0.4},
+// {1.6, 2.2, 0.4}, {1.8, 2.6, 0.5}, {2.0, 3.1, 0.5} (width, depth, dropout) at
+// 240, 260, 300, 380, 456, 528, 600 pixels (torchvision's B5-B7 also use BN
+// eps 1e-3, momentum 0.01; not modelled, only B0 is registered).
+struct EfficientNetScale {
+  double width = 1.0;              // channels x width, rounded to multiples of 8
+  double depth = 1.0;              // blocks per stage x depth, rounded up
+  double dropout = 0.2;            // before the classifier, unless ModelOptions::dropout
+  double stochastic_depth = 0.2;   // the last block's drop rate, linear from 0 (torchvision's schedule)
+};
+ModulePtr build_efficientnet(const EfficientNetScale& scale, const ModelOptions& options);
+ModulePtr build_efficientnet_b0(const ModelOptions& options);
+
+// torchvision's Inception v3 (transform_input off); aux_logits adds the
+// auxiliary classifier "AuxLogits" on Mixed_6e (training mode only, its
+// logits kept by the model: see models/inception_v3.cpp).
+ModulePtr build_inception_v3(const ModelOptions& options, bool aux_logits = false);
+// The auxiliary logits (N, classes) of `model`'s last training-mode forward
+// (undefined in eval or without the head); `model` must be an Inception v3.
+// A trainer adds 0.4 x their loss, as torchvision's recipe does.
+Tensor inception_v3_aux_logits(const Module& model);
+
+// ShuffleNet v1 1.0x (Zhang et al. 2018) as megvii-model/ShuffleNet-Series
+// builds it, with the paper's Table 1 channels for groups 1, 2, 3, 4 or 8.
+ModulePtr build_shufflenet_v1(int64_t groups, const ModelOptions& options);
+
 }  // namespace neurn

@@ -1,0 +1,138 @@
+// EfficientNet (Tan & Le, "EfficientNet: Rethinking Model Scaling for
+// Convolutional Neural Networks", 2019), identical to torchvision's
+// models.efficientnet_b0: modules, state keys (features.0.0.weight,
+// features.2.0.block.1.0.weight, features.2.0.block.2.fc1.bias,
+// classifier.1.weight, ...), stochastic depth schedule and init.
+// 5,288,548 parameters at 1000 classes.
+//
+// One definition for the family: B1-B7 are B0's stages with channels times a
+// width coefficient (rounded to multiples of 8) and repeats times a depth
+// coefficient (rounded up), trained at a larger resolution (EfficientNetScale
+// below); only B0 is registered.
+#include <cmath>
+
+#include "layers/layers.h"
+#include "layers/stochastic_depth.h"
+#include "models/backbones.h"
+
+namespace neurn {
+
+namespace {
+
+// torchvision's _make_divisible (as in mobilenet_v2.cpp): the nearest
+// multiple of 8, never more than 10% below v.
+int64_t make_divisible(double v, int64_t divisor = 8) {
+  int64_t n = std::max<int64_t>(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
+  if (static_cast<double>(n) < 0.9 * v) n += divisor;
+  return n;
+}
+
+// torchvision's Conv2dNormActivation: "0" conv (no bias), "1" BN, "2" SiLU
+// (left out for the linear projection).
+std::shared_ptr<Sequential> conv_bn(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups,
+                                    bool silu) {
+  auto s = std::make_shared<Sequential>();
+  s->emplace<Conv2d>(in, out, kernel, stride, (kernel - 1) / 2, 1, groups, false);
+  s->emplace<BatchNorm2d>(out);
+  if (silu) s->emplace<SiLU>();
+  return s;
+}
+
+// One stage of B0: expansion ratio, kernel, stride of its first block,
+// input and output channels, blocks.
+struct MBConvStage {
+  int64_t expand, kernel, stride, in, out, layers;
+};
+const MBConvStage kB0Stages[7] = {{1, 3, 1, 32, 16, 1},   {6, 3, 2, 16, 24, 2},   {6, 5, 2, 24, 40, 2},
+                                  {6, 3, 2, 40, 80, 3},   {6, 5, 1, 80, 112, 3},  {6, 5, 2, 112, 192, 4},
+                                  {6, 3, 1, 192, 320, 1}};
+
+// Mobile inverted bottleneck with squeeze-and-excitation: 1x1 expansion
+// (unless the ratio is 1), kxk depthwise, SE squeezing to a quarter of the
+// block's input channels, linear 1x1 projection; the residual branch goes
+// through stochastic depth when the shortcut exists. Children "block" and
+// "stochastic_depth", as torchvision's MBConv.
+class MBConv : public Module {
+ public:
+  MBConv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t expand, double sd_prob)
+      : use_residual_(stride == 1 && in == out) {
+    int64_t hidden = make_divisible(static_cast<double>(in * expand));
+    block_ = register_module("block", std::make_shared<Sequential>());
+    if (hidden != in) block_->push_back(conv_bn(in, hidden, 1, 1, 1, true));
+    block_->push_back(conv_bn(hidden, hidden, kernel, stride, hidden, true));  // depthwise
+    block_->push_back(std::make_shared<SqueezeExcite>(hidden, std::max<int64_t>(1, in / 4), std::make_shared<SiLU>()));
+    block_->push_back(conv_bn(hidden, out, 1, 1, 1, false));
+    sd_ = register_module("stochastic_depth", std::make_shared<StochasticDepth>(sd_prob));
+  }
+  Tensor forward(const Tensor& x) override {  // (N, in, H, W) -> (N, out, H / stride, W / stride)
+    Tensor y = (*block_)(x);
+    return use_residual_ ? residual_add((*sd_)(y), x) : y;
+  }
+
+ private:
+  bool use_residual_;
+  std::shared_ptr<Sequential> block_;
+  ModulePtr sd_;
+};
+
+}  // namespace
+
+ModulePtr build_efficientnet(const EfficientNetScale& scale, const ModelOptions& o) {
+  NEURN_CHECK(scale.width > 0 && scale.depth > 0, "efficientnet: width and depth coefficients must be positive, got ",
+              scale.width, " and ", scale.depth);
+  NEURN_CHECK(scale.stochastic_depth >= 0 && scale.stochastic_depth <= 1,
+              "efficientnet: stochastic_depth must be in [0, 1], got ", scale.stochastic_depth);
+  auto channels = [&](int64_t c) { return make_divisible(static_cast<double>(c) * scale.width); };
+  auto repeats = [&](int64_t n) { return static_cast<int64_t>(std::ceil(static_cast<double>(n) * scale.depth)); };
+  DeferInit defer;  // every weight is re-initialised below
+  auto model = std::make_shared<Sequential>();
+  auto features = model->add("features", std::make_shared<Sequential>());
+  features->push_back(conv_bn(o.in_channels, channels(kB0Stages[0].in), 3, 2, 1, true));
+  int64_t total_blocks = 0;
+  for (auto& st : kB0Stages) total_blocks += repeats(st.layers);
+  // torchvision's schedule: block b (counted from 0 over the whole network)
+  // drops with probability stochastic_depth * b / total_blocks
+  int64_t b = 0;
+  int64_t c = channels(kB0Stages[0].in);
+  for (auto& st : kB0Stages) {
+    auto stage = features->push_back(std::make_shared<Sequential>());
+    int64_t out = channels(st.out);
+    for (int64_t i = 0; i < repeats(st.layers); ++i, ++b) {
+      double sd = scale.stochastic_depth * static_cast<double>(b) / static_cast<double>(total_blocks);
+      stage->push_back(std::make_shared<MBConv>(c, out, st.kernel, i == 0 ? st.stride : 1, st.expand, sd));
+      c = out;
+    }
+  }
+  const int64_t last = 4 * c;  // 1280 for B0
+  features->push_back(conv_bn(c, last, 1, 1, 1, true));
+  model->add("avgpool", std::make_shared<AdaptiveAvgPool2d>(1));
+  model->add("flatten", std::make_shared<Flatten>());
+  auto classifier = model->add("classifier", std::make_shared<Sequential>());
+  classifier->emplace<Dropout>(o.dropout.value_or(scale.dropout));
+  auto fc = classifier->emplace<Linear>(last, o.num_classes);
+  // torchvision's init: He normal (fan_out) convolutions with zero bias
+  // (the SE convolutions have one), BN 1 and 0, the classifier
+  // U(-1/sqrt(classes), 1/sqrt(classes)) with zero bias
+  model->apply([](const std::string&, Module& m) {
+    if (dynamic_cast<Conv2d*>(&m)) {
+      kaiming_normal_(m.param("weight"), FanMode::FanOut);
+      if (m.has_param("bias")) constant_(m.param("bias"), 0.0);
+    }
+  });
+  double r = 1.0 / std::sqrt(static_cast<double>(o.num_classes));
+  uniform_(fc->param("weight"), -r, r);
+  constant_(fc->param("bias"), 0.0);
+  return model;
+}
+
+ModulePtr build_efficientnet_b0(const ModelOptions& o) { return build_efficientnet({}, o); }
+
+NEURN_REGISTER_MODEL(efficientnet_b0,
+                     (ModelInfo{.name = "efficientnet_b0",
+                                .family = "EfficientNet",
+                                .reference = "Tan & Le 2019; torchvision models.efficientnet_b0",
+                                .description = "MBConv with squeeze-and-excitation and SiLU, stochastic depth 0.2",
+                                .aliases = {"efficientnetb0"}}),
+                     build_efficientnet_b0);
+
+}  // namespace neurn
