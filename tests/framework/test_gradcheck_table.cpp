@@ -13,6 +13,7 @@
 
 #include "framework/ops.h"
 #include "framework/ops/neurn.h"
+#include "framework/ops/quantize.h"
 #include "gradcheck.h"
 #include "skip.h"
 
@@ -103,6 +104,10 @@ std::vector<GradCase> table() {
   row("square", [](V x) { return square(x[0]); }, one({2, 3}, 24));
   row("clamp both", [](V x) { return clamp(x[0], -1.0, 1.5); }, away({3, 4}, 25, {-1.0, 1.5}));
   row("clamp lower only", [](V x) { return clamp(x[0], 0.5, std::nullopt); }, away({3, 4}, 26, {0.5}));
+  // fake quantization's straight-through gradient (quantize.h): on a 1e-12 grid the forward is
+  // clamp(x, -0.8, 0.8) to 1e-12, so central differences check the STE's pass/block mask.
+  row("fake_quantize (STE)", [](V x) { return fake_quantize(x[0], 1e-12, -800'000'000'000, 800'000'000'000); },
+      away({3, 4}, 27, {-0.8, 0.8}));
   row("where broadcast", [](V x) { return where(gt(constant({2, 3}, 3), constant({2, 3}, 4)), x[0], x[1]); },
       two({2, 3}, {3}, 27));
 
