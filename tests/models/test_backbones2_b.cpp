@@ -14,6 +14,7 @@
 #include "gradcheck.h"
 #include "layers/layers.h"
 #include "layers/resample.h"
+#include "layers/same_pool.h"
 #include "models/registry.h"
 #include "models/vit.h"
 
@@ -232,4 +233,77 @@ TEST_CASE("load_state: a ViT made for 64x64 loads at 32x32 (position embedding r
   CHECK_FALSE(loose.mismatched.empty());
   CHECK_THROWS_CONTAINING(load_state_file(*other, path), "encoder.pos_embedding: file (1, 17, 32), model (1, 5, 40)");
   std::filesystem::remove(path);
+}
+
+// ---------------------------------------------------------------- Xception
+
+TEST_CASE("xception: Keras's totals, layers and FLOPs at 299 (meta)") {
+  ModelTrace t = trace_model("xception", at(1000, 299));
+  CHECK(t.total_params == 22'910'480);  // Keras Xception().count_params()
+  CHECK(t.params == 22'855'952);        // Keras "Trainable params"
+  CHECK(t.output_shape == Shape{1, 1000});
+  auto c = count_tokens(t.tokens);
+  CHECK(c["SeparableConv"] == 34);  // 2 + 2 + 2 (entry) + 8 x 3 (middle) + 2 + 2 (exit)
+  CHECK(c["Conv"] == 6);            // block1's two and the four shortcut convs
+  CHECK(c["BatchNorm"] == 40);
+  CHECK(c["MaxPool"] == 4);
+  CHECK(c["Add"] == 12);
+  CHECK(c["ReLU"] == 35);
+  CHECK(c["GlobalAvgPool"] == 1);
+  CHECK(c["Linear"] == 1);
+  // 8.42 G multiply-adds at 299 (Bianco et al., "Benchmark Analysis of Representative Deep Neural
+  // Network Architectures", IEEE Access 2018); a multiply-add counts 2 here
+  CHECK(t.flops / 1e9 > 2 * 8.42 * 0.97);
+  CHECK(t.flops / 1e9 < 2 * 8.42 * 1.03);
+  // state keys: Keras's layer names
+  ParamScope meta({.device = Device::meta()});
+  ModulePtr m = build_model("xception", at(1000, 299));
+  std::map<std::string, Shape> keys;
+  for (auto& [k, v] : m->state_dict()) keys[k] = v.shape();
+  CHECK(keys.at("block1_conv1.weight") == Shape{32, 3, 3, 3});
+  CHECK(keys.at("block2_sepconv1.depthwise.weight") == Shape{64, 1, 3, 3});
+  CHECK(keys.at("block2_sepconv1.pointwise.weight") == Shape{128, 64, 1, 1});
+  CHECK(keys.at("block12_sepconv3_bn.running_var") == Shape{728});
+  CHECK(keys.at("conv2d_3.weight") == Shape{1024, 728, 1, 1});
+  CHECK(keys.at("batch_normalization.weight") == Shape{128});
+  CHECK(keys.at("predictions.weight") == Shape{1000, 2048});
+  CHECK(keys.count("block2_sepconv1.pointwise.bias") == 0);  // use_bias=False
+}
+
+TEST_CASE("xception: minimum input 71 (Keras's), forward and backward there") {
+  CHECK(model_info("xception").min_input_size == 71);
+  ModelTrace t = trace_model("xception", at(10, 71));
+  CHECK(t.output_shape == Shape{1, 10});
+  CHECK_THROWS_CONTAINING(build_model("xception", at(10, 64)), "71");
+  ModulePtr m = build_model("xception", at(10, 71));
+  forward_backward(*m, 3, 71, 10);
+}
+
+TEST_CASE("SamePool2d: Keras 'same' max and average pooling (padding after, not counted)") {
+  // x = 0..15 on a 4x4 map; 3x3 stride 2 windows over rows/cols {0,1,2} and {2,3} (one padded pixel after)
+  std::vector<double> v(16);
+  for (int i = 0; i < 16; ++i) v[i] = i;
+  Tensor x = from_vector<double>(v, {1, 1, 4, 4});
+  Tensor mx = SamePool2d(PoolKind::Max, 3, 2)(x), av = SamePool2d(PoolKind::Avg, 3, 2)(x);
+  REQUIRE(mx.shape() == Shape{1, 1, 2, 2});
+  CHECK(mx.to_vector<double>() == std::vector<double>{10, 11, 14, 15});
+  // means over the pixels inside: {0,1,2,4,5,6,8,9,10}, {2,3,6,7,10,11}, {8,9,10,12,13,14}, {10,11,14,15}
+  CHECK(av.to_vector<double>() == std::vector<double>{5, 6.5, 11, 12.5});
+  // odd size, stride 1: one pixel each side; negative values are not beaten by the padding
+  Tensor neg = full({1, 2, 5, 5}, -3.0, {.dtype = DType::Float64});
+  CHECK(max(SamePool2d(PoolKind::Max, 3, 1)(neg)).item() == -3.0);
+  CHECK(SamePool2d(PoolKind::Avg, 3, 2)(neg).shape() == Shape{1, 2, 3, 3});
+  for (double a : SamePool2d(PoolKind::Avg, 3, 1)(neg).to_vector<double>()) CHECK(a == doctest::Approx(-3.0));
+  CHECK(SamePool2d(PoolKind::Max, 3, 2).type() == "MaxPool");
+  CHECK(SamePool2d(PoolKind::Avg, 3, 2).type() == "AvgPool");
+  // gradients (float64 central differences), even and odd sizes
+  for (int64_t n : {4, 5}) {
+    for (PoolKind k : {PoolKind::Max, PoolKind::Avg}) {
+      auto pool = std::make_shared<SamePool2d>(k, 3, 2);
+      Tensor in = testing::leaf({2, 2, n, n}, 11 + n);
+      auto r = testing::gradcheck([&](const std::vector<Tensor>& xs) { return (*pool)(xs[0]); }, {in});
+      INFO(r.message);
+      CHECK(r.ok);
+    }
+  }
 }
