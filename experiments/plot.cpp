@@ -387,4 +387,303 @@ std::string line_chart_svg(const LineChart& c, int width, int height) {
   return s.str();
 }
 
+// ---- clustered heatmap and incidence plot --------------------------------
+// Both figures are laid out once and drawn through a Painter, so the PNG and
+// the SVG are the same picture.
+namespace {
+
+enum class Anchor { Start, Middle, End };
+
+class Painter {
+ public:
+  virtual ~Painter() = default;
+  virtual void rect(double x, double y, double w, double h, Rgb c, const std::string& tooltip = "") = 0;
+  virtual void frame(double x, double y, double w, double h, Rgb c, double width) = 0;  // outline only
+  virtual void line(double x0, double y0, double x1, double y1, Rgb c, double width) = 0;
+  // Horizontal text: baseline at y, anchored at x. Vertical text reads
+  // upwards, its anchor on the reading axis at y, its baseline at x.
+  virtual void text(double x, double y, const std::string& s, double px, Rgb c, Anchor a = Anchor::Start,
+                    bool vertical = false) = 0;
+};
+
+// Text widths for the layout: the font's when there is one, else an average
+// advance (the SVG is then laid out the same way the PNG would be).
+int measure(const std::string& s, double px) {
+  static Canvas probe(1, 1);
+  int w = probe.text_width(s, px);
+  return w > 0 ? w : static_cast<int>(std::ceil(0.6 * px * static_cast<double>(s.size())));
+}
+
+class PngPainter : public Painter {
+ public:
+  explicit PngPainter(Canvas& c) : c_(c) {}
+  void rect(double x, double y, double w, double h, Rgb c, const std::string&) override {
+    c_.fill_rect(static_cast<int>(std::lround(x)), static_cast<int>(std::lround(y)), static_cast<int>(std::lround(w)),
+                 static_cast<int>(std::lround(h)), c);
+  }
+  void frame(double x, double y, double w, double h, Rgb c, double width) override {
+    int t = std::max(1, static_cast<int>(std::lround(width)));
+    line(x, y, x + w, y, c, t), line(x + w, y, x + w, y + h, c, t);
+    line(x + w, y + h, x, y + h, c, t), line(x, y + h, x, y, c, t);
+  }
+  void line(double x0, double y0, double x1, double y1, Rgb c, double width) override {
+    c_.line(x0, y0, x1, y1, c, std::max(1, static_cast<int>(std::lround(width))));
+  }
+  void text(double x, double y, const std::string& s, double px, Rgb c, Anchor a, bool vertical) override {
+    double w = measure(s, px), off = a == Anchor::Start ? 0 : (a == Anchor::Middle ? w / 2 : w);
+    if (vertical)
+      c_.text(static_cast<int>(std::lround(x)), static_cast<int>(std::lround(y + off)), s, px, c, true);
+    else
+      c_.text(static_cast<int>(std::lround(x - off)), static_cast<int>(std::lround(y)), s, px, c);
+  }
+
+ private:
+  Canvas& c_;
+};
+
+class SvgPainter : public Painter {
+ public:
+  SvgPainter(int w, int h) {
+    s_ << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\"" << h
+       << "\" font-family=\"DejaVu Sans, Arial, sans-serif\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  }
+  void rect(double x, double y, double w, double h, Rgb c, const std::string& tooltip) override {
+    s_ << "<rect x=\"" << x << "\" y=\"" << y << "\" width=\"" << w << "\" height=\"" << h << "\" fill=\"" << c.hex()
+       << "\"";
+    if (tooltip.empty())
+      s_ << "/>\n";
+    else
+      s_ << "><title>" << xml_escape(tooltip) << "</title></rect>\n";
+  }
+  void frame(double x, double y, double w, double h, Rgb c, double width) override {
+    s_ << "<rect x=\"" << x << "\" y=\"" << y << "\" width=\"" << w << "\" height=\"" << h
+       << "\" fill=\"none\" stroke=\"" << c.hex() << "\" stroke-width=\"" << width << "\"/>\n";
+  }
+  void line(double x0, double y0, double x1, double y1, Rgb c, double width) override {
+    s_ << "<line x1=\"" << x0 << "\" y1=\"" << y0 << "\" x2=\"" << x1 << "\" y2=\"" << y1 << "\" stroke=\"" << c.hex()
+       << "\" stroke-width=\"" << width << "\"/>\n";
+  }
+  void text(double x, double y, const std::string& t, double px, Rgb c, Anchor a, bool vertical) override {
+    const char* anchor = a == Anchor::Start ? "start" : (a == Anchor::Middle ? "middle" : "end");
+    // Rotated -90 degrees the text reads upwards, as the PNG's vertical text.
+    s_ << "<text x=\"" << x << "\" y=\"" << y << "\" font-size=\"" << px << "\" text-anchor=\"" << anchor
+       << "\" fill=\"" << c.hex() << "\"";
+    if (vertical) s_ << " transform=\"rotate(-90 " << x << " " << y << ")\"";
+    s_ << ">" << xml_escape(t) << "</text>\n";
+  }
+  std::string finish() { return s_.str() + "</svg>\n"; }
+
+ private:
+  std::ostringstream s_;
+};
+
+struct ClusterLayout {
+  int n, cell, dendro_x, dendro_w, grid_x, grid_y, label_w, legend_x, width, height;
+  double label_px, value_px;
+};
+
+ClusterLayout cluster_layout(const ClusteredHeatmap& h) {
+  ClusterLayout l{};
+  l.n = static_cast<int>(h.labels.size());
+  l.cell = l.n <= 8 ? 48 : (l.n <= 20 ? 30 : (l.n <= 50 ? 18 : 12));
+  l.label_px = l.cell >= 18 ? 12 : 10;
+  l.value_px = l.cell >= 48 ? 12 : 9;
+  int longest = 0;
+  for (auto& s : h.labels) longest = std::max(longest, measure(s, l.label_px));
+  l.label_w = longest + 12;
+  l.dendro_x = 10;
+  l.dendro_w = h.links.empty() ? 0 : std::max(120, l.n * l.cell / 3);
+  l.grid_x = l.dendro_x + l.dendro_w + 6;
+  l.grid_y = 62 + (h.highlight_note.empty() ? 0 : 16);
+  l.legend_x = l.grid_x + l.n * l.cell + l.label_w + 16;
+  int title_w = std::max(measure(h.title, 16), measure(h.subtitle, 12)) + 20;
+  l.width = std::max(l.legend_x + 70, title_w);
+  l.height = l.grid_y + l.n * l.cell + l.label_w + 10;
+  return l;
+}
+
+void draw_clustered(const ClusteredHeatmap& h, const ClusterLayout& l, Painter& p) {
+  const int n = l.n;
+  std::vector<int> order = h.order;
+  if (order.empty())
+    for (int i = 0; i < n; ++i) order.push_back(i);
+  std::vector<int> pos(static_cast<size_t>(n));  // item -> row
+  for (int r = 0; r < n; ++r) pos[static_cast<size_t>(order[static_cast<size_t>(r)])] = r;
+  const Rgb black{0, 0, 0}, red{200, 20, 20}, grey{90, 90, 90};
+  p.text(10, 22, h.title, 16, black);
+  if (!h.subtitle.empty()) p.text(10, 42, h.subtitle, 12, grey);
+  if (!h.highlight_note.empty()) p.text(10, 58, h.highlight_note, 12, red);
+  auto color = [&](double v) {
+    double t = h.hi > h.lo ? (v - h.lo) / (h.hi - h.lo) : 0.5;
+    return h.diverging ? colormap_diverging(t) : colormap_sequential(t);
+  };
+  for (int r = 0; r < n; ++r) {
+    int i = order[static_cast<size_t>(r)];
+    for (int c = 0; c < n; ++c) {
+      int j = order[static_cast<size_t>(c)];
+      double v = h.values[static_cast<size_t>(i)][static_cast<size_t>(j)];
+      Rgb bg = color(v);
+      double x = l.grid_x + c * l.cell, y = l.grid_y + r * l.cell;
+      p.rect(x, y, l.cell, l.cell, bg, h.labels[static_cast<size_t>(i)] + " / " + h.labels[static_cast<size_t>(j)] +
+                                           ": " + fmt(v, 4));
+      if (l.cell >= 30) p.text(x + l.cell / 2.0, y + l.cell / 2.0 + 4, fmt(v, h.decimals), l.value_px, text_on(bg), Anchor::Middle);
+    }
+    bool hl = static_cast<size_t>(i) < h.highlight.size() && h.highlight[static_cast<size_t>(i)];
+    const std::string& lab = h.labels[static_cast<size_t>(i)];
+    double cy = l.grid_y + r * l.cell + l.cell / 2.0 + l.label_px * 0.35;
+    p.text(l.grid_x + n * l.cell + 6, cy, lab, l.label_px, hl ? red : black);
+    double cx = l.grid_x + r * l.cell + l.cell / 2.0 + l.label_px * 0.35;
+    p.text(cx, l.grid_y + n * l.cell + 6, lab, l.label_px, hl ? red : black, Anchor::End, true);
+  }
+  // Cluster boxes: the clusters are contiguous runs of rows.
+  if (static_cast<int>(h.clusters.size()) == n) {
+    int start = 0;
+    for (int r = 1; r <= n; ++r) {
+      if (r < n && h.clusters[static_cast<size_t>(order[static_cast<size_t>(r)])] ==
+                       h.clusters[static_cast<size_t>(order[static_cast<size_t>(start)])])
+        continue;
+      double x = l.grid_x + start * l.cell, len = (r - start) * l.cell;
+      p.frame(x, l.grid_y + start * l.cell, len, len, {255, 255, 255}, 2);
+      start = r;
+    }
+  }
+  // Dendrogram: leaves at the grid's left edge, height growing to the left.
+  if (!h.links.empty()) {
+    double hmax = 0;
+    for (auto& k : h.links) hmax = std::max(hmax, k.height);
+    if (hmax <= 0) hmax = 1;
+    std::vector<double> ny(static_cast<size_t>(2 * n)), nx(static_cast<size_t>(2 * n));
+    const double right = l.dendro_x + l.dendro_w;
+    for (int i = 0; i < n; ++i) {
+      ny[static_cast<size_t>(i)] = l.grid_y + pos[static_cast<size_t>(i)] * l.cell + l.cell / 2.0;
+      nx[static_cast<size_t>(i)] = right;
+    }
+    for (size_t k = 0; k < h.links.size(); ++k) {
+      auto& lk = h.links[k];
+      double x = right - lk.height / hmax * l.dendro_w;
+      auto a = static_cast<size_t>(lk.left), b = static_cast<size_t>(lk.right);
+      p.line(nx[a], ny[a], x, ny[a], grey, 1);
+      p.line(nx[b], ny[b], x, ny[b], grey, 1);
+      p.line(x, ny[a], x, ny[b], grey, 1);
+      nx[static_cast<size_t>(n) + k] = x;
+      ny[static_cast<size_t>(n) + k] = (ny[a] + ny[b]) / 2;
+    }
+    // Height axis under the dendrogram.
+    double ay = l.grid_y + n * l.cell + 6;
+    p.line(l.dendro_x, ay, right, ay, grey, 1);
+    for (int t = 0; t <= 2; ++t) {
+      double x = right - t / 2.0 * l.dendro_w;
+      p.line(x, ay, x, ay + 4, grey, 1);
+      p.text(x, ay + 16, fmt(hmax * t / 2.0, 2), 10, grey, Anchor::Middle);
+    }
+    p.text(l.dendro_x + l.dendro_w / 2.0, ay + 30, "linkage distance", 10, grey, Anchor::Middle);
+  }
+  // Colour bar.
+  int bar_h = std::max(120, n * l.cell / 2);
+  for (int k = 0; k < bar_h; k += 2) {
+    double t = 1.0 - static_cast<double>(k) / (bar_h - 1);
+    p.rect(l.legend_x, l.grid_y + k, 16, 2, h.diverging ? colormap_diverging(t) : colormap_sequential(t));
+  }
+  p.text(l.legend_x + 20, l.grid_y + 10, fmt(h.hi, 2), 11, black);
+  p.text(l.legend_x + 20, l.grid_y + bar_h, fmt(h.lo, 2), 11, black);
+}
+
+void check_clustered(const ClusteredHeatmap& h) {
+  const size_t n = h.labels.size();
+  NEURN_CHECK(h.values.size() == n, "clustered heatmap: ", h.values.size(), " rows for ", n, " labels");
+  for (auto& r : h.values) NEURN_CHECK(r.size() == n, "clustered heatmap: a row of ", r.size(), " values for ", n, " labels");
+  NEURN_CHECK(h.order.empty() || h.order.size() == n, "clustered heatmap: order of ", h.order.size(), " for ", n);
+  NEURN_CHECK(h.links.empty() || h.links.size() + 1 == n, "clustered heatmap: ", h.links.size(), " links for ", n,
+              " items");
+}
+
+struct IncidenceLayout {
+  int rows, cols, cell_w, cell_h, left, top, grid_w, width, height;
+};
+
+IncidenceLayout incidence_layout(const IncidencePlot& p) {
+  IncidenceLayout l{};
+  l.rows = static_cast<int>(p.row_labels.size());
+  l.cols = static_cast<int>(p.column_labels.size());
+  l.cell_w = l.cols <= 20 ? 18 : 14;
+  l.cell_h = 13;
+  int longest_row = 0, longest_col = 0;
+  for (auto& s : p.row_labels) longest_row = std::max(longest_row, measure(s, 10));
+  for (auto& s : p.column_labels) longest_col = std::max(longest_col, measure(s, 11));
+  l.left = longest_row + 16;
+  l.top = 56 + longest_col + 8;
+  l.grid_w = l.cols * l.cell_w;
+  l.width = std::max(l.left + l.grid_w + 150, std::max(measure(p.title, 16), measure(p.subtitle, 12)) + 20);
+  l.height = l.top + l.rows * l.cell_h + 16;
+  return l;
+}
+
+void draw_incidence(const IncidencePlot& p, const IncidenceLayout& l, Painter& pa) {
+  const Rgb black{0, 0, 0}, grey{90, 90, 90}, light{238, 238, 238}, on{33, 102, 172};
+  pa.text(10, 22, p.title, 16, black);
+  if (!p.subtitle.empty()) pa.text(10, 42, p.subtitle, 12, grey);
+  for (int c = 0; c < l.cols; ++c)
+    pa.text(l.left + c * l.cell_w + l.cell_w / 2.0 + 4, l.top - 6, p.column_labels[static_cast<size_t>(c)], 11, black,
+            Anchor::Start, true);
+  for (int r = 0; r < l.rows; ++r) {
+    double y = l.top + r * l.cell_h;
+    if (r % 2 == 0) pa.rect(l.left, y, l.grid_w, l.cell_h, {250, 250, 250});
+    pa.text(l.left - 6, y + l.cell_h - 3, p.row_labels[static_cast<size_t>(r)], 10, black, Anchor::End);
+    std::vector<bool> holds(static_cast<size_t>(l.cols), false);
+    for (int c : p.rows_hold[static_cast<size_t>(r)])
+      if (c >= 0 && c < l.cols) holds[static_cast<size_t>(c)] = true;
+    for (int c = 0; c < l.cols; ++c)
+      pa.rect(l.left + c * l.cell_w + 1, y + 1, l.cell_w - 2, l.cell_h - 2, holds[static_cast<size_t>(c)] ? on : light,
+              holds[static_cast<size_t>(c)] ? p.row_labels[static_cast<size_t>(r)] + " in " +
+                                                  p.column_labels[static_cast<size_t>(c)]
+                                            : "");
+    std::string note = std::to_string(p.rows_hold[static_cast<size_t>(r)].size());
+    if (static_cast<size_t>(r) < p.row_notes.size() && !p.row_notes[static_cast<size_t>(r)].empty())
+      note += "  " + p.row_notes[static_cast<size_t>(r)];
+    pa.text(l.left + l.grid_w + 8, y + l.cell_h - 3, note, 10, grey);
+  }
+}
+
+void check_incidence(const IncidencePlot& p) {
+  NEURN_CHECK(p.rows_hold.size() == p.row_labels.size(), "incidence plot: ", p.rows_hold.size(), " rows of cells for ",
+              p.row_labels.size(), " row labels");
+  NEURN_CHECK(!p.row_labels.empty() && !p.column_labels.empty(), "incidence plot: no rows or no columns");
+}
+
+}  // namespace
+
+void write_clustered_heatmap_png(const ClusteredHeatmap& h, const std::string& path) {
+  check_clustered(h);
+  ClusterLayout l = cluster_layout(h);
+  Canvas c(l.width, l.height);
+  PngPainter p(c);
+  draw_clustered(h, l, p);
+  c.save_png(path);
+}
+
+void write_clustered_heatmap_svg(const ClusteredHeatmap& h, const std::string& path) {
+  check_clustered(h);
+  ClusterLayout l = cluster_layout(h);
+  SvgPainter p(l.width, l.height);
+  draw_clustered(h, l, p);
+  write_file_atomic(path, p.finish());
+}
+
+void write_incidence_png(const IncidencePlot& ip, const std::string& path) {
+  check_incidence(ip);
+  IncidenceLayout l = incidence_layout(ip);
+  Canvas c(l.width, l.height);
+  PngPainter p(c);
+  draw_incidence(ip, l, p);
+  c.save_png(path);
+}
+
+void write_incidence_svg(const IncidencePlot& ip, const std::string& path) {
+  check_incidence(ip);
+  IncidenceLayout l = incidence_layout(ip);
+  SvgPainter p(l.width, l.height);
+  draw_incidence(ip, l, p);
+  write_file_atomic(path, p.finish());
+}
+
 }  // namespace neurn::experiments

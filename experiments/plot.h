@@ -69,4 +69,42 @@ std::string line_chart_svg(const LineChart& c, int width = 640, int height = 360
 // The i-th of a palette of distinguishable colours.
 Rgb palette(size_t i);
 
+// A similarity matrix in the order of a hierarchical clustering, with its
+// dendrogram on the left and the flat clusters boxed (the paper's Figures 1
+// and 4). `values` and `labels` are in the items' own order; `order` puts
+// them in the dendrogram's leaf order.
+struct DendrogramLink {
+  int left, right;  // ids: 0..n-1 the items, n + k the cluster made by link k
+  double height;    // merge distance
+};
+struct ClusteredHeatmap {
+  std::string title, subtitle;  // subtitle: one line under the title (measure, linkage)
+  std::vector<std::string> labels;
+  std::vector<std::vector<double>> values;  // n x n
+  std::vector<int> order;                   // the leaves left to right; empty: as given
+  std::vector<DendrogramLink> links;        // n - 1, heights non-decreasing; empty: no dendrogram
+  std::vector<int> clusters;                // cluster label per item (contiguous in `order`); empty: none
+  std::vector<bool> highlight;              // items whose label is drawn in red (the shortlist)
+  std::string highlight_note;               // what the red labels mean, printed under the title
+  double lo = 0, hi = 1;
+  bool diverging = false;
+  int decimals = 2;                         // of the cell values (drawn only when the cells are large)
+};
+void write_clustered_heatmap_png(const ClusteredHeatmap& h, const std::string& path);
+void write_clustered_heatmap_svg(const ClusteredHeatmap& h, const std::string& path);
+
+// Which items hold which features (the paper's Figure 3: the most common layer
+// combinations against the models that contain them): one row per feature,
+// one column per item, a filled cell where rows_hold[r] lists the column, and
+// the row's count at its right end.
+struct IncidencePlot {
+  std::string title, subtitle;
+  std::vector<std::string> row_labels;   // the combinations
+  std::vector<std::string> column_labels;  // the models
+  std::vector<std::vector<int>> rows_hold;  // per row, the column indices it holds
+  std::vector<std::string> row_notes;    // per row, a short note right of the count (occurrences); may be empty
+};
+void write_incidence_png(const IncidencePlot& p, const std::string& path);
+void write_incidence_svg(const IncidencePlot& p, const std::string& path);
+
 }  // namespace neurn::experiments

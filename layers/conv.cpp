@@ -50,7 +50,8 @@ Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t 
 }
 
 std::string Conv2d::type() const {
-  return spec_.groups > 1 && spec_.groups == spec_.in_channels ? "DepthwiseConv" : "Conv";
+  if (spec_.groups == 1) return "Conv";
+  return spec_.groups == spec_.in_channels ? "DepthwiseConv" : "GroupConv";
 }
 
 Tensor Conv2d::forward(const Tensor& x) {

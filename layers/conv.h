@@ -24,8 +24,9 @@ struct Conv2dSpec {
 
 // Parameters "weight" (out, in / groups, kH, kW) and "bias" (out), PyTorch's
 // default init: kaiming-uniform a = sqrt(5) for the weight, U(-1/sqrt(fan_in),
-// 1/sqrt(fan_in)) for the bias. Token "Conv", or "DepthwiseConv" when every
-// group holds one input channel.
+// 1/sqrt(fan_in)) for the bias. Token "Conv"; "DepthwiseConv" when every
+// group holds one input channel; "GroupConv" for other grouped convolutions
+// (ShuffleNet, ResNeXt), a different layer for the N-W aligner.
 class Conv2d : public Module {
  public:
   explicit Conv2d(const Conv2dSpec& spec);

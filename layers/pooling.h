@@ -31,13 +31,15 @@ class AvgPool2d : public Module {
 };
 
 // (N, C, H, W) -> (N, C, out_h, out_w) with PyTorch's adaptive windows.
-// Token "AdaptiveAvgPool".
+// Token "GlobalAvgPool" for a 1x1 output (what Keras writes as
+// GlobalAveragePooling2D: the same layer for the N-W aligner), else
+// "AdaptiveAvgPool".
 class AdaptiveAvgPool2d : public Module {
  public:
   AdaptiveAvgPool2d(int64_t out_h, int64_t out_w) : h_(out_h), w_(out_w) {}
   explicit AdaptiveAvgPool2d(int64_t out) : AdaptiveAvgPool2d(out, out) {}
   Tensor forward(const Tensor& x) override { return adaptive_avg_pool2d(x, h_, w_); }
-  std::string type() const override { return "AdaptiveAvgPool"; }
+  std::string type() const override { return h_ == 1 && w_ == 1 ? "GlobalAvgPool" : "AdaptiveAvgPool"; }
 
  private:
   int64_t h_, w_;

@@ -1,8 +1,11 @@
 // `neurn models`: the registry, with parameter counts from the meta device.
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "experiments/cli/cli.h"
+#include "framework/error.h"
 #include "models/registry.h"
+#include "models/similarity/vocabulary.h"
 
 namespace neurn::cli {
 namespace {
@@ -47,6 +50,51 @@ int run_models(const Args& args) {
 }
 
 Register reg{"models", "list the registered architectures with parameter counts and FLOPs", run_models};
+
+const char* kTraceHelp =
+    "usage: neurn models trace NAME [--json]\n"
+    "The layer sequence of a registered model, the input of the N-W aligner (`neurn similarity`):\n"
+    "one token per leaf layer in execution order, residual adds and concatenations included, in\n"
+    "the vocabulary of docs/similarity.md (token and one-character code). Traced on the meta\n"
+    "device at the model's minimum input size. --json: {\"model\", \"tokens\", \"codes\",\n"
+    "\"layer_types\"} (layer_types: what each layer recorded, before the vocabulary).\n";
+
+int run_models_trace(const Args& args) {
+  Flags f(args, {"help", "json"});
+  if (f.has("help")) {
+    std::printf("%s", kTraceHelp);
+    return 0;
+  }
+  f.allow_only({"help", "json"});
+  NEURN_CHECK(f.positional().size() == 1, "models trace: expected one model name, got ", f.positional().size(),
+              " (usage: neurn models trace NAME [--json])");
+  const ModelInfo& info = model_info(f.positional()[0]);
+  ModelOptions o;
+  o.input_size = info.min_input_size;
+  ModelTrace t = trace_model(info.name, o);
+  std::vector<std::string> tokens = similarity::to_vocabulary(t.tokens);
+  std::string codes = similarity::to_codes(tokens);
+  if (f.has("json")) {
+    nlohmann::json j{{"model", info.name}, {"tokens", tokens}, {"codes", codes}, {"layer_types", t.tokens}};
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  }
+  std::printf("%s: %zu tokens (traced at %lldx%lld)\ncodes: %s\n", info.name.c_str(), tokens.size(),
+              static_cast<long long>(o.input_size), static_cast<long long>(o.input_size), codes.c_str());
+  std::string line;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    std::string item = tokens[i] + "(" + codes[i] + ")";
+    if (!line.empty() && line.size() + item.size() + 1 > 100) {
+      std::printf("  %s\n", line.c_str());
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + item;
+  }
+  if (!line.empty()) std::printf("  %s\n", line.c_str());
+  return 0;
+}
+
+Register reg_trace{"models trace", "the layer sequence (N-W tokens) of one model", run_models_trace};
 
 }  // namespace
 }  // namespace neurn::cli

@@ -137,7 +137,7 @@ TEST_CASE("SqueezeExcite: torchvision's keys, a gate in (0, 1), trace, gradients
   Tensor x = leaf({2, 8, 3, 3}, 7, 0.5, 1.0);
   LayerTrace trace;
   Tensor y = se(x);
-  CHECK(trace.tokens() == std::vector<std::string>{"AdaptiveAvgPool", "Conv", "ReLU", "Conv", "Sigmoid", "Multiply"});
+  CHECK(trace.tokens() == std::vector<std::string>{"GlobalAvgPool", "Conv", "ReLU", "Conv", "Sigmoid", "Multiply"});
   auto xv = x.to_vector<double>(), yv = y.to_vector<double>();
   for (size_t i = 0; i < xv.size(); ++i) CHECK((yv[i] > 0 && yv[i] < xv[i]));
   CHECK_GRADCHECK(gradcheck([&](const std::vector<Tensor>& in) { return se(in[0]); }, {x}));

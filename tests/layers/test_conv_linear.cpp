@@ -134,6 +134,7 @@ TEST_CASE("DepthwiseConv2d and SeparableConv2d (Keras style)") {
   CHECK(dw.param("weight").shape() == Shape{8, 1, 3, 3});
   CHECK(dw.type() == "DepthwiseConv");
   CHECK(Conv2d(4, 4, 3, 1, 1, 1, 4).type() == "DepthwiseConv");  // torchvision's way of writing it
+  CHECK(Conv2d(4, 8, 3, 1, 1, 1, 2).type() == "GroupConv");      // ShuffleNet's, ResNeXt's grouped conv
   SeparableConv2d sep(4, 6, 3, 1, 1);
   auto names = sep.state_dict();
   REQUIRE(names.size() == 3);

@@ -85,7 +85,8 @@ TEST_CASE("pooling layers: shapes, values and tokens") {
   CHECK(GlobalAvgPool(true)(x).shape() == Shape{1, 1, 1, 1});
   CHECK(mp.type() == "MaxPool");
   CHECK(ap.type() == "AvgPool");
-  CHECK(aap.type() == "AdaptiveAvgPool");
+  CHECK(aap.type() == "GlobalAvgPool");  // a 1x1 adaptive pool is Keras's global pool
+  CHECK(AdaptiveAvgPool2d(7).type() == "AdaptiveAvgPool");
   CHECK(gap.type() == "GlobalAvgPool");
   CHECK_THROWS_CONTAINING(MaxPool2d(0), "expected kernel > 0");
 }
