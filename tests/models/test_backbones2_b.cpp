@@ -307,3 +307,61 @@ TEST_CASE("SamePool2d: Keras 'same' max and average pooling (padding after, not 
     }
   }
 }
+
+// ---------------------------------------------------------------- NASNetMobile
+
+TEST_CASE("nasnetmobile: Keras's totals, cells and FLOPs at 224 (meta)") {
+  ModelTrace t = trace_model("nasnetmobile", at(1000, 224));
+  CHECK(t.total_params == 5'326'716);  // Keras NASNetMobile().count_params()
+  CHECK(t.params == 5'289'978);        // Keras "Trainable params"
+  CHECK(t.output_shape == Shape{1, 1000});
+  auto c = count_tokens(t.tokens);
+  // 16 cells: stem_1, stem_2, 4 normal, reduce_4, 4 normal, reduce_8, 4 normal
+  CHECK(c["Concat"] == 16 + 4);          // one per cell, one per two-path reduction of p
+  CHECK(c["Cropping"] == 4);             // p from a larger map: stem_2, cells 0, 5 and 9
+  CHECK(c["SeparableConv"] == 160);      // 2 per separable block, 5 blocks per cell
+  CHECK(c["Conv"] == 1 + 16 + 4 * 2 + 11);  // stem, each cell's 1x1, two-path reductions, projections of p
+  CHECK(c["BatchNorm"] == 192);
+  CHECK(c["Add"] == 80);
+  CHECK(c["MaxPool"] == 8);
+  CHECK(c["AvgPool"] == 52);
+  // Zoph et al. 2018, Table 2: NASNet-A (4 @ 1056), 564 M multiply-adds at 224; a multiply-add counts 2
+  // here, and the batch norms, additions and poolings that the paper leaves out add about 2.5%
+  CHECK(t.flops / 1e9 > 2 * 0.564 * 0.98);
+  CHECK(t.flops / 1e9 < 2 * 0.564 * 1.05);
+  ParamScope meta({.device = Device::meta()});
+  ModulePtr m = build_model("nasnetmobile", at(1000, 224));
+  std::map<std::string, Shape> keys;
+  for (auto& [k, v] : m->state_dict()) keys[k] = v.shape();
+  CHECK(keys.at("stem_conv1.weight") == Shape{32, 3, 3, 3});
+  CHECK(keys.at("reduction_conv_1_stem_1.weight") == Shape{11, 32, 1, 1});
+  CHECK(keys.at("separable_conv_1_reduction_right1_stem_1.depthwise.weight") == Shape{32, 1, 7, 7});
+  CHECK(keys.at("adjust_conv_1_stem_2.weight") == Shape{11, 32, 1, 1});
+  CHECK(keys.at("adjust_bn_stem_2.running_mean") == Shape{22});
+  CHECK(keys.at("adjust_conv_projection_1.weight") == Shape{44, 88, 1, 1});
+  CHECK(keys.at("separable_conv_2_bn_normal_left5_12.weight") == Shape{176});
+  CHECK(keys.at("separable_conv_1_reduction_left4_reduce_8.pointwise.weight") == Shape{176, 176, 1, 1});
+  CHECK(keys.at("predictions.weight") == Shape{1000, 1056});
+}
+
+TEST_CASE("nasnetmobile: minimum input 32 (Keras's); the same layers from 19; forward and backward at 32") {
+  CHECK(model_info("nasnetmobile").min_input_size == 32);
+  CHECK(canonical_model_name("nasnet_mobile") == "nasnetmobile");
+  // maps 224 -> 111 (stem) -> 56 -> 28 -> 14 -> 7; at 19: 9 -> 5 -> 3 -> 2 -> 1, still one size per
+  // stage, so Keras's _adjust_block would choose the same adjustments (at 18 the last two stages are
+  // both 1x1 and Keras would project p instead of reducing it): the layers are those at 224
+  ModelTrace big = trace_model("nasnetmobile", at(10, 224));
+  ParamScope meta({.device = Device::meta()});
+  ModulePtr small = build_model("nasnetmobile", at(10, 32));
+  for (int64_t s : {32, 19}) {
+    INFO(s);
+    ModelTrace t = trace_model(*small, {1, 3, s, s});
+    CHECK(t.tokens == big.tokens);
+    CHECK(t.output_shape == Shape{1, 10});
+  }
+}
+
+TEST_CASE("nasnetmobile: forward and backward at 32x32") {
+  ModulePtr m = build_model("nasnetmobile", at(10, 32));
+  forward_backward(*m, 3, 32, 10);
+}
