@@ -1,0 +1,370 @@
+// `neurn nas autoformer train|search|export|run`: AutoFormer on the digit
+// domains. train: the supernet, one uniform subnet per step; search: the
+// evolution under a parameter limit, fitness = validation accuracy of the
+// subnet with inherited weights; export: the best subnet as a standalone
+// model (subnet.json + subnet.safetensors, the registry's "autoformer" with
+// arch = subnet.json); run: all three, then the fine-tuning of the exported
+// subnet without and with NeuRN through the experiment runner (the config's
+// finetune: section). One YAML config holds everything
+// (experiments/configs/autoformer_tiny.yaml documents the keys).
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <numeric>
+#include <sstream>
+
+#include "datasets/datasets.h"
+#include "experiments/cli/cli.h"
+#include "experiments/config.h"
+#include "experiments/sweep.h"
+#include "framework/error.h"
+#include "framework/serialize/json_lite.h"
+#include "layers/layers.h"
+#include "nas/autoformer/search.h"
+#include "nas/autoformer/subnet_model.h"
+
+namespace neurn::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace neurn::autoformer;
+
+const char* kHelp = R"(usage: neurn nas autoformer train|search|export|run --config FILE [options]
+
+  train    trains the supernet (one uniform subnet per step); writes
+           OUTPUT/supernet.safetensors (and a resumable OUTPUT/supernet_ckpt.safetensors)
+  search   evolution under the parameter limit on the validation split; writes
+           OUTPUT/search_history.json (resumable) and OUTPUT/search_result.json
+  export   the best subnet (or --arch) with its inherited weights:
+           OUTPUT/subnet.json + OUTPUT/subnet.safetensors (model autoformer, arch: OUTPUT/subnet.json)
+  run      train, search, export, then the config's finetune: runs (without and with NeuRN)
+
+  --config FILE        YAML (experiments/configs/autoformer_tiny.yaml)
+  --output DIR         overrides output_dir
+  --data-root DIR      overrides data_root
+  --device cpu|cuda|auto
+  --steps N            overrides autoformer.train.steps
+  --generations N      overrides autoformer.search.generations
+  --supernet FILE      search/export from these supernet weights (e.g. a converted reference checkpoint)
+  --arch ENCODING      export this subnet (e192-h3,4,...-m3.5,4,...) instead of the search's best
+  --fresh              ignore checkpoints and search history (default: resume)
+)";
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// The autoformer: section, every key with its default.
+struct NasConfig {
+  std::string name = "autoformer", output_dir = "runs/autoformer", data_root, device = "auto";
+  SearchSpace space;
+  std::string source = "mnist";
+  int64_t train_images = 0, val_images = 1000;  // 0: the whole split
+  uint64_t seed = 0;
+  SupernetTrainOptions train;
+  int64_t batch_size = 24;  // the paper's
+  int64_t log_every = 50;
+  SubnetSearchOptions search;
+  int64_t val_batch = 250;
+  YAML::Node finetune;
+};
+
+template <typename T>
+T get(const YAML::Node& n, const char* key, T def, const std::string& where) {
+  if (!n[key]) return def;
+  try {
+    return n[key].as<T>();
+  } catch (const YAML::Exception&) {
+    NEURN_FAIL(where, ": ", key, " has the wrong type (", YAML::Dump(n[key]), ")");
+  }
+}
+
+void only_keys(const YAML::Node& n, const std::vector<std::string>& keys, const std::string& where) {
+  if (!n) return;
+  NEURN_CHECK(n.IsMap(), where, " must be a mapping");
+  for (auto it : n) {
+    std::string k = it.first.as<std::string>();
+    NEURN_CHECK(std::find(keys.begin(), keys.end(), k) != keys.end(), where, ": unknown key '", k, "'");
+  }
+}
+
+NasConfig load_nas_config(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    NEURN_FAIL(path, ": ", e.what());
+  }
+  only_keys(root, {"name", "output_dir", "data_root", "device", "autoformer", "finetune"}, path);
+  NasConfig c;
+  c.name = get<std::string>(root, "name", c.name, path);
+  c.output_dir = get<std::string>(root, "output_dir", "runs/" + c.name, path);
+  c.data_root = get<std::string>(root, "data_root", "", path);
+  c.device = get<std::string>(root, "device", "auto", path);
+  YAML::Node a = root["autoformer"];
+  std::string w = path + ": autoformer";
+  NEURN_CHECK(a && a.IsMap(), path, ": no autoformer: section");
+  only_keys(a, {"space", "patch", "head_dim", "source", "train_images", "val_images", "seed", "train", "search"}, w);
+  c.space = search_space(get<std::string>(a, "space", "cpu", w));
+  c.space.patch = get<int64_t>(a, "patch", c.space.patch, w);
+  c.space.head_dim = get<int64_t>(a, "head_dim", c.space.head_dim, w);
+  c.space.validate();
+  c.source = get<std::string>(a, "source", c.source, w);
+  c.train_images = get<int64_t>(a, "train_images", 0, w);
+  c.val_images = get<int64_t>(a, "val_images", c.val_images, w);
+  c.seed = get<uint64_t>(a, "seed", 0, w);
+  YAML::Node t = a["train"];
+  only_keys(t, {"steps", "batch_size", "lr", "warmup_steps", "label_smoothing", "weight_decay", "checkpoint_every",
+                "log_every"},
+            w + ".train");
+  c.train.steps = get<int64_t>(t, "steps", c.train.steps, w);
+  c.batch_size = get<int64_t>(t, "batch_size", c.batch_size, w);
+  c.train.lr = get<double>(t, "lr", c.train.lr, w);
+  c.train.warmup_steps = get<int64_t>(t, "warmup_steps", 0, w);
+  c.train.label_smoothing = get<double>(t, "label_smoothing", 0.0, w);
+  c.train.weight_decay = get<double>(t, "weight_decay", 0.0, w);
+  c.train.checkpoint_every = get<int64_t>(t, "checkpoint_every", 100, w);
+  c.log_every = get<int64_t>(t, "log_every", 50, w);
+  c.train.seed = c.seed;
+  YAML::Node s = a["search"];
+  only_keys(s, {"population", "parents", "mutations", "crossovers", "generations", "max_params", "min_params",
+                "layer_mutation_prob", "depth_mutation_prob", "embed_mutation_prob", "val_batch"},
+            w + ".search");
+  auto& e = c.search.evolution;
+  e.population = get<int>(s, "population", e.population, w);
+  e.parents = get<int>(s, "parents", e.parents, w);
+  e.mutations = get<int>(s, "mutations", e.mutations, w);
+  e.crossovers = get<int>(s, "crossovers", e.crossovers, w);
+  e.generations = get<int>(s, "generations", e.generations, w);
+  e.seed = c.seed;
+  c.search.max_params = get<int64_t>(s, "max_params", 0, w);
+  c.search.min_params = get<int64_t>(s, "min_params", 0, w);
+  c.search.layer_mutation_prob = get<double>(s, "layer_mutation_prob", 0.2, w);
+  c.search.depth_mutation_prob = get<double>(s, "depth_mutation_prob", 0.4, w);
+  c.search.embed_mutation_prob = get<double>(s, "embed_mutation_prob", 0.4, w);
+  c.val_batch = get<int64_t>(s, "val_batch", c.val_batch, w);
+  NEURN_CHECK(c.batch_size > 0 && c.val_batch > 0, w, ": batch sizes must be positive");
+  c.finetune = root["finetune"];
+  return c;
+}
+
+Device pick_device(const std::string& d) {
+  if (d == "auto") return cuda_available() ? Device::cuda() : Device::cpu();
+  return Device::parse(d);
+}
+
+// The source's training split: the part the supernet trains on and the held-out validation.
+struct SourceData {
+  data::Dataset fit, val;
+};
+
+SourceData load_source(const NasConfig& c) {
+  std::string root = c.data_root.empty() ? data::data_root() : c.data_root;
+  data::Protocol p = c.train_images > 0 ? data::Protocol::first_n(c.train_images) : data::Protocol::full();
+  data::Dataset train = data::load_domain(c.source, "train", root, p);
+  NEURN_CHECK(c.val_images > 0 && c.val_images < train.size(), "autoformer: val_images ", c.val_images,
+              " must be in (0, ", train.size(), ")");
+  auto [fit, val] = data::split_validation(train, static_cast<double>(c.val_images) / train.size(), c.seed + 1);
+  std::printf("data: %s train %lld images, validation %lld\n", c.source.c_str(), static_cast<long long>(fit.size()),
+              static_cast<long long>(val.size()));
+  return {fit, val};
+}
+
+data::LoaderOptions loader_options(const NasConfig& c, int64_t batch, Device dev) {
+  data::LoaderOptions o;
+  o.batch_size = batch;
+  o.shuffle = false;
+  o.size = c.space.input_size;
+  o.channels = c.space.in_channels;
+  o.normalize = data::Normalization::none();  // as the runner without weights: pixels in [0, 1]
+  o.device = dev;
+  return o;
+}
+
+std::shared_ptr<Supernet> new_supernet(const NasConfig& c, Device dev) {
+  Generator gen(c.seed);
+  ParamScope scope({DType::Float32, dev}, &gen);
+  return std::make_shared<Supernet>(c.space);
+}
+
+fs::path out_dir(const NasConfig& c) {
+  fs::create_directories(c.output_dir);
+  return c.output_dir;
+}
+
+int do_train(const NasConfig& c, bool fresh) {
+  Device dev = pick_device(c.device);
+  SourceData d = load_source(c);
+  data::DataLoader loader(d.fit, loader_options(c, c.batch_size, dev));
+  const int64_t per_epoch = d.fit.size() / c.batch_size;
+  NEURN_CHECK(per_epoch > 0, "autoformer train: fewer training images (", d.fit.size(), ") than a batch (",
+              c.batch_size, ")");
+  // Step s reads batch s % per_epoch of epoch s / per_epoch's permutation: resumable.
+  BatchFn batch = [&](int64_t step) {
+    int64_t epoch = step / per_epoch, b = step % per_epoch;
+    std::vector<int64_t> order(static_cast<size_t>(d.fit.size()));
+    std::iota(order.begin(), order.end(), 0);
+    Generator g(splitmix64(c.seed + 7) ^ static_cast<uint64_t>(epoch));
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[g.below(i)]);
+    data::Batch bt = loader.make_batch(order, b * c.batch_size, (b + 1) * c.batch_size, epoch);
+    return std::make_pair(bt.images, bt.labels.to(dev));
+  };
+  auto net = new_supernet(c, dev);
+  fs::path out = out_dir(c);
+  SupernetTrainOptions o = c.train;
+  o.checkpoint_path = (out / "supernet_ckpt.safetensors").string();
+  o.resume = !fresh;
+  std::printf("supernet: space %s, %lld parameters, %lld steps of batch %lld on %s\n", c.space.name.c_str(),
+              static_cast<long long>(net->num_parameters()), static_cast<long long>(o.steps),
+              static_cast<long long>(c.batch_size), dev.str().c_str());
+  auto t0 = Clock::now();
+  double window = 0;
+  int64_t in_window = 0, first_step = -1;
+  auto r = train_supernet(*net, o, batch, [&](const TrainProgress& p) {
+    if (first_step < 0) first_step = p.step - 1;
+    window += p.loss, ++in_window;
+    if (p.step % c.log_every == 0 || p.step == p.steps) {
+      double el = since(t0), rate = static_cast<double>(p.step - first_step) / std::max(el, 1e-9);
+      std::printf("train step %lld/%lld: loss %.4f (mean of %lld), lr %.2e, subnet %s, %.1f s, ETA %.0f s\n",
+                  static_cast<long long>(p.step), static_cast<long long>(p.steps), window / in_window,
+                  static_cast<long long>(in_window), p.lr, encode_subnet(p.subnet).c_str(), el,
+                  static_cast<double>(p.steps - p.step) / rate);
+      std::fflush(stdout);
+      window = 0, in_window = 0;
+    }
+  });
+  if (r.resumed_from > 0) std::printf("resumed from step %lld\n", static_cast<long long>(r.resumed_from));
+  save_state(*net, (out / "supernet.safetensors").string(), {{"space", c.space.name}});
+  std::printf("supernet trained: %lld steps in %.1f s -> %s\n", static_cast<long long>(r.steps_done), since(t0),
+              (out / "supernet.safetensors").string().c_str());
+  std::fflush(stdout);
+  return 0;
+}
+
+std::shared_ptr<Supernet> load_trained(const NasConfig& c, Device dev, const std::string& file) {
+  auto net = new_supernet(c, dev);
+  std::string path = file.empty() ? (fs::path(c.output_dir) / "supernet.safetensors").string() : file;
+  NEURN_CHECK(fs::exists(path), "autoformer: no supernet weights at ", path, " (run neurn nas autoformer train first)");
+  load_supernet_weights(*net, path);
+  return net;
+}
+
+int do_search(const NasConfig& c, bool fresh, const std::string& supernet) {
+  Device dev = pick_device(c.device);
+  SourceData d = load_source(c);
+  auto net = load_trained(c, dev, supernet);
+  data::DataLoader loader(d.val, loader_options(c, c.val_batch, dev));
+  std::vector<std::pair<Tensor, Tensor>> val;
+  for (const data::Batch& b : loader) val.push_back({b.images, b.labels.to(dev)});
+  fs::path out = out_dir(c);
+  SubnetSearchOptions o = c.search;
+  o.evolution.history_path = (out / "search_history.json").string();
+  o.evolution.resume = !fresh;
+  if (fresh) fs::remove(o.evolution.history_path);
+  o.evolution.on_generation = [](const nas::GenerationStats& s) {
+    std::printf("search %s\n", nas::format_progress(s).c_str());
+    std::fflush(stdout);
+  };
+  std::printf("search: population %d, parents %d, %d mutations, %d crossovers, %d generations, params <= %lld\n",
+              o.evolution.population, o.evolution.parents, o.evolution.mutations, o.evolution.crossovers,
+              o.evolution.generations, static_cast<long long>(o.max_params));
+  auto t0 = Clock::now();
+  SubnetSearchResult r = search_subnet(c.space, o, [&](const SubnetConfig& s) { return subnet_accuracy(*net, s, val); });
+  std::ofstream f(out / "search_result.json");
+  f << "{\"encoding\": " << json::quote(encode_subnet(r.best)) << ", \"fitness\": " << r.fitness
+    << ", \"params\": " << r.params << ", \"evaluations\": " << r.evolution.evaluations << "}\n";
+  std::printf("search done in %.1f s: best %s, validation accuracy %.4f, %lld parameters (%lld subnets scored)\n",
+              since(t0), encode_subnet(r.best).c_str(), r.fitness, static_cast<long long>(r.params),
+              static_cast<long long>(r.evolution.evaluations));
+  return 0;
+}
+
+int do_export(const NasConfig& c, const std::string& arch, const std::string& supernet) {
+  fs::path out = out_dir(c);
+  SubnetConfig best;
+  if (!arch.empty()) {
+    best = decode_subnet(arch);
+  } else {
+    fs::path res = out / "search_result.json";
+    NEURN_CHECK(fs::exists(res), "autoformer export: no ", res.string(), " (run search first, or pass --arch)");
+    std::ifstream in(res);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    json::Value v = json::parse(ss.str(), res.string());
+    const json::Value* e = v.find("encoding");
+    NEURN_CHECK(e && e->kind == json::Value::Kind::String, res.string(), ": no \"encoding\"");
+    best = decode_subnet(e->text);
+  }
+  auto net = load_trained(c, Device::cpu(), supernet);
+  ModulePtr m = extract_subnet(*net, best);
+  save_state(*m, (out / "subnet.safetensors").string(), {{"arch", encode_subnet(best)}});
+  std::ofstream(out / "subnet.json") << subnet_to_json(c.space, best, "subnet.safetensors");
+  std::printf("exported %s (%lld parameters) -> %s (model autoformer, arch: %s)\n", encode_subnet(best).c_str(),
+              static_cast<long long>(m->num_parameters()), (out / "subnet.safetensors").string().c_str(),
+              (out / "subnet.json").string().c_str());
+  return 0;
+}
+
+int do_finetune(const NasConfig& c, bool fresh) {
+  NEURN_CHECK(c.finetune && c.finetune.IsMap(), "autoformer run: the config has no finetune: section");
+  YAML::Node ft = YAML::Clone(c.finetune);
+  NEURN_CHECK(!ft["models"], "autoformer run: finetune: must not list models (the exported subnet is the model)");
+  if (!ft["name"]) ft["name"] = c.name + "_finetune";
+  if (!ft["output_dir"]) ft["output_dir"] = (fs::path(c.output_dir) / "finetune").string();
+  if (!ft["data_root"] && !c.data_root.empty()) ft["data_root"] = c.data_root;
+  if (!ft["sources"]) ft["sources"] = std::vector<std::string>{c.source};
+  YAML::Node model;
+  model["name"] = "autoformer";
+  model["arch"] = (fs::path(c.output_dir) / "subnet.json").string();
+  ft["models"].push_back(model);
+  experiments::ExperimentConfig cfg = experiments::parse_config(YAML::Dump(ft), "the finetune: section");
+  experiments::SweepOptions opt;
+  opt.resume = !fresh;
+  experiments::SweepSummary s = experiments::run_sweep(cfg, opt);
+  std::cout << "finetune results: " << s.results_file << "\n";
+  return s.failed > 0 ? 1 : 0;
+}
+
+int cmd_nas_autoformer(const Args& args) {
+  Flags f(args, {"help", "fresh"});
+  if (f.has("help") || f.positional().empty()) {
+    std::fputs(kHelp, f.has("help") ? stdout : stderr);
+    return f.has("help") ? 0 : 2;
+  }
+  f.allow_only({"help", "fresh", "config", "output", "data-root", "device", "steps", "generations", "supernet",
+                "arch"});
+  NEURN_CHECK(f.positional().size() == 1, "one action (train, search, export or run), got ", f.positional().size());
+  NEURN_CHECK(f.has("config"), "--config FILE is required (see neurn nas autoformer --help)");
+  NasConfig c = load_nas_config(f.get("config"));
+  if (f.has("output")) c.output_dir = f.get("output");
+  if (f.has("data-root")) c.data_root = f.get("data-root");
+  if (f.has("device")) c.device = f.get("device");
+  if (f.has("steps")) c.train.steps = f.get_int("steps", c.train.steps);
+  if (f.has("generations")) c.search.evolution.generations = static_cast<int>(f.get_int("generations", 20));
+  bool fresh = f.has("fresh");
+  const std::string& action = f.positional()[0];
+  auto t0 = Clock::now();
+  int rc = 0;
+  if (action == "train") rc = do_train(c, fresh);
+  else if (action == "search") rc = do_search(c, fresh, f.get("supernet"));
+  else if (action == "export") rc = do_export(c, f.get("arch"), f.get("supernet"));
+  else if (action == "run") {
+    rc = do_train(c, fresh);
+    if (rc == 0) rc = do_search(c, fresh, "");
+    if (rc == 0) rc = do_export(c, "", "");
+    if (rc == 0) rc = do_finetune(c, fresh);
+    std::printf("autoformer run: %.1f s in all\n", since(t0));
+  } else {
+    NEURN_FAIL("unknown action '", action, "' (train, search, export or run)");
+  }
+  return rc;
+}
+
+Register reg{"nas autoformer", "AutoFormer: train the ViT supernet, search, export, fine-tune (train|search|export|run)",
+             cmd_nas_autoformer};
+
+}  // namespace
+}  // namespace neurn::cli
