@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "gradcheck.h"
+#include "skip.h"
 #include "layers/layers.h"
 #include "layers/resample.h"
 #include "layers/same_pool.h"
@@ -182,6 +183,55 @@ TEST_CASE("resize_bicubic: hand-computed values (Keys' kernel, a = -0.75, half-p
   CHECK(resize_bicubic(full({1, 1, 2, 2}, 1.0), 3, 3).dtype() == DType::Float32);
   CHECK_THROWS_CONTAINING(resize_bicubic(zeros({2, 2}), 3, 3), "resize_bicubic: expected (N, C, H, W), got (2, 2)");
   CHECK_THROWS_CONTAINING(resize_bicubic(zeros({1, 1, 2, 2}), 0, 3), "output size must be positive");
+}
+
+namespace {
+// Runs /usr/bin/python3 on `script`, returns the numbers it prints.
+std::vector<double> python_numbers(const std::string& script) {
+  std::string path = (std::filesystem::temp_directory_path() / "neurn_b2_bicubic.py").string();
+  std::ofstream(path) << script;
+  FILE* f = popen(("/usr/bin/python3 '" + path + "'").c_str(), "r");
+  REQUIRE(f != nullptr);
+  std::vector<double> out;
+  double v;
+  while (std::fscanf(f, "%lf", &v) == 1) out.push_back(v);
+  REQUIRE(pclose(f) == 0);
+  std::filesystem::remove(path);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("resize_bicubic equals torch.nn.functional.interpolate(mode='bicubic')" *
+          testing::skip_unless(testing::have_torch(), testing::kNoTorch)) {
+  // x[i] = sin(0.37 i + 0.1) on (1, 2, 14, 14): down to the ViT's 2x2 grid, to 5x3, up to 17x20;
+  // both align_corners settings
+  struct Case {
+    int64_t h, w;
+    bool align;
+  };
+  std::vector<Case> cases = {{2, 2, false}, {5, 3, false}, {17, 20, false}, {2, 2, true}, {17, 20, true}};
+  std::string py =
+      "import math, torch, torch.nn.functional as F\n"
+      "x = torch.tensor([math.sin(0.37 * i + 0.1) for i in range(2 * 14 * 14)], dtype=torch.float64)"
+      ".reshape(1, 2, 14, 14)\n";
+  for (auto& c : cases)
+    py += "print(*F.interpolate(x, size=(" + std::to_string(c.h) + ", " + std::to_string(c.w) +
+          "), mode='bicubic', align_corners=" + (c.align ? "True" : "False") + ").flatten().tolist())\n";
+  std::vector<double> want = python_numbers(py);
+  std::vector<double> xs(2 * 14 * 14);
+  for (size_t i = 0; i < xs.size(); ++i) xs[i] = std::sin(0.37 * static_cast<double>(i) + 0.1);
+  Tensor x = from_vector<double>(xs, {1, 2, 14, 14});
+  size_t at = 0;
+  double worst = 0;
+  for (auto& c : cases) {
+    auto got = resize_bicubic(x, c.h, c.w, c.align).to_vector<double>();
+    REQUIRE(at + got.size() <= want.size());
+    for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::abs(got[i] - want[at + i]));
+    at += got.size();
+  }
+  CHECK(at == want.size());
+  MESSAGE("resize_bicubic vs torch: max abs difference " << worst);
+  CHECK(worst < 1e-12);
 }
 
 TEST_CASE("resize_position_embedding: class token kept, grid resampled") {
