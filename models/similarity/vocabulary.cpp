@@ -35,6 +35,7 @@ const std::vector<TokenInfo>& vocabulary() {
        "dropout, and stochastic depth (Keras writes EfficientNet's drop-connect as a Dropout layer)"},
       {"Flatten", 'f', {"Flatten"}, "flatten to (N, features)"},
       {"ZeroPad", 'Z', {"ZeroPad"}, "Keras ZeroPadding2D (explicit padding layer)"},
+      {"Crop", 'k', {"Cropping"}, "Keras Cropping2D (NASNet's padding fix-up)"},
       {"Add", '+', {"Add"}, "element-wise sum of branches (residual connection)"},
       {"Concat", '&', {"Concat"}, "channel concatenation of branches"},
       {"Shuffle", 'X', {"ChannelShuffle"}, "channel shuffle (ShuffleNet)"},
