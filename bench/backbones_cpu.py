@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Training-step throughput of the registry's backbones in neurn and in
-PyTorch on the same CPU, with the same number of threads, and their ratio.
+"""Training-step throughput of the paper's twelve backbones (plus
+shufflenet_v2, vit_digits and digits_convnet) in neurn and in PyTorch on the
+same CPU, with the same number of threads and the same batch, and their ratio.
 
   /usr/bin/python3 bench/backbones_cpu.py [--models vgg19 resnet50 ...] [--batch 64]
       [--size 32] [--steps 5] [--threads 2] [--neurn build/bin/neurn]
@@ -9,8 +10,13 @@ Each side times --steps training steps (forward, cross entropy, backward,
 Adam lr 1e-3) on one fixed synthetic batch after one warm-up step: neurn
 through `neurn bench train-step --model NAME --batch B --size S`, PyTorch
 through the torchvision twin (scripts/gpu_bench_torch.py, run on the CPU).
-Models without a PyTorch twin (resnet50v2, mobilenet: Keras designs) get
-neurn's figure alone. Needs Debian's python3-torch and python3-torchvision.
+S is --size, raised to the model's minimum input where it has one
+(`neurn models`: inception_v3 75, xception 71), the size the trainer resizes
+digits to. Models without a PyTorch twin (resnet50v2, mobilenet, xception,
+nasnetmobile: Keras designs; shufflenet: ShuffleNet v1, not in torchvision)
+get neurn's figure alone; names the registry does not hold (yet) get a
+"not registered" row, never silently dropped. Needs Debian's python3-torch
+and python3-torchvision.
 """
 import argparse
 import os
@@ -20,6 +26,24 @@ import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
+
+
+# The twelve backbones of the paper (Table 1), in the registry's names.
+PAPER_BACKBONES = ["vgg19", "resnet50", "resnet50v2", "densenet121", "mobilenet", "mobilenet_v2", "efficientnet_b0",
+                   "xception", "inception_v3", "shufflenet", "nasnetmobile", "vit_b_16"]
+
+
+def registry(binary):
+    """name -> minimum input size, from `neurn models`."""
+    out = subprocess.run([binary, "models"], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError("%s models failed: %s" % (binary, (out.stderr or out.stdout)[-400:]))
+    mins = {}
+    for line in out.stdout.splitlines()[1:]:
+        f = line.split()
+        if len(f) >= 3 and f[2].isdigit():
+            mins[f[0]] = int(f[2])
+    return mins
 
 
 def neurn_ips(binary, model, batch, size, steps, threads):
@@ -34,8 +58,7 @@ def neurn_ips(binary, model, batch, size, steps, threads):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", nargs="+", default=["digits_convnet", "vgg19", "resnet50", "resnet50v2",
-                                                    "densenet121", "mobilenet", "mobilenet_v2"])
+    ap.add_argument("--models", nargs="+", default=PAPER_BACKBONES + ["shufflenet_v2", "vit_digits", "digits_convnet"])
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--steps", type=int, default=5)
@@ -49,13 +72,18 @@ def main():
                                                                                a.steps))
     print("| model | neurn | PyTorch | neurn / PyTorch |")
     print("|---|---:|---:|---:|")
+    mins = registry(a.neurn)
     for m in a.models:
-        n = neurn_ips(a.neurn, m, a.batch, a.size, a.steps, a.threads)
-        r = gpu_bench_torch.run(torch, m, a.batch, a.size, a.steps, 1, 10, "cpu")
+        if m not in mins:
+            print("| %s | not registered | | |" % m, flush=True)
+            continue
+        size = max(a.size, mins[m])
+        n = neurn_ips(a.neurn, m, a.batch, size, a.steps, a.threads)
+        r = gpu_bench_torch.run(torch, m, a.batch, size, a.steps, 1, 10, "cpu")
         t = r.get("images_per_second")
         ratio = "%.2f" % (n / t) if t else "n/a"
-        print("| %s | %.1f | %s | %s |" % (m, n, "%.1f" % t if t else "no twin", ratio), flush=True)
-
+        label = m if size == a.size else "%s (%dx%d)" % (m, size, size)
+        print("| %s | %.1f | %s | %s |" % (label, n, "%.1f" % t if t else "no twin", ratio), flush=True)
 
 if __name__ == "__main__":
     main()

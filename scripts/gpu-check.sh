@@ -261,16 +261,23 @@ bench_tsv="$out/.bench.tsv"
 : >"$bench_tsv"
 : >"$out/bench.log"
 if [ $built = 1 ] && [ $dry_run = 0 ] && [ $bench = 1 ]; then
-  models=(digits_convnet vgg19 resnet50 resnet50v2 densenet121 mobilenet mobilenet_v2)
+  models=(digits_convnet vgg19 resnet50 resnet50v2 densenet121 mobilenet mobilenet_v2 efficientnet_b0 xception
+    inception_v3 shufflenet nasnetmobile vit_b_16 shufflenet_v2 vit_digits)
   for m in "${models[@]}"; do
+    # 32x32, or the model's minimum input (the size the trainer resizes digits to)
+    case "$m" in
+      inception_v3) size=75 ;;
+      xception) size=71 ;;
+      *) size=32 ;;
+    esac
     if [ "$(left)" -lt 45 ]; then
       say "bench $m: skipped, out of time"
       printf '%s\tskipped: out of time\t\t\t\n' "$m" >>"$bench_tsv"
       continue
     fi
     echo "==== neurn $m" >>"$out/bench.log"
-    n_out=$(timeout $(($(left) - 30)) "$build_dir/bin/neurn" bench train-step --model "$m" --batch 256 --input-size 32 \
-      --device cuda --steps 10 --warmup 2 2>&1)
+    n_out=$(timeout $(($(left) - 30)) "$build_dir/bin/neurn" bench train-step --model "$m" --batch 256 \
+      --input-size "$size" --device cuda --steps 10 --warmup 2 2>&1)
     echo "$n_out" >>"$out/bench.log"
     if echo "$n_out" | grep -q "unknown model '$m'"; then
       say "bench $m: not in the registry yet, skipped"
@@ -283,8 +290,8 @@ if [ $built = 1 ] && [ $dry_run = 0 ] && [ $bench = 1 ]; then
     t_ips="" t_mem=""
     if [ "$(left)" -gt 30 ]; then
       echo "==== pytorch $m" >>"$out/bench.log"
-      t_out=$(timeout $(($(left) - 20)) "$PY" scripts/gpu_bench_torch.py --models "$m" --batch 256 --size 32 --steps 10 \
-        --warmup 2 2>>"$out/bench.log")
+      t_out=$(timeout $(($(left) - 20)) "$PY" scripts/gpu_bench_torch.py --models "$m" --batch 256 --size "$size" \
+        --steps 10 --warmup 2 2>>"$out/bench.log")
       echo "$t_out" >>"$out/bench.log"
       t_ips=$(echo "$t_out" | "$PY" -c 'import json,sys
 for l in sys.stdin:
@@ -293,8 +300,11 @@ for l in sys.stdin:
 for l in sys.stdin:
     d = json.loads(l); print(d.get("peak_memory_bytes", ""))' 2>/dev/null | tail -1)
     fi
-    printf '%s\t%s\t%s\t%s\t%s\n' "$m" "${n_ips:-failed: $(echo "$n_out" | tail -1)}" "$n_mem" "$t_ips" "$t_mem" >>"$bench_tsv"
-    say "bench $m: neurn ${n_ips:-failed} images/s, PyTorch ${t_ips:-n/a} images/s"
+    label="$m"
+    [ "$size" = 32 ] || label="$m (${size}x${size})"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$label" "${n_ips:-failed: $(echo "$n_out" | tail -1)}" "$n_mem" "$t_ips" "$t_mem" \
+      >>"$bench_tsv"
+    say "bench $label: neurn ${n_ips:-failed} images/s, PyTorch ${t_ips:-n/a} images/s"
   done
 fi
 
@@ -416,8 +426,8 @@ for r in rows(".bench.tsv"):
                   "pytorch_images_per_second": t, "ratio_neurn_over_pytorch": (n / t) if n and t else None,
                   "neurn_peak_memory_bytes": num(r[2]), "pytorch_peak_memory_bytes": num(r[4])})
 summary = {"facts": facts, "problems": problems, "tests": tests, "bench": bench,
-           "bench_settings": "train step (forward, cross entropy, backward, Adam) at 32x32, batch 256, 10 steps "
-                             "after 2 warm-up, float32 without TF32, cuDNN heuristics, both on this GPU; rows "
+           "bench_settings": "train step (forward, cross entropy, backward, Adam) at 32x32 (a model's minimum "
+                             "input where larger, shown with the row), batch 256, 10 steps after 2 warm-up, float32 without TF32, cuDNN heuristics, both on this GPU; rows "
                              "marked bf16 autocast: NEURN_AUTOCAST_BF16=1 and torch.autocast(bfloat16)"}
 json.dump(summary, open(os.path.join(out, "summary.json"), "w"), indent=2)
 lines = ["neurn gpu-check (%s): %s" % (facts.get("mode"), facts.get("status"))]

@@ -22,13 +22,20 @@ import sys
 import time
 
 # The twins of the registry's networks: digits_convnet as in
-# bench/train_step_torch.py, the backbones from torchvision. resnet50v2 and
-# mobilenet (v1) follow Keras applications and have no torchvision model.
+# bench/train_step_torch.py, the backbones from torchvision. resnet50v2,
+# mobilenet (v1), xception and nasnetmobile follow Keras applications and
+# shufflenet is ShuffleNet v1: no torchvision model.
 TORCHVISION = {"vgg19": "vgg19", "resnet50": "resnet50", "densenet121": "densenet121",
-               "mobilenet_v2": "mobilenet_v2"}
+               "mobilenet_v2": "mobilenet_v2", "efficientnet_b0": "efficientnet_b0", "inception_v3": "inception_v3",
+               "shufflenet_v2": "shufflenet_v2_x1_0", "vit_b_16": "vit_b_16"}
+# Constructor arguments that make the twin the registry's model: Inception v3
+# without its auxiliary head (neurn's default), ViT-B/16 at the benchmark's
+# input size (torchvision's ViT is built for one image size).
+TORCHVISION_KWARGS = {"inception_v3": lambda size: {"aux_logits": False, "init_weights": True},
+                      "vit_b_16": lambda size: {"image_size": size}}
 
 
-def build(torch, name, classes):
+def build(torch, name, classes, size=32):
     nn = torch.nn
     if name == "digits_convnet":
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
@@ -41,12 +48,13 @@ def build(torch, name, classes):
                                  nn.Linear(1024, 1024), nn.ReLU(), nn.Linear(1024, 10))
     if name in TORCHVISION:
         import torchvision
-        return getattr(torchvision.models, TORCHVISION[name])(num_classes=classes)
+        kwargs = TORCHVISION_KWARGS.get(name, lambda size: {})(size)
+        return getattr(torchvision.models, TORCHVISION[name])(num_classes=classes, **kwargs)
     return None
 
 
 def run(torch, name, batch, size, steps, warmup, classes, device, bf16=False):
-    net = build(torch, name, classes)
+    net = build(torch, name, classes, size)
     if net is None:
         return {"model": name, "skipped": "no PyTorch/torchvision twin"}
     dev = torch.device(device)
