@@ -5,8 +5,11 @@
 
 namespace neurn {
 
-StochasticDepth::StochasticDepth(double p, Generator* gen) : p_(p), gen_(gen) {
+StochasticDepth::StochasticDepth(double p, Generator* gen) : p_(0.0), gen_(gen) { set_p(p); }
+
+void StochasticDepth::set_p(double p) {
   NEURN_CHECK(p >= 0.0 && p <= 1.0, "StochasticDepth: p must be in [0, 1], got ", p);
+  p_ = p;
 }
 
 Tensor StochasticDepth::forward(const Tensor& x) {

@@ -19,6 +19,8 @@ class StochasticDepth : public Module {
   Tensor forward(const Tensor& x) override;  // (N, ...) -> (N, ...)
   std::string type() const override { return "StochasticDepth"; }
   double p() const { return p_; }
+  // A new rate (the PyTorch reference test turns it off for its training step).
+  void set_p(double p);
 
  private:
   double p_;

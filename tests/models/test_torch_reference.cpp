@@ -1,12 +1,14 @@
 // neurn against PyTorch on the same weights and input: torchvision's vgg19,
-// resnet50, densenet121 and mobilenet_v2 with random weights (BN statistics
+// resnet50, densenet121, mobilenet_v2, shufflenet_v2_x1_0, efficientnet_b0
+// and inception_v3 (the list: MODELS in torch_reference.py) with random weights (BN statistics
 // too), saved as safetensors by tests/models/torch_reference.py, load into
 // the neurn models without renaming; eval outputs, and a training step's
 // output, loss, gradients and BN running statistics, agree within 1e-4
 // relative (max |neurn - torch| / max |torch| per tensor; for gradients the
 // denominator is at least 1e-6 of the largest gradient, since some are zero
 // in exact arithmetic: a BN bias followed by another batch norm). Inputs
-// (2, 3, 64, 64) (32x32 for VGG19); the eval output is compared in float32,
+// (2, 3, 64, 64) (32x32 for VGG19, 107x107 for Inception v3); dropout and
+// stochastic depth are off in the training step; the eval output is compared in float32,
 // every training step in float64, where no ReLU or max-pool tie can flip with
 // the kernels a processor picks: see torch_reference.py.
 // Runs where /usr/bin/python3 imports torch and torchvision; says it skipped
@@ -14,6 +16,7 @@
 // and kept in the temp directory.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -79,11 +82,16 @@ void check_against_torch(const std::string& name) {
   std::string dir = reference_dir();
   ModelOptions o;
   o.dropout = 0.0;  // the reference's training step runs with dropout off
+  o.input_size = std::max<int64_t>(o.input_size, model_info(name).min_input_size);  // inception_v3: 75
   ModulePtr model;
   {
     DeferInit defer;  // every tensor is loaded below
     model = build_model(name, o);
   }
+  // and with stochastic depth off (efficientnet_b0)
+  model->apply([](const std::string&, Module& m) {
+    if (auto* sd = dynamic_cast<StochasticDepth*>(&m)) sd->set_p(0.0);
+  });
   LoadReport rep = load_state_file(*model, dir + "/" + name + ".weights.safetensors");  // strict
   CHECK(rep.ok());
   NamedTensors io = load_safetensors(dir + "/" + name + ".io.safetensors");
@@ -156,3 +164,5 @@ TEST_CASE("resnet50 equals torchvision's on the same weights" * SKIP_UNLESS_TORC
 TEST_CASE("densenet121 equals torchvision's on the same weights" * SKIP_UNLESS_TORCH) { check_against_torch("densenet121"); }
 TEST_CASE("mobilenet_v2 equals torchvision's on the same weights" * SKIP_UNLESS_TORCH) { check_against_torch("mobilenet_v2"); }
 TEST_CASE("shufflenet_v2 equals torchvision's on the same weights" * SKIP_UNLESS_TORCH) { check_against_torch("shufflenet_v2_x1_0"); }
+TEST_CASE("efficientnet_b0 equals torchvision's on the same weights" * SKIP_UNLESS_TORCH) { check_against_torch("efficientnet_b0"); }
+TEST_CASE("inception_v3 equals torchvision's on the same weights" * SKIP_UNLESS_TORCH) { check_against_torch("inception_v3"); }

@@ -3,18 +3,20 @@
 Debian's python3-torch and python3-torchvision are installed).
 
   torch_reference.py keys OUT.txt
-      the state-dict keys and shapes of torchvision's vgg19, resnet50,
-      densenet121 and mobilenet_v2 at 1000 classes (tests/models/torchvision_keys.txt
+      the state-dict keys and shapes of the torchvision models in MODELS
+      at 1000 classes (tests/models/torchvision_keys.txt
       was made this way and is checked in, so the key test runs without torch)
   torch_reference.py reference OUTDIR [MODEL ...]
       per model, random weights (BN statistics randomised too) as
       OUTDIR/MODEL.weights.safetensors, and OUTDIR/MODEL.io.safetensors with an
       input (2, 3, S, S), the eval-mode output in float32, and one training
-      step (dropout off, labels [1, 7], cross-entropy): its output, loss, every
-      parameter's gradient (the first 65536 values and the norm for tensors over
+      step (dropout and stochastic depth off, labels [1, 7], cross-entropy):
+      its output, loss, every parameter's gradient (the first 65536 values and the norm for tensors over
       4M elements) and the BN running statistics after the step.
-      S = 64, or 32 for vgg19: at 32x32 the last stage of the BN models is 1x1
-      and batch norm over 2 values makes training-mode outputs hinge on rounding.
+      S = INPUT_SIZE (64, or 32 for vgg19: at 32x32 the last stage of the BN models is 1x1
+      and batch norm over 2 values makes training-mode outputs hinge on rounding).
+      A model is added with a line in MODELS and INPUT_SIZE (and KWARGS
+      where its constructor needs more than num_classes).
       The training step runs in float64 for every model (the weights and the
       input converted exactly). In float32 the gradients depend on summation
       order: at batch 2, rounding in batch norm's backward reaches 1e-1
@@ -35,8 +37,14 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-MODELS = ["vgg19", "resnet50", "densenet121", "mobilenet_v2", "shufflenet_v2_x1_0"]
-INPUT_SIZE = {"vgg19": 32, "resnet50": 64, "densenet121": 64, "mobilenet_v2": 64, "shufflenet_v2_x1_0": 64}
+MODELS = ["vgg19", "resnet50", "densenet121", "mobilenet_v2", "shufflenet_v2_x1_0", "efficientnet_b0",
+          "inception_v3"]
+INPUT_SIZE = {"vgg19": 32, "resnet50": 64, "densenet121": 64, "mobilenet_v2": 64, "shufflenet_v2_x1_0": 64,
+              "efficientnet_b0": 64,
+              # at least 75; at 107 Mixed_7's maps are 2x2, so training BN sees 8 values, not 2
+              "inception_v3": 107}
+# Constructor arguments beyond num_classes (the keys and the reference use them).
+KWARGS = {"inception_v3": {"aux_logits": False, "transform_input": False, "init_weights": True}}
 # Every training step runs in float64: see the module docstring.
 TRAIN_DTYPE = {name: torch.float64 for name in MODELS}
 ST_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
@@ -64,7 +72,7 @@ def write_keys(out):
     with open(out, "w") as f:
         f.write("# torchvision %s state-dict keys at 1000 classes: model key shape\n" % torchvision.__version__)
         for name in MODELS:
-            model = getattr(torchvision.models, name)()
+            model = getattr(torchvision.models, name)(**KWARGS.get(name, {}))
             for k, v in model.state_dict().items():
                 f.write("%s %s %s\n" % (name, k, ",".join(str(d) for d in v.shape)))
 
@@ -72,7 +80,7 @@ def write_keys(out):
 def write_reference(outdir, names):
     for i, name in enumerate(names):
         torch.manual_seed(1234 + i)
-        model = getattr(torchvision.models, name)(num_classes=10)
+        model = getattr(torchvision.models, name)(num_classes=10, **KWARGS.get(name, {}))
         with torch.no_grad():
             for m in model.modules():
                 if isinstance(m, torch.nn.BatchNorm2d):
@@ -91,7 +99,7 @@ def write_reference(outdir, names):
         model.to(TRAIN_DTYPE[name])
         x = x.to(TRAIN_DTYPE[name])
         for m in model.modules():
-            if isinstance(m, torch.nn.Dropout):
+            if isinstance(m, (torch.nn.Dropout, torchvision.ops.StochasticDepth)):
                 m.p = 0.0
         y = model(x)
         loss = F.cross_entropy(y, torch.tensor([1, 7]))
