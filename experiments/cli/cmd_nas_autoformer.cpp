@@ -42,6 +42,7 @@ const char* kHelp = R"(usage: neurn nas autoformer train|search|export|run --con
   export   the best subnet (or --arch) with its inherited weights:
            OUTPUT/subnet.json + OUTPUT/subnet.safetensors (model autoformer, arch: OUTPUT/subnet.json)
   run      train, search, export, then the config's finetune: runs (without and with NeuRN)
+  show     checks the config and prints the resolved settings (no data, no training)
 
   --config FILE        YAML (experiments/configs/autoformer_tiny.yaml)
   --output DIR         overrides output_dir
@@ -328,6 +329,34 @@ int do_finetune(const NasConfig& c, bool fresh) {
   return s.failed > 0 ? 1 : 0;
 }
 
+int do_show(const NasConfig& c) {
+  const SearchSpace& s = c.space;
+  auto list = [](const auto& v) {
+    std::ostringstream os;
+    for (size_t i = 0; i < v.size(); ++i) os << (i ? ", " : "") << v[i];
+    return os.str();
+  };
+  std::printf("space %s: supernet %lld/%lld/%lld/%.1f, embed {%s}, depth %lld-%lld, heads {%s} of %lld, "
+              "MLP ratio {%s}, patch %lld at %lldx%lld\n",
+              s.name.c_str(), static_cast<long long>(s.super_embed_dim), static_cast<long long>(s.super_depth),
+              static_cast<long long>(s.super_heads), s.super_mlp_ratio, list(s.embed_dims).c_str(),
+              static_cast<long long>(s.min_depth), static_cast<long long>(s.max_depth), list(s.heads).c_str(),
+              static_cast<long long>(s.head_dim), list(s.mlp_ratios).c_str(), static_cast<long long>(s.patch),
+              static_cast<long long>(s.input_size), static_cast<long long>(s.input_size));
+  std::printf("subnet parameters: %lld (smallest) to %lld (largest); limit %lld\n",
+              static_cast<long long>(subnet_param_count(s, smallest_subnet(s))),
+              static_cast<long long>(subnet_param_count(s, largest_subnet(s))),
+              static_cast<long long>(c.search.max_params));
+  std::printf("train: %lld steps, batch %lld, lr %g, warm-up %lld, label smoothing %g on %s\n",
+              static_cast<long long>(c.train.steps), static_cast<long long>(c.batch_size), c.train.lr,
+              static_cast<long long>(c.train.warmup_steps), c.train.label_smoothing, c.source.c_str());
+  const auto& e = c.search.evolution;
+  std::printf("search: population %d, parents %d, %d mutations, %d crossovers, %d generations\n", e.population,
+              e.parents, e.mutations, e.crossovers, e.generations);
+  std::printf("finetune: %s\n", c.finetune ? "yes" : "none");
+  return 0;
+}
+
 int cmd_nas_autoformer(const Args& args) {
   Flags f(args, {"help", "fresh"});
   if (f.has("help") || f.positional().empty()) {
@@ -336,7 +365,7 @@ int cmd_nas_autoformer(const Args& args) {
   }
   f.allow_only({"help", "fresh", "config", "output", "data-root", "device", "steps", "generations", "supernet",
                 "arch"});
-  NEURN_CHECK(f.positional().size() == 1, "one action (train, search, export or run), got ", f.positional().size());
+  NEURN_CHECK(f.positional().size() == 1, "one action (train, search, export, run or show), got ", f.positional().size());
   NEURN_CHECK(f.has("config"), "--config FILE is required (see neurn nas autoformer --help)");
   NasConfig c = load_nas_config(f.get("config"));
   if (f.has("output")) c.output_dir = f.get("output");
@@ -351,6 +380,7 @@ int cmd_nas_autoformer(const Args& args) {
   if (action == "train") rc = do_train(c, fresh);
   else if (action == "search") rc = do_search(c, fresh, f.get("supernet"));
   else if (action == "export") rc = do_export(c, f.get("arch"), f.get("supernet"));
+  else if (action == "show") rc = do_show(c);
   else if (action == "run") {
     rc = do_train(c, fresh);
     if (rc == 0) rc = do_search(c, fresh, "");
@@ -358,7 +388,7 @@ int cmd_nas_autoformer(const Args& args) {
     if (rc == 0) rc = do_finetune(c, fresh);
     std::printf("autoformer run: %.1f s in all\n", since(t0));
   } else {
-    NEURN_FAIL("unknown action '", action, "' (train, search, export or run)");
+    NEURN_FAIL("unknown action '", action, "' (train, search, export, run or show)");
   }
   return rc;
 }

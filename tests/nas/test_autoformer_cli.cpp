@@ -95,3 +95,18 @@ TEST_CASE("neurn nas autoformer: train (resumed), search, export, and the export
   CHECK(has(out, "unknown key 'colour'"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("neurn nas autoformer show: the shipped configs are valid" *
+          testing::skip_unless(testing::neurn_bin() != nullptr, testing::kNoNeurnBin)) {
+  std::string src = NEURN_SOURCE_DIR, out;
+  int rc = run_cli("nas autoformer show --config " + src + "/experiments/configs/autoformer_tiny.yaml", out, "");
+  INFO(out);
+  CHECK(rc == 0);
+  CHECK(has(out, "space cpu: supernet 128/4/2/4.0"));
+  CHECK(has(out, "finetune: yes"));
+  rc = run_cli("nas autoformer show --config " + src + "/experiments/configs/autoformer.yaml", out, "");
+  CHECK(rc == 0);
+  CHECK(has(out, "space small: supernet 448/14/7/4.0, embed {320, 384, 448}, depth 12-14, heads {5, 6, 7} of 64"));
+  CHECK(has(out, "search: population 50, parents 10, 25 mutations, 25 crossovers, 20 generations"));
+  CHECK(has(out, "train: 100000 steps, batch 24, lr 0.01"));
+}
