@@ -8,17 +8,35 @@
 
 #include <cmath>
 
+#include "framework/ops/quantize.h"
+
 #include "models/registry.h"
 
 namespace neurn {
 
 namespace {
 
-std::shared_ptr<Conv2d> depthwise(int64_t c, int64_t k, int64_t stride) {
-  return std::make_shared<Conv2d>(c, c, k, stride, k / 2, 1, c, false);
-}
-std::shared_ptr<Conv2d> pointwise(int64_t in, int64_t out) {
-  return std::make_shared<Conv2d>(in, out, 1, 1, 0, 1, 1, false);
+// A convolution whose weight is fake-quantized (signed, symmetric, per
+// tensor) at every call; the parameter itself stays full precision.
+class QuantConv2d : public Conv2d {
+ public:
+  QuantConv2d(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t groups, int bits)
+      : Conv2d(in, out, k, stride, k / 2, 1, groups, false), bits_(bits) {}
+  Tensor forward(const Tensor& x) override {
+    Conv2dOptions opt;
+    opt.stride = spec().stride;
+    opt.padding = spec().padding;
+    opt.groups = spec().groups;
+    return conv2d(x, fake_quantize_symmetric(param("weight"), bits_), {}, opt);
+  }
+
+ private:
+  int bits_;
+};
+
+std::shared_ptr<Conv2d> conv(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t groups, int bits) {
+  if (bits < 32) return std::make_shared<QuantConv2d>(in, out, k, stride, groups, bits);
+  return std::make_shared<Conv2d>(in, out, k, stride, k / 2, 1, groups, false);
 }
 
 }  // namespace
@@ -36,10 +54,10 @@ ShuffleV2Unit::ShuffleV2Unit(const ShuffleUnitSpec& s) : spec_(s) {
   NEURN_CHECK(s.kernel == 3 || s.kernel == 5 || s.kernel == 7, "ShuffleV2Unit: depthwise kernel must be 3, 5 or 7, got ",
               s.kernel);
   NEURN_CHECK(s.in > 0 && s.out > 0 && s.mid >= 0, "ShuffleV2Unit: bad widths in ", s.in, " out ", s.out, " mid ", s.mid);
-  if (s.stride == 1)
+  if (s.stride == 1 && !s.project)
     NEURN_CHECK(s.in % 2 == 0 && s.out > s.in / 2, "ShuffleV2Unit: a stride-1 unit needs an even input width and out > in/2, got in ",
                 s.in, " out ", s.out);
-  proj_ = s.stride == 2 ? (s.layout == ShuffleLayout::Torchvision ? s.out / 2 : s.in) : s.in / 2;
+  proj_ = (s.stride == 2 || s.project) ? (s.layout == ShuffleLayout::Torchvision ? s.out / 2 : s.in) : s.in / 2;
   NEURN_CHECK(proj_ > 0 && proj_ < s.out, "ShuffleV2Unit: out ", s.out, " leaves no channels for branch2 (in ", s.in,
               ")");
   const int64_t main_in = main_in_channels(), main_out = main_channels();
@@ -49,8 +67,11 @@ ShuffleV2Unit::ShuffleV2Unit(const ShuffleUnitSpec& s) : spec_(s) {
   // Keys follow torchvision: branch1 exists (empty) for stride 1 too, it has
   // no tensors then, so the state dict does not see it.
   branch1_ = register_module("branch1", std::make_shared<Sequential>());
-  if (s.stride == 2) {
-    branch1_->push_back(depthwise(s.in, s.xception ? 3 : s.kernel, 2));
+  const int wb = s.weight_bits;
+  auto depthwise = [wb](int64_t c, int64_t k, int64_t stride) { return conv(c, c, k, stride, c, wb); };
+  auto pointwise = [wb](int64_t in, int64_t out) { return conv(in, out, 1, 1, 1, wb); };
+  if (projecting()) {
+    branch1_->push_back(depthwise(s.in, s.xception ? 3 : s.kernel, s.stride));
     branch1_->emplace<BatchNorm2d>(s.in, bn);
     branch1_->push_back(pointwise(s.in, proj_));
     branch1_->emplace<BatchNorm2d>(proj_, bn);
@@ -82,14 +103,15 @@ ShuffleV2Unit::ShuffleV2Unit(const ShuffleUnitSpec& s) : spec_(s) {
 Tensor ShuffleV2Unit::forward(const Tensor& x) {
   NEURN_CHECK(x.dim() == 4 && x.size(1) == spec_.in, "ShuffleV2Unit: expected (N, ", spec_.in,
               ", H, W), got ", shape_str(x.shape()));
+  Tensor in = spec_.act_bits < 32 ? fake_quantize_unsigned(x, spec_.act_bits) : x;
   Tensor y;
-  if (spec_.stride == 2) {
-    y = channel_concat({(*branch1_)(x), (*branch2_)(x)});
+  if (projecting()) {
+    y = channel_concat({(*branch1_)(in), (*branch2_)(in)});
   } else if (spec_.layout == ShuffleLayout::Torchvision) {
-    std::vector<Tensor> halves = chunk(x, 2, 1);
+    std::vector<Tensor> halves = chunk(in, 2, 1);
     y = channel_concat({halves[0], (*branch2_)(halves[1])});
   } else {
-    auto [passed, into] = shuffle_split_even_odd(x);
+    auto [passed, into] = shuffle_split_even_odd(in);
     y = channel_concat({passed, (*branch2_)(into)});
   }
   if (shuffle_) y = (*shuffle_)(y);

@@ -35,6 +35,14 @@ struct ShuffleUnitSpec {
   bool xception = false;
   bool affine = true;   // batch-norm weight and bias (the SPOS supernet has none)
   ShuffleLayout layout = ShuffleLayout::Torchvision;
+  // The projection branch (branch1) at stride 1 too: the first unit of a
+  // stage that changes the width but keeps the resolution (SPOS at 32x32).
+  bool project = false;
+  // Fake quantization (framework/ops/quantize.h), 32 = off: the unit's input
+  // (non-negative: it follows a ReLU) as unsigned act_bits, every convolution
+  // weight as signed symmetric weight_bits (SPOS's mixed-precision search).
+  int weight_bits = 32;
+  int act_bits = 32;
 };
 
 class ShuffleV2Unit : public Module {
@@ -45,7 +53,8 @@ class ShuffleV2Unit : public Module {
   // Widths of the two concatenated parts: (passed or branch1, branch2).
   int64_t proj_channels() const { return proj_; }
   int64_t main_channels() const { return spec_.out - proj_; }
-  int64_t main_in_channels() const { return spec_.stride == 2 ? spec_.in : spec_.in / 2; }
+  bool projecting() const { return spec_.stride == 2 || spec_.project; }
+  int64_t main_in_channels() const { return projecting() ? spec_.in : spec_.in / 2; }
 
  private:
   ShuffleUnitSpec spec_;
