@@ -3,7 +3,11 @@
 // unused slices (values and moments) alone, closed-form parameter counts.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 
 #include "gradcheck.h"
 #include "layers/layers.h"
@@ -273,4 +277,42 @@ TEST_CASE("autoformer: encodings, JSON and bad input") {
   ModelTrace tr = trace_model("autoformer", ModelOptions{.arch = "e96-h1,2-m2,3"});
   CHECK(std::count(tr.tokens.begin(), tr.tokens.end(), "MultiheadAttention") == 2);
   CHECK(tr.params == subnet_param_count(search_space("cpu"), decode_subnet("e96-h1,2-m2,3")));
+}
+
+TEST_CASE("autoformer: an exported JSON architecture builds the registry model, bad files are named") {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("neurn_test_af_json_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  SearchSpace s = search_space("cpu");
+  SubnetConfig c{96, {2, 1, 2}, {3.0, 4.0, 2.0}};
+  std::ofstream(dir / "a.json") << subnet_to_json(s, c);
+  ArchSpec a = parse_arch((dir / "a.json").string());
+  CHECK(a.subnet == c);
+  CHECK(a.head_dim == 64);
+  CHECK(a.patch == 16);
+  CHECK(a.weights.empty());
+  CHECK(trace_model("autoformer", ModelOptions{.arch = (dir / "a.json").string()}).params ==
+        subnet_param_count(s, c));
+  // inherited weights: the file named by "weights" is loaded
+  Generator gen(4);
+  ModulePtr m;
+  {
+    ParamScope scope({}, &gen);
+    m = build_subnet_model(spec_of(s, c));
+  }
+  save_state(*m, (dir / "w.safetensors").string());
+  std::ofstream(dir / "b.json") << subnet_to_json(s, c, "w.safetensors");
+  ModulePtr loaded = build_model("autoformer", ModelOptions{.arch = (dir / "b.json").string()});
+  Tensor x = rand({1, 3, 32, 32}, {}, &gen);
+  CHECK(max(abs(sub((*loaded)(x), (*m)(x)))).item() == 0.0);
+  // weights of another architecture are refused
+  std::ofstream(dir / "c.json") << subnet_to_json(s, SubnetConfig{64, {1}, {2.0}}, "w.safetensors");
+  CHECK_THROWS_CONTAINING(build_model("autoformer", ModelOptions{.arch = (dir / "c.json").string()}),
+                          "do not match the architecture e64-h1-m2");
+  std::ofstream(dir / "d.json") << "{\"embed_dim\": 96, \"num_heads\": [1, 2], \"mlp_ratio\": [2]}";
+  CHECK_THROWS_CONTAINING(parse_arch((dir / "d.json").string()), "2 head counts but 1 MLP ratios");
+  std::ofstream(dir / "e.json") << "{\"num_heads\": [1], \"mlp_ratio\": [2]}";
+  CHECK_THROWS_CONTAINING(parse_arch((dir / "e.json").string()), "has no \"embed_dim\"");
+  CHECK_THROWS_CONTAINING(parse_arch((dir / "missing.json").string()), "cannot read the architecture file");
+  fs::remove_all(dir);
 }
