@@ -165,4 +165,52 @@ void augment_image(float* img, int64_t c, int64_t h, int64_t w, const Augmentati
   for (int64_t k = 0; k < c * hw; ++k) img[k] = std::clamp(img[k], 0.f, 1.f);
 }
 
+const std::vector<std::string>& input_normalization_modes() {
+  static const std::vector<std::string> m{"none", "imagenet", "torch", "tf", "caffe"};
+  return m;
+}
+
+InputNormalization input_normalization(const std::string& mode) {
+  InputNormalization n;
+  if (mode == "none") return n;
+  if (mode == "imagenet" || mode == "torch") {
+    n.mode = "imagenet";
+    n.mean = {0.485f, 0.456f, 0.406f};
+    n.std = {0.229f, 0.224f, 0.225f};
+    return n;
+  }
+  if (mode == "tf") {
+    // x / 127.5 - 1 = (x / 255 - 0.5) / 0.5
+    n.mode = "tf";
+    n.mean = {0.5f, 0.5f, 0.5f};
+    n.std = {0.5f, 0.5f, 0.5f};
+    return n;
+  }
+  if (mode == "caffe") {
+    // x - m in 0-255 = (x / 255 - m / 255) / (1 / 255); the mean is given per
+    // input (RGB) channel here; the channels are then reversed.
+    n.mode = "caffe";
+    n.mean = {123.68f / 255.f, 116.779f / 255.f, 103.939f / 255.f};
+    n.std = {1.f / 255.f, 1.f / 255.f, 1.f / 255.f};
+    n.bgr = true;
+    return n;
+  }
+  std::string all;
+  for (auto& m : input_normalization_modes()) all += (all.empty() ? "" : ", ") + m;
+  NEURN_FAIL("unknown input normalization '", mode, "'; allowed: ", all);
+}
+
+std::string InputNormalization::describe() const {
+  if (mode == "none") return "none: x / 255, in [0, 1]";
+  if (mode == "imagenet") return "imagenet: (x / 255 - (0.485, 0.456, 0.406)) / (0.229, 0.224, 0.225), RGB";
+  if (mode == "tf") return "tf: x / 127.5 - 1, in [-1, 1]";
+  if (mode == "caffe") return "caffe: BGR, x - (103.939, 116.779, 123.68) in 0-255";
+  return mode;
+}
+
+Normalization loader_normalization(const InputNormalization& n) {
+  if (n.mode == "none") return Normalization::none();
+  return Normalization::fixed(n.mean, n.std);
+}
+
 }  // namespace neurn::data

@@ -3,6 +3,7 @@
 // with bilinear resize, gray <-> RGB and normalization in one pass, and the
 // optional training augmentation on the float image.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "datasets/datasets.h"
@@ -32,5 +33,31 @@ void resize_bilinear(const float* src, int64_t c, int64_t h, int64_t w, float* d
 // Applies `aug` to a float (C, H, W) image with values in [0, 1] (in place),
 // drawing from `gen`. Off-image pixels of the crop and the affine are 0.
 void augment_image(float* img, int64_t c, int64_t h, int64_t w, const Augmentation& aug, Generator& gen);
+
+// The input normalization a model's weights were trained with, as the
+// trainer applies it (the loader's Fixed mode, then the channel order):
+//   none      x / 255, in [0, 1]                      (runs without weights)
+//   imagenet  (x / 255 - mean) / std, ImageNet's mean (0.485, 0.456, 0.406)
+//             and std (0.229, 0.224, 0.225), RGB      (torchvision; Keras's "torch" mode)
+//   tf        x / 127.5 - 1, in [-1, 1]               (Keras's "tf" mode)
+//   caffe     BGR order, x - mean in 0-255 with the BGR mean (103.939,
+//             116.779, 123.68), no scaling            (Keras's "caffe" mode)
+// (The constants are those of torchvision's transforms and
+// keras.applications.imagenet_utils.preprocess_input.)
+struct InputNormalization {
+  std::string mode = "none";
+  std::vector<float> mean{0.f, 0.f, 0.f};  // per RGB input channel, on x / 255
+  std::vector<float> std{1.f, 1.f, 1.f};   // per RGB input channel, on x / 255
+  bool bgr = false;                        // the model reads the channels as B, G, R
+  // "tf: x / 127.5 - 1" etc., for logs and records.
+  std::string describe() const;
+};
+
+// The names `input_normalization` accepts ("torch" is "imagenet").
+const std::vector<std::string>& input_normalization_modes();
+// Throws neurn::Error naming the modes for an unknown one.
+InputNormalization input_normalization(const std::string& mode);
+// The loader's normalization for `n` (channel order aside: see bgr).
+Normalization loader_normalization(const InputNormalization& n);
 
 }  // namespace neurn::data

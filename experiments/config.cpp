@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include "datasets/checksum.h"
+#include "datasets/transforms.h"
 #include "framework/error.h"
 
 namespace neurn::experiments {
@@ -32,6 +34,69 @@ std::string domain_short(const std::string& domain) {
   if (domain == "mnistm") return "MM";
   if (domain == "syn") return "SYN";
   return domain;
+}
+
+const std::vector<std::string>& weights_formats() {
+  static const std::vector<std::string> f{"torchvision", "keras", "neurn"};
+  return f;
+}
+
+std::string keras_preprocessing(const std::string& model) {
+  // keras.applications: each module's preprocess_input (imagenet_utils modes).
+  // EfficientNet's preprocess_input passes the input through: the model
+  // itself rescales by 1/255 and normalizes with ImageNet's mean and
+  // variance, which is the "torch" mode for a model without those layers.
+  static const std::map<std::string, std::string> modes{
+      {"vgg19", "caffe"},          {"resnet50", "caffe"},      {"resnet50v2", "tf"},
+      {"resnet50_v2", "tf"},       {"mobilenet", "tf"},        {"mobilenet_v2", "tf"},
+      {"mobilenetv2", "tf"},       {"xception", "tf"},         {"inception_v3", "tf"},
+      {"inceptionv3", "tf"},       {"nasnetmobile", "tf"},     {"nasnet_mobile", "tf"},
+      {"densenet121", "torch"},    {"efficientnet_b0", "torch"}, {"efficientnetb0", "torch"}};
+  auto it = modes.find(model);
+  return it == modes.end() ? "" : it->second;
+}
+
+std::string effective_normalization(const ExperimentConfig& cfg, const ModelSpec& m) {
+  std::string mode;
+  if (!m.normalize.empty())
+    mode = m.normalize;
+  else if (!cfg.normalize.empty())
+    mode = cfg.normalize;
+  else if (m.weights.empty() || m.weights_format == "neurn" || m.weights_format.empty())
+    mode = "none";
+  else if (m.weights_format == "torchvision")
+    mode = "imagenet";
+  else {
+    mode = keras_preprocessing(m.name);
+    NEURN_CHECK(!mode.empty(), m.mark.str(), ": no Keras Applications preprocessing is known for model '", m.name,
+                "'; set normalize: in its entry");
+  }
+  return data::input_normalization(mode).mode;  // canonical: torch -> imagenet
+}
+
+std::string ModelSpec::variant() const {
+  if (!label.empty()) return label;
+  std::string v = name;
+  if (width != 1.0) {
+    std::ostringstream w;
+    w << width;
+    v += "@w" + w.str();
+  }
+  if (!arch.empty()) {
+    std::filesystem::path p(arch);
+    bool file_like = arch.find('/') != std::string::npos || p.extension() == ".json";
+    bool short_plain = arch.size() <= 24 && std::all_of(arch.begin(), arch.end(), [](char ch) {
+                         return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.';
+                       });
+    if (file_like && !p.stem().empty())
+      v += "@" + p.stem().string();
+    else if (short_plain)
+      v += "@" + arch;
+    else
+      v += "@arch" + data::sha256_hex(arch.data(), arch.size()).substr(0, 8);
+  }
+  if (!weights.empty()) v += "@" + std::filesystem::path(weights).stem().string();
+  return v;
 }
 
 int edit_distance(const std::string& a, const std::string& b) {
@@ -81,6 +146,8 @@ std::string did_you_mean(const std::string& name, const std::vector<std::string>
   if (close.empty()) return "";
   return " (did you mean " + join(close, " or ") + "?)";
 }
+
+std::string fs_ext(const std::string& path) { return std::filesystem::path(path).extension().string(); }
 
 // Reads YAML nodes against the schema; every failure carries file:line:col.
 class Reader {
@@ -205,7 +272,7 @@ void parse_into(const YAML::Node& root, const Reader& r, ExperimentConfig& c) {
       "name",        "output_dir", "data_root", "models",    "sources",       "targets",         "skip_missing_targets",
       "skip_unavailable_models",   "neurn",     "neurn_options", "seeds",           "image_size",
       "protocol",    "optimizer",  "batch_size", "eval_batch_size", "max_epochs",    "early_stopping",
-      "device",      "precision",  "num_workers", "report"};
+      "device",      "precision",  "num_workers", "report", "normalize"};
   if (root.IsNull() || !root.IsDefined())
     NEURN_FAIL(r.mark(root).str(), ": the config is empty; expected a mapping with keys ", join(top_keys));
   r.check_map(root, "the config", top_keys);
@@ -224,15 +291,56 @@ void parse_into(const YAML::Node& root, const Reader& r, ExperimentConfig& c) {
     if (m.IsScalar()) {
       spec.name = r.get_string(m, "a model");
     } else {
-      r.check_map(m, "a model entry", {"name", "weights", "width"});
+      r.check_map(m, "a model entry", {"name", "weights", "width", "arch", "label", "normalize"});
       if (!m["name"]) r.fail(m, "a model entry needs 'name'");
       spec.name = r.get_string(m["name"], "name");
-      if (m["weights"]) spec.weights = r.get_string(m["weights"], "weights");
+      if (const YAML::Node& w = m["weights"]) {
+        spec.marks["weights"] = r.mark(w);
+        if (w.IsMap()) {
+          r.check_map(w, "weights", {"path", "format"});
+          if (!w["path"]) r.fail(w, "weights needs 'path' (the file of initial weights)");
+          spec.weights = r.get_string(w["path"], "weights.path");
+          if (w["format"]) spec.weights_format = r.get_enum(w["format"], "weights.format", weights_formats());
+        } else {
+          spec.weights = r.get_string(w, "weights");
+        }
+        // The format decides the input normalization, so it is never guessed
+        // for a safetensors file: torchvision and neurn both write those.
+        if (spec.weights_format.empty()) {
+          if (fs_ext(spec.weights) == ".h5")
+            spec.weights_format = "keras";
+          else
+            r.fail(w, "weights: say where ", spec.weights, " comes from: weights: {path: ", spec.weights,
+                   ", format: torchvision | keras | neurn} (the input normalization follows from it; see "
+                   "docs/experiments.md)");
+        }
+      }
       if (m["width"]) spec.width = r.get_double(m["width"], "width", 1e-3, 64.0);
+      if (m["arch"]) {
+        spec.arch = r.get_string(m["arch"], "arch");
+        spec.marks["arch"] = r.mark(m["arch"]);
+      }
+      if (m["label"]) {
+        spec.label = r.get_string(m["label"], "label");
+        spec.marks["label"] = r.mark(m["label"]);
+        bool ok = !spec.label.empty() && std::all_of(spec.label.begin(), spec.label.end(), [](char ch) {
+          return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.' || ch == '@';
+        });
+        if (!ok) r.fail(m["label"], "label '", spec.label, "' may hold letters, digits and _ - . @ only");
+      }
+      if (m["normalize"]) {
+        spec.normalize = r.get_enum(m["normalize"], "normalize", data::input_normalization_modes());
+        spec.marks["normalize"] = r.mark(m["normalize"]);
+      }
     }
-    for (auto& other : c.models)
-      if (other.name == spec.name && other.weights == spec.weights)
+    for (auto& other : c.models) {
+      if (other.variant() != spec.variant()) continue;
+      if (other.name == spec.name && other.weights == spec.weights && other.width == spec.width &&
+          other.arch == spec.arch)
         r.fail(m, "model '", spec.name, "' is listed twice (first at ", other.mark.str(), ")");
+      r.fail(m, "this model entry and the one at ", other.mark.str(), " would have the same run id '",
+             spec.variant(), "'; give one of them a distinct label:");
+    }
     c.models.push_back(spec);
   }
 
@@ -274,6 +382,19 @@ void parse_into(const YAML::Node& root, const Reader& r, ExperimentConfig& c) {
       c.neurn_options[it->first.Scalar()] = it->second.Scalar();
       c.marks["neurn_options." + it->first.Scalar()] = r.mark(it->second);
     }
+  }
+
+  if (root["normalize"]) {
+    c.normalize = r.get_enum(root["normalize"], "normalize", data::input_normalization_modes());
+    c.marks["normalize"] = r.mark(root["normalize"]);
+  }
+  // Keras weights need the model's preprocessing mode: a model this table
+  // does not know must name it.
+  for (auto& m : c.models) {
+    if (m.weights_format != "keras" || !m.normalize.empty() || !c.normalize.empty()) continue;
+    if (keras_preprocessing(m.name).empty())
+      NEURN_FAIL(m.marks["weights"].str(), ": no Keras Applications preprocessing is known for model '", m.name,
+                 "'; set normalize: (", join(data::input_normalization_modes()), ") in its entry");
   }
 
   if (root["seeds"]) {
@@ -439,12 +560,17 @@ std::string config_to_yaml(const ExperimentConfig& c) {
   if (!c.data_root.empty()) e << YAML::Key << "data_root" << YAML::Value << c.data_root;
   e << YAML::Key << "models" << YAML::Value << YAML::BeginSeq;
   for (auto& m : c.models) {
-    if (m.weights.empty() && m.width == 1.0) {
+    if (m.weights.empty() && m.width == 1.0 && m.arch.empty() && m.label.empty() && m.normalize.empty()) {
       e << m.name;
     } else {
       e << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << m.name;
-      if (!m.weights.empty()) e << YAML::Key << "weights" << YAML::Value << m.weights;
+      if (!m.weights.empty())
+        e << YAML::Key << "weights" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "path"
+          << YAML::Value << m.weights << YAML::Key << "format" << YAML::Value << m.weights_format << YAML::EndMap;
       if (m.width != 1.0) e << YAML::Key << "width" << YAML::Value << m.width;
+      if (!m.arch.empty()) e << YAML::Key << "arch" << YAML::Value << m.arch;
+      if (!m.label.empty()) e << YAML::Key << "label" << YAML::Value << m.label;
+      if (!m.normalize.empty()) e << YAML::Key << "normalize" << YAML::Value << m.normalize;
       e << YAML::EndMap;
     }
   }
@@ -461,6 +587,7 @@ std::string config_to_yaml(const ExperimentConfig& c) {
     for (auto& [k, v] : c.neurn_options) e << YAML::Key << k << YAML::Value << v;
     e << YAML::EndMap;
   }
+  if (!c.normalize.empty()) e << YAML::Key << "normalize" << YAML::Value << c.normalize;
   e << YAML::Key << "seeds" << YAML::Value << YAML::Flow << c.seeds;
   e << YAML::Key << "image_size" << YAML::Value << c.image_size;
   e << YAML::Key << "protocol" << YAML::Value << YAML::BeginMap;

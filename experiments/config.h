@@ -22,12 +22,39 @@ struct SourceMark {
   std::string str() const;
 };
 
+struct ExperimentConfig;
+
+// One model entry of a config: a variant of a registry model. Everything
+// here changes the result, so everything here is part of the run id (the
+// variant label) and of the run's fingerprint (see run_identity.h).
 struct ModelSpec {
-  std::string name;     // registry name, "digits_convnet"
-  std::string weights;  // optional safetensors file of initial weights (head replaced)
-  double width = 1.0;   // width multiplier passed to the model builder
+  std::string name;            // registry name, "digits_convnet"
+  std::string weights;         // optional file of initial weights (head replaced)
+  std::string weights_format;  // where the weights come from: torchvision | keras | neurn ("" without weights)
+  double width = 1.0;          // width multiplier passed to the model builder
+  std::string arch;            // ModelOptions::arch of a searched model (spos, autoformer); "" : its default
+  std::string label;           // the variant's name in run ids and tables; "" : derived (variant())
+  std::string normalize;       // input normalization (none | imagenet | torch | tf | caffe); "" : from the weights
   SourceMark mark;
+  std::map<std::string, SourceMark> marks;  // "weights", "arch", "normalize", "label"
+  // The variant's name: label, else NAME[@wWIDTH][@ARCH][@WEIGHTS], with
+  // ARCH the stem of an arch file (or the inline arch when it is short, else
+  // "arch" + its hash) and WEIGHTS the stem of the weights file:
+  // "resnet50@resnet50_imagenet", "mobilenet@w0.5".
+  std::string variant() const;
 };
+
+// The weights formats (sources) a `weights:` entry names.
+const std::vector<std::string>& weights_formats();
+// The input normalization of `m` in `cfg`, as a mode name of
+// datasets/transforms.h: the entry's normalize, else the config's, else what
+// the weights were trained with: torchvision -> imagenet; keras -> the model's
+// Keras Applications preprocessing (keras_preprocessing); neurn or no weights
+// -> none ([0, 1]).
+std::string effective_normalization(const ExperimentConfig& cfg, const ModelSpec& m);
+// Keras Applications' preprocess_input mode of a model ("tf", "torch",
+// "caffe"), "" when unknown.
+std::string keras_preprocessing(const std::string& model);
 
 struct OptimizerSpec {
   std::string name = "adam";  // adam | sgd
@@ -63,6 +90,7 @@ struct ExperimentConfig {
   bool skip_unavailable_models = false;
   std::vector<bool> neurn{false, true};
   std::map<std::string, std::string> neurn_options;  // passed to the NeuRN layer, which validates them
+  std::string normalize;  // input normalization of every model entry without its own; "" : from the weights
   std::vector<uint64_t> seeds{0};
   int image_size = 0;  // 0: the model's preferred input size
   ProtocolSpec protocol;

@@ -5,9 +5,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <tuple>
 
+#include "datasets/checksum.h"
 #include "experiments/config.h"
 #include "experiments/plot.h"
 #include "framework/error.h"
@@ -47,7 +50,21 @@ std::string cell_text(const std::optional<Cell>& c, const std::string& pm = " ±
   return s;
 }
 
-std::string row_name(const Table1Row& r) { return r.model + (r.neurn ? " + NeuRN" : ""); }
+std::string row_name(const Table1Row& r) { return r.variant + (r.neurn ? " + NeuRN" : ""); }
+
+// The grouping of a record: its variant's label and fingerprint, and for a
+// NeuRN run the layer's options (one row per option set).
+struct RecordGroup {
+  std::string label, vfp, neurn_options;
+};
+RecordGroup record_group(const RunRecord& r) {
+  RecordGroup g{record_variant(r), r.variant_fingerprint, ""};
+  if (r.neurn && !r.settings_json.empty()) {
+    auto j = nlohmann::json::parse(r.settings_json, nullptr, false);
+    if (j.is_object() && j.contains("neurn_options")) g.neurn_options = j.at("neurn_options").dump();
+  }
+  return g;
+}
 
 std::string html_escape(const std::string& s) {
   std::string o;
@@ -80,18 +97,52 @@ std::string safe_name(const std::string& s) {
 
 Table1 build_table1(const std::vector<RunRecord>& records) {
   Table1 t;
-  // (model, neurn, source, target) -> accuracies over seeds
-  std::map<std::tuple<std::string, bool, std::string, std::string>, std::vector<double>> acc;
+  // Rows: (variant group, neurn, NeuRN options), in first-appearance order
+  // of the variants, without NeuRN first.
+  struct RowKey {
+    std::string group;  // label + "\x1f" + variant fingerprint
+    bool neurn;
+    std::string neurn_options;
+    bool operator<(const RowKey& o) const {
+      return std::tie(group, neurn, neurn_options) < std::tie(o.group, o.neurn, o.neurn_options);
+    }
+  };
+  std::map<std::pair<RowKey, std::pair<std::string, std::string>>, std::vector<double>> acc;  // (row, transfer)
+  std::vector<std::string> groups;                 // first appearance
+  std::map<std::string, RecordGroup> group_info;   // group -> its label and fingerprint
+  std::map<std::string, std::string> group_model;  // group -> bare model
+  std::map<std::string, std::set<std::string>> label_fps;
+  std::map<std::string, std::vector<RowKey>> group_rows;
   std::set<std::pair<std::string, std::string>> pairs;
   for (auto& r : records) {
     if (r.status != "ok") continue;
-    if (std::find(t.models.begin(), t.models.end(), r.model) == t.models.end()) t.models.push_back(r.model);
+    RecordGroup g = record_group(r);
+    std::string group = g.label + "\x1f" + g.vfp;
+    if (!group_info.count(group)) {
+      groups.push_back(group);
+      group_info[group] = g;
+      group_model[group] = r.model;
+    }
+    label_fps[g.label].insert(g.vfp);
+    RowKey key{group, r.neurn, g.neurn_options};
+    auto& rows = group_rows[group];
+    if (std::find_if(rows.begin(), rows.end(), [&](const RowKey& k) { return !(k < key) && !(key < k); }) == rows.end())
+      rows.push_back(key);
     for (auto& [target, m] : r.targets) {
       if (!std::isfinite(m.accuracy)) continue;
-      acc[{r.model, r.neurn, r.source, target}].push_back(100.0 * m.accuracy);
+      acc[{key, {r.source, target}}].push_back(100.0 * m.accuracy);
       pairs.insert({r.source, target});
     }
   }
+  // A label shared by two settings (a config changed and run --as-new) gets
+  // the first 6 digits of its variant fingerprint.
+  auto label_of = [&](const std::string& group) {
+    const RecordGroup& g = group_info[group];
+    if (label_fps[g.label].size() <= 1) return g.label;
+    return g.label + " [" + (g.vfp.empty() ? std::string("old") : g.vfp.substr(0, 6)) + "]";
+  };
+  for (auto& g : groups) t.models.push_back(label_of(g));
+  t.groups = groups;
   for (auto& p : paper_transfers())
     if (pairs.count({p.source, p.target})) t.transfers.push_back(p);
   std::vector<Transfer> extra;
@@ -106,14 +157,24 @@ Table1 build_table1(const std::vector<RunRecord>& records) {
   });
   t.transfers.insert(t.transfers.end(), extra.begin(), extra.end());
 
-  for (auto& model : t.models) {
-    for (bool neurn : {false, true}) {
+  for (auto& group : groups) {
+    auto rows = group_rows[group];
+    std::stable_sort(rows.begin(), rows.end(), [](const RowKey& a, const RowKey& b) { return !a.neurn && b.neurn; });
+    int neurn_rows = 0;
+    for (auto& k : rows) neurn_rows += k.neurn;
+    for (auto& key : rows) {
       Table1Row row;
-      row.model = model;
-      row.neurn = neurn;
+      row.model = group_model[group];
+      row.variant = label_of(group);
+      if (key.neurn && neurn_rows > 1) {
+        std::string h = data::sha256_hex(key.neurn_options.data(), key.neurn_options.size());
+        row.variant += " {neurn " + h.substr(0, 6) + "}";
+      }
+      row.group = group;
+      row.neurn = key.neurn;
       bool any = false;
       for (auto& tr : t.transfers) {
-        auto it = acc.find({model, neurn, tr.source, tr.target});
+        auto it = acc.find({key, {tr.source, tr.target}});
         if (it == acc.end()) {
           row.cells.push_back(std::nullopt);
           continue;
@@ -135,11 +196,11 @@ Table1 build_table1(const std::vector<RunRecord>& records) {
       if (any) t.rows.push_back(row);
     }
   }
-  // Improvements: a NeuRN row against the same model's row without it.
+  // Improvements: a NeuRN row against the same variant's row without it.
   for (auto& row : t.rows) {
     if (!row.neurn) continue;
     for (auto& base : t.rows) {
-      if (base.neurn || base.model != row.model) continue;
+      if (base.neurn || base.group != row.group) continue;
       for (size_t k = 0; k < t.transfers.size(); ++k) {
         if (!row.cells[k] || !base.cells[k]) continue;
         ++row.compared;
@@ -175,11 +236,11 @@ std::string table1_markdown(const Table1& t) {
 
 std::string table1_csv(const Table1& t) {
   std::ostringstream s;
-  s << "model,neurn";
+  s << "variant,neurn";
   for (auto& tr : t.transfers) s << "," << tr.label() << "," << tr.label() << " std," << tr.label() << " seeds";
   s << ",improved,compared\n";
   for (auto& r : t.rows) {
-    s << r.model << "," << (r.neurn ? "true" : "false");
+    s << r.variant << "," << (r.neurn ? "true" : "false");
     for (auto& c : r.cells) {
       if (c)
         s << "," << fmt(c->mean, 2) << "," << fmt(c->std, 2) << "," << c->seeds;
@@ -226,7 +287,12 @@ double cosine_similarity(const std::vector<double>& a, const std::vector<double>
 std::optional<Similarity> functional_similarity(const Table1& t) {
   // model -> row index, per variant
   std::map<std::string, const Table1Row*> without, with;
-  for (auto& r : t.rows) (r.neurn ? with : without)[r.model] = &r;
+  for (auto& r : t.rows) {
+    auto at = std::find(t.groups.begin(), t.groups.end(), r.group);
+    if (at == t.groups.end()) continue;
+    auto& slot = (r.neurn ? with : without)[t.models[static_cast<size_t>(at - t.groups.begin())]];
+    if (!slot) slot = &r;  // the first NeuRN option set of a variant
+  }
   Similarity s;
   for (auto& m : t.models)
     if (without.count(m) && with.count(m)) s.models.push_back(m);
@@ -386,9 +452,14 @@ ReportFiles write_report(const LoadedResults& results, const std::string& out_di
   for (auto& r : results.records)
     if (std::find(sources.begin(), sources.end(), r.source) == sources.end()) sources.push_back(r.source);
   std::sort(sources.begin(), sources.end(), [](auto& a, auto& b) { return domain_rank(a) < domain_rank(b); });
-  std::vector<std::string> models = t.models;
+  // Curves are coloured by variant (label as Table 1 prints it, diverged runs too).
+  std::vector<std::string> groups = t.groups;
+  auto group_of = [](const RunRecord& r) {
+    RecordGroup g = record_group(r);
+    return g.label + "\x1f" + g.vfp;
+  };
   for (auto& r : results.records)
-    if (std::find(models.begin(), models.end(), r.model) == models.end()) models.push_back(r.model);
+    if (std::find(groups.begin(), groups.end(), group_of(r)) == groups.end()) groups.push_back(group_of(r));
   for (auto& src : sources) {
     for (int metric = 0; metric < 2; ++metric) {
       LineChart c;
@@ -398,8 +469,10 @@ ReportFiles write_report(const LoadedResults& results, const std::string& out_di
       for (auto& r : results.records) {
         if (r.source != src || r.history.empty()) continue;
         Series s;
-        s.label = r.model + (r.neurn ? "+NeuRN" : "") + " s" + std::to_string(r.seed);
-        s.color = palette(static_cast<size_t>(std::find(models.begin(), models.end(), r.model) - models.begin()));
+        size_t gi = static_cast<size_t>(std::find(groups.begin(), groups.end(), group_of(r)) - groups.begin());
+        std::string v = gi < t.models.size() ? t.models[gi] : record_variant(r);
+        s.label = v + (r.neurn ? "+NeuRN" : "") + " s" + std::to_string(r.seed);
+        s.color = palette(gi);
         s.dashed = !r.neurn;
         for (auto& e : r.history) {
           s.x.push_back(e.epoch);

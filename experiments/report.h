@@ -23,8 +23,14 @@ struct Transfer {
   std::string label() const;  // "M->U"
 };
 
+// A row is one variant (model + weights + width + arch + options, as its
+// records' variant and variant fingerprint say), without or with NeuRN: the
+// seeds of that variant are averaged; two variants of one model (pretrained
+// and from scratch, two widths, a config changed and run --as-new) are never.
 struct Table1Row {
-  std::string model;
+  std::string model;    // the bare registry name
+  std::string variant;  // the row's label: the variant, plus a short fingerprint when one label has two settings
+  std::string group;    // variant label + variant fingerprint: what the NeuRN row is compared against
   bool neurn = false;
   std::vector<std::optional<Cell>> cells;  // one per transfer
   std::vector<bool> improved;              // NeuRN rows: mean above the row without NeuRN
@@ -33,8 +39,9 @@ struct Table1Row {
 
 struct Table1 {
   std::vector<Transfer> transfers;  // the paper's 12 in its order, then any other pairs present
-  std::vector<Table1Row> rows;      // per model: without NeuRN, then with
-  std::vector<std::string> models;  // in first-appearance order
+  std::vector<Table1Row> rows;      // per variant: without NeuRN, then with
+  std::vector<std::string> models;  // the variants' labels, in first-appearance order
+  std::vector<std::string> groups;  // their Table1Row::group, in the same order
 };
 
 // The paper's column order: M->U, M->S, M->MM, U->M, U->S, U->MM, S->M, S->U,
@@ -49,7 +56,7 @@ std::string table1_csv(const Table1& t);
 std::string table1_latex(const Table1& t);
 
 struct Similarity {
-  std::vector<std::string> models;
+  std::vector<std::string> models;  // variant labels
   std::vector<Transfer> transfers;                   // the columns every model has, with and without NeuRN
   std::vector<std::vector<double>> before, after, difference;
   double mean_offdiag_before = 0, mean_offdiag_after = 0;

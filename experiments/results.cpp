@@ -103,6 +103,13 @@ std::string record_to_json(const RunRecord& r) {
             {"code_version", r.code_version},
             {"finished_at", r.finished_at},
             {"config", r.config_yaml}};
+  if (!r.fingerprint.empty()) {
+    j["variant"] = r.variant;
+    j["fingerprint"] = r.fingerprint;
+    j["variant_fingerprint"] = r.variant_fingerprint;
+    j["settings"] = r.settings_json.empty() ? json(nullptr) : json::parse(r.settings_json);
+  }
+  j["normalize"] = r.normalize;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -151,6 +158,14 @@ RunRecord record_from_json(const std::string& line) {
   r.code_version = get_or<std::string>(j, "code_version", "");
   r.finished_at = get_or<std::string>(j, "finished_at", "");
   r.config_yaml = get_or<std::string>(j, "config", "");
+  r.variant = get_or<std::string>(j, "variant", "");
+  r.fingerprint = get_or<std::string>(j, "fingerprint", "");
+  r.variant_fingerprint = get_or<std::string>(j, "variant_fingerprint", "");
+  if (j.contains("settings") && !j.at("settings").is_null()) {
+    NEURN_CHECK(j.at("settings").is_object(), "field 'settings' must be an object");
+    r.settings_json = j.at("settings").dump();
+  }
+  r.normalize = get_or<std::string>(j, "normalize", "none");
   return r;
 }
 
@@ -188,6 +203,14 @@ void append_record(const std::string& path, const RunRecord& r) {
   NEURN_CHECK(rc == 0, "fsync of ", path, " failed: ", errno_str());
 }
 
+std::string record_variant(const RunRecord& r) {
+  if (!r.variant.empty()) return r.variant;
+  std::string v = r.run_id.substr(0, r.run_id.find('/'));
+  const std::string tag = "+neurn";
+  if (v.size() > tag.size() && v.compare(v.size() - tag.size(), tag.size(), tag) == 0) v.resize(v.size() - tag.size());
+  return v.empty() ? r.model : v;
+}
+
 LoadedResults load_results(const std::string& path) {
   LoadedResults out;
   std::ifstream in(path);
@@ -203,7 +226,7 @@ LoadedResults load_results(const std::string& path) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     try {
       RunRecord r = record_from_json(line);
-      if (!seen.insert(r.run_id).second) {
+      if (!seen.insert(r.run_id + "#" + r.fingerprint).second) {
         out.warnings.push_back(path + ":" + std::to_string(lineno) + ": run " + r.run_id +
                                " is recorded again; the first record is kept");
         continue;
@@ -233,7 +256,7 @@ LoadedResults load_results_dir(const std::string& dir) {
     LoadedResults part = load_results(f);
     out.warnings.insert(out.warnings.end(), part.warnings.begin(), part.warnings.end());
     for (auto& r : part.records) {
-      if (!seen.insert(r.run_id).second) {
+      if (!seen.insert(r.run_id + "#" + r.fingerprint).second) {
         out.warnings.push_back(f + ": run " + r.run_id + " also appears in another shard; the first record is kept");
         continue;
       }

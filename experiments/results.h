@@ -31,9 +31,16 @@ struct EpochLog {
 };
 
 struct RunRecord {
-  std::string run_id;      // "digits_convnet+neurn/mnist/seed0": the key that --resume matches
+  std::string run_id;      // "digits_convnet+neurn/mnist/seed0": the grid point --resume matches
   std::string experiment;  // the config's name
-  std::string model;
+  std::string model;       // the bare registry name
+  // The run's identity (experiments/run_identity.h); empty in records
+  // written before fingerprints existed.
+  std::string variant;              // "resnet50@resnet50_imagenet": what Table 1 groups by
+  std::string fingerprint;          // sha256 of the canonical settings
+  std::string variant_fingerprint;  // the same without source, seed and NeuRN
+  std::string settings_json;        // the canonical settings themselves
+  std::string normalize = "none";   // the input normalization applied (datasets/transforms.h mode)
   bool neurn = false;
   std::string source;
   uint64_t seed = 0;
@@ -69,8 +76,14 @@ struct LoadedResults {
   std::vector<std::string> warnings;  // "results.jsonl:7: corrupt record skipped: ..."
 };
 
+// The variant of a record: its variant, else (records before fingerprints)
+// the model part of its run id ("mobilenet@w0.5").
+std::string record_variant(const RunRecord& r);
+
 // Reads every record of `path` (missing file: none). Corrupt lines and
-// repeated run ids (the first one wins) become warnings.
+// repeated records (the same run id and fingerprint; the first one wins)
+// become warnings. One run id with two fingerprints is two runs (a changed
+// config run with --as-new) and both are kept.
 LoadedResults load_results(const std::string& path);
 // Every results.jsonl under `dir` (the shards of a sweep), merged.
 LoadedResults load_results_dir(const std::string& dir);

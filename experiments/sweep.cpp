@@ -12,10 +12,13 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
+#include <sstream>
 
 #include "datasets/datasets.h"
 #include "experiments/checkpoint.h"
+#include "experiments/run_identity.h"
 #include "framework/error.h"
 #include "framework/ops/neurn.h"
 #include "models/registry.h"
@@ -136,19 +139,31 @@ SweepSummary run_sweep(const ExperimentConfig& cfg, const SweepOptions& opt) {
     NEURN_FAIL(it != cfg.marks.end() ? it->second.str() : cfg.file, ": neurn_options: ", e.what());
   }
   std::set<std::string> unavailable(avail.unavailable_models.begin(), avail.unavailable_models.end());
+  // Model entries that cannot run here: missing weights files. Listed by a
+  // dry run, skipped (and said so) with skip_unavailable_models, else an error.
+  std::set<std::string> missing_weights;  // variants
   for (auto& m : cfg.models) {
     if (unavailable.count(m.name)) continue;
     ModelOptions mo;
     mo.in_channels = 3;
     mo.input_size = cfg.image_size > 0 ? cfg.image_size : std::max<int64_t>(32, model_info(m.name).min_input_size);
     mo.width = m.width;
+    mo.arch = m.arch;
     try {
       trace_model(m.name, mo);  // on the meta device: shapes only
     } catch (const Error& e) {
       NEURN_FAIL(m.mark.str(), ": model ", m.name, " cannot be built with these settings: ", e.what());
     }
-    if (!m.weights.empty())
-      NEURN_CHECK(fs::exists(m.weights), m.mark.str(), ": initial weights ", m.weights, " do not exist");
+    if (!m.weights.empty() && !fs::is_regular_file(m.weights)) {
+      auto wm = m.marks.find("weights");
+      std::string where = (wm != m.marks.end() ? wm->second : m.mark).str();
+      if (!opt.dry_run && !cfg.skip_unavailable_models)
+        NEURN_FAIL(where, ": initial weights ", m.weights, " of ", m.variant(),
+                   " do not exist (docs/experiments.md says where to get them; or set skip_unavailable_models: true "
+                   "to run the others)");
+      missing_weights.insert(m.variant());
+      sum.missing_weights.push_back(m.variant() + ": " + m.weights + " (" + m.weights_format + ", " + where + ")");
+    }
   }
 
   std::vector<RunSpec> grid = expand_grid(cfg);
@@ -159,9 +174,20 @@ SweepSummary run_sweep(const ExperimentConfig& cfg, const SweepOptions& opt) {
     mine.push_back(grid[k]);
   }
   sum.planned = static_cast<int>(mine.size());
+  auto runnable = [&](const RunSpec& r) {
+    return !unavailable.count(r.model.name) && !missing_weights.count(r.model.variant());
+  };
 
-  // Runs already recorded anywhere under the output directory (every shard).
-  std::set<std::string> done;
+  // What the output directory holds: records (every shard) and run folders,
+  // each with its run id, fingerprint and settings.
+  struct Existing {
+    std::string what;  // "recorded in results.jsonl", "started in runs/X"
+    std::string fingerprint;
+    nlohmann::json settings;  // null when unknown (before fingerprints)
+  };
+  std::map<std::string, std::vector<Existing>> existing;  // run id -> what is there
+  std::set<std::string> done;                             // run id + "#" + fingerprint
+  size_t records_there = 0, folders_there = 0;
   if (fs::exists(cfg.output_dir)) {
     bool any = false;
     for (auto& e : fs::recursive_directory_iterator(cfg.output_dir))
@@ -169,8 +195,67 @@ SweepSummary run_sweep(const ExperimentConfig& cfg, const SweepOptions& opt) {
     if (any) {
       LoadedResults prev = load_results_dir(cfg.output_dir);
       for (auto& w : prev.warnings) log << "warning: " << w << "\n";
-      for (auto& r : prev.records) done.insert(r.run_id);
+      records_there = prev.records.size();
+      for (auto& r : prev.records) {
+        done.insert(r.run_id + "#" + r.fingerprint);
+        existing[r.run_id].push_back({"recorded", r.fingerprint,
+                                      r.settings_json.empty() ? nlohmann::json() : nlohmann::json::parse(r.settings_json)});
+      }
     }
+    std::error_code ec;
+    for (auto& e : fs::directory_iterator(cfg.output_dir + "/runs", ec)) {
+      if (!e.is_directory()) continue;
+      ++folders_there;
+      std::ifstream in(e.path() / "run.json");
+      if (!in) continue;  // a folder from before fingerprints: never written into (new folders have other names)
+      try {
+        nlohmann::json j = nlohmann::json::parse(in);
+        existing[j.at("run_id").get<std::string>()].push_back(
+            {"started in runs/" + e.path().filename().string(), j.at("fingerprint").get<std::string>(),
+             j.at("settings")});
+      } catch (const std::exception& ex) {
+        log << "warning: " << (e.path() / "run.json").string() << " is unreadable (" << ex.what() << "); ignored\n";
+      }
+    }
+  }
+
+  // Each planned run: done, resumable, changed (recorded or started with
+  // other settings) or new.
+  struct Plan {
+    RunIdentity id;
+    std::string state;                 // done | resume | changed | new | unavailable
+    std::vector<std::string> changes;  // for changed: "key: old -> new", with where the old one is
+  };
+  std::vector<Plan> plans;
+  for (auto& r : mine) {
+    Plan p;
+    if (!runnable(r)) {
+      p.id.run_id = r.run_id();
+      p.state = "unavailable";
+      plans.push_back(p);
+      continue;
+    }
+    p.id = run_identity(cfg, r);
+    if (done.count(p.id.run_id + "#" + p.id.fingerprint)) {
+      p.state = "done";
+    } else if (checkpoint_exists(cfg.output_dir + "/runs/" + p.id.folder + "/last")) {
+      p.state = "resume";
+    } else {
+      p.state = "new";
+      auto it = existing.find(p.id.run_id);
+      if (it != existing.end())
+        for (auto& e : it->second) {
+          if (e.fingerprint == p.id.fingerprint) continue;  // its own folder, started but without a checkpoint
+          p.state = "changed";
+          if (e.settings.is_null()) {
+            p.changes.push_back(e.what + " before fingerprints existed: its settings are unknown");
+          } else {
+            for (auto& c : changed_settings(e.settings, p.id.settings)) p.changes.push_back(c + " (" + e.what + ")");
+          }
+          break;  // one earlier version is enough to name what changed
+        }
+    }
+    plans.push_back(p);
   }
 
   if (opt.dry_run) {
@@ -179,22 +264,33 @@ SweepSummary run_sweep(const ExperimentConfig& cfg, const SweepOptions& opt) {
     if (opt.shard_count > 1) log << " for shard " << opt.shard_index << "/" << opt.shard_count;
     log << "\n";
     for (auto& m : avail.unavailable_models) log << "  unavailable model: " << m << " (not registered in this build)\n";
+    for (auto& w : sum.missing_weights) log << "  missing weights: " << w << "\n";
     for (auto& [t, why] : avail.unavailable_sources) log << "  unavailable source: " << t << ": " << why << "\n";
     for (auto& [t, why] : avail.skipped_targets) log << "  unavailable target: " << t << ": " << why << "\n";
-    for (auto& r : mine) {
+    for (size_t i = 0; i < mine.size(); ++i) {
+      const RunSpec& r = mine[i];
+      const Plan& p = plans[i];
       std::string state = "to run";
       if (unavailable.count(r.model.name))
         state = "unavailable: model not registered";
+      else if (missing_weights.count(r.model.variant()))
+        state = "unavailable: weights file missing";
       else if (avail.unavailable_sources.count(r.source))
         state = "unavailable: source data missing";
-      else if (done.count(r.run_id()))
+      else if (p.state == "done")
         state = "done";
-      else if (checkpoint_exists(cfg.output_dir + "/runs/" + r.dir_name() + "/last"))
+      else if (p.state == "resume")
         state = opt.resume ? "resumes from its last checkpoint" : "has a checkpoint (use --resume)";
+      else if (p.state == "changed")
+        state = std::string("settings changed (") + (opt.as_new ? "starts as a new run" : "needs --as-new") +
+                "): " + p.changes.front();
       std::string targets;
       for (auto& t : targets_for(cfg, r.source))
         if (!avail.skipped_targets.count(t)) targets += (targets.empty() ? "" : ",") + t;
-      log << "  " << r.run_id() << "  -> " << targets << "  [" << state << "]\n";
+      log << "  " << r.run_id() << "  -> " << targets << "  [" << state << "]";
+      if (!p.id.fingerprint.empty())
+        log << "  " << p.id.fingerprint.substr(0, 8) << " normalize " << p.id.settings["model"]["normalize"].get<std::string>();
+      log << "\n";
     }
     log << "results: " << sum.results_file << "\n";
     return sum;
@@ -204,31 +300,82 @@ SweepSummary run_sweep(const ExperimentConfig& cfg, const SweepOptions& opt) {
   std::string where = om != cfg.marks.end() ? om->second.str() + ": " : "";
   check_writable(cfg.output_dir, where);
   check_writable(fs::path(sum.results_file).parent_path().string(), where);
-  NEURN_CHECK(opt.resume || done.empty(), cfg.output_dir, " already holds ", done.size(),
-              " finished runs: pass --resume to continue the sweep, or set another output_dir");
+  const bool resume = opt.resume || opt.as_new;
+  if (!resume && (records_there > 0 || folders_there > 0)) {
+    std::string there;
+    int listed = 0;
+    for (auto& [id, v] : existing)
+      for (auto& e : v)
+        if (listed++ < 5) there += "\n  " + id + ": " + e.what;
+    NEURN_FAIL(cfg.output_dir, " already holds ", records_there, " finished runs: pass --resume to continue the "
+               "sweep (recorded runs are skipped, interrupted ones continue from their checkpoints; a run whose "
+               "settings changed is named and nothing runs until you pass --as-new), or set another output_dir. "
+               "Nothing was overwritten. There: ", records_there, " records and ", folders_there, " run folders",
+               there.empty() ? "" : ", e.g." + there);
+  }
+  {
+    std::string changed;
+    int n = 0;
+    for (auto& p : plans) {
+      if (p.state != "changed") continue;
+      ++n;
+      changed += "\n  " + p.id.run_id + ":";
+      for (auto& c : p.changes) changed += "\n      " + c;
+    }
+    if (n > 0 && !opt.as_new)
+      NEURN_FAIL("--resume: the settings of ", n, " runs differ from what ", cfg.output_dir,
+                 " holds for them (changed keys: old -> new):", changed,
+                 "\nNothing was run. Restore those keys to continue the old runs, or pass --as-new to start the "
+                 "changed runs as new runs beside the old ones (their records and folders are kept; Table 1 shows "
+                 "them as separate variants), or set another output_dir.");
+  }
   ResultsLock lock(sum.results_file);
-  write_file_atomic(cfg.output_dir + "/config.yaml", config_to_yaml(cfg));
+  {
+    // The config as run; a different earlier one is kept beside it.
+    std::string path = cfg.output_dir + "/config.yaml", now = config_to_yaml(cfg);
+    std::ifstream in(path);
+    if (in) {
+      std::stringstream old;
+      old << in.rdbuf();
+      if (old.str() != now) {
+        std::string tag = utc_now();
+        for (char& c : tag)
+          if (c == ':') c = '-';
+        write_file_atomic(cfg.output_dir + "/config.before-" + tag + ".yaml", old.str());
+      }
+    }
+    write_file_atomic(path, now);
+  }
 
   log << "neurn run " << cfg.name << ": " << mine.size() << " runs";
   if (opt.shard_count > 1) log << " (shard " << opt.shard_index << "/" << opt.shard_count << ")";
   log << ", results in " << sum.results_file << "\n";
   for (auto& [t, why] : avail.skipped_targets) log << "  target " << t << " skipped: " << why << "\n";
   for (auto& m : avail.unavailable_models) log << "  model " << m << " skipped: not registered in this build\n";
+  for (auto& w : sum.missing_weights) log << "  model " << w << " skipped: weights file missing\n";
 
   int k = 0;
-  for (auto& spec : mine) {
+  for (size_t i = 0; i < mine.size(); ++i) {
+    const RunSpec& spec = mine[i];
+    const Plan& plan = plans[i];
     ++k;
     std::string id = spec.run_id();
-    if (unavailable.count(spec.model.name)) continue;
-    if (done.count(id)) {
+    if (plan.state == "unavailable") continue;
+    if (plan.state == "done") {
       ++sum.already_done;
       log << "[" << k << "/" << mine.size() << "] " << id << ": already recorded, skipped\n";
       continue;
     }
-    log << "[" << k << "/" << mine.size() << "] " << id << "\n";
+    log << "[" << k << "/" << mine.size() << "] " << id;
+    if (plan.state == "changed") {
+      ++sum.started_as_new;
+      log << ": settings changed, started as a new run in runs/" << plan.id.folder << " (" << plan.changes.front()
+          << (plan.changes.size() > 1 ? ", ..." : "") << ")";
+    }
+    log << "\n";
     TrainOptions to;
-    to.run_dir = cfg.output_dir + "/runs/" + spec.dir_name();
-    to.resume = opt.resume;
+    to.run_dir = cfg.output_dir + "/runs/" + plan.id.folder;
+    to.resume = resume;
     to.log = &log;
     to.skipped_targets = avail.skipped_targets;
     to.data_root = root;

@@ -18,7 +18,14 @@
 namespace neurn::experiments {
 
 struct SweepOptions {
+  // Skip the runs recorded with the same settings, continue interrupted runs
+  // from their checkpoints. A run recorded or started with other settings
+  // (its fingerprint differs) stops the sweep before any training, naming
+  // the keys that changed, unless as_new.
   bool resume = false;
+  // With resume (implied): runs whose settings changed start as new runs in
+  // new folders beside the old ones; nothing recorded is touched.
+  bool as_new = false;
   std::string only;         // comma-separated patterns matched against run ids (* and ? wildcards; else substring)
   int shard_index = 0;      // 0-based
   int shard_count = 1;
@@ -44,7 +51,9 @@ struct SweepSummary {
   int finished = 0;      // recorded by this invocation (ok or diverged)
   int diverged = 0;
   int failed = 0;        // errors (written to failures.jsonl, not recorded as finished)
+  int started_as_new = 0;  // changed runs started anew (as_new)
   std::vector<std::string> unavailable_models;
+  std::vector<std::string> missing_weights;  // "vgg19: weights/vgg19.safetensors"
   std::string results_file;
   std::string report_html;  // "" when no report was written
   std::string table_markdown;

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "experiments/checkpoint.h"
+#include "experiments/run_identity.h"
 #include "framework/ops.h"
 #include "framework/optim/adam.h"
 #include "framework/optim/sgd.h"
@@ -26,14 +27,7 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 std::string RunSpec::run_id() const {
-  std::string m = model.name;
-  if (model.width != 1.0) {
-    std::ostringstream w;
-    w << model.width;
-    m += "@w" + w.str();
-  }
-  if (!model.weights.empty()) m += "@pretrained";
-  return m + (neurn ? "+neurn" : "") + "/" + source + "/seed" + std::to_string(seed);
+  return model.variant() + (neurn ? "+neurn" : "") + "/" + source + "/seed" + std::to_string(seed);
 }
 
 std::string RunSpec::dir_name() const {
@@ -69,20 +63,6 @@ std::string fmt_duration(double s) {
 }
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-data::LoaderOptions loader_options(const ExperimentConfig& cfg, int64_t batch, bool shuffle, uint64_t seed,
-                                   int64_t size, Device device) {
-  data::LoaderOptions o;
-  o.batch_size = batch;
-  o.shuffle = shuffle;
-  o.seed = seed;
-  o.size = size;
-  o.channels = 3;  // every backbone reads RGB; gray domains are replicated
-  o.normalize = data::Normalization::none();  // pixels in [0, 1] (ToTensor)
-  o.device = device;
-  o.workers = std::max(1, cfg.num_workers);
-  return o;
-}
 
 // The predicted class of each row of `logits` (N, classes), on the host.
 std::vector<int64_t> predictions(const Tensor& logits) { return argmax(logits.detach(), 1).cpu().to_vector<int64_t>(); }
@@ -145,6 +125,32 @@ struct TrainState {
 
 }  // namespace
 
+data::LoaderOptions run_loader_options(const ExperimentConfig& cfg, int64_t batch, bool shuffle, uint64_t seed,
+                                       int64_t size, Device device, const data::InputNormalization& norm) {
+  data::LoaderOptions o;
+  o.batch_size = batch;
+  o.shuffle = shuffle;
+  o.seed = seed;
+  o.size = size;
+  o.channels = 3;  // every backbone reads RGB; gray domains are replicated
+  o.normalize = data::loader_normalization(norm);
+  o.device = device;
+  o.workers = std::max(1, cfg.num_workers);
+  return o;
+}
+
+data::InputNormalization run_normalization(const ExperimentConfig& cfg, const RunSpec& spec) {
+  return data::input_normalization(effective_normalization(cfg, spec.model));
+}
+
+Tensor model_input(const Tensor& images, const data::InputNormalization& norm) {
+  if (!norm.bgr) return images;
+  NEURN_CHECK(images.dim() == 4 && images.shape()[1] == 3, "model_input: BGR order needs (N, 3, H, W) images, got ",
+              shape_str(images.shape()));
+  // (N, 3, H, W) RGB -> (N, 3, H, W) BGR
+  return concat({slice(images, 1, 2, 3), slice(images, 1, 1, 2), slice(images, 1, 0, 1)}, 1);
+}
+
 int64_t run_image_size(const ExperimentConfig& cfg, const RunSpec& spec) {
   if (cfg.image_size > 0) return cfg.image_size;
   // Digit images are 16-32 px; models that need more (ImageNet backbones)
@@ -158,6 +164,7 @@ ModulePtr build_run_model(const ExperimentConfig& cfg, const RunSpec& spec, Devi
   mo.in_channels = 3;
   mo.input_size = run_image_size(cfg, spec);
   mo.width = spec.model.width;
+  mo.arch = spec.model.arch;
   if (spec.neurn) {
     NeuRNOptions no = neurn_options_from_map(cfg.neurn_options);
     mo.front = [no] { return make_neurn_layer(no); };
@@ -176,7 +183,7 @@ ModulePtr build_run_model(const ExperimentConfig& cfg, const RunSpec& spec, Devi
 }
 
 SplitMetrics evaluate(Module& model, const data::Dataset& ds, const ExperimentConfig& cfg, Device device,
-                      int64_t image_size) {
+                      int64_t image_size, const data::InputNormalization& norm) {
   SplitMetrics m;
   m.domain = ds.name();
   m.images = ds.size();
@@ -184,10 +191,10 @@ SplitMetrics evaluate(Module& model, const data::Dataset& ds, const ExperimentCo
   m.confusion.assign(classes, std::vector<int64_t>(classes, 0));
   model.eval();
   NoGradGuard ng;
-  data::DataLoader loader(ds, loader_options(cfg, cfg.eval_batch_size, false, 0, image_size, device));
+  data::DataLoader loader(ds, run_loader_options(cfg, cfg.eval_batch_size, false, 0, image_size, device, norm));
   int64_t correct = 0;
   for (const data::Batch& b : loader) {
-    Tensor logits = model(b.images);
+    Tensor logits = model(model_input(b.images, norm));
     auto pred = predictions(logits);
     auto labels = b.labels.cpu().to_vector<int64_t>();
     for (size_t i = 0; i < pred.size(); ++i) {
@@ -214,8 +221,16 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
   Device device = resolve_device(cfg.device);
   int64_t size = run_image_size(cfg, spec);
 
+  const RunIdentity ident = run_identity(cfg, spec);
+  const data::InputNormalization norm = run_normalization(cfg, spec);
+
   RunRecord rec;
   rec.run_id = run_id;
+  rec.variant = ident.variant;
+  rec.fingerprint = ident.fingerprint;
+  rec.variant_fingerprint = ident.variant_fingerprint;
+  rec.settings_json = canonical_json(ident.settings);
+  rec.normalize = norm.mode;
   rec.experiment = cfg.name;
   rec.model = spec.model.name;
   rec.neurn = spec.neurn;
@@ -248,9 +263,20 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
   ModulePtr model = build_run_model(cfg, spec, device);
   rec.parameters = model->num_parameters();
   std::unique_ptr<Optimizer> optimizer = make_optimizer(cfg, model->parameters());
-  data::DataLoader loader(fit, loader_options(cfg, cfg.batch_size, true, spec.seed, size, device));
+  data::DataLoader loader(fit, run_loader_options(cfg, cfg.batch_size, true, spec.seed, size, device, norm));
 
   fs::create_directories(opt.run_dir);
+  // What this folder holds, for people and for --resume (which compares the
+  // settings before it reuses anything here).
+  write_file_atomic(opt.run_dir + "/run.json",
+                    json{{"run_id", run_id},
+                         {"variant", ident.variant},
+                         {"fingerprint", ident.fingerprint},
+                         {"variant_fingerprint", ident.variant_fingerprint},
+                         {"settings", ident.settings},
+                         {"normalize", norm.describe()}}
+                            .dump(2) +
+                        "\n");
   const std::string last = opt.run_dir + "/last", best = opt.run_dir + "/best";
   TrainState st;
   if (opt.resume && checkpoint_exists(last)) {
@@ -258,6 +284,22 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
     const json& meta = ck.meta;
     NEURN_CHECK(meta.value("run_id", "") == run_id, last, ".safetensors belongs to run ", meta.value("run_id", "?"),
                 ", not ", run_id);
+    // The state after epoch e does not depend on max_epochs (no schedule
+    // reads it), so a checkpoint continues under a larger one; any other
+    // changed setting makes it another run's state.
+    auto resumable = [](json s) {
+      if (s.is_object()) s.erase("max_epochs");
+      return s;
+    };
+    if (!meta.contains("settings") || resumable(meta.at("settings")) != resumable(ident.settings)) {
+      std::string keys;
+      if (meta.contains("settings"))
+        for (auto& c : changed_settings(resumable(meta.at("settings")), resumable(ident.settings))) keys += "\n    " + c;
+      else
+        keys = " (the checkpoint predates fingerprints)";
+      NEURN_FAIL(last, ".safetensors was written with other settings than ", run_id, " has now:", keys,
+                 "\nrefusing to continue it; run into another output_dir or folder");
+    }
     load_module_state(*model, ck.tensors, "model.");
     optimizer->load_state_dict(ck.with_prefix("optim."));
     st.epoch = meta.at("epoch").get<int>();
@@ -275,8 +317,9 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
   const int64_t steps_per_epoch = loader.num_batches();
   const int64_t total_steps = steps_per_epoch * cfg.max_epochs;
   log << "  " << run_id << ": " << fit.size() << " training, " << val.size() << " validation images of "
-      << spec.source << ", " << size << "x" << size << " RGB, " << rec.parameters << " parameters, " << device.str()
-      << "\n";
+      << spec.source << ", " << size << "x" << size << (norm.bgr ? " BGR, " : " RGB, ") << rec.parameters
+      << " parameters, " << device.str() << ", input " << norm.describe() << ", fingerprint "
+      << ident.fingerprint.substr(0, 8) << "\n";
   log.flush();
 
   bool diverged = false;
@@ -288,7 +331,8 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
   auto meta_base = [&] {
     return json{{"run_id", run_id},          {"model", spec.model.name}, {"neurn", spec.neurn},
                 {"source", spec.source},     {"seed", spec.seed},        {"config", rec.config_yaml},
-                {"code_version", code_version()}};
+                {"code_version", code_version()}, {"variant", ident.variant},
+                {"fingerprint", ident.fingerprint}, {"settings", ident.settings}, {"normalize", norm.mode}};
   };
   double train_seconds = 0;
   for (const auto& h : st.history) train_seconds += h.seconds;
@@ -305,7 +349,7 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
     double loss_sum = 0;
     int64_t seen = 0, correct = 0, step = 0;
     for (const data::Batch& b : loader) {
-      Tensor logits = (*model)(b.images);
+      Tensor logits = (*model)(model_input(b.images, norm));
       Tensor loss = cross_entropy(logits, b.labels);
       double lv = loss.item();
       ++step;
@@ -348,7 +392,7 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
     }
     st.steps += step;
     double secs_train = seconds_since(t_epoch);
-    SplitMetrics vm = evaluate(*model, val, cfg, device, size);
+    SplitMetrics vm = evaluate(*model, val, cfg, device, size, norm);
     EpochLog e;
     e.epoch = epoch;
     e.train_loss = loss_sum / static_cast<double>(std::max<int64_t>(seen, 1));
@@ -423,10 +467,10 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
   // best and last, best may come from the epoch that was redone.
   rec.best_epoch = bk.meta.at("epoch").get<int>();
   rec.best_val_acc = bk.meta.at("metrics").at("val_acc").get<double>();
-  rec.source_test = evaluate(*model, test_split(spec.source), cfg, device, size);
+  rec.source_test = evaluate(*model, test_split(spec.source), cfg, device, size, norm);
   for (auto& t : targets_for(cfg, spec.source)) {
     if (opt.skipped_targets.count(t)) continue;
-    rec.targets[t] = evaluate(*model, test_split(t), cfg, device, size);
+    rec.targets[t] = evaluate(*model, test_split(t), cfg, device, size, norm);
   }
   std::ostringstream summary;
   summary.precision(1);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "datasets/datasets.h"
+#include "datasets/transforms.h"
 #include "experiments/config.h"
 #include "experiments/results.h"
 #include "framework/device.h"
@@ -34,10 +35,14 @@ struct RunSpec {
   bool neurn = false;
   std::string source;
   uint64_t seed = 0;
-  // "digits_convnet+neurn/mnist/seed0": unique within a sweep, stable across
-  // invocations (what --resume and --only match).
+  // VARIANT[+neurn]/SOURCE/seedN ("digits_convnet+neurn/mnist/seed0",
+  // "resnet50@resnet50_imagenet/svhn/seed1"; VARIANT: ModelSpec::variant()):
+  // unique within a sweep, stable across invocations (what --resume and
+  // --only match). The settings behind it are the run's fingerprint
+  // (run_identity.h).
   std::string run_id() const;
-  // The run's folder under the output directory ("digits_convnet+neurn_mnist_seed0").
+  // The run id as a file name ("digits_convnet+neurn_mnist_seed0"); the run's
+  // folder adds the fingerprint (RunIdentity::folder).
   std::string dir_name() const;
 };
 
@@ -56,6 +61,15 @@ Device resolve_device(const std::string& spec);
 // The input size of a run: cfg.image_size, else 32 or the model's minimum.
 int64_t run_image_size(const ExperimentConfig& cfg, const RunSpec& spec);
 
+// The input normalization of a run (effective_normalization of its model entry).
+data::InputNormalization run_normalization(const ExperimentConfig& cfg, const RunSpec& spec);
+// What the model reads: the loader's batch (already scaled and shifted by
+// loader_normalization) with the channels reversed when `norm.bgr`.
+Tensor model_input(const Tensor& images, const data::InputNormalization& norm);
+// The loader options of a run's training (shuffle) or evaluation batches.
+data::LoaderOptions run_loader_options(const ExperimentConfig& cfg, int64_t batch, bool shuffle, uint64_t seed,
+                                       int64_t size, Device device, const data::InputNormalization& norm);
+
 // Builds the model of `spec` for `cfg` (NeuRN in front when spec.neurn), with
 // parameters drawn from a generator seeded by spec.seed, on `device`; loads
 // spec.model.weights when set (the classifier head is left as initialised
@@ -68,7 +82,8 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
 
 // Accuracy, per-class accuracy and the confusion matrix of `model` (switched
 // to eval mode) on every image of `ds`.
+// `norm`: the run's input normalization (run_normalization).
 SplitMetrics evaluate(Module& model, const data::Dataset& ds, const ExperimentConfig& cfg, Device device,
-                      int64_t image_size);
+                      int64_t image_size, const data::InputNormalization& norm = {});
 
 }  // namespace neurn::experiments

@@ -57,7 +57,10 @@ int cmd_eval(const Args& args) {
   experiments::RunSpec spec;
   spec.model.name = meta.at("model").get<std::string>();
   for (auto& m : cfg.models)
-    if (m.name == spec.model.name) spec.model.width = m.width;  // the stored weights replace any initial weights
+    if (m.name == spec.model.name && (!meta.contains("variant") || m.variant() == meta.at("variant"))) {
+      spec.model = m;
+      spec.model.weights.clear();  // the stored weights replace any initial weights
+    }
   spec.neurn = meta.at("neurn").get<bool>();
   spec.source = meta.at("source").get<std::string>();
   spec.seed = meta.at("seed").get<uint64_t>();
@@ -65,9 +68,13 @@ int cmd_eval(const Args& args) {
   ModulePtr model = experiments::build_run_model(cfg, spec, device);
   experiments::load_module_state(*model, ck.tensors, "");
   int64_t size = experiments::run_image_size(cfg, spec);
+  // The input normalization the run trained with (checkpoints before it was
+  // recorded trained on [0, 1]).
+  data::InputNormalization norm = data::input_normalization(meta.value("normalize", std::string("none")));
 
   std::vector<std::string> domains = f.has("domains") ? split_list(f.get("domains")) : experiments::all_domains();
-  std::printf("%s (epoch %d, trained on %s)\n", spec.run_id().c_str(), meta.value("epoch", 0), spec.source.c_str());
+  std::printf("%s (epoch %d, trained on %s)\n", meta.value("run_id", spec.run_id()).c_str(), meta.value("epoch", 0),
+              spec.source.c_str());
   for (auto& d : domains) {
     if (!f.has("domains") && !data::domain_available(d, root)) {
       std::printf("  %-8s not available\n", d.c_str());
@@ -75,7 +82,7 @@ int cmd_eval(const Args& args) {
     }
     data::Dataset ds = data::load_domain(d, "test", root);
     if (cfg.protocol.test_images > 0) ds = ds.first(cfg.protocol.test_images);
-    experiments::SplitMetrics m = experiments::evaluate(*model, ds, cfg, device, size);
+    experiments::SplitMetrics m = experiments::evaluate(*model, ds, cfg, device, size, norm);
     std::printf("  %-8s %6.2f%% of %lld   per class:", d.c_str(), 100 * m.accuracy, static_cast<long long>(m.images));
     for (double a : m.per_class) std::printf(" %5.1f", 100 * a);
     std::printf("\n");

@@ -274,11 +274,18 @@ TEST_CASE("neurn run killed with SIGKILL in the middle, then resumed: every run 
 
   // Kill the sweep once the second run has finished an epoch.
   pid_t pid = spawn({}, dir / "log1.txt");
-  fs::path marker = dir / "out" / "runs" / "digits_convnet+neurn_mnist_seed0" / "last.safetensors";
+  // A run's folder is its run id as a file name, then its fingerprint.
+  auto run_folder = [&](const std::string& prefix) {
+    std::error_code ec;
+    for (auto& e : fs::directory_iterator(dir / "out" / "runs", ec))
+      if (e.path().filename().string().rfind(prefix + "-", 0) == 0) return e.path();
+    return fs::path();
+  };
   auto t0 = std::chrono::steady_clock::now();
   bool seen = false;
   while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(120)) {
-    if (fs::exists(marker)) {
+    fs::path run = run_folder("digits_convnet+neurn_mnist_seed0");
+    if (!run.empty() && fs::exists(run / "last.safetensors")) {
       seen = true;
       break;
     }
@@ -316,7 +323,7 @@ TEST_CASE("neurn run killed with SIGKILL in the middle, then resumed: every run 
   CHECK(fs::exists(dir / "out" / "report" / "index.html"));
 
   // The other subcommands on the same outputs.
-  status = wait_exit(spawn({"eval", (dir / "out" / "runs" / "digits_convnet+neurn_mnist_seed0").string(), "--domains",
+  status = wait_exit(spawn({"eval", run_folder("digits_convnet+neurn_mnist_seed0").string(), "--domains",
                             "usps,mnist", "--confusion"},
                            dir / "log4.txt"));
   std::string log4 = slurp(dir / "log4.txt");
@@ -361,7 +368,7 @@ TEST_CASE("initial weights: matching tensors are loaded, a head of another shape
   auto ss = src->state_dict(), ds = dst->state_dict();
   REQUIRE(ss.size() == ds.size());
   for (size_t i = 0; i < ss.size(); ++i) CHECK(ss[i].second.to_vector<float>() == ds[i].second.to_vector<float>());
-  CHECK(b.run_id() == "test_linear@pretrained/mnist/seed2");
+  CHECK(b.run_id() == "test_linear@w/mnist/seed2");  // the variant names the weights file (w.safetensors)
 
   // A file whose head has 5 classes: the weight and bias keep their initial values.
   NamedTensors five{{"1.weight", zeros({5, 3 * 16 * 16})}, {"1.bias", zeros({5})}};
