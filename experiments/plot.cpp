@@ -622,6 +622,7 @@ void draw_incidence(const IncidencePlot& p, const IncidenceLayout& l, Painter& p
   const Rgb black{0, 0, 0}, grey{90, 90, 90}, light{238, 238, 238}, on{33, 102, 172};
   pa.text(10, 22, p.title, 16, black);
   if (!p.subtitle.empty()) pa.text(10, 42, p.subtitle, 12, grey);
+  pa.text(l.left + l.grid_w + 8, l.top - 6, "models  occurrences", 10, grey);
   for (int c = 0; c < l.cols; ++c)
     pa.text(l.left + c * l.cell_w + l.cell_w / 2.0 + 4, l.top - 6, p.column_labels[static_cast<size_t>(c)], 11, black,
             Anchor::Start, true);

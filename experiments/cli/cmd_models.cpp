@@ -96,5 +96,26 @@ int run_models_trace(const Args& args) {
 
 Register reg_trace{"models trace", "the layer sequence (N-W tokens) of one model", run_models_trace};
 
+// The vocabulary as the Markdown table of docs/similarity.md (a test checks
+// that the page holds every row).
+int run_models_vocabulary(const Args& args) {
+  Flags f(args, {"help"});
+  if (f.has("help")) {
+    std::printf("usage: neurn models vocabulary\nThe trace vocabulary as a Markdown table: token, code, the layer "
+                "types recorded as it, meaning.\n");
+    return 0;
+  }
+  f.allow_only({"help"});
+  std::printf("| token | code | recorded layer types | what counts as it |\n|---|---|---|---|\n");
+  for (auto& t : similarity::vocabulary()) {
+    std::string types;
+    for (auto& l : t.layer_types) types += (types.empty() ? "" : ", ") + l;
+    std::printf("| %s | `%c` | %s | %s |\n", t.name.c_str(), t.code, types.c_str(), t.meaning.c_str());
+  }
+  return 0;
+}
+
+Register reg_vocab{"models vocabulary", "the token vocabulary of the traces (Markdown table)", run_models_vocabulary};
+
 }  // namespace
 }  // namespace neurn::cli

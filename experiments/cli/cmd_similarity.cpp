@@ -309,7 +309,16 @@ int run_models_analysis(const Flags& f) {
   ph.clusters = pcl.labels;
   ph.highlight = is_pmedoid;
   ph.highlight_note = "red: each pattern cluster's medoid; white boxes: the clusters";
+  // Different families share only short patterns, while a model's own long
+  // (repeated) runs dominate its self-term, so the off-diagonal values are
+  // small: the colours span 0 to the largest of them, the diagonal saturates.
+  double pmax = 0;
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = 0; j < n; ++j)
+      if (i != j) pmax = std::max(pmax, pat.index[i][j]);
   ph.lo = 0;
+  ph.hi = pmax > 0 ? pmax : 1;
+  ph.subtitle += "; colours 0.." + num(ph.hi, 2) + " (the largest off-diagonal value)";
   ph.diverging = false;
   experiments::write_clustered_heatmap_png(ph, (out / "pattern_heatmap.png").string());
   experiments::write_clustered_heatmap_svg(ph, (out / "pattern_heatmap.svg").string());
@@ -343,8 +352,19 @@ int run_models_analysis(const Flags& f) {
   std::printf("N-W: %zu pairs, %.3g DP cells in %.3f s (%.0f Mcells/s, %d threads); %s\n", n * (n + 1) / 2,
               static_cast<double>(nw.cells), nw.seconds, static_cast<double>(nw.cells) / nw.seconds / 1e6,
               used_threads, params);
-  std::printf("patterns: all pairs in %.3f s; adjusted Rand index of the N-W and pattern clusterings: %.3f\n",
-              pat.seconds, ari);
+  std::printf("patterns: all pairs in %.3f s; adjusted Rand index of the N-W and pattern clusterings: %.3f at %d "
+              "clusters",
+              pat.seconds, ari, k);
+  // The index at one cut says little when most clusters are singletons: at
+  // other cuts too.
+  nlohmann::json ari_by_k = nlohmann::json::object();
+  Dendrogram dn = cl.dendrogram, dp = pcl.dendrogram;
+  for (int kk = 2; kk < static_cast<int>(n); kk += std::max(1, static_cast<int>(n) / 8)) {
+    double a = adjusted_rand_index(cut_clusters(dn, kk), cut_clusters(dp, kk));
+    ari_by_k[std::to_string(kk)] = a;
+    std::printf("%s%d: %.2f", kk == 2 ? " (at " : ", ", kk, a);
+  }
+  std::printf("%s\n", n > 2 ? ")" : "");
   std::printf("\nclusters (%s, %s; '*' the medoid):\n", measure.c_str(), "average linkage");
   nlohmann::json jclusters = nlohmann::json::array();
   for (int c = 0; c < k; ++c) {
@@ -413,6 +433,7 @@ int run_models_analysis(const Flags& f) {
                          {"pattern_labels", pcl.labels},
                          {"nw_labels", cl.labels},
                          {"adjusted_rand_index", ari},
+                         {"adjusted_rand_index_by_k", ari_by_k},
                          {"nw_seconds", nw.seconds},
                          {"nw_cells", nw.cells},
                          {"pattern_seconds", pat.seconds},

@@ -1,6 +1,7 @@
 #include "models/similarity/clustering.h"
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <limits>
 #include <map>
@@ -94,13 +95,20 @@ std::vector<int> cluster_medoids(const Matrix& dist, const std::vector<int>& lab
   int k = 0;
   for (int l : labels) k = std::max(k, l + 1);
   std::vector<int> med(static_cast<size_t>(k), -1);
-  std::vector<double> best(static_cast<size_t>(k), std::numeric_limits<double>::infinity());
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<double> best(static_cast<size_t>(k), inf), best_all(static_cast<size_t>(k), inf);
   for (size_t i = 0; i < labels.size(); ++i) {
-    double s = 0;
-    for (size_t j = 0; j < labels.size(); ++j)
+    double s = 0, all = 0;
+    for (size_t j = 0; j < labels.size(); ++j) {
       if (labels[j] == labels[i]) s += dist[i][j];
+      all += dist[i][j];
+    }
     auto l = static_cast<size_t>(labels[i]);
-    if (s < best[l]) best[l] = s, med[l] = static_cast<int>(i);
+    // A two-member cluster always ties: the member closer to everything
+    // else is the better representative of the whole set.
+    const double eps = 1e-12 * std::max(1.0, std::abs(best[l]));
+    if (s < best[l] - eps || (std::abs(s - best[l]) <= eps && all < best_all[l]))
+      best[l] = s, best_all[l] = all, med[l] = static_cast<int>(i);
   }
   return med;
 }

@@ -29,7 +29,8 @@ Dendrogram average_linkage(const Matrix& distance);
 // top to bottom). 1 <= k <= n.
 std::vector<int> cut_clusters(const Dendrogram& d, int k);
 // For each cluster label, the member with the least total distance to the
-// other members (lowest index on ties).
+// other members; on a tie (a two-member cluster always ties) the one with the
+// least total distance to all items, then the lowest index.
 std::vector<int> cluster_medoids(const Matrix& distance, const std::vector<int>& labels);
 // Hubert and Arabie's adjusted Rand index of two labelings of the same items:
 // 1 for identical partitions, about 0 for independent ones.

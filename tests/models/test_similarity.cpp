@@ -187,6 +187,10 @@ TEST_CASE("average linkage: merge heights, leaf order, cuts, medoids") {
   // Medoid: the member with the least total distance (B: 1 + 1 against A: 1 + 3).
   Matrix e{{0, 1, 3, 9}, {1, 0, 1, 9}, {3, 1, 0, 9}, {9, 9, 9, 0}};
   CHECK(cluster_medoids(e, {0, 0, 0, 1}) == std::vector<int>{1, 3});
+  // A pair ties inside its cluster: the member nearer to the rest wins (2).
+  Matrix f{{0, 1, 9, 9}, {1, 0, 9, 9}, {9, 9, 0, 2}, {9, 9, 2, 0}};
+  f[2][0] = f[0][2] = f[2][1] = f[1][2] = 5;
+  CHECK(cluster_medoids(f, {0, 0, 1, 1}) == std::vector<int>{0, 2});
 }
 
 TEST_CASE("adjusted Rand index: known values") {
