@@ -3,6 +3,9 @@
 // the VGG variants clustering together among other families.
 #include <doctest/doctest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "layers/init.h"
 #include "models/backbones.h"
 #include "models/registry.h"
@@ -82,5 +85,18 @@ TEST_CASE("clusters: the VGG variants fall in one cluster, apart from other fami
     for (size_t i = 1; i < 4; ++i) CHECK(cc.labels[i] == cc.labels[0]);
     Clusters pc = cluster(to_distance(pattern_all_pairs(seqs, 2).index, false), k);
     for (size_t i = 1; i < 4; ++i) CHECK(pc.labels[i] == pc.labels[0]);
+  }
+}
+
+TEST_CASE("docs/similarity.md lists every vocabulary token with its code") {
+  std::ifstream in(std::string(NEURN_SOURCE_DIR) + "/docs/similarity.md");
+  REQUIRE(in.good());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string doc = ss.str();
+  for (auto& t : vocabulary()) {
+    const std::string row = "| " + t.name + " | `" + std::string(1, t.code) + "` |";
+    CHECK_MESSAGE(doc.find(row) != std::string::npos, "docs/similarity.md lacks the row of ", t.name,
+                  " (neurn models vocabulary prints the table)");
   }
 }
