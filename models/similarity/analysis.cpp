@@ -35,7 +35,11 @@ std::vector<NamedTrace> registry_traces(const std::string& spec) {
   }
   NEURN_CHECK(!names.empty(), "--models: expected 'all' or a comma-separated list of registry names, got '", spec, "'");
   std::vector<NamedTrace> out;
-  for (auto& n : names) out.push_back(registry_trace(n));
+  for (auto& n : names) {
+    out.push_back(registry_trace(n));
+    for (size_t i = 0; i + 1 < out.size(); ++i)
+      NEURN_CHECK(out[i].name != out.back().name, "--models: '", out.back().name, "' is listed twice (as '", n, "')");
+  }
   return out;
 }
 

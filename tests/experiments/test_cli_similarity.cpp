@@ -136,6 +136,8 @@ TEST_CASE("neurn similarity: bad input is a clear error" * SKIP_UNLESS_BIN) {
   CHECK(out.find("--out DIR is required") != std::string::npos);
   CHECK(run("similarity --models vgg19,resnet50 --out " + fresh_dir("cli_similarity_bad").string() + " --shortlist 3", out) != 0);
   CHECK(out.find("--shortlist: K must be in 1..2") != std::string::npos);
+  CHECK(run("similarity --models vgg19,resnet50,vgg19 --out " + fresh_dir("cli_similarity_bad").string(), out) != 0);
+  CHECK(out.find("'vgg19' is listed twice") != std::string::npos);
   CHECK(run("similarity --align seq:Conv seq:Conv --match -2", out) != 0);
   CHECK(out.find("--match (-2) must be greater than --mismatch") != std::string::npos);
 }
