@@ -367,7 +367,8 @@ int do_export(const SposConfig& c, const std::string& arch) {
   return 0;
 }
 
-int do_finetune(const SposConfig& c, bool fresh) {
+// The finetune: section as an experiment config: model spos with arch OUTPUT/arch.json.
+experiments::ExperimentConfig finetune_config(const SposConfig& c) {
   NEURN_CHECK(c.finetune && c.finetune.IsMap(), "spos run: the config has no finetune: section");
   YAML::Node ft = YAML::Clone(c.finetune);
   NEURN_CHECK(!ft["models"], "spos run: finetune: must not list models (the exported architecture is the model)");
@@ -379,7 +380,11 @@ int do_finetune(const SposConfig& c, bool fresh) {
   model["name"] = "spos";
   model["arch"] = (fs::path(c.output_dir) / "arch.json").string();
   ft["models"].push_back(model);
-  experiments::ExperimentConfig cfg = experiments::parse_config(YAML::Dump(ft), "the finetune: section");
+  return experiments::parse_config(YAML::Dump(ft), "the finetune: section");
+}
+
+int do_finetune(const SposConfig& c, bool fresh) {
+  experiments::ExperimentConfig cfg = finetune_config(c);
   experiments::SweepOptions opt;
   opt.resume = !fresh;
   experiments::SweepSummary s = experiments::run_sweep(cfg, opt);
@@ -389,9 +394,9 @@ int do_finetune(const SposConfig& c, bool fresh) {
 
 int do_show(const SposConfig& c) {
   const SposSpace& s = c.space;
-  SposArch lo = default_arch(), hi;
+  SposArch lo, hi;
   lo.space = s;
-  for (auto& l : lo.layers) l = LayerChoice{};
+  lo.layers.assign(static_cast<size_t>(s.layers()), LayerChoice{});
   hi = lo;
   for (auto& l : hi.layers) l.op = s.search_ops ? 2 : 0, l.scale = static_cast<int>(s.scales().size()) - 1;
   std::printf("space: %lld layers (stages %s), width %g, ops %s, channels %s, bits %s; %lld genes\n",
@@ -413,7 +418,8 @@ int do_show(const SposConfig& c) {
   std::printf("search: population %d, parents %d, %d mutations, %d crossovers, %d generations, FLOPs <= %lld, params <= %lld\n",
               e.population, e.parents, e.mutations, e.crossovers, e.generations,
               static_cast<long long>(c.search.max_flops), static_cast<long long>(c.search.max_params));
-  std::printf("finetune: %s\n", c.finetune ? "yes" : "none");
+  if (c.finetune) finetune_config(c);  // checked now, not after the search
+  std::printf("finetune: %s\n", c.finetune ? "yes (the finetune: section parses)" : "none");
   return 0;
 }
 
