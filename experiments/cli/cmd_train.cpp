@@ -36,7 +36,11 @@ OUTPUT/runs/<run>/best.safetensors + best.json).
   --val-images N          validation images held out of them (10%)
   --test-images N         cap on each test split (all)
   --image-size N          (the model's: 32 for the digit models)
-  --weights FILE          initial weights (safetensors; the head is re-initialised)
+  --weights FILE          initial weights (the head is re-initialised)
+  --weights-format F      where they come from: torchvision | keras | neurn (needed
+                          unless FILE ends in .h5: keras); sets the normalization
+  --normalize MODE        none | imagenet | torch | tf | caffe (from the weights)
+  --arch ARCH             architecture of a searched model (spos, autoformer)
   --device auto|cpu|cuda  (auto)
   --data-root DIR         ($NEURN_DATA, else ./data)
   --output DIR            (runs/train)
@@ -52,8 +56,8 @@ int cmd_train(const Args& args) {
   }
   f.allow_only({"help", "model", "source", "targets", "neurn", "neurn-options", "seed", "epochs", "patience",
                 "batch-size", "optimizer", "lr", "weight-decay", "momentum", "train-images", "val-images",
-                "test-images", "image-size", "weights", "device", "data-root", "output", "skip-missing-targets",
-                "resume"});
+                "test-images", "image-size", "weights", "weights-format", "normalize", "arch", "device",
+                "data-root", "output", "skip-missing-targets", "resume"});
   NEURN_CHECK(f.positional().empty(), "unexpected argument '", f.positional().empty() ? "" : f.positional()[0],
               "' (see neurn train --help)");
   NEURN_CHECK(f.has("model") && f.has("source"), "--model and --source are required (see neurn train --help)");
@@ -65,11 +69,20 @@ int cmd_train(const Args& args) {
   e << YAML::Key << "output_dir" << YAML::Value << f.get("output", "runs/train");
   if (f.has("data-root")) e << YAML::Key << "data_root" << YAML::Value << f.get("data-root");
   e << YAML::Key << "models" << YAML::Value << YAML::BeginSeq;
-  if (f.has("weights"))
-    e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << f.get("model") << YAML::Key << "weights"
-      << YAML::Value << f.get("weights") << YAML::EndMap;
-  else
+  if (f.has("weights") || f.has("normalize") || f.has("arch")) {
+    e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << f.get("model");
+    if (f.has("weights")) {
+      e << YAML::Key << "weights" << YAML::Value << YAML::BeginMap << YAML::Key << "path" << YAML::Value
+        << f.get("weights");
+      if (f.has("weights-format")) e << YAML::Key << "format" << YAML::Value << f.get("weights-format");
+      e << YAML::EndMap;
+    }
+    if (f.has("normalize")) e << YAML::Key << "normalize" << YAML::Value << f.get("normalize");
+    if (f.has("arch")) e << YAML::Key << "arch" << YAML::Value << f.get("arch");
+    e << YAML::EndMap;
+  } else {
     e << f.get("model");
+  }
   e << YAML::EndSeq;
   e << YAML::Key << "sources" << YAML::Value << YAML::Flow << YAML::BeginSeq << f.get("source") << YAML::EndSeq;
   if (f.has("targets")) {
