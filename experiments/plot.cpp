@@ -490,7 +490,7 @@ ClusterLayout cluster_layout(const ClusteredHeatmap& h) {
   l.value_px = l.cell >= 48 ? 12 : 9;
   int longest = 0;
   for (auto& s : h.labels) longest = std::max(longest, measure(s, l.label_px));
-  l.label_w = longest + 12;
+  l.label_w = longest * 11 / 10 + 12;  // slack for a wider substitute font in SVG viewers
   l.dendro_x = 10;
   l.dendro_w = h.links.empty() ? 0 : std::max(120, l.n * l.cell / 3);
   l.grid_x = l.dendro_x + l.dendro_w + 6;
@@ -610,8 +610,9 @@ IncidenceLayout incidence_layout(const IncidencePlot& p) {
   int longest_row = 0, longest_col = 0;
   for (auto& s : p.row_labels) longest_row = std::max(longest_row, measure(s, 10));
   for (auto& s : p.column_labels) longest_col = std::max(longest_col, measure(s, 11));
-  l.left = longest_row + 16;
-  l.top = 56 + longest_col + 8;
+  // 10% slack: an SVG viewer may substitute a wider font than the one measured.
+  l.left = longest_row * 11 / 10 + 16;
+  l.top = 56 + longest_col * 11 / 10 + 8;
   l.grid_w = l.cols * l.cell_w;
   l.width = std::max(l.left + l.grid_w + 150, std::max(measure(p.title, 16), measure(p.subtitle, 12)) + 20);
   l.height = l.top + l.rows * l.cell_h + 16;
