@@ -400,7 +400,10 @@ SweepSummary run_sweep(const ExperimentConfig& cfg, const SweepOptions& opt) {
   }
 
   log << "done: " << sum.finished << " runs recorded now (" << sum.diverged << " diverged), " << sum.already_done
-      << " recorded before, " << sum.failed << " failed\n";
+      << " recorded before, " << sum.failed << " failed";
+  if (sum.started_as_new > 0)
+    log << "; " << sum.started_as_new << " of them started as new runs (settings changed; the old ones are kept)";
+  log << "\n";
 
   if (cfg.report) {
     LoadedResults all = load_results_dir(cfg.output_dir);
