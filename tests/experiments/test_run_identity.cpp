@@ -532,3 +532,32 @@ TEST_CASE("table1.yaml: the paper's twelve backbones, SPOS and AutoFormer; --dry
   CHECK(lines == 336);
   fs::remove_all(dir);
 }
+
+TEST_CASE("sweep: a missing weights file is an error at its line, or a model named as skipped; never dropped silently") {
+  register_identity_models();
+  fs::path dir = fresh_dir("missing_weights");
+  testing::make_tiny_data_root(dir / "data", 100, 30);
+  std::string models = "[{name: id_linear, weights: {path: " + (dir / "nowhere.safetensors").string() +
+                       ", format: torchvision}}, id_linear, not_a_model]";
+  ExperimentConfig cfg = parse_config(tiny_yaml(dir, models, "skip_unavailable_models: false\n"), "m.yaml");
+  std::ostringstream log;
+  SweepOptions opt;
+  opt.log = &log;
+  CHECK_THROWS_CONTAINING(run_sweep(cfg, opt), "unknown model 'not_a_model'");
+  cfg.skip_unavailable_models = true;
+  cfg.models[0].marks["weights"] = {"m.yaml", 4, 30};
+  SweepSummary s = run_sweep(cfg, opt);
+  CHECK(s.finished == 1);  // id_linear from scratch
+  CHECK(s.unavailable_models == std::vector<std::string>{"not_a_model"});
+  REQUIRE(s.missing_weights.size() == 1);
+  CHECK(s.missing_weights[0].rfind("id_linear@nowhere: " + (dir / "nowhere.safetensors").string() + " (torchvision, m.yaml:4:30)", 0) == 0);
+  CHECK(log.str().find("model id_linear@nowhere: ") != std::string::npos);
+  CHECK(log.str().find("skipped: weights file missing") != std::string::npos);
+  CHECK(log.str().find("model not_a_model skipped: not registered in this build") != std::string::npos);
+  // Without skip_unavailable_models the missing file is an error at its line.
+  cfg.skip_unavailable_models = false;
+  cfg.models.pop_back();
+  CHECK_THROWS_CONTAINING(run_sweep(cfg, opt), "m.yaml:4:30: initial weights " + (dir / "nowhere.safetensors").string() +
+                                                   " of id_linear@nowhere do not exist");
+  fs::remove_all(dir);
+}
