@@ -543,7 +543,8 @@ void draw_clustered(const ClusteredHeatmap& h, const ClusterLayout& l, Painter& 
                        h.clusters[static_cast<size_t>(order[static_cast<size_t>(start)])])
         continue;
       double x = l.grid_x + start * l.cell, len = (r - start) * l.cell;
-      p.frame(x, l.grid_y + start * l.cell, len, len, {255, 255, 255}, 2);
+      // White on the dark viridis cells; black on the diverging map's light middle.
+      p.frame(x, l.grid_y + start * l.cell, len, len, h.diverging ? Rgb{0, 0, 0} : Rgb{255, 255, 255}, 2);
       start = r;
     }
   }

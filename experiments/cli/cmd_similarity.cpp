@@ -294,7 +294,8 @@ int run_models_analysis(const Flags& f) {
   hm.links = links_of(cl.dendrogram);
   hm.clusters = cl.labels;
   hm.highlight = is_medoid;
-  hm.highlight_note = "red: the shortlist (each cluster's medoid); white boxes: the clusters";
+  hm.highlight_note = std::string("red: the shortlist (each cluster's medoid); ") + (corr ? "black" : "white") +
+                      " boxes: the clusters";
   hm.lo = corr ? -1 : 0;
   hm.diverging = corr;
   experiments::write_clustered_heatmap_png(hm, (out / "nw_heatmap.png").string());
