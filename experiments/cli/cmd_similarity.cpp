@@ -28,7 +28,8 @@ namespace fs = std::filesystem;
 
 const char* kHelp =
     "usage: neurn similarity --align A B [--matrix] [--json] [N-W options]\n"
-    "       neurn similarity --models all|LIST --out DIR [--shortlist K] [--measure index|correlation]\n"
+    "       neurn similarity --models all|LIST [--exclude LIST] --out DIR [--shortlist K]\n"
+    "                        [--measure index|correlation]\n"
     "                        [--top 100] [--max-pattern-len 6] [--threads T] [N-W options]\n"
     "N-W options: --match 4 --mismatch -1 --gap -1 --borders gap|zero (gap: F(i,0) = i*gap, the\n"
     "  usual Needleman-Wunsch; zero: the paper's Eq. 1, first row and column 0, leading gaps free).\n"
@@ -36,7 +37,8 @@ const char* kHelp =
     "  raw score, the similarity index in [0, 1] (docs/similarity.md), the aligned traces with\n"
     "  gaps ('-') and, with --matrix and traces of at most 40 tokens, the DP matrix with the\n"
     "  traceback path marked '*'. --json: one object (score, index, aligned_a, aligned_b, ...).\n"
-    "--models: all pairs of the registry's models (or LIST, comma-separated). Writes to DIR:\n"
+    "--models: all pairs of the registry's models (or LIST, comma-separated), less --exclude\n"
+    "  (e.g. the searched spos,autoformer, which are not among the paper's 44). Writes to DIR:\n"
     "  nw_score.csv, nw_index.csv, pattern_index.csv (matrices), pairs.csv (one row per pair),\n"
     "  clusters.csv, nw_heatmap.{png,svg} (ordered by average linkage on the distance, with the\n"
     "  dendrogram), pattern_heatmap.{png,svg}, patterns_top.{png,svg} (the --top most common\n"
@@ -225,7 +227,7 @@ int run_models_analysis(const Flags& f) {
   NEURN_CHECK(!ec, "--out: cannot create ", out.string(), ": ", ec.message());
 
   auto t0 = std::chrono::steady_clock::now();
-  std::vector<NamedTrace> traces = registry_traces(f.get("models", "all"));
+  std::vector<NamedTrace> traces = registry_traces(f.get("models", "all"), f.get("exclude", ""));
   const double trace_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const size_t n = traces.size();
   NEURN_CHECK(n >= 2, "similarity --models: need at least two models, got ", n);
@@ -451,7 +453,7 @@ int run_similarity(const Args& args) {
     return args.empty() ? 2 : 0;
   }
   f.allow_only({"help", "align", "matrix", "json", "match", "mismatch", "gap", "borders", "models", "out",
-                "shortlist", "measure", "top", "max-pattern-len", "threads"});
+                "shortlist", "measure", "top", "max-pattern-len", "threads", "exclude"});
   NEURN_CHECK(f.has("align") != f.has("models"), "similarity: give either --align A B or --models all|LIST --out DIR");
   return f.has("align") ? run_align(f) : run_models_analysis(f);
 }

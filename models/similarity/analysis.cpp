@@ -19,21 +19,35 @@ NamedTrace registry_trace(const std::string& name) {
   return {info.name, to_vocabulary(trace_model(info.name, o).tokens)};
 }
 
-std::vector<NamedTrace> registry_traces(const std::string& spec) {
+namespace {
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(',', start);
+    std::string n = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (!n.empty()) out.push_back(n);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+}  // namespace
+
+std::vector<NamedTrace> registry_traces(const std::string& spec, const std::string& exclude) {
   std::vector<std::string> names;
   if (spec == "all") {
     for (auto& i : list_models()) names.push_back(i.name);
   } else {
-    size_t start = 0;
-    while (start <= spec.size()) {
-      size_t end = spec.find(',', start);
-      std::string n = spec.substr(start, end == std::string::npos ? std::string::npos : end - start);
-      if (!n.empty()) names.push_back(n);
-      if (end == std::string::npos) break;
-      start = end + 1;
-    }
+    names = split_commas(spec);
   }
-  NEURN_CHECK(!names.empty(), "--models: expected 'all' or a comma-separated list of registry names, got '", spec, "'");
+  for (auto& x : split_commas(exclude)) {
+    NEURN_CHECK(has_model(x), "--exclude: '", x, "' is not a registry model");
+    const std::string canon = canonical_model_name(x);
+    std::erase_if(names, [&](const std::string& n) { return has_model(n) && canonical_model_name(n) == canon; });
+  }
+  NEURN_CHECK(!names.empty(), "--models: expected 'all' or a comma-separated list of registry names, got '", spec,
+              "'", exclude.empty() ? "" : " (less --exclude)");
   std::vector<NamedTrace> out;
   for (auto& n : names) {
     out.push_back(registry_trace(n));

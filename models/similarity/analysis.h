@@ -19,8 +19,9 @@ struct NamedTrace {
 // The vocabulary trace of registry model `name` at its minimum input size
 // (the layer sequence does not depend on the size; tests check it).
 NamedTrace registry_trace(const std::string& name);
-// Every registry model (list_models()), or the comma-separated LIST.
-std::vector<NamedTrace> registry_traces(const std::string& all_or_list);
+// Every registry model (list_models()), or the comma-separated LIST, less
+// the comma-separated `exclude` (names or aliases; each must be registered).
+std::vector<NamedTrace> registry_traces(const std::string& all_or_list, const std::string& exclude = "");
 
 struct PairMatrices {
   std::vector<std::vector<int64_t>> score;  // raw N-W scores

@@ -119,6 +119,13 @@ TEST_CASE("neurn similarity --models: matrices, clusters, figures, shortlist" * 
   CHECK(svg.find("resnet50v2") != std::string::npos);
   CHECK(svg.find("<line") != std::string::npos);  // the dendrogram
   CHECK(slurp(dir / "patterns_top.svg").find("Conv BN") != std::string::npos);
+  // --exclude drops models from the list (here all but two, by an alias too).
+  REQUIRE(run("similarity --models " + models + " --exclude resnet50v2,mobilenetv2,mobilenet,digits_convnet --out " +
+                  dir.string(),
+              out) == 0);
+  CHECK(out.find("2 models") != std::string::npos);
+  CHECK(run("similarity --models all --exclude resnet51 --out " + dir.string(), out) != 0);
+  CHECK(out.find("--exclude: 'resnet51' is not a registry model") != std::string::npos);
   // The correlation measure writes its matrix too.
   REQUIRE(run("similarity --models " + models + " --out " + dir.string() + " --measure correlation", out) == 0);
   CHECK(fs::exists(dir / "nw_correlation.csv"));
