@@ -102,7 +102,7 @@ TEST_CASE("state keys and shapes equal torchvision's state_dict()") {
     is >> model >> key >> shape;
     want[model].insert(key + " " + shape);
   }
-  REQUIRE(want.size() == 7);  // + shufflenet_v2_x1_0 (an alias of shufflenet_v2), efficientnet_b0, inception_v3
+  REQUIRE(want.size() == 8);  // + shufflenet_v2_x1_0 (an alias of shufflenet_v2), efficientnet_b0, inception_v3, vit_b_16
   CHECK(want["resnet50"].size() == 320);
   CHECK(want["densenet121"].size() == 727);
   for (auto& [name, keys] : want) {

@@ -38,11 +38,13 @@ import torch.nn.functional as F
 import torchvision
 
 MODELS = ["vgg19", "resnet50", "densenet121", "mobilenet_v2", "shufflenet_v2_x1_0", "efficientnet_b0",
-          "inception_v3"]
+          "inception_v3", "vit_b_16"]
 INPUT_SIZE = {"vgg19": 32, "resnet50": 64, "densenet121": 64, "mobilenet_v2": 64, "shufflenet_v2_x1_0": 64,
               "efficientnet_b0": 64,
               # at least 75; at 107 Mixed_7's maps are 2x2, so training BN sees 8 values, not 2
-              "inception_v3": 107}
+              "inception_v3": 107,
+              # made at 224 (the keys, the weights file), run at 32: see resample_vit
+              "vit_b_16": 32}
 # Constructor arguments beyond num_classes (the keys and the reference use them).
 KWARGS = {"inception_v3": {"aux_logits": False, "transform_input": False, "init_weights": True}}
 # Every training step runs in float64: see the module docstring.
@@ -77,6 +79,18 @@ def write_keys(out):
                 f.write("%s %s %s\n" % (name, k, ",".join(str(d) for d in v.shape)))
 
 
+def resample_vit(model, size):
+    """A torchvision ViT made for 224 run at `size`: the patch grid of its
+    position embedding resampled bicubically (align_corners=False), the class
+    token's entry kept, as neurn's load_state adapts it (Encoder::adapt_state)."""
+    pe = model.encoder.pos_embedding.data
+    g, n = int(round((pe.shape[1] - 1) ** 0.5)), size // model.patch_size
+    grid = F.interpolate(pe[:, 1:].reshape(1, g, g, -1).permute(0, 3, 1, 2), size=(n, n), mode="bicubic",
+                         align_corners=False).permute(0, 2, 3, 1).reshape(1, n * n, -1)
+    model.encoder.pos_embedding = torch.nn.Parameter(torch.cat([pe[:, :1], grid], 1))
+    model.image_size = size
+
+
 def write_reference(outdir, names):
     for i, name in enumerate(names):
         torch.manual_seed(1234 + i)
@@ -89,7 +103,11 @@ def write_reference(outdir, names):
                     m.running_mean.uniform_(-0.2, 0.2)
                     m.running_var.uniform_(0.5, 1.5)
                     m.num_batches_tracked.fill_(5)
+            if name.startswith("vit_"):  # torchvision zeroes the head: values, so that gradients reach the body
+                model.heads.head.weight.normal_(0.0, 0.02)
         save_safetensors("%s/%s.weights.safetensors" % (outdir, name), model.state_dict())
+        if name.startswith("vit_"):
+            resample_vit(model, INPUT_SIZE[name])
         x = torch.randn(2, 3, INPUT_SIZE[name], INPUT_SIZE[name])
         io = {"input": x}
         model.eval()
