@@ -63,9 +63,9 @@ Conv col(int64_t in, int64_t out, int64_t k) {
 // their pooling as a child without tensors, so the keys stay torchvision's.
 class InceptionBlock : public Module {
  public:
-  // A branch's modules: the first is registered under `names[i]` (an empty
-  // name: a parameter-free layer, registered with a generated name that
-  // holds no tensors).
+  // A branch: its modules in order, each registered under its name (an
+  // empty name: a pooling layer, registered as "pool0", "pool1", ..., which
+  // hold no tensors, so the state keys are torchvision's).
   void branch(std::vector<std::pair<std::string, ModulePtr>> chain) {
     std::vector<ModulePtr> mods;
     for (auto& [name, m] : chain) {
