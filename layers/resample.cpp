@@ -18,7 +18,7 @@ constexpr double kCubicA = -0.75;  // PyTorch's (and OpenCV's) choice of Keys' a
 // The four tap weights for offset t in [0, 1) from the tap left of the
 // source coordinate: taps at distances 1 + t, t, 1 - t, 2 - t.
 std::array<double, 4> cubic_weights(double t) {
-  auto near = [](double d) { return ((kCubicA + 2) * d - (kCubicA + 3)) * d * d + 1; };              // |d| <= 1
+  auto near = [](double d) { return ((kCubicA + 2) * d - (kCubicA + 3)) * d * d + 1; };                   // |d| <= 1
   auto far = [](double d) { return ((kCubicA * d - 5 * kCubicA) * d + 8 * kCubicA) * d - 4 * kCubicA; };  // 1 < |d| < 2
   return {far(1 + t), near(t), near(1 - t), far(2 - t)};
 }
@@ -82,13 +82,13 @@ Tensor resize_position_embedding(const Tensor& pos, int64_t prefix, int64_t new_
               pos.defined() ? shape_str(pos.shape()) : std::string("an undefined tensor"));
   int64_t grid_tokens = pos.size(1) - prefix, d = pos.size(2);
   auto g = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(grid_tokens))));
-  NEURN_CHECK(g * g == grid_tokens, "resize_position_embedding: ", grid_tokens,
-              " grid tokens (after ", prefix, " prefix tokens) are not a square grid");
+  NEURN_CHECK(g * g == grid_tokens, "resize_position_embedding: ", grid_tokens, " grid tokens (after ", prefix,
+              " prefix tokens) are not a square grid");
   NoGradGuard no_grad;
-  Tensor head = slice(pos, 1, 0, prefix);                                                // (1, prefix, D)
+  Tensor head = slice(pos, 1, 0, prefix);                                                          // (1, prefix, D)
   Tensor grid = permute(reshape(slice(pos, 1, prefix, pos.size(1)), {1, g, g, d}), {0, 3, 1, 2});  // (1, D, g, g)
-  Tensor resized = resize_bicubic(grid, new_gh, new_gw, align_corners);               // (1, D, gh', gw')
-  Tensor tokens = reshape(permute(resized, {0, 2, 3, 1}), {1, new_gh * new_gw, d});      // (1, gh' gw', D)
+  Tensor resized = resize_bicubic(grid, new_gh, new_gw, align_corners);                            // (1, D, gh', gw')
+  Tensor tokens = reshape(permute(resized, {0, 2, 3, 1}), {1, new_gh * new_gw, d});                // (1, gh' gw', D)
   return prefix > 0 ? concat({head, tokens}, 1) : tokens;
 }
 

@@ -18,8 +18,7 @@ std::pair<int64_t, int64_t> same_pads(int64_t n, int64_t kernel, int64_t stride)
 }  // namespace
 
 SamePool2d::SamePool2d(PoolKind kind, int64_t kernel, int64_t stride) : kind_(kind), kernel_(kernel), stride_(stride) {
-  NEURN_CHECK(kernel > 0 && stride > 0, "SamePool2d: kernel (", kernel, ") and stride (", stride,
-              ") must be positive");
+  NEURN_CHECK(kernel > 0 && stride > 0, "SamePool2d: kernel (", kernel, ") and stride (", stride, ") must be positive");
 }
 
 Tensor SamePool2d::forward(const Tensor& x) {

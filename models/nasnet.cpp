@@ -38,7 +38,9 @@ std::shared_ptr<BatchNorm2d> nasnet_bn(int64_t c) {
   return std::make_shared<BatchNorm2d>(c, 1e-3, 3e-4);  // Keras momentum 0.9997
 }
 
-std::shared_ptr<Conv2d> conv1x1(int64_t in, int64_t out) { return std::make_shared<Conv2d>(in, out, 1, 1, 0, 1, 1, false); }
+std::shared_ptr<Conv2d> conv1x1(int64_t in, int64_t out) {
+  return std::make_shared<Conv2d>(in, out, 1, 1, 0, 1, 1, false);
+}
 
 // Keras's imagenet_utils.correct_pad: pad for a stride-2 valid convolution or
 // pooling of size k so that the output is ceil(H / 2): k/2 after, and k/2
@@ -238,7 +240,7 @@ class Nasnet : public Module {
                 s.penultimate_filters, ") must be a multiple of 24 x multiplier^2");
     int64_t f = s.penultimate_filters / 24, m = s.multiplier;
     stem_conv_ = register_module("stem_conv1", std::make_shared<Conv2d>(o.in_channels, s.stem_filters, 3, 2, 0, 1, 1,
-                                                                         false));  // valid
+                                                                        false));  // valid
     stem_bn_ = register_module("stem_bn1", nasnet_bn(s.stem_filters));
     // ip and p as the chain goes: channels and map level (reductions so far)
     CellInput in{.ip_channels = s.stem_filters, .p_channels = 0, .ip_level = 0, .p_level = 0, .has_p = false};
@@ -309,15 +311,16 @@ ModulePtr build_nasnetmobile(const ModelOptions& o) {
 
 }  // namespace
 
-NEURN_REGISTER_MODEL(nasnetmobile, (ModelInfo{.name = "nasnetmobile",
-                                        .family = "NASNet",
-                                        .reference = "Zoph et al. 2018, NASNet-A (4 @ 1056); Keras applications "
-                                                     "NASNetMobile",
-                                        .description = "searched normal and reduction cells, 4 per stack",
-                                        // Keras's minimum (obtain_input_shape(min_size=32)); the same layers
-                                        // hold from 19 (docs/models.md)
-                                        .min_input_size = 32,
-                                        .aliases = {"nasnet_mobile"}}),
+NEURN_REGISTER_MODEL(nasnetmobile,
+                     (ModelInfo{.name = "nasnetmobile",
+                                .family = "NASNet",
+                                .reference = "Zoph et al. 2018, NASNet-A (4 @ 1056); Keras applications "
+                                             "NASNetMobile",
+                                .description = "searched normal and reduction cells, 4 per stack",
+                                // Keras's minimum (obtain_input_shape(min_size=32)); the same layers
+                                // hold from 19 (docs/models.md)
+                                .min_input_size = 32,
+                                .aliases = {"nasnet_mobile"}}),
                      build_nasnetmobile);
 
 }  // namespace neurn

@@ -98,8 +98,7 @@ class VisionTransformer : public Module {
   explicit VisionTransformer(const VitConfig& c) : config_(c) {
     c.validate();
     int64_t d = c.embed_dim;
-    auto proj = register_module(
-        "conv_proj", std::make_shared<Conv2d>(c.in_channels, d, c.patch_size, c.patch_size));
+    auto proj = register_module("conv_proj", std::make_shared<Conv2d>(c.in_channels, d, c.patch_size, c.patch_size));
     trunc_normal_(proj->param("weight"), std::sqrt(1.0 / static_cast<double>(fan_in(proj->param("weight").shape()))));
     constant_(proj->param("bias"), 0.0);
     conv_proj_ = proj;
@@ -177,8 +176,8 @@ ModulePtr build_vit(const VitConfig& config, const ModelOptions& o) {
   c.in_channels = o.in_channels;
   c.image_size = o.input_size;
   if (o.dropout) c.dropout = *o.dropout;
-  NEURN_CHECK(c.image_size % c.patch_size == 0, "vit: input size ", c.image_size, " is not a multiple of the patch size ",
-              c.patch_size);
+  NEURN_CHECK(c.image_size % c.patch_size == 0, "vit: input size ", c.image_size,
+              " is not a multiple of the patch size ", c.patch_size);
   return build_vit(c);
 }
 
@@ -187,20 +186,22 @@ ModulePtr build_vit_b_16(const ModelOptions& o) { return build_vit(vit_b_16_conf
 ModulePtr build_vit_digits(const ModelOptions& o) { return build_vit(vit_digits_config(), o); }
 }  // namespace
 
-NEURN_REGISTER_MODEL(vit_b_16, (ModelInfo{.name = "vit_b_16",
-                                    .family = "ViT",
-                                    .reference = "Dosovitskiy et al. 2021, ViT-B/16; torchvision models.vit_b_16",
-                                    .description = "patch 16, width 768, 12 layers of 12 heads, MLP 3072",
-                                    // 2x2 patches at 32: the smallest grid the digits need; inputs must be
-                                    // multiples of 16
-                                    .min_input_size = 32}),
+NEURN_REGISTER_MODEL(vit_b_16,
+                     (ModelInfo{.name = "vit_b_16",
+                                .family = "ViT",
+                                .reference = "Dosovitskiy et al. 2021, ViT-B/16; torchvision models.vit_b_16",
+                                .description = "patch 16, width 768, 12 layers of 12 heads, MLP 3072",
+                                // 2x2 patches at 32: the smallest grid the digits need; inputs must be
+                                // multiples of 16
+                                .min_input_size = 32}),
                      build_vit_b_16);
 
-NEURN_REGISTER_MODEL(vit_digits, (ModelInfo{.name = "vit_digits",
-                                      .family = "ViT",
-                                      .reference = "Dosovitskiy et al. 2021, scaled for 32x32 digits (models/vit.h)",
-                                      .description = "patch 4, width 192, 6 layers of 3 heads, MLP 768",
-                                      .min_input_size = 32}),
+NEURN_REGISTER_MODEL(vit_digits,
+                     (ModelInfo{.name = "vit_digits",
+                                .family = "ViT",
+                                .reference = "Dosovitskiy et al. 2021, scaled for 32x32 digits (models/vit.h)",
+                                .description = "patch 4, width 192, 6 layers of 3 heads, MLP 768",
+                                .min_input_size = 32}),
                      build_vit_digits);
 
 }  // namespace neurn

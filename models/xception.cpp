@@ -47,13 +47,13 @@ class XceptionBlock : public Module {
   XceptionBlock(int block, int64_t in, const std::vector<int64_t>& filters, bool first_relu, int shortcut) {
     std::string b = "block" + std::to_string(block);
     if (shortcut >= 0) {
-      shortcut_conv_ = register_module(indexed("conv2d", shortcut), std::make_shared<Conv2d>(Conv2dSpec{
-                                                                         .in_channels = in,
-                                                                         .out_channels = filters.back(),
-                                                                         .kernel = {1, 1},
-                                                                         .stride = {2, 2},
-                                                                         .bias = false,
-                                                                         .same = true}));
+      shortcut_conv_ = register_module(indexed("conv2d", shortcut),
+                                       std::make_shared<Conv2d>(Conv2dSpec{.in_channels = in,
+                                                                           .out_channels = filters.back(),
+                                                                           .kernel = {1, 1},
+                                                                           .stride = {2, 2},
+                                                                           .bias = false,
+                                                                           .same = true}));
       shortcut_bn_ = register_module(indexed("batch_normalization", shortcut), keras_bn(filters.back()));
     }
     int64_t c = in;
@@ -125,12 +125,13 @@ ModulePtr build_xception(const ModelOptions& o) {
 
 }  // namespace
 
-NEURN_REGISTER_MODEL(xception, (ModelInfo{.name = "xception",
-                                    .family = "Xception",
-                                    .reference = "Chollet 2017; Keras applications Xception",
-                                    .description = "entry, middle (8 blocks) and exit flows of separable convolutions",
-                                    // Keras's own minimum (imagenet_utils.obtain_input_shape(min_size=71))
-                                    .min_input_size = 71}),
+NEURN_REGISTER_MODEL(xception,
+                     (ModelInfo{.name = "xception",
+                                .family = "Xception",
+                                .reference = "Chollet 2017; Keras applications Xception",
+                                .description = "entry, middle (8 blocks) and exit flows of separable convolutions",
+                                // Keras's own minimum (imagenet_utils.obtain_input_shape(min_size=71))
+                                .min_input_size = 71}),
                      build_xception);
 
 }  // namespace neurn

@@ -12,12 +12,12 @@
 #include <sstream>
 
 #include "gradcheck.h"
-#include "skip.h"
 #include "layers/layers.h"
 #include "layers/resample.h"
 #include "layers/same_pool.h"
 #include "models/registry.h"
 #include "models/vit.h"
+#include "skip.h"
 
 using namespace neurn;
 
@@ -40,7 +40,7 @@ std::map<std::string, int> count_tokens(const std::vector<std::string>& tokens) 
 int64_t vit_params(const VitConfig& c) {
   int64_t d = c.embed_dim, g = c.grid();
   int64_t n = d * c.in_channels * c.patch_size * c.patch_size + d;  // conv_proj
-  n += d + (1 + g * g) * d;                                          // class token, position embedding
+  n += d + (1 + g * g) * d;                                         // class token, position embedding
   for (int64_t i = 0; i < c.depth(); ++i) {
     int64_t m = c.mlp_dims[i];
     n += 2 * d + 3 * d * d + 3 * d + d * d + d;  // ln_1, in_proj, out_proj
@@ -367,9 +367,9 @@ TEST_CASE("nasnetmobile: Keras's totals, cells and FLOPs at 224 (meta)") {
   CHECK(t.output_shape == Shape{1, 1000});
   auto c = count_tokens(t.tokens);
   // 16 cells: stem_1, stem_2, 4 normal, reduce_4, 4 normal, reduce_8, 4 normal
-  CHECK(c["Concat"] == 16 + 4);          // one per cell, one per two-path reduction of p
-  CHECK(c["Cropping"] == 4);             // p from a larger map: stem_2, cells 0, 5 and 9
-  CHECK(c["SeparableConv"] == 160);      // 2 per separable block, 5 blocks per cell
+  CHECK(c["Concat"] == 16 + 4);             // one per cell, one per two-path reduction of p
+  CHECK(c["Cropping"] == 4);                // p from a larger map: stem_2, cells 0, 5 and 9
+  CHECK(c["SeparableConv"] == 160);         // 2 per separable block, 5 blocks per cell
   CHECK(c["Conv"] == 1 + 16 + 4 * 2 + 11);  // stem, each cell's 1x1, two-path reductions, projections of p
   CHECK(c["BatchNorm"] == 192);
   CHECK(c["Add"] == 80);
