@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config
-  libopenblas-dev libyaml-cpp-dev libstb-dev doctest-dev zlib1g-dev libbz2-dev libmatio-dev nlohmann-json3-dev
+  libopenblas-dev libyaml-cpp-dev libstb-dev doctest-dev zlib1g-dev libbz2-dev libmatio-dev libhdf5-dev nlohmann-json3-dev
   fonts-dejavu-core fonts-liberation fonts-freefont-ttf
   curl ca-certificates
 )

@@ -1,0 +1,48 @@
+#pragma once
+// Keras Applications weight files (.h5, e.g. resnet50v2_weights_tf_dim_
+// ordering_tf_kernels.h5) loaded into the neurn models defined after Keras
+// (resnet50v2, mobilenet, xception, nasnetmobile, ...), read with libhdf5
+// (framework/serialize/hdf5.h). The mapping is generic over Keras layer names
+// (docs/models.md, "Weights"):
+// - a neurn key MODULE.PATH.PARAM belongs to the Keras layer MODULE_PATH (the
+//   dots of the module path become underscores: conv2.block1.preact_bn ->
+//   conv2_block1_preact_bn); the children "depthwise" and "pointwise" of a
+//   SeparableConv2d belong to their parent's layer;
+// - the Keras weight of a parameter: weight -> kernel, depthwise_kernel
+//   (depthwise children and depthwise convs), pointwise_kernel (pointwise
+//   children) or gamma (batch norms); bias -> bias or beta; running_mean ->
+//   moving_mean; running_var -> moving_variance; num_batches_tracked has none;
+// - layouts: a conv kernel (kh, kw, in, out) -> (out, in, kh, kw); a
+//   depthwise kernel (kh, kw, C, M) -> (C * M, 1, kh, kw); a dense kernel
+//   (in, out) -> (out, in); a 1x1 conv kernel read by a Linear layer
+//   (MobileNet's conv_preds) -> (out, in).
+// A file's dataset "LAYER/.../WEIGHT:0" is weight WEIGHT of layer LAYER (the
+// first and last components of its path), as Keras 2 writes them.
+#include <string>
+#include <vector>
+
+#include "layers/module.h"
+#include "layers/state_io.h"
+
+namespace neurn {
+
+struct KerasConversion {
+  NamedTensors tensors;              // neurn names, neurn layouts
+  std::vector<std::string> unused;   // Keras weights that no neurn tensor took ("layer/weight")
+  std::vector<std::string> missing;  // neurn keys without a Keras weight
+};
+
+// Converts the datasets of a Keras weight file (read_hdf5_datasets) for `model`.
+KerasConversion keras_to_neurn(const Module& model, const std::vector<std::pair<std::string, Tensor>>& datasets,
+                               const std::string& file = "<keras>");
+
+// Reads `path` and loads it into `model` (strict: every neurn tensor but
+// num_batches_tracked must come from the file with its shape, else nothing is
+// changed and the error lists the problems; not strict: what matches is loaded,
+// a head of another class count stays as initialised, as load_state).
+LoadReport load_keras_weights(Module& model, const std::string& path, bool strict = true);
+
+// A file name that says Keras weights (.h5, .hdf5, .keras).
+bool is_keras_weights_file(const std::string& path);
+
+}  // namespace neurn
