@@ -309,7 +309,8 @@ int do_export(const NasConfig& c, const std::string& arch, const std::string& su
   return 0;
 }
 
-int do_finetune(const NasConfig& c, bool fresh) {
+// The finetune: section as a runner config, with the exported subnet as its model.
+experiments::ExperimentConfig finetune_config(const NasConfig& c) {
   NEURN_CHECK(c.finetune && c.finetune.IsMap(), "autoformer run: the config has no finetune: section");
   YAML::Node ft = YAML::Clone(c.finetune);
   NEURN_CHECK(!ft["models"], "autoformer run: finetune: must not list models (the exported subnet is the model)");
@@ -321,7 +322,11 @@ int do_finetune(const NasConfig& c, bool fresh) {
   model["name"] = "autoformer";
   model["arch"] = (fs::path(c.output_dir) / "subnet.json").string();
   ft["models"].push_back(model);
-  experiments::ExperimentConfig cfg = experiments::parse_config(YAML::Dump(ft), "the finetune: section");
+  return experiments::parse_config(YAML::Dump(ft), "the finetune: section");
+}
+
+int do_finetune(const NasConfig& c, bool fresh) {
+  experiments::ExperimentConfig cfg = finetune_config(c);
   experiments::SweepOptions opt;
   opt.resume = !fresh;
   experiments::SweepSummary s = experiments::run_sweep(cfg, opt);
@@ -353,7 +358,13 @@ int do_show(const NasConfig& c) {
   const auto& e = c.search.evolution;
   std::printf("search: population %d, parents %d, %d mutations, %d crossovers, %d generations\n", e.population,
               e.parents, e.mutations, e.crossovers, e.generations);
-  std::printf("finetune: %s\n", c.finetune ? "yes" : "none");
+  if (c.finetune) {
+    experiments::ExperimentConfig ft = finetune_config(c);
+    std::printf("finetune: yes, %zu source(s), NeuRN variants %zu, %lld epochs at most -> %s\n", ft.sources.size(),
+                ft.neurn.size(), static_cast<long long>(ft.max_epochs), ft.output_dir.c_str());
+  } else {
+    std::printf("finetune: none\n");
+  }
   return 0;
 }
 

@@ -103,7 +103,7 @@ TEST_CASE("neurn nas autoformer show: the shipped configs are valid" *
   INFO(out);
   CHECK(rc == 0);
   CHECK(has(out, "space cpu: supernet 128/4/2/4.0"));
-  CHECK(has(out, "finetune: yes"));
+  CHECK(has(out, "finetune: yes, 1 source(s), NeuRN variants 2, 3 epochs at most"));  // parsed by the runner
   rc = run_cli("nas autoformer show --config " + src + "/experiments/configs/autoformer.yaml", out, "");
   CHECK(rc == 0);
   CHECK(has(out, "space small: supernet 448/14/7/4.0, embed {320, 384, 448}, depth 12-14, heads {5, 6, 7} of 64"));
