@@ -6,6 +6,7 @@
 #include "experiments/results.h"
 #include "framework/error.h"
 #include "layers/state_io.h"
+#include "models/keras_weights.h"
 
 namespace neurn::experiments {
 
@@ -62,7 +63,10 @@ void load_module_state(Module& m, const NamedTensors& tensors, const std::string
 
 void load_initial_weights(Module& m, const std::string& path, std::ostream& log) {
   NEURN_CHECK(fs::exists(path), "initial weights ", path, " do not exist");
-  LoadReport rep = load_state_file(m, path, /*strict=*/false);
+  // Keras Applications files (.h5) through the Keras name mapping; anything
+  // else is safetensors with PyTorch names.
+  LoadReport rep = is_keras_weights_file(path) ? load_keras_weights(m, path, /*strict=*/false)
+                                               : load_state_file(m, path, /*strict=*/false);
   NEURN_CHECK(!rep.loaded.empty(), path, ": no tensor matches the model by name and shape:\n", rep.str());
   log << "  initial weights " << path << ": " << rep.loaded.size() << " of " << m.state_dict().size()
       << " tensors loaded";

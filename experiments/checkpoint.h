@@ -32,7 +32,8 @@ NamedTensors module_state(const Module& m, const std::string& prefix);
 // Copies every tensor of the module's state dict from `tensors` (named with
 // `prefix`); a missing tensor or a shape mismatch is an error naming it.
 void load_module_state(Module& m, const NamedTensors& tensors, const std::string& prefix);
-// Initial weights (e.g. ImageNet weights exported from torchvision): every
+// Initial weights (ImageNet weights exported from torchvision as safetensors,
+// or a Keras Applications .h5 file: models/keras_weights.h): every
 // tensor whose name and shape match is copied; tensors whose shape differs
 // (the classifier head for 10 classes) keep their initial values. Reports to
 // `log`; an error when nothing matches.

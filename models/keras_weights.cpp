@@ -65,10 +65,7 @@ KerasConversion keras_to_neurn(const Module& model, const std::vector<std::pair<
     size_t dot = name.rfind('.');
     std::string module = dot == std::string::npos ? "" : name.substr(0, dot);
     std::string param = dot == std::string::npos ? name : name.substr(dot + 1);
-    if (param == "num_batches_tracked") {  // Keras keeps no such count: the model's stays
-      out.tensors.push_back({name, t});
-      continue;
-    }
+    if (param == "num_batches_tracked") continue;  // Keras keeps no such count
     std::string child;
     if (size_t d = module.rfind('.'); d != std::string::npos) child = module.substr(d + 1);
     std::vector<std::string> candidates;
@@ -112,6 +109,10 @@ LoadReport load_keras_weights(Module& model, const std::string& path, bool stric
     for (auto& u : c.unused) problems += "\n  no neurn tensor for Keras weight " + u;
     NEURN_CHECK(problems.empty(), path, ": the Keras weights do not fit the model:", problems);
   }
+  // The batch norms' step counts (no Keras counterpart) keep their values.
+  for (const auto& [name, t] : model.state_dict())
+    if (name.size() >= 19 && name.compare(name.size() - 19, 19, "num_batches_tracked") == 0)
+      c.tensors.push_back({name, t.cpu()});
   LoadReport rep = load_state(model, c.tensors, strict, path);
   for (auto& u : c.unused) rep.unexpected.push_back(u);
   for (auto& m : c.missing) rep.missing.push_back(m);

@@ -29,7 +29,7 @@ namespace neurn {
 struct KerasConversion {
   NamedTensors tensors;              // neurn names, neurn layouts
   std::vector<std::string> unused;   // Keras weights that no neurn tensor took ("layer/weight")
-  std::vector<std::string> missing;  // neurn keys without a Keras weight
+  std::vector<std::string> missing;  // neurn keys without a Keras weight (num_batches_tracked not counted)
 };
 
 // Converts the datasets of a Keras weight file (read_hdf5_datasets) for `model`.

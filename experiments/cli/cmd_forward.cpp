@@ -7,7 +7,9 @@
 #include "experiments/cli/neurn_forward.h"
 #include "layers/init.h"
 #include "layers/neurn_layer.h"
+#include "framework/serialize/hdf5.h"
 #include "layers/state_io.h"
+#include "models/keras_weights.h"
 #include "models/registry.h"
 
 namespace neurn::cli {
@@ -18,7 +20,8 @@ const char* kHelp =
     "                     --output Y.safetensors [--classes N] [--device cpu|cuda]\n"
     "Runs NAME (see `neurn models`) in eval mode on the tensor named \"input\" of X\n"
     "((N, C, H, W), or one image (C, H, W)) and writes the logits (N, classes) as \"output\".\n"
-    "--weights loads a state dict (PyTorch names; strict: every key must match). Without\n"
+    "--weights loads a state dict (PyTorch names; strict: every key must match), or a Keras\n"
+    "Applications .h5 file (Keras layer names, mapped as docs/models.md says). Without\n"
     "--classes the class count is read from the head in W (else 10).\n"
     "--neurn k=3[,padding=valid,max_scope=image,eps=1e-6] puts NeuRN in front of the model;\n"
     "with --model none, NeuRN alone is applied and \"output\" has the input's shape and dtype.\n";
@@ -72,7 +75,14 @@ int run_forward(const Args& args) {
   net.options.input_size = x.size(2);
 
   NamedTensors weights;
-  if (f.has("weights")) weights = load_safetensors(f.get("weights"));
+  const std::string wpath = f.get("weights", "");
+  const bool keras = f.has("weights") && is_keras_weights_file(wpath);
+  if (keras) {  // in neurn names (converted on a shape-only model), for the class count
+    ParamScope meta({.device = Device::meta()});
+    weights = keras_to_neurn(*build_model(net.model, net.options), read_hdf5_datasets(wpath), wpath).tensors;
+  } else if (f.has("weights")) {
+    weights = load_safetensors(wpath);
+  }
   net.options.num_classes = f.has("classes")   ? f.get_int("classes", 10)
                             : f.has("weights") ? classes_in_weights(net.model, weights, net.options)
                                                : 10;
@@ -82,7 +92,7 @@ int run_forward(const Args& args) {
     model = build_model(net.model, net.options);
   }
   if (f.has("weights")) {
-    LoadReport rep = load_state(*model, weights, true, f.get("weights"));
+    LoadReport rep = keras ? load_keras_weights(*model, wpath, true) : load_state(*model, weights, true, wpath);
     std::fprintf(stderr, "weights: %s\n", rep.str().c_str());
   }
   model->eval();

@@ -14,12 +14,16 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
+#include "experiments/checkpoint.h"
 #include "framework/serialize/hdf5.h"
+#include "framework/serialize/safetensors.h"
 #include "gradcheck.h"
 #include "layers/layers.h"
 #include "models/keras_weights.h"
 #include "models/registry.h"
+#include "skip.h"
 
 using namespace neurn;
 namespace fs = std::filesystem;
@@ -220,4 +224,48 @@ TEST_CASE("Keras weights: nasnetmobile from a Keras-layout .h5") {
   check_model("nasnetmobile", {{"stem_conv1/kernel", {3, 3, 3, 32}},
                                {"stem_bn1/gamma", {32}},
                                {"predictions/kernel", {1056, 1000}}});
+}
+
+TEST_CASE("Keras weights through the trainer's initial weights and `neurn forward --weights F.h5`" *
+          neurn::testing::skip_unless(neurn::testing::neurn_bin() != nullptr, neurn::testing::kNoNeurnBin)) {
+  fs::path dir = fs::temp_directory_path() / ("neurn_keras_cli_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  ModelOptions o;
+  o.num_classes = 1000;
+  ModulePtr model = build_model("mobilenet", o);
+  std::map<std::string, std::vector<float>> expect;
+  const std::string h5 = (dir / "mobilenet.h5").string();
+  write_h5(h5, keras_file_for(*model, expect));
+
+  // `weights:` of an experiment: a 10-class model takes all but the head.
+  ModulePtr ten = build_model("mobilenet", {});
+  std::ostringstream log;
+  experiments::load_initial_weights(*ten, h5, log);
+  INFO(log.str());
+  CHECK(log.str().find("initial weights " + h5 + ": ") != std::string::npos);
+  CHECK(log.str().find("conv_preds.weight") != std::string::npos);  // left as initialised
+  for (auto& [k, t] : ten->state_dict())
+    if (k == "conv1.weight") CHECK(t.to_vector<float>() == expect[k]);
+
+  // neurn forward reads the class count (1000) from the file and gives the
+  // logits of the in-process model loaded from it.
+  Generator g(8);
+  Tensor x = rand({2, 3, 32, 32}, {}, &g);
+  save_safetensors((dir / "x.safetensors").string(), {{"input", x}});
+  std::string cmd = std::string(neurn::testing::neurn_bin()) + " forward --model mobilenet --weights " + h5 +
+                    " --input " + (dir / "x.safetensors").string() + " --output " + (dir / "y.safetensors").string() +
+                    " 2>&1";
+  REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, cmd);
+  Tensor y = load_safetensors((dir / "y.safetensors").string())[0].second;
+  ModulePtr ref = build_model("mobilenet", o);
+  REQUIRE(load_keras_weights(*ref, h5, true).ok());
+  ref->eval();
+  Tensor want;
+  {
+    NoGradGuard ng;
+    want = (*ref)(x);
+  }
+  REQUIRE(y.shape() == Shape{2, 1000});
+  CHECK(y.to_vector<float>() == want.to_vector<float>());
+  fs::remove_all(dir);
 }
