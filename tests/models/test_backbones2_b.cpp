@@ -153,6 +153,12 @@ TEST_CASE("VitConfig: per-layer heads and MLP widths build a plain ViT (an AutoF
 
 TEST_CASE("vit_digits: forward and backward at 32x32") {
   ModulePtr m = build_model("vit_digits", at(10, 32));
+  // torchvision's init: class token and head start at zero, the position embedding N(0, 0.02)
+  for (auto& [k, p] : m->named_parameters()) {
+    INFO(k);
+    if (k == "class_token" || k == "heads.head.weight" || k == "heads.head.bias") CHECK(max(abs(p)).item() == 0.0);
+    if (k == "encoder.pos_embedding") CHECK(max(abs(p)).item() > 0.01);
+  }
   for (auto& [k, p] : m->named_parameters())
     if (k == "heads.head.weight") normal_(p, 0.0, 0.02);
   forward_backward(*m, 3, 32, 10);
