@@ -19,6 +19,7 @@
 
 #include "datasets/datasets.h"
 #include "experiments/cli/cli.h"
+#include "experiments/cli/yaml_keys.h"
 #include "experiments/config.h"
 #include "experiments/sweep.h"
 #include "framework/error.h"
@@ -73,25 +74,6 @@ struct NasConfig {
   YAML::Node finetune;
 };
 
-template <typename T>
-T get(const YAML::Node& n, const char* key, T def, const std::string& where) {
-  if (!n[key]) return def;
-  try {
-    return n[key].as<T>();
-  } catch (const YAML::Exception&) {
-    NEURN_FAIL(where, ": ", key, " has the wrong type (", YAML::Dump(n[key]), ")");
-  }
-}
-
-void only_keys(const YAML::Node& n, const std::vector<std::string>& keys, const std::string& where) {
-  if (!n) return;
-  NEURN_CHECK(n.IsMap(), where, " must be a mapping");
-  for (auto it : n) {
-    std::string k = it.first.as<std::string>();
-    NEURN_CHECK(std::find(keys.begin(), keys.end(), k) != keys.end(), where, ": unknown key '", k, "'");
-  }
-}
-
 NasConfig load_nas_config(const std::string& path) {
   YAML::Node root;
   try {
@@ -99,54 +81,54 @@ NasConfig load_nas_config(const std::string& path) {
   } catch (const YAML::Exception& e) {
     NEURN_FAIL(path, ": ", e.what());
   }
-  only_keys(root, {"name", "output_dir", "data_root", "device", "autoformer", "finetune"}, path);
+  yaml_only_keys(root, {"name", "output_dir", "data_root", "device", "autoformer", "finetune"}, path);
   NasConfig c;
-  c.name = get<std::string>(root, "name", c.name, path);
-  c.output_dir = get<std::string>(root, "output_dir", "runs/" + c.name, path);
-  c.data_root = get<std::string>(root, "data_root", "", path);
-  c.device = get<std::string>(root, "device", "auto", path);
+  c.name = yaml_get<std::string>(root, "name", c.name, path);
+  c.output_dir = yaml_get<std::string>(root, "output_dir", "runs/" + c.name, path);
+  c.data_root = yaml_get<std::string>(root, "data_root", "", path);
+  c.device = yaml_get<std::string>(root, "device", "auto", path);
   YAML::Node a = root["autoformer"];
   std::string w = path + ": autoformer";
   NEURN_CHECK(a && a.IsMap(), path, ": no autoformer: section");
-  only_keys(a, {"space", "patch", "head_dim", "source", "train_images", "val_images", "seed", "train", "search"}, w);
-  c.space = search_space(get<std::string>(a, "space", "cpu", w));
-  c.space.patch = get<int64_t>(a, "patch", c.space.patch, w);
-  c.space.head_dim = get<int64_t>(a, "head_dim", c.space.head_dim, w);
+  yaml_only_keys(a, {"space", "patch", "head_dim", "source", "train_images", "val_images", "seed", "train", "search"}, w);
+  c.space = search_space(yaml_get<std::string>(a, "space", "cpu", w));
+  c.space.patch = yaml_get<int64_t>(a, "patch", c.space.patch, w);
+  c.space.head_dim = yaml_get<int64_t>(a, "head_dim", c.space.head_dim, w);
   c.space.validate();
-  c.source = get<std::string>(a, "source", c.source, w);
-  c.train_images = get<int64_t>(a, "train_images", 0, w);
-  c.val_images = get<int64_t>(a, "val_images", c.val_images, w);
-  c.seed = get<uint64_t>(a, "seed", 0, w);
+  c.source = yaml_get<std::string>(a, "source", c.source, w);
+  c.train_images = yaml_get<int64_t>(a, "train_images", 0, w);
+  c.val_images = yaml_get<int64_t>(a, "val_images", c.val_images, w);
+  c.seed = yaml_get<uint64_t>(a, "seed", 0, w);
   YAML::Node t = a["train"];
-  only_keys(t, {"steps", "batch_size", "lr", "warmup_steps", "label_smoothing", "weight_decay", "checkpoint_every",
+  yaml_only_keys(t, {"steps", "batch_size", "lr", "warmup_steps", "label_smoothing", "weight_decay", "checkpoint_every",
                 "log_every"},
             w + ".train");
-  c.train.steps = get<int64_t>(t, "steps", c.train.steps, w);
-  c.batch_size = get<int64_t>(t, "batch_size", c.batch_size, w);
-  c.train.lr = get<double>(t, "lr", c.train.lr, w);
-  c.train.warmup_steps = get<int64_t>(t, "warmup_steps", 0, w);
-  c.train.label_smoothing = get<double>(t, "label_smoothing", 0.0, w);
-  c.train.weight_decay = get<double>(t, "weight_decay", 0.0, w);
-  c.train.checkpoint_every = get<int64_t>(t, "checkpoint_every", 100, w);
-  c.log_every = get<int64_t>(t, "log_every", 50, w);
+  c.train.steps = yaml_get<int64_t>(t, "steps", c.train.steps, w);
+  c.batch_size = yaml_get<int64_t>(t, "batch_size", c.batch_size, w);
+  c.train.lr = yaml_get<double>(t, "lr", c.train.lr, w);
+  c.train.warmup_steps = yaml_get<int64_t>(t, "warmup_steps", 0, w);
+  c.train.label_smoothing = yaml_get<double>(t, "label_smoothing", 0.0, w);
+  c.train.weight_decay = yaml_get<double>(t, "weight_decay", 0.0, w);
+  c.train.checkpoint_every = yaml_get<int64_t>(t, "checkpoint_every", 100, w);
+  c.log_every = yaml_get<int64_t>(t, "log_every", 50, w);
   c.train.seed = c.seed;
   YAML::Node s = a["search"];
-  only_keys(s, {"population", "parents", "mutations", "crossovers", "generations", "max_params", "min_params",
+  yaml_only_keys(s, {"population", "parents", "mutations", "crossovers", "generations", "max_params", "min_params",
                 "layer_mutation_prob", "depth_mutation_prob", "embed_mutation_prob", "val_batch"},
             w + ".search");
   auto& e = c.search.evolution;
-  e.population = get<int>(s, "population", e.population, w);
-  e.parents = get<int>(s, "parents", e.parents, w);
-  e.mutations = get<int>(s, "mutations", e.mutations, w);
-  e.crossovers = get<int>(s, "crossovers", e.crossovers, w);
-  e.generations = get<int>(s, "generations", e.generations, w);
+  e.population = yaml_get<int>(s, "population", e.population, w);
+  e.parents = yaml_get<int>(s, "parents", e.parents, w);
+  e.mutations = yaml_get<int>(s, "mutations", e.mutations, w);
+  e.crossovers = yaml_get<int>(s, "crossovers", e.crossovers, w);
+  e.generations = yaml_get<int>(s, "generations", e.generations, w);
   e.seed = c.seed;
-  c.search.max_params = get<int64_t>(s, "max_params", 0, w);
-  c.search.min_params = get<int64_t>(s, "min_params", 0, w);
-  c.search.layer_mutation_prob = get<double>(s, "layer_mutation_prob", 0.2, w);
-  c.search.depth_mutation_prob = get<double>(s, "depth_mutation_prob", 0.4, w);
-  c.search.embed_mutation_prob = get<double>(s, "embed_mutation_prob", 0.4, w);
-  c.val_batch = get<int64_t>(s, "val_batch", c.val_batch, w);
+  c.search.max_params = yaml_get<int64_t>(s, "max_params", 0, w);
+  c.search.min_params = yaml_get<int64_t>(s, "min_params", 0, w);
+  c.search.layer_mutation_prob = yaml_get<double>(s, "layer_mutation_prob", 0.2, w);
+  c.search.depth_mutation_prob = yaml_get<double>(s, "depth_mutation_prob", 0.4, w);
+  c.search.embed_mutation_prob = yaml_get<double>(s, "embed_mutation_prob", 0.4, w);
+  c.val_batch = yaml_get<int64_t>(s, "val_batch", c.val_batch, w);
   NEURN_CHECK(c.batch_size > 0 && c.val_batch > 0, w, ": batch sizes must be positive");
   c.finetune = root["finetune"];
   return c;

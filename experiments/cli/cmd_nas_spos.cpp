@@ -20,6 +20,7 @@
 
 #include "datasets/datasets.h"
 #include "experiments/cli/cli.h"
+#include "experiments/cli/yaml_keys.h"
 #include "experiments/config.h"
 #include "experiments/plot.h"
 #include "experiments/sweep.h"
@@ -70,25 +71,6 @@ struct SposConfig {
   YAML::Node finetune;
 };
 
-template <typename T>
-T get(const YAML::Node& n, const char* key, T def, const std::string& where) {
-  if (!n || !n[key]) return def;
-  try {
-    return n[key].as<T>();
-  } catch (const YAML::Exception&) {
-    NEURN_FAIL(where, ": ", key, " has the wrong type (", YAML::Dump(n[key]), ")");
-  }
-}
-
-void only_keys(const YAML::Node& n, const std::vector<std::string>& keys, const std::string& where) {
-  if (!n) return;
-  NEURN_CHECK(n.IsMap(), where, " must be a mapping");
-  for (auto it : n) {
-    std::string k = it.first.as<std::string>();
-    NEURN_CHECK(std::find(keys.begin(), keys.end(), k) != keys.end(), where, ": unknown key '", k, "'");
-  }
-}
-
 SposConfig load_spos_config(const std::string& path) {
   YAML::Node root;
   try {
@@ -96,77 +78,77 @@ SposConfig load_spos_config(const std::string& path) {
   } catch (const YAML::Exception& e) {
     NEURN_FAIL(path, ": ", e.what());
   }
-  only_keys(root, {"name", "output_dir", "data_root", "device", "spos", "finetune"}, path);
+  yaml_only_keys(root, {"name", "output_dir", "data_root", "device", "spos", "finetune"}, path);
   SposConfig c;
-  c.name = get<std::string>(root, "name", c.name, path);
-  c.output_dir = get<std::string>(root, "output_dir", "runs/" + c.name, path);
-  c.data_root = get<std::string>(root, "data_root", "", path);
-  c.device = get<std::string>(root, "device", "auto", path);
+  c.name = yaml_get<std::string>(root, "name", c.name, path);
+  c.output_dir = yaml_get<std::string>(root, "output_dir", "runs/" + c.name, path);
+  c.data_root = yaml_get<std::string>(root, "data_root", "", path);
+  c.device = yaml_get<std::string>(root, "device", "auto", path);
   YAML::Node a = root["spos"];
   std::string w = path + ": spos";
   NEURN_CHECK(a && a.IsMap(), path, ": no spos: section");
-  only_keys(a, {"space", "source", "train_images", "val_images", "input_size", "seed", "train", "search"}, w);
+  yaml_only_keys(a, {"space", "source", "train_images", "val_images", "input_size", "seed", "train", "search"}, w);
   YAML::Node sp = a["space"];
   std::string ws = w + ".space";
-  only_keys(sp, {"stage_repeats", "stage_channels", "stage_strides", "stem_channels", "stem_stride", "last_channels",
+  yaml_only_keys(sp, {"stage_repeats", "stage_channels", "stage_strides", "stem_channels", "stem_stride", "last_channels",
                  "width", "dropout", "search_ops", "search_channels", "search_bits", "channel_scales", "weight_bits",
                  "act_bits"},
             ws);
   SposSpace& s = c.space;
-  s.stage_repeats = get(sp, "stage_repeats", s.stage_repeats, ws);
-  s.stage_channels = get(sp, "stage_channels", s.stage_channels, ws);
-  s.stage_strides = get(sp, "stage_strides", s.stage_strides, ws);
-  s.stem_channels = get(sp, "stem_channels", s.stem_channels, ws);
-  s.stem_stride = get(sp, "stem_stride", s.stem_stride, ws);
-  s.last_channels = get(sp, "last_channels", s.last_channels, ws);
-  s.width = get(sp, "width", s.width, ws);
-  s.dropout = get(sp, "dropout", s.dropout, ws);
-  s.search_ops = get(sp, "search_ops", s.search_ops, ws);
-  s.search_channels = get(sp, "search_channels", s.search_channels, ws);
-  s.search_bits = get(sp, "search_bits", s.search_bits, ws);
-  s.channel_scales = get(sp, "channel_scales", s.channel_scales, ws);
-  s.weight_bits = get(sp, "weight_bits", s.weight_bits, ws);
-  s.act_bits = get(sp, "act_bits", s.act_bits, ws);
+  s.stage_repeats = yaml_get(sp, "stage_repeats", s.stage_repeats, ws);
+  s.stage_channels = yaml_get(sp, "stage_channels", s.stage_channels, ws);
+  s.stage_strides = yaml_get(sp, "stage_strides", s.stage_strides, ws);
+  s.stem_channels = yaml_get(sp, "stem_channels", s.stem_channels, ws);
+  s.stem_stride = yaml_get(sp, "stem_stride", s.stem_stride, ws);
+  s.last_channels = yaml_get(sp, "last_channels", s.last_channels, ws);
+  s.width = yaml_get(sp, "width", s.width, ws);
+  s.dropout = yaml_get(sp, "dropout", s.dropout, ws);
+  s.search_ops = yaml_get(sp, "search_ops", s.search_ops, ws);
+  s.search_channels = yaml_get(sp, "search_channels", s.search_channels, ws);
+  s.search_bits = yaml_get(sp, "search_bits", s.search_bits, ws);
+  s.channel_scales = yaml_get(sp, "channel_scales", s.channel_scales, ws);
+  s.weight_bits = yaml_get(sp, "weight_bits", s.weight_bits, ws);
+  s.act_bits = yaml_get(sp, "act_bits", s.act_bits, ws);
   try {
     s.validate();
   } catch (const Error& e) {
     NEURN_FAIL(ws, ": ", e.what());
   }
-  c.source = get<std::string>(a, "source", c.source, w);
-  c.train_images = get<int64_t>(a, "train_images", 0, w);
-  c.val_images = get<int64_t>(a, "val_images", c.val_images, w);
-  c.input_size = get<int64_t>(a, "input_size", 32, w);
-  c.seed = get<uint64_t>(a, "seed", 0, w);
+  c.source = yaml_get<std::string>(a, "source", c.source, w);
+  c.train_images = yaml_get<int64_t>(a, "train_images", 0, w);
+  c.val_images = yaml_get<int64_t>(a, "val_images", c.val_images, w);
+  c.input_size = yaml_get<int64_t>(a, "input_size", 32, w);
+  c.seed = yaml_get<uint64_t>(a, "seed", 0, w);
   YAML::Node t = a["train"];
-  only_keys(t, {"steps", "batch_size", "lr", "momentum", "weight_decay", "label_smoothing", "min_flops", "max_flops",
+  yaml_only_keys(t, {"steps", "batch_size", "lr", "momentum", "weight_decay", "label_smoothing", "min_flops", "max_flops",
                 "log_every"},
             w + ".train");
-  c.train.steps = get<int64_t>(t, "steps", c.train.steps, w);
-  c.batch_size = get<int64_t>(t, "batch_size", c.batch_size, w);
-  c.train.lr = get<double>(t, "lr", c.train.lr, w);
-  c.train.momentum = get<double>(t, "momentum", c.train.momentum, w);
-  c.train.weight_decay = get<double>(t, "weight_decay", c.train.weight_decay, w);
-  c.train.label_smoothing = get<double>(t, "label_smoothing", c.train.label_smoothing, w);
-  c.train.min_flops = get<int64_t>(t, "min_flops", 0, w);
-  c.train.max_flops = get<int64_t>(t, "max_flops", 0, w);
-  c.log_every = get<int64_t>(t, "log_every", 50, w);
+  c.train.steps = yaml_get<int64_t>(t, "steps", c.train.steps, w);
+  c.batch_size = yaml_get<int64_t>(t, "batch_size", c.batch_size, w);
+  c.train.lr = yaml_get<double>(t, "lr", c.train.lr, w);
+  c.train.momentum = yaml_get<double>(t, "momentum", c.train.momentum, w);
+  c.train.weight_decay = yaml_get<double>(t, "weight_decay", c.train.weight_decay, w);
+  c.train.label_smoothing = yaml_get<double>(t, "label_smoothing", c.train.label_smoothing, w);
+  c.train.min_flops = yaml_get<int64_t>(t, "min_flops", 0, w);
+  c.train.max_flops = yaml_get<int64_t>(t, "max_flops", 0, w);
+  c.log_every = yaml_get<int64_t>(t, "log_every", 50, w);
   c.train.seed = c.seed;
   YAML::Node se = a["search"];
-  only_keys(se, {"population", "parents", "mutations", "crossovers", "generations", "mutation_prob", "max_flops",
+  yaml_only_keys(se, {"population", "parents", "mutations", "crossovers", "generations", "mutation_prob", "max_flops",
                  "max_params", "val_batch", "calib_batches"},
             w + ".search");
   auto& e = c.search.evolution;
-  e.population = get<int>(se, "population", e.population, w);
-  e.parents = get<int>(se, "parents", e.parents, w);
-  e.mutations = get<int>(se, "mutations", e.mutations, w);
-  e.crossovers = get<int>(se, "crossovers", e.crossovers, w);
-  e.generations = get<int>(se, "generations", e.generations, w);
+  e.population = yaml_get<int>(se, "population", e.population, w);
+  e.parents = yaml_get<int>(se, "parents", e.parents, w);
+  e.mutations = yaml_get<int>(se, "mutations", e.mutations, w);
+  e.crossovers = yaml_get<int>(se, "crossovers", e.crossovers, w);
+  e.generations = yaml_get<int>(se, "generations", e.generations, w);
   e.seed = c.seed;
-  c.search.mutation_prob = get<double>(se, "mutation_prob", 0.1, w);
-  c.search.max_flops = get<int64_t>(se, "max_flops", 0, w);
-  c.search.max_params = get<int64_t>(se, "max_params", 0, w);
-  c.val_batch = get<int64_t>(se, "val_batch", c.val_batch, w);
-  c.calib_batches = get<int64_t>(se, "calib_batches", c.calib_batches, w);
+  c.search.mutation_prob = yaml_get<double>(se, "mutation_prob", 0.1, w);
+  c.search.max_flops = yaml_get<int64_t>(se, "max_flops", 0, w);
+  c.search.max_params = yaml_get<int64_t>(se, "max_params", 0, w);
+  c.val_batch = yaml_get<int64_t>(se, "val_batch", c.val_batch, w);
+  c.calib_batches = yaml_get<int64_t>(se, "calib_batches", c.calib_batches, w);
   NEURN_CHECK(c.batch_size > 0 && c.val_batch > 0 && c.calib_batches > 0, w,
               ": batch_size, val_batch and calib_batches must be positive");
   for (auto* o : {&c.train.input_size, &c.search.input_size}) *o = c.input_size;
