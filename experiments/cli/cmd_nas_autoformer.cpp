@@ -291,30 +291,11 @@ int do_export(const NasConfig& c, const std::string& arch, const std::string& su
   return 0;
 }
 
-// The finetune: section as a runner config, with the exported subnet as its model.
-experiments::ExperimentConfig finetune_config(const NasConfig& c) {
-  NEURN_CHECK(c.finetune && c.finetune.IsMap(), "autoformer run: the config has no finetune: section");
-  YAML::Node ft = YAML::Clone(c.finetune);
-  NEURN_CHECK(!ft["models"], "autoformer run: finetune: must not list models (the exported subnet is the model)");
-  if (!ft["name"]) ft["name"] = c.name + "_finetune";
-  if (!ft["output_dir"]) ft["output_dir"] = (fs::path(c.output_dir) / "finetune").string();
-  if (!ft["data_root"] && !c.data_root.empty()) ft["data_root"] = c.data_root;
-  if (!ft["sources"]) ft["sources"] = std::vector<std::string>{c.source};
-  YAML::Node model;
-  model["name"] = "autoformer";
-  model["arch"] = (fs::path(c.output_dir) / "subnet.json").string();
-  ft["models"].push_back(model);
-  return experiments::parse_config(YAML::Dump(ft), "the finetune: section");
+NasFinetune finetune_settings(const NasConfig& c) {
+  return {"autoformer", c.name, c.output_dir, c.data_root, c.source, "finetune", "subnet.json"};
 }
 
-int do_finetune(const NasConfig& c, bool fresh) {
-  experiments::ExperimentConfig cfg = finetune_config(c);
-  experiments::SweepOptions opt;
-  opt.resume = !fresh;
-  experiments::SweepSummary s = experiments::run_sweep(cfg, opt);
-  std::cout << "finetune results: " << s.results_file << "\n";
-  return s.failed > 0 ? 1 : 0;
-}
+int do_finetune(const NasConfig& c, bool fresh) { return run_nas_finetune(c.finetune, finetune_settings(c), fresh); }
 
 int do_show(const NasConfig& c) {
   const SearchSpace& s = c.space;
@@ -341,7 +322,7 @@ int do_show(const NasConfig& c) {
   std::printf("search: population %d, parents %d, %d mutations, %d crossovers, %d generations\n", e.population,
               e.parents, e.mutations, e.crossovers, e.generations);
   if (c.finetune) {
-    experiments::ExperimentConfig ft = finetune_config(c);
+    experiments::ExperimentConfig ft = nas_finetune_config(c.finetune, finetune_settings(c));
     std::printf("finetune: yes, %zu source(s), NeuRN variants %zu, %lld epochs at most -> %s\n", ft.sources.size(),
                 ft.neurn.size(), static_cast<long long>(ft.max_epochs), ft.output_dir.c_str());
   } else {

@@ -349,30 +349,11 @@ int do_export(const SposConfig& c, const std::string& arch) {
   return 0;
 }
 
-// The finetune: section as an experiment config: model spos with arch OUTPUT/arch.json.
-experiments::ExperimentConfig finetune_config(const SposConfig& c) {
-  NEURN_CHECK(c.finetune && c.finetune.IsMap(), "spos run: the config has no finetune: section");
-  YAML::Node ft = YAML::Clone(c.finetune);
-  NEURN_CHECK(!ft["models"], "spos run: finetune: must not list models (the exported architecture is the model)");
-  if (!ft["name"]) ft["name"] = c.name + "_retrain";
-  if (!ft["output_dir"]) ft["output_dir"] = (fs::path(c.output_dir) / "retrain").string();
-  if (!ft["data_root"] && !c.data_root.empty()) ft["data_root"] = c.data_root;
-  if (!ft["sources"]) ft["sources"] = std::vector<std::string>{c.source};
-  YAML::Node model;
-  model["name"] = "spos";
-  model["arch"] = (fs::path(c.output_dir) / "arch.json").string();
-  ft["models"].push_back(model);
-  return experiments::parse_config(YAML::Dump(ft), "the finetune: section");
+NasFinetune finetune_settings(const SposConfig& c) {
+  return {"spos", c.name, c.output_dir, c.data_root, c.source, "retrain", "arch.json"};
 }
 
-int do_finetune(const SposConfig& c, bool fresh) {
-  experiments::ExperimentConfig cfg = finetune_config(c);
-  experiments::SweepOptions opt;
-  opt.resume = !fresh;
-  experiments::SweepSummary s = experiments::run_sweep(cfg, opt);
-  std::cout << "retrain results: " << s.results_file << "\n";
-  return s.failed > 0 ? 1 : 0;
-}
+int do_finetune(const SposConfig& c, bool fresh) { return run_nas_finetune(c.finetune, finetune_settings(c), fresh); }
 
 int do_show(const SposConfig& c) {
   const SposSpace& s = c.space;
@@ -400,7 +381,7 @@ int do_show(const SposConfig& c) {
   std::printf("search: population %d, parents %d, %d mutations, %d crossovers, %d generations, FLOPs <= %lld, params <= %lld\n",
               e.population, e.parents, e.mutations, e.crossovers, e.generations,
               static_cast<long long>(c.search.max_flops), static_cast<long long>(c.search.max_params));
-  if (c.finetune) finetune_config(c);  // checked now, not after the search
+  if (c.finetune) nas_finetune_config(c.finetune, finetune_settings(c));  // checked now, not after the search
   std::printf("finetune: %s\n", c.finetune ? "yes (the finetune: section parses)" : "none");
   return 0;
 }
