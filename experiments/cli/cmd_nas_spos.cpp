@@ -20,7 +20,7 @@
 
 #include "datasets/datasets.h"
 #include "experiments/cli/cli.h"
-#include "experiments/cli/yaml_keys.h"
+#include "experiments/cli/nas_common.h"
 #include "experiments/config.h"
 #include "experiments/plot.h"
 #include "experiments/sweep.h"
