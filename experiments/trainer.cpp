@@ -159,6 +159,9 @@ int64_t run_image_size(const ExperimentConfig& cfg, const RunSpec& spec) {
 }
 
 ModulePtr build_run_model(const ExperimentConfig& cfg, const RunSpec& spec, Device device) {
+  const ModelInfo& info = model_info(spec.model.name);
+  NEURN_CHECK(info.task == "classification", "model '", spec.model.name, "' is a ", info.task,
+              " model; the experiment runner trains and tests classifiers only");
   ModelOptions mo;
   mo.num_classes = 10;
   mo.in_channels = 3;

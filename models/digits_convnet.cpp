@@ -35,7 +35,9 @@ ModulePtr build_digits_convnet(const ModelOptions& o) {
 NEURN_REGISTER_MODEL(digits_convnet, (ModelInfo{.name = "digits_convnet",
                                    .family = "ConvNet",
                                    .reference = "single-source digits DG ConvNet (Volpi et al. 2018, Qiao et al. 2020)",
-                                   .description = "conv5x5-64, pool, conv5x5-128, pool, fc 1024, fc 1024 on 32x32 digits"}),
+                                   .description = "conv5x5-64, pool, conv5x5-128, pool, fc 1024, fc 1024 on 32x32 digits",
+                                   .reference_input_size = 32,
+                                .reference_classes = 10}),
                     build_digits_convnet);
 
 }  // namespace neurn

@@ -39,6 +39,16 @@ struct ModelInfo {
   bool has_width = false;  // accepts ModelOptions::width != 1
   bool has_arch = false;   // accepts ModelOptions::arch (searched architectures)
   std::vector<std::string> aliases = {};  // other spellings that resolve to `name` ("inceptionv3")
+  // What the model outputs: "classification" logits (N, classes); "segmentation"
+  // per-pixel logits (N, classes, H, W); "depth" a map (N, 1, H, W). Only
+  // classifiers go through the experiment runner.
+  std::string task = "classification";
+  // The input side the reference reports its cost at (224 for most ImageNet
+  // models, 299 Inception/Xception, 331 NASNetLarge, 32 for the digits models):
+  // `neurn models` gives FLOPs there.
+  int64_t reference_input_size = 224;
+  // The classes the reference counts its parameters at (1000 ImageNet, 21 VOC).
+  int64_t reference_classes = 1000;
 };
 
 using ModelBuilder = std::function<ModulePtr(const ModelOptions&)>;

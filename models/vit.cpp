@@ -201,7 +201,9 @@ NEURN_REGISTER_MODEL(vit_digits,
                                 .family = "ViT",
                                 .reference = "Dosovitskiy et al. 2021, scaled for 32x32 digits (models/vit.h)",
                                 .description = "patch 4, width 192, 6 layers of 3 heads, MLP 768",
-                                .min_input_size = 32}),
+                                .min_input_size = 32,
+                                .reference_input_size = 32,
+                                .reference_classes = 10}),
                      build_vit_digits);
 
 }  // namespace neurn

@@ -131,7 +131,8 @@ NEURN_REGISTER_MODEL(xception,
                                 .reference = "Chollet 2017; Keras applications Xception",
                                 .description = "entry, middle (8 blocks) and exit flows of separable convolutions",
                                 // Keras's own minimum (imagenet_utils.obtain_input_shape(min_size=71))
-                                .min_input_size = 71}),
+                                .min_input_size = 71,
+                                .reference_input_size = 299}),
                      build_xception);
 
 }  // namespace neurn

@@ -1,4 +1,5 @@
 // `neurn models`: the registry, with parameter counts from the meta device.
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -12,9 +13,11 @@ namespace {
 
 const char* kHelp =
     "usage: neurn models [--classes N] [--size S] [--tokens]\n"
-    "Lists the registered architectures: family, minimum input size, trainable parameters\n"
-    "(and Keras's total with BN moving statistics) at N classes (default 10) and SxS inputs\n"
-    "(default 32), FLOPs of one image, and the reference. Computed on the meta device: no\n"
+    "Lists the registered architectures: family, task, minimum input size, trainable\n"
+    "parameters (and Keras's total with BN moving statistics) and FLOPs of one image, and the\n"
+    "reference. By default each model is counted as its reference counts it: at its reference\n"
+    "classes (1000 ImageNet, 21 VOC) and reference input (224, 299, ...); --classes and --size\n"
+    "count every model at N classes and SxS inputs instead. Computed on the meta device: no\n"
     "memory, no arithmetic. --tokens also prints each model's layer sequence.\n";
 
 int run_models(const Args& args) {
@@ -24,22 +27,25 @@ int run_models(const Args& args) {
     return 0;
   }
   f.allow_only({"help", "classes", "size", "tokens"});
-  ModelOptions o;
-  o.num_classes = f.get_int("classes", 10);
-  o.input_size = f.get_int("size", 32);
-  std::printf("%-16s %-10s %5s %13s %13s %9s  %s\n", "name", "family", "min", "params", "with BN stats", "MFLOPs",
-              "reference");
+  const bool fixed_classes = f.has("classes"), fixed_size = f.has("size");
+  const int64_t classes = f.get_int("classes", 10), size = f.get_int("size", 32);
+  std::printf("%-20s %-12s %-14s %5s %5s %13s %13s %11s  %s\n", "name", "family", "task", "min", "input", "params",
+              "with BN stats", "MFLOPs", "reference");
   for (auto& info : list_models()) {
+    ModelOptions o;
+    o.num_classes = fixed_classes ? classes : info.reference_classes;
+    o.input_size = fixed_size ? size : std::max(info.reference_input_size, info.min_input_size);
     if (o.input_size < info.min_input_size) {
-      std::printf("%-16s %-10s %5lld  (needs at least %lldx%lld inputs)\n", info.name.c_str(), info.family.c_str(),
-                  static_cast<long long>(info.min_input_size), static_cast<long long>(info.min_input_size),
-                  static_cast<long long>(info.min_input_size));
+      std::printf("%-20s %-12s %-14s %5lld  (needs at least %lldx%lld inputs)\n", info.name.c_str(),
+                  info.family.c_str(), info.task.c_str(), static_cast<long long>(info.min_input_size),
+                  static_cast<long long>(info.min_input_size), static_cast<long long>(info.min_input_size));
       continue;
     }
     ModelTrace t = trace_model(info.name, o);
-    std::printf("%-16s %-10s %5lld %13lld %13lld %9.1f  %s\n", info.name.c_str(), info.family.c_str(),
-                static_cast<long long>(info.min_input_size), static_cast<long long>(t.params),
-                static_cast<long long>(t.total_params), static_cast<double>(t.flops) / 1e6, info.reference.c_str());
+    std::printf("%-20s %-12s %-14s %5lld %5lld %13lld %13lld %11.1f  %s\n", info.name.c_str(), info.family.c_str(),
+                info.task.c_str(), static_cast<long long>(info.min_input_size), static_cast<long long>(o.input_size),
+                static_cast<long long>(t.params), static_cast<long long>(t.total_params),
+                static_cast<double>(t.flops) / 1e6, info.reference.c_str());
     if (f.has("tokens")) {
       std::string seq;
       for (auto& tok : t.tokens) seq += (seq.empty() ? "" : " ") + tok;

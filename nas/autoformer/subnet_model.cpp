@@ -183,7 +183,9 @@ NEURN_REGISTER_MODEL(autoformer,
                                 .description = "searched ViT; arch = exported JSON or e<embed>-h<heads>-m<ratios>; "
                                                "default e192, 12 layers of 3 heads, MLP ratio 3.5",
                                 .min_input_size = 32,
-                                .has_arch = true}),
+                                .has_arch = true,
+                                .reference_input_size = 32,
+                                .reference_classes = 10}),
                      build_autoformer);
 
 }  // namespace neurn::autoformer

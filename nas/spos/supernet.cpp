@@ -365,7 +365,9 @@ NEURN_REGISTER_MODEL(spos, (ModelInfo{.name = "spos",
                                       .family = "SPOS",
                                       .reference = "Guo et al. 2019 (single path one-shot), megvii-model/SinglePathOneShot layout; the architecture from `neurn nas spos search`",
                                       .description = "searched ShuffleNetV2/Xception choice blocks (arch: exported JSON or 20 op indices)",
-                                      .has_arch = true}),
+                                      .has_arch = true,
+                                      .reference_input_size = 32,
+                                .reference_classes = 10}),
                      build_registered_spos);
 
 }  // namespace neurn::spos

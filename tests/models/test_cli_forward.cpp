@@ -95,4 +95,15 @@ TEST_CASE("neurn models lists the registry with reference counts" *
   CHECK(out.find("25613800") != std::string::npos);   // resnet50v2 with BN statistics
   CHECK(out.find("4253864") != std::string::npos);    // mobilenet with BN statistics
   CHECK(out.find("digits_convnet") != std::string::npos);
+  // without flags each model is counted as its reference counts it: 1000 classes, its reference input
+  REQUIRE(run(std::string(neurn_bin()) + " models", out) == 0);
+  INFO(out);
+  CHECK(out.find("143667240") != std::string::npos);  // vgg19 at 1000 classes
+  auto line_of = [&](const std::string& name) {
+    size_t at = out.find("\n" + name + " ");
+    return at == std::string::npos ? std::string() : out.substr(at + 1, out.find('\n', at + 1) - at - 1);
+  };
+  CHECK(line_of("inception_v3").find(" 299 ") != std::string::npos);
+  CHECK(line_of("digits_convnet").find(" 32 ") != std::string::npos);
+  CHECK(line_of("vgg19").find("classification") != std::string::npos);
 }
