@@ -11,8 +11,8 @@
 // - max backward sends each output's gradient to the first maximal element of
 //   its window in row-major order;
 // - adaptive windows: start = floor(i H / out), end = ceil((i + 1) H / out);
-// - upsample nearest: src = min(floor(dst * in / out), in - 1); bilinear with
-//   align_corners=false: src = max((dst + 0.5) in / out - 0.5, 0).
+// - upsample: the taps of framework/ops/upsample_math.h (nearest; bilinear
+//   with align_corners false or true), the same code the CPU runs.
 #include "framework/ops/pool.h"
 #include "framework/tensor.h"
 
@@ -27,7 +27,7 @@ void avg_pool2d_forward(const Tensor& x, const Tensor& y, const Pool2dOptions& o
 void avg_pool2d_backward(const Tensor& dy, const Tensor& dx, const Pool2dOptions& opt);
 void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y);
 void adaptive_avg_pool2d_backward(const Tensor& dy, const Tensor& dx);
-void upsample_forward(const Tensor& x, const Tensor& y, UpsampleMode mode);
-void upsample_backward(const Tensor& dy, const Tensor& dx, UpsampleMode mode);
+void upsample_forward(const Tensor& x, const Tensor& y, UpsampleMode mode, bool align_corners);
+void upsample_backward(const Tensor& dy, const Tensor& dx, UpsampleMode mode, bool align_corners);
 
 }  // namespace neurn::cuda

@@ -9,6 +9,7 @@
 
 #include "framework/cuda/cuda_check.h"
 #include "framework/cuda/cuda_pool.h"
+#include "framework/ops/upsample_math.h"
 #include "framework/tensor.h"
 
 namespace neurn::cuda {
@@ -149,31 +150,12 @@ __global__ void adaptive_backward_kernel(int64_t planes, int64_t H, int64_t W, i
   }
 }
 
-// The two source taps of output position d along an axis (CPU: make_taps).
-struct Tap {
-  int64_t i0, i1;
-  double l0, l1;
-};
-
-__device__ Tap tap(int64_t d, int64_t in, int64_t out, bool bilinear) {
-  double scale = static_cast<double>(in) / static_cast<double>(out);
-  if (!bilinear) {
-    int64_t s = min(static_cast<int64_t>(floor(static_cast<double>(d) * scale)), in - 1);
-    return {s, s, 1.0, 0.0};
-  }
-  double src = fmax((static_cast<double>(d) + 0.5) * scale - 0.5, 0.0);
-  int64_t i0 = min(static_cast<int64_t>(src), in - 1);
-  int64_t i1 = min(i0 + 1, in - 1);
-  double l1 = src - static_cast<double>(i0);
-  return {i0, i1, 1.0 - l1, l1};
-}
-
 template <typename T>
-__global__ void upsample_forward_kernel(int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo, bool bilinear,
+__global__ void upsample_forward_kernel(int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo, bool bilinear, bool align,
                                         const T* __restrict__ x, T* __restrict__ y) {
   NEURN_GRID_STRIDE(i, planes * Ho * Wo) {
     int64_t ow = i % Wo, oh = (i / Wo) % Ho, plane = i / (Wo * Ho);
-    Tap th = tap(oh, H, Ho, bilinear), tw = tap(ow, W, Wo, bilinear);
+    UpsampleTap th = upsample_tap(oh, H, Ho, bilinear, align), tw = upsample_tap(ow, W, Wo, bilinear, align);
     const T* r0 = x + plane * H * W + th.i0 * W;
     const T* r1 = x + plane * H * W + th.i1 * W;
     T a0 = static_cast<T>(th.l0), a1 = static_cast<T>(th.l1), b0 = static_cast<T>(tw.l0), b1 = static_cast<T>(tw.l1);
@@ -182,11 +164,11 @@ __global__ void upsample_forward_kernel(int64_t planes, int64_t H, int64_t W, in
 }
 
 template <typename T>
-__global__ void upsample_backward_kernel(int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo, bool bilinear,
+__global__ void upsample_backward_kernel(int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo, bool bilinear, bool align,
                                          const T* __restrict__ dy, T* __restrict__ dx) {
   NEURN_GRID_STRIDE(i, planes * Ho * Wo) {
     int64_t ow = i % Wo, oh = (i / Wo) % Ho, plane = i / (Wo * Ho);
-    Tap th = tap(oh, H, Ho, bilinear), tw = tap(ow, W, Wo, bilinear);
+    UpsampleTap th = upsample_tap(oh, H, Ho, bilinear, align), tw = upsample_tap(ow, W, Wo, bilinear, align);
     T* r0 = dx + plane * H * W + th.i0 * W;
     T* r1 = dx + plane * H * W + th.i1 * W;
     T a0 = static_cast<T>(th.l0), a1 = static_cast<T>(th.l1), b0 = static_cast<T>(tw.l0), b1 = static_cast<T>(tw.l1);
@@ -292,7 +274,7 @@ void adaptive_avg_pool2d_backward(const Tensor& dy, const Tensor& dx) {
   });
 }
 
-void upsample_forward(const Tensor& x, const Tensor& y, UpsampleMode mode) {
+void upsample_forward(const Tensor& x, const Tensor& y, UpsampleMode mode, bool align_corners) {
   check_pair(x, y, "upsample");
   int64_t n = y.numel();
   if (n == 0) return;
@@ -300,13 +282,13 @@ void upsample_forward(const Tensor& x, const Tensor& y, UpsampleMode mode) {
   dispatch_real(x.dtype(), "upsample", [&](auto z) {
     using T = decltype(z);
     upsample_forward_kernel<T><<<grid_for(n), 256, 0, stream()>>>(
-        x.size(0) * x.size(1), x.size(2), x.size(3), y.size(2), y.size(3), bilinear,
+        x.size(0) * x.size(1), x.size(2), x.size(3), y.size(2), y.size(3), bilinear, align_corners,
         static_cast<const T*>(x.raw_data()), static_cast<T*>(y.raw_data()));
     NEURN_CUDA_CHECK_LAUNCH();
   });
 }
 
-void upsample_backward(const Tensor& dy, const Tensor& dx, UpsampleMode mode) {
+void upsample_backward(const Tensor& dy, const Tensor& dx, UpsampleMode mode, bool align_corners) {
   check_pair(dx, dy, "upsample backward");
   zero(dx);
   int64_t n = dy.numel();
@@ -315,7 +297,7 @@ void upsample_backward(const Tensor& dy, const Tensor& dx, UpsampleMode mode) {
   dispatch_real(dx.dtype(), "upsample backward", [&](auto z) {
     using T = decltype(z);
     upsample_backward_kernel<T><<<grid_for(n), 256, 0, stream()>>>(
-        dx.size(0) * dx.size(1), dx.size(2), dx.size(3), dy.size(2), dy.size(3), bilinear,
+        dx.size(0) * dx.size(1), dx.size(2), dx.size(3), dy.size(2), dy.size(3), bilinear, align_corners,
         static_cast<const T*>(dy.raw_data()), static_cast<T*>(dx.raw_data()));
     NEURN_CUDA_CHECK_LAUNCH();
   });

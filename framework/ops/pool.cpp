@@ -14,6 +14,7 @@
 #include "framework/ops/parallel_cpu.h"
 #include "framework/ops/reduce.h"
 #include "framework/ops/shape_ops.h"
+#include "framework/ops/upsample_math.h"
 #ifdef NEURN_WITH_CUDA
 #include "framework/cuda/cuda_pool.h"
 #endif
@@ -244,31 +245,19 @@ void adaptive_backward(int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t
 
 // ---- upsampling -------------------------------------------------------------------
 
-// Per output row (or column): two source indices and their weights. Nearest
-// uses floor(dst * in / out) with weight 1 on i0; bilinear uses half-pixel
-// centres, src = (dst + 0.5) in / out - 0.5 clamped at 0 (align_corners=false).
+// Per output row (or column): two source indices and their weights, from
+// upsample_tap (framework/ops/upsample_math.h, shared with the CUDA kernels).
 struct Taps {
   std::vector<int64_t> i0, i1;
   std::vector<double> l0, l1;
 };
 
-Taps make_taps(int64_t in, int64_t out, UpsampleMode mode) {
+Taps make_taps(int64_t in, int64_t out, UpsampleMode mode, bool align_corners) {
   Taps t;
   t.i0.resize(out), t.i1.resize(out), t.l0.resize(out), t.l1.resize(out);
-  double scale = static_cast<double>(in) / static_cast<double>(out);
   for (int64_t d = 0; d < out; ++d) {
-    if (mode == UpsampleMode::Nearest) {
-      // In float, as PyTorch computes it, so that the rounding picks the same pixel.
-      const float fscale = static_cast<float>(in) / static_cast<float>(out);
-      int64_t s = std::min(static_cast<int64_t>(std::floor(static_cast<float>(d) * fscale)), in - 1);
-      t.i0[d] = t.i1[d] = s, t.l0[d] = 1.0, t.l1[d] = 0.0;
-    } else {
-      double src = std::max((d + 0.5) * scale - 0.5, 0.0);
-      int64_t i0 = std::min(static_cast<int64_t>(src), in - 1);
-      int64_t i1 = std::min(i0 + 1, in - 1);
-      double l1 = src - static_cast<double>(i0);
-      t.i0[d] = i0, t.i1[d] = i1, t.l0[d] = 1.0 - l1, t.l1[d] = l1;
-    }
+    UpsampleTap tap = upsample_tap(d, in, out, mode == UpsampleMode::Bilinear, align_corners);
+    t.i0[d] = tap.i0, t.i1[d] = tap.i1, t.l0[d] = tap.l0, t.l1[d] = tap.l1;
   }
   return t;
 }
@@ -435,8 +424,11 @@ Tensor global_avg_pool2d(const Tensor& x) {
   return mean(x, {2, 3});  // (N, C); differentiable and device-generic
 }
 
-Tensor upsample(const Tensor& x, int64_t out_h, int64_t out_w, UpsampleMode mode) {
+Tensor upsample(const Tensor& x, int64_t out_h, int64_t out_w, UpsampleMode mode, bool align_corners) {
   check_4d(x, "upsample");
+  NEURN_CHECK(!align_corners || mode == UpsampleMode::Bilinear,
+              "upsample: align_corners=true needs bilinear mode (nearest has no corners to align), input ",
+              shape_str(x.shape()));
   NEURN_CHECK(out_h >= 1 && out_w >= 1, "upsample: output size must be >= 1, got ", out_h, "x", out_w, " for input ",
               shape_str(x.shape()));
   NEURN_CHECK(x.size(2) >= 1 && x.size(3) >= 1, "upsample: empty spatial size in input ", shape_str(x.shape()));
@@ -445,23 +437,25 @@ Tensor upsample(const Tensor& x, int64_t out_h, int64_t out_w, UpsampleMode mode
   // Bilinear: 4 multiply-adds per output plus the weights; nearest copies.
   count_flops(mode == UpsampleMode::Bilinear ? 8 * y.numel() : 0);
   if (x.device().is_meta()) return y;
-  const char* op = mode == UpsampleMode::Nearest ? "upsample (nearest)" : "upsample (bilinear)";
+  const char* op = mode == UpsampleMode::Nearest ? "upsample (nearest)"
+                   : align_corners                ? "upsample (bilinear, align_corners)"
+                                                  : "upsample (bilinear)";
   Shape xs = x.shape();
   TensorOptions xo = x.options();
   if (x.device().is_cuda()) {
 #ifdef NEURN_WITH_CUDA
-    if (y.numel() > 0) cuda::upsample_forward(x, y, mode);
+    if (y.numel() > 0) cuda::upsample_forward(x, y, mode, align_corners);
 #endif
-    return attach_grad(y, "upsample", {x}, [xs, xo, mode](const Tensor& dy) -> std::vector<Tensor> {
+    return attach_grad(y, "upsample", {x}, [xs, xo, mode, align_corners](const Tensor& dy) -> std::vector<Tensor> {
       Tensor dx = Tensor::empty(xs, xo);
 #ifdef NEURN_WITH_CUDA
-      if (dx.numel() > 0) cuda::upsample_backward(dy, dx, mode);
+      if (dx.numel() > 0) cuda::upsample_backward(dy, dx, mode, align_corners);
 #endif
       return {dx};
     });
   }
-  auto th = std::make_shared<Taps>(make_taps(H, out_h, mode));
-  auto tw = std::make_shared<Taps>(make_taps(W, out_w, mode));
+  auto th = std::make_shared<Taps>(make_taps(H, out_h, mode, align_corners));
+  auto tw = std::make_shared<Taps>(make_taps(W, out_w, mode, align_corners));
   dispatch_float(x.dtype(), op, [&](auto z) {
     using T = decltype(z);
     upsample_forward<T>(planes, H, W, *th, *tw, x.data<T>(), y.data<T>());

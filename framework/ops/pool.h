@@ -23,8 +23,12 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w);
 Tensor global_avg_pool2d(const Tensor& x);
 
 enum class UpsampleMode { Nearest, Bilinear };
-// (N, C, H, W) -> (N, C, out_h, out_w); bilinear with align_corners=false
-// (half-pixel centres), as PyTorch and the image resizers do.
-Tensor upsample(const Tensor& x, int64_t out_h, int64_t out_w, UpsampleMode mode = UpsampleMode::Nearest);
+// (N, C, H, W) -> (N, C, out_h, out_w), as torch.nn.functional.interpolate
+// with a size: bilinear with align_corners=false (half-pixel centres, what
+// PyTorch and the image resizers do by default) or true (corner pixels of
+// input and output coincide: MiDaS, DeepLab). align_corners needs bilinear.
+// The source taps are framework/ops/upsample_math.h.
+Tensor upsample(const Tensor& x, int64_t out_h, int64_t out_w, UpsampleMode mode = UpsampleMode::Nearest,
+                bool align_corners = false);
 
 }  // namespace neurn

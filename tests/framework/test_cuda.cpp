@@ -263,6 +263,9 @@ std::vector<CudaCase> op_table() {
       one({2, 2, 5, 4}, 106));
   row("upsample bilinear 5x4 -> 11x9",
       [](const V& x, Device) { return upsample(x[0], 11, 9, UpsampleMode::Bilinear); }, one({2, 2, 5, 4}, 107));
+  row("upsample bilinear align_corners 5x4 -> 11x9",
+      [](const V& x, Device) { return upsample(x[0], 11, 9, UpsampleMode::Bilinear, true); },
+      one({2, 2, 5, 4}, 108));
   // Normalisation (cuDNN batch norm, own layer norm).
   row("batch_norm training with running statistics", [](const V& x, Device d) {
         Tensor rm = zeros({5}, {.device = d}), rv = ones({5}, {.device = d});

@@ -237,6 +237,10 @@ std::vector<GradCase> table() {
       one({1, 1, 3, 3}, 136));
   row("upsample bilinear 3x4 -> 5x7", [](V x) { return upsample(x[0], 5, 7, UpsampleMode::Bilinear); },
       one({2, 1, 3, 4}, 137));
+  row("upsample bilinear align_corners 3x4 -> 5x7",
+      [](V x) { return upsample(x[0], 5, 7, UpsampleMode::Bilinear, true); }, one({2, 1, 3, 4}, 138));
+  row("upsample bilinear align_corners down 6x5 -> 4x1",
+      [](V x) { return upsample(x[0], 4, 1, UpsampleMode::Bilinear, true); }, one({1, 2, 6, 5}, 139));
   row("batch_norm training", [](V x) { return batch_norm(x[0], x[1], x[2], {}, {}, true); },
       [] { return std::vector<Tensor>{leaf({4, 3, 2, 2}, 140), leaf({3}, 141, 0.5, 1.5), leaf({3}, 142)}; }, 1e-5,
       1e-4);
