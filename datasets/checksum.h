@@ -1,39 +1,38 @@
 #pragma once
-// MD5 (RFC 1321) and SHA-256 (FIPS 180-4), streaming. MD5 is here only
-// because the published MNIST checksums are MD5s of the decompressed files.
-#include <array>
+// MD5 and SHA-256, streaming, computed by OpenSSL's libcrypto (EVP). MD5 is
+// here only because the published MNIST checksums are MD5s of the
+// decompressed files.
 #include <cstddef>
-#include <cstdint>
+#include <memory>
 #include <string>
 
 namespace neurn::data {
 
-class Md5 {
+// One running digest. `algorithm` is an OpenSSL digest name ("MD5", "SHA256").
+class Digest {
  public:
-  Md5();
+  explicit Digest(const char* algorithm);
+  ~Digest();
+  Digest(Digest&&) noexcept;
+  Digest& operator=(Digest&&) noexcept;
   void update(const void* data, size_t n);
   std::string hex();  // finishes; the object is spent afterwards
 
  private:
-  void block(const uint8_t* p);
-  std::array<uint32_t, 4> h_;
-  uint8_t buf_[64];
-  size_t buf_len_ = 0;
-  uint64_t total_ = 0;
+  struct Ctx;
+  std::unique_ptr<Ctx> ctx_;
+  std::string algorithm_;
+  bool finished_ = false;
 };
 
-class Sha256 {
+class Md5 : public Digest {
  public:
-  Sha256();
-  void update(const void* data, size_t n);
-  std::string hex();
+  Md5() : Digest("MD5") {}
+};
 
- private:
-  void block(const uint8_t* p);
-  std::array<uint32_t, 8> h_;
-  uint8_t buf_[64];
-  size_t buf_len_ = 0;
-  uint64_t total_ = 0;
+class Sha256 : public Digest {
+ public:
+  Sha256() : Digest("SHA256") {}
 };
 
 std::string md5_hex(const void* data, size_t n);

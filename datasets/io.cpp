@@ -1,5 +1,7 @@
 #include "datasets/io.h"
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <bzlib.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -144,109 +146,73 @@ void copy_file_atomic(const std::string& from, const std::string& to) {
 
 namespace {
 
-// Sequential reader over a file that may be gzip-compressed.
-class StreamReader {
- public:
-  explicit StreamReader(const std::string& path) : path_(path) {
-    gz_ = gzopen(path.c_str(), "rb");  // reads plain files transparently too
-    NEURN_CHECK(gz_, "cannot open ", path);
-    gzbuffer(gz_, 1 << 18);
+// A member path is safe when it stays under the destination: relative, and
+// no ".." component (after "./" and empty components, which are harmless).
+bool unsafe_member_path(const std::string& name) {
+  if (name.empty() || name[0] == '/' || name.find('\\') != std::string::npos) return true;
+  for (size_t pos = 0; pos <= name.size();) {
+    size_t next = name.find('/', pos);
+    if (next == std::string::npos) next = name.size();
+    if (name.compare(pos, next - pos, "..") == 0) return true;
+    pos = next + 1;
   }
-  ~StreamReader() { gzclose(gz_); }
-  // Reads exactly n bytes; false at a clean end (0 bytes); throws when truncated.
-  bool read(void* dst, size_t n) {
-    size_t got = 0;
-    while (got < n) {
-      int r = gzread(gz_, static_cast<char*>(dst) + got, static_cast<unsigned>(std::min<size_t>(n - got, 1u << 30)));
-      if (r < 0) {
-        int err;
-        const char* msg = gzerror(gz_, &err);
-        NEURN_FAIL(path_, ": corrupt archive (", msg, ")");
-      }
-      if (r == 0) break;
-      got += static_cast<size_t>(r);
-    }
-    if (got == 0) return false;
-    NEURN_CHECK(got == n, path_, ": truncated archive (wanted ", n, " bytes, got ", got, ")");
-    return true;
-  }
-
- private:
-  std::string path_;
-  gzFile gz_;
-};
-
-uint64_t parse_octal(const char* p, size_t n) {
-  uint64_t v = 0;
-  size_t i = 0;
-  while (i < n && (p[i] == ' ' || p[i] == '\0')) ++i;
-  for (; i < n && p[i] >= '0' && p[i] <= '7'; ++i) v = v * 8 + static_cast<uint64_t>(p[i] - '0');
-  return v;
+  return false;
 }
 
-std::string field(const char* p, size_t n) { return std::string(p, strnlen(p, n)); }
+struct ArchiveCloser {
+  void operator()(archive* a) const { archive_read_free(a); }
+};
 
 }  // namespace
 
-int64_t extract_tar(const std::string& archive, const std::string& dest,
-                    const std::function<bool(const std::string&)>& want) {
-  StreamReader in(archive);
-  char hdr[512];
-  std::string long_name;  // from a GNU 'L' or pax 'x' record, for the next member
+int64_t extract_archive(const std::string& archive_path, const std::string& dest,
+  std::string last = "(none yet)";
+                        const std::function<bool(const std::string&)>& want) {
+  std::unique_ptr<archive, ArchiveCloser> a(archive_read_new());
+  NEURN_CHECK(a, archive_path, ": cannot start libarchive");
+  // The compressions and formats the official dataset files come in; the
+  // format is recognised from the bytes, not the file name.
+  archive_read_support_filter_gzip(a.get());
+  archive_read_support_filter_bzip2(a.get());
+  archive_read_support_filter_xz(a.get());
+  archive_read_support_format_tar(a.get());  // ustar, pax, GNU (long names)
+  archive_read_support_format_zip(a.get());
+  auto why = [&] {
+    const char* msg = archive_error_string(a.get());
+    return std::string(msg ? msg : "no message");
+  };
+  if (archive_read_open_filename(a.get(), archive_path.c_str(), 1 << 16) != ARCHIVE_OK)
+    NEURN_FAIL(archive_path, ": cannot read as a tar or zip archive (", why(), ")");
   int64_t written = 0;
   std::vector<char> body;
   for (;;) {
-    if (!in.read(hdr, 512)) break;  // archives may end without the two zero blocks
-    bool zero = true;
-    for (char c : hdr) zero &= (c == 0);
-    if (zero) break;
-    uint64_t stored = parse_octal(hdr + 148, 8);
-    uint64_t sum = 0;
-    for (int i = 0; i < 512; ++i) sum += (i >= 148 && i < 156) ? ' ' : static_cast<uint8_t>(hdr[i]);
-    NEURN_CHECK(sum == stored, archive, ": bad tar header checksum (not a tar archive, or corrupt)");
-    uint64_t size = parse_octal(hdr + 124, 12);
-    char type = hdr[156];
-    std::string name = field(hdr, 100);
-    if (std::memcmp(hdr + 257, "ustar", 5) == 0) {
-      std::string prefix = field(hdr + 345, 155);
-      if (!prefix.empty()) name = prefix + "/" + name;
-    }
-    uint64_t padded = (size + 511) / 512 * 512;
-    body.resize(padded);
-    if (padded > 0) NEURN_CHECK(in.read(body.data(), padded), archive, ": truncated archive in member ", name);
-    if (type == 'L') {
-      long_name = std::string(body.data(), strnlen(body.data(), size));
-      continue;
-    }
-    if (type == 'x') {  // pax: "len key=value\n" records; only path matters here
-      std::string recs(body.data(), size);
-      size_t pos = 0;
-      while (pos < recs.size()) {
-        size_t sp = recs.find(' ', pos);
-        if (sp == std::string::npos) break;
-        size_t len = std::stoul(recs.substr(pos, sp - pos));
-        std::string kv = recs.substr(sp + 1, len - (sp - pos) - 2);
-        if (kv.rfind("path=", 0) == 0) long_name = kv.substr(5);
-        pos += len;
-      }
-      continue;
-    }
-    if (type == 'g') continue;
-    if (!long_name.empty()) {
-      name = long_name;
-      long_name.clear();
-    }
-    if (type != '0' && type != '\0') continue;  // directories, links: folders are made as needed
-    bool unsafe = name.empty() || name[0] == '/';
-    for (size_t pos = 0; pos <= name.size() && !unsafe;) {  // no ".." path component
-      size_t next = name.find('/', pos);
-      if (next == std::string::npos) next = name.size();
-      unsafe = name.compare(pos, next - pos, "..") == 0;
-      pos = next + 1;
-    }
-    NEURN_CHECK(!unsafe, archive, ": refusing member with unsafe path '", name, "'");
+    archive_entry* e = nullptr;
+    int r = archive_read_next_header(a.get(), &e);
+    if (r == ARCHIVE_EOF) break;
+    // A warning on a header means libarchive skipped or guessed at something
+    // (a malformed pax record, an unconvertible name): refuse rather than
+    // extract a member under a name it may not have.
+    NEURN_CHECK(r == ARCHIVE_OK, archive_path, ": corrupt or truncated archive after member ", last, " (", why(), ")");
+    const char* raw_name = archive_entry_pathname_utf8(e);
+    if (!raw_name) raw_name = archive_entry_pathname(e);
+    std::string name = raw_name ? raw_name : "";
+    while (name.rfind("./", 0) == 0) name = name.substr(2);
+    last = "'" + name + "'";
+    // Regular files only: folders are made as needed; links are not followed
+    // (a symlink member could point a later member outside `dest`).
+    bool regular = archive_entry_filetype(e) == AE_IFREG && archive_entry_hardlink(e) == nullptr;
+    if (!regular) continue;
+    NEURN_CHECK(!unsafe_member_path(name), archive_path, ": refusing member with unsafe path '", name, "'");
     if (want && !want(name)) continue;
-    write_file_atomic(path_join(dest, name), body.data(), size);
+    body.clear();
+    char buf[1 << 16];
+    la_ssize_t got;
+    while ((got = archive_read_data(a.get(), buf, sizeof(buf))) > 0) body.insert(body.end(), buf, buf + got);
+    NEURN_CHECK(got == 0, archive_path, ": corrupt or truncated data in member '", name, "' (", why(), ")");
+    NEURN_CHECK(!archive_entry_size_is_set(e) || static_cast<int64_t>(body.size()) == archive_entry_size(e),
+                archive_path, ": member '", name, "' holds ", body.size(), " bytes, its header says ",
+                archive_entry_size(e));
+    write_file_atomic(path_join(dest, name), body.data(), body.size());
     ++written;
   }
   return written;

@@ -1,13 +1,10 @@
 #include "datasets/prepare.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstdlib>
 #include <filesystem>
 
 #include "datasets/checksum.h"
 #include "datasets/datasets.h"
+#include "datasets/download.h"
 #include "datasets/generators.h"
 #include "datasets/io.h"
 #include "datasets/layout.h"
@@ -31,26 +28,6 @@ bool is_dir(const std::string& p) {
   return fs::is_directory(p, ec);
 }
 
-// Runs curl into a temporary file; returns its bytes, or an empty vector and
-// the reason.
-std::vector<uint8_t> download(const std::string& url, const std::string& dest_hint, std::string* why, const Log& log) {
-  std::string tmp = dest_hint + ".download." + std::to_string(::getpid());
-  fs::create_directories(fs::path(tmp).parent_path());
-  log("  downloading " + url);
-  std::string cmd = "curl -fL --retry 2 --connect-timeout 20 -sS -o '" + tmp + "' '" + url + "' 2>&1";
-  int rc = std::system(cmd.c_str());
-  if (rc != 0 || !file_exists(tmp)) {
-    std::remove(tmp.c_str());
-    int code = WIFEXITED(rc) ? WEXITSTATUS(rc) : rc;
-    *why = "curl failed for " + url + " (exit " + std::to_string(code) +
-           (code == 6 ? ": host not found, no network?" : "") + ")";
-    return {};
-  }
-  std::vector<uint8_t> bytes = read_file(tmp);
-  std::remove(tmp.c_str());
-  return bytes;
-}
-
 // Puts root/rel in place: already there and valid, else copied from the shared
 // folder, else downloaded from `urls`. Verified before it gets its real name.
 void fetch(const std::string& rel, const std::string& root, const std::string& shared,
@@ -64,27 +41,32 @@ void fetch(const std::string& rel, const std::string& root, const std::string& s
     }
     log("  " + rel + ": present but " + bad + "; fetching it again");
   }
-  std::vector<uint8_t> bytes;
-  std::string source, why;
   if (!shared.empty() && file_exists(path_join(shared, rel))) {
-    source = path_join(shared, rel);
-    bytes = read_file(source);
-  } else {
-    for (const auto& url : urls) {
-      bytes = download(url, dest, &why, log);
-      if (!bytes.empty()) {
-        source = url;
-        break;
-      }
-    }
+    std::string source = path_join(shared, rel);
+    std::vector<uint8_t> bytes = read_file(source);
+    std::string bad = check_bytes(rel, bytes, source);
+    NEURN_CHECK(bad.empty(), source, ": ", bad, " (file not installed)");
+    write_file_atomic(dest, bytes.data(), bytes.size());
+    ChecksumEntry e = checksum_for(rel);
+    log("  " + rel + ": from " + source + (e.kind.empty() ? "" : ", " + e.kind + " ok"));
+    return;
   }
-  NEURN_CHECK(!source.empty(), rel,
-              " is not available: ", urls.empty() ? std::string("it has no download source") : why, ". ", manual_hint);
-  std::string bad = check_bytes(rel, bytes, source);
-  NEURN_CHECK(bad.empty(), source, ": ", bad, " (file not installed)");
-  write_file_atomic(dest, bytes.data(), bytes.size());
-  ChecksumEntry e = checksum_for(rel);
-  log("  " + rel + ": from " + source + (e.kind.empty() ? "" : ", " + e.kind + " ok"));
+  // Downloaded into dest.part (resumed if a partial one is there), checked,
+  // and only then renamed to dest.
+  auto check = [&](const std::string& part) { return check_bytes(rel, read_file(part), part); };
+  std::string why;
+  for (const auto& url : urls) {
+    std::string failed = download_file(url, dest, check, log);
+    if (failed.empty()) {
+      ChecksumEntry e = checksum_for(rel);
+      log("  " + rel + ": from " + url + (e.kind.empty() ? "" : ", " + e.kind + " ok"));
+      return;
+    }
+    log("  " + failed);
+    why += (why.empty() ? "" : "; ") + failed;
+  }
+  NEURN_FAIL(rel, " is not available: ", urls.empty() ? std::string("it has no download source") : why, ". ",
+             manual_hint);
 }
 
 int64_t count_files(const std::string& dir, const std::string& ext) {
@@ -267,11 +249,9 @@ void prepare(const std::string& item, const std::string& root, const std::string
       // The official archive (all of BSDS500, ~70 MB); only the training photos are kept.
       archive = path_join(root, "bsds500/BSR_bsds500.tgz");
       if (!file_exists(archive)) {
-        std::string why;
-        std::vector<uint8_t> bytes = download(kBsdsUrl, archive, &why, log);
-        NEURN_CHECK(!bytes.empty(), "bsds500 is not available: ", why, ". Download ", kBsdsUrl, " into ",
+        std::string why = download_file(kBsdsUrl, archive, nullptr, log);
+        NEURN_CHECK(why.empty(), "bsds500 is not available: ", why, ". Download ", kBsdsUrl, " into ",
                     path_join(root, "bsds500"), "/ and run `neurn data prepare bsds500` again");
-        write_file_atomic(archive, bytes.data(), bytes.size());
       }
       log("  " + archive + ": no published checksum; the photo count is checked instead");
     }

@@ -1,6 +1,6 @@
 #pragma once
 // `neurn data prepare` and `neurn data verify`: fill the data root from
-// ../shared/data when it exists (else from the official sources with curl),
+// ../shared/data when it exists (else from the official sources: datasets/download.h),
 // check the checksums in datasets/checksums.inc, extract archives, build the
 // decoded caches. Every file lands under its real name only after it was
 // verified (temporary name, then rename).

@@ -1,8 +1,9 @@
 #pragma once
-// A small JSON reader for the safetensors header: objects, arrays, strings
-// (with escapes), numbers, true/false/null. Values keep their source order.
+// A read-only JSON tree with values in source order, for the callers that
+// walk one (nas/autoformer/search_space.cpp, the AutoFormer CLI). Parsing and
+// quoting are nlohmann-json's; new code should use nlohmann::ordered_json
+// directly (framework/serialize/safetensors.cpp does).
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,7 +21,7 @@ struct Value {
   const Value* find(const std::string& key) const;
 };
 
-// Throws neurn::Error naming `source` and the offset of the problem.
+// Throws neurn::Error naming `source` and nlohmann-json's message.
 Value parse(const std::string& text, const std::string& source);
 
 // A JSON string literal (quoted, escaped).

@@ -5,10 +5,10 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <set>
-#include <sstream>
 
-#include "framework/serialize/json_lite.h"
+#include <nlohmann/json.hpp>
 
 namespace neurn {
 
@@ -101,29 +101,46 @@ void convert_in(const std::string& st, const char* src, Tensor& t) {
   }
 }
 
-uint64_t json_uint(const json::Value& v, const std::string& what, const std::string& source) {
-  NEURN_CHECK(v.kind == json::Value::Kind::Number && v.number >= 0 && std::floor(v.number) == v.number &&
-                  v.text.find_first_of(".eE-") == std::string::npos,
-              source, ": ", what, " must be a non-negative integer, got '", v.text, "'");
-  return std::stoull(v.text);
+using Json = nlohmann::ordered_json;
+
+// A non-negative integer that fits in uint64 (nlohmann keeps larger ones as
+// doubles, which are refused here like fractions and negatives).
+uint64_t json_uint(const Json& v, const std::string& what, const std::string& source, const std::string& tensor) {
+  NEURN_CHECK(v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0), source, ": tensor '",
+              tensor, "': ", what, " must be a non-negative integer below 2^64, got ", v.dump());
+  return v.get<uint64_t>();
+}
+
+// The header as JSON; a key twice in one object is an error (a JSON reader
+// would keep one of them silently, and which one is not specified).
+Json parse_header(const std::string& text, const std::string& source) {
+  std::vector<std::set<std::string>> keys;  // per open object
+  auto cb = [&](int depth, Json::parse_event_t ev, Json& parsed) {
+    if (ev == Json::parse_event_t::object_start) keys.emplace_back();
+    if (ev == Json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
+    if (ev == Json::parse_event_t::key && !keys.empty()) {
+      std::string k = parsed.get<std::string>();
+      NEURN_CHECK(keys.back().insert(k).second, source, ": the ", depth == 1 ? "tensor" : "key", " '", k,
+                  "' appears twice in the header");
+    }
+    return true;
+  };
+  try {
+    return Json::parse(text, cb);
+  } catch (const Json::exception& e) {
+    NEURN_FAIL(source, ": bad JSON header (", e.what(), ")");
+  }
 }
 
 }  // namespace
 
 std::string encode_safetensors(const NamedTensors& tensors, const std::map<std::string, std::string>& metadata) {
   std::set<std::string> seen;
-  std::ostringstream header;
-  header << "{";
-  bool first = true;
+  Json header = Json::object();
   if (!metadata.empty()) {
-    header << json::quote("__metadata__") << ":{";
-    bool f2 = true;
-    for (auto& [k, v] : metadata) {
-      header << (f2 ? "" : ",") << json::quote(k) << ":" << json::quote(v);
-      f2 = false;
-    }
-    header << "}";
-    first = false;
+    Json m = Json::object();
+    for (auto& [k, v] : metadata) m[k] = v;
+    header["__metadata__"] = m;
   }
   std::vector<Tensor> host;
   uint64_t offset = 0;
@@ -133,15 +150,17 @@ std::string encode_safetensors(const NamedTensors& tensors, const std::map<std::
     NEURN_CHECK(t.defined(), "save_safetensors: tensor '", name, "' is undefined");
     NEURN_CHECK(!t.device().is_meta(), "save_safetensors: tensor '", name, "' is on the meta device and has no data");
     Tensor h = t.detach().cpu();
-    header << (first ? "" : ",") << json::quote(name) << ":{\"dtype\":\"" << st_dtype(h.dtype()) << "\",\"shape\":[";
-    for (size_t i = 0; i < h.shape().size(); ++i) header << (i ? "," : "") << h.shape()[i];
-    header << "],\"data_offsets\":[" << offset << "," << offset + h.nbytes() << "]}";
-    offset += h.nbytes();
+    uint64_t bytes = h.nbytes();
+    header[name] = {{"dtype", st_dtype(h.dtype())}, {"shape", h.shape()}, {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
     host.push_back(h);
-    first = false;
   }
-  header << "}";
-  std::string hs = header.str();
+  std::string hs;
+  try {
+    hs = header.dump();
+  } catch (const Json::exception& e) {  // a name that is not UTF-8
+    NEURN_FAIL("save_safetensors: cannot write the header (", e.what(), ")");
+  }
   hs.append((8 - hs.size() % 8) % 8, ' ');  // the data block starts 8-byte aligned
   std::string out;
   out.reserve(8 + hs.size() + offset);
@@ -170,9 +189,8 @@ NamedTensors decode_safetensors(const std::string& bytes, const std::string& sou
   std::memcpy(&n, bytes.data(), 8);
   NEURN_CHECK(n <= bytes.size() - 8, source, ": header length ", n, " exceeds the file (", bytes.size(),
               " bytes): truncated, or not a safetensors file");
-  std::string hs = bytes.substr(8, n);
-  json::Value root = json::parse(hs, source);
-  NEURN_CHECK(root.kind == json::Value::Kind::Object, source, ": the header is not a JSON object");
+  Json root = parse_header(bytes.substr(8, n), source);
+  NEURN_CHECK(root.is_object(), source, ": the header is not a JSON object");
   uint64_t data_size = bytes.size() - 8 - n;
   const char* data = bytes.data() + 8 + n;
 
@@ -183,44 +201,78 @@ NamedTensors decode_safetensors(const std::string& bytes, const std::string& sou
     FileDType fd;
   };
   std::vector<Entry> entries;
-  for (auto& [name, v] : root.members) {
+  for (auto& [name, v] : root.items()) {
     if (name == "__metadata__") {
-      NEURN_CHECK(v.kind == json::Value::Kind::Object, source, ": __metadata__ must be an object");
-      for (auto& [k, mv] : v.members) {
-        NEURN_CHECK(mv.kind == json::Value::Kind::String, source, ": __metadata__ value of '", k, "' is not a string");
-        if (metadata) (*metadata)[k] = mv.text;
+      NEURN_CHECK(v.is_object(), source, ": __metadata__ must be an object");
+      for (auto& [k, mv] : v.items()) {
+        NEURN_CHECK(mv.is_string(), source, ": __metadata__ value of '", k, "' is not a string");
+        if (metadata) (*metadata)[k] = mv.get<std::string>();
       }
       continue;
     }
-    NEURN_CHECK(v.kind == json::Value::Kind::Object, source, ": entry '", name, "' is not an object");
-    const json::Value* dt = v.find("dtype");
-    const json::Value* shape = v.find("shape");
-    const json::Value* offs = v.find("data_offsets");
-    NEURN_CHECK(dt && shape && offs, source, ": entry '", name, "' needs dtype, shape and data_offsets");
+    NEURN_CHECK(v.is_object(), source, ": entry '", name, "' is not an object");
+    NEURN_CHECK(v.contains("dtype") && v.contains("shape") && v.contains("data_offsets"), source, ": entry '", name,
+                "' needs dtype, shape and data_offsets");
+    const Json& dt = v["dtype"];
+    const Json& shape = v["shape"];
+    const Json& offs = v["data_offsets"];
     Entry e;
     e.name = name;
-    NEURN_CHECK(dt->kind == json::Value::Kind::String, source, ": dtype of '", name, "' is not a string");
-    e.st = dt->text;
+    NEURN_CHECK(dt.is_string(), source, ": tensor '", name, "': dtype must be a string, got ", dt.dump());
+    e.st = dt.get<std::string>();
     NEURN_CHECK(parse_st_dtype(e.st, e.fd), source, ": tensor '", name, "' has dtype ", e.st,
                 ", which neurn does not read (F32, F64, F16, BF16, I64, I32, I16, I8, U8, BOOL)");
-    NEURN_CHECK(shape->kind == json::Value::Kind::Array, source, ": shape of '", name, "' is not an array");
-    for (auto& d : shape->items)
-      e.shape.push_back(static_cast<int64_t>(json_uint(d, "a dimension of '" + name + "'", source)));
-    NEURN_CHECK(offs->kind == json::Value::Kind::Array && offs->items.size() == 2, source, ": data_offsets of '", name,
-                "' must be [begin, end]");
-    e.begin = json_uint(offs->items[0], "data_offsets of '" + name + "'", source);
-    e.end = json_uint(offs->items[1], "data_offsets of '" + name + "'", source);
+    NEURN_CHECK(shape.is_array(), source, ": tensor '", name, "': shape must be an array, got ", shape.dump());
+    // The element and byte counts in 64 bits without wrapping: a crafted
+    // shape whose product wraps to a small number would otherwise match a
+    // small range and allocate the real, huge shape.
+    uint64_t numel = 1;
+    bool fits = true;
+    for (auto& d : shape) {
+      uint64_t dim = json_uint(d, "a dimension", source, name);
+      fits = fits && dim <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) &&
+             !__builtin_mul_overflow(numel, dim, &numel);
+      e.shape.push_back(static_cast<int64_t>(dim));
+    }
+    uint64_t want = 0;
+    fits = fits && numel <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) &&
+           !__builtin_mul_overflow(numel, static_cast<uint64_t>(e.fd.size), &want);
+    if (!fits) {
+      std::string dims;
+      for (auto& d : shape) dims += (dims.empty() ? "" : ", ") + d.dump();
+      NEURN_FAIL(source, ": tensor '", name, "': shape [", dims, "] has too many elements (or bytes) for 64 bits");
+    }
+    NEURN_CHECK(offs.is_array() && offs.size() == 2, source, ": tensor '", name,
+                "': data_offsets must be [begin, end], got ", offs.dump());
+    e.begin = json_uint(offs[0], "data_offsets", source, name);
+    e.end = json_uint(offs[1], "data_offsets", source, name);
     NEURN_CHECK(e.begin <= e.end && e.end <= data_size, source, ": tensor '", name, "' spans bytes [", e.begin, ", ",
                 e.end, ") but the data block holds ", data_size, " bytes (truncated file?)");
-    uint64_t want = static_cast<uint64_t>(shape_numel(e.shape)) * e.fd.size;
     NEURN_CHECK(e.end - e.begin == want, source, ": tensor '", name, "' of shape ", shape_str(e.shape), " and dtype ",
                 e.st, " needs ", want, " bytes, its offsets give ", e.end - e.begin);
     entries.push_back(std::move(e));
   }
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
-  for (size_t i = 1; i < entries.size(); ++i)
-    NEURN_CHECK(entries[i].begin >= entries[i - 1].end, source, ": tensors '", entries[i - 1].name, "' and '",
-                entries[i].name, "' overlap");
+  // The format's rule: the data block is covered exactly, no overlap, no
+  // hole, nothing after the last tensor (so no bytes go unaccounted for).
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
+  if (!entries.empty())
+    NEURN_CHECK(entries[0].begin == 0, source, ": the first tensor '", entries[0].name, "' starts at byte ",
+                entries[0].begin, ", not 0 (the data block may not have holes)");
+  for (size_t i = 1; i < entries.size(); ++i) {
+    const Entry &a = entries[i - 1], &b = entries[i];
+    NEURN_CHECK(b.begin >= a.end && !(b.begin == a.begin && a.begin != a.end), source, ": tensors '", a.name,
+                "' [", a.begin, ", ", a.end, ") and '", b.name, "' [", b.begin, ", ", b.end, ") overlap");
+    NEURN_CHECK(b.begin == a.end, source, ": a gap of ", b.begin - a.end, " bytes between tensors '", a.name, "' and '",
+                b.name, "' (the data block may not have holes)");
+  }
+  uint64_t covered = entries.empty() ? 0 : entries.back().end;
+  if (covered != data_size) {
+    if (entries.empty())
+      NEURN_FAIL(source, ": ", data_size, " bytes of data but no tensor in the header");
+    NEURN_FAIL(source, ": ", data_size - covered, " bytes after the last tensor '", entries.back().name,
+               "' (the data block must end where the last tensor does)");
+  }
   NamedTensors out;
   for (auto& e : entries) {
     Tensor t = Tensor::empty(e.shape, {e.fd.dtype, Device::cpu(), false});

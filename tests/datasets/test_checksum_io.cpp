@@ -1,5 +1,7 @@
 // MD5/SHA-256 against published test vectors; decompression, atomic writes
-// and the tar extractor on archives made here.
+// and archive extraction (libarchive) on archives made here, crafted ones included.
+#include <archive.h>
+#include <archive_entry.h>
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -119,8 +121,117 @@ TEST_CASE("extract_tar: ustar members, gzip, filter, GNU long names; unsafe path
   std::vector<uint8_t> bad = tar;
   bad[0] ^= 0x55;  // breaks the header checksum
   write_bytes(dir / "bad.tar", bad);
-  CHECK_THROWS_CONTAINING(extract_tar(dir / "bad.tar", dir / "out4"), "bad tar header checksum");
-  std::vector<uint8_t> cut(tar.begin(), tar.begin() + 512 + 100);
+  CHECK_THROWS_CONTAINING(extract_tar(dir / "bad.tar", dir / "out4"), "bad.tar: cannot read as a tar or zip archive");
+  std::vector<uint8_t> cut(tar.begin(), tar.begin() + 512 * 4 + 100);  // inside b.txt's body
   write_bytes(dir / "cut.tar", cut);
-  CHECK_THROWS_CONTAINING(extract_tar(dir / "cut.tar", dir / "out5"), "truncated archive");
+  CHECK_THROWS_CONTAINING(extract_tar(dir / "cut.tar", dir / "out5"), "cut.tar: corrupt or truncated data in member 'top/b.txt'");
+}
+
+namespace {
+// A pax extended header member ('x') with the given records, then a file.
+std::vector<uint8_t> pax_tar(const std::string& records, const std::string& file_name) {
+  std::vector<uint8_t> t;
+  tar_member(t, "PaxHeaders/x", records, 'x');
+  tar_member(t, file_name, "data");
+  t.resize(t.size() + 1024, 0);
+  return t;
+}
+}  // namespace
+
+// Issue #16: a pax record of length 0 looped forever in the hand-written
+// extractor, and a malformed length threw std::invalid_argument, which no
+// command caught. Both are now errors naming the archive (and return).
+TEST_CASE("extract_tar: malformed pax records are errors naming the archive, not a hang or a stray exception") {
+  TempDir dir;
+  write_bytes(dir / "ok.tar", pax_tar("19 path=top/ok.txt\n", "short"));
+  CHECK(extract_tar(dir / "ok.tar", dir / "ok") == 1);
+  CHECK(read_file(dir / "ok/top/ok.txt").size() == 4);  // the pax path wins over the header's
+
+  write_bytes(dir / "zero.tar", pax_tar("0 path=a\n", "a.txt"));
+  CHECK_THROWS_CONTAINING(extract_tar(dir / "zero.tar", dir / "o1"), "zero.tar: corrupt or truncated archive");
+  write_bytes(dir / "letters.tar", pax_tar("abc path=a\n", "a.txt"));
+  CHECK_THROWS_CONTAINING(extract_tar(dir / "letters.tar", dir / "o2"), "letters.tar: corrupt or truncated archive");
+  write_bytes(dir / "huge.tar", pax_tar("99999999999999999999999 path=a\n", "a.txt"));
+  CHECK_THROWS_CONTAINING(extract_tar(dir / "huge.tar", dir / "o3"), "huge.tar: corrupt or truncated archive");
+  write_bytes(dir / "long.tar", pax_tar("40 path=a\n", "a.txt"));  // longer than the records
+  CHECK_THROWS_CONTAINING(extract_tar(dir / "long.tar", dir / "o4"), "long.tar: corrupt or truncated archive");
+  CHECK(!file_exists(dir / "o1/a.txt"));
+  CHECK(!file_exists(dir / "o2/a.txt"));
+}
+
+TEST_CASE("extract_tar: members escaping the destination are refused; links are not extracted") {
+  TempDir dir;
+  for (std::string bad : {"../escape.txt", "a/../../escape.txt", "/tmp/neurn_abs_escape.txt", "a/..", "..\\x.txt"}) {
+    std::vector<uint8_t> t;
+    tar_member(t, bad, "x");
+    write_bytes(dir / "evil.tar", t);
+    INFO("member " << bad);
+    CHECK_THROWS_CONTAINING(extract_tar(dir / "evil.tar", dir / "out"), "evil.tar: refusing member with unsafe path");
+  }
+  // The same through a pax path record (the header's own name is harmless).
+  write_bytes(dir / "pax_evil.tar", pax_tar("25 path=../../escape.txt\n", "fine.txt"));
+  CHECK_THROWS_CONTAINING(extract_tar(dir / "pax_evil.tar", dir / "out"), "unsafe path '../../escape.txt'");
+  CHECK(!file_exists(dir / "escape.txt"));
+  CHECK(!file_exists("/tmp/neurn_abs_escape.txt"));
+  // A symlink member pointing outside, then a file through it: the link is
+  // not made, so the file lands inside as a plain path.
+  std::vector<uint8_t> t;
+  {
+    std::vector<uint8_t> link;
+    tar_member(link, "up", "", '2');
+    std::memcpy(link.data() + 157, "..", 2);  // linkname
+    // the checksum covers the link name: recompute it
+    std::memset(link.data() + 148, ' ', 8);
+    unsigned sum = 0;
+    for (int i = 0; i < 512; ++i) sum += link[i];
+    std::snprintf(reinterpret_cast<char*>(link.data()) + 148, 8, "%06o", sum);
+    t = link;
+  }
+  tar_member(t, "up/inside.txt", "y");
+  t.resize(t.size() + 1024, 0);
+  write_bytes(dir / "link.tar", t);
+  CHECK(extract_tar(dir / "link.tar", dir / "lk") == 1);
+  CHECK(std::filesystem::is_directory(dir / "lk/up"));
+  CHECK(!std::filesystem::is_symlink(dir / "lk/up"));
+}
+
+TEST_CASE("extract_archive: tar.bz2 and zip, recognised from the bytes") {
+  TempDir dir;
+  std::vector<uint8_t> tar;
+  tar_member(tar, "d/a.txt", "alpha");
+  tar_member(tar, "d/b.bin", std::string(70000, 'z'));
+  tar.resize(tar.size() + 1024, 0);
+  write_bytes(dir / "t.tar.bz2", bzip2_bytes(tar));
+  CHECK(extract_archive(dir / "t.tar.bz2", dir / "bz") == 2);
+  CHECK(read_file(dir / "bz/d/b.bin").size() == 70000);
+
+  // A zip written by libarchive (deflate), with one member outside "d/".
+  std::vector<uint8_t> zip(1 << 20);
+  size_t used = 0;
+  {
+    archive* w = archive_write_new();
+    REQUIRE(archive_write_set_format_zip(w) == ARCHIVE_OK);
+    REQUIRE(archive_write_open_memory(w, zip.data(), zip.size(), &used) == ARCHIVE_OK);
+    for (auto [name, body] : std::vector<std::pair<std::string, std::string>>{
+             {"d/one.txt", "one"}, {"d/two.txt", std::string(5000, '2')}, {"other.txt", "no"}}) {
+      archive_entry* e = archive_entry_new();
+      archive_entry_set_pathname(e, name.c_str());
+      archive_entry_set_filetype(e, AE_IFREG);
+      archive_entry_set_perm(e, 0644);
+      archive_entry_set_size(e, static_cast<la_int64_t>(body.size()));
+      REQUIRE(archive_write_header(w, e) == ARCHIVE_OK);
+      REQUIRE(archive_write_data(w, body.data(), body.size()) == static_cast<la_ssize_t>(body.size()));
+      archive_entry_free(e);
+    }
+    REQUIRE(archive_write_close(w) == ARCHIVE_OK);
+    archive_write_free(w);
+  }
+  zip.resize(used);
+  write_bytes(dir / "z.zip", zip);
+  CHECK(extract_archive(dir / "z.zip", dir / "zz", [](const std::string& m) { return m.rfind("d/", 0) == 0; }) == 2);
+  CHECK(read_file(dir / "zz/d/two.txt").size() == 5000);
+  CHECK(!file_exists(dir / "zz/other.txt"));
+  write_bytes(dir / "junk.zip", std::vector<uint8_t>(300, 'j'));
+  CHECK_THROWS_CONTAINING(extract_archive(dir / "junk.zip", dir / "jj"), "junk.zip: cannot read as a tar or zip archive");
+  CHECK_THROWS_CONTAINING(extract_archive(dir / "absent.tgz", dir / "jj"), "absent.tgz");
 }

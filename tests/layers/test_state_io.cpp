@@ -107,6 +107,61 @@ TEST_CASE("malformed safetensors files are errors naming the problem") {
       "non-negative integer");
 }
 
+// Issue #16: crafted headers. Each of these was accepted (or crashed, or threw
+// something no command caught) before the parser moved to nlohmann-json.
+TEST_CASE("crafted safetensors headers: overflowing shapes, offsets past the end, holes, overlaps, duplicates") {
+  std::string data = raw<float>({1, 2});
+  auto decode = [&](const std::string& header, const std::string& d) { return decode_safetensors(make_file(header, d), "x.st"); };
+  // 2^32 * 2^32 elements wrap to 0 in 64 bits, which matched the empty range [0, 0).
+  CHECK_THROWS_CONTAINING(decode(R"({"big":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", ""),
+                          "x.st: tensor 'big': shape [4294967296, 4294967296] has too many elements");
+  // 2^62 elements of 4 bytes: the element count fits, the byte count wraps to 0.
+  CHECK_THROWS_CONTAINING(decode(R"({"big":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,0]}})", ""),
+                          "x.st: tensor 'big'");
+  // A dimension past int64 (but a valid uint64).
+  CHECK_THROWS_CONTAINING(decode(R"({"big":{"dtype":"U8","shape":[18446744073709551615],"data_offsets":[0,0]}})", ""),
+                          "x.st: tensor 'big'");
+  // Offsets past uint64 (JSON numbers are unbounded).
+  CHECK_THROWS_CONTAINING(decode(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,100000000000000000000000]}})", data),
+                          "x.st: tensor 'w': data_offsets");
+  CHECK_THROWS_CONTAINING(decode(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,18446744073709551615]}})", data),
+                          "x.st: tensor 'w' spans bytes [0, 18446744073709551615)");
+  CHECK_THROWS_CONTAINING(decode(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", data), "x.st: tensor 'w'");
+  // A hole between two tensors, and bytes after the last one: the data block must be covered exactly.
+  std::string three = raw<float>({1, 2, 3});
+  CHECK_THROWS_CONTAINING(decode(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                                 R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+                                 three),
+                          "x.st: a gap of 4 bytes between tensors 'a' and 'b'");
+  CHECK_THROWS_CONTAINING(decode(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", data),
+                          "x.st: 4 bytes after the last tensor 'a'");
+  CHECK_THROWS_CONTAINING(decode(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", data),
+                          "x.st: the first tensor 'a' starts at byte 4");
+  // Same start (an overlap the sorted check saw only by its end).
+  CHECK_THROWS_CONTAINING(decode(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                                 R"("b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+                                 raw<float>({1})),
+                          "overlap");
+  // A name twice: a JSON reader keeps one silently.
+  CHECK_THROWS_CONTAINING(decode(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                                 R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                                 data),
+                          "x.st: the tensor 'a' appears twice");
+  // dtype and shape of the wrong JSON type, named with the tensor.
+  CHECK_THROWS_CONTAINING(decode(R"({"w":{"dtype":7,"shape":[2],"data_offsets":[0,8]}})", data),
+                          "x.st: tensor 'w': dtype");
+  CHECK_THROWS_CONTAINING(decode(R"({"w":{"dtype":"F32","shape":2,"data_offsets":[0,8]}})", data),
+                          "x.st: tensor 'w': shape");
+  CHECK_THROWS_CONTAINING(decode(R"({"w":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})", data),
+                          "x.st: tensor 'w': a dimension");
+  CHECK_THROWS_CONTAINING(decode(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", data),
+                          "x.st: tensor 'w': data_offsets");
+  CHECK_THROWS_CONTAINING(decode(R"({"w":{"dtype":"F64","shape":[2],"data_offsets":[0,8]}})", data),
+                          "x.st: tensor 'w' of shape (2,) and dtype F64 needs 16 bytes");
+  CHECK_THROWS_CONTAINING(decode(R"([1,2])", data), "x.st: the header is not a JSON object");
+  CHECK_THROWS_CONTAINING(decode(R"({"__metadata__":{"k":1}})", ""), "x.st: __metadata__ value of 'k'");
+}
+
 TEST_CASE("load_state: strict loads everything or nothing; non-strict for a new head") {
   auto make = [](int64_t classes) {
     auto m = std::make_shared<Sequential>();
