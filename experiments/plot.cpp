@@ -1,28 +1,17 @@
 #include "experiments/plot.h"
 
+#include <cairo-pdf.h>
+#include <cairo-svg.h>
+#include <cairo.h>
+
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <memory>
-#include <sstream>
 
 #include "experiments/results.h"
 #include "framework/error.h"
-
-// Static linkage keeps these implementations private to this file, so another
-// library that also compiles stb cannot clash with it.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wunused-function"
-#define STBIW_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb_image_write.h>
-#define STBTT_STATIC
-#define STB_TRUETYPE_IMPLEMENTATION
-#include <stb_truetype.h>
-#pragma GCC diagnostic pop
 
 namespace neurn::experiments {
 
@@ -32,91 +21,36 @@ std::string Rgb::hex() const {
   return buf;
 }
 
+// ---- colours -------------------------------------------------------------------
+
 namespace {
 
-Rgb lerp(Rgb a, Rgb b, double t) {
-  auto m = [&](uint8_t x, uint8_t y) { return static_cast<uint8_t>(std::lround(x + (y - x) * t)); };
-  return {m(a.r, b.r), m(a.g, b.g), m(a.b, b.b)};
-}
+const Rgb kNoValue{220, 220, 220};
 
 Rgb ramp(const std::vector<Rgb>& stops, double t) {
-  if (!std::isfinite(t)) return {220, 220, 220};
+  if (!std::isfinite(t)) return kNoValue;
   t = std::clamp(t, 0.0, 1.0) * static_cast<double>(stops.size() - 1);
   size_t i = std::min(static_cast<size_t>(t), stops.size() - 2);
-  return lerp(stops[i], stops[i + 1], t - static_cast<double>(i));
-}
-
-// UTF-8 to code points (invalid bytes become U+FFFD).
-std::vector<int> decode_utf8(const std::string& s) {
-  std::vector<int> out;
-  for (size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    int cp = 0xFFFD, len = 1;
-    if (c < 0x80) {
-      cp = c;
-    } else if ((c >> 5) == 6 && i + 1 < s.size()) {
-      cp = ((c & 0x1F) << 6) | (s[i + 1] & 0x3F), len = 2;
-    } else if ((c >> 4) == 14 && i + 2 < s.size()) {
-      cp = ((c & 0x0F) << 12) | ((s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F), len = 3;
-    } else if ((c >> 3) == 30 && i + 3 < s.size()) {
-      cp = ((c & 0x07) << 18) | ((s[i + 1] & 0x3F) << 12) | ((s[i + 2] & 0x3F) << 6) | (s[i + 3] & 0x3F), len = 4;
-    }
-    out.push_back(cp);
-    i += static_cast<size_t>(len);
-  }
-  return out;
-}
-
-struct Font {
-  std::vector<unsigned char> data;
-  stbtt_fontinfo info{};
-  bool ok = false;
-};
-
-Font& font() {
-  static Font f = [] {
-    Font f;
-    const std::string& p = Canvas::font_path();
-    if (p.empty()) return f;
-    std::ifstream in(p, std::ios::binary);
-    f.data.assign(std::istreambuf_iterator<char>(in), {});
-    f.ok = !f.data.empty() && stbtt_InitFont(&f.info, f.data.data(), stbtt_GetFontOffsetForIndex(f.data.data(), 0));
-    return f;
-  }();
-  return f;
-}
-
-std::string xml_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += c;
-    }
-  }
-  return o;
-}
-
-std::string fmt(double v, int decimals) {
-  if (!std::isfinite(v)) return "";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
+  double f = t - static_cast<double>(i);
+  auto m = [&](uint8_t a, uint8_t b) { return static_cast<uint8_t>(std::lround(a + (b - a) * f)); };
+  return {m(stops[i].r, stops[i + 1].r), m(stops[i].g, stops[i + 1].g), m(stops[i].b, stops[i + 1].b)};
 }
 
 }  // namespace
 
 Rgb colormap_sequential(double t) {
-  // Approximate stops of matplotlib's viridis (a perceptually uniform map).
-  static const std::vector<Rgb> stops{{68, 1, 84},    {59, 82, 139},  {33, 145, 140},
-                                      {94, 201, 98},  {253, 231, 37}};
+  // Viridis (van der Walt and Smith, matplotlib's default map): its published
+  // 256-entry table sampled every 16 entries, linear in between.
+  static const std::vector<Rgb> stops{
+      {0x44, 0x01, 0x54}, {0x48, 0x18, 0x6a}, {0x47, 0x2d, 0x7b}, {0x42, 0x40, 0x86}, {0x3b, 0x52, 0x8b},
+      {0x33, 0x63, 0x8d}, {0x2c, 0x72, 0x8e}, {0x26, 0x82, 0x8e}, {0x21, 0x91, 0x8c}, {0x1f, 0xa0, 0x88},
+      {0x28, 0xae, 0x80}, {0x3f, 0xbc, 0x73}, {0x5e, 0xc9, 0x62}, {0x84, 0xd4, 0x4b}, {0xad, 0xdc, 0x30},
+      {0xd8, 0xe2, 0x19}, {0xfd, 0xe7, 0x25}};
   return ramp(stops, t);
 }
 
 Rgb colormap_diverging(double t) {
+  // ColorBrewer RdBu (blue for negative, red for positive), white at 0.
   static const std::vector<Rgb> stops{{33, 102, 172}, {146, 197, 222}, {247, 247, 247}, {244, 165, 130},
                                       {178, 24, 43}};
   return ramp(stops, t);
@@ -129,357 +63,304 @@ Rgb palette(size_t i) {
   return p[i % p.size()];
 }
 
-const std::string& Canvas::font_path() {
-  static const std::string p = [] {
-    for (const char* c : {"/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-                          "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-                          "/usr/share/fonts/truetype/freefont/FreeSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf"})
-      if (std::filesystem::exists(c)) return std::string(c);
-    return std::string();
-  }();
-  return p;
-}
+// ---- ticks -----------------------------------------------------------------------
 
-Canvas::Canvas(int width, int height, Rgb bg) : w_(width), h_(height), rgb_(static_cast<size_t>(width) * height * 3) {
-  NEURN_CHECK(width > 0 && height > 0, "Canvas: bad size ", width, "x", height);
-  fill_rect(0, 0, width, height, bg);
-}
-
-void Canvas::blend(int x, int y, Rgb c, double a) {
-  if (x < 0 || y < 0 || x >= w_ || y >= h_ || a <= 0) return;
-  uint8_t* p = &rgb_[(static_cast<size_t>(y) * w_ + x) * 3];
-  a = std::min(a, 1.0);
-  p[0] = static_cast<uint8_t>(std::lround(p[0] + (c.r - p[0]) * a));
-  p[1] = static_cast<uint8_t>(std::lround(p[1] + (c.g - p[1]) * a));
-  p[2] = static_cast<uint8_t>(std::lround(p[2] + (c.b - p[2]) * a));
-}
-
-void Canvas::fill_rect(int x, int y, int w, int h, Rgb c) {
-  for (int j = std::max(0, y); j < std::min(h_, y + h); ++j)
-    for (int i = std::max(0, x); i < std::min(w_, x + w); ++i) {
-      uint8_t* p = &rgb_[(static_cast<size_t>(j) * w_ + i) * 3];
-      p[0] = c.r, p[1] = c.g, p[2] = c.b;
+Ticks nice_ticks(double lo, double hi, int max_ticks, bool integer, bool covering) {
+  NEURN_CHECK(std::isfinite(lo) && std::isfinite(hi), "nice_ticks: range [", lo, ", ", hi, "] is not finite");
+  NEURN_CHECK(max_ticks >= 2, "nice_ticks: max_ticks must be >= 2, got ", max_ticks);
+  if (hi < lo) std::swap(lo, hi);
+  if (hi - lo <= 1e-12 * std::max(1.0, std::abs(lo))) {  // one value: a range around it
+    double d = integer ? 1.0 : (lo == 0 ? 1.0 : std::abs(lo) * 0.1);
+    lo -= d, hi += d;
+  }
+  // Candidate steps in increasing order, from well below the range / max_ticks:
+  // the first whose tick count fits is the finest that does.
+  const double raw = (hi - lo) / max_ticks;
+  int e = static_cast<int>(std::floor(std::log10(raw))) - 1;
+  const double tol = 1e-9;
+  for (;; ++e) {
+    for (double m : {1.0, 2.0, 5.0}) {
+      double step = m * std::pow(10.0, e);
+      if (integer && step < 1) continue;
+      double k0 = covering ? std::floor(lo / step + tol) : std::ceil(lo / step - tol);
+      double k1 = covering ? std::ceil(hi / step - tol) : std::floor(hi / step + tol);
+      if (k1 - k0 + 1 > max_ticks) continue;
+      Ticks t;
+      t.step = step;
+      t.decimals = std::max(0, -e);
+      for (double k = k0; k <= k1; ++k) {
+        double v = k * step;
+        t.values.push_back(std::abs(v) < step * 1e-9 ? 0.0 : v);
+      }
+      if (t.values.empty()) t.values.push_back(std::round(lo / step) * step);  // unreachable for sane input
+      return t;
     }
-}
-
-void Canvas::line(double x0, double y0, double x1, double y1, Rgb c, int thickness) {
-  double len = std::hypot(x1 - x0, y1 - y0);
-  int steps = std::max(1, static_cast<int>(std::ceil(len * 2)));
-  for (int s = 0; s <= steps; ++s) {
-    double t = static_cast<double>(s) / steps;
-    int cx = static_cast<int>(std::lround(x0 + (x1 - x0) * t)), cy = static_cast<int>(std::lround(y0 + (y1 - y0) * t));
-    for (int dy = -(thickness - 1) / 2; dy <= thickness / 2; ++dy)
-      for (int dx = -(thickness - 1) / 2; dx <= thickness / 2; ++dx) blend(cx + dx, cy + dy, c, 1.0);
   }
 }
 
-int Canvas::text_width(const std::string& utf8, double px) {
-  Font& f = font();
-  if (!f.ok) return 0;
-  float scale = stbtt_ScaleForPixelHeight(&f.info, static_cast<float>(px));
-  auto cps = decode_utf8(utf8);
-  double w = 0;
-  for (size_t i = 0; i < cps.size(); ++i) {
-    int adv, lsb;
-    stbtt_GetCodepointHMetrics(&f.info, cps[i], &adv, &lsb);
-    w += adv * scale;
-    if (i + 1 < cps.size()) w += scale * stbtt_GetCodepointKernAdvance(&f.info, cps[i], cps[i + 1]);
-  }
-  return static_cast<int>(std::ceil(w));
+std::string tick_label(double v, int decimals) {
+  if (!std::isfinite(v)) return "";
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.*f", std::max(0, decimals), v);
+  std::string s = buf;
+  if (s[0] == '-' && s.find_first_not_of("-0.") == std::string::npos) s.erase(0, 1);  // "-0.00" -> "0.00"
+  return s;
 }
 
-int Canvas::text(int x, int y, const std::string& utf8, double px, Rgb c, bool vertical) {
-  Font& f = font();
-  if (!f.ok) return 0;
-  float scale = stbtt_ScaleForPixelHeight(&f.info, static_cast<float>(px));
-  auto cps = decode_utf8(utf8);
-  double pen = 0;
-  for (size_t i = 0; i < cps.size(); ++i) {
-    int adv, lsb, x0, y0, x1, y1;
-    stbtt_GetCodepointHMetrics(&f.info, cps[i], &adv, &lsb);
-    stbtt_GetCodepointBitmapBox(&f.info, cps[i], scale, scale, &x0, &y0, &x1, &y1);
-    int bw = x1 - x0, bh = y1 - y0;
-    if (bw > 0 && bh > 0) {
-      std::vector<unsigned char> bmp(static_cast<size_t>(bw) * bh);
-      stbtt_MakeCodepointBitmap(&f.info, bmp.data(), bw, bh, bw, scale, scale, cps[i]);
-      int gx = static_cast<int>(std::lround(pen)) + x0;  // glyph origin along the text
-      for (int j = 0; j < bh; ++j)
-        for (int k = 0; k < bw; ++k) {
-          double a = bmp[static_cast<size_t>(j) * bw + k] / 255.0;
-          // Horizontal: (gx + k, y + y0 + j). Vertical (reading upwards): the
-          // text axis runs to -y and the glyph's "down" runs to +x.
-          if (vertical)
-            blend(x + y0 + j, y - (gx + k), c, a);
-          else
-            blend(x + gx + k, y + y0 + j, c, a);
-        }
-    }
-    pen += adv * scale;
-    if (i + 1 < cps.size()) pen += scale * stbtt_GetCodepointKernAdvance(&f.info, cps[i], cps[i + 1]);
-  }
-  return static_cast<int>(std::ceil(pen));
+ImageFormat image_format(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (ext == ".png") return ImageFormat::Png;
+  if (ext == ".svg") return ImageFormat::Svg;
+  if (ext == ".pdf") return ImageFormat::Pdf;
+  NEURN_FAIL("figure ", path, ": unknown extension '", ext, "' (expected .png, .svg or .pdf)");
 }
 
-void Canvas::save_png(const std::string& path) const {
-  std::filesystem::path p(path);
-  std::error_code ec;
-  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
-  NEURN_CHECK(!ec, "cannot create directory ", p.parent_path().string(), ": ", ec.message());
-  NEURN_CHECK(stbi_write_png(path.c_str(), w_, h_, 3, rgb_.data(), w_ * 3) != 0, "cannot write PNG ", path);
-}
+// ---- canvas ----------------------------------------------------------------------
 
 namespace {
 
-struct HeatmapLayout {
-  int cell, left, top, n, legend_x, width, height;
-};
-
-HeatmapLayout layout(const Heatmap& h, Canvas* measure) {
-  HeatmapLayout l{};
-  l.n = static_cast<int>(h.labels.size());
-  l.cell = l.n <= 6 ? 64 : (l.n <= 16 ? 44 : 30);
-  int longest = 0;
-  for (auto& s : h.labels)
-    longest = std::max(longest, measure ? measure->text_width(s, 13) : static_cast<int>(s.size()) * 8);
-  l.left = longest + 16;
-  l.top = longest + 40;
-  l.legend_x = l.left + l.n * l.cell + 20;
-  l.width = l.legend_x + 90;
-  l.height = std::max(l.top + l.n * l.cell + 20, l.top + 220);
-  return l;
+// The one font of every figure: fontconfig resolves the generic family. Hinted
+// metrics are off so that a text measured for the layout has the same width
+// in every format.
+void set_font(cairo_t* cr, double px, bool bold) {
+  cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL,
+                         bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size(cr, px);
 }
 
-double norm01(const Heatmap& h, double v) { return h.hi > h.lo ? (v - h.lo) / (h.hi - h.lo) : 0.5; }
-Rgb cell_color(const Heatmap& h, double v) {
-  return h.diverging ? colormap_diverging(norm01(h, v)) : colormap_sequential(norm01(h, v));
+void set_font_options(cairo_t* cr) {
+  cairo_font_options_t* fo = cairo_font_options_create();
+  cairo_font_options_set_hint_metrics(fo, CAIRO_HINT_METRICS_OFF);
+  cairo_font_options_set_hint_style(fo, CAIRO_HINT_STYLE_NONE);
+  cairo_set_font_options(cr, fo);
+  cairo_font_options_destroy(fo);
 }
-// Dark text on light cells and light text on dark ones.
-Rgb text_on(Rgb bg) {
-  double lum = 0.299 * bg.r + 0.587 * bg.g + 0.114 * bg.b;
-  return lum > 140 ? Rgb{0, 0, 0} : Rgb{255, 255, 255};
+
+void set_color(cairo_t* cr, Rgb c) { cairo_set_source_rgb(cr, c.r / 255.0, c.g / 255.0, c.b / 255.0); }
+
+cairo_status_t append_to_string(void* closure, const unsigned char* data, unsigned int length) {
+  static_cast<std::string*>(closure)->append(reinterpret_cast<const char*>(data), length);
+  return CAIRO_STATUS_SUCCESS;
+}
+
+void check_status(cairo_status_t s, const char* what) {
+  NEURN_CHECK(s == CAIRO_STATUS_SUCCESS, "figure: cairo ", what, ": ", cairo_status_to_string(s));
 }
 
 }  // namespace
 
-void write_heatmap_png(const Heatmap& h, const std::string& path) {
-  Canvas probe(1, 1);
-  HeatmapLayout l = layout(h, &probe);
-  Canvas c(l.width, l.height);
-  c.text(10, 22, h.title, 16, {0, 0, 0});
-  for (int i = 0; i < l.n; ++i) {
-    c.text(l.left - 8 - c.text_width(h.labels[i], 13), l.top + i * l.cell + l.cell / 2 + 5, h.labels[i], 13,
-           {0, 0, 0});
-    c.text(l.left + i * l.cell + l.cell / 2 + 5, l.top - 8, h.labels[i], 13, {0, 0, 0}, true);
-    for (int j = 0; j < l.n; ++j) {
-      double v = h.values[i][j];
-      Rgb bg = cell_color(h, v);
-      c.fill_rect(l.left + j * l.cell, l.top + i * l.cell, l.cell - 1, l.cell - 1, bg);
-      std::string s = fmt(v, h.decimals);
-      double px = l.cell >= 44 ? 12 : 9;
-      c.text(l.left + j * l.cell + (l.cell - c.text_width(s, px)) / 2, l.top + i * l.cell + l.cell / 2 + 4, s, px,
-             text_on(bg));
-    }
-  }
-  // Colour bar with its end values.
-  int bar_h = std::max(160, l.n * l.cell - 20);
-  for (int k = 0; k < bar_h; ++k) {
-    double t = 1.0 - static_cast<double>(k) / (bar_h - 1);
-    c.fill_rect(l.legend_x, l.top + k, 18, 1, h.diverging ? colormap_diverging(t) : colormap_sequential(t));
-  }
-  c.text(l.legend_x + 24, l.top + 10, fmt(h.hi, h.decimals), 12, {0, 0, 0});
-  c.text(l.legend_x + 24, l.top + bar_h, fmt(h.lo, h.decimals), 12, {0, 0, 0});
-  c.save_png(path);
+Canvas::Canvas(double width, double height, Rgb background) : w_(width), h_(height) {
+  NEURN_CHECK(width > 0 && height > 0 && width < 1e5 && height < 1e5, "Canvas: bad size ", width, "x", height);
+  cairo_rectangle_t extents{0, 0, width, height};
+  rec_ = cairo_recording_surface_create(CAIRO_CONTENT_COLOR_ALPHA, &extents);
+  cr_ = cairo_create(rec_);
+  check_status(cairo_status(cr_), "recording surface");
+  set_font_options(cr_);
+  fill_rect(0, 0, width, height, background);
 }
 
-void write_heatmap_svg(const Heatmap& h, const std::string& path) {
-  HeatmapLayout l = layout(h, nullptr);
-  std::ostringstream s;
-  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << l.width << "\" height=\"" << l.height
-    << "\" font-family=\"DejaVu Sans, Arial, sans-serif\">\n";
-  s << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  s << "<text x=\"10\" y=\"22\" font-size=\"16\">" << xml_escape(h.title) << "</text>\n";
-  for (int i = 0; i < l.n; ++i) {
-    s << "<text x=\"" << l.left - 8 << "\" y=\"" << l.top + i * l.cell + l.cell / 2 + 5
-      << "\" font-size=\"13\" text-anchor=\"end\">" << xml_escape(h.labels[i]) << "</text>\n";
-    int tx = l.left + i * l.cell + l.cell / 2 + 5, ty = l.top - 8;
-    s << "<text x=\"" << tx << "\" y=\"" << ty << "\" font-size=\"13\" transform=\"rotate(-90 " << tx << " " << ty
-      << ")\">" << xml_escape(h.labels[i]) << "</text>\n";
-    for (int j = 0; j < l.n; ++j) {
-      double v = h.values[i][j];
-      Rgb bg = cell_color(h, v);
-      int x = l.left + j * l.cell, y = l.top + i * l.cell;
-      s << "<rect x=\"" << x << "\" y=\"" << y << "\" width=\"" << l.cell - 1 << "\" height=\"" << l.cell - 1
-        << "\" fill=\"" << bg.hex() << "\"><title>" << xml_escape(h.labels[i]) << " / " << xml_escape(h.labels[j])
-        << ": " << fmt(v, 4) << "</title></rect>\n";
-      s << "<text x=\"" << x + l.cell / 2 << "\" y=\"" << y + l.cell / 2 + 4 << "\" font-size=\""
-        << (l.cell >= 44 ? 12 : 9) << "\" text-anchor=\"middle\" fill=\"" << text_on(bg).hex() << "\">"
-        << fmt(v, h.decimals) << "</text>\n";
-    }
-  }
-  int bar_h = std::max(160, l.n * l.cell - 20);
-  s << "<defs><linearGradient id=\"bar\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">";
-  for (int k = 0; k <= 10; ++k) {
-    double t = k / 10.0;
-    s << "<stop offset=\"" << t << "\" stop-color=\""
-      << (h.diverging ? colormap_diverging(t) : colormap_sequential(t)).hex() << "\"/>";
-  }
-  s << "</linearGradient></defs>\n";
-  s << "<rect x=\"" << l.legend_x << "\" y=\"" << l.top << "\" width=\"18\" height=\"" << bar_h
-    << "\" fill=\"url(#bar)\"/>\n";
-  s << "<text x=\"" << l.legend_x + 24 << "\" y=\"" << l.top + 10 << "\" font-size=\"12\">" << fmt(h.hi, h.decimals)
-    << "</text>\n";
-  s << "<text x=\"" << l.legend_x + 24 << "\" y=\"" << l.top + bar_h << "\" font-size=\"12\">"
-    << fmt(h.lo, h.decimals) << "</text>\n";
-  s << "</svg>\n";
-  write_file_atomic(path, s.str());
+Canvas::~Canvas() {
+  cairo_destroy(cr_);
+  cairo_surface_destroy(rec_);
 }
 
-std::string line_chart_svg(const LineChart& c, int width, int height) {
-  const int left = 60, right = 200, top = 36, bottom = 46;
-  double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
-  for (auto& s : c.series)
-    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
-      if (!std::isfinite(s.y[i])) continue;
-      xmin = std::min(xmin, s.x[i]), xmax = std::max(xmax, s.x[i]);
-      ymin = std::min(ymin, s.y[i]), ymax = std::max(ymax, s.y[i]);
-    }
-  if (!std::isfinite(xmin)) xmin = 0, xmax = 1, ymin = 0, ymax = 1;
-  if (xmax == xmin) xmax = xmin + 1;
-  if (ymax == ymin) ymax = ymin + 1;
-  double pad = (ymax - ymin) * 0.05;
-  ymin -= pad, ymax += pad;
-  int pw = width - left - right, ph = height - top - bottom;
-  auto X = [&](double x) { return left + (x - xmin) / (xmax - xmin) * pw; };
-  auto Y = [&](double y) { return top + (1 - (y - ymin) / (ymax - ymin)) * ph; };
-  std::ostringstream s;
-  s << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
-    << "\" font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"12\">\n";
-  s << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  s << "<text x=\"" << left << "\" y=\"20\" font-size=\"14\">" << xml_escape(c.title) << "</text>\n";
-  s << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << pw << "\" height=\"" << ph
-    << "\" fill=\"none\" stroke=\"#888\"/>\n";
-  for (int k = 0; k <= 4; ++k) {
-    double yv = ymin + (ymax - ymin) * k / 4.0, xv = xmin + (xmax - xmin) * k / 4.0;
-    s << "<line x1=\"" << left << "\" x2=\"" << left + pw << "\" y1=\"" << Y(yv) << "\" y2=\"" << Y(yv)
-      << "\" stroke=\"#eee\"/>";
-    s << "<text x=\"" << left - 6 << "\" y=\"" << Y(yv) + 4 << "\" text-anchor=\"end\">" << fmt(yv, 3) << "</text>";
-    s << "<text x=\"" << X(xv) << "\" y=\"" << top + ph + 16 << "\" text-anchor=\"middle\">"
-      << fmt(xv, xmax - xmin >= 4 ? 0 : 1) << "</text>\n";
-  }
-  s << "<text x=\"" << left + pw / 2 << "\" y=\"" << height - 8 << "\" text-anchor=\"middle\">"
-    << xml_escape(c.xlabel) << "</text>\n";
-  s << "<text x=\"14\" y=\"" << top + ph / 2 << "\" text-anchor=\"middle\" transform=\"rotate(-90 14 "
-    << top + ph / 2 << ")\">" << xml_escape(c.ylabel) << "</text>\n";
-  for (size_t k = 0; k < c.series.size(); ++k) {
-    const Series& se = c.series[k];
-    s << "<polyline fill=\"none\" stroke=\"" << se.color.hex() << "\" stroke-width=\"2\""
-      << (se.dashed ? " stroke-dasharray=\"6 4\"" : "") << " points=\"";
-    for (size_t i = 0; i < se.x.size() && i < se.y.size(); ++i)
-      if (std::isfinite(se.y[i])) s << X(se.x[i]) << "," << Y(se.y[i]) << " ";
-    s << "\"/>\n";
-    int ly = top + 8 + static_cast<int>(k) * 16;
-    s << "<line x1=\"" << left + pw + 10 << "\" x2=\"" << left + pw + 34 << "\" y1=\"" << ly << "\" y2=\"" << ly
-      << "\" stroke=\"" << se.color.hex() << "\" stroke-width=\"2\"" << (se.dashed ? " stroke-dasharray=\"6 4\"" : "")
-      << "/>";
-    s << "<text x=\"" << left + pw + 40 << "\" y=\"" << ly + 4 << "\">" << xml_escape(se.label) << "</text>\n";
-  }
-  s << "</svg>\n";
-  return s.str();
+void Canvas::fill_rect(double x, double y, double w, double h, Rgb c) {
+  set_color(cr_, c);
+  cairo_rectangle(cr_, x, y, w, h);
+  cairo_fill(cr_);
 }
 
-// ---- clustered heatmap and incidence plot --------------------------------
-// Both figures are laid out once and drawn through a Painter, so the PNG and
-// the SVG are the same picture.
+void Canvas::stroke_rect(double x, double y, double w, double h, Rgb c, double line_width) {
+  set_color(cr_, c);
+  cairo_set_line_width(cr_, line_width);
+  cairo_set_dash(cr_, nullptr, 0, 0);
+  cairo_rectangle(cr_, x, y, w, h);
+  cairo_stroke(cr_);
+}
+
+void Canvas::line(double x0, double y0, double x1, double y1, Rgb c, double line_width, bool dashed) {
+  polyline({x0, x1}, {y0, y1}, c, line_width, dashed);
+}
+
+void Canvas::polyline(const std::vector<double>& xs, const std::vector<double>& ys, Rgb c, double line_width,
+                      bool dashed) {
+  set_color(cr_, c);
+  cairo_set_line_width(cr_, line_width);
+  cairo_set_line_join(cr_, CAIRO_LINE_JOIN_ROUND);
+  const double dash[2] = {6, 4};
+  cairo_set_dash(cr_, dashed ? dash : nullptr, dashed ? 2 : 0, 0);
+  bool pen_down = false;
+  for (size_t i = 0; i < xs.size() && i < ys.size(); ++i) {
+    if (!std::isfinite(xs[i]) || !std::isfinite(ys[i])) {
+      pen_down = false;
+      continue;
+    }
+    if (pen_down)
+      cairo_line_to(cr_, xs[i], ys[i]);
+    else
+      cairo_move_to(cr_, xs[i], ys[i]);
+    pen_down = true;
+  }
+  cairo_stroke(cr_);
+  cairo_set_dash(cr_, nullptr, 0, 0);
+}
+
+void Canvas::circle(double x, double y, double radius, Rgb c) {
+  set_color(cr_, c);
+  cairo_new_sub_path(cr_);
+  cairo_arc(cr_, x, y, radius, 0, 2 * M_PI);
+  cairo_fill(cr_);
+}
+
+void Canvas::vertical_ramp(double x, double y, double w, double h, bool diverging) {
+  cairo_pattern_t* g = cairo_pattern_create_linear(0, y + h, 0, y);
+  // 16 segments: the viridis stops above are 1/16 apart, so this is exact.
+  for (int k = 0; k <= 16; ++k) {
+    double t = k / 16.0;
+    Rgb c = diverging ? colormap_diverging(t) : colormap_sequential(t);
+    cairo_pattern_add_color_stop_rgb(g, t, c.r / 255.0, c.g / 255.0, c.b / 255.0);
+  }
+  cairo_set_source(cr_, g);
+  cairo_rectangle(cr_, x, y, w, h);
+  cairo_fill(cr_);
+  cairo_pattern_destroy(g);
+}
+
+double Canvas::text_width(const std::string& utf8, double px, bool bold) {
+  if (utf8.empty()) return 0;
+  // A private context: measuring must not disturb a drawing in progress.
+  thread_local cairo_surface_t* s = cairo_image_surface_create(CAIRO_FORMAT_A8, 1, 1);
+  thread_local cairo_t* cr = [] {
+    cairo_t* c = cairo_create(s);
+    set_font_options(c);
+    return c;
+  }();
+  set_font(cr, px, bold);
+  cairo_text_extents_t e;
+  cairo_text_extents(cr, utf8.c_str(), &e);
+  return e.x_advance;
+}
+
+void Canvas::text(double x, double y, const std::string& utf8, double px, Rgb c, Anchor a, bool vertical, bool bold) {
+  if (utf8.empty()) return;
+  double w = text_width(utf8, px, bold);
+  double off = a == Anchor::Start ? 0 : (a == Anchor::Middle ? w / 2 : w);
+  cairo_save(cr_);
+  set_font(cr_, px, bold);
+  set_color(cr_, c);
+  cairo_translate(cr_, x, y);
+  if (vertical) cairo_rotate(cr_, -M_PI / 2);  // the text's x axis now points up the page
+  cairo_move_to(cr_, -off, 0);
+  cairo_show_text(cr_, utf8.c_str());
+  cairo_restore(cr_);
+}
+
+std::string Canvas::encode(ImageFormat f) const {
+  check_status(cairo_status(cr_), "drawing");
+  cairo_surface_flush(rec_);
+  std::string out;
+  const int pw = static_cast<int>(std::ceil(w_)), ph = static_cast<int>(std::ceil(h_));
+  cairo_surface_t* target = nullptr;
+  switch (f) {
+    case ImageFormat::Png: target = cairo_image_surface_create(CAIRO_FORMAT_RGB24, pw, ph); break;
+    case ImageFormat::Svg:
+      target = cairo_svg_surface_create_for_stream(append_to_string, &out, w_, h_);
+      cairo_svg_surface_set_document_unit(target, CAIRO_SVG_UNIT_PX);  // as wide in a browser as the PNG
+      break;
+    case ImageFormat::Pdf: target = cairo_pdf_surface_create_for_stream(append_to_string, &out, w_, h_); break;
+  }
+  check_status(cairo_surface_status(target), "output surface");
+  cairo_t* cr = cairo_create(target);
+  cairo_set_source_surface(cr, rec_, 0, 0);
+  cairo_paint(cr);
+  cairo_status_t st = cairo_status(cr);
+  cairo_destroy(cr);
+  if (f == ImageFormat::Png && st == CAIRO_STATUS_SUCCESS)
+    st = cairo_surface_write_to_png_stream(target, append_to_string, &out);
+  cairo_surface_finish(target);  // the vector formats write their end here
+  if (st == CAIRO_STATUS_SUCCESS) st = cairo_surface_status(target);
+  cairo_surface_destroy(target);
+  check_status(st, "encoding");
+  return out;
+}
+
+std::string Canvas::inline_svg() const {
+  std::string s = encode(ImageFormat::Svg);
+  size_t at = s.find("<svg");
+  return at == std::string::npos ? s : s.substr(at);
+}
+
+void Canvas::save(const std::string& path) const {
+  std::string bytes = encode(image_format(path));
+  std::filesystem::path p(path);
+  std::error_code ec;
+  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
+  NEURN_CHECK(!ec, "figure: cannot create directory ", p.parent_path().string(), ": ", ec.message());
+  write_file_atomic(path, bytes);
+}
+
+void Canvas::save_png(const std::string& path) const {
+  NEURN_CHECK(image_format(path) == ImageFormat::Png, "figure ", path, ": save_png needs a .png path");
+  save(path);
+}
+
+// ---- shared pieces of the figures ----------------------------------------------
+
 namespace {
 
-enum class Anchor { Start, Middle, End };
+const Rgb kBlack{0, 0, 0}, kGrey{90, 90, 90}, kLightGrey{200, 200, 200}, kRed{200, 20, 20};
 
-class Painter {
- public:
-  virtual ~Painter() = default;
-  virtual void rect(double x, double y, double w, double h, Rgb c, const std::string& tooltip = "") = 0;
-  virtual void frame(double x, double y, double w, double h, Rgb c, double width) = 0;  // outline only
-  virtual void line(double x0, double y0, double x1, double y1, Rgb c, double width) = 0;
-  // Horizontal text: baseline at y, anchored at x. Vertical text reads
-  // upwards, its anchor on the reading axis at y, its baseline at x.
-  virtual void text(double x, double y, const std::string& s, double px, Rgb c, Anchor a = Anchor::Start,
-                    bool vertical = false) = 0;
-};
+std::string fmt(double v, int decimals) { return std::isfinite(v) ? tick_label(v, decimals) : ""; }
 
-// Text widths for the layout: the font's when there is one, else an average
-// advance (the SVG is then laid out the same way the PNG would be).
-int measure(const std::string& s, double px) {
-  static Canvas probe(1, 1);
-  int w = probe.text_width(s, px);
-  return w > 0 ? w : static_cast<int>(std::ceil(0.6 * px * static_cast<double>(s.size())));
+// Dark text on light cells and light text on dark ones.
+Rgb text_on(Rgb bg) {
+  double lum = 0.299 * bg.r + 0.587 * bg.g + 0.114 * bg.b;
+  return lum > 140 ? kBlack : Rgb{255, 255, 255};
 }
 
-class PngPainter : public Painter {
- public:
-  explicit PngPainter(Canvas& c) : c_(c) {}
-  void rect(double x, double y, double w, double h, Rgb c, const std::string&) override {
-    c_.fill_rect(static_cast<int>(std::lround(x)), static_cast<int>(std::lround(y)), static_cast<int>(std::lround(w)),
-                 static_cast<int>(std::lround(h)), c);
-  }
-  void frame(double x, double y, double w, double h, Rgb c, double width) override {
-    int t = std::max(1, static_cast<int>(std::lround(width)));
-    line(x, y, x + w, y, c, t), line(x + w, y, x + w, y + h, c, t);
-    line(x + w, y + h, x, y + h, c, t), line(x, y + h, x, y, c, t);
-  }
-  void line(double x0, double y0, double x1, double y1, Rgb c, double width) override {
-    c_.line(x0, y0, x1, y1, c, std::max(1, static_cast<int>(std::lround(width))));
-  }
-  void text(double x, double y, const std::string& s, double px, Rgb c, Anchor a, bool vertical) override {
-    double w = measure(s, px), off = a == Anchor::Start ? 0 : (a == Anchor::Middle ? w / 2 : w);
-    if (vertical)
-      c_.text(static_cast<int>(std::lround(x)), static_cast<int>(std::lround(y + off)), s, px, c, true);
-    else
-      c_.text(static_cast<int>(std::lround(x - off)), static_cast<int>(std::lround(y)), s, px, c);
-  }
+double widest(const std::vector<std::string>& xs, double px) {
+  double w = 0;
+  for (auto& s : xs) w = std::max(w, Canvas::text_width(s, px));
+  return w;
+}
 
- private:
-  Canvas& c_;
+// A colour bar of height h at (x, y) with 1-2-5 ticks; returns its width with
+// the tick labels and the bar's label.
+struct ColorBar {
+  double lo, hi;
+  bool diverging;
+  std::string label;
+  static constexpr double kBar = 16, kTickPx = 11, kLabelPx = 12;
+  Ticks ticks() const { return nice_ticks(lo, hi, 6); }
+  double width() const {
+    double w = 0;
+    Ticks t = ticks();
+    for (double v : t.values) w = std::max(w, Canvas::text_width(tick_label(v, t.decimals), kTickPx));
+    return kBar + 6 + w + (label.empty() ? 0 : 8 + kLabelPx);
+  }
+  void draw(Canvas& c, double x, double y, double h) const {
+    c.vertical_ramp(x, y, kBar, h, diverging);
+    c.stroke_rect(x, y, kBar, h, kGrey, 0.6);
+    Ticks t = ticks();
+    double tw = 0;
+    for (double v : t.values) {
+      double ty = y + (1 - (v - lo) / (hi - lo)) * h;
+      c.line(x + kBar, ty, x + kBar + 4, ty, kGrey, 1);
+      std::string s = tick_label(v, t.decimals);
+      c.text(x + kBar + 6, ty + kTickPx * 0.35, s, kTickPx, kBlack);
+      tw = std::max(tw, Canvas::text_width(s, kTickPx));
+    }
+    if (!label.empty())
+      c.text(x + kBar + 6 + tw + 8 + kLabelPx * 0.8, y + h / 2, label, kLabelPx, kGrey, Anchor::Middle, true);
+  }
 };
 
-class SvgPainter : public Painter {
- public:
-  SvgPainter(int w, int h) {
-    s_ << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\"" << h
-       << "\" font-family=\"DejaVu Sans, Arial, sans-serif\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  }
-  void rect(double x, double y, double w, double h, Rgb c, const std::string& tooltip) override {
-    s_ << "<rect x=\"" << x << "\" y=\"" << y << "\" width=\"" << w << "\" height=\"" << h << "\" fill=\"" << c.hex()
-       << "\"";
-    if (tooltip.empty())
-      s_ << "/>\n";
-    else
-      s_ << "><title>" << xml_escape(tooltip) << "</title></rect>\n";
-  }
-  void frame(double x, double y, double w, double h, Rgb c, double width) override {
-    s_ << "<rect x=\"" << x << "\" y=\"" << y << "\" width=\"" << w << "\" height=\"" << h
-       << "\" fill=\"none\" stroke=\"" << c.hex() << "\" stroke-width=\"" << width << "\"/>\n";
-  }
-  void line(double x0, double y0, double x1, double y1, Rgb c, double width) override {
-    s_ << "<line x1=\"" << x0 << "\" y1=\"" << y0 << "\" x2=\"" << x1 << "\" y2=\"" << y1 << "\" stroke=\"" << c.hex()
-       << "\" stroke-width=\"" << width << "\"/>\n";
-  }
-  void text(double x, double y, const std::string& t, double px, Rgb c, Anchor a, bool vertical) override {
-    const char* anchor = a == Anchor::Start ? "start" : (a == Anchor::Middle ? "middle" : "end");
-    // Rotated -90 degrees the text reads upwards, as the PNG's vertical text.
-    s_ << "<text x=\"" << x << "\" y=\"" << y << "\" font-size=\"" << px << "\" text-anchor=\"" << anchor
-       << "\" fill=\"" << c.hex() << "\"";
-    if (vertical) s_ << " transform=\"rotate(-90 " << x << " " << y << ")\"";
-    s_ << ">" << xml_escape(t) << "</text>\n";
-  }
-  std::string finish() { return s_.str() + "</svg>\n"; }
-
- private:
-  std::ostringstream s_;
-};
+// ---- clustered heatmap ---------------------------------------------------------
 
 struct ClusterLayout {
-  int n, cell, dendro_x, dendro_w, grid_x, grid_y, label_w, legend_x, width, height;
-  double label_px, value_px;
+  int n;
+  double cell, dendro_x, dendro_w, grid_x, grid_y, label_w, bar_x, bar_h, width, height, label_px, value_px;
 };
 
 ClusterLayout cluster_layout(const ClusteredHeatmap& h) {
@@ -488,33 +369,60 @@ ClusterLayout cluster_layout(const ClusteredHeatmap& h) {
   l.cell = l.n <= 8 ? 48 : (l.n <= 20 ? 30 : (l.n <= 50 ? 18 : 12));
   l.label_px = l.cell >= 18 ? 12 : 10;
   l.value_px = l.cell >= 48 ? 12 : 9;
-  int longest = 0;
-  for (auto& s : h.labels) longest = std::max(longest, measure(s, l.label_px));
-  l.label_w = longest * 11 / 10 + 12;  // slack for a wider substitute font in SVG viewers
+  l.label_w = widest(h.labels, l.label_px) + 12;
   l.dendro_x = 10;
-  l.dendro_w = h.links.empty() ? 0 : std::max(120, l.n * l.cell / 3);
+  l.dendro_w = h.links.empty() ? 0 : std::max(120.0, l.n * l.cell / 3);
   l.grid_x = l.dendro_x + l.dendro_w + 6;
   l.grid_y = 62 + (h.highlight_note.empty() ? 0 : 16);
-  l.legend_x = l.grid_x + l.n * l.cell + l.label_w + 16;
-  int title_w = std::max(measure(h.title, 16), measure(h.subtitle, 12)) + 20;
-  l.width = std::max(l.legend_x + 70, title_w);
-  l.height = l.grid_y + l.n * l.cell + l.label_w + 10;
+  l.bar_x = l.grid_x + l.n * l.cell + l.label_w + 12;
+  l.bar_h = std::max(140.0, l.n * l.cell * 0.6);
+  ColorBar bar{h.lo, h.hi, h.diverging, h.colorbar_label};
+  double title_w = std::max({Canvas::text_width(h.title, 16, true), Canvas::text_width(h.subtitle, 12),
+                             Canvas::text_width(h.highlight_note, 12)}) + 20;
+  l.width = std::max(l.bar_x + bar.width() + 12, title_w);
+  double below = std::max(l.label_w, h.links.empty() ? 0.0 : 44.0);  // column labels or the dendrogram axis
+  l.height = std::max(l.grid_y + l.n * l.cell + below + 10, l.grid_y + l.bar_h + 20);
   return l;
 }
 
-void draw_clustered(const ClusteredHeatmap& h, const ClusterLayout& l, Painter& p) {
+void check_clustered(const ClusteredHeatmap& h) {
+  const size_t n = h.labels.size();
+  NEURN_CHECK(n >= 1, "clustered heatmap '", h.title, "': no items");
+  NEURN_CHECK(h.values.size() == n, "clustered heatmap: ", h.values.size(), " rows for ", n, " labels");
+  for (auto& r : h.values) NEURN_CHECK(r.size() == n, "clustered heatmap: a row of ", r.size(), " values for ", n, " labels");
+  NEURN_CHECK(h.order.empty() || h.order.size() == n, "clustered heatmap: order of ", h.order.size(), " for ", n);
+  if (!h.order.empty()) {
+    std::vector<bool> seen(n, false);
+    for (int i : h.order) {
+      NEURN_CHECK(i >= 0 && static_cast<size_t>(i) < n && !seen[static_cast<size_t>(i)],
+                  "clustered heatmap: order is not a permutation of 0..", n - 1);
+      seen[static_cast<size_t>(i)] = true;
+    }
+  }
+  NEURN_CHECK(h.links.empty() || h.links.size() + 1 == n, "clustered heatmap: ", h.links.size(), " links for ", n,
+              " items");
+  for (size_t k = 0; k < h.links.size(); ++k) {
+    auto ok = [&](int id) { return id >= 0 && static_cast<size_t>(id) < n + k; };
+    NEURN_CHECK(ok(h.links[k].left) && ok(h.links[k].right), "clustered heatmap: link ", k, " joins an id not made yet");
+  }
+  NEURN_CHECK(h.clusters.empty() || h.clusters.size() == n, "clustered heatmap: ", h.clusters.size(),
+              " cluster labels for ", n, " items");
+  NEURN_CHECK(std::isfinite(h.lo) && std::isfinite(h.hi) && h.hi > h.lo, "clustered heatmap '", h.title,
+              "': colour range [", h.lo, ", ", h.hi, "] is empty");
+}
+
+void draw_clustered(const ClusteredHeatmap& h, const ClusterLayout& l, Canvas& p) {
   const int n = l.n;
   std::vector<int> order = h.order;
   if (order.empty())
     for (int i = 0; i < n; ++i) order.push_back(i);
   std::vector<int> pos(static_cast<size_t>(n));  // item -> row
   for (int r = 0; r < n; ++r) pos[static_cast<size_t>(order[static_cast<size_t>(r)])] = r;
-  const Rgb black{0, 0, 0}, red{200, 20, 20}, grey{90, 90, 90};
-  p.text(10, 22, h.title, 16, black);
-  if (!h.subtitle.empty()) p.text(10, 42, h.subtitle, 12, grey);
-  if (!h.highlight_note.empty()) p.text(10, 58, h.highlight_note, 12, red);
+  p.text(10, 24, h.title, 16, kBlack, Anchor::Start, false, true);
+  if (!h.subtitle.empty()) p.text(10, 43, h.subtitle, 12, kGrey);
+  if (!h.highlight_note.empty()) p.text(10, 59, h.highlight_note, 12, kRed);
   auto color = [&](double v) {
-    double t = h.hi > h.lo ? (v - h.lo) / (h.hi - h.lo) : 0.5;
+    double t = (v - h.lo) / (h.hi - h.lo);
     return h.diverging ? colormap_diverging(t) : colormap_sequential(t);
   };
   for (int r = 0; r < n; ++r) {
@@ -524,16 +432,16 @@ void draw_clustered(const ClusteredHeatmap& h, const ClusterLayout& l, Painter& 
       double v = h.values[static_cast<size_t>(i)][static_cast<size_t>(j)];
       Rgb bg = color(v);
       double x = l.grid_x + c * l.cell, y = l.grid_y + r * l.cell;
-      p.rect(x, y, l.cell, l.cell, bg, h.labels[static_cast<size_t>(i)] + " / " + h.labels[static_cast<size_t>(j)] +
-                                           ": " + fmt(v, 4));
-      if (l.cell >= 30) p.text(x + l.cell / 2.0, y + l.cell / 2.0 + 4, fmt(v, h.decimals), l.value_px, text_on(bg), Anchor::Middle);
+      // Cells overlap by a hair so that no background shows between them.
+      p.fill_rect(x, y, l.cell + 0.3, l.cell + 0.3, bg);
+      if (l.cell >= 30) p.text(x + l.cell / 2, y + l.cell / 2 + 4, fmt(v, h.decimals), l.value_px, text_on(bg), Anchor::Middle);
     }
     bool hl = static_cast<size_t>(i) < h.highlight.size() && h.highlight[static_cast<size_t>(i)];
     const std::string& lab = h.labels[static_cast<size_t>(i)];
-    double cy = l.grid_y + r * l.cell + l.cell / 2.0 + l.label_px * 0.35;
-    p.text(l.grid_x + n * l.cell + 6, cy, lab, l.label_px, hl ? red : black);
-    double cx = l.grid_x + r * l.cell + l.cell / 2.0 + l.label_px * 0.35;
-    p.text(cx, l.grid_y + n * l.cell + 6, lab, l.label_px, hl ? red : black, Anchor::End, true);
+    double cy = l.grid_y + r * l.cell + l.cell / 2 + l.label_px * 0.35;
+    p.text(l.grid_x + n * l.cell + 6, cy, lab, l.label_px, hl ? kRed : kBlack);
+    double cx = l.grid_x + r * l.cell + l.cell / 2 + l.label_px * 0.35;
+    p.text(cx, l.grid_y + n * l.cell + 6, lab, l.label_px, hl ? kRed : kBlack, Anchor::End, true);
   }
   // Cluster boxes: the clusters are contiguous runs of rows.
   if (static_cast<int>(h.clusters.size()) == n) {
@@ -544,7 +452,7 @@ void draw_clustered(const ClusteredHeatmap& h, const ClusterLayout& l, Painter& 
         continue;
       double x = l.grid_x + start * l.cell, len = (r - start) * l.cell;
       // White on the dark viridis cells; black on the diverging map's light middle.
-      p.frame(x, l.grid_y + start * l.cell, len, len, h.diverging ? Rgb{0, 0, 0} : Rgb{255, 255, 255}, 2);
+      p.stroke_rect(x, l.grid_y + start * l.cell, len, len, h.diverging ? kBlack : Rgb{255, 255, 255}, 2);
       start = r;
     }
   }
@@ -552,54 +460,41 @@ void draw_clustered(const ClusteredHeatmap& h, const ClusterLayout& l, Painter& 
   if (!h.links.empty()) {
     double hmax = 0;
     for (auto& k : h.links) hmax = std::max(hmax, k.height);
-    if (hmax <= 0) hmax = 1;
+    Ticks t = nice_ticks(0, hmax > 0 ? hmax : 1, 4, false, true);
+    const double hscale = t.last();  // the axis runs to a round value at or above the top merge
     std::vector<double> ny(static_cast<size_t>(2 * n)), nx(static_cast<size_t>(2 * n));
     const double right = l.dendro_x + l.dendro_w;
     for (int i = 0; i < n; ++i) {
-      ny[static_cast<size_t>(i)] = l.grid_y + pos[static_cast<size_t>(i)] * l.cell + l.cell / 2.0;
+      ny[static_cast<size_t>(i)] = l.grid_y + pos[static_cast<size_t>(i)] * l.cell + l.cell / 2;
       nx[static_cast<size_t>(i)] = right;
     }
+    const Rgb branch{70, 70, 70};
     for (size_t k = 0; k < h.links.size(); ++k) {
       auto& lk = h.links[k];
-      double x = right - lk.height / hmax * l.dendro_w;
+      double x = right - lk.height / hscale * l.dendro_w;
       auto a = static_cast<size_t>(lk.left), b = static_cast<size_t>(lk.right);
-      p.line(nx[a], ny[a], x, ny[a], grey, 1);
-      p.line(nx[b], ny[b], x, ny[b], grey, 1);
-      p.line(x, ny[a], x, ny[b], grey, 1);
+      p.polyline({nx[a], x, x, nx[b]}, {ny[a], ny[a], ny[b], ny[b]}, branch, 1);
       nx[static_cast<size_t>(n) + k] = x;
       ny[static_cast<size_t>(n) + k] = (ny[a] + ny[b]) / 2;
     }
     // Height axis under the dendrogram.
     double ay = l.grid_y + n * l.cell + 6;
-    p.line(l.dendro_x, ay, right, ay, grey, 1);
-    for (int t = 0; t <= 2; ++t) {
-      double x = right - t / 2.0 * l.dendro_w;
-      p.line(x, ay, x, ay + 4, grey, 1);
-      p.text(x, ay + 16, fmt(hmax * t / 2.0, 2), 10, grey, Anchor::Middle);
+    p.line(l.dendro_x, ay, right, ay, kGrey, 1);
+    for (double v : t.values) {
+      double x = right - v / hscale * l.dendro_w;
+      p.line(x, ay, x, ay + 4, kGrey, 1);
+      p.text(x, ay + 16, tick_label(v, t.decimals), 10, kGrey, Anchor::Middle);
     }
-    p.text(l.dendro_x + l.dendro_w / 2.0, ay + 30, "linkage distance", 10, grey, Anchor::Middle);
+    p.text(l.dendro_x + l.dendro_w / 2, ay + 32, "linkage distance", 11, kGrey, Anchor::Middle);
   }
-  // Colour bar.
-  int bar_h = std::max(120, n * l.cell / 2);
-  for (int k = 0; k < bar_h; k += 2) {
-    double t = 1.0 - static_cast<double>(k) / (bar_h - 1);
-    p.rect(l.legend_x, l.grid_y + k, 16, 2, h.diverging ? colormap_diverging(t) : colormap_sequential(t));
-  }
-  p.text(l.legend_x + 20, l.grid_y + 10, fmt(h.hi, 2), 11, black);
-  p.text(l.legend_x + 20, l.grid_y + bar_h, fmt(h.lo, 2), 11, black);
+  ColorBar{h.lo, h.hi, h.diverging, h.colorbar_label}.draw(p, l.bar_x, l.grid_y, l.bar_h);
 }
 
-void check_clustered(const ClusteredHeatmap& h) {
-  const size_t n = h.labels.size();
-  NEURN_CHECK(h.values.size() == n, "clustered heatmap: ", h.values.size(), " rows for ", n, " labels");
-  for (auto& r : h.values) NEURN_CHECK(r.size() == n, "clustered heatmap: a row of ", r.size(), " values for ", n, " labels");
-  NEURN_CHECK(h.order.empty() || h.order.size() == n, "clustered heatmap: order of ", h.order.size(), " for ", n);
-  NEURN_CHECK(h.links.empty() || h.links.size() + 1 == n, "clustered heatmap: ", h.links.size(), " links for ", n,
-              " items");
-}
+// ---- incidence plot ------------------------------------------------------------
 
 struct IncidenceLayout {
-  int rows, cols, cell_w, cell_h, left, top, grid_w, width, height;
+  int rows, cols;
+  double cell_w, cell_h, left, top, grid_w, width, height;
 };
 
 IncidenceLayout incidence_layout(const IncidencePlot& p) {
@@ -607,43 +502,40 @@ IncidenceLayout incidence_layout(const IncidencePlot& p) {
   l.rows = static_cast<int>(p.row_labels.size());
   l.cols = static_cast<int>(p.column_labels.size());
   l.cell_w = l.cols <= 20 ? 18 : 14;
-  l.cell_h = 13;
-  int longest_row = 0, longest_col = 0;
-  for (auto& s : p.row_labels) longest_row = std::max(longest_row, measure(s, 10));
-  for (auto& s : p.column_labels) longest_col = std::max(longest_col, measure(s, 11));
-  // 10% slack: an SVG viewer may substitute a wider font than the one measured.
-  l.left = longest_row * 11 / 10 + 16;
-  l.top = 56 + longest_col * 11 / 10 + 8;
+  l.cell_h = 14;
+  l.left = widest(p.row_labels, 10) + 16;
+  l.top = 56 + widest(p.column_labels, 11) + 10;
   l.grid_w = l.cols * l.cell_w;
-  l.width = std::max(l.left + l.grid_w + 150, std::max(measure(p.title, 16), measure(p.subtitle, 12)) + 20);
+  double notes = Canvas::text_width("models  occurrences", 10);
+  for (size_t r = 0; r < p.row_notes.size(); ++r)
+    notes = std::max(notes, Canvas::text_width("99  " + p.row_notes[r], 10));
+  l.width = std::max(l.left + l.grid_w + notes + 24,
+                     std::max(Canvas::text_width(p.title, 16, true), Canvas::text_width(p.subtitle, 12)) + 20);
   l.height = l.top + l.rows * l.cell_h + 16;
   return l;
 }
 
-void draw_incidence(const IncidencePlot& p, const IncidenceLayout& l, Painter& pa) {
-  const Rgb black{0, 0, 0}, grey{90, 90, 90}, light{238, 238, 238}, on{33, 102, 172};
-  pa.text(10, 22, p.title, 16, black);
-  if (!p.subtitle.empty()) pa.text(10, 42, p.subtitle, 12, grey);
-  pa.text(l.left + l.grid_w + 8, l.top - 6, "models  occurrences", 10, grey);
+void draw_incidence(const IncidencePlot& p, const IncidenceLayout& l, Canvas& pa) {
+  const Rgb light{236, 236, 236}, on{33, 102, 172};
+  pa.text(10, 24, p.title, 16, kBlack, Anchor::Start, false, true);
+  if (!p.subtitle.empty()) pa.text(10, 43, p.subtitle, 12, kGrey);
+  pa.text(l.left + l.grid_w + 8, l.top - 6, "models  occurrences", 10, kGrey);
   for (int c = 0; c < l.cols; ++c)
-    pa.text(l.left + c * l.cell_w + l.cell_w / 2.0 + 4, l.top - 6, p.column_labels[static_cast<size_t>(c)], 11, black,
+    pa.text(l.left + c * l.cell_w + l.cell_w / 2 + 4, l.top - 6, p.column_labels[static_cast<size_t>(c)], 11, kBlack,
             Anchor::Start, true);
   for (int r = 0; r < l.rows; ++r) {
     double y = l.top + r * l.cell_h;
-    if (r % 2 == 0) pa.rect(l.left, y, l.grid_w, l.cell_h, {250, 250, 250});
-    pa.text(l.left - 6, y + l.cell_h - 3, p.row_labels[static_cast<size_t>(r)], 10, black, Anchor::End);
+    if (r % 2 == 0) pa.fill_rect(l.left, y, l.grid_w, l.cell_h, {250, 250, 250});
+    pa.text(l.left - 6, y + l.cell_h - 3.5, p.row_labels[static_cast<size_t>(r)], 10, kBlack, Anchor::End);
     std::vector<bool> holds(static_cast<size_t>(l.cols), false);
     for (int c : p.rows_hold[static_cast<size_t>(r)])
       if (c >= 0 && c < l.cols) holds[static_cast<size_t>(c)] = true;
     for (int c = 0; c < l.cols; ++c)
-      pa.rect(l.left + c * l.cell_w + 1, y + 1, l.cell_w - 2, l.cell_h - 2, holds[static_cast<size_t>(c)] ? on : light,
-              holds[static_cast<size_t>(c)] ? p.row_labels[static_cast<size_t>(r)] + " in " +
-                                                  p.column_labels[static_cast<size_t>(c)]
-                                            : "");
+      pa.fill_rect(l.left + c * l.cell_w + 1, y + 1, l.cell_w - 2, l.cell_h - 2, holds[static_cast<size_t>(c)] ? on : light);
     std::string note = std::to_string(p.rows_hold[static_cast<size_t>(r)].size());
     if (static_cast<size_t>(r) < p.row_notes.size() && !p.row_notes[static_cast<size_t>(r)].empty())
       note += "  " + p.row_notes[static_cast<size_t>(r)];
-    pa.text(l.left + l.grid_w + 8, y + l.cell_h - 3, note, 10, grey);
+    pa.text(l.left + l.grid_w + 8, y + l.cell_h - 3.5, note, 10, kGrey);
   }
 }
 
@@ -653,40 +545,205 @@ void check_incidence(const IncidencePlot& p) {
   NEURN_CHECK(!p.row_labels.empty() && !p.column_labels.empty(), "incidence plot: no rows or no columns");
 }
 
+// ---- line chart ------------------------------------------------------------------
+
+struct ChartLayout {
+  double left, top, pw, ph, width, height;
+  double xmin, xmax, ymin, ymax;
+  Ticks xt, yt;
+  bool legend_outside;
+  double lx, ly, lw, lh;  // legend box
+  // x keeps a few pixels from the frame, so the first and last markers show whole.
+  static constexpr double kInset = 6;
+  double X(double x) const { return left + kInset + (x - xmin) / (xmax - xmin) * (pw - 2 * kInset); }
+  double Y(double y) const { return top + (1 - (y - ymin) / (ymax - ymin)) * ph; }
+};
+
+constexpr double kTickPx = 11, kAxisPx = 12, kTitlePx = 15, kLegendPx = 11, kLegendRow = 16, kSample = 26;
+
+// Points along the drawn lines (the vertices and 8 points on each segment), in
+// canvas coordinates: what a legend must not cover.
+std::vector<std::pair<double, double>> drawn_points(const LineChart& c, const ChartLayout& l) {
+  std::vector<std::pair<double, double>> pts;
+  for (auto& s : c.series) {
+    bool have_prev = false;
+    double px = 0, py = 0;
+    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) {
+        have_prev = false;
+        continue;
+      }
+      double x = l.X(s.x[i]), y = l.Y(s.y[i]);
+      if (have_prev)
+        for (int k = 1; k < 8; ++k) pts.emplace_back(px + (x - px) * k / 8.0, py + (y - py) * k / 8.0);
+      pts.emplace_back(x, y);
+      px = x, py = y, have_prev = true;
+    }
+  }
+  return pts;
+}
+
+ChartLayout chart_layout(const LineChart& c, int width, int height) {
+  ChartLayout l{};
+  double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
+  bool integer_x = true;
+  for (auto& s : c.series)
+    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
+      xmin = std::min(xmin, s.x[i]), xmax = std::max(xmax, s.x[i]);
+      ymin = std::min(ymin, s.y[i]), ymax = std::max(ymax, s.y[i]);
+      integer_x = integer_x && s.x[i] == std::round(s.x[i]);
+    }
+  if (!std::isfinite(xmin)) xmin = 0, xmax = 1, ymin = 0, ymax = 1, integer_x = false;
+  // x: the data's own range (epochs 1..N), ticks inside it; y: a round range
+  // around the data, so the top and bottom of the plot carry labels.
+  if (xmax > xmin) {
+    l.xt = nice_ticks(xmin, xmax, 8, integer_x);
+  } else {
+    l.xt = nice_ticks(xmin, xmax, 8, integer_x, true);
+    xmin = l.xt.first(), xmax = l.xt.last();
+  }
+  l.yt = nice_ticks(ymin, ymax, 6, false, true);
+  l.xmin = xmin, l.xmax = xmax, l.ymin = l.yt.first(), l.ymax = l.yt.last();
+
+  double ytick_w = 0;
+  for (double v : l.yt.values) ytick_w = std::max(ytick_w, Canvas::text_width(tick_label(v, l.yt.decimals), kTickPx));
+  l.left = 12 + (c.ylabel.empty() ? 0 : kAxisPx + 8) + ytick_w + 8;
+  l.top = 14 + kTitlePx + 14;
+  double bottom = 8 + kTickPx + 8 + (c.xlabel.empty() ? 0 : kAxisPx + 8);
+  // The last x tick label may stick out right of the plot by half its width.
+  double right = 12 + Canvas::text_width(tick_label(l.xt.last(), l.xt.decimals), kTickPx) / 2;
+  l.width = width, l.height = height;
+  l.pw = width - l.left - right, l.ph = height - l.top - bottom;
+  NEURN_CHECK(l.pw > 40 && l.ph > 40, "line chart '", c.title, "': ", width, "x", height, " leaves no room to plot");
+
+  // Legend: the first corner of the plot (top right, top left, bottom right,
+  // bottom left) that covers no drawn point; else right of the plot.
+  std::vector<std::string> labels;
+  for (auto& s : c.series) labels.push_back(s.label);
+  l.lw = 10 + kSample + 6 + widest(labels, kLegendPx) + 10;
+  l.lh = 6 + kLegendRow * static_cast<double>(c.series.size()) + 4;
+  auto pts = drawn_points(c, l);
+  auto covers = [&](double x, double y) {
+    for (auto& [px, py] : pts)
+      if (px >= x - 4 && px <= x + l.lw + 4 && py >= y - 4 && py <= y + l.lh + 4) return true;
+    return false;
+  };
+  const double m = 8;
+  const std::pair<double, double> corners[] = {{l.left + l.pw - l.lw - m, l.top + m},
+                                               {l.left + m, l.top + m},
+                                               {l.left + l.pw - l.lw - m, l.top + l.ph - l.lh - m},
+                                               {l.left + m, l.top + l.ph - l.lh - m}};
+  l.legend_outside = true;
+  if (l.lw + 2 * m < l.pw && l.lh + 2 * m < l.ph)
+    for (auto& [x, y] : corners)
+      if (!covers(x, y)) {
+        l.lx = x, l.ly = y, l.legend_outside = false;
+        break;
+      }
+  if (l.legend_outside) {
+    l.lx = l.left + l.pw + right, l.ly = l.top;
+    l.width = l.lx + l.lw + 10;
+    l.height = std::max(l.height, l.ly + l.lh + 10);
+  }
+  l.width = std::max(l.width, Canvas::text_width(c.title, kTitlePx, true) + 24);
+  return l;
+}
+
+void draw_chart(const LineChart& c, const ChartLayout& l, Canvas& p) {
+  const Rgb grid{232, 232, 232}, axis{110, 110, 110};
+  p.text(12, 14 + kTitlePx, c.title, kTitlePx, kBlack, Anchor::Start, false, true);
+  // Grid lines, then the frame, ticks and their labels.
+  for (double v : l.yt.values) p.line(l.left, l.Y(v), l.left + l.pw, l.Y(v), grid, 1);
+  for (double v : l.xt.values) p.line(l.X(v), l.top, l.X(v), l.top + l.ph, grid, 1);
+  p.stroke_rect(l.left, l.top, l.pw, l.ph, axis, 1);
+  for (double v : l.yt.values) {
+    p.line(l.left - 4, l.Y(v), l.left, l.Y(v), axis, 1);
+    p.text(l.left - 7, l.Y(v) + kTickPx * 0.35, tick_label(v, l.yt.decimals), kTickPx, kBlack, Anchor::End);
+  }
+  for (double v : l.xt.values) {
+    p.line(l.X(v), l.top + l.ph, l.X(v), l.top + l.ph + 4, axis, 1);
+    p.text(l.X(v), l.top + l.ph + 8 + kTickPx, tick_label(v, l.xt.decimals), kTickPx, kBlack, Anchor::Middle);
+  }
+  if (!c.xlabel.empty())
+    p.text(l.left + l.pw / 2, l.top + l.ph + 8 + kTickPx + 8 + kAxisPx, c.xlabel, kAxisPx, kBlack, Anchor::Middle);
+  if (!c.ylabel.empty()) p.text(12 + kAxisPx, l.top + l.ph / 2, c.ylabel, kAxisPx, kBlack, Anchor::Middle, true);
+  // The series, with markers on the points when there are few of them.
+  for (auto& s : c.series) {
+    std::vector<double> xs, ys;
+    size_t finite = 0;
+    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+      xs.push_back(std::isfinite(s.x[i]) ? l.X(s.x[i]) : NAN);
+      ys.push_back(std::isfinite(s.y[i]) ? l.Y(s.y[i]) : NAN);
+      finite += std::isfinite(xs.back()) && std::isfinite(ys.back());
+    }
+    p.polyline(xs, ys, s.color, 1.8, s.dashed);
+    if (finite <= 30)
+      for (size_t i = 0; i < xs.size(); ++i)
+        if (std::isfinite(xs[i]) && std::isfinite(ys[i])) p.circle(xs[i], ys[i], 2.4, s.color);
+  }
+  if (c.series.empty()) return;
+  p.fill_rect(l.lx, l.ly, l.lw, l.lh, {255, 255, 255});
+  p.stroke_rect(l.lx, l.ly, l.lw, l.lh, kLightGrey, 1);
+  for (size_t k = 0; k < c.series.size(); ++k) {
+    auto& s = c.series[k];
+    double y = l.ly + 6 + kLegendRow * static_cast<double>(k) + kLegendRow / 2;
+    p.line(l.lx + 10, y, l.lx + 10 + kSample, y, s.color, 1.8, s.dashed);
+    p.circle(l.lx + 10 + kSample / 2, y, 2.4, s.color);
+    p.text(l.lx + 10 + kSample + 6, y + kLegendPx * 0.35, s.label, kLegendPx, kBlack);
+  }
+}
+
+void check_chart(const LineChart& c) {
+  for (auto& s : c.series)
+    NEURN_CHECK(s.x.size() == s.y.size(), "line chart '", c.title, "': series '", s.label, "' has ", s.x.size(),
+                " x values and ", s.y.size(), " y values");
+}
+
 }  // namespace
 
-void write_clustered_heatmap_png(const ClusteredHeatmap& h, const std::string& path) {
+void write_clustered_heatmap(const ClusteredHeatmap& h, const std::string& path) {
   check_clustered(h);
   ClusterLayout l = cluster_layout(h);
   Canvas c(l.width, l.height);
-  PngPainter p(c);
-  draw_clustered(h, l, p);
-  c.save_png(path);
+  draw_clustered(h, l, c);
+  c.save(path);
 }
 
-void write_clustered_heatmap_svg(const ClusteredHeatmap& h, const std::string& path) {
-  check_clustered(h);
-  ClusterLayout l = cluster_layout(h);
-  SvgPainter p(l.width, l.height);
-  draw_clustered(h, l, p);
-  write_file_atomic(path, p.finish());
+void write_heatmap(const Heatmap& h, const std::string& path) {
+  ClusteredHeatmap c;
+  c.title = h.title;
+  c.labels = h.labels;
+  c.values = h.values;
+  c.lo = h.lo, c.hi = h.hi;
+  c.diverging = h.diverging;
+  c.decimals = h.decimals;
+  c.colorbar_label = h.colorbar_label;
+  write_clustered_heatmap(c, path);
 }
 
-void write_incidence_png(const IncidencePlot& ip, const std::string& path) {
+void write_incidence(const IncidencePlot& ip, const std::string& path) {
   check_incidence(ip);
   IncidenceLayout l = incidence_layout(ip);
   Canvas c(l.width, l.height);
-  PngPainter p(c);
-  draw_incidence(ip, l, p);
-  c.save_png(path);
+  draw_incidence(ip, l, c);
+  c.save(path);
 }
 
-void write_incidence_svg(const IncidencePlot& ip, const std::string& path) {
-  check_incidence(ip);
-  IncidenceLayout l = incidence_layout(ip);
-  SvgPainter p(l.width, l.height);
-  draw_incidence(ip, l, p);
-  write_file_atomic(path, p.finish());
+void write_line_chart(const LineChart& lc, const std::string& path, int width, int height) {
+  check_chart(lc);
+  ChartLayout l = chart_layout(lc, width, height);
+  Canvas c(l.width, l.height);
+  draw_chart(lc, l, c);
+  c.save(path);
+}
+
+std::string line_chart_svg(const LineChart& lc, int width, int height) {
+  check_chart(lc);
+  ChartLayout l = chart_layout(lc, width, height);
+  Canvas c(l.width, l.height);
+  draw_chart(lc, l, c);
+  return c.inline_svg();
 }
 
 }  // namespace neurn::experiments

@@ -434,9 +434,10 @@ ReportFiles write_report(const LoadedResults& results, const std::string& out_di
       hm.lo = fig.div ? -dmax : lo;
       hm.hi = fig.div ? dmax : 1.0;
       hm.decimals = fig.div ? 3 : 2;
+      hm.colorbar_label = fig.div ? "difference of cosine similarity" : "cosine similarity";
       std::string png = out_dir + "/" + fig.name + ".png", svg = out_dir + "/" + fig.name + ".svg";
-      write_heatmap_png(hm, png);
-      write_heatmap_svg(hm, svg);
+      write_heatmap(hm, png);
+      write_heatmap(hm, svg);
       f.figures.push_back(png);
       f.figures.push_back(svg);
       h << "<figure style=\"display:inline-block\"><img src=\"" << fig.name << ".svg\" alt=\"" << fig.name
@@ -482,7 +483,7 @@ ReportFiles write_report(const LoadedResults& results, const std::string& out_di
       }
       if (c.series.empty()) continue;
       std::string name = "curves_" + safe_name(src) + (metric == 0 ? "_val_acc" : "_train_loss") + ".svg";
-      write_file_atomic(out_dir + "/" + name, line_chart_svg(c));
+      write_line_chart(c, out_dir + "/" + name);
       f.figures.push_back(out_dir + "/" + name);
       h << "<img src=\"" << name << "\" alt=\"" << name << "\">\n";
     }

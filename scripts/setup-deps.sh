@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libopenblas-dev libyaml-cpp-dev libstb-dev doctest-dev zlib1g-dev libbz2-dev libmatio-dev libhdf5-dev nlohmann-json3-dev
+  libcairo2-dev
   libssl-dev libarchive-dev libcurl4-openssl-dev libcli11-dev
   fonts-dejavu-core fonts-liberation fonts-freefont-ttf
   curl ca-certificates

@@ -176,6 +176,6 @@ TEST_CASE("report: Table 1 values, improvement counts and functional similarity 
   std::string png = slurp(dir / "report" / "similarity_without_neurn.png");
   REQUIRE(png.size() > 100);
   CHECK(png.substr(1, 3) == "PNG");
-  CHECK(slurp(dir / "report" / "similarity_difference.svg").find("<svg") == 0);
+  CHECK(slurp(dir / "report" / "similarity_difference.svg").find("<svg") != std::string::npos);
   fs::remove_all(dir);
 }
