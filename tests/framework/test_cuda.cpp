@@ -23,6 +23,8 @@
 #include "framework/cuda/cuda_autocast.h"
 #include "framework/cuda/index_math.h"
 #include "framework/ops.h"
+#include "framework/ops/conv_transpose.h"
+#include "framework/ops/instance_norm.h"
 #include "framework/ops/elementwise_cpu.h"
 #include "framework/ops/neurn.h"
 #include "framework/optim/optim.h"
@@ -243,6 +245,20 @@ std::vector<CudaCase> op_table() {
       [] { return V{f32({3, 6, 12, 12}, 95), f32({6, 1, 5, 5}, 96, -0.3, 0.3), f32({6}, 97)}; }, 1e-4, 1e-4);
   row("conv2d 1x1, 64 channels", [](const V& x, Device) { return conv2d(x[0], x[1]); },
       [] { return V{f32({8, 64, 8, 8}, 98), f32({32, 64, 1, 1}, 99, -0.2, 0.2)}; }, 1e-4, 1e-4);
+  // Transposed convolutions (cuDNN backward-data as the forward).
+  row("conv_transpose2d 2x2 stride 2, bias", [](const V& x, Device) {
+        return conv_transpose2d(x[0], x[1], x[2], ConvTranspose2dOptions{{2, 2}});
+      },
+      [] { return V{f32({3, 8, 7, 9}, 190), f32({8, 4, 2, 2}, 191, -0.3, 0.3), f32({4}, 192)}; }, 1e-4, 1e-4);
+  row("conv_transpose2d 3x3 stride 2 pad 1 output_padding 1, groups 2, dilation 2", [](const V& x, Device) {
+        return conv_transpose2d(x[0], x[1], {}, ConvTranspose2dOptions{{2, 2}, {1, 1}, {1, 1}, {2, 2}, 2});
+      },
+      [] { return V{f32({2, 6, 5, 6}, 193), f32({6, 2, 3, 3}, 194, -0.3, 0.3)}; }, 1e-4, 1e-4);
+  row("instance_norm affine, running statistics updated", [](const V& x, Device d) {
+        Tensor rm = zeros({5}).to(d), rv = ones({5}).to(d);
+        return instance_norm(x[0], x[1], x[2], rm, rv, true, 0.1, 1e-5);
+      },
+      [] { return V{f32({3, 5, 9, 7}, 195), f32({5}, 196, 0.5, 1.5), f32({5}, 197)}; }, 1e-4, 1e-4);
   // Pooling and upsampling.
   row("max_pool2d 2x2", [](const V& x, Device) { return max_pool2d(x[0], Pool2dOptions{}); },
       [] { return V{f32_distinct({2, 3, 8, 10}, 100)}; });

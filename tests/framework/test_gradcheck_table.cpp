@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "framework/ops.h"
+#include "framework/ops/conv_transpose.h"
+#include "framework/ops/instance_norm.h"
 #include "framework/ops/neurn.h"
 #include "framework/ops/quantize.h"
 #include "gradcheck.h"
@@ -218,6 +220,40 @@ std::vector<GradCase> table() {
       [] { return std::vector<Tensor>{leaf({1, 4, 4, 4}, 117), leaf({6, 2, 3, 3}, 118), leaf({6}, 119)}; });
   row("conv2d depthwise", [](V x) { return conv2d(x[0], x[1], {}, Conv2dOptions{{1, 1}, {1, 1}, {1, 1}, 3}); },
       two({2, 3, 4, 4}, {3, 1, 3, 3}, 120));
+  // Transposed convolution: its forward, input and weight gradients run on conv2d's kernels with the
+  // roles swapped (the depthwise path where each group has one output channel).
+  row("conv_transpose2d plain", [](V x) { return conv_transpose2d(x[0], x[1], x[2]); },
+      [] { return std::vector<Tensor>{leaf({2, 3, 3, 4}, 170), leaf({3, 2, 3, 3}, 171), leaf({2}, 172)}; });
+  row("conv_transpose2d stride 2, padding 1, output_padding 1, no bias",
+      [](V x) { return conv_transpose2d(x[0], x[1], {}, ConvTranspose2dOptions{{2, 2}, {1, 1}, {1, 1}, {1, 1}, 1}); },
+      two({1, 2, 3, 3}, {2, 3, 3, 3}, 173));
+  row("conv_transpose2d 2x2 stride 2 (U-Net up-convolution)",
+      [](V x) { return conv_transpose2d(x[0], x[1], x[2], ConvTranspose2dOptions{{2, 2}}); },
+      [] { return std::vector<Tensor>{leaf({2, 4, 3, 3}, 174), leaf({4, 2, 2, 2}, 175), leaf({2}, 176)}; });
+  row("conv_transpose2d groups 2, dilation 2, stride (2,1), padding (1,0)",
+      [](V x) {
+        return conv_transpose2d(x[0], x[1], x[2], ConvTranspose2dOptions{{2, 1}, {1, 0}, {1, 0}, {2, 2}, 2});
+      },
+      [] { return std::vector<Tensor>{leaf({1, 4, 3, 3}, 177), leaf({4, 3, 2, 3}, 178), leaf({6}, 179)}; });
+  row("conv_transpose2d depthwise stride 2",
+      [](V x) { return conv_transpose2d(x[0], x[1], {}, ConvTranspose2dOptions{{2, 2}, {1, 1}, {0, 0}, {1, 1}, 3}); },
+      two({2, 3, 3, 2}, {3, 1, 3, 3}, 180));
+  // Instance norm (composed of layer_norm, broadcast affine and eval batch_norm).
+  row("instance_norm affine", [](V x) { return instance_norm(x[0], x[1], x[2], {}, {}); },
+      [] { return std::vector<Tensor>{leaf({2, 3, 3, 4}, 181), leaf({3}, 182, 0.5, 1.5), leaf({3}, 183)}; }, 1e-5,
+      1e-4);
+  row("instance_norm (N, C, L), no affine, updating running statistics", [](V x) {
+        Tensor rm = zeros({3}, {DType::Float64}).to(g_constants_device);
+        Tensor rv = full({3}, 1.0, {DType::Float64}).to(g_constants_device);
+        return instance_norm(x[0], {}, {}, rm, rv, true, 0.1);
+      },
+      one({2, 3, 5}, 184), 1e-5, 1e-4);
+  row("instance_norm eval with running statistics", [](V x) {
+        Tensor rm = from_vector(std::vector<double>{0.1, -0.2, 0.3}, {3}).to(g_constants_device);
+        Tensor rv = from_vector(std::vector<double>{0.5, 1.5, 2.0}, {3}).to(g_constants_device);
+        return instance_norm(x[0], x[1], x[2], rm, rv, false);
+      },
+      [] { return std::vector<Tensor>{leaf({2, 3, 2, 2}, 185), leaf({3}, 186), leaf({3}, 187)}; });
   row("max_pool2d 2x2 (distinct)", [](V x) { return max_pool2d(x[0], Pool2dOptions{}); },
       [] { return std::vector<Tensor>{distinct_leaf({1, 2, 4, 4}, 6)}; });
   row("max_pool2d 3x3 stride 2 pad 1 ceil",
