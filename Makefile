@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 CMAKE_ARGS ?=
 NEURN ?= $(BUILD)/bin/neurn
 
-.PHONY: all deps configure build test run bench clean
+.PHONY: all deps configure build test run bench clean sanitize fuzz slurm-test install docs
 
 all: build
 
@@ -23,9 +23,35 @@ test: build
 	@cd $(BUILD) && ctest --output-on-failure -j 1; rc=$$?; \
 	  bash $(CURDIR)/scripts/test_skip_summary.sh . || true; exit $$rc
 
+# Headers, libraries, the CLI and the CMake/pkg-config package (docs/library.md).
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+# The API reference from the public headers: $(BUILD)/docs/html/index.html.
+docs:
+	@NEURN_WITH_DOCS=1 bash scripts/setup-deps.sh
+	@mkdir -p $(BUILD)/docs
+	@sed -e 's|build/docs|$(BUILD)/docs|' docs/Doxyfile | doxygen -
+	@echo "API reference: $(BUILD)/docs/html/index.html"
+
 run: build
 	$(NEURN) data prepare
 	$(NEURN) run experiments/configs/quickstart.yaml --resume
+
+# Hardening (docs/testing.md): the suites under ASan+UBSan (build-asan), the
+# libFuzzer harnesses (FUZZ_SECONDS each, on a copy of fuzz/corpus), and the
+# sharded sweep on a single-node Slurm started here.
+FUZZ_SECONDS ?= 300
+SUITES ?=
+sanitize:
+	@bash scripts/sanitize.sh $(SUITES)
+
+fuzz: build
+	@BUILD=$(BUILD) bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
+slurm-test: build
+	@bash scripts/slurm/test_slurm.sh $(NEURN)
 
 clean:
 	rm -rf $(BUILD)
