@@ -30,7 +30,16 @@ struct DomainInfo {
   int64_t num_classes = 10;
   bool generated = false;  // made by a generator (syn), always available
   bool sample = false;     // a small sample for pictures and tests, not an evaluation set
+  std::string short_name;  // Table 1's label: "M", "U", "S", "MM", "SYN"
+  // Files under the data root that `neurn data prepare` checksums
+  // (datasets/checksums.inc), relative to the root; the alternatives of a
+  // domain (gzip or raw, text or libsvm) are all listed.
+  std::vector<std::string> checksummed_files;
 };
+
+// The evaluation domains (every domain that is not a sample), in registry
+// order: what experiment configs may name as sources and targets.
+std::vector<std::string> evaluation_domains();
 
 // The registry: mnist, usps, svhn, mnistm, syn, and the explicitly named
 // sample "svhn_sample50" (50 real SVHN test crops; never an evaluation set).
@@ -46,6 +55,11 @@ bool domain_available(const std::string& name, const std::string& root = data_ro
 // Empty when available; otherwise says what is missing, what to download and
 // where to put it (or to run `neurn data prepare NAME`).
 std::string domain_unavailable_message(const std::string& name, const std::string& root = data_root());
+// What a generated domain's images are made from under `root` (syn: its fonts
+// and whether the BSDS500 photos were used, layout::syn_key); "" for domains
+// read from their published files. Every run record names it for each domain
+// the run used (RunRecord::data_sources).
+std::string domain_source_key(const std::string& name, const std::string& root = data_root());
 
 // ---- datasets -----------------------------------------------------------------
 

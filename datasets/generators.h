@@ -40,6 +40,14 @@ struct SynOptions {
 // and symbol fonts left out).
 std::vector<std::string> find_fonts();
 
+// What syn images generated with `opt` are made from, as a short stable
+// string: "fonts 23 sha256:<12 hex> + photos 200 sha256:<12 hex>" (or
+// "+ photos none" when opt.photo_dir is empty or absent). The digests are of
+// the font and photo files' names and bytes in sorted order, so two machines
+// with other fonts (or one without the BSDS500 photos) get other keys, and
+// the on-disk cache and every run record on syn say which images were used.
+std::string syn_source_key(const SynOptions& opt);
+
 // `count` 32x32 RGB digits in the manner of SynDigits: random font, size,
 // position, small rotation and colours; background flat, gradient or a photo
 // crop; neighbouring distractor digits; blur and noise. The label is the

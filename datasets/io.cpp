@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "framework/error.h"
+#include "framework/io/atomic_file.h"
 
 namespace fs = std::filesystem;
 
@@ -117,26 +118,7 @@ std::vector<uint8_t> read_decompressed(const std::string& path) {
 }
 
 void write_file_atomic(const std::string& path, const void* data, size_t n) {
-  fs::path p(path);
-  if (p.has_parent_path()) fs::create_directories(p.parent_path());
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(tmp.c_str(), "wb"), &std::fclose);
-    NEURN_CHECK(f, "cannot create ", tmp, " (", std::strerror(errno), ")");
-    bool ok = n == 0 || std::fwrite(data, 1, n, f.get()) == n;
-    ok = ok && std::fflush(f.get()) == 0;
-    if (!ok) {
-      f.reset();
-      std::remove(tmp.c_str());
-      NEURN_FAIL("write error on ", tmp, " (", std::strerror(errno), ")");
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    NEURN_FAIL("cannot rename ", tmp, " to ", path, " (", ec.message(), ")");
-  }
+  io::write_file_atomic(path, data, n);  // the one durable writer (framework/io/atomic_file.h)
 }
 
 void copy_file_atomic(const std::string& from, const std::string& to) {
@@ -166,7 +148,6 @@ struct ArchiveCloser {
 }  // namespace
 
 int64_t extract_archive(const std::string& archive_path, const std::string& dest,
-  std::string last = "(none yet)";
                         const std::function<bool(const std::string&)>& want) {
   std::unique_ptr<archive, ArchiveCloser> a(archive_read_new());
   NEURN_CHECK(a, archive_path, ": cannot start libarchive");
@@ -185,6 +166,7 @@ int64_t extract_archive(const std::string& archive_path, const std::string& dest
     NEURN_FAIL(archive_path, ": cannot read as a tar or zip archive (", why(), ")");
   int64_t written = 0;
   std::vector<char> body;
+  std::string last = "(none yet)";
   for (;;) {
     archive_entry* e = nullptr;
     int r = archive_read_next_header(a.get(), &e);

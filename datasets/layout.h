@@ -22,8 +22,18 @@ std::string mnistm_labels(const std::string& root, const std::string& split);
 std::string mnistm_cache(const std::string& root, const std::string& split);
 // BSDS500 training photos: <root>/bsds500/BSR/BSDS500/data/images/train/*.jpg.
 std::string bsds_train_dir(const std::string& root);
-// syn's on-disk cache: <root>/syn/syn_<split>_<count>_seed<seed>.u8.
+// The BSDS500 training photos under `root` checked against their SHA-256s
+// (datasets/checksums.inc; the official archive has no published checksum,
+// so its contents are checked instead): "" when all 200 are there and match,
+// else what is wrong (the first photo that is missing, unknown or different).
+std::string check_bsds_photos(const std::string& root);
+// syn's on-disk cache: <root>/syn/syn_<split>_<count>_seed<seed>_<key>.u8, where
+// <key> is 12 hex digits of the SHA-256 of syn_key(root): a cache made from
+// other fonts or without the photos is never read in place of this machine's.
 std::string syn_cache(const std::string& root, const std::string& split, int64_t count, uint64_t seed);
+// What syn under `root` is made from (datasets/generators.h syn_source_key):
+// the installed fonts and the BSDS500 training photos when they are there.
+std::string syn_key(const std::string& root);
 
 // syn's default splits (SynDigits-like sizes, kept small enough to generate in seconds).
 constexpr int64_t kSynTrainCount = 25000, kSynTestCount = 9000;

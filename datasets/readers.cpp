@@ -87,6 +87,9 @@ Dataset read_mnist(const std::string& images_path, const std::string& labels_pat
   NEURN_CHECK(im.size() >= want, images_path, ": truncated: the header says ", n, " images of ", h, "x", w, " (", want,
               " bytes) but the file has ", im.size(), " bytes (", (im.size() - 16) / static_cast<size_t>(h * w),
               " whole images)");
+  NEURN_CHECK(im.size() == want, images_path, ": oversized: the header says ", n, " images of ", h, "x", w, " (", want,
+              " bytes) but the file has ", im.size() - want, " bytes more (", im.size(),
+              "); a concatenated or corrupt file");
 
   std::vector<uint8_t> lb = read_decompressed(labels_path);
   NEURN_CHECK(lb.size() >= 8, labels_path, ": truncated IDX file (", lb.size(), " bytes, the header alone is 8)");
@@ -96,6 +99,9 @@ Dataset read_mnist(const std::string& images_path, const std::string& labels_pat
   NEURN_CHECK(nl == n, labels_path, ": ", nl, " labels but ", images_path, " has ", n, " images");
   NEURN_CHECK(lb.size() >= 8 + static_cast<size_t>(nl), labels_path, ": truncated: the header says ", nl,
               " labels but the file has ", lb.size() - 8);
+  NEURN_CHECK(lb.size() == 8 + static_cast<size_t>(nl), labels_path, ": oversized: the header says ", nl,
+              " labels but the file has ", lb.size() - 8 - static_cast<size_t>(nl), " bytes more (", lb.size(),
+              " bytes, expected ", 8 + nl, ")");
   std::vector<int64_t> labels(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     uint8_t l = lb[8 + static_cast<size_t>(i)];
@@ -350,9 +356,16 @@ Dataset read_u8_cache(const std::string& path, const std::string& name, const st
   NEURN_CHECK(b.size() >= 40 + 64 && std::memcmp(b.data(), kCacheMagic, 8) == 0, path,
               ": not a neurn decoded cache (wrong magic or truncated)");
   int64_t n = get64(b.data() + 8), c = get64(b.data() + 16), h = get64(b.data() + 24), w = get64(b.data() + 32);
-  NEURN_CHECK(n >= 0 && c > 0 && h > 0 && w > 0 && c <= 4 && h <= 4096 && w <= 4096, path, ": bad header");
-  size_t body = 40 + static_cast<size_t>(n) + static_cast<size_t>(n * c * h * w);
-  NEURN_CHECK(b.size() == body + 64, path, ": truncated (", b.size(), " bytes, expected ", body + 64, ")");
+  NEURN_CHECK(n >= 0 && c > 0 && h > 0 && w > 0 && c <= 4 && h <= 4096 && w <= 4096, path, ": bad header (n ", n,
+              ", c ", c, ", h ", h, ", w ", w, ")");
+  // n is bounded by the file before it is multiplied: a crafted count cannot overflow.
+  const int64_t per = 1 + c * h * w;
+  NEURN_CHECK(n <= static_cast<int64_t>(b.size()) / per, path, ": truncated (the header says ", n, " images of ", c,
+              "x", h, "x", w, ", the file has ", b.size(), " bytes)");
+  size_t body = 40 + static_cast<size_t>(n) * static_cast<size_t>(per);
+  NEURN_CHECK(b.size() >= body + 64, path, ": truncated (", b.size(), " bytes, expected ", body + 64, ")");
+  NEURN_CHECK(b.size() == body + 64, path, ": oversized (", b.size(), " bytes, expected ", body + 64,
+              " for the ", n, " images its header announces)");
   Sha256 sha;
   sha.update(b.data(), body);
   NEURN_CHECK(sha.hex() == std::string(b.begin() + static_cast<long>(body), b.end()), path,

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "datasets/checksum.h"
 #include "datasets/generators.h"
 #include "datasets/io.h"
 #include "framework/error.h"
@@ -258,6 +259,47 @@ std::vector<std::string> find_fonts() {
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+namespace {
+// Photo files exactly as load_photos() picks them.
+std::vector<std::string> photo_files(const std::string& dir) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  if (dir.empty() || !fs::is_directory(dir, ec)) return files;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::string ext = e.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (e.is_regular_file() && (ext == ".jpg" || ext == ".jpeg" || ext == ".png")) files.push_back(e.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// The names (not the folders: the same files elsewhere are the same images)
+// and bytes of `files`, digested in order; 12 hex digits are plenty to tell
+// font sets apart.
+std::string files_digest(const std::vector<std::string>& files) {
+  Sha256 sha;
+  for (const auto& f : files) {
+    std::string name = fs::path(f).filename().string();
+    std::vector<uint8_t> bytes = read_file(f);
+    uint64_t sizes[2] = {name.size(), bytes.size()};
+    sha.update(sizes, sizeof sizes);
+    sha.update(name.data(), name.size());
+    sha.update(bytes.data(), bytes.size());
+  }
+  return sha.hex().substr(0, 12);
+}
+}  // namespace
+
+std::string syn_source_key(const SynOptions& opt) {
+  std::vector<std::string> fonts = opt.fonts.empty() ? find_fonts() : opt.fonts;
+  std::vector<std::string> photos = photo_files(opt.photo_dir);
+  std::string key = "fonts " + std::to_string(fonts.size()) + " sha256:" + files_digest(fonts);
+  key += photos.empty() ? " + photos none"
+                        : " + photos " + std::to_string(photos.size()) + " sha256:" + files_digest(photos);
+  return key;
 }
 
 Dataset generate_syn(int64_t count, uint64_t seed, const std::string& split, const SynOptions& opt) {

@@ -12,6 +12,7 @@
 
 #include "datasets/checksum.h"
 #include "datasets/transforms.h"
+#include "datasets/datasets.h"
 #include "framework/error.h"
 
 namespace neurn::experiments {
@@ -22,17 +23,16 @@ std::string SourceMark::str() const {
   return s;
 }
 
+// The domains come from their descriptions (datasets/domains.cpp): adding a
+// domain there makes it a valid source and target here.
 const std::vector<std::string>& all_domains() {
-  static const std::vector<std::string> d{"mnist", "usps", "svhn", "mnistm", "syn"};
+  static const std::vector<std::string> d = data::evaluation_domains();
   return d;
 }
 
 std::string domain_short(const std::string& domain) {
-  if (domain == "mnist") return "M";
-  if (domain == "usps") return "U";
-  if (domain == "svhn") return "S";
-  if (domain == "mnistm") return "MM";
-  if (domain == "syn") return "SYN";
+  for (const auto& d : data::domains())
+    if (d.name == domain && !d.short_name.empty()) return d.short_name;
   return domain;
 }
 

@@ -61,13 +61,16 @@ SplitMetrics split_from_json(const json& j) {
   m.domain = get<std::string>(j, "domain");
   m.images = get<int64_t>(j, "images");
   m.accuracy = get_num(j, "accuracy");
-  if (j.contains("per_class"))
-    for (auto& v : j.at("per_class")) m.per_class.push_back(v.is_null() ? std::nan("") : v.get<double>());
+  if (j.contains("per_class")) {
+    NEURN_CHECK(j.at("per_class").is_array(), "field 'per_class' must be an array, got ", j.at("per_class").type_name());
+    for (auto& v : j.at("per_class")) {
+      NEURN_CHECK(v.is_null() || v.is_number(), "field 'per_class' holds a ", v.type_name(), " (expected numbers)");
+      m.per_class.push_back(v.is_null() ? std::nan("") : v.get<double>());
+    }
+  }
   m.confusion = get_or<std::vector<std::vector<int64_t>>>(j, "confusion", {});
   return m;
 }
-
-std::string errno_str() { return std::strerror(errno); }
 
 }  // namespace
 
@@ -110,10 +113,27 @@ std::string record_to_json(const RunRecord& r) {
     j["settings"] = r.settings_json.empty() ? json(nullptr) : json::parse(r.settings_json);
   }
   j["normalize"] = r.normalize;
+  if (!r.data_sources.empty()) j["data_sources"] = r.data_sources;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+namespace {
+RunRecord parse_record(const std::string& line);
+}
+
+// Every value of the wrong JSON type becomes a neurn::Error, never a
+// json::exception that no command catches (load_results reports it with the
+// file and line and skips the record).
 RunRecord record_from_json(const std::string& line) {
+  try {
+    return parse_record(line);
+  } catch (const json::exception& e) {
+    NEURN_FAIL("a field has the wrong type or value (", e.what(), ")");
+  }
+}
+
+namespace {
+RunRecord parse_record(const std::string& line) {
   json j;
   try {
     j = json::parse(line);
@@ -141,8 +161,10 @@ RunRecord record_from_json(const std::string& line) {
     for (auto& [d, m] : j.at("targets").items()) r.targets[d] = split_from_json(m);
   }
   r.skipped_targets = get_or<std::map<std::string, std::string>>(j, "skipped_targets", {});
-  if (j.contains("history"))
+  if (j.contains("history")) {
+    NEURN_CHECK(j.at("history").is_array(), "field 'history' must be an array, got ", j.at("history").type_name());
     for (auto& e : j.at("history")) {
+      NEURN_CHECK(e.is_object(), "field 'history' holds a ", e.type_name(), " (expected objects)");
       EpochLog l;
       l.epoch = get<int>(e, "epoch");
       l.train_loss = get_num(e, "train_loss");
@@ -152,6 +174,7 @@ RunRecord record_from_json(const std::string& line) {
       l.images_per_second = e.contains("images_per_second") ? get_num(e, "images_per_second") : 0.0;
       r.history.push_back(l);
     }
+  }
   r.parameters = get_or<int64_t>(j, "parameters", 0);
   r.wall_seconds = j.contains("wall_seconds") ? get_num(j, "wall_seconds") : 0.0;
   r.device = get_or<std::string>(j, "device", "");
@@ -166,41 +189,13 @@ RunRecord record_from_json(const std::string& line) {
     r.settings_json = j.at("settings").dump();
   }
   r.normalize = get_or<std::string>(j, "normalize", "none");
+  r.data_sources = get_or<std::map<std::string, std::string>>(j, "data_sources", {});
   return r;
 }
+}  // namespace
 
 void append_record(const std::string& path, const RunRecord& r) {
-  fs::path p(path);
-  std::error_code ec;
-  if (p.has_parent_path()) fs::create_directories(p.parent_path(), ec);
-  NEURN_CHECK(!ec, "cannot create directory ", p.parent_path().string(), ": ", ec.message());
-  std::string line = record_to_json(r) + "\n";
-  int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-  NEURN_CHECK(fd >= 0, "cannot open ", path, " for appending: ", errno_str());
-  // A previous writer that died mid-line (it cannot happen with one write(),
-  // but a disk-full or an editor can) leaves no newline at the end: start on a
-  // fresh line so the corrupt one stays as it is and this one parses.
-  off_t size = ::lseek(fd, 0, SEEK_END);
-  if (size > 0) {
-    char last = '\n';
-    if (::pread(fd, &last, 1, size - 1) == 1 && last != '\n') line = "\n" + line;
-  }
-  const char* data = line.data();
-  size_t left = line.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd, data, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      std::string err = errno_str();
-      ::close(fd);
-      NEURN_FAIL("cannot append to ", path, ": ", err);
-    }
-    data += n;
-    left -= static_cast<size_t>(n);
-  }
-  int rc = ::fsync(fd);
-  ::close(fd);
-  NEURN_CHECK(rc == 0, "fsync of ", path, " failed: ", errno_str());
+  io::append_durable(path, record_to_json(r) + "\n");
 }
 
 std::string record_variant(const RunRecord& r) {
@@ -232,7 +227,7 @@ LoadedResults load_results(const std::string& path) {
         continue;
       }
       out.records.push_back(std::move(r));
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {  // neurn::Error, and anything a hostile line provokes
       out.warnings.push_back(path + ":" + std::to_string(lineno) + ": corrupt record skipped: " + e.what());
     }
   }
@@ -264,37 +259,6 @@ LoadedResults load_results_dir(const std::string& dir) {
     }
   }
   return out;
-}
-
-void write_file_atomic(const std::string& path, const std::string& content) {
-  fs::path p(path);
-  std::error_code ec;
-  if (p.has_parent_path()) fs::create_directories(p.parent_path(), ec);
-  NEURN_CHECK(!ec, "cannot create directory ", p.parent_path().string(), ": ", ec.message());
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  NEURN_CHECK(fd >= 0, "cannot write ", tmp, ": ", errno_str());
-  const char* data = content.data();
-  size_t left = content.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd, data, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      std::string err = errno_str();
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      NEURN_FAIL("cannot write ", tmp, ": ", err);
-    }
-    data += n;
-    left -= static_cast<size_t>(n);
-  }
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string err = errno_str();
-    ::unlink(tmp.c_str());
-    NEURN_FAIL("cannot replace ", path, ": ", err);
-  }
 }
 
 std::string code_version() {

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "framework/io/atomic_file.h"
+
 namespace neurn::experiments {
 
 // Evaluation of one model on one test split.
@@ -55,6 +57,10 @@ struct RunRecord {
   SplitMetrics source_test;
   std::map<std::string, SplitMetrics> targets;          // target domain -> metrics
   std::map<std::string, std::string> skipped_targets;   // target domain -> why it was not tested
+  // Generated domain the run used -> what its images were made from
+  // (data::domain_source_key: syn's fonts and photo backgrounds), so two
+  // records of syn made from other fonts are told apart. Absent: none used.
+  std::map<std::string, std::string> data_sources;
   std::vector<EpochLog> history;
   int64_t parameters = 0;
   double wall_seconds = 0;
@@ -88,9 +94,10 @@ LoadedResults load_results(const std::string& path);
 // Every results.jsonl under `dir` (the shards of a sweep), merged.
 LoadedResults load_results_dir(const std::string& dir);
 
-// Writes `content` to `path` through a temporary file, fsync and rename: a
-// reader sees the old file or the new one, never half of either.
-void write_file_atomic(const std::string& path, const std::string& content);
+// Writes `content` to `path` durably and atomically (framework/io/atomic_file.h:
+// temporary file, fsync, rename, fsync of the folder): a reader sees the old
+// file or the new one, never half of either.
+using io::write_file_atomic;
 
 // The source version for records and checkpoints: "git <hash>[-dirty]" when
 // the working directory is a git checkout, else the project version.

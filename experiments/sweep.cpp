@@ -394,7 +394,7 @@ SweepSummary run_sweep(const ExperimentConfig& cfg, const SweepOptions& opt) {
       log << "  " << id << " FAILED: " << e.what() << "\n";
       nlohmann::json f = {{"run_id", id}, {"error", e.what()}, {"at", utc_now()}};
       std::string failures = fs::path(sum.results_file).parent_path().string() + "/failures.jsonl";
-      std::ofstream(failures, std::ios::app) << f.dump() << "\n";
+      io::append_durable(failures, f.dump() + "\n");
     }
     log.flush();
   }

@@ -243,6 +243,14 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
   rec.code_version = code_version();
   rec.config_yaml = config_to_yaml(cfg);
   rec.skipped_targets = opt.skipped_targets;
+  // What the generated domains of this run (syn) were made from.
+  std::vector<std::string> domains_used{spec.source};
+  for (auto& t : targets_for(cfg, spec.source))
+    if (!opt.skipped_targets.count(t)) domains_used.push_back(t);
+  for (const std::string& d : domains_used) {
+    std::string key = data::domain_source_key(d, root);
+    if (!key.empty()) rec.data_sources[d] = key;
+  }
 
   // ---- data: the source's training split (first N), a validation part held
   // out of it, the source test split and the targets' test splits.

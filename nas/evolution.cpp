@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "framework/error.h"
+#include "framework/io/atomic_file.h"
 
 namespace neurn::nas {
 
@@ -86,39 +87,6 @@ std::string format_progress(const GenerationStats& s) {
 }
 
 namespace {
-
-void write_atomic(const std::string& path, const std::string& content) {
-  fs::path p(path);
-  std::error_code ec;
-  if (p.has_parent_path()) fs::create_directories(p.parent_path(), ec);
-  NEURN_CHECK(!ec, "evolution history: cannot create directory ", p.parent_path().string(), ": ", ec.message());
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  NEURN_CHECK(fd >= 0, "evolution history: cannot write ", tmp, ": ", std::strerror(errno));
-  const char* data = content.data();
-  size_t left = content.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd, data, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      std::string err = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      NEURN_FAIL("evolution history: cannot write ", tmp, ": ", err);
-    }
-    data += n;
-    left -= static_cast<size_t>(n);
-  }
-  // fsync before rename: after a crash the file is the old state or the new
-  // one, never a torn mix.
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::string err = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    NEURN_FAIL("evolution history: cannot replace ", path, ": ", err);
-  }
-}
 
 json options_json(const EvolutionOptions& o) {
   return {{"population", o.population}, {"parents", o.parents},     {"mutations", o.mutations},
@@ -195,7 +163,7 @@ void save_state(const std::string& path, const State& st, const EvolutionProblem
   for (auto& g : st.next) next.push_back(g.genes);
   j["next_population"] = next;
   j["rng"] = st.rng;
-  write_atomic(path, j.dump(1));
+  io::write_file_atomic(path, j.dump(1));
 }
 
 // Best first; ties broken by the genome so the order is the same everywhere.

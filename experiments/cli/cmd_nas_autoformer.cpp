@@ -256,9 +256,10 @@ int do_search(const NasConfig& c, bool fresh, const std::string& supernet) {
               o.evolution.generations, static_cast<long long>(o.max_params));
   auto t0 = Clock::now();
   SubnetSearchResult r = search_subnet(c.space, o, [&](const SubnetConfig& s) { return subnet_accuracy(*net, s, val); });
-  std::ofstream f(out / "search_result.json");
+  std::ostringstream f;
   f << "{\"encoding\": " << json::quote(encode_subnet(r.best)) << ", \"fitness\": " << r.fitness
     << ", \"params\": " << r.params << ", \"evaluations\": " << r.evolution.evaluations << "}\n";
+  experiments::write_file_atomic((out / "search_result.json").string(), f.str());
   std::printf("search done in %.1f s: best %s, validation accuracy %.4f, %lld parameters (%lld subnets scored)\n",
               since(t0), encode_subnet(r.best).c_str(), r.fitness, static_cast<long long>(r.params),
               static_cast<long long>(r.evolution.evaluations));
@@ -284,7 +285,7 @@ int do_export(const NasConfig& c, const std::string& arch, const std::string& su
   auto net = load_trained(c, Device::cpu(), supernet);
   ModulePtr m = extract_subnet(*net, best);
   save_state(*m, (out / "subnet.safetensors").string(), {{"arch", encode_subnet(best)}});
-  std::ofstream(out / "subnet.json") << subnet_to_json(c.space, best, "subnet.safetensors");
+  experiments::write_file_atomic((out / "subnet.json").string(), subnet_to_json(c.space, best, "subnet.safetensors"));
   std::printf("exported %s (%lld parameters) -> %s (model autoformer, arch: %s)\n", encode_subnet(best).c_str(),
               static_cast<long long>(m->num_parameters()), (out / "subnet.safetensors").string().c_str(),
               (out / "subnet.json").string().c_str());

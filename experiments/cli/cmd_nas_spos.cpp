@@ -299,7 +299,7 @@ std::string html_escape(const std::string& s) {
 }
 
 void write_search_html(const SposConfig& c, const SposArch& best, const fs::path& history, const fs::path& path) {
-  std::ofstream f(path);
+  std::ostringstream f;
   f << "<!doctype html><html><head><meta charset=\"utf-8\"><title>SPOS search: " << html_escape(c.name)
     << "</title></head><body>\n<h2>SPOS search</h2>\n";
   if (fs::exists(history)) {
@@ -327,6 +327,7 @@ void write_search_html(const SposConfig& c, const SposArch& best, const fs::path
       << "</td><td>" << best.space.stride(l) << "</td><td>" << op_name(best.layers[l].op) << "</td><td>" << best.mid(l)
       << "</td><td>" << best.weight_bits(l) << "</td><td>" << best.act_bits(l) << "</td></tr>\n";
   f << "</table>\n</body></html>\n";
+  experiments::write_file_atomic(path.string(), f.str());
 }
 
 int do_export(const SposConfig& c, const std::string& arch) {

@@ -62,15 +62,32 @@ void* CachingAllocator::allocate(size_t nbytes) {
   return p;
 }
 
-void CachingAllocator::deallocate(void* ptr) {
+void CachingAllocator::deallocate(void* ptr) noexcept {
   if (!ptr) return;
   std::lock_guard<std::mutex> lock(mu_);
   auto it = live_.find(ptr);
-  NEURN_CHECK(it != live_.end(), backend_.name, " allocator: freeing a pointer it did not allocate (or freed twice)");
+  if (it == live_.end()) {
+    ++stats_.invalid_frees;
+    std::fprintf(stderr, "neurn: %s allocator: freeing %p, which it did not allocate (or freed twice); ignored\n",
+                 backend_.name.c_str(), ptr);
+    return;
+  }
   size_t size = it->second;
   live_.erase(it);
   stats_.allocated -= size;
-  free_[size].push_back(ptr);
+  try {
+    free_[size].push_back(ptr);
+  } catch (...) {  // no memory for the cache's bookkeeping: give the block back instead
+    try {
+      backend_.release(ptr);
+      stats_.reserved -= size;
+    } catch (const std::exception& e) {
+      ++stats_.release_errors;
+      std::fprintf(stderr, "neurn: %s allocator: releasing a block failed: %s\n", backend_.name.c_str(), e.what());
+    } catch (...) {
+      ++stats_.release_errors;
+    }
+  }
 }
 
 void CachingAllocator::release_cached_locked() {

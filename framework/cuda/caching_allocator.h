@@ -26,6 +26,8 @@ struct MemoryStats {
   uint64_t backend_allocs = 0; // calls that reached the backend
   uint64_t cache_hits = 0;     // requests served from the cache
   uint64_t retries = 0;        // backend failures answered by emptying the cache
+  uint64_t invalid_frees = 0;  // deallocate() of a pointer it did not hand out (reported on stderr, ignored)
+  uint64_t release_errors = 0; // backend releases that failed inside deallocate() (reported, the block is dropped)
 };
 
 struct AllocatorBackend {
@@ -40,13 +42,21 @@ struct AllocatorBackend {
 class CachingAllocator {
  public:
   explicit CachingAllocator(AllocatorBackend backend) : backend_(std::move(backend)) {}
-  ~CachingAllocator() = default;  // the process is ending: the driver reclaims device memory
+  // Does not release the cached blocks: the allocators of the CUDA backend
+  // live until the process ends, when the driver reclaims device memory, and
+  // a destructor that called the backend could throw.
+  ~CachingAllocator() = default;
   CachingAllocator(const CachingAllocator&) = delete;
   CachingAllocator& operator=(const CachingAllocator&) = delete;
 
   // nbytes == 0 gives nullptr.
   void* allocate(size_t nbytes);
-  void deallocate(void* ptr);
+  // Runs in tensor storage destructors, so it never throws (a throw there is
+  // std::terminate): a pointer it did not allocate, or freed twice, is
+  // reported on stderr and counted in stats().invalid_frees; when caching the
+  // block fails it is returned to the backend, and a failing backend release
+  // is reported and counted in release_errors.
+  void deallocate(void* ptr) noexcept;
   // Returns every cached (free) block to the backend.
   void empty_cache();
   MemoryStats stats() const;

@@ -19,6 +19,12 @@ void softmax_forward(DType dtype, const void* x, void* y, int64_t outer, int64_t
 void softmax_backward(DType dtype, const void* y, const void* g, void* dx, int64_t outer, int64_t dim, int64_t inner,
                       bool log);
 
+// The first i with target[i] outside [0, c), or -1 when every target is a
+// class index; *value gets that target. Synchronizes the stream (the losses'
+// front functions call it so a bad target is an error, as on the CPU, and
+// not a silent NaN).
+int64_t first_target_out_of_range(const int64_t* target, int64_t n, int64_t c, int64_t* value);
+
 // Cross entropy of logits (n, c) with int64 targets (n) and label smoothing
 // eps, per row i:  lse_i = log sum_j exp(x_ij)   (stored in lse, n values)
 //   loss_i = lse_i - (1 - eps) x_{i, t_i} - (eps / c) sum_j x_ij

@@ -4,6 +4,7 @@
 // slice instead, whose elements are `inner` apart.
 #include <cmath>
 
+#include "framework/cuda/cuda_backend.h"
 #include "framework/cuda/cuda_check.h"
 #include "framework/cuda/cuda_loss.h"
 #include "framework/random.h"
@@ -217,6 +218,34 @@ void softmax_backward(DType dtype, const void* y, const void* g, void* dx, int64
                                                                                              inner, log);
     NEURN_CUDA_CHECK_LAUNCH();
   });
+}
+
+namespace {
+__global__ void target_range_kernel(const int64_t* __restrict__ target, int64_t n, int64_t c,
+                                    unsigned long long* __restrict__ first_bad) {
+  NEURN_GRID_STRIDE(i, n) {
+    int64_t t = target[i];
+    if (t < 0 || t >= c) atomicMin(first_bad, static_cast<unsigned long long>(i));
+  }
+}
+}  // namespace
+
+int64_t first_target_out_of_range(const int64_t* target, int64_t n, int64_t c, int64_t* value) {
+  if (n == 0) return -1;
+  unsigned long long none = static_cast<unsigned long long>(n), first = none;
+  void* d = allocate(sizeof first);
+  try {
+    copy_host_to_device(d, &first, sizeof first);
+    target_range_kernel<<<grid_for(n), kThreads, 0, stream()>>>(target, n, c, static_cast<unsigned long long*>(d));
+    NEURN_CUDA_CHECK_LAUNCH();
+    copy_device_to_host(&first, d, sizeof first);
+    if (first != none) copy_device_to_host(value, target + first, sizeof(int64_t));
+  } catch (...) {
+    deallocate(d);
+    throw;
+  }
+  deallocate(d);
+  return first == none ? -1 : static_cast<int64_t>(first);
 }
 
 void cross_entropy_forward(DType dtype, const void* logits, const int64_t* target, void* loss, void* lse, int64_t n,

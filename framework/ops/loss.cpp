@@ -159,6 +159,15 @@ void check_classification(const Tensor& x, const Tensor& target, const char* op,
       NEURN_CHECK(t[i] >= 0 && t[i] < c, op, ": target ", t[i], " at position ", i, " is outside [0, ", c,
                   ") for ", x_name, " ", shape_str(x.shape()));
   }
+#ifdef NEURN_WITH_CUDA
+  if (target.device().is_cuda()) {  // the same check on the device (one flag copied back)
+    int64_t c = x.shape()[1], value = 0;
+    int64_t i =
+        cuda::first_target_out_of_range(static_cast<const int64_t*>(target.raw_data()), target.numel(), c, &value);
+    NEURN_CHECK(i < 0, op, ": target ", value, " at position ", i, " is outside [0, ", c, ") for ", x_name, " ",
+                shape_str(x.shape()));
+  }
+#endif
 }
 
 // Per-row losses (N) -> the requested reduction; the upstream gradient of

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "framework/error.h"
+#include "framework/io/atomic_file.h"
 
 namespace neurn::spos {
 
@@ -261,12 +262,7 @@ SposArch parse_arch(const std::string& arch) {
 }
 
 void save_arch(const SposArch& a, const std::string& path) {
-  std::filesystem::path p(path);
-  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
-  std::ofstream out(path);
-  NEURN_CHECK(out, "SPOS: cannot write ", path);
-  out << arch_to_json(a) << "\n";
-  NEURN_CHECK(out.good(), "SPOS: writing ", path, " failed");
+  io::write_file_atomic(path, arch_to_json(a) + "\n");  // durable; names the path on failure
 }
 
 }  // namespace neurn::spos

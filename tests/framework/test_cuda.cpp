@@ -453,8 +453,48 @@ TEST_CASE("caching allocator: buckets, reuse, statistics, empty_cache") {
   CHECK(a.stats().reserved == 0);
   a.reset_peak_stats();
   CHECK(a.stats().peak_allocated == 0);
-  CHECK_THROWS_CONTAINING(a.deallocate(p1), "did not allocate");
+  // Freeing what it did not hand out is reported and counted, never thrown
+  // (deallocate runs in storage destructors).
+  CHECK_NOTHROW(a.deallocate(p1));
+  CHECK(a.stats().invalid_frees == 1);
   CHECK(a.allocate(0) == nullptr);
+}
+
+TEST_CASE("caching allocator: deallocate never throws, even from a destructor during unwinding") {
+  static_assert(noexcept(std::declval<cuda::CachingAllocator&>().deallocate(nullptr)),
+                "deallocate runs in destructors and must be noexcept");
+  int released = 0;
+  cuda::CachingAllocator a(cuda::AllocatorBackend{"fake", [](size_t n) -> void* { return new char[n]; },
+                                                  [&](void* p) {
+                                                    ++released;
+                                                    delete[] static_cast<char*>(p);
+                                                  },
+                                                  nullptr});
+  // A holder whose destructor frees a pointer twice while an exception is in
+  // flight: a throwing deallocate would call std::terminate here.
+  struct Holder {
+    cuda::CachingAllocator& a;
+    void* p;
+    ~Holder() {
+      a.deallocate(p);
+      a.deallocate(p);
+    }
+  };
+  bool caught = false;
+  try {
+    Holder h{a, a.allocate(100)};
+    throw neurn::Error("unwinding");
+  } catch (const neurn::Error&) {
+    caught = true;
+  }
+  CHECK(caught);
+  CHECK(a.stats().invalid_frees == 1);
+  CHECK(a.stats().allocated == 0);
+  int stack_value = 0;
+  CHECK_NOTHROW(a.deallocate(&stack_value));
+  CHECK(a.stats().invalid_frees == 2);
+  a.empty_cache();
+  CHECK(released == 1);
 }
 
 TEST_CASE("caching allocator: on exhaustion it frees its cache, retries once, then reports sizes") {
@@ -711,4 +751,21 @@ TEST_CASE("cuda: ops reject tensors on two devices" * skip_unless(have_cuda(), n
   CHECK_THROWS_CONTAINING(conv2d(ones({1, 1, 4, 4}, {.device = dev}), ones({1, 1, 3, 3})), "cuda:0");
   CHECK_THROWS_CONTAINING(cross_entropy(ones({2, 3}, {.device = dev}), labels({0, 1}, Device::cpu())), "cpu");
   CHECK_THROWS_CONTAINING(where(ones({2}), ones({2}, {.device = dev}), ones({2}, {.device = dev})), "cpu");
+}
+
+TEST_CASE("cuda: cross_entropy and nll_loss check the targets' range, as on the CPU" *
+          skip_unless(have_cuda(), no_cuda_reason())) {
+#ifdef NEURN_WITH_CUDA
+  const Device dev = Device::cuda();
+  Tensor logits = zeros({3, 4}, {.device = dev});
+  Tensor good = from_vector<int64_t>({0, 3, 2}, {3}).to(dev);
+  CHECK(std::isfinite(cross_entropy(logits, good).item()));
+  Tensor high = from_vector<int64_t>({0, 4, 2}, {3}).to(dev);
+  CHECK_THROWS_CONTAINING(cross_entropy(logits, high), "cross_entropy: target 4 at position 1 is outside [0, 4)");
+  Tensor neg = from_vector<int64_t>({0, 1, -1}, {3}).to(dev);
+  CHECK_THROWS_CONTAINING(nll_loss(log_softmax(logits, 1), neg), "nll_loss: target -1 at position 2 is outside [0, 4)");
+  // The CPU says the same.
+  CHECK_THROWS_CONTAINING(cross_entropy(zeros({3, 4}), from_vector<int64_t>({0, 4, 2}, {3})),
+                          "cross_entropy: target 4 at position 1 is outside [0, 4)");
+#endif
 }
