@@ -33,13 +33,15 @@ ModulePtr build_mobilenet_v2(const ModelOptions& options);  // torchvision, widt
 // EfficientNet B0 with its compound-scaling coefficients (Tan & Le 2019):
 // B1..B7 are {1.0, 1.1, 0.2}, {1.1, 1.2, 0.3}, {1.2, 1.4, 0.3}, {1.4, 1.8, 0.4},
 // {1.6, 2.2, 0.4}, {1.8, 2.6, 0.5}, {2.0, 3.1, 0.5} (width, depth, dropout) at
-// 240, 260, 300, 380, 456, 528, 600 pixels (torchvision's B5-B7 also use BN
-// eps 1e-3, momentum 0.01; not modelled, only B0 is registered).
+// 240, 260, 300, 380, 456, 528, 600 pixels; torchvision's B5-B7 also use BN
+// eps 1e-3, momentum 0.01 (all eight are registered in models/efficientnet.cpp).
 struct EfficientNetScale {
   double width = 1.0;              // channels x width, rounded to multiples of 8
   double depth = 1.0;              // blocks per stage x depth, rounded up
   double dropout = 0.2;            // before the classifier, unless ModelOptions::dropout
   double stochastic_depth = 0.2;   // the last block's drop rate, linear from 0 (torchvision's schedule)
+  double bn_eps = 1e-5;            // every batch norm's
+  double bn_momentum = 0.1;        // PyTorch convention
 };
 ModulePtr build_efficientnet(const EfficientNetScale& scale, const ModelOptions& options);
 ModulePtr build_efficientnet_b0(const ModelOptions& options);

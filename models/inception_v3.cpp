@@ -292,7 +292,6 @@ NEURN_REGISTER_MODEL(inception_v3, (ModelInfo{.name = "inception_v3",
                                                  "(aux_logits=False, transform_input=False)",
                                     .description = "factorised Inception blocks A-E, 299x299 design, min 75x75",
                                     .min_input_size = 75,
-                                    .aliases = {"inceptionv3"},
                                     .reference_input_size = 299}),
                      build_inception_v3_registry);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "framework/error.h"
 #include "framework/ops.h"
@@ -25,6 +26,59 @@ std::string underscores(std::string s) {
   return s;
 }
 
+std::vector<std::string> split_dots(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t d = s.find('.'); d != std::string::npos; d = s.find('.', start)) {
+    out.push_back(s.substr(start, d - start));
+    start = d + 1;
+  }
+  out.push_back(s.substr(start));
+  return out;
+}
+
+bool all_digits(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// torchvision's EfficientNet, recognised by its keys: the stem
+// features.0.0 and the blocks features.S.J.block.K (with an SE's fc1).
+bool is_torchvision_efficientnet(const std::vector<std::pair<std::string, Tensor>>& state) {
+  bool stem = false, se = false, head = false;
+  for (const auto& [name, t] : state) {
+    if (name == "features.0.0.weight") stem = true;
+    if (name == "classifier.1.weight") head = true;
+    if (name.rfind("features.1.0.block.", 0) == 0 && name.find(".fc1.") != std::string::npos) se = true;
+  }
+  return stem && se && head;
+}
+
+// Keras 2.0-2.2 counted auto-names from 1: where the model has a layer
+// BASE and the file only BASE_1, BASE_2, ..., read the file's BASE_k as
+// BASE_(k-1) (the fresh-session numbering the models use).
+void renumber_auto_names(std::map<std::pair<std::string, std::string>, Tensor>& by_name,
+                         const std::vector<std::string>& model_layers) {
+  std::set<std::string> file_layers;
+  for (const auto& [key, t] : by_name) file_layers.insert(key.first);
+  for (const auto& base : model_layers) {
+    if (file_layers.count(base) || !file_layers.count(base + "_1")) continue;
+    std::map<std::pair<std::string, std::string>, Tensor> renamed;
+    for (auto& [key, t] : by_name) {
+      const std::string& l = key.first;
+      std::string suffix = l.size() > base.size() + 1 ? l.substr(base.size() + 1) : "";
+      if (l.compare(0, base.size() + 1, base + "_") == 0 && all_digits(suffix)) {
+        int k = std::stoi(suffix);
+        renamed[{k == 1 ? base : base + "_" + std::to_string(k - 1), key.second}] = t;
+      } else {
+        renamed[key] = t;
+      }
+    }
+    by_name = std::move(renamed);
+    file_layers.clear();
+    for (const auto& [key, t] : by_name) file_layers.insert(key.first);
+  }
+}
+
 // The Keras tensor `k` in the layout of the neurn tensor of shape `want`;
 // undefined when no layout rule gives that shape (reported as mismatched).
 Tensor to_neurn_layout(const Tensor& k, const std::string& weight, const Shape& want) {
@@ -41,6 +95,36 @@ Tensor to_neurn_layout(const Tensor& k, const std::string& weight, const Shape& 
 }
 
 }  // namespace
+
+std::string keras_layer_for_efficientnet(const std::string& module, bool expands) {
+  // torchvision: features.0 stem (0 conv, 1 BN); features.1-7 stages of
+  // blocks, each block.K: [expand (0 conv, 1 BN)], depthwise (0 conv, 1 BN),
+  // SE (fc1, fc2), project (0 conv, 1 BN); features.8 top (0 conv, 1 BN);
+  // classifier.1 the head. Keras: stem_conv/stem_bn, block<S><letter>_
+  // {expand_conv, expand_bn, dwconv, bn, se_reduce, se_expand, project_conv,
+  // project_bn}, top_conv/top_bn, predictions.
+  std::vector<std::string> p = split_dots(module);
+  if (p.size() == 2 && p[0] == "classifier" && p[1] == "1") return "predictions";
+  if (p.size() < 3 || p[0] != "features" || !all_digits(p[1])) return "";
+  int stage = std::stoi(p[1]);
+  auto conv_or_bn = [](const std::string& i, const std::string& conv, const std::string& bn) {
+    return i == "0" ? conv : i == "1" ? bn : "";
+  };
+  if (p.size() == 3 && stage == 0) return conv_or_bn(p[2], "stem_conv", "stem_bn");
+  if (p.size() == 3 && stage == 8) return conv_or_bn(p[2], "top_conv", "top_bn");
+  if (p.size() != 6 || stage < 1 || stage > 7 || !all_digits(p[2]) || p[3] != "block" || !all_digits(p[4])) return "";
+  int j = std::stoi(p[2]);
+  if (j >= 26) return "";  // Keras letters a..z
+  std::string prefix = "block" + std::to_string(stage) + std::string(1, static_cast<char>('a' + j)) + "_";
+  int k = std::stoi(p[4]) - (expands ? 1 : 0);  // 0 depthwise, 1 SE, 2 project; -1 expand
+  const std::string& leaf = p[5];
+  std::string layer;
+  if (k == -1) layer = conv_or_bn(leaf, "expand_conv", "expand_bn");
+  if (k == 0) layer = conv_or_bn(leaf, "dwconv", "bn");
+  if (k == 1) layer = leaf == "fc1" ? "se_reduce" : leaf == "fc2" ? "se_expand" : "";
+  if (k == 2) layer = conv_or_bn(leaf, "project_conv", "project_bn");
+  return layer.empty() ? "" : prefix + layer;
+}
 
 bool is_keras_weights_file(const std::string& path) {
   for (const char* ext : {".h5", ".hdf5", ".keras"}) {
@@ -60,8 +144,28 @@ KerasConversion keras_to_neurn(const Module& model, const std::vector<std::pair<
     by_name[key] = t;
   }
   KerasConversion out;
+  const auto state = model.state_dict();
+  const bool efficientnet = is_torchvision_efficientnet(state);
+  std::set<std::string> expanding;  // EfficientNet blocks "features.S.J" with an expansion conv (block.3 exists)
+  std::vector<std::string> model_layers;
+  for (const auto& [name, t] : state) {
+    std::string module = name.substr(0, name.rfind('.'));
+    model_layers.push_back(underscores(module));
+    if (size_t b = name.find(".block.3."); efficientnet && b != std::string::npos) expanding.insert(name.substr(0, b));
+  }
+  renumber_auto_names(by_name, model_layers);
+  if (efficientnet) {  // the input normalization is the trainer's, not a weight
+    for (auto it = by_name.begin(); it != by_name.end();) {
+      if (it->first.first == "normalization") {
+        out.skipped.push_back(it->first.first + "/" + it->first.second);
+        it = by_name.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
   std::map<std::pair<std::string, std::string>, bool> used;
-  for (const auto& [name, t] : model.state_dict()) {
+  for (const auto& [name, t] : state) {
     size_t dot = name.rfind('.');
     std::string module = dot == std::string::npos ? "" : name.substr(0, dot);
     std::string param = dot == std::string::npos ? name : name.substr(dot + 1);
@@ -70,6 +174,11 @@ KerasConversion keras_to_neurn(const Module& model, const std::vector<std::pair<
     if (size_t d = module.rfind('.'); d != std::string::npos) child = module.substr(d + 1);
     std::vector<std::string> candidates;
     std::string layer = underscores(module);
+    if (efficientnet) {
+      size_t b = module.find(".block.");
+      layer = keras_layer_for_efficientnet(module, b != std::string::npos && expanding.count(module.substr(0, b)));
+      if (layer.empty()) layer = underscores(module);  // reported missing under its generic name
+    }
     if (child == "depthwise" || child == "pointwise") {  // a SeparableConv2d's children
       layer = underscores(module.substr(0, module.rfind('.')));
       if (param == "weight") candidates = {child + "_kernel"};

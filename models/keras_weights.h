@@ -18,6 +18,19 @@
 //   (MobileNet's conv_preds) -> (out, in).
 // A file's dataset "LAYER/.../WEIGHT:0" is weight WEIGHT of layer LAYER (the
 // first and last components of its path), as Keras 2 writes them.
+//
+// Two refinements of the rule above:
+// - Keras's auto-names: models whose unnamed layers carry the names a fresh
+//   Keras session gives them (conv2d, conv2d_1, ...: xception, inceptionv3,
+//   inceptionresnetv2) also read files that count them from 1 (conv2d_1,
+//   conv2d_2, ...: Keras 2.0-2.2, which wrote the Keras Applications files):
+//   when the model has a layer BASE and the file has none but has BASE_1, the
+//   file's BASE_k is read as BASE_(k-1).
+// - EfficientNet (torchvision's keys, models/efficientnet.cpp) takes Keras's
+//   EfficientNetB0-B7 layer names (keras_layer_for_efficientnet below); the
+//   file's "normalization" layer (mean, variance, count: the input
+//   normalization, which neurn's trainer applies) is listed in `skipped`,
+//   not loaded and not an error.
 #include <string>
 #include <vector>
 
@@ -30,7 +43,14 @@ struct KerasConversion {
   NamedTensors tensors;              // neurn names, neurn layouts
   std::vector<std::string> unused;   // Keras weights that no neurn tensor took ("layer/weight")
   std::vector<std::string> missing;  // neurn keys without a Keras weight (num_batches_tracked not counted)
+  std::vector<std::string> skipped;  // Keras weights deliberately not loaded ("normalization/mean")
 };
+
+// The Keras EfficientNet layer of a module of torchvision's EfficientNet
+// ("features.2.1.block.1.0" -> "block2b_dwconv"); `expands` says whether that
+// block has an expansion convolution (block.0 is then expand_conv). Empty
+// when the path is not one of EfficientNet's layers.
+std::string keras_layer_for_efficientnet(const std::string& module, bool expands);
 
 // Converts the datasets of a Keras weight file (read_hdf5_datasets) for `model`.
 KerasConversion keras_to_neurn(const Module& model, const std::vector<std::pair<std::string, Tensor>>& datasets,

@@ -1,7 +1,11 @@
-// NASNet-A Mobile (Zoph et al., "Learning Transferable Architectures for
-// Scalable Image Recognition", CVPR 2018) as Keras Applications builds it
-// (keras.applications.NASNetMobile: penultimate filters 1056, 4 normal cells
-// per stack, stem filters 32, filter multiplier 2, skip_reduction false).
+// NASNet-A Mobile and Large (Zoph et al., "Learning Transferable Architectures
+// for Scalable Image Recognition", CVPR 2018) as Keras Applications builds
+// them, one builder (NasnetSpec): keras.applications.NASNetMobile (penultimate
+// filters 1056, 4 normal cells per stack, stem filters 32, filter multiplier
+// 2, skip_reduction false) and NASNetLarge (4032, 6 cells per stack, stem
+// filters 96, multiplier 2, skip_reduction true; 88,949,818 parameters as
+// Keras counts them, reference input 331x331). The description below is
+// NASNetMobile's; Large has block ids 0-5, reduce_6, 7-12, reduce_12, 13-18.
 //
 // The network is a chain of cells, each reading the two previous outputs
 // (ip, the last, and p, the one before):
@@ -231,6 +235,10 @@ struct NasnetSpec {
   int num_blocks = 4;  // normal cells per stack
   int64_t stem_filters = 32;
   int64_t multiplier = 2;
+  // Keras's skip_reduction: the cell after reduce_N (N > 0) reads as p the
+  // p of that reduction cell (the output of the second-to-last normal cell)
+  // instead of the reduction cell's input. Parameter-neutral; NASNetLarge.
+  bool skip_reduction = false;
 };
 
 class Nasnet : public Module {
@@ -244,27 +252,28 @@ class Nasnet : public Module {
     stem_bn_ = register_module("stem_bn1", nasnet_bn(s.stem_filters));
     // ip and p as the chain goes: channels and map level (reductions so far)
     CellInput in{.ip_channels = s.stem_filters, .p_channels = 0, .ip_level = 0, .p_level = 0, .has_p = false};
-    auto add_cell = [&](std::shared_ptr<Cell> cell, int64_t out_channels, bool reduces) {
+    auto add_cell = [&](std::shared_ptr<Cell> cell, int64_t out_channels, bool reduces, bool keep_p) {
       cells_.push_back(register_module("", cell));
+      keep_p_.push_back(keep_p);
       in = CellInput{.ip_channels = out_channels,
-                     .p_channels = in.ip_channels,
+                     .p_channels = keep_p ? in.p_channels : in.ip_channels,
                      .ip_level = in.ip_level + (reduces ? 1 : 0),
-                     .p_level = in.ip_level,
+                     .p_level = keep_p ? in.p_level : in.ip_level,
                      .has_p = true};
     };
-    auto reduction = [&](const std::string& id, int64_t filters) {
-      add_cell(std::make_shared<ReductionCell>(id, in, filters), 4 * filters, true);
+    auto reduction = [&](const std::string& id, int64_t filters, bool keep_p) {
+      add_cell(std::make_shared<ReductionCell>(id, in, filters), 4 * filters, true, keep_p);
     };
     auto normal = [&](int id, int64_t filters) {
-      add_cell(std::make_shared<NormalCell>(std::to_string(id), in, filters), 6 * filters, false);
+      add_cell(std::make_shared<NormalCell>(std::to_string(id), in, filters), 6 * filters, false, false);
     };
-    reduction("stem_1", f / (m * m));
-    reduction("stem_2", f / m);
+    reduction("stem_1", f / (m * m), false);
+    reduction("stem_2", f / m, false);
     // Keras's block ids: normal 0..3, reduce_4, normal 5..8, reduce_8, normal 9..12
     int nb = s.num_blocks;
     for (int stack = 0; stack < 3; ++stack) {
       int64_t filters = f * (stack == 0 ? 1 : stack == 1 ? m : m * m);
-      if (stack > 0) reduction("reduce_" + std::to_string(stack * nb), filters);
+      if (stack > 0) reduction("reduce_" + std::to_string(stack * nb), filters, s.skip_reduction);
       for (int i = 0; i < nb; ++i) normal(stack == 0 ? i : stack * nb + i + 1, filters);
     }
     relu_ = register_module("", std::make_shared<ReLU>());
@@ -275,9 +284,9 @@ class Nasnet : public Module {
   Tensor forward(const Tensor& x) override {  // (N, C, H, W) -> (N, classes)
     Tensor ip = (*stem_bn_)((*stem_conv_)(x));
     Tensor p = ip;  // the first cell has no p: Keras uses ip
-    for (auto& cell : cells_) {
-      Tensor out = cell->run(ip, p);
-      p = ip;
+    for (size_t i = 0; i < cells_.size(); ++i) {
+      Tensor out = cells_[i]->run(ip, p);
+      if (!keep_p_[i]) p = ip;
       ip = out;
     }
     return (*head_)((*pool_)((*relu_)(ip)));
@@ -286,6 +295,7 @@ class Nasnet : public Module {
  private:
   ModulePtr stem_conv_, stem_bn_, relu_, pool_, head_;
   std::vector<std::shared_ptr<Cell>> cells_;
+  std::vector<bool> keep_p_;  // per cell: the next cell's p stays this cell's p (skip_reduction)
 };
 
 // Keras's he_normal (NASNet's kernel_initializer for its convolutions): a
@@ -309,6 +319,17 @@ ModulePtr build_nasnetmobile(const ModelOptions& o) {
   return model;
 }
 
+// Keras's NASNetLarge: NASNet-A 6 @ 4032, stem filters 96, skip_reduction.
+ModulePtr build_nasnetlarge(const ModelOptions& o) {
+  DeferInit defer;  // re-initialised by nasnet_init
+  auto model = std::make_shared<Nasnet>(
+      NasnetSpec{.penultimate_filters = 4032, .num_blocks = 6, .stem_filters = 96, .multiplier = 2,
+                 .skip_reduction = true},
+      o);
+  nasnet_init(*model);
+  return model;
+}
+
 }  // namespace
 
 NEURN_REGISTER_MODEL(nasnetmobile,
@@ -322,5 +343,15 @@ NEURN_REGISTER_MODEL(nasnetmobile,
                                 .min_input_size = 32,
                                 .aliases = {"nasnet_mobile"}}),
                      build_nasnetmobile);
+NEURN_REGISTER_MODEL(nasnetlarge,
+                     (ModelInfo{.name = "nasnetlarge",
+                                .family = "NASNet",
+                                .reference = "Zoph et al. 2018, NASNet-A (6 @ 4032); Keras applications "
+                                             "NASNetLarge",
+                                .description = "searched normal and reduction cells, 6 per stack, skip_reduction",
+                                .min_input_size = 32,
+                                .aliases = {"nasnet_large"},
+                                .reference_input_size = 331}),
+                    build_nasnetlarge);
 
 }  // namespace neurn

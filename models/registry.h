@@ -38,7 +38,7 @@ struct ModelInfo {
   int64_t min_input_size = 32;
   bool has_width = false;  // accepts ModelOptions::width != 1
   bool has_arch = false;   // accepts ModelOptions::arch (searched architectures)
-  std::vector<std::string> aliases = {};  // other spellings that resolve to `name` ("inceptionv3")
+  std::vector<std::string> aliases = {};  // other spellings that resolve to `name` ("resnet50_v2")
   // What the model outputs: "classification" logits (N, classes); "segmentation"
   // per-pixel logits (N, classes, H, W); "depth" a map (N, 1, H, W). Only
   // classifiers go through the experiment runner.
@@ -61,7 +61,7 @@ void register_model(const ModelInfo& info, ModelBuilder builder);
 std::vector<ModelInfo> list_models();
 bool has_model(const std::string& name);               // a name or an alias
 const ModelInfo& model_info(const std::string& name);  // throws, naming the known models
-// The canonical name of a name or alias ("inceptionv3" -> whatever registered it).
+// The canonical name of a name or alias ("resnet50_v2" -> "resnet50v2").
 std::string canonical_model_name(const std::string& name);
 
 // Registration at static-initialisation time:

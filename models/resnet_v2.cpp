@@ -4,8 +4,10 @@
 // explicit zero padding layers, the stride on the last block of each stack,
 // a 1x1 max pooling as the strided identity shortcut, BN eps 1.001e-5, a
 // final post_bn/post_relu, global average pooling and the classifier.
-// 25,613,800 parameters as Keras counts them (25,568,360 trainable plus the
-// BN moving statistics). State keys follow the Keras layer names with the
+// Parameters as Keras counts them (trainable plus the BN moving statistics):
+// ResNet50V2 25,613,800 (25,568,360 trainable), ResNet101V2 44,675,560,
+// ResNet152V2 60,380,648 (one builder, blocks per stack 3-4-6-3, 3-4-23-3,
+// 3-8-36-3). State keys follow the Keras layer names with the
 // stack and block as path: conv2.block1.0_conv.weight for conv2_block1_0_conv.
 #include "layers/layers.h"
 #include "models/backbones.h"
@@ -91,11 +93,30 @@ ModulePtr build_resnet_v2(const std::vector<int64_t>& blocks, const ModelOptions
 
 ModulePtr build_resnet50v2(const ModelOptions& o) { return build_resnet_v2({3, 4, 6, 3}, o); }
 
+namespace {
+ModulePtr build_resnet101v2(const ModelOptions& o) { return build_resnet_v2({3, 4, 23, 3}, o); }
+ModulePtr build_resnet152v2(const ModelOptions& o) { return build_resnet_v2({3, 8, 36, 3}, o); }
+}  // namespace
+
 NEURN_REGISTER_MODEL(resnet50v2, (ModelInfo{.name = "resnet50v2",
                                    .family = "ResNet",
                                    .reference = "He et al. 2016 (identity mappings); Keras applications ResNet50V2",
                                    .description = "pre-activation bottleneck residual network, 3-4-6-3 blocks",
                                    .aliases = {"resnet50_v2"}}),
                     build_resnet50v2);
+NEURN_REGISTER_MODEL(resnet101v2,
+                     (ModelInfo{.name = "resnet101v2",
+                                .family = "ResNet",
+                                .reference = "He et al. 2016 (identity mappings); Keras applications ResNet101V2",
+                                .description = "pre-activation bottleneck residual network, 3-4-23-3 blocks",
+                                .aliases = {"resnet101_v2"}}),
+                     build_resnet101v2);
+NEURN_REGISTER_MODEL(resnet152v2,
+                     (ModelInfo{.name = "resnet152v2",
+                                .family = "ResNet",
+                                .reference = "He et al. 2016 (identity mappings); Keras applications ResNet152V2",
+                                .description = "pre-activation bottleneck residual network, 3-8-36-3 blocks",
+                                .aliases = {"resnet152_v2"}}),
+                     build_resnet152v2);
 
 }  // namespace neurn

@@ -178,7 +178,7 @@ const std::vector<PaperModel>& paper_shortlist() {
       {"NASNetMobile", {"nasnetmobile", "nasnet_mobile"}},
       {"ResNet50", {"resnet50"}},
       {"ResNet50V2", {"resnet50v2", "resnet50_v2"}},
-      {"InceptionV3", {"inception_v3", "inceptionv3"}},
+      {"InceptionV3", {"inceptionv3", "inception_v3"}},  // Keras's (the paper's), else torchvision's
       {"MobileNet", {"mobilenet"}},
       {"MobileNetV2", {"mobilenet_v2", "mobilenetv2"}},
       {"ViT", {"vit_b_16", "vit"}},

@@ -485,7 +485,7 @@ TEST_CASE("table1.yaml: the paper's twelve backbones, SPOS and AutoFormer; --dry
   std::vector<std::string> names;
   for (auto& m : cfg.models) names.push_back(m.name);
   CHECK(names == std::vector<std::string>{"vgg19", "resnet50", "resnet50v2", "densenet121", "mobilenet",
-                                          "mobilenet_v2", "xception", "inception_v3", "efficientnet_b0",
+                                          "mobilenet_v2", "xception", "inceptionv3", "efficientnet_b0",
                                           "nasnetmobile", "shufflenet", "vit_b_16", "spos", "autoformer"});
   int pretrained = 0;
   for (auto& m : cfg.models) {
