@@ -1,8 +1,9 @@
 // DenseNet (Huang et al., "Densely Connected Convolutional Networks", 2017),
-// identical to torchvision's models.densenet121 (growth 32, blocks 6-12-24-16,
-// bn_size 4, 64 initial features): modules, state keys
+// identical to torchvision's models.densenet121, densenet169 and densenet201
+// (growth 32, blocks 6-12-24-16, 6-12-32-32 and 6-12-48-32, bn_size 4, 64
+// initial features): modules, state keys
 // (features.denseblock1.denselayer1.norm1.weight, ...) and init.
-// 7,978,856 parameters at 1000 classes.
+// 7,978,856, 14,149,480 and 20,013,928 parameters at 1000 classes.
 #include <optional>
 
 #include "layers/layers.h"
@@ -103,5 +104,17 @@ NEURN_REGISTER_MODEL(densenet121, (ModelInfo{.name = "densenet121",
                                    .reference = "Huang et al. 2017; torchvision models.densenet121",
                                    .description = "dense blocks 6-12-24-16, growth rate 32"}),
                     build_densenet121);
+
+NEURN_REGISTER_MODEL(densenet169, (ModelInfo{.name = "densenet169",
+                                   .family = "DenseNet",
+                                   .reference = "Huang et al. 2017; torchvision models.densenet169",
+                                   .description = "dense blocks 6-12-32-32, growth rate 32"}),
+                    [](const ModelOptions& o) { return build_densenet(32, {6, 12, 32, 32}, 64, o); });
+
+NEURN_REGISTER_MODEL(densenet201, (ModelInfo{.name = "densenet201",
+                                   .family = "DenseNet",
+                                   .reference = "Huang et al. 2017; torchvision models.densenet201",
+                                   .description = "dense blocks 6-12-48-32, growth rate 32"}),
+                    [](const ModelOptions& o) { return build_densenet(32, {6, 12, 48, 32}, 64, o); });
 
 }  // namespace neurn

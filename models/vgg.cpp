@@ -1,7 +1,9 @@
 // VGG (Simonyan & Zisserman, "Very Deep Convolutional Networks for
 // Large-Scale Image Recognition", 2015), identical to torchvision's
-// models.vgg19: the same modules, state keys (features.0.weight, ...,
-// classifier.6.bias) and init. 143,667,240 parameters at 1000 classes.
+// models.vgg11, vgg16 and vgg19 (configurations A, D and E of the paper's
+// Table 1, without batch norm): the same modules, state keys
+// (features.0.weight, ..., classifier.6.bias) and init. 132,863,336,
+// 138,357,544 and 143,667,240 parameters at 1000 classes.
 #include "layers/layers.h"
 #include "models/backbones.h"
 
@@ -44,15 +46,45 @@ ModulePtr build_vgg(const std::vector<int64_t>& cfg, const ModelOptions& o) {
   return model;
 }
 
-ModulePtr build_vgg19(const ModelOptions& o) {
-  // configuration "E" of the paper
-  return build_vgg({64, 64, 0, 128, 128, 0, 256, 256, 256, 256, 0, 512, 512, 512, 512, 0, 512, 512, 512, 512, 0}, o);
+namespace {
+
+// The paper's configurations by letter, A (VGG11), D (VGG16), E (VGG19):
+// channels of each 3x3 convolution, 0 a max pooling.
+const std::vector<int64_t>& vgg_config(char name) {
+  static const std::vector<int64_t> a = {64, 0, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0};
+  static const std::vector<int64_t> d = {64,  64,  0,   128, 128, 0,   256, 256, 256,
+                                         0,   512, 512, 512, 0,   512, 512, 512, 0};
+  static const std::vector<int64_t> e = {64,  64,  0,   128, 128, 0,   256, 256, 256, 256, 0,
+                                         512, 512, 512, 512, 0,   512, 512, 512, 512, 0};
+  switch (name) {
+    case 'A': return a;
+    case 'D': return d;
+    case 'E': return e;
+  }
+  NEURN_CHECK(false, "vgg_config: unknown configuration '", name, "' (A, D or E)");
+  return e;
 }
+
+}  // namespace
+
+ModulePtr build_vgg19(const ModelOptions& o) { return build_vgg(vgg_config('E'), o); }
 
 NEURN_REGISTER_MODEL(vgg19, (ModelInfo{.name = "vgg19",
                                    .family = "VGG",
                                    .reference = "Simonyan & Zisserman 2015, configuration E; torchvision models.vgg19",
                                    .description = "19 layers, 3x3 convolutions, three fully connected layers"}),
                     build_vgg19);
+
+NEURN_REGISTER_MODEL(vgg11, (ModelInfo{.name = "vgg11",
+                                   .family = "VGG",
+                                   .reference = "Simonyan & Zisserman 2015, configuration A; torchvision models.vgg11",
+                                   .description = "11 layers, 3x3 convolutions, three fully connected layers"}),
+                    [](const ModelOptions& o) { return build_vgg(vgg_config('A'), o); });
+
+NEURN_REGISTER_MODEL(vgg16, (ModelInfo{.name = "vgg16",
+                                   .family = "VGG",
+                                   .reference = "Simonyan & Zisserman 2015, configuration D; torchvision models.vgg16",
+                                   .description = "16 layers, 3x3 convolutions, three fully connected layers"}),
+                    [](const ModelOptions& o) { return build_vgg(vgg_config('D'), o); });
 
 }  // namespace neurn

@@ -102,13 +102,17 @@ TEST_CASE("state keys and shapes equal torchvision's state_dict()") {
     is >> model >> key >> shape;
     want[model].insert(key + " " + shape);
   }
-  REQUIRE(want.size() == 8);  // + shufflenet_v2_x1_0 (an alias of shufflenet_v2), efficientnet_b0, inception_v3, vit_b_16
+  // + shufflenet_v2_x1_0 (an alias of shufflenet_v2), efficientnet_b0, inception_v3, vit_b_16, and the
+  // torchvision families of issue 20 (test_registry_torchvision.cpp)
+  REQUIRE(want.size() >= 8);
   CHECK(want["resnet50"].size() == 320);
   CHECK(want["densenet121"].size() == 727);
   for (auto& [name, keys] : want) {
     INFO(name);
     ParamScope meta({.device = Device::meta()});
-    ModulePtr m = build_model(name, imagenet());
+    ModelOptions o = imagenet();
+    o.num_classes = model_info(name).reference_classes;  // 21 for the segmentation models
+    ModulePtr m = build_model(name, o);
     std::set<std::string> got;
     for (auto& [k, t] : m->state_dict()) {
       std::string s;

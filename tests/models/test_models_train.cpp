@@ -11,6 +11,7 @@
 #include "gradcheck.h"
 #include "layers/layers.h"
 #include "models/registry.h"
+#include "models/segmentation.h"
 
 using namespace neurn;
 
@@ -55,6 +56,8 @@ TEST_CASE("every registry model traces and trains one step on the CPU at its min
     if (dense) {
       REQUIRE(logits.dim() == 4);
       loss = mean(square(logits));  // a loss that reaches every output value
+      // an auxiliary head (fcn_resnet101, deeplabv3_resnet101) learns from its own loss, as in torchvision's recipe
+      if (Tensor aux = segmentation_aux_logits(*model); aux.defined()) loss = loss + 0.5 * mean(square(aux));
     } else {
       REQUIRE(logits.shape() == Shape{2, 10});
       loss = cross_entropy(logits, target);
