@@ -17,6 +17,7 @@
 #include "layers/patch_embed.h"
 #include "layers/pooling.h"
 #include "layers/sequential.h"
+#include "layers/split_attention.h"
 #include "layers/squeeze_excite.h"
 #include "layers/state_io.h"
 #include "layers/stochastic_depth.h"

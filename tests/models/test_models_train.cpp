@@ -72,6 +72,8 @@ TEST_CASE("every registry model traces and trains one step on the CPU at its min
     for (auto& [pname, p] : model->named_parameters()) {
       Tensor g = p.grad();
       if (!g.defined()) {
+        // MiDaS builds refinenet4.resConfUnit1 (the released weights hold it) but its forward never calls it
+        if (info.name == "midas" && pname.rfind("scratch.refinenet4.resConfUnit1.", 0) == 0) continue;
         if (first_missing.empty()) first_missing = pname;
         ++missing;
         continue;
