@@ -48,7 +48,7 @@ def registry(binary):
 
 def neurn_ips(binary, model, batch, size, steps, threads):
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), NEURN_NUM_THREADS=str(threads))
-    out = subprocess.run([binary, "bench", "train-step", "--model", model, "--batch", str(batch), "--size", str(size),
+    out = subprocess.run([binary, "bench", "train-step", "--model", model, "--batch-size", str(batch), "--image-size", str(size),
                           "--steps", str(steps), "--warmup", "1"], env=env, capture_output=True, text=True)
     m = re.search(r"^images_per_second=([0-9.eE+-]+)", out.stdout, re.M)
     if not m:

@@ -10,25 +10,15 @@
 namespace neurn::cli {
 namespace {
 
-int bench_loader(const Args& args) {
-  Flags f(args, {"help", "augment", "normalize"});
-  if (f.has("help")) {
-    std::printf(
-        "usage: neurn bench loader [--domain mnistm] [--split train] [--size 32] [--channels 3] [--batch 256]\n"
-        "                          [--epochs 3] [--workers 1] [--augment] [--normalize] [--root DIR]\n"
-        "Prints the loader's throughput; the last line is images_per_second=<N>.\n");
-    return 0;
-  }
-  f.allow_only(
-      {"domain", "split", "size", "channels", "batch", "epochs", "workers", "augment", "normalize", "root", "help"});
+int bench_loader(const Flags& f) {
   std::string domain = f.get("domain", "mnistm"), split = f.get("split", "train");
-  std::string root = f.get("root", data::data_root());
+  std::string root = f.get("data-root", data::data_root());
   auto t0 = std::chrono::steady_clock::now();
   data::Dataset ds = data::load_domain(domain, split, root);
   double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   data::LoaderOptions opt;
-  opt.batch_size = f.get_int("batch", 256);
-  opt.size = f.get_int("size", 32);
+  opt.batch_size = f.get_int("batch-size", 256);
+  opt.size = f.get_int("image-size", 32);
   opt.channels = f.get_int("channels", 3);
   opt.workers = f.get_int("workers", 1);
   opt.seed = 1;
@@ -60,7 +50,16 @@ int bench_loader(const Args& args) {
   return 0;
 }
 
-Register reg{"bench loader", "data loader throughput (images/s) on a cached domain", bench_loader};
+Register reg{{
+    .name = "bench loader",
+    .summary = "data loader throughput (images/s) on a cached domain",
+    .flags = {text("domain", "NAME", "(mnistm)"), text("split", "train|test", "(train)"), integer("image-size", "S", "(32)"),
+              integer("channels", "C", "(3)"), integer("batch-size", "N", "(256)"), integer("epochs", "N", "(3)"),
+              integer("workers", "N", "(1)"), on_off("augment", "crop, rotation and brightness augmentation"),
+              on_off("normalize", "normalize to mean 0.5, std 0.5"),
+              text("data-root", "DIR", "($NEURN_DATA, else ./data)")},
+    .details = "Prints the loader's throughput; the last line is images_per_second=<N>.",
+    .fn = bench_loader}};
 
 }  // namespace
 }  // namespace neurn::cli

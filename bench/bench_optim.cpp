@@ -31,19 +31,8 @@ double median_ms(int64_t reps, const std::function<void()>& fn) {
   return ms[ms.size() / 2];
 }
 
-int bench_optim(const Args& args) {
-  Flags f(args, {"help"});
-  if (f.has("help")) {
-    std::printf(
-        "usage: neurn bench optim [--params 4000000] [--batch 64] [--reps 10] [--device cpu]\n"
-        "Median time of one optimizer step (SGD momentum 0.9, Adam, AdamW) over --params float32 values, and\n"
-        "of linear forward + backward for the fully connected layers of the digits ConvNet\n"
-        "(3200-1024, 1024-1024, 1024-10) at --batch rows, and of an attention-sized batched matmul\n"
-        "(--batch x 3 heads, 65 tokens, 64 features). The last line is adam_params_per_second=<N>.\n");
-    return 0;
-  }
-  f.allow_only({"params", "batch", "reps", "device", "help"});
-  const int64_t n = f.get_int("params", 4000000), batch = f.get_int("batch", 64), reps = f.get_int("reps", 10);
+int bench_optim(const Flags& f) {
+  const int64_t n = f.get_int("params", 4000000), batch = f.get_int("batch-size", 64), reps = f.get_int("reps", 10);
   NEURN_CHECK(n >= 1 && batch >= 1 && reps >= 1, "bench optim: need --params, --batch and --reps >= 1, got ", n, ", ",
               batch, ", ", reps);
   Device device = Device::parse(f.get("device", "cpu"));
@@ -128,7 +117,16 @@ int bench_optim(const Args& args) {
   return 0;
 }
 
-Register reg{"bench optim", "optimizer step and fully connected layer throughput", bench_optim};
+Register reg{{
+    .name = "bench optim",
+    .summary = "optimizer step and fully connected layer throughput",
+    .flags = {integer("params", "N", "(4000000)"), integer("batch-size", "N", "(64)"), integer("reps", "N", "(10)"),
+              text("device", "cpu|cuda", "(cpu)")},
+    .details = "Median time of one optimizer step (SGD momentum 0.9, Adam, AdamW) over --params float32 values, and "
+               "of linear forward + backward for the fully connected layers of the digits ConvNet (3200-1024, "
+               "1024-1024, 1024-10) at --batch-size rows, and of an attention-sized batched matmul (--batch-size x "
+               "3 heads, 65 tokens, 64 features). The last line is adam_params_per_second=<N>.",
+    .fn = bench_optim}};
 
 }  // namespace
 }  // namespace neurn::cli

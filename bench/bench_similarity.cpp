@@ -34,19 +34,7 @@ Sequence lcg_sequence(uint64_t seed, size_t n, uint32_t alphabet) {
   return s;
 }
 
-int bench_similarity(const Args& args) {
-  Flags f(args, {"help"});
-  if (f.has("help")) {
-    std::printf(
-        "usage: neurn bench similarity [--count 44] [--threads 2] [--reps 5] [--pair-length 2000]\n"
-        "All pairs of --count traces (the registry's, then concatenations of two registry traces up to\n"
-        "--count): the median of --reps runs of N-W (default scores) and of the pattern similarity, on\n"
-        "--threads threads. Then one N-W alignment of two LCG sequences of --pair-length tokens (8 token\n"
-        "kinds, seeds 1 and 2) on one thread. The last lines are pair_score=<S> and\n"
-        "pair_cells_per_second=<N> (bench/similarity_py.py reads them).\n");
-    return 0;
-  }
-  f.allow_only({"help", "count", "threads", "reps", "pair-length"});
+int bench_similarity(const Flags& f) {
   const int64_t count = f.get_int("count", 44), reps = f.get_int("reps", 5), len = f.get_int("pair-length", 2000);
   const int threads = static_cast<int>(f.get_int("threads", 2));
   NEURN_CHECK(count >= 2 && reps >= 1 && len >= 1 && threads >= 1,
@@ -106,7 +94,17 @@ int bench_similarity(const Args& args) {
   return 0;
 }
 
-Register reg{"bench similarity", "Needleman-Wunsch all pairs and one long pair, cells per second", bench_similarity};
+Register reg{{
+    .name = "bench similarity",
+    .summary = "Needleman-Wunsch all pairs and one long pair, cells per second",
+    .flags = {integer("count", "N", "(44)"), integer("threads", "T", "(2)"), integer("reps", "N", "(5)"),
+              integer("pair-length", "N", "(2000)")},
+    .details = "All pairs of --count traces (the registry's, then concatenations of two registry traces up to "
+               "--count): the median of --reps runs of N-W (default scores) and of the pattern similarity, on "
+               "--threads threads. Then one N-W alignment of two LCG sequences of --pair-length tokens (8 token "
+               "kinds, seeds 1 and 2) on one thread. The last lines are pair_score=<S> and "
+               "pair_cells_per_second=<N> (bench/similarity_py.py reads them).",
+    .fn = bench_similarity}};
 
 }  // namespace
 }  // namespace neurn::cli

@@ -23,25 +23,14 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-int bench_train_step(const Args& args) {
-  Flags f(args, {"help"});
-  if (f.has("help")) {
-    std::printf(
-        "usage: neurn bench train-step [--model digits_convnet] [--batch 64] [--steps 20] [--warmup 3]\n"
-        "                              [--size 32] [--channels 3] [--classes 10] [--device cpu] [--seed 1]\n"
-        "Times training steps (forward, cross entropy, backward, Adam lr 1e-3) on one synthetic batch.\n"
-        "CPU threads: OpenBLAS takes OPENBLAS_NUM_THREADS, the other kernels NEURN_NUM_THREADS (default: all\n"
-        "cores). The last line is images_per_second=<N>.\n");
-    return 0;
-  }
-  f.allow_only({"model", "batch", "steps", "warmup", "size", "input-size", "channels", "classes", "device", "seed", "help"});
+int bench_train_step(const Flags& f) {
   const std::string name = f.get("model", "digits_convnet");
-  const int64_t batch = f.get_int("batch", 64), steps = f.get_int("steps", 20), warmup = f.get_int("warmup", 3);
+  const int64_t batch = f.get_int("batch-size", 64), steps = f.get_int("steps", 20), warmup = f.get_int("warmup", 3);
   NEURN_CHECK(batch >= 1 && steps >= 1 && warmup >= 0, "bench train-step: need --batch >= 1, --steps >= 1 and "
               "--warmup >= 0, got ", batch, ", ", steps, ", ", warmup);
   Device device = Device::parse(f.get("device", "cpu"));
   ModelOptions mo;
-  mo.input_size = f.get_int("size", f.get_int("input-size", 32));  // --input-size: older name
+  mo.input_size = f.get_int("image-size", 32);
   mo.in_channels = f.get_int("channels", 3);
   mo.num_classes = f.get_int("classes", 10);
   Generator gen(static_cast<uint64_t>(f.get_int("seed", 1)));
@@ -100,8 +89,16 @@ int bench_train_step(const Args& args) {
   return 0;
 }
 
-Register reg{"bench train-step", "training-step throughput of a registry model (images/s) on a synthetic batch",
-             bench_train_step};
+Register reg{{
+    .name = "bench train-step",
+    .summary = "training-step throughput of a registry model (images/s) on a synthetic batch",
+    .flags = {text("model", "NAME", "(digits_convnet)"), integer("batch-size", "N", "(64)"), integer("steps", "N", "(20)"),
+              integer("warmup", "N", "(3)"), integer("image-size", "S", "(32)"), integer("channels", "C", "(3)"),
+              integer("classes", "N", "(10)"), text("device", "cpu|cuda", "(cpu)"), integer("seed", "N", "(1)")},
+    .details = "Times training steps (forward, cross entropy, backward, Adam lr 1e-3) on one synthetic batch. CPU "
+               "threads: OpenBLAS takes OPENBLAS_NUM_THREADS, the other kernels NEURN_NUM_THREADS (default: all "
+               "cores). The last line is images_per_second=<N>.",
+    .fn = bench_train_step}};
 
 }  // namespace
 }  // namespace neurn::cli

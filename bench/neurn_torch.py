@@ -89,7 +89,7 @@ def check_outputs(torch, neurn, k, tmpdir):
     x = torch.rand(4, 3, 32, 32, generator=gen, dtype=torch.float64)
     xin, yout = os.path.join(tmpdir, "x.safetensors"), os.path.join(tmpdir, "y.safetensors")
     write_safetensors(xin, "input", x)
-    r = subprocess.run([neurn, "forward", "--model", "none", "--neurn", f"k={k}", "--input", xin, "--output", yout],
+    r = subprocess.run([neurn, "forward", "--model", "none", "--neurn-options", f"k={k}", "--input", xin, "--output", yout],
                        capture_output=True, text=True)
     if r.returncode != 0:
         return f"k={k} check skipped: `neurn forward --model none` failed: {(r.stderr or r.stdout).strip()[:200]}"
@@ -100,7 +100,7 @@ def check_outputs(torch, neurn, k, tmpdir):
 
 def neurn_images_per_second(neurn, batch, channels, size, k, threads, min_seconds):
     env = dict(os.environ, NEURN_NUM_THREADS=str(threads))
-    out = subprocess.run([neurn, "bench", "neurn", "--size", str(size), "--batch", str(batch), "--channels",
+    out = subprocess.run([neurn, "bench", "neurn", "--image-size", str(size), "--batch-size", str(batch), "--channels",
                           str(channels), "--k", str(k), "--min-seconds", str(min_seconds)],
                          env=env, check=True, capture_output=True, text=True).stdout
     m = re.findall(r"^images_per_second=([0-9.]+)$", out, re.M)

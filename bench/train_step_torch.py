@@ -57,7 +57,7 @@ def torch_images_per_second(torch, batch, steps, warmup):
 
 def neurn_images_per_second(binary, batch, steps, warmup, threads):
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), NEURN_NUM_THREADS=str(threads))
-    cmd = [binary, "bench", "train-step", "--model", "digits_convnet", "--batch", str(batch), "--steps", str(steps),
+    cmd = [binary, "bench", "train-step", "--model", "digits_convnet", "--batch-size", str(batch), "--steps", str(steps),
            "--warmup", str(warmup)]
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     last = out.strip().splitlines()[-1]

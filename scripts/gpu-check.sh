@@ -276,8 +276,8 @@ if [ $built = 1 ] && [ $dry_run = 0 ] && [ $bench = 1 ]; then
       continue
     fi
     echo "==== neurn $m" >>"$out/bench.log"
-    n_out=$(timeout $(($(left) - 30)) "$build_dir/bin/neurn" bench train-step --model "$m" --batch 256 \
-      --input-size "$size" --device cuda --steps 10 --warmup 2 2>&1)
+    n_out=$(timeout $(($(left) - 30)) "$build_dir/bin/neurn" bench train-step --model "$m" --batch-size 256 \
+      --image-size "$size" --device cuda --steps 10 --warmup 2 2>&1)
     echo "$n_out" >>"$out/bench.log"
     if echo "$n_out" | grep -q "unknown model '$m'"; then
       say "bench $m: not in the registry yet, skipped"
@@ -317,7 +317,7 @@ if [ $built = 1 ] && [ $dry_run = 0 ] && [ $bench = 1 ]; then
     fi
     echo "==== neurn $m bf16" >>"$out/bench.log"
     n_out=$(NEURN_AUTOCAST_BF16=1 timeout $(($(left) - 30)) "$build_dir/bin/neurn" bench train-step --model "$m" \
-      --batch 256 --input-size 32 --device cuda --steps 10 --warmup 2 2>&1)
+      --batch-size 256 --image-size 32 --device cuda --steps 10 --warmup 2 2>&1)
     echo "$n_out" >>"$out/bench.log"
     n_ips=$(echo "$n_out" | sed -n 's/^images_per_second=//p' | tail -1)
     n_mem=$(echo "$n_out" | sed -n 's/^peak_memory_bytes=//p' | tail -1)
@@ -348,12 +348,12 @@ if [ $built = 1 ] && [ $dry_run = 0 ] && [ $bench = 1 ]; then
     set -- $cfg
     [ "$(left)" -lt 40 ] && { say "bench neurn $cfg: skipped, out of time"; break; }
     echo "==== neurn op size=$1 batch=$2 k=$3" >>"$out/bench.log"
-    n_out=$(timeout $(($(left) - 20)) "$build_dir/bin/neurn" bench neurn --device cuda --size "$1" --batch "$2" \
+    n_out=$(timeout $(($(left) - 20)) "$build_dir/bin/neurn" bench neurn --device cuda --image-size "$1" --batch-size "$2" \
       --k "$3" 2>&1)
     echo "$n_out" >>"$out/bench.log"
     ips=$(echo "$n_out" | sed -n 's/^images_per_second=//p' | tail -1)
     if [ -z "$ips" ]; then
-      problem "neurn bench neurn --device cuda --size $1 --k $3 failed: $(echo "$n_out" | tail -1)"
+      problem "neurn bench neurn --device cuda --image-size $1 --k $3 failed: $(echo "$n_out" | tail -1)"
       continue
     fi
     bw=$(awk -v i="$ips" -v s="$1" 'BEGIN { printf "%.1f", i * 5 * 4 * 3 * s * s / 1e9 }')
@@ -368,14 +368,14 @@ fi
 # the error a cuda run gives where no device is.
 if [ $built = 1 ] && [ $dry_run = 1 ]; then
   echo "==== neurn digits_convnet on the cpu (smoke)" >>"$out/bench.log"
-  n_out=$("$build_dir/bin/neurn" bench train-step --model digits_convnet --batch 2 --steps 1 --warmup 0 --device cpu 2>&1)
+  n_out=$("$build_dir/bin/neurn" bench train-step --model digits_convnet --batch-size 2 --steps 1 --warmup 0 --device cpu 2>&1)
   echo "$n_out" >>"$out/bench.log"
   if echo "$n_out" | grep -q '^images_per_second='; then
     say "bench smoke (cpu): neurn $(echo "$n_out" | sed -n 's/^images_per_second=//p') images/s"
   else
     problem "neurn bench train-step gave no images_per_second line: $(echo "$n_out" | tail -1)"
   fi
-  c_out=$("$build_dir/bin/neurn" bench train-step --model digits_convnet --batch 2 --steps 1 --device cuda 2>&1)
+  c_out=$("$build_dir/bin/neurn" bench train-step --model digits_convnet --batch-size 2 --steps 1 --device cuda 2>&1)
   echo "$c_out" >>"$out/bench.log"
   say "bench on cuda without a device says: $(echo "$c_out" | grep -m1 -i 'cuda')"
   for cand in "$PY" /usr/bin/python3; do

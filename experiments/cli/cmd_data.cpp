@@ -12,25 +12,14 @@
 namespace neurn::cli {
 namespace {
 
-std::string root_from(const Flags& f) { return f.get("root", data::data_root()); }
+std::string root_from(const Flags& f) { return f.get("data-root", data::data_root()); }
 
 void print_line(const std::string& s) {
   std::printf("%s\n", s.c_str());
   std::fflush(stdout);  // keeps the order with messages on stderr
 }
 
-int cmd_prepare(const Args& args) {
-  Flags f(args, {"help"});
-  if (f.has("help")) {
-    std::printf(
-        "usage: neurn data prepare [ITEM...] [--root DIR] [--shared DIR]\n"
-        "Fills the data root ($NEURN_DATA, else ./data) from ../shared/data when present (or --shared DIR,\n"
-        "$NEURN_SHARED_DATA), else downloads the official files with curl; verifies checksums, extracts\n"
-        "archives, writes decoded caches. Items: mnist usps svhn svhn_sample50 mnistm bsds500 syn (default: all;\n"
-        "then an item whose files cannot be found is reported and skipped).\n");
-    return 0;
-  }
-  f.allow_only({"root", "shared", "help"});
+int cmd_prepare(const Flags& f) {
   std::string root = root_from(f);
   std::string shared = f.get("shared", data::find_shared_data());
   std::printf("data root: %s\nshared copies: %s\n", root.c_str(), shared.empty() ? "(none found)" : shared.c_str());
@@ -56,14 +45,7 @@ int cmd_prepare(const Args& args) {
   return explicit_items && failed ? 1 : 0;
 }
 
-int cmd_verify(const Args& args) {
-  Flags f(args, {"help"});
-  if (f.has("help")) {
-    std::printf(
-        "usage: neurn data verify [ITEM...] [--root DIR]\nChecks checksums, counts and caches under the data root.\n");
-    return 0;
-  }
-  f.allow_only({"root", "help"});
+int cmd_verify(const Flags& f) {
   std::string root = root_from(f);
   std::vector<std::string> items = f.positional().empty() ? data::preparable() : f.positional();
   std::printf("data root: %s\n", root.c_str());
@@ -82,15 +64,7 @@ int cmd_verify(const Args& args) {
   return bad ? 1 : 0;
 }
 
-int cmd_info(const Args& args) {
-  Flags f(args, {"help"});
-  if (f.has("help")) {
-    std::printf(
-        "usage: neurn data info [DOMAIN...] [--root DIR]\nSplits, counts, image size, channels and class "
-        "histogram of each domain.\n");
-    return 0;
-  }
-  f.allow_only({"root", "help"});
+int cmd_info(const Flags& f) {
   std::string root = root_from(f);
   std::vector<std::string> names = f.positional();
   if (names.empty())
@@ -119,22 +93,11 @@ int cmd_info(const Args& args) {
   return 0;
 }
 
-int cmd_generate(const Args& args) {
-  Flags f(args, {"help"});
-  if (f.has("help") || f.positional().size() != 1) {
-    std::printf(
-        "usage: neurn data generate mnistm|syn [--count N] [--seed S] [--split train] [--out DIR] [--root DIR]\n"
-        "Writes a generated variant in the MNIST-M layout: DIR/<name>_<split>/*.png and\n"
-        "DIR/<name>_<split>_labels.txt (read it back with read_mnistm_folder). mnistm: Ganin et al.'s recipe\n"
-        "over the MNIST <split> digits (count <= their number) and the BSDS500 photos under the data root;\n"
-        "syn: synthetic font digits. The output is a variant, not the official domain.\n");
-    return f.has("help") ? 0 : 2;
-  }
-  f.allow_only({"count", "seed", "split", "out", "root", "help"});
+int cmd_generate(const Flags& f) {
   std::string what = f.positional()[0], root = root_from(f), split = f.get("split", "train");
   int64_t count = f.get_int("count", 1000);
   uint64_t seed = static_cast<uint64_t>(f.get_int("seed", 1));
-  std::string out = f.get("out", what + "_generated");
+  std::string out = f.get("output", what + "_generated");
   data::Dataset ds;
   if (what == "mnistm") {
     data::Dataset mnist = data::load_domain("mnist", split, root);
@@ -154,11 +117,45 @@ int cmd_generate(const Args& args) {
   return 0;
 }
 
-Register reg_generate{"data generate", "write a seeded MNIST-M or syn variant as PNGs + labels", cmd_generate};
-Register reg_prepare{"data prepare", "fill the data root (copy from ../shared/data or download), verify, extract",
-                     cmd_prepare};
-Register reg_verify{"data verify", "check checksums, record counts and caches under the data root", cmd_verify};
-Register reg_info{"data info", "splits, counts, size, channels and class histogram of each domain", cmd_info};
+const Flag kDataRoot = text("data-root", "DIR", "the data root ($NEURN_DATA, else ./data)");
+
+Register reg_generate{{
+    .name = "data generate",
+    .summary = "write a seeded MNIST-M or syn variant as PNGs + labels",
+    .positionals = "mnistm|syn",
+    .min_positionals = 1,
+    .max_positionals = 1,
+    .flags = {integer("count", "N", "images (1000)"), integer("seed", "S", "(1)"),
+              text("split", "train|test", "(train)"), text("output", "DIR", "(NAME_generated)"), kDataRoot},
+    .details = "Writes a generated variant in the MNIST-M layout: DIR/<name>_<split>/*.png and "
+               "DIR/<name>_<split>_labels.txt (read it back with read_mnistm_folder). mnistm: Ganin et al.'s recipe "
+               "over the MNIST <split> digits (count <= their number) and the BSDS500 photos under the data root; "
+               "syn: synthetic font digits. The output is a variant, not the official domain.",
+    .fn = cmd_generate}};
+Register reg_prepare{{
+    .name = "data prepare",
+    .summary = "fill the data root (copy from ../shared/data or download), verify, extract",
+    .positionals = "[ITEM...]",
+    .max_positionals = -1,
+    .flags = {kDataRoot, text("shared", "DIR", "the shared copies ($NEURN_SHARED_DATA, else ../shared/data)")},
+    .details = "Fills the data root from the shared copies when present, else downloads the official files "
+               "(libcurl: a progress line, resumable DEST.part files, the checksum checked before the file gets its "
+               "name); verifies checksums, extracts archives, writes decoded caches. Items: mnist usps svhn "
+               "svhn_sample50 mnistm bsds500 syn (default: all; then an item whose files cannot be found is "
+               "reported and skipped).",
+    .fn = cmd_prepare}};
+Register reg_verify{{.name = "data verify",
+                     .summary = "check checksums, record counts and caches under the data root",
+                     .positionals = "[ITEM...]",
+                     .max_positionals = -1,
+                     .flags = {kDataRoot},
+                     .fn = cmd_verify}};
+Register reg_info{{.name = "data info",
+                   .summary = "splits, counts, size, channels and class histogram of each domain",
+                   .positionals = "[DOMAIN...]",
+                   .max_positionals = -1,
+                   .flags = {kDataRoot},
+                   .fn = cmd_info}};
 
 }  // namespace
 }  // namespace neurn::cli

@@ -12,16 +12,6 @@
 namespace neurn::cli {
 namespace {
 
-const char* kHelp = R"(usage: neurn eval CHECKPOINT [--domains A,B] [--test-images N] [--device D] [--data-root DIR]
-                  [--confusion]
-
-Loads a checkpoint written by neurn run/train (RUN_DIR/best.safetensors, or
-the run directory itself), rebuilds its model from the config stored in it,
-and prints the accuracy and per-class accuracy on the test split of each
-domain (default: every available domain). --confusion prints the confusion
-matrices too.
-)";
-
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   for (size_t a = 0; a <= s.size();) {
@@ -33,14 +23,7 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
-int cmd_eval(const Args& args) {
-  Flags f(args, {"help", "confusion"});
-  if (f.has("help")) {
-    std::fputs(kHelp, stdout);
-    return 0;
-  }
-  f.allow_only({"help", "domains", "test-images", "device", "data-root", "confusion"});
-  NEURN_CHECK(f.positional().size() == 1, "expected one CHECKPOINT (see neurn eval --help)");
+int cmd_eval(const Flags& f) {
   std::string path = f.positional()[0];
   if (std::filesystem::is_directory(path)) path += "/best";
   if (path.size() > 12 && path.substr(path.size() - 12) == ".safetensors") path = path.substr(0, path.size() - 12);
@@ -97,7 +80,20 @@ int cmd_eval(const Args& args) {
   return 0;
 }
 
-Register reg{"eval", "evaluate a checkpoint on the test splits of any domains", cmd_eval};
+Register reg{{
+    .name = "eval",
+    .summary = "evaluate a checkpoint on the test splits of any domains",
+    .positionals = "CHECKPOINT",
+    .min_positionals = 1,
+    .max_positionals = 1,
+    .flags = {text("domains", "A,B", "(every available domain)"),
+              integer("test-images", "N", "cap on each test split (all)"), text("device", "auto|cpu|cuda", "(the run's)"),
+              text("data-root", "DIR", "(the run's, else $NEURN_DATA, else ./data)"),
+              on_off("confusion", "print the confusion matrices too")},
+    .details = "Loads a checkpoint written by neurn run/train (RUN_DIR/best.safetensors, or the run directory "
+               "itself), rebuilds its model from the config stored in it, and prints the accuracy and per-class "
+               "accuracy on the test split of each domain.",
+    .fn = cmd_eval}};
 
 }  // namespace
 }  // namespace neurn::cli

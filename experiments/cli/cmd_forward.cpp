@@ -15,17 +15,6 @@
 namespace neurn::cli {
 namespace {
 
-const char* kHelp =
-    "usage: neurn forward --model NAME [--weights W.safetensors] --input X.safetensors\n"
-    "                     --output Y.safetensors [--classes N] [--device cpu|cuda]\n"
-    "Runs NAME (see `neurn models`) in eval mode on the tensor named \"input\" of X\n"
-    "((N, C, H, W), or one image (C, H, W)) and writes the logits (N, classes) as \"output\".\n"
-    "--weights loads a state dict (PyTorch names; strict: every key must match), or a Keras\n"
-    "Applications .h5 file (Keras layer names, mapped as docs/models.md says). Without\n"
-    "--classes the class count is read from the head in W (else 10).\n"
-    "--neurn k=3[,padding=valid,max_scope=image,eps=1e-6] puts NeuRN in front of the model;\n"
-    "with --model none, NeuRN alone is applied and \"output\" has the input's shape and dtype.\n";
-
 // The flags that shape the network. Options that put something in front of
 // the backbone (NeuRN) belong here: they fill options.front.
 struct NetworkFlags {
@@ -47,20 +36,14 @@ int64_t classes_in_weights(const std::string& model, const NamedTensors& weights
   return o.num_classes;
 }
 
-int run_forward(const Args& args) {
-  Flags f(args, {"help"});
-  if (f.has("help")) {
-    std::printf("%s", kHelp);
-    return 0;
-  }
-  f.allow_only({"help", "model", "weights", "input", "output", "classes", "device", "neurn"});
+int run_forward(const Flags& f) {
   NEURN_CHECK(f.has("model"), "--model NAME is required (see `neurn models`)");
   NEURN_CHECK(f.has("input") && f.has("output"), "--input X.safetensors and --output Y.safetensors are required");
   if (f.get("model") == "none")
-    return forward_neurn_only(f.get("neurn", "k=3"), f.get("input"), f.get("output"), f.get("device", "cpu"));
+    return forward_neurn_only(f.get("neurn-options", "k=3"), f.get("input"), f.get("output"), f.get("device", "cpu"));
   NetworkFlags net{f.get("model"), {}};
-  if (f.has("neurn")) {
-    NeuRNOptions no = parse_neurn_options(f.get("neurn"));
+  if (f.has("neurn-options")) {
+    NeuRNOptions no = parse_neurn_options(f.get("neurn-options"));
     net.options.front = [no] { return make_neurn_layer(no); };
   }
   Device device = Device::parse(f.get("device", "cpu"));
@@ -106,7 +89,19 @@ int run_forward(const Args& args) {
   return 0;
 }
 
-Register reg{"forward", "eval-mode forward of a model on a safetensors tensor (logits to safetensors)", run_forward};
+Register reg{{
+    .name = "forward",
+    .summary = "eval-mode forward of a model on a safetensors tensor (logits to safetensors)",
+    .flags = {text("model", "NAME", "registry name (see `neurn models`), or none: NeuRN alone; required"),
+              text("weights", "W", "a state dict in safetensors (PyTorch names; strict: every key must match), or "
+                                   "a Keras Applications .h5 file (Keras layer names, mapped as docs/models.md says)"),
+              text("input", "X.safetensors", "the tensor named \"input\": (N, C, H, W), or one image (C, H, W); required"),
+              text("output", "Y.safetensors", "where \"output\" goes; required"),
+              integer("classes", "N", "(the head's in W, else 10)"), text("device", "cpu|cuda", "(cpu)"),
+              text("neurn-options", "SPEC", "k=3[,padding=valid,max_scope=image,eps=1e-6]: NeuRN in front of the model")},
+    .details = "Runs NAME in eval mode and writes the logits (N, classes) as \"output\". With --model none, NeuRN "
+               "alone is applied and \"output\" has the input's shape and dtype.",
+    .fn = run_forward}};
 
 }  // namespace
 }  // namespace neurn::cli

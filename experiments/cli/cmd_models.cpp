@@ -11,24 +11,9 @@
 namespace neurn::cli {
 namespace {
 
-const char* kHelp =
-    "usage: neurn models [--classes N] [--size S] [--tokens]\n"
-    "Lists the registered architectures: family, task, minimum input size, trainable\n"
-    "parameters (and Keras's total with BN moving statistics) and FLOPs of one image, and the\n"
-    "reference. By default each model is counted as its reference counts it: at its reference\n"
-    "classes (1000 ImageNet, 21 VOC) and reference input (224, 299, ...); --classes and --size\n"
-    "count every model at N classes and SxS inputs instead. Computed on the meta device: no\n"
-    "memory, no arithmetic. --tokens also prints each model's layer sequence.\n";
-
-int run_models(const Args& args) {
-  Flags f(args, {"help", "tokens"});
-  if (f.has("help")) {
-    std::printf("%s", kHelp);
-    return 0;
-  }
-  f.allow_only({"help", "classes", "size", "tokens"});
-  const bool fixed_classes = f.has("classes"), fixed_size = f.has("size");
-  const int64_t classes = f.get_int("classes", 10), size = f.get_int("size", 32);
+int run_models(const Flags& f) {
+  const bool fixed_classes = f.has("classes"), fixed_size = f.has("image-size");
+  const int64_t classes = f.get_int("classes", 10), size = f.get_int("image-size", 32);
   std::printf("%-20s %-12s %-14s %5s %5s %13s %13s %11s  %s\n", "name", "family", "task", "min", "input", "params",
               "with BN stats", "MFLOPs", "reference");
   for (auto& info : list_models()) {
@@ -55,25 +40,18 @@ int run_models(const Args& args) {
   return 0;
 }
 
-Register reg{"models", "list the registered architectures with parameter counts and FLOPs", run_models};
+Register reg{{
+    .name = "models",
+    .summary = "list the registered architectures with parameter counts and FLOPs",
+    .flags = {integer("classes", "N", "count every model at N classes (default: its reference's, 1000 or 21)"),
+              integer("image-size", "S", "count every model at SxS inputs (default: its reference input)"),
+              on_off("tokens", "also print each model's layer sequence")},
+    .details = "Lists the registered architectures: family, task, minimum input size, trainable parameters (and "
+               "Keras's total with BN moving statistics) and FLOPs of one image, and the reference. Computed on the "
+               "meta device: no memory, no arithmetic.",
+    .fn = run_models}};
 
-const char* kTraceHelp =
-    "usage: neurn models trace NAME [--json]\n"
-    "The layer sequence of a registered model, the input of the N-W aligner (`neurn similarity`):\n"
-    "one token per leaf layer in execution order, residual adds and concatenations included, in\n"
-    "the vocabulary of docs/similarity.md (token and one-character code). Traced on the meta\n"
-    "device at the model's minimum input size. --json: {\"model\", \"tokens\", \"codes\",\n"
-    "\"layer_types\"} (layer_types: what each layer recorded, before the vocabulary).\n";
-
-int run_models_trace(const Args& args) {
-  Flags f(args, {"help", "json"});
-  if (f.has("help")) {
-    std::printf("%s", kTraceHelp);
-    return 0;
-  }
-  f.allow_only({"help", "json"});
-  NEURN_CHECK(f.positional().size() == 1, "models trace: expected one model name, got ", f.positional().size(),
-              " (usage: neurn models trace NAME [--json])");
+int run_models_trace(const Flags& f) {
   const ModelInfo& info = model_info(f.positional()[0]);
   ModelOptions o;
   o.input_size = info.min_input_size;
@@ -100,18 +78,22 @@ int run_models_trace(const Args& args) {
   return 0;
 }
 
-Register reg_trace{"models trace", "the layer sequence (N-W tokens) of one model", run_models_trace};
+Register reg_trace{{
+    .name = "models trace",
+    .summary = "the layer sequence (N-W tokens) of one model",
+    .positionals = "NAME",
+    .min_positionals = 1,
+    .max_positionals = 1,
+    .flags = {on_off("json", "{\"model\", \"tokens\", \"codes\", \"layer_types\"} (layer_types: what each layer "
+                             "recorded, before the vocabulary)")},
+    .details = "The input of the N-W aligner (`neurn similarity`): one token per leaf layer in execution order, "
+               "residual adds and concatenations included, in the vocabulary of docs/similarity.md (token and "
+               "one-character code). Traced on the meta device at the model's minimum input size.",
+    .fn = run_models_trace}};
 
 // The vocabulary as the Markdown table of docs/similarity.md (a test checks
 // that the page holds every row).
-int run_models_vocabulary(const Args& args) {
-  Flags f(args, {"help"});
-  if (f.has("help")) {
-    std::printf("usage: neurn models vocabulary\nThe trace vocabulary as a Markdown table: token, code, the layer "
-                "types recorded as it, meaning.\n");
-    return 0;
-  }
-  f.allow_only({"help"});
+int run_models_vocabulary(const Flags&) {
   std::printf("| token | code | recorded layer types | what counts as it |\n|---|---|---|---|\n");
   for (auto& t : similarity::vocabulary()) {
     std::string types;
@@ -121,7 +103,10 @@ int run_models_vocabulary(const Args& args) {
   return 0;
 }
 
-Register reg_vocab{"models vocabulary", "the token vocabulary of the traces (Markdown table)", run_models_vocabulary};
+Register reg_vocab{{.name = "models vocabulary",
+                    .summary = "the token vocabulary of the traces (Markdown table)",
+                    .details = "Token, code, the layer types recorded as it, meaning.",
+                    .fn = run_models_vocabulary}};
 
 }  // namespace
 }  // namespace neurn::cli

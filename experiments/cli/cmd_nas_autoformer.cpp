@@ -34,8 +34,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace neurn::autoformer;
 
-const char* kHelp = R"(usage: neurn nas autoformer train|search|export|run --config FILE [options]
-
+// The actions, for --help (the flags are listed by the parser).
+const char* kActions = R"(ACTION is one of
   train    trains the supernet (one uniform subnet per step); writes
            OUTPUT/supernet.safetensors (and a resumable OUTPUT/supernet_ckpt.safetensors)
   search   evolution under the parameter limit on the validation split; writes
@@ -43,18 +43,7 @@ const char* kHelp = R"(usage: neurn nas autoformer train|search|export|run --con
   export   the best subnet (or --arch) with its inherited weights:
            OUTPUT/subnet.json + OUTPUT/subnet.safetensors (model autoformer, arch: OUTPUT/subnet.json)
   run      train, search, export, then the config's finetune: runs (without and with NeuRN)
-  show     checks the config and prints the resolved settings (no data, no training)
-
-  --config FILE        YAML (experiments/configs/autoformer_tiny.yaml)
-  --output DIR         overrides output_dir
-  --data-root DIR      overrides data_root
-  --device cpu|cuda|auto
-  --steps N            overrides autoformer.train.steps
-  --generations N      overrides autoformer.search.generations
-  --supernet FILE      search/export from these supernet weights (e.g. a converted reference checkpoint)
-  --arch ENCODING      export this subnet (e192-h3,4,...-m3.5,4,...) instead of the search's best
-  --fresh              ignore checkpoints and search history (default: resume)
-)";
+  show     checks the config and prints the resolved settings (no data, no training))";
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -90,10 +79,14 @@ NasConfig load_nas_config(const std::string& path) {
   YAML::Node a = root["autoformer"];
   std::string w = path + ": autoformer";
   NEURN_CHECK(a && a.IsMap(), path, ": no autoformer: section");
-  yaml_only_keys(a, {"space", "patch", "head_dim", "source", "train_images", "val_images", "seed", "train", "search"}, w);
+  yaml_only_keys(a, {"space", "patch", "head_dim", "relative_position", "max_relative_position", "source", "train_images",
+                     "val_images", "seed", "train", "search"},
+                 w);
   c.space = search_space(yaml_get<std::string>(a, "space", "cpu", w));
   c.space.patch = yaml_get<int64_t>(a, "patch", c.space.patch, w);
   c.space.head_dim = yaml_get<int64_t>(a, "head_dim", c.space.head_dim, w);
+  c.space.relative_position = yaml_get<bool>(a, "relative_position", false, w);  // the reference's --relative_position
+  c.space.max_relative_position = yaml_get<int64_t>(a, "max_relative_position", c.space.max_relative_position, w);
   c.space.validate();
   c.source = yaml_get<std::string>(a, "source", c.source, w);
   c.train_images = yaml_get<int64_t>(a, "train_images", 0, w);
@@ -332,15 +325,7 @@ int do_show(const NasConfig& c) {
   return 0;
 }
 
-int cmd_nas_autoformer(const Args& args) {
-  Flags f(args, {"help", "fresh"});
-  if (f.has("help") || f.positional().empty()) {
-    std::fputs(kHelp, f.has("help") ? stdout : stderr);
-    return f.has("help") ? 0 : 2;
-  }
-  f.allow_only({"help", "fresh", "config", "output", "data-root", "device", "steps", "generations", "supernet",
-                "arch"});
-  NEURN_CHECK(f.positional().size() == 1, "one action (train, search, export, run or show), got ", f.positional().size());
+int cmd_nas_autoformer(const Flags& f) {
   NEURN_CHECK(f.has("config"), "--config FILE is required (see neurn nas autoformer --help)");
   NasConfig c = load_nas_config(f.get("config"));
   if (f.has("output")) c.output_dir = f.get("output");
@@ -368,8 +353,21 @@ int cmd_nas_autoformer(const Args& args) {
   return rc;
 }
 
-Register reg{"nas autoformer", "AutoFormer: train the ViT supernet, search, export, fine-tune (train|search|export|run)",
-             cmd_nas_autoformer};
+Register reg{{.name = "nas autoformer",
+              .summary = "AutoFormer: train the ViT supernet, search, export, fine-tune (train|search|export|run)",
+              .positionals = "ACTION",
+              .min_positionals = 1,
+              .max_positionals = 1,
+              .flags = {text("config", "FILE", "YAML (experiments/configs/autoformer_tiny.yaml); required"),
+              text("output", "DIR", "overrides output_dir"), text("data-root", "DIR", "overrides data_root"),
+              text("device", "cpu|cuda|auto", "overrides device"),
+              integer("steps", "N", "overrides autoformer.train.steps"),
+              integer("generations", "N", "overrides autoformer.search.generations"),
+              text("supernet", "FILE", "search/export from these supernet weights (e.g. a converted reference checkpoint)"),
+              text("arch", "ENCODING", "export this subnet (e192-h3,4,...-m3.5,4,...) instead of the search's best"),
+              on_off("fresh", "ignore checkpoints and search history (default: resume)")},
+              .details = kActions,
+              .fn = cmd_nas_autoformer}};
 
 }  // namespace
 }  // namespace neurn::cli

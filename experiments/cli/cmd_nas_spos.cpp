@@ -34,25 +34,15 @@ namespace {
 namespace fs = std::filesystem;
 using namespace neurn::spos;
 
-const char* kHelp = R"(usage: neurn nas spos train|search|export|run|show --config FILE [options]
-
+// The actions, for --help (the flags are listed by the parser).
+const char* kActions = R"(ACTION is one of
   train    trains the supernet (one uniform path per step): OUTPUT/supernet.safetensors
   search   evolution under the FLOPs / parameter limits, fitness = validation accuracy
            after BN recalibration: OUTPUT/search_history.json (resumable), OUTPUT/search_result.json
   export   the best architecture (or --arch): OUTPUT/arch.json (model spos, arch: OUTPUT/arch.json)
            and OUTPUT/search.html (best and mean fitness per generation, the architecture)
   run      train, search, export, then the config's finetune: runs (without and with NeuRN)
-  show     checks the config and prints the resolved settings and the FLOPs range
-
-  --config FILE        YAML (experiments/configs/spos_tiny.yaml)
-  --output DIR         overrides output_dir
-  --data-root DIR      overrides data_root
-  --device cpu|cuda|auto
-  --steps N            overrides spos.train.steps
-  --generations N      overrides spos.search.generations
-  --arch ENCODING      export this architecture (JSON file or 20 op indices)
-  --fresh              ignore the search history (default: resume)
-)";
+  show     checks the config and prints the resolved settings and the FLOPs range)";
 
 using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -387,14 +377,7 @@ int do_show(const SposConfig& c) {
   return 0;
 }
 
-int cmd_nas_spos(const Args& args) {
-  Flags f(args, {"help", "fresh"});
-  if (f.has("help") || f.positional().empty()) {
-    std::fputs(kHelp, f.has("help") ? stdout : stderr);
-    return f.has("help") ? 0 : 2;
-  }
-  f.allow_only({"help", "fresh", "config", "output", "data-root", "device", "steps", "generations", "arch"});
-  NEURN_CHECK(f.positional().size() == 1, "one action (train, search, export, run or show), got ", f.positional().size());
+int cmd_nas_spos(const Flags& f) {
   NEURN_CHECK(f.has("config"), "--config FILE is required (see neurn nas spos --help)");
   SposConfig c = load_spos_config(f.get("config"));
   if (f.has("output")) c.output_dir = f.get("output");
@@ -422,8 +405,20 @@ int cmd_nas_spos(const Args& args) {
   return rc;
 }
 
-Register reg{"nas spos", "SPOS: train the supernet, search, export, retrain with and without NeuRN (train|search|export|run|show)",
-             cmd_nas_spos};
+Register reg{{.name = "nas spos",
+              .summary = "SPOS: train the supernet, search, export, retrain with and without NeuRN (train|search|export|run|show)",
+              .positionals = "ACTION",
+              .min_positionals = 1,
+              .max_positionals = 1,
+              .flags = {text("config", "FILE", "YAML (experiments/configs/spos_tiny.yaml); required"),
+              text("output", "DIR", "overrides output_dir"), text("data-root", "DIR", "overrides data_root"),
+              text("device", "cpu|cuda|auto", "overrides device"),
+              integer("steps", "N", "overrides spos.train.steps"),
+              integer("generations", "N", "overrides spos.search.generations"),
+              text("arch", "ENCODING", "export this architecture (JSON file or 20 op indices)"),
+              on_off("fresh", "ignore the search history (default: resume)")},
+              .details = kActions,
+              .fn = cmd_nas_spos}};
 
 }  // namespace
 }  // namespace neurn::cli

@@ -1,6 +1,6 @@
 // NeuRN tools on the command line:
-//   neurn bench neurn --size 32 --batch 256 --k 3[,5,...]   forward + backward throughput
-//   neurn data show --domains mnist,usps,mnistm,syn --neurn k=3 --out grid.png
+//   neurn bench neurn --image-size 32 --batch-size 256 --k 3[,5,...]   forward + backward throughput
+//   neurn data show --domains mnist,usps,mnistm,syn --neurn-options k=3 --output grid.png
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -42,23 +42,12 @@ void device_sync(Device d) {
 
 // ---- bench neurn ---------------------------------------------------------------
 
-int bench_neurn(const Args& args) {
-  Flags f(args, {"help"});
-  if (f.has("help")) {
-    std::printf(
-        "usage: neurn bench neurn [--size 32] [--batch 256] [--channels 3] [--k 3 | --k 3,5,7,15,31]\n"
-        "                         [--padding valid] [--max-scope image] [--device cpu|cuda] [--dtype float32]\n"
-        "                         [--iters N] [--min-seconds 1.0]\n"
-        "Times NeuRN forward + backward (dL/dx for a fixed random dL/dout) on a random batch and prints\n"
-        "one line per k, then `images_per_second=<N>` last (the slowest k of the list).\n"
-        "CPU threads: NEURN_NUM_THREADS (default: all cores).\n");
-    return 0;
-  }
-  f.allow_only({"size", "batch", "channels", "k", "padding", "max-scope", "device", "dtype", "iters", "min-seconds"});
-  const int64_t size = f.get_int("size", 32), batch = f.get_int("batch", 256), channels = f.get_int("channels", 3);
+int bench_neurn(const Flags& f) {
+  const int64_t size = f.get_int("image-size", 32), batch = f.get_int("batch-size", 256),
+                channels = f.get_int("channels", 3);
   const int64_t fixed_iters = f.get_int("iters", 0);
   const double min_seconds = f.get_double("min-seconds", 1.0);
-  NEURN_CHECK(size > 0 && batch > 0 && channels > 0, "bench neurn: --size, --batch and --channels must be positive");
+  NEURN_CHECK(size > 0 && batch > 0 && channels > 0, "bench neurn: --image-size, --batch-size and --channels must be positive");
   Device device = Device::parse(f.get("device", "cpu"));
   DType dtype = f.get("dtype", "float32") == "float64" ? DType::Float64 : DType::Float32;
   NEURN_CHECK(f.get("dtype", "float32") == "float32" || f.get("dtype", "float32") == "float64",
@@ -128,27 +117,27 @@ int bench_neurn(const Args& args) {
   return 0;
 }
 
-Register reg_bench{"bench neurn", "NeuRN forward+backward throughput (images/s), flat in k", bench_neurn};
+Register reg_bench{{
+    .name = "bench neurn",
+    .summary = "NeuRN forward+backward throughput (images/s), flat in k",
+    .flags = {integer("image-size", "S", "(32)"), integer("batch-size", "N", "(256)"), integer("channels", "C", "(3)"),
+              text("k", "K[,K...]", "patch sizes, odd: 3 or 3,5,7,15,31 (3)"), text("padding", "MODE", "(valid)"),
+              text("max-scope", "image|channel", "(image)"), text("device", "cpu|cuda", "(cpu)"),
+              text("dtype", "float32|float64", "(float32)"), integer("iters", "N", "fixed iterations (0: timed)"),
+              real("min-seconds", "X", "time each k at least this long (1.0)")},
+    .details = "Times NeuRN forward + backward (dL/dx for a fixed random dL/dout) on a random batch and prints one "
+               "line per k, then `images_per_second=<N>` last (the slowest k of the list). CPU threads: "
+               "NEURN_NUM_THREADS (default: all cores).",
+    .fn = bench_neurn}};
 
 // ---- data show ----------------------------------------------------------------------
 
-int data_show(const Args& args) {
-  Flags f(args, {"help"});
-  if (f.has("help")) {
-    std::printf(
-        "usage: neurn data show [--domains mnist,usps,mnistm,syn] [--neurn k=3[,padding=..,max_scope=..]]\n"
-        "                       [--out grid.png] [--samples 6] [--split test] [--size 32] [--scale 3]\n"
-        "Writes a PNG grid: one row per domain, `samples` images each, the original (as the model sees\n"
-        "it: RGB, size x size) beside its NeuRN output. Domains whose files are absent are skipped\n"
-        "with a message (see `neurn data prepare`).\n");
-    return 0;
-  }
-  f.allow_only({"domains", "neurn", "out", "samples", "split", "size", "scale"});
+int data_show(const Flags& f) {
   const std::vector<std::string> names = split_list(f.get("domains", "mnist,usps,mnistm,syn"));
-  const NeuRNOptions opt = parse_neurn_options(f.get("neurn", "k=3"));
-  const std::string out_path = f.get("out", "grid.png"), split = f.get("split", "test");
-  const int64_t samples = f.get_int("samples", 6), size = f.get_int("size", 32), scale = f.get_int("scale", 3);
-  NEURN_CHECK(samples >= 1 && size >= 1 && scale >= 1, "data show: --samples, --size and --scale must be >= 1");
+  const NeuRNOptions opt = parse_neurn_options(f.get("neurn-options", "k=3"));
+  const std::string out_path = f.get("output", "grid.png"), split = f.get("split", "test");
+  const int64_t samples = f.get_int("samples", 6), size = f.get_int("image-size", 32), scale = f.get_int("scale", 3);
+  NEURN_CHECK(samples >= 1 && size >= 1 && scale >= 1, "data show: --samples, --image-size and --scale must be >= 1");
 
   struct Row {
     std::string name;
@@ -211,7 +200,18 @@ int data_show(const Args& args) {
   return 0;
 }
 
-Register reg_show{"data show", "a PNG grid of samples per domain beside their NeuRN output", data_show};
+Register reg_show{{
+    .name = "data show",
+    .summary = "a PNG grid of samples per domain beside their NeuRN output",
+    .flags = {text("domains", "A,B", "(mnist,usps,mnistm,syn)"),
+              text("neurn-options", "SPEC", "k=3[,padding=..,max_scope=..] (k=3)"),
+              text("output", "FILE.png", "(grid.png)"), integer("samples", "N", "images per domain (6)"),
+              text("split", "train|test", "(test)"), integer("image-size", "S", "(32)"),
+              integer("scale", "N", "pixels per image pixel (3)")},
+    .details = "One row per domain, `samples` images each, the original (as the model sees it: RGB, size x size) "
+               "beside its NeuRN output. Domains whose files are absent are skipped with a message (see `neurn "
+               "data prepare`).",
+    .fn = data_show}};
 
 }  // namespace
 

@@ -10,35 +10,13 @@
 namespace neurn::cli {
 namespace {
 
-const char* kHelp = R"(usage: neurn report RESULTS_DIR [--out DIR] [--title TEXT]
-
-Reads every results.jsonl under RESULTS_DIR (the shards of a sweep are merged;
-a run recorded twice is kept once; corrupt lines are reported and skipped) and
-writes into DIR (default RESULTS_DIR/report):
-  table1.md, table1.csv, table1.tex   Table 1: a row per model and model+NeuRN,
-                                      mean and std over seeds, NeuRN
-                                      improvements marked and counted
-  similarity_{without,with}_neurn.{png,svg}, similarity_difference.{png,svg}
-                                      functional similarity (cosine of accuracy rows)
-  curves_<source>_{val_acc,train_loss}.svg
-  index.html                          all of it on one page
-RESULTS_DIR may also be a single results.jsonl file.
-)";
-
-int cmd_report(const Args& args) {
-  Flags f(args, {"help"});
-  if (f.has("help")) {
-    std::fputs(kHelp, stdout);
-    return 0;
-  }
-  f.allow_only({"out", "title", "help"});
-  NEURN_CHECK(f.positional().size() == 1, "expected one RESULTS_DIR (see neurn report --help)");
+int cmd_report(const Flags& f) {
   std::string dir = f.positional()[0];
   experiments::LoadedResults res = experiments::load_results_dir(dir);
   for (auto& w : res.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
   std::string base = std::filesystem::is_regular_file(dir) ? std::filesystem::path(dir).parent_path().string() : dir;
   if (base.empty()) base = ".";
-  std::string out = f.get("out", base + "/report");
+  std::string out = f.get("output", base + "/report");
   experiments::ReportFiles rf = experiments::write_report(res, out, f.get("title", "neurn report: " + dir));
   std::cout << res.records.size() << " runs\n\n"
             << experiments::table1_markdown(experiments::build_table1(res.records)) << "\n";
@@ -50,7 +28,20 @@ int cmd_report(const Args& args) {
   return 0;
 }
 
-Register reg{"report", "write Table 1, similarity heatmaps and the HTML report of RESULTS_DIR", cmd_report};
+Register reg{{
+    .name = "report",
+    .summary = "write Table 1, similarity heatmaps and the HTML report of RESULTS_DIR",
+    .positionals = "RESULTS_DIR",
+    .min_positionals = 1,
+    .max_positionals = 1,
+    .flags = {text("output", "DIR", "(RESULTS_DIR/report)"), text("title", "TEXT", "(neurn report: RESULTS_DIR)")},
+    .details = "Reads every results.jsonl under RESULTS_DIR (the shards of a sweep are merged; a run recorded twice "
+               "is kept once; corrupt lines are reported and skipped) and writes into DIR: table1.md, table1.csv, "
+               "table1.tex (Table 1: a row per model and model+NeuRN, mean and std over seeds, NeuRN improvements "
+               "marked and counted); similarity_{without,with}_neurn.{png,svg}, similarity_difference.{png,svg} "
+               "(functional similarity: cosine of accuracy rows); curves_<source>_{val_acc,train_loss}.svg; "
+               "index.html (all of it on one page). RESULTS_DIR may also be a single results.jsonl file.",
+    .fn = cmd_report}};
 
 }  // namespace
 }  // namespace neurn::cli

@@ -26,29 +26,6 @@ namespace {
 using namespace neurn::similarity;
 namespace fs = std::filesystem;
 
-const char* kHelp =
-    "usage: neurn similarity --align A B [--matrix] [--json] [N-W options]\n"
-    "       neurn similarity --models all|LIST [--exclude LIST] --out DIR [--shortlist K]\n"
-    "                        [--measure index|correlation]\n"
-    "                        [--top 100] [--max-pattern-len 6] [--threads T] [N-W options]\n"
-    "N-W options: --match 4 --mismatch -1 --gap -1 --borders gap|zero (gap: F(i,0) = i*gap, the\n"
-    "  usual Needleman-Wunsch; zero: the paper's Eq. 1, first row and column 0, leading gaps free).\n"
-    "--align: A and B are registry names or ad-hoc sequences `seq:Conv,ReLU,MaxPool`. Prints the\n"
-    "  raw score, the similarity index in [0, 1] (docs/similarity.md), the aligned traces with\n"
-    "  gaps ('-') and, with --matrix and traces of at most 40 tokens, the DP matrix with the\n"
-    "  traceback path marked '*'. --json: one object (score, index, aligned_a, aligned_b, ...).\n"
-    "--models: all pairs of the registry's models (or LIST, comma-separated), less --exclude\n"
-    "  (e.g. the searched spos,autoformer, which are not among the paper's 44). Writes to DIR:\n"
-    "  nw_score.csv, nw_index.csv, pattern_index.csv (matrices), pairs.csv (one row per pair),\n"
-    "  clusters.csv, nw_heatmap.{png,svg} (ordered by average linkage on the distance, with the\n"
-    "  dendrogram), pattern_heatmap.{png,svg}, patterns_top.{png,svg} (the --top most common\n"
-    "  combinations of length 2..--max-pattern-len against the models holding them), summary.json.\n"
-    "  --measure: index (default) clusters on 1 - index; correlation on the Pearson correlation\n"
-    "  of the index matrix's rows (distance (1 - r) / 2). Cuts into K clusters (--shortlist K,\n"
-    "  default min(12, models), the paper's 12) and prints each with its medoid; compares the\n"
-    "  shortlist with the paper's 12 and the N-W clusters with the pattern clusters (adjusted\n"
-    "  Rand index). Prints the time of the alignments.\n";
-
 NwParams nw_params(const Flags& f) {
   NwParams p;
   p.match = static_cast<int>(f.get_int("match", 4));
@@ -212,7 +189,7 @@ std::vector<experiments::DendrogramLink> links_of(const Dendrogram& d) {
 }
 
 int run_models_analysis(const Flags& f) {
-  NEURN_CHECK(f.has("out"), "similarity --models: --out DIR is required (where the CSVs and figures go)");
+  NEURN_CHECK(f.has("output"), "similarity --models: --output DIR is required (where the CSVs and figures go)");
   NwParams p = nw_params(f);
   const std::string measure = f.get("measure", "index");
   NEURN_CHECK(measure == "index" || measure == "correlation", "--measure: expected index or correlation, got '",
@@ -221,10 +198,10 @@ int run_models_analysis(const Flags& f) {
   const int threads = static_cast<int>(f.get_int("threads", 0));
   const int64_t top = f.get_int("top", 100), max_len = f.get_int("max-pattern-len", 6);
   NEURN_CHECK(top >= 1 && max_len >= 2, "--top must be >= 1 and --max-pattern-len >= 2, got ", top, " and ", max_len);
-  const fs::path out = f.get("out");
+  const fs::path out = f.get("output");
   std::error_code ec;
   fs::create_directories(out, ec);
-  NEURN_CHECK(!ec, "--out: cannot create ", out.string(), ": ", ec.message());
+  NEURN_CHECK(!ec, "--output: cannot create ", out.string(), ": ", ec.message());
 
   auto t0 = std::chrono::steady_clock::now();
   std::vector<NamedTrace> traces = registry_traces(f.get("models", "all"), f.get("exclude", ""));
@@ -446,20 +423,42 @@ int run_models_analysis(const Flags& f) {
   return 0;
 }
 
-int run_similarity(const Args& args) {
-  Flags f(args, {"help", "align", "matrix", "json"});
-  if (f.has("help") || args.empty()) {
-    std::printf("%s", kHelp);
-    return args.empty() ? 2 : 0;
-  }
-  f.allow_only({"help", "align", "matrix", "json", "match", "mismatch", "gap", "borders", "models", "out",
-                "shortlist", "measure", "top", "max-pattern-len", "threads", "exclude"});
+int run_similarity(const Flags& f) {
   NEURN_CHECK(f.has("align") != f.has("models"), "similarity: give either --align A B or --models all|LIST --out DIR");
   return f.has("align") ? run_align(f) : run_models_analysis(f);
 }
 
-Register reg{"similarity", "Needleman-Wunsch and pattern similarity of architectures, clusters, shortlist",
-             run_similarity};
+Register reg{{
+    .name = "similarity",
+    .summary = "Needleman-Wunsch and pattern similarity of architectures, clusters, shortlist",
+    .positionals = "[A B]",
+    .max_positionals = 2,
+    .flags = {on_off("align", "align A and B: registry names or ad-hoc sequences `seq:Conv,ReLU,MaxPool`. Prints "
+                              "the raw score, the similarity index in [0, 1] (docs/similarity.md) and the aligned "
+                              "traces with gaps ('-')"),
+              on_off("matrix", "with --align and traces of at most 40 tokens: the DP matrix with the traceback "
+                               "path marked '*'"),
+              on_off("json", "with --align: one object (score, index, aligned_a, aligned_b, ...)"),
+              integer("match", "N", "N-W match score (4)"), integer("mismatch", "N", "N-W mismatch score (-1)"),
+              integer("gap", "N", "N-W gap penalty (-1)"),
+              text("borders", "gap|zero", "gap: F(i,0) = i*gap, the usual Needleman-Wunsch; zero: the paper's Eq. 1, "
+                                          "first row and column 0, leading gaps free (gap)"),
+              text("models", "all|LIST", "all pairs of the registry's models (or LIST, comma-separated)"),
+              text("exclude", "LIST", "less these (e.g. the searched spos,autoformer, not among the paper's 44)"),
+              text("output", "DIR", "with --models: where the matrices, heatmaps and summary.json go; required"),
+              integer("shortlist", "K", "clusters to cut into (min(12, models), the paper's 12)"),
+              text("measure", "index|correlation", "index clusters on 1 - index; correlation on the Pearson "
+                                                   "correlation of the index matrix's rows (index)"),
+              integer("top", "N", "the most common layer combinations to plot (100)"),
+              integer("max-pattern-len", "N", "longest combination counted (6)"),
+              integer("threads", "T", "(0: all cores)")},
+    .details = "Either --align A B, or --models all|LIST --output DIR, which writes nw_score.csv, nw_index.csv, "
+               "pattern_index.csv (matrices), pairs.csv (one row per pair), clusters.csv, nw_heatmap.{png,svg} "
+               "(ordered by average linkage on the distance, with the dendrogram), pattern_heatmap.{png,svg}, "
+               "patterns_top.{png,svg} and summary.json; prints each cluster with its medoid, compares the "
+               "shortlist with the paper's 12 and the N-W clusters with the pattern clusters (adjusted Rand "
+               "index), and the time of the alignments.",
+    .fn = run_similarity}};
 
 }  // namespace
 }  // namespace neurn::cli

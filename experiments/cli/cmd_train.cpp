@@ -12,54 +12,7 @@
 namespace neurn::cli {
 namespace {
 
-const char* kHelp = R"(usage: neurn train --model NAME --source DOMAIN [options]
-
-Trains one model on one source domain with early stopping on the source
-validation accuracy, evaluates it on the source test split and the targets,
-and appends the record to OUTPUT/results.jsonl (the best checkpoint is in
-OUTPUT/runs/<run>/best.safetensors + best.json).
-
-  --model NAME            registry name (neurn models lists them)
-  --source DOMAIN         mnist, usps, svhn, mnistm or syn
-  --targets A,B           target domains (default: every other domain)
-  --neurn                 NeuRN in front of the model (--neurn both: both variants)
-  --neurn-options SPEC    e.g. k=3,padding=valid,max_scope=image,eps=1e-6
-  --seed N                (0)
-  --epochs N              maximum epochs (30)
-  --patience N            early-stopping patience in epochs (5)
-  --batch-size N          (256)
-  --optimizer adam|sgd    (adam)
-  --lr X                  (0.001)
-  --weight-decay X        (0)
-  --momentum X            sgd only (0.9)
-  --train-images N        first N source training images (all)
-  --val-images N          validation images held out of them (10%)
-  --test-images N         cap on each test split (all)
-  --image-size N          (the model's: 32 for the digit models)
-  --weights FILE          initial weights (the head is re-initialised)
-  --weights-format F      where they come from: torchvision | keras | neurn (needed
-                          unless FILE ends in .h5: keras); sets the normalization
-  --normalize MODE        none | imagenet | torch | tf | caffe (from the weights)
-  --arch ARCH             architecture of a searched model (spos, autoformer)
-  --device auto|cpu|cuda  (auto)
-  --data-root DIR         ($NEURN_DATA, else ./data)
-  --output DIR            (runs/train)
-  --skip-missing-targets  test on the available targets only
-  --resume                continue from the last checkpoint / skip a recorded run
-)";
-
-int cmd_train(const Args& args) {
-  Flags f(args, {"help", "resume", "skip-missing-targets"});
-  if (f.has("help")) {
-    std::fputs(kHelp, stdout);
-    return 0;
-  }
-  f.allow_only({"help", "model", "source", "targets", "neurn", "neurn-options", "seed", "epochs", "patience",
-                "batch-size", "optimizer", "lr", "weight-decay", "momentum", "train-images", "val-images",
-                "test-images", "image-size", "weights", "weights-format", "normalize", "arch", "device",
-                "data-root", "output", "skip-missing-targets", "resume"});
-  NEURN_CHECK(f.positional().empty(), "unexpected argument '", f.positional().empty() ? "" : f.positional()[0],
-              "' (see neurn train --help)");
+int cmd_train(const Flags& f) {
   NEURN_CHECK(f.has("model") && f.has("source"), "--model and --source are required (see neurn train --help)");
 
   // Flags -> YAML -> the config schema, so flags get the same checks as files.
@@ -151,7 +104,40 @@ int cmd_train(const Args& args) {
   return s.failed > 0 ? 1 : 0;
 }
 
-Register reg{"train", "train and evaluate one model from flags (no config file)", cmd_train};
+Register reg{{
+    .name = "train",
+    .summary = "train and evaluate one model from flags (no config file)",
+    .flags = {text("model", "NAME", "registry name, required (neurn models lists them)"),
+              text("source", "DOMAIN", "mnist, usps, svhn, mnistm or syn, required"),
+              text("targets", "A,B", "target domains (default: every other domain)"),
+              optional("neurn", "both", "NeuRN in front of the model (--neurn both: both variants)"),
+              text("neurn-options", "SPEC", "e.g. k=3,padding=valid,max_scope=image,eps=1e-6"),
+              integer("seed", "N", "(0)"),
+              integer("epochs", "N", "maximum epochs (30)"),
+              integer("patience", "N", "early-stopping patience in epochs (5)"),
+              integer("batch-size", "N", "(256)"),
+              text("optimizer", "adam|sgd", "(adam)"),
+              real("lr", "X", "(0.001)"),
+              real("weight-decay", "X", "(0)"),
+              real("momentum", "X", "sgd only (0.9)"),
+              integer("train-images", "N", "first N source training images (all)"),
+              integer("val-images", "N", "validation images held out of them (10%)"),
+              integer("test-images", "N", "cap on each test split (all)"),
+              integer("image-size", "N", "(the model's: 32 for the digit models)"),
+              text("weights", "FILE", "initial weights (the head is re-initialised)"),
+              text("weights-format", "F", "where they come from: torchvision | keras | neurn (needed unless FILE "
+                                          "ends in .h5: keras); sets the normalization"),
+              text("normalize", "MODE", "none | imagenet | torch | tf | caffe (from the weights)"),
+              text("arch", "ARCH", "architecture of a searched model (spos, autoformer)"),
+              text("device", "auto|cpu|cuda", "(auto)"),
+              text("data-root", "DIR", "($NEURN_DATA, else ./data)"),
+              text("output", "DIR", "(runs/train)"),
+              on_off("skip-missing-targets", "test on the available targets only"),
+              on_off("resume", "continue from the last checkpoint / skip a recorded run")},
+    .details = "Trains one model on one source domain with early stopping on the source validation accuracy, "
+               "evaluates it on the source test split and the targets, and appends the record to "
+               "OUTPUT/results.jsonl (the best checkpoint is in OUTPUT/runs/<run>/best.safetensors + best.json).",
+    .fn = cmd_train}};
 
 }  // namespace
 }  // namespace neurn::cli

@@ -1,5 +1,5 @@
 #pragma once
-// `neurn forward --model none --neurn k=3[,padding=..,max_scope=..,eps=..]
+// `neurn forward --model none --neurn-options k=3[,padding=..,max_scope=..,eps=..]
 //  --input X.safetensors --output Y.safetensors [--device cpu|cuda]`:
 // NeuRN alone applied to the tensor named "input" ((N, C, H, W), or (C, H, W)
 // / (H, W), taken as one image / one channel), written as "output" with the

@@ -86,7 +86,7 @@ TEST_CASE("neurn similarity --models: matrices, clusters, figures, shortlist" * 
   fs::path dir = fresh_dir("cli_similarity");
   std::string out;
   const std::string models = "vgg19,resnet50,resnet50v2,mobilenet,mobilenet_v2,digits_convnet";
-  REQUIRE(run("similarity --models " + models + " --out " + dir.string() + " --shortlist 3 --top 20", out) == 0);
+  REQUIRE(run("similarity --models " + models + " --output " + dir.string() + " --shortlist 3 --top 20", out) == 0);
   INFO(out);
   CHECK(out.find("shortlist (3): ") != std::string::npos);
   CHECK(out.find("N-W: 21 pairs") != std::string::npos);
@@ -121,14 +121,14 @@ TEST_CASE("neurn similarity --models: matrices, clusters, figures, shortlist" * 
   CHECK(svg.find("<path") != std::string::npos);
   CHECK(slurp(dir / "patterns_top.svg").find("<svg") != std::string::npos);
   // --exclude drops models from the list (here all but two, by an alias too).
-  REQUIRE(run("similarity --models " + models + " --exclude resnet50v2,mobilenetv2,mobilenet,digits_convnet --out " +
+  REQUIRE(run("similarity --models " + models + " --exclude resnet50v2,mobilenetv2,mobilenet,digits_convnet --output " +
                   dir.string(),
               out) == 0);
   CHECK(out.find("2 models") != std::string::npos);
-  CHECK(run("similarity --models all --exclude resnet51 --out " + dir.string(), out) != 0);
+  CHECK(run("similarity --models all --exclude resnet51 --output " + dir.string(), out) != 0);
   CHECK(out.find("--exclude: 'resnet51' is not a registry model") != std::string::npos);
   // The correlation measure writes its matrix too.
-  REQUIRE(run("similarity --models " + models + " --out " + dir.string() + " --measure correlation", out) == 0);
+  REQUIRE(run("similarity --models " + models + " --output " + dir.string() + " --measure correlation", out) == 0);
   CHECK(fs::exists(dir / "nw_correlation.csv"));
 }
 
@@ -141,10 +141,10 @@ TEST_CASE("neurn similarity: bad input is a clear error" * SKIP_UNLESS_BIN) {
   CHECK(run("similarity --align seq:Conv seq:Conv --borders none", out) != 0);
   CHECK(out.find("expected gap or zero, got 'none'") != std::string::npos);
   CHECK(run("similarity --models all", out) != 0);
-  CHECK(out.find("--out DIR is required") != std::string::npos);
-  CHECK(run("similarity --models vgg19,resnet50 --out " + fresh_dir("cli_similarity_bad").string() + " --shortlist 3", out) != 0);
+  CHECK(out.find("--output DIR is required") != std::string::npos);
+  CHECK(run("similarity --models vgg19,resnet50 --output " + fresh_dir("cli_similarity_bad").string() + " --shortlist 3", out) != 0);
   CHECK(out.find("--shortlist: K must be in 1..2") != std::string::npos);
-  CHECK(run("similarity --models vgg19,resnet50,vgg19 --out " + fresh_dir("cli_similarity_bad").string(), out) != 0);
+  CHECK(run("similarity --models vgg19,resnet50,vgg19 --output " + fresh_dir("cli_similarity_bad").string(), out) != 0);
   CHECK(out.find("'vgg19' is listed twice") != std::string::npos);
   CHECK(run("similarity --align seq:Conv seq:Conv --match -2", out) != 0);
   CHECK(out.find("--match (-2) must be greater than --mismatch") != std::string::npos);

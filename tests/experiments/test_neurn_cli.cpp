@@ -46,7 +46,7 @@ TEST_CASE("neurn forward --model none --neurn: the op on a safetensors tensor" *
     save_safetensors(x, {{"input", input}});
     std::string out;
     int rc = run_cli(
-        "forward --model none --neurn k=5,padding=reflect,max_scope=channel --input " + x + " --output " + y, out);
+        "forward --model none --neurn-options k=5,padding=reflect,max_scope=channel --input " + x + " --output " + y, out);
     INFO(out);
     REQUIRE(rc == 0);
     Tensor got = find_tensor(load_safetensors(y), "output", y);
@@ -56,17 +56,17 @@ TEST_CASE("neurn forward --model none --neurn: the op on a safetensors tensor" *
     CHECK(max(abs(sub(got, want))).item() == 0.0);
   }
   std::string out;
-  CHECK(run_cli("forward --model none --neurn k=4 --input " + x + " --output " + y, out) != 0);
+  CHECK(run_cli("forward --model none --neurn-options k=4 --input " + x + " --output " + y, out) != 0);
   CHECK(out.find("odd") != std::string::npos);
   save_safetensors(x, {{"image", zeros({1, 1, 4, 4})}});
-  CHECK(run_cli("forward --model none --neurn k=3 --input " + x + " --output " + y, out) != 0);
+  CHECK(run_cli("forward --model none --neurn-options k=3 --input " + x + " --output " + y, out) != 0);
   CHECK(out.find("input") != std::string::npos);
   fs::remove_all(dir);
 }
 
 TEST_CASE("neurn bench neurn prints one line per k and images_per_second last" * SKIP_UNLESS_BIN) {
   std::string out;
-  REQUIRE(run_cli("bench neurn --size 12 --batch 2 --k 3,9 --iters 2", out) == 0);
+  REQUIRE(run_cli("bench neurn --image-size 12 --batch-size 2 --k 3,9 --iters 2", out) == 0);
   INFO(out);
   CHECK(out.find("k=3 ") != std::string::npos);
   CHECK(out.find("k=9 ") != std::string::npos);
@@ -74,7 +74,7 @@ TEST_CASE("neurn bench neurn prints one line per k and images_per_second last" *
   REQUIRE(last != std::string::npos);
   CHECK(out.find('\n', last) == out.size() - 1);  // the last line
   CHECK(std::stod(out.substr(last + 18)) > 0);
-  CHECK(run_cli("bench neurn --k 4 --iters 1 --size 8 --batch 1", out) != 0);
+  CHECK(run_cli("bench neurn --k 4 --iters 1 --image-size 8 --batch-size 1", out) != 0);
 }
 
 TEST_CASE("neurn data show writes a PNG grid and skips domains that are not there" * SKIP_UNLESS_BIN) {
@@ -84,7 +84,7 @@ TEST_CASE("neurn data show writes a PNG grid and skips domains that are not ther
   const std::string png = (dir / "grid.png").string();
   std::string out;
   // An empty data root: only the generated domain (syn) is there.
-  int rc = run_cli("data show --domains usps,syn --neurn k=3 --samples 2 --out " + png, out,
+  int rc = run_cli("data show --domains usps,syn --neurn-options k=3 --samples 2 --output " + png, out,
                    "NEURN_DATA=" + (dir / "empty_root").string());
   INFO(out);
   REQUIRE(rc == 0);

@@ -88,7 +88,7 @@ TEST_CASE("neurn forward: logits equal the in-process model's; classes read from
 TEST_CASE("neurn models lists the registry with reference counts" *
           neurn::testing::skip_unless(neurn_bin() != nullptr, neurn::testing::kNoNeurnBin)) {
   std::string out;
-  REQUIRE(run(std::string(neurn_bin()) + " models --classes 1000 --size 224", out) == 0);
+  REQUIRE(run(std::string(neurn_bin()) + " models --classes 1000 --image-size 224", out) == 0);
   INFO(out);
   CHECK(out.find("143667240") != std::string::npos);  // vgg19
   CHECK(out.find("25557032") != std::string::npos);   // resnet50
