@@ -150,14 +150,16 @@ void check_status(cairo_status_t s, const char* what) {
 
 }  // namespace
 
-Canvas::Canvas(double width, double height, Rgb background) : w_(width), h_(height) {
+// Whole pixels: a fractional size would leave the PNG's last row and column
+// outside the background.
+Canvas::Canvas(double width, double height, Rgb background) : w_(std::ceil(width)), h_(std::ceil(height)) {
   NEURN_CHECK(width > 0 && height > 0 && width < 1e5 && height < 1e5, "Canvas: bad size ", width, "x", height);
-  cairo_rectangle_t extents{0, 0, width, height};
+  cairo_rectangle_t extents{0, 0, w_, h_};
   rec_ = cairo_recording_surface_create(CAIRO_CONTENT_COLOR_ALPHA, &extents);
   cr_ = cairo_create(rec_);
   check_status(cairo_status(cr_), "recording surface");
   set_font_options(cr_);
-  fill_rect(0, 0, width, height, background);
+  fill_rect(0, 0, w_, h_, background);
 }
 
 Canvas::~Canvas() {
@@ -483,7 +485,8 @@ void draw_clustered(const ClusteredHeatmap& h, const ClusterLayout& l, Canvas& p
     for (double v : t.values) {
       double x = right - v / hscale * l.dendro_w;
       p.line(x, ay, x, ay + 4, kGrey, 1);
-      p.text(x, ay + 16, tick_label(v, t.decimals), 10, kGrey, Anchor::Middle);
+      // The 0 at the right end is right-aligned, clear of the column labels.
+      p.text(x, ay + 16, tick_label(v, t.decimals), 10, kGrey, v == 0 ? Anchor::End : Anchor::Middle);
     }
     p.text(l.dendro_x + l.dendro_w / 2, ay + 32, "linkage distance", 11, kGrey, Anchor::Middle);
   }

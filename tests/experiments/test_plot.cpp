@@ -254,6 +254,12 @@ TEST_CASE("Canvas: PNG, SVG and PDF of one drawing") {
   CHECK(svg.find("width=\"120px\"") != std::string::npos);  // px, so a browser shows it at the PNG's size
   CHECK(c.inline_svg().rfind("<svg", 0) == 0);
   CHECK(is_pdf(c.encode(ImageFormat::Pdf)));
+  // A fractional size is rounded up, and the background covers the last row and column.
+  Canvas frac(30.4, 20.6, {0, 128, 0});
+  Image fimg = decode_png(frac.encode(ImageFormat::Png));
+  CHECK(fimg.w == 31);
+  CHECK(fimg.h == 21);
+  CHECK(fimg.at(30, 20) == 0x008000);
   CHECK_THROWS_WITH_AS(c.save("x.gif"), doctest::Contains("unknown extension"), neurn::Error);
   CHECK_THROWS_WITH_AS(c.save_png("x.svg"), doctest::Contains("needs a .png"), neurn::Error);
 }
