@@ -49,6 +49,8 @@ const std::vector<TokenInfo>& vocabulary() {
       {"NeuRN", 'n', {"NeuRN"}, "neural response normalization"},
       {"LRN", 'r', {"LRN"}, "local response normalization"},
       {"LCN", 'c', {"LCN"}, "local contrast normalization"},
+      {"Upsample", 'u', {"Upsample"}, "feature-map resize (the decoders' bilinear upsampling: segmentation, depth)"},
+      {"Softmax", 'x', {"Softmax"}, "softmax across branches (the weights of ResNeSt's split attention)"},
   };
   return t;
 }

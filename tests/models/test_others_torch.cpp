@@ -1,0 +1,96 @@
+// resnest50, ghostnet, proxylessnas and midas against PyTorch twins of their
+// authors' definitions (tests/models/others_torch_reference.py: none of the
+// four is in torchvision): random weights and BN statistics saved with the
+// authors' state-dict keys load strictly into the neurn models, and the eval
+// outputs on a (2, 3, 64, 64) input agree in float64. Runs where
+// /usr/bin/python3 imports torch and torchvision; skips visibly otherwise.
+// The reference files are made once per version of the script and kept in the
+// temp directory.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "framework/serialize/safetensors.h"
+#include "layers/layers.h"
+#include "models/registry.h"
+#include "skip.h"
+
+using namespace neurn;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string& others_reference_dir() {
+  static const std::string dir = [] {
+    std::string script = std::string(NEURN_SOURCE_DIR) + "/tests/models/others_torch_reference.py";
+    std::ifstream f(script);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    std::ostringstream name;
+    name << "neurn-others-torch-ref-" << std::hex << std::hash<std::string>{}(ss.str());
+    fs::path d = fs::temp_directory_path() / name.str();
+    if (!fs::exists(d / "complete")) {
+      fs::create_directories(d);
+      std::string cmd = "/usr/bin/python3 '" + script + "' '" + d.string() + "'";
+      MESSAGE("generating the PyTorch reference files: " << cmd);
+      REQUIRE(std::system(cmd.c_str()) == 0);
+      std::ofstream(d / "complete") << "ok\n";
+    }
+    return d.string();
+  }();
+  return dir;
+}
+
+// max |a - b| / max |b|
+double rel_error(const Tensor& got, const Tensor& want) {
+  auto g = got.to_vector<double>(), w = want.to_vector<double>();
+  REQUIRE(g.size() == w.size());
+  double diff = 0, scale = 1e-300;
+  for (size_t i = 0; i < g.size(); ++i) {
+    diff = std::max(diff, std::abs(g[i] - w[i]));
+    scale = std::max(scale, std::abs(w[i]));
+  }
+  return diff / scale;
+}
+
+void check_against_torch(const std::string& name) {
+  const std::string dir = others_reference_dir();
+  ModelOptions o;
+  o.num_classes = 10;
+  o.input_size = 64;
+  ModulePtr model;
+  {
+    DeferInit defer;  // every tensor is loaded below
+    model = build_model(name, o);
+  }
+  model->to(DType::Float64);
+  LoadReport rep = load_state_file(*model, dir + "/" + name + ".weights.safetensors");  // strict
+  INFO(rep.str());
+  CHECK(rep.ok());
+  NamedTensors io = load_safetensors(dir + "/" + name + ".io.safetensors");
+  Tensor x = find_tensor(io, "input", name + ".io");
+  Tensor want = find_tensor(io, "eval_output", name + ".io");
+  model->eval();
+  NoGradGuard no_grad;
+  Tensor y = (*model)(x);
+  REQUIRE(y.shape() == want.shape());
+  double e = rel_error(y, want);
+  MESSAGE(name << ": float64 eval output relative error vs PyTorch " << e);
+  CHECK(e < 1e-10);
+}
+
+}  // namespace
+
+#define SKIP_UNLESS_TORCH neurn::testing::skip_unless(neurn::testing::have_torch(), neurn::testing::kNoTorch)
+
+TEST_CASE("resnest50 against its PyTorch twin (float64 eval)" * SKIP_UNLESS_TORCH) { check_against_torch("resnest50"); }
+TEST_CASE("ghostnet against its PyTorch twin (float64 eval)" * SKIP_UNLESS_TORCH) { check_against_torch("ghostnet"); }
+TEST_CASE("proxylessnas against its PyTorch twin (float64 eval)" * SKIP_UNLESS_TORCH) {
+  check_against_torch("proxylessnas");
+}
+TEST_CASE("midas against its PyTorch twin (float64 eval)" * SKIP_UNLESS_TORCH) { check_against_torch("midas"); }
