@@ -44,7 +44,8 @@ TEST_CASE("backbones II a: parameter counts at 1000 classes equal the references
   CHECK(meta_params([] { return build_inception_v3(imagenet(299), true); }) == 27'161'264);
   // ShuffleNet v1 g = 3, 1.0x, classifier without bias (megvii-model/ShuffleNet-Series)
   CHECK(trace_model("shufflenet", imagenet()).params == 1'864'728);
-  // B1-B7 are the same definition with torchvision's coefficients (not registered)
+  // B1-B7 are the same definition with torchvision's coefficients (registered as efficientnet_b1..b7:
+  // tests/models/test_registry_keras.cpp pins them by name too)
   const struct {
     double width, depth;
     int64_t params;

@@ -205,3 +205,25 @@ TEST_CASE("BatchNorm2dNoScale (Keras scale=False): beta only, float64 gradients,
   CHECK(e.to_vector<double>()[7] == doctest::Approx(want).epsilon(1e-12));
   CHECK_THROWS_CONTAINING(bn(leaf({2, 4, 2, 2}, 1)), "BatchNorm2dNoScale(3)");
 }
+
+TEST_CASE("Keras families: FLOPs at the reference input against the published multiply-adds (x 2, to 10%)") {
+  // ModelTrace::flops counts a multiply-add as 2. Published multiply-adds:
+  // NASNet-A (6 @ 4032) 23.8 G at 331 (Zoph et al. 2018, Table 2; Keras's
+  // nasnet.py table); EfficientNet-B0..B7 0.39, 0.70, 1.0, 1.8, 4.2, 9.9, 19,
+  // 37 G (Tan & Le 2019, Table 2, "FLOPs" there being multiply-adds) at
+  // 224 ... 600.
+  struct Case {
+    const char* name;
+    double gmacs;
+  } cases[] = {{"nasnetlarge", 23.8},     {"efficientnet_b0", 0.39}, {"efficientnet_b1", 0.70},
+               {"efficientnet_b2", 1.0},  {"efficientnet_b3", 1.8},  {"efficientnet_b4", 4.2},
+               {"efficientnet_b5", 9.9},  {"efficientnet_b6", 19.0}, {"efficientnet_b7", 37.0}};
+  for (auto& c : cases) {
+    INFO(c.name);
+    ModelTrace t = trace_model(c.name, imagenet(model_info(c.name).reference_input_size));
+    double gmacs = static_cast<double>(t.flops) / 2e9;
+    MESSAGE(std::string(c.name) << ": " << gmacs << " G multiply-adds at " << model_info(c.name).reference_input_size);
+    CHECK(gmacs > c.gmacs * 0.9);
+    CHECK(gmacs < c.gmacs * 1.1);
+  }
+}
