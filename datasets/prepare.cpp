@@ -253,14 +253,17 @@ void prepare(const std::string& item, const std::string& root, const std::string
         NEURN_CHECK(why.empty(), "bsds500 is not available: ", why, ". Download ", kBsdsUrl, " into ",
                     path_join(root, "bsds500"), "/ and run `neurn data prepare bsds500` again");
       }
-      log("  " + archive + ": no published checksum; the photo count is checked instead");
+      log("  " + archive + ": no published checksum; each extracted photo is checked against its SHA-256");
     }
     int64_t n = extract_tar(archive, path_join(root, "bsds500"), [](const std::string& m) {
       return m.rfind(kBsdsMember, 0) == 0 && m.size() > 4 && m.substr(m.size() - 4) == ".jpg";
     });
     NEURN_CHECK(count_files(dir, ".jpg") == 200, archive, ": expected 200 training photos under ", kBsdsMember,
                 ", extracted ", n);
-    log("  extracted " + std::to_string(n) + " photos into " + dir);
+    // The photos themselves against datasets/checksums.inc (the official archive has no checksum).
+    std::string bad = layout::check_bsds_photos(root);
+    NEURN_CHECK(bad.empty(), archive, ": the extracted photos are not the BSDS500 training photos: ", bad);
+    log("  extracted " + std::to_string(n) + " photos into " + dir + ", each sha256 ok");
   } else if (item == "syn") {
     for (const char* split : {"train", "test"}) {
       bool train = std::string(split) == "train";
@@ -365,10 +368,10 @@ std::vector<std::string> verify(const std::string& item, const std::string& root
     int64_t n = count_files(layout::bsds_train_dir(root), ".jpg");
     if (n == 0) {
       *absent = true;
-    } else if (n != 200) {
-      problems.push_back(layout::bsds_train_dir(root) + ": " + std::to_string(n) + " photos, expected 200");
+    } else if (std::string bad = layout::check_bsds_photos(root); !bad.empty()) {
+      problems.push_back(bad);
     } else {
-      log("  200 training photos");
+      log("  200 training photos, each sha256 ok");
     }
   } else if (item == "syn") {
     int present = 0;

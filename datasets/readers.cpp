@@ -1,6 +1,7 @@
 #include "datasets/readers.h"
 
 #include <matio.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -198,8 +199,90 @@ static std::vector<double> mat_numbers(const matvar_t& var, size_t n, const std:
   return out;
 }
 
+// libmatio trusts the sizes in a file's element tags: a crafted tag made it
+// allocate and clear ~1 GB for a 4 KB file (found by fuzz/fuzz_svhn_mat). A
+// MATLAB v5 file is therefore walked here first: every element, and every
+// sub-element of a matrix, must fit in what holds it, and a compressed
+// matrix may not claim more than zlib's largest ratio (1032:1) allows.
+// Other versions (v7.3 is HDF5) are left to libmatio.
+namespace {
+struct Mat5Walker {
+  const std::string& path;
+  bool swap = false;
+  uint32_t u32(const uint8_t* p) const {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return swap ? __builtin_bswap32(v) : v;
+  }
+  // The sub-elements of a matrix whose payload is [p, p + have) of `declared` bytes.
+  void matrix(const uint8_t* p, size_t have, size_t declared, size_t at) const {
+    size_t pos = 0;
+    while (pos + 8 <= std::min(have, declared)) {
+      uint32_t type = u32(p + pos), n = u32(p + pos + 4);
+      if (type >> 16) {  // small data element: 2 bytes type, 2 bytes size, 4 bytes data
+        pos += 8;
+        continue;
+      }
+      NEURN_CHECK(n <= declared - pos - 8, path, ": corrupt MAT file: a field of the variable at byte ", at,
+                  " claims ", n, " bytes but the variable has ", declared - pos - 8, " left");
+      pos += 8 + ((static_cast<size_t>(n) + 7) / 8 * 8);
+    }
+  }
+  void file(const std::vector<uint8_t>& b) const {
+    size_t pos = 128;
+    while (pos + 8 <= b.size()) {
+      uint32_t type = u32(b.data() + pos), n = u32(b.data() + pos + 4);
+      size_t left = b.size() - pos - 8;
+      if (type >> 16) {
+        pos += 8;
+        continue;
+      }
+      NEURN_CHECK(n <= left, path, ": truncated or corrupt MAT file: the variable at byte ", pos, " claims ", n,
+                  " bytes but the file has ", left, " after it");
+      const uint8_t* payload = b.data() + pos + 8;
+      if (type == 14) {  // miMATRIX
+        matrix(payload, n, n, pos);
+      } else if (type == 15) {  // miCOMPRESSED: inflate the start to check the matrix header
+        uint8_t head[4096];
+        z_stream z{};
+        NEURN_CHECK(inflateInit(&z) == Z_OK, path, ": zlib init failed");
+        z.next_in = const_cast<uint8_t*>(payload);
+        z.avail_in = n;
+        z.next_out = head;
+        z.avail_out = sizeof head;
+        int rc = inflate(&z, Z_SYNC_FLUSH);
+        size_t got = sizeof head - z.avail_out;
+        inflateEnd(&z);
+        NEURN_CHECK(rc == Z_OK || rc == Z_STREAM_END || rc == Z_BUF_ERROR, path,
+                    ": corrupt MAT file: the compressed variable at byte ", pos, " does not inflate");
+        if (got >= 8) {
+          uint32_t inner = u32(head + 4);
+          NEURN_CHECK(static_cast<uint64_t>(inner) <= 1032ull * n + 64, path,
+                      ": corrupt MAT file: the compressed variable at byte ", pos, " claims ", inner,
+                      " bytes from ", n, " compressed ones");
+          if (u32(head) == 14) matrix(head + 8, got - 8, inner, pos);
+        }
+      }
+      pos += 8 + (type == 15 ? static_cast<size_t>(n) : (static_cast<size_t>(n) + 7) / 8 * 8);
+    }
+  }
+};
+
+void check_mat5(const std::string& path) {
+  std::vector<uint8_t> b = read_file(path);
+  NEURN_CHECK(b.size() >= 128, path, ": not a MATLAB file (", b.size(), " bytes; the header alone is 128)");
+  Mat5Walker w{path};
+  if (b[126] == 'M' && b[127] == 'I') w.swap = true;
+  else if (!(b[126] == 'I' && b[127] == 'M')) return;  // not v5: libmatio decides
+  uint16_t version = static_cast<uint16_t>(w.swap ? (b[124] << 8 | b[125]) : (b[125] << 8 | b[124]));
+  if (version != 0x0100) return;  // v7.3 (HDF5) and others
+  w.file(b);
+}
+}  // namespace
+
 Dataset read_svhn_mat(const std::string& path, const std::string& name, const std::string& split) {
   NEURN_CHECK(file_exists(path), "SVHN file not found: ", path);
+  check_mat5(path);
   std::unique_ptr<mat_t, int (*)(mat_t*)> mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY), &Mat_Close);
   NEURN_CHECK(mat, path, ": not a MATLAB file libmatio can open");
   auto var_deleter = [](matvar_t* v) { Mat_VarFree(v); };

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <matio.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "datasets/checksum.h"
@@ -193,4 +194,24 @@ TEST_CASE("bsds500: the extracted training photos are checked against their SHA-
   std::filesystem::remove(path_join(dir, "999999.jpg"));
   std::filesystem::remove(first);
   CHECK(layout::check_bsds_photos(root.path).find("199 photos, expected the 200") != std::string::npos);
+}
+
+TEST_CASE("svhn reader: a crafted field size is refused before libmatio allocates it (found by fuzz_svhn_mat)") {
+  // The input libFuzzer found: a 4.6 KB file whose first variable claims
+  // 6208 bytes and whose variable name claims 976 MB; libmatio allocated and
+  // cleared the name (a 15 s timeout at 1 GB RSS).
+  std::string crash = std::string(NEURN_SOURCE_DIR) + "/fuzz/corpus/svhn_mat/crash-name-size-976mb";
+  REQUIRE(file_exists(crash));
+  CHECK_THROWS_CONTAINING(read_svhn_mat(crash, "svhn", "test"),
+                          "crash-name-size-976mb: truncated or corrupt MAT file: the variable at byte 128 claims 6208 "
+                          "bytes but the file has 4456 after it");
+  // The same with the variable's size fixed: the name's size is what is wrong.
+  auto bytes = read_file(crash);
+  REQUIRE(bytes.size() == 4592);
+  uint32_t fits = 4456;
+  std::memcpy(bytes.data() + 132, &fits, 4);
+  TempDir dir;
+  write_bytes(dir / "name.mat", bytes);
+  CHECK_THROWS_CONTAINING(read_svhn_mat(dir / "name.mat", "svhn", "test"),
+                          "name.mat: corrupt MAT file: a field of the variable at byte 128 claims 976814081 bytes");
 }
