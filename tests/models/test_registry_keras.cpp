@@ -32,18 +32,20 @@ int64_t bn_channels(const ModelTrace& t) { return (t.total_params - t.params) / 
 }  // namespace
 
 TEST_CASE("Keras ResNet v1 (resnet50/101/152_keras): Keras's totals") {
+  // totals: issue 20 (ResNet50's from Keras's summary); trainable: Keras's summaries
   struct Case {
     const char* name;
-    int64_t total;
+    int64_t total, trainable;
   } cases[] = {
-      {"resnet50_keras", 25'636'712},    // keras.applications.ResNet50 (not in issue 20's list; Keras's summary)
-      {"resnet101_keras", 44'707'176},   // issue 20
-      {"resnet152_keras", 60'419'944},   // issue 20
+      {"resnet50_keras", 25'636'712, 25'583'592},
+      {"resnet101_keras", 44'707'176, 44'601'832},
+      {"resnet152_keras", 60'419'944, 60'268'520},
   };
   for (auto& c : cases) {
     INFO(c.name);
     ModelTrace t = trace_model(c.name, imagenet(224));
     CHECK(t.total_params == c.total);
+    CHECK(t.params == c.trainable);
     CHECK(t.output_shape == Shape{1, 1000});
   }
   // Keras's layout differs from torchvision's: biases on every convolution
@@ -58,6 +60,9 @@ TEST_CASE("Keras ResNetV2 (resnet101v2, resnet152v2): one builder, Keras's total
   CHECK(trace_model("resnet50v2", imagenet(224)).total_params == 25'613'800);
   CHECK(trace_model("resnet101v2", imagenet(224)).total_params == 44'675'560);
   CHECK(trace_model("resnet152v2", imagenet(224)).total_params == 60'380'648);
+  // Keras's "Trainable params"
+  CHECK(trace_model("resnet101v2", imagenet(224)).params == 44'577'896);
+  CHECK(trace_model("resnet152v2", imagenet(224)).params == 60'236'904);
   CHECK(canonical_model_name("resnet152_v2") == "resnet152v2");
 }
 
