@@ -16,7 +16,8 @@ Debian's python3-torch and python3-torchvision are installed).
       S = INPUT_SIZE (64, or 32 for vgg19: at 32x32 the last stage of the BN models is 1x1
       and batch norm over 2 values makes training-mode outputs hinge on rounding).
       A model is added with a line in MODELS and INPUT_SIZE (and KWARGS
-      where its constructor needs more than num_classes).
+      where its constructor needs more than num_classes); for a model in
+      EVAL_ONLY only the input and the eval output are written.
       The training step runs in float64 for every model (the weights and the
       input converted exactly). In float32 the gradients depend on summation
       order: at batch 2, rounding in batch norm's backward reaches 1e-1
@@ -39,14 +40,42 @@ import torchvision
 
 MODELS = ["vgg19", "resnet50", "densenet121", "mobilenet_v2", "shufflenet_v2_x1_0", "efficientnet_b0",
           "inception_v3", "vit_b_16"]
+# The torchvision families of issue 20 (eval output; a float64 training step only where it is cheap)
+MODELS += ["vgg11", "vgg16", "resnet101", "resnet152", "wide_resnet50_2", "resnext50_32x4d", "densenet169",
+           "densenet201", "squeezenet1_0", "googlenet", "fcn_resnet101", "deeplabv3_resnet101"]
 INPUT_SIZE = {"vgg19": 32, "resnet50": 64, "densenet121": 64, "mobilenet_v2": 64, "shufflenet_v2_x1_0": 64,
               "efficientnet_b0": 64,
               # at least 75; at 107 Mixed_7's maps are 2x2, so training BN sees 8 values, not 2
               "inception_v3": 107,
               # made at 224 (the keys, the weights file), run at 32: see resample_vit
               "vit_b_16": 32}
+INPUT_SIZE.update({"vgg11": 32, "vgg16": 32, "resnet101": 64, "resnet152": 64, "wide_resnet50_2": 64,
+                   "resnext50_32x4d": 64, "densenet169": 64, "densenet201": 64, "squeezenet1_0": 64,
+                   "googlenet": 64,
+                   # output stride 8: 8x8 maps in layer3/4 and the heads
+                   "fcn_resnet101": 64, "deeplabv3_resnet101": 64})
 # Constructor arguments beyond num_classes (the keys and the reference use them).
 KWARGS = {"inception_v3": {"aux_logits": False, "transform_input": False, "init_weights": True}}
+KWARGS["googlenet"] = {"aux_logits": False, "transform_input": False, "init_weights": True}
+# with the auxiliary head, as the pretrained weights; no ImageNet backbone download
+KWARGS["fcn_resnet101"] = {"aux_loss": True, "weights_backbone": None}
+KWARGS["deeplabv3_resnet101"] = {"aux_loss": True, "weights_backbone": None}
+# Models whose reference is the eval output only (no training step): the large ones, where a float64
+# step costs minutes, and the segmentation models (whose loss is not the classifier's)
+EVAL_ONLY = {"vgg11", "vgg16", "resnet101", "resnet152", "wide_resnet50_2", "densenet169", "densenet201",
+             "fcn_resnet101", "deeplabv3_resnet101"}
+
+
+def constructor(name):
+    """torchvision's builder of `name` (classifiers in models, the rest in models.segmentation)."""
+    if hasattr(torchvision.models, name):
+        return getattr(torchvision.models, name)
+    return getattr(torchvision.models.segmentation, name)
+
+
+def main_output(y):
+    """The segmentation models return {"out": ..., "aux": ...}: the compared output is "out"."""
+    return y["out"] if isinstance(y, dict) else y
 # Every training step runs in float64: see the module docstring.
 TRAIN_DTYPE = {name: torch.float64 for name in MODELS}
 ST_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
@@ -72,9 +101,10 @@ def save_safetensors(path, tensors):
 
 def write_keys(out):
     with open(out, "w") as f:
-        f.write("# torchvision %s state-dict keys at 1000 classes: model key shape\n" % torchvision.__version__)
+        f.write("# torchvision %s state-dict keys at 1000 classes (segmentation: 21): model key shape\n"
+                % torchvision.__version__)
         for name in MODELS:
-            model = getattr(torchvision.models, name)(**KWARGS.get(name, {}))
+            model = constructor(name)(**KWARGS.get(name, {}))
             for k, v in model.state_dict().items():
                 f.write("%s %s %s\n" % (name, k, ",".join(str(d) for d in v.shape)))
 
@@ -94,7 +124,7 @@ def resample_vit(model, size):
 def write_reference(outdir, names):
     for i, name in enumerate(names):
         torch.manual_seed(1234 + i)
-        model = getattr(torchvision.models, name)(num_classes=10, **KWARGS.get(name, {}))
+        model = constructor(name)(num_classes=10, **KWARGS.get(name, {}))
         with torch.no_grad():
             for m in model.modules():
                 if isinstance(m, torch.nn.BatchNorm2d):
@@ -112,7 +142,10 @@ def write_reference(outdir, names):
         io = {"input": x}
         model.eval()
         with torch.no_grad():
-            io["eval_output"] = model(x)
+            io["eval_output"] = main_output(model(x))
+        if name in EVAL_ONLY:
+            save_safetensors("%s/%s.io.safetensors" % (outdir, name), io)
+            continue
         model.train()
         model.to(TRAIN_DTYPE[name])
         x = x.to(TRAIN_DTYPE[name])
