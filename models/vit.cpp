@@ -6,7 +6,9 @@
 // token. torchvision's init: truncated-normal patch projection (std
 // sqrt(1 / fan_in)), zero class token, N(0, 0.02) position embedding,
 // Xavier-uniform attention in-projection and MLP weights (MLP biases N(0,
-// 1e-6)), zero attention biases, and a zero head.
+// 1e-6)), zero attention biases, and a zero head. Layout Timm (AutoFormer's
+// standalone subnet) has the same computation under timm's keys and
+// AutoFormer's init (models/vit.h).
 #include "models/vit.h"
 
 #include <cmath>
@@ -19,26 +21,44 @@ namespace neurn {
 
 namespace {
 
-// ln_1, self_attention, dropout, ln_2, mlp (0 Linear, 1 GELU, 2 Dropout,
-// 3 Linear, 4 Dropout): torchvision's EncoderBlock and MLPBlock.
+AttentionSpec attention_spec(const VitConfig& c, int64_t heads) {
+  bool timm = c.layout == VitLayout::Timm;
+  return AttentionSpec{.dim = c.embed_dim,
+                       .heads = heads,
+                       .qkv_bias = c.qkv_bias,
+                       .attn_drop = c.attention_dropout,
+                       .naming = timm ? AttentionNaming::Timm : AttentionNaming::Torch,
+                       .head_dim = c.head_dim,
+                       .max_relative_position = c.max_relative_position};
+}
+
+// Torchvision: ln_1, self_attention, dropout, ln_2, mlp (0 Linear, 1 GELU,
+// 2 Dropout, 3 Linear, 4 Dropout), torchvision's EncoderBlock and MLPBlock.
+// Timm: norm1, attn, dropout, norm2, mlp (fc1, act, drop1, fc2, drop2).
 class EncoderBlock : public Module {
  public:
   EncoderBlock(const VitConfig& c, int64_t heads, int64_t mlp_dim) {
     int64_t d = c.embed_dim;
-    ln_1_ = register_module("ln_1", std::make_shared<LayerNorm>(d, c.ln_eps));
-    attn_ = register_module("self_attention",
-                            std::make_shared<MultiheadSelfAttention>(AttentionSpec{.dim = d,
-                                                                                   .heads = heads,
-                                                                                   .qkv_bias = true,
-                                                                                   .attn_drop = c.attention_dropout,
-                                                                                   .naming = AttentionNaming::Torch}));
+    bool timm = c.layout == VitLayout::Timm;
+    ln_1_ = register_module(timm ? "norm1" : "ln_1", std::make_shared<LayerNorm>(d, c.ln_eps));
+    attn_ = register_module(timm ? "attn" : "self_attention",
+                            std::make_shared<MultiheadSelfAttention>(attention_spec(c, heads)));
     dropout_ = register_module("dropout", std::make_shared<Dropout>(c.dropout));
-    ln_2_ = register_module("ln_2", std::make_shared<LayerNorm>(d, c.ln_eps));
+    ln_2_ = register_module(timm ? "norm2" : "ln_2", std::make_shared<LayerNorm>(d, c.ln_eps));
     mlp_ = register_module("mlp", std::make_shared<Sequential>());
-    auto fc1 = mlp_->emplace<Linear>(d, mlp_dim);
+    std::shared_ptr<Linear> fc1, fc2;
+    if (timm) {
+      fc1 = std::static_pointer_cast<Linear>(mlp_->add("fc1", std::make_shared<Linear>(d, mlp_dim)));
+      mlp_->add("act", std::make_shared<GELU>());
+      mlp_->add("drop1", std::make_shared<Dropout>(c.dropout));
+      fc2 = std::static_pointer_cast<Linear>(mlp_->add("fc2", std::make_shared<Linear>(mlp_dim, d)));
+      mlp_->add("drop2", std::make_shared<Dropout>(c.dropout));
+      return;  // Linear init: VisionTransformer's, for every Linear
+    }
+    fc1 = mlp_->emplace<Linear>(d, mlp_dim);
     mlp_->emplace<GELU>();
     mlp_->emplace<Dropout>(c.dropout);
-    auto fc2 = mlp_->emplace<Linear>(mlp_dim, d);
+    fc2 = mlp_->emplace<Linear>(mlp_dim, d);
     mlp_->emplace<Dropout>(c.dropout);
     for (auto& fc : {fc1, fc2}) {
       xavier_uniform_(fc->param("weight"));
@@ -55,6 +75,16 @@ class EncoderBlock : public Module {
   ModulePtr ln_1_, attn_, dropout_, ln_2_;
   std::shared_ptr<Sequential> mlp_;
 };
+
+// A position embedding (1, 1 + g^2, D) loaded from a checkpoint of another
+// grid is resampled: the class token's entry kept, the grid bicubic.
+Tensor adapt_position_embedding(const Tensor& src, const Shape& shape) {
+  if (src.dim() != 3 || shape.size() != 3 || src.size(0) != 1 || src.size(2) != shape[2]) return {};
+  auto grid = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(shape[1] - 1))));
+  int64_t src_grid = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(src.size(1) - 1))));
+  if (grid * grid != shape[1] - 1 || src_grid * src_grid != src.size(1) - 1) return {};
+  return resize_position_embedding(src, 1, grid, grid);
+}
 
 // torchvision's Encoder: pos_embedding (1, 1 + grid^2, D), dropout, layers,
 // ln. Loading a position embedding made for another grid resamples it
@@ -80,12 +110,7 @@ class Encoder : public Module {
   }
 
   Tensor adapt_state(const std::string& name, const Tensor& src, const Shape& shape) const override {
-    if (name != "pos_embedding" || src.dim() != 3 || shape.size() != 3 || src.size(0) != 1 || src.size(2) != shape[2])
-      return {};
-    auto grid = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(shape[1] - 1))));
-    int64_t src_grid = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(src.size(1) - 1))));
-    if (grid * grid != shape[1] - 1 || src_grid * src_grid != src.size(1) - 1) return {};
-    return resize_position_embedding(src, 1, grid, grid);
+    return name == "pos_embedding" ? adapt_position_embedding(src, shape) : Tensor();
   }
 
  private:
@@ -97,6 +122,10 @@ class VisionTransformer : public Module {
  public:
   explicit VisionTransformer(const VitConfig& c) : config_(c) {
     c.validate();
+    if (c.layout == VitLayout::Timm) {
+      build_timm(c);
+      return;
+    }
     int64_t d = c.embed_dim;
     auto proj = register_module("conv_proj", std::make_shared<Conv2d>(c.in_channels, d, c.patch_size, c.patch_size));
     trunc_normal_(proj->param("weight"), std::sqrt(1.0 / static_cast<double>(fan_in(proj->param("weight").shape()))));
@@ -116,18 +145,48 @@ class VisionTransformer : public Module {
                 "vit (image size ", c.image_size, ", patch ", c.patch_size, "): expected (N, ", c.in_channels, ", ",
                 c.image_size, ", ", c.image_size, "), got ", shape_str(x.shape()));
     int64_t n = x.size(0), d = c.embed_dim;
-    Tensor tokens = transpose(flatten((*conv_proj_)(x), 2, 3), 1, 2);  // (N, grid^2, D)
+    bool timm = c.layout == VitLayout::Timm;
+    Tensor tokens = (*conv_proj_)(x);
+    if (!timm) tokens = transpose(flatten(tokens, 2, 3), 1, 2);  // (N, grid^2, D); PatchEmbed does it itself
     LayerTrace::record("ClassToken");
-    tokens = concat({expand(param("class_token"), {n, 1, d}), tokens}, 1);  // (N, 1 + grid^2, D)
-    tokens = (*encoder_)(tokens);
+    tokens = concat({expand(param(timm ? "cls_token" : "class_token"), {n, 1, d}), tokens}, 1);  // (N, 1 + grid^2, D)
+    if (timm) {  // timm's layers in the model itself, as torchvision's Encoder
+      LayerTrace::record("PosEmbed");
+      tokens = (*ln_)((*layers_)((*dropout_)(neurn::add(tokens, param("pos_embed")))));
+    } else {
+      tokens = (*encoder_)(tokens);
+    }
     Tensor cls = squeeze(slice(tokens, 1, 0, 1), 1);  // (N, D)
-    return (*heads_)(cls);
+    return timm ? (*head_)(cls) : (*heads_)(cls);
+  }
+
+  Tensor adapt_state(const std::string& name, const Tensor& src, const Shape& shape) const override {
+    return config_.layout == VitLayout::Timm && name == "pos_embed" ? adapt_position_embedding(src, shape) : Tensor();
   }
 
  private:
+  // patch_embed, cls_token, pos_embed, blocks, norm, head (timm's order)
+  void build_timm(const VitConfig& c) {
+    int64_t d = c.embed_dim, tokens = 1 + c.grid() * c.grid();
+    conv_proj_ = register_module("patch_embed", std::make_shared<PatchEmbed>(c.in_channels, d, c.patch_size));
+    trunc_normal_(register_parameter("cls_token", new_full({1, 1, d}, 0.0)), 0.02);
+    trunc_normal_(register_parameter("pos_embed", new_full({1, tokens, d}, 0.0)), 0.02);
+    dropout_ = register_module("pos_drop", std::make_shared<Dropout>(c.dropout));
+    layers_ = register_module("blocks", std::make_shared<Sequential>());
+    for (int64_t i = 0; i < c.depth(); ++i) layers_->push_back(std::make_shared<EncoderBlock>(c, c.heads[i], c.mlp_dims[i]));
+    ln_ = register_module("norm", std::make_shared<LayerNorm>(d, c.ln_eps));
+    head_ = register_module("head", std::make_shared<Linear>(d, c.num_classes));
+    // AutoFormer's _init_weights for every Linear: trunc_normal(.02), zero bias
+    apply([](const std::string&, Module& m) {
+      if (m.type() != "Linear") return;
+      trunc_normal_(m.param("weight"), 0.02);
+      if (m.has_param("bias")) constant_(m.param("bias"), 0.0);
+    });
+  }
+
   VitConfig config_;
-  ModulePtr conv_proj_, encoder_;
-  std::shared_ptr<Sequential> heads_;
+  ModulePtr conv_proj_, encoder_, dropout_, ln_, head_;
+  std::shared_ptr<Sequential> heads_, layers_;
 };
 
 }  // namespace
@@ -150,9 +209,14 @@ void VitConfig::validate() const {
   NEURN_CHECK(!heads.empty(), "VitConfig: heads is empty (one entry per encoder layer)");
   NEURN_CHECK(heads.size() == mlp_dims.size(), "VitConfig: ", heads.size(), " layers in heads but ", mlp_dims.size(),
               " in mlp_dims");
+  NEURN_CHECK(head_dim >= 0 && max_relative_position >= 0, "VitConfig: head_dim (", head_dim,
+              ") and max_relative_position (", max_relative_position, ") must not be negative");
+  NEURN_CHECK(max_relative_position == 0 || layout == VitLayout::Timm,
+              "VitConfig: relative position encodings (max_relative_position ", max_relative_position,
+              ") need layout Timm (AutoFormer's keys)");
   for (size_t i = 0; i < heads.size(); ++i) {
-    NEURN_CHECK(heads[i] > 0 && embed_dim % heads[i] == 0, "VitConfig: layer ", i, ": embed_dim (", embed_dim,
-                ") must be a multiple of its heads (", heads[i], ")");
+    NEURN_CHECK(heads[i] > 0 && (head_dim > 0 || embed_dim % heads[i] == 0), "VitConfig: layer ", i, ": embed_dim (",
+                embed_dim, ") must be a multiple of its heads (", heads[i], ") unless head_dim is given");
     NEURN_CHECK(mlp_dims[i] > 0, "VitConfig: layer ", i, ": mlp_dims must be positive, got ", mlp_dims[i]);
   }
   NEURN_CHECK(dropout >= 0 && dropout < 1 && attention_dropout >= 0 && attention_dropout < 1,

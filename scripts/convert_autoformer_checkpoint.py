@@ -11,7 +11,9 @@ Accepted: a bare state dict, or the dict the reference's training saves with the
 state dict under "model" (or "state_dict"); a "module." prefix (DistributedDataParallel)
 is dropped. The qkv rows keep the reference's interleaved order (q, k, v = rows 0, 1, 2
 mod 3), which is neurn's supernet layout too, so nothing is permuted. Relative
-position tables (rel_pos_embed_*) are refused: neurn's supernet has none.
+position tables (blocks.<i>.attn.rel_pos_embed_k/v.embeddings_table_v/h, from the
+reference's --relative_position) are kept: load them into a space with
+`relative_position: true`.
 Needs python3-torch; the safetensors file is written without the safetensors package.
 """
 import argparse
@@ -67,12 +69,11 @@ def main():
     if "patch_embed_super.proj.weight" not in sd:
         sys.exit(f"convert_autoformer_checkpoint: {args.input} is not an AutoFormer supernet checkpoint "
                  f"(no patch_embed_super.proj.weight; keys start with {sorted(sd)[:3]})")
-    rel = [k for k in sd if "rel_pos_embed" in k]
-    if rel:
-        sys.exit(f"convert_autoformer_checkpoint: {args.input} has relative position tables ({rel[0]}, ...), "
-                 "which neurn's supernet does not implement")
-    write_safetensors(args.output, sd, {"source": args.input, "format": "microsoft/Cream AutoFormer supernet"})
-    print(f"{len(sd)} tensors -> {args.output}")
+    rel = any("rel_pos_embed" in k for k in sd)
+    write_safetensors(args.output, sd, {"source": args.input, "format": "microsoft/Cream AutoFormer supernet",
+                                        "relative_position": "true" if rel else "false"})
+    print(f"{len(sd)} tensors -> {args.output}" + (" (with relative position tables: relative_position: true)"
+                                                     if rel else ""))
 
 
 if __name__ == "__main__":

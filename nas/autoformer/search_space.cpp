@@ -64,6 +64,8 @@ void SearchSpace::validate() const {
   NEURN_CHECK(patch > 0 && input_size % patch == 0, "autoformer space ", n, ": input size ", input_size,
               " is not a multiple of the patch size ", patch);
   NEURN_CHECK(in_channels > 0 && num_classes > 0, "autoformer space ", n, ": channels and classes must be positive");
+  NEURN_CHECK(!relative_position || max_relative_position > 0, "autoformer space ", n,
+              ": max_relative_position must be positive, got ", max_relative_position);
 }
 
 SearchSpace search_space(const std::string& name) {
@@ -133,6 +135,7 @@ int64_t subnet_param_count(const SearchSpace& s, const SubnetConfig& c) {
     n += 3 * q * d + (s.qkv_bias ? 3 * q : 0);      // qkv
     n += q * d + d;                                 // proj
     n += d * m + m + m * d + d;                     // fc1, fc2
+    if (s.relative_position) n += 4 * (2 * s.max_relative_position + 2) * s.head_dim;
   }
   n += 2 * d + d * k + k;  // final norm, head
   return n;
@@ -202,6 +205,8 @@ std::string subnet_to_json(const SearchSpace& space, const SubnetConfig& c, cons
      << list_str(c.mlp_ratios) << "],\n  \"head_dim\": " << space.head_dim << ",\n  \"patch_size\": " << space.patch
      << ",\n  \"qkv_bias\": " << (space.qkv_bias ? "true" : "false") << ",\n  \"params\": "
      << subnet_param_count(space, c) << ",\n  \"encoding\": " << json::quote(encode_subnet(c));
+  os << ",\n  \"relative_position\": " << (space.relative_position ? "true" : "false");
+  if (space.relative_position) os << ",\n  \"max_relative_position\": " << space.max_relative_position;
   if (!weights.empty()) os << ",\n  \"weights\": " << json::quote(weights);
   os << "\n}\n";
   return os.str();
@@ -254,6 +259,14 @@ ArchSpec parse_arch(const std::string& arch) {
   if (const auto* x = v.find("qkv_bias")) {
     NEURN_CHECK(x->kind == json::Value::Kind::Bool, "autoformer: ", arch, ": \"qkv_bias\" is not true/false");
     a.qkv_bias = x->boolean;
+  }
+  if (const auto* x = v.find("relative_position")) {
+    NEURN_CHECK(x->kind == json::Value::Kind::Bool, "autoformer: ", arch, ": \"relative_position\" is not true/false");
+    if (x->boolean) {
+      const auto* r = num("max_relative_position", false);
+      a.max_relative_position = r ? static_cast<int64_t>(r->number) : 14;
+      NEURN_CHECK(a.max_relative_position > 0, "autoformer: ", arch, ": \"max_relative_position\" must be positive");
+    }
   }
   if (const auto* x = v.find("weights")) {
     NEURN_CHECK(x->kind == json::Value::Kind::String, "autoformer: ", arch, ": \"weights\" is not a string");

@@ -30,12 +30,22 @@ struct SearchSpace {
   int64_t in_channels = 3;
   int64_t num_classes = 10;
   bool qkv_bias = true;  // the reference's supernet_train.py builds it with qkv_bias=True
+  // The reference's --relative_position: 2-D relative position tables for k
+  // and v in every attention (layers/relative_position.h), each
+  // (2 max_relative_position + 2, super_embed_dim / super_heads), a subnet
+  // using their first head_dim columns. The absolute position embedding stays
+  // (the reference keeps abs_pos on by default).
+  bool relative_position = false;
+  int64_t max_relative_position = 14;  // the reference's default
 
   // Errors name the space and the inconsistent field.
   void validate() const;
   int64_t num_patches() const { return (input_size / patch) * (input_size / patch); }
   int64_t num_tokens() const { return num_patches() + 1; }
   int64_t super_mlp_dim() const;
+  // The width of the relative position tables: the reference's
+  // super_embed_dim // super_heads (its AttentionSuper's head dim).
+  int64_t rel_pos_units() const { return super_embed_dim / super_heads; }
 };
 
 // "tiny" and "small" are the reference's Supernet-T and Supernet-S; "cpu" is
@@ -60,10 +70,11 @@ void check_subnet(const SearchSpace& space, const SubnetConfig& c);
 // extracted model needs.
 void check_subnet_fits(const SearchSpace& space, const SubnetConfig& c);
 
-// Closed-form parameter count of a subnet (no relative position tables):
-// patch embed D C p^2 + D, class token D, position embedding T D, per layer
-// 2 LayerNorms 4D, qkv 3 h d D (+ 3 h d bias), proj h d D + D, fc1 D m + m,
-// fc2 m D + D; final norm 2D; head D K + K.
+// Closed-form parameter count of a subnet: patch embed D C p^2 + D, class
+// token D, position embedding T D, per layer 2 LayerNorms 4D, qkv 3 h d D
+// (+ 3 h d bias), proj h d D + D, fc1 D m + m, fc2 m D + D (+ with relative
+// positions 4 (2 r + 2) d: tables v and h for k and for v); final norm 2D;
+// head D K + K.
 int64_t subnet_param_count(const SearchSpace& space, const SubnetConfig& c);
 
 // Inline encoding: "e192-h3,4,3-m3.5,4,4" (embed, heads per layer, MLP ratios
@@ -72,7 +83,8 @@ std::string encode_subnet(const SubnetConfig& c);
 SubnetConfig decode_subnet(const std::string& text);
 // JSON (the exported architecture): {"embed_dim": 192, "depth": 3,
 // "num_heads": [...], "mlp_ratio": [...]} plus, from the space, "head_dim",
-// "patch_size", "qkv_bias", "space"; `weights` (if not empty) names the
+// "patch_size", "qkv_bias", "space", "relative_position" (and with it
+// "max_relative_position"); `weights` (if not empty) names the
 // safetensors file of the inherited weights, relative to the JSON's folder.
 std::string subnet_to_json(const SearchSpace& space, const SubnetConfig& c, const std::string& weights = "");
 
@@ -82,6 +94,7 @@ struct ArchSpec {
   int64_t head_dim = 64;
   int64_t patch = 16;
   bool qkv_bias = true;
+  int64_t max_relative_position = 0;  // 0: no relative position encodings
   std::string weights;  // absolute or relative-to-cwd path, empty: none
 };
 // `arch`: a path to an exported JSON file, or an inline encoding; empty: the

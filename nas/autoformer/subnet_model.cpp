@@ -9,94 +9,27 @@
 
 namespace neurn::autoformer {
 
-namespace {
-
-// Self-attention with h heads of d channels over tokens of D channels
-// (h d may differ from D). Children "qkv" (D -> 3 h d, rows [q; k; v]) and
-// "proj" (h d -> D). Token "MultiheadAttention".
-class SubnetAttention : public Module {
- public:
-  SubnetAttention(int64_t dim, int64_t heads, int64_t head_dim, bool qkv_bias) : heads_(heads), head_dim_(head_dim) {
-    qkv_ = register_module("qkv", std::make_shared<Linear>(dim, 3 * heads * head_dim, qkv_bias));
-    proj_ = register_module("proj", std::make_shared<Linear>(heads * head_dim, dim));
-  }
-  std::string type() const override { return "MultiheadAttention"; }
-  Tensor forward(const Tensor& x) override {
-    NEURN_CHECK(x.dim() == 3, "autoformer attention: expected (N, L, D), got ", shape_str(x.shape()));
-    int64_t n = x.size(0), len = x.size(1), h = heads_, dh = head_dim_;
-    Tensor qkv = permute(reshape(qkv_->forward(x), {n, len, 3, h, dh}), {2, 0, 3, 1, 4});  // (3, N, h, L, dh)
-    auto parts = chunk(qkv, 3, 0);
-    Tensor q = squeeze(parts[0], 0), k = squeeze(parts[1], 0), v = squeeze(parts[2], 0);
-    Tensor attn = softmax(mul(matmul(q, transpose(k, -2, -1)), 1.0 / std::sqrt(static_cast<double>(dh))), -1);
-    return proj_->forward(reshape(permute(matmul(attn, v), {0, 2, 1, 3}), {n, len, h * dh}));
-  }
-
- private:
-  int64_t heads_, head_dim_;
-  std::shared_ptr<Linear> qkv_, proj_;
-};
-
-class SubnetBlock : public Module {
- public:
-  SubnetBlock(int64_t dim, int64_t heads, int64_t head_dim, int64_t mlp, bool qkv_bias) {
-    norm1_ = register_module("norm1", std::make_shared<LayerNorm>(dim, 1e-5));
-    attn_ = register_module("attn", std::make_shared<SubnetAttention>(dim, heads, head_dim, qkv_bias));
-    norm2_ = register_module("norm2", std::make_shared<LayerNorm>(dim, 1e-5));
-    mlp_ = register_module("mlp", std::make_shared<Sequential>());
-    mlp_->add("fc1", std::make_shared<Linear>(dim, mlp));
-    mlp_->add("act", std::make_shared<GELU>());
-    mlp_->add("fc2", std::make_shared<Linear>(mlp, dim));
-  }
-  Tensor forward(const Tensor& x) override {
-    Tensor y = add(x, (*attn_)((*norm1_)(x)));
-    return add(y, (*mlp_)((*norm2_)(y)));
-  }
-
- private:
-  ModulePtr norm1_, attn_, norm2_;
-  std::shared_ptr<Sequential> mlp_;
-};
-
-class SubnetVit : public Module {
- public:
-  explicit SubnetVit(const SubnetModelSpec& s) : spec_(s) {
-    const int64_t d = s.subnet.embed_dim;
-    NEURN_CHECK(s.patch > 0 && s.input_size % s.patch == 0, "autoformer: input size ", s.input_size,
-                " is not a multiple of the patch size ", s.patch);
-    int64_t tokens = (s.input_size / s.patch) * (s.input_size / s.patch) + 1;
-    patch_ = register_module("patch_embed", std::make_shared<PatchEmbed>(s.in_channels, d, s.patch));
-    cls_ = register_module("", std::make_shared<ClassToken>(d));
-    pos_ = register_module("", std::make_shared<PositionEmbedding>(tokens, d));
-    trunc_normal_(cls_->param("cls_token"), 0.02);
-    auto blocks = register_module("blocks", std::make_shared<Sequential>());
-    for (int64_t i = 0; i < s.subnet.depth(); ++i)
-      blocks->push_back(std::make_shared<SubnetBlock>(d, s.subnet.heads[i], s.head_dim,
-                                                      mlp_dim(d, s.subnet.mlp_ratios[i]), s.qkv_bias));
-    blocks_ = blocks;
-    norm_ = register_module("norm", std::make_shared<LayerNorm>(d, 1e-5));
-    head_ = register_module("head", std::make_shared<Linear>(d, s.num_classes));
-    // the reference's _init_weights for every Linear: trunc_normal(.02), zero bias
-    apply([](const std::string&, Module& m) {
-      if (m.type() != "Linear") return;
-      trunc_normal_(m.param("weight"), 0.02);
-      if (m.has_param("bias")) constant_(m.param("bias"), 0.0);
-    });
-  }
-  Tensor forward(const Tensor& x) override {
-    Tensor t = (*pos_)((*cls_)((*patch_)(x)));  // (N, L + 1, D)
-    t = (*norm_)((*blocks_)(t));
-    return (*head_)(squeeze(slice(t, 1, 0, 1), 1));  // class token -> (N, classes)
-  }
-
- private:
-  SubnetModelSpec spec_;
-  ModulePtr patch_, cls_, pos_, blocks_, norm_, head_;
-};
-
-}  // namespace
-
 SubnetModelSpec spec_of(const SearchSpace& s, const SubnetConfig& c) {
-  return SubnetModelSpec{c, s.head_dim, s.patch, s.input_size, s.in_channels, s.num_classes, s.qkv_bias};
+  return SubnetModelSpec{c,         s.head_dim,    s.patch,
+                         s.input_size, s.in_channels, s.num_classes,
+                         s.qkv_bias, s.relative_position ? s.max_relative_position : 0};
+}
+
+VitConfig vit_config_of(const SubnetModelSpec& s) {
+  VitConfig v;
+  v.layout = VitLayout::Timm;
+  v.image_size = s.input_size;
+  v.patch_size = s.patch;
+  v.in_channels = s.in_channels;
+  v.embed_dim = s.subnet.embed_dim;
+  v.heads = s.subnet.heads;
+  for (double r : s.subnet.mlp_ratios) v.mlp_dims.push_back(mlp_dim(s.subnet.embed_dim, r));
+  v.num_classes = s.num_classes;
+  v.ln_eps = 1e-5;  // the reference's nn.LayerNorm default
+  v.head_dim = s.head_dim;
+  v.qkv_bias = s.qkv_bias;
+  v.max_relative_position = s.max_relative_position;
+  return v;
 }
 
 ModulePtr build_subnet_model(const SubnetModelSpec& spec) {
@@ -106,7 +39,9 @@ ModulePtr build_subnet_model(const SubnetModelSpec& spec) {
   for (size_t i = 0; i < spec.subnet.heads.size(); ++i)
     NEURN_CHECK(spec.subnet.heads[i] >= 1 && mlp_dim(spec.subnet.embed_dim, spec.subnet.mlp_ratios[i]) >= 1,
                 "autoformer: layer ", i, " of ", encode_subnet(spec.subnet), " has no heads or no MLP width");
-  return std::make_shared<SubnetVit>(spec);
+  NEURN_CHECK(spec.patch > 0 && spec.input_size % spec.patch == 0, "autoformer: input size ", spec.input_size,
+              " is not a multiple of the patch size ", spec.patch);
+  return build_vit(vit_config_of(spec));
 }
 
 ModulePtr extract_subnet(Supernet& net, const SubnetConfig& c) {
@@ -145,6 +80,10 @@ ModulePtr extract_subnet(Supernet& net, const SubnetConfig& c) {
     st.push_back({p + "mlp.fc1.bias", pre(b.fc1->param("bias"), mlp)});
     st.push_back({p + "mlp.fc2.weight", box(b.fc2->param("weight"), d, mlp)});
     st.push_back({p + "mlp.fc2.bias", pre(b.fc2->param("bias"), d)});
+    if (s.relative_position)  // the tables' first head_dim columns
+      for (const auto& [kv, rel] : {std::pair{"rel_pos_embed_k", b.attn->rel_k()}, {"rel_pos_embed_v", b.attn->rel_v()}})
+        for (const char* t : {"embeddings_table_v", "embeddings_table_h"})
+          st.push_back({p + "attn." + kv + "." + t, slice(rel->param(t), 1, 0, s.head_dim)});
   }
   st.push_back({"norm.weight", pre(net.norm->param("weight"), d)});
   st.push_back({"norm.bias", pre(net.norm->param("bias"), d)});
@@ -162,7 +101,8 @@ int64_t subnet_params_meta(const SearchSpace& space, const SubnetConfig& c) {
 
 ModulePtr build_autoformer(const ModelOptions& o) {
   ArchSpec a = parse_arch(o.arch);
-  SubnetModelSpec spec{a.subnet, a.head_dim, a.patch, o.input_size, o.in_channels, o.num_classes, a.qkv_bias};
+  SubnetModelSpec spec{a.subnet,      a.head_dim,    a.patch,    o.input_size,
+                       o.in_channels, o.num_classes, a.qkv_bias, a.max_relative_position};
   ModulePtr m = build_subnet_model(spec);
   if (a.weights.empty() || m->parameters().empty() || m->parameters()[0].device().is_meta()) return m;
   LoadReport r = load_state_file(*m, a.weights, false);

@@ -1,19 +1,17 @@
 #pragma once
-// A searched AutoFormer subnet as a standalone ViT built from ordinary layers
-// (no slicing): the registered model "autoformer". Keys follow timm's ViT:
-// patch_embed.proj.{weight,bias}, cls_token, pos_embed, blocks.<i>.norm1,
-// blocks.<i>.attn.qkv (3 h d, D) with q, k, v as three row blocks,
-// blocks.<i>.attn.proj (D, h d), blocks.<i>.norm2, blocks.<i>.mlp.fc1/fc2,
-// norm, head. Pre-norm blocks, GELU, LayerNorm eps 1e-5, class-token head:
-// the reference's subnet computation.
-//
-// Why not models/vit.h's torchvision ViT: AutoFormer's attention width is
-// heads * 64, independent of the embedding dim (embed 192 with 4 heads has
-// q/k/v of 256 channels), while torchvision's MultiheadAttention has
-// in_proj_weight (3 D, D), i.e. heads * head_dim == D.
+// A searched AutoFormer subnet as a standalone ViT (no slicing): the
+// registered model "autoformer", models/vit.h's ViT with a VitConfig of
+// layout Timm (keys patch_embed.proj.{weight,bias}, cls_token, pos_embed,
+// blocks.<i>.norm1, blocks.<i>.attn.qkv (3 h d, D) with q, k, v as three row
+// blocks, blocks.<i>.attn.proj (D, h d), blocks.<i>.attn.rel_pos_embed_k/v
+// with relative positions, blocks.<i>.norm2, blocks.<i>.mlp.fc1/fc2, norm,
+// head), head_dim d (AutoFormer's 64: the attention width h d is independent
+// of the embedding dim D), LayerNorm eps 1e-5: the reference's subnet
+// computation (pre-norm blocks, GELU, class-token head).
 #include <memory>
 
 #include "models/registry.h"
+#include "models/vit.h"
 #include "nas/autoformer/search_space.h"
 #include "nas/autoformer/supernet.h"
 
@@ -27,8 +25,11 @@ struct SubnetModelSpec {
   int64_t in_channels = 3;
   int64_t num_classes = 10;
   bool qkv_bias = true;
+  int64_t max_relative_position = 0;  // 0: none
 };
 
+// The ViT configuration of a subnet (models/vit.h, layout Timm).
+VitConfig vit_config_of(const SubnetModelSpec& spec);
 SubnetModelSpec spec_of(const SearchSpace& space, const SubnetConfig& c);
 // Parameters drawn as the reference initialises the supernet.
 ModulePtr build_subnet_model(const SubnetModelSpec& spec);

@@ -4,6 +4,7 @@
 
 #include "framework/ops.h"
 #include "layers/activation.h"
+#include "layers/attention.h"
 #include "layers/init.h"
 
 namespace neurn::autoformer {
@@ -119,13 +120,20 @@ void SuperPatchEmbed::active(std::vector<ActiveSlice>& out) {
 
 // ---- SuperAttention ---------------------------------------------------------
 
-SuperAttention::SuperAttention(int64_t dim_max, int64_t heads_max, int64_t head_dim, bool qkv_bias)
+SuperAttention::SuperAttention(int64_t dim_max, int64_t heads_max, int64_t head_dim, bool qkv_bias,
+                               int64_t rel_units, int64_t max_rel)
     : head_dim_(head_dim), heads_(heads_max) {
   // the reference's AttentionSuper with change_qkv: qkv (3 D, D) and proj (D, D)
   qkv_ = register_module("qkv", std::make_shared<SuperQkv>(dim_max, dim_max, qkv_bias));
   proj_ = register_module("proj", std::make_shared<SuperLinear>(dim_max, dim_max));
   qkv_->set_sample_qkv(dim_max, heads_max * head_dim);
   proj_->set_sample(heads_max * head_dim, dim_max);
+  if (max_rel > 0) {
+    NEURN_CHECK(rel_units >= head_dim, "SuperAttention: relative position tables of ", rel_units,
+                " columns for heads of ", head_dim);
+    rel_k_ = register_module("rel_pos_embed_k", std::make_shared<RelativePosition2D>(rel_units, max_rel));
+    rel_v_ = register_module("rel_pos_embed_v", std::make_shared<RelativePosition2D>(rel_units, max_rel));
+  }
 }
 
 void SuperAttention::set_sample(int64_t dim, int64_t heads) {
@@ -140,20 +148,30 @@ Tensor SuperAttention::forward(const Tensor& x) {
   Tensor qkv = permute(reshape((*qkv_)(x), {n, len, 3, h, dh}), {2, 0, 3, 1, 4});  // (3, N, h, L, dh)
   auto parts = chunk(qkv, 3, 0);
   Tensor q = squeeze(parts[0], 0), k = squeeze(parts[1], 0), v = squeeze(parts[2], 0);
-  Tensor attn = softmax(mul(matmul(q, transpose(k, -2, -1)), 1.0 / std::sqrt(static_cast<double>(dh))), -1);
-  Tensor out = reshape(permute(matmul(attn, v), {0, 2, 1, 3}), {n, len, h * dh});  // (N, L, h dh)
+  // the tables' first head_dim columns (the reference's sample_head_dim)
+  Tensor rk = rel_k_ ? rel_k_->embeddings(len, dh) : Tensor(), rv = rel_v_ ? rel_v_->embeddings(len, dh) : Tensor();
+  Tensor out = reshape(permute(attention_heads(q, k, v, rk, rv), {0, 2, 1, 3}), {n, len, h * dh});  // (N, L, h dh)
   return (*proj_)(out);
 }
 
 void SuperAttention::active(std::vector<ActiveSlice>& out) {
   qkv_->active(out);
   proj_->active(out);
+  for (const auto& r : {rel_k_, rel_v_}) {
+    if (!r) continue;
+    for (const char* t : {"embeddings_table_v", "embeddings_table_h"}) {
+      Tensor p = r->param(t);
+      out.push_back({p, {p.size(0), head_dim_}});
+    }
+  }
 }
 
 // ---- SuperBlock -------------------------------------------------------------
 
-SuperBlock::SuperBlock(int64_t dim_max, int64_t heads_max, int64_t head_dim, int64_t mlp_max, bool qkv_bias) {
-  attn = register_module("attn", std::make_shared<SuperAttention>(dim_max, heads_max, head_dim, qkv_bias));
+SuperBlock::SuperBlock(int64_t dim_max, int64_t heads_max, int64_t head_dim, int64_t mlp_max, bool qkv_bias,
+                       int64_t rel_units, int64_t max_rel) {
+  attn = register_module("attn",
+                         std::make_shared<SuperAttention>(dim_max, heads_max, head_dim, qkv_bias, rel_units, max_rel));
   attn_layer_norm = register_module("attn_layer_norm", std::make_shared<SuperLayerNorm>(dim_max));
   ffn_layer_norm = register_module("ffn_layer_norm", std::make_shared<SuperLayerNorm>(dim_max));
   fc1 = register_module("fc1", std::make_shared<SuperLinear>(dim_max, mlp_max));
@@ -192,7 +210,9 @@ Supernet::Supernet(const SearchSpace& space) : space_(space) {
   for (int64_t i = 0; i < space.super_depth; ++i)
     blocks.push_back(holder->register_module(
         std::to_string(i),
-        std::make_shared<SuperBlock>(d, space.super_heads, space.head_dim, space.super_mlp_dim(), space.qkv_bias)));
+        std::make_shared<SuperBlock>(d, space.super_heads, space.head_dim, space.super_mlp_dim(), space.qkv_bias,
+                                     space.rel_pos_units(),
+                                     space.relative_position ? space.max_relative_position : 0)));
   trunc_normal_(register_parameter("pos_embed", new_full({1, space.num_tokens(), d}, 0.0)), 0.02);
   trunc_normal_(register_parameter("cls_token", new_full({1, 1, d}, 0.0)), 0.02);
   norm = register_module("norm", std::make_shared<SuperLayerNorm>(d));
@@ -277,10 +297,16 @@ namespace neurn::autoformer {
 
 void load_supernet_weights(Supernet& net, const std::string& path) {
   NamedTensors st = load_safetensors(path);
+  std::string rel_key;
   for (const auto& [k, t] : st)
-    NEURN_CHECK(k.find("rel_pos_embed") == std::string::npos, "autoformer: ", path, " holds ", k,
-                ": a supernet with relative position encodings, which neurn's supernet does not implement "
-                "(train or convert one without --relative_position)");
+    if (rel_key.empty() && k.find("rel_pos_embed") != std::string::npos) rel_key = k;
+  const SearchSpace& s = net.space();
+  NEURN_CHECK(rel_key.empty() || s.relative_position, "autoformer: ", path, " holds ", rel_key,
+              ": a supernet with relative position encodings (the reference's --relative_position); space ", s.name,
+              " has none: set relative_position: true");
+  NEURN_CHECK(!rel_key.empty() || !s.relative_position, "autoformer: ", path,
+              " has no relative position tables (rel_pos_embed_*), but space ", s.name,
+              " has relative_position: true");
   load_state(net, st, true, path);
 }
 

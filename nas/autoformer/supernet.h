@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "layers/module.h"
+#include "layers/relative_position.h"
 #include "nas/autoformer/search_space.h"
 
 namespace neurn::autoformer {
@@ -93,27 +94,35 @@ class SuperPatchEmbed : public Module {
 
 // softmax(q k^T / sqrt(head_dim)) v over h heads of head_dim channels, then
 // proj (inner -> D). Children "qkv", "proj". Token "MultiheadAttention".
+// max_rel > 0: the reference's relative positions, children
+// "rel_pos_embed_k", "rel_pos_embed_v" (RelativePosition2D of rel_units
+// columns, a subnet using the first head_dim: its set_sample_config).
 class SuperAttention : public Module {
  public:
-  SuperAttention(int64_t dim_max, int64_t heads_max, int64_t head_dim, bool qkv_bias);
+  SuperAttention(int64_t dim_max, int64_t heads_max, int64_t head_dim, bool qkv_bias, int64_t rel_units = 0,
+                 int64_t max_rel = 0);
   void set_sample(int64_t dim, int64_t heads);
   Tensor forward(const Tensor& x) override;  // (N, L, D) -> (N, L, D)
   std::string type() const override { return "MultiheadAttention"; }
   void active(std::vector<ActiveSlice>& out);
   std::shared_ptr<SuperQkv> qkv() const { return qkv_; }
   std::shared_ptr<SuperLinear> proj() const { return proj_; }
+  std::shared_ptr<RelativePosition2D> rel_k() const { return rel_k_; }  // null without relative positions
+  std::shared_ptr<RelativePosition2D> rel_v() const { return rel_v_; }
 
  private:
   int64_t head_dim_, heads_ = 0;
   std::shared_ptr<SuperQkv> qkv_;
   std::shared_ptr<SuperLinear> proj_;
+  std::shared_ptr<RelativePosition2D> rel_k_, rel_v_;  // null without relative positions
 };
 
 // Pre-norm encoder layer: x + attn(attn_layer_norm(x)), then
 // x + fc2(gelu(fc1(ffn_layer_norm(x)))). A container (its children are traced).
 class SuperBlock : public Module {
  public:
-  SuperBlock(int64_t dim_max, int64_t heads_max, int64_t head_dim, int64_t mlp_max, bool qkv_bias);
+  SuperBlock(int64_t dim_max, int64_t heads_max, int64_t head_dim, int64_t mlp_max, bool qkv_bias,
+             int64_t rel_units = 0, int64_t max_rel = 0);
   void set_sample(int64_t dim, int64_t heads, int64_t mlp);
   Tensor forward(const Tensor& x) override;
   void active(std::vector<ActiveSlice>& out);
@@ -157,9 +166,10 @@ namespace neurn::autoformer {
 
 // Loads supernet weights saved with the reference's key names (a checkpoint
 // converted by scripts/convert_autoformer_checkpoint.py, or save_state of a
-// Supernet), strictly: every name and shape must match. A checkpoint of a
-// supernet with relative position encodings (rel_pos_embed_* tables) is
-// rejected with that reason: they are not implemented here.
+// Supernet), strictly: every name and shape must match. A checkpoint with
+// relative position tables (rel_pos_embed_*) needs a space with
+// relative_position, and one without them a space without: a mismatch is
+// named as such.
 void load_supernet_weights(Supernet& net, const std::string& path);
 
 }  // namespace neurn::autoformer

@@ -3,9 +3,12 @@ weights, for test_autoformer_torch.cpp, written from the reference's
 semantics (microsoft/Cream Vision_TransformerSuper with change_qkv): top-left
 slices of every super weight; qkv rows q, k, v = rows 0, 1, 2 mod 3 of the
 first 3 * heads * head_dim rows; pre-norm blocks, GELU, LayerNorm eps 1e-5,
-final norm, class token, head. float64 throughout.
+final norm, class token, head. float64 throughout. With MAX_REL > 0, the
+reference's relative positions (RelativePosition2D_super for k and v):
+tables (2 MAX_REL + 2, units) sliced to their first HEAD_DIM columns, looked
+up by integer index (not neurn's one-hot product), the class token at row 0.
 
-usage: autoformer_torch_reference.py WEIGHTS.safetensors INPUT.safetensors OUT.safetensors EMBED HEADS RATIOS HEAD_DIM PATCH
+usage: autoformer_torch_reference.py WEIGHTS.safetensors INPUT.safetensors OUT.safetensors EMBED HEADS RATIOS HEAD_DIM PATCH [MAX_REL]
 (HEADS and RATIOS comma-separated; the input tensor is named "x", the output "y")."""
 import json
 import struct
@@ -45,8 +48,22 @@ def write(path, tensors):
         f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
+def rel_embeddings(tv, th, n, max_rel, hd):
+    """(n, n, hd): tv[index_v] + th[index_h], the class token's pairs at index 0."""
+    side = int((n - 1) ** 0.5)
+    pos = torch.arange(n - 1)
+    dv = (pos[None, :] // side - pos[:, None] // side).clamp(-max_rel, max_rel) + max_rel + 1
+    dh = (pos[None, :] % side - pos[:, None] % side).clamp(-max_rel, max_rel) + max_rel + 1
+    iv = torch.zeros(n, n, dtype=torch.long)
+    ih = torch.zeros(n, n, dtype=torch.long)
+    iv[1:, 1:] = dv
+    ih[1:, 1:] = dh
+    return tv[:, :hd][iv] + th[:, :hd][ih]
+
+
 def main():
     wpath, xpath, opath, embed, heads, ratios, head_dim, patch = sys.argv[1:9]
+    max_rel = int(sys.argv[9]) if len(sys.argv) > 9 else 0
     w = {k: v.double() for k, v in read(wpath).items()}
     x = read(xpath)["x"].double()
     d, hd, p = int(embed), int(head_dim), int(patch)
@@ -67,8 +84,18 @@ def main():
         wq = torch.cat([wq[j::3] for j in range(3)], 0)
         bq = torch.cat([bq[j::3] for j in range(3)], 0)
         qkv = F.linear(y, wq, bq).reshape(b, n, 3, h, hd).permute(2, 0, 3, 1, 4)
-        att = torch.softmax(qkv[0] @ qkv[1].transpose(-2, -1) * hd ** -0.5, dim=-1)
-        y = (att @ qkv[2]).transpose(1, 2).reshape(b, n, q)
+        logits = qkv[0] @ qkv[1].transpose(-2, -1)
+        if max_rel:
+            ek = rel_embeddings(w[pre + "attn.rel_pos_embed_k.embeddings_table_v"],
+                                w[pre + "attn.rel_pos_embed_k.embeddings_table_h"], n, max_rel, hd)
+            logits = logits + torch.einsum("bhic,ijc->bhij", qkv[0], ek)
+        att = torch.softmax(logits * hd ** -0.5, dim=-1)
+        y = att @ qkv[2]
+        if max_rel:
+            ev = rel_embeddings(w[pre + "attn.rel_pos_embed_v.embeddings_table_v"],
+                                w[pre + "attn.rel_pos_embed_v.embeddings_table_h"], n, max_rel, hd)
+            y = y + torch.einsum("bhij,ijc->bhic", att, ev)
+        y = y.transpose(1, 2).reshape(b, n, q)
         t = t + F.linear(y, w[pre + "attn.proj.weight"][:d, :q], w[pre + "attn.proj.bias"][:d])
         y = F.layer_norm(t, (d,), w[pre + "ffn_layer_norm.weight"][:d], w[pre + "ffn_layer_norm.bias"][:d], 1e-5)
         y = F.gelu(F.linear(y, w[pre + "fc1.weight"][:m, :d], w[pre + "fc1.bias"][:m]))

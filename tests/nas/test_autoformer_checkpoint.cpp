@@ -31,8 +31,9 @@ fs::path scratch(const std::string& name) {
 // constructors (not from neurn's modules): patch_embed_super = PatchembedSuper
 // (nn.Conv2d proj), blocks = TransformerEncoderLayer (AttentionSuper with
 // change_qkv: qkv_super (3 D, D), proj LinearSuper (D, D); attn_layer_norm,
-// ffn_layer_norm; fc1 (int(D r), D), fc2), abs_pos pos_embed, cls_token,
-// pre_norm norm, head.
+// ffn_layer_norm; fc1 (int(D r), D), fc2; with --relative_position
+// attn.rel_pos_embed_k/v.embeddings_table_v/h (2 * 14 + 2, D // heads)),
+// abs_pos pos_embed, cls_token, pre_norm norm, head.
 std::vector<std::pair<std::string, Shape>> reference_keys(const SearchSpace& s) {
   const int64_t d = s.super_embed_dim, m = mlp_dim(d, s.super_mlp_ratio);
   std::vector<std::pair<std::string, Shape>> k = {
@@ -51,6 +52,10 @@ std::vector<std::pair<std::string, Shape>> reference_keys(const SearchSpace& s) 
     k.push_back({p + "fc1.bias", {m}});
     k.push_back({p + "fc2.weight", {d, m}});
     k.push_back({p + "fc2.bias", {d}});
+    if (s.relative_position)  // RelativePosition2D_super(super_embed_dim // num_heads, max_relative_position)
+      for (const char* kv : {"rel_pos_embed_k", "rel_pos_embed_v"})
+        for (const char* t : {"embeddings_table_v", "embeddings_table_h"})
+          k.push_back({p + "attn." + kv + "." + t, {2 * s.max_relative_position + 2, d / s.super_heads}});
   }
   k.push_back({"pos_embed", {1, s.num_tokens(), d}});
   k.push_back({"cls_token", {1, 1, d}});
@@ -103,10 +108,11 @@ TEST_CASE("autoformer: a checkpoint with the reference's key names loads into th
   Supernet net(s);
   load_supernet_weights(net, (dir / "ref.safetensors").string());
   check_loaded(net, keys);
-  // a relative-position checkpoint is refused with the reason
+  // a relative-position checkpoint into a space without them is refused with the reason
   file.push_back({"blocks.0.attn.rel_pos_embed_k.embeddings_table_v", pattern({30, 64}, 0)});
   save_safetensors((dir / "rel.safetensors").string(), file);
-  CHECK_THROWS_CONTAINING(load_supernet_weights(net, (dir / "rel.safetensors").string()), "relative position");
+  CHECK_THROWS_CONTAINING(load_supernet_weights(net, (dir / "rel.safetensors").string()),
+                          "set relative_position: true");
   // a wrong shape names the key
   file.pop_back();
   file[0].second = pattern({8, 3, 16, 16}, 0);
@@ -116,9 +122,41 @@ TEST_CASE("autoformer: a checkpoint with the reference's key names loads into th
   fs::remove_all(dir);
 }
 
+TEST_CASE("autoformer: a checkpoint with relative position tables loads into a space with relative_position") {
+  SearchSpace s = search_space("cpu");
+  s.relative_position = true;
+  auto keys = reference_keys(s);
+  REQUIRE(keys.size() == 8 + 16 * static_cast<size_t>(s.super_depth));  // per block 12 + 4 tables
+  fs::path dir = scratch("rel");
+  NamedTensors file;
+  for (size_t k = 0; k < keys.size(); ++k) file.push_back({keys[k].first, pattern(keys[k].second, k)});
+  save_safetensors((dir / "ref.safetensors").string(), file);
+  Supernet net(s);
+  load_supernet_weights(net, (dir / "ref.safetensors").string());
+  check_loaded(net, keys);
+  // the loaded tables are what a subnet computes with: its extracted model
+  // carries their first head_dim (64 = D / heads here) columns
+  SubnetConfig c{96, {2, 1}, {3.0, 4.0}};
+  ModulePtr m = extract_subnet(net, c);
+  auto sd = m->state_dict();
+  std::map<std::string, Tensor> by(sd.begin(), sd.end());
+  size_t idx = 0;
+  for (size_t k = 0; k < keys.size(); ++k)
+    if (keys[k].first == "blocks.1.attn.rel_pos_embed_v.embeddings_table_h") idx = k;
+  REQUIRE(idx > 0);
+  CHECK(max(abs(sub(by["blocks.1.attn.rel_pos_embed_v.embeddings_table_h"], pattern({30, 64}, idx)))).item() == 0.0);
+  // a checkpoint without tables into this space is refused with the reason
+  Supernet plain_net(search_space("cpu"));
+  save_state(plain_net, (dir / "plain.safetensors").string());
+  CHECK_THROWS_CONTAINING(load_supernet_weights(net, (dir / "plain.safetensors").string()),
+                          "has no relative position tables");
+  fs::remove_all(dir);
+}
+
 TEST_CASE("autoformer: the .pth converter (scripts/convert_autoformer_checkpoint.py) feeds the supernet" *
           testing::skip_unless(testing::have_torch(), testing::kNoTorch)) {
   SearchSpace s = search_space("cpu");
+  s.relative_position = true;  // the keys of a --relative_position supernet, tables included
   auto keys = reference_keys(s);
   fs::path dir = scratch("pth");
   {
