@@ -8,8 +8,10 @@ huawei-noah ghostnet_pytorch, mit-han-lab/proxylessnas proxyless_mobile with
 the block list of osmr/imgclsmob, isl-org/MiDaS MidasNet on torchvision's
 resnext101_32x8d), with the authors' module names, so that their state dicts
 load into the neurn models unchanged. Random weights and BN statistics, float64
-throughout (no ReLU or pooling tie can flip), eval mode; it saves per model
-NAME.weights.safetensors and NAME.io.safetensors (input, eval_output).
+throughout (no ReLU or pooling tie can flip); it saves per model
+NAME.weights.safetensors and NAME.io.safetensors: input, eval_output, and a
+training step's train_output, projection R and grad.KEY of every parameter
+for L = sum(train_output * R).
 
 usage: others_torch_reference.py OUTDIR
 """
@@ -378,8 +380,19 @@ def main(outdir):
         x = torch.randn(2, 3, 64, 64)
         with torch.no_grad():
             y = model(x)
-        save_safetensors("%s/%s.weights.safetensors" % (outdir, name), model.state_dict())
-        save_safetensors("%s/%s.io.safetensors" % (outdir, name), {"input": x, "eval_output": y})
+        weights = {k: v.clone() for k, v in model.state_dict().items()}
+        io = {"input": x, "eval_output": y}
+        # A training step (batch statistics): L = sum(output * R); every parameter's gradient.
+        model.train()
+        yt = model(x)
+        r = torch.randn(yt.shape)
+        (yt * r).sum().backward()
+        io.update({"train_output": yt, "projection": r})
+        for k, p in model.named_parameters():
+            if p.grad is not None:  # MiDaS's refinenet4.resConfUnit1 is never called
+                io["grad." + k] = p.grad
+        save_safetensors("%s/%s.weights.safetensors" % (outdir, name), weights)
+        save_safetensors("%s/%s.io.safetensors" % (outdir, name), io)
         print(name, tuple(y.shape), sum(p.numel() for p in model.parameters()))
 
 
