@@ -409,8 +409,8 @@ void check_clustered(const ClusteredHeatmap& h) {
   }
   NEURN_CHECK(h.clusters.empty() || h.clusters.size() == n, "clustered heatmap: ", h.clusters.size(),
               " cluster labels for ", n, " items");
-  NEURN_CHECK(std::isfinite(h.lo) && std::isfinite(h.hi) && h.hi > h.lo, "clustered heatmap '", h.title,
-              "': colour range [", h.lo, ", ", h.hi, "] is empty");
+  NEURN_CHECK(std::isfinite(h.lo) && std::isfinite(h.hi), "clustered heatmap '", h.title, "': colour range [", h.lo,
+              ", ", h.hi, "] is not finite");
 }
 
 void draw_clustered(const ClusteredHeatmap& h, const ClusterLayout& l, Canvas& p) {
@@ -705,8 +705,13 @@ void check_chart(const LineChart& c) {
 
 }  // namespace
 
-void write_clustered_heatmap(const ClusteredHeatmap& h, const std::string& path) {
-  check_clustered(h);
+void write_clustered_heatmap(const ClusteredHeatmap& given, const std::string& path) {
+  check_clustered(given);
+  ClusteredHeatmap h = given;
+  if (h.hi <= h.lo) {  // one value everywhere (two identical models): a range around it, cells mid-map
+    double c = h.lo;
+    h.lo = c - 0.5, h.hi = c + 0.5;
+  }
   ClusterLayout l = cluster_layout(h);
   Canvas c(l.width, l.height);
   draw_clustered(h, l, c);

@@ -99,8 +99,10 @@ XmlCheck parse_xml(const std::string& doc) {
   return c;
 }
 
+// Header, trailer, a page, and (the figures all have text) an embedded font.
 bool is_pdf(const std::string& b) {
-  return b.compare(0, 5, "%PDF-") == 0 && b.find("%%EOF", b.size() > 16 ? b.size() - 16 : 0) != std::string::npos;
+  return b.compare(0, 5, "%PDF-") == 0 && b.find("%%EOF", b.size() > 16 ? b.size() - 16 : 0) != std::string::npos &&
+         b.find("/Type /Page") != std::string::npos && b.find("/FontFile") != std::string::npos;
 }
 
 void check_all_formats(const std::filesystem::path& dir, const std::string& stem,
@@ -311,6 +313,12 @@ TEST_CASE("figures: each kind renders on a tiny input in every format") {
   ch.highlight_note = "red: the shortlist";
   check_all_formats(dir, "clustered", [&](const std::string& p) { write_clustered_heatmap(ch, p); });
   CHECK(decode_png(slurp(dir / "clustered.png")).has({200, 20, 20}));  // the red label
+
+  Heatmap flat = hm;  // every value equal and lo == hi: still drawn, in the map's middle colour
+  flat.values = {{1, 1}, {1, 1}};
+  flat.lo = flat.hi = 1;
+  write_heatmap(flat, (dir / "flat.png").string());
+  CHECK(decode_png(slurp(dir / "flat.png")).has(colormap_sequential(0.5)));
 
   ClusteredHeatmap bad = ch;
   bad.values.pop_back();
