@@ -367,8 +367,8 @@ int run_command_line(int argc, const char* const* argv, std::ostream& out, std::
         at->require_subcommand(1);
       }
     }
-    at->description(c.summary + "\nusage: " + usage_of(c));
-    if (!c.details.empty()) at->footer(c.details + "\n");
+    at->description(c.summary);
+    at->footer("usage: " + usage_of(c) + "\n" + (c.details.empty() ? "" : "\n" + c.details + "\n"));
     at->fallthrough(false);
     bound.push_back({&c, at});
     Bound& b = bound.back();

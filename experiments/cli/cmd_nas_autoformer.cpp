@@ -7,6 +7,7 @@
 // subnet without and with NeuRN through the experiment runner (the config's
 // finetune: section). One YAML config holds everything
 // (experiments/configs/autoformer_tiny.yaml documents the keys).
+#include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
@@ -23,7 +24,6 @@
 #include "experiments/config.h"
 #include "experiments/sweep.h"
 #include "framework/error.h"
-#include "framework/serialize/json_lite.h"
 #include "layers/layers.h"
 #include "nas/autoformer/search.h"
 #include "nas/autoformer/subnet_model.h"
@@ -249,10 +249,11 @@ int do_search(const NasConfig& c, bool fresh, const std::string& supernet) {
               o.evolution.generations, static_cast<long long>(o.max_params));
   auto t0 = Clock::now();
   SubnetSearchResult r = search_subnet(c.space, o, [&](const SubnetConfig& s) { return subnet_accuracy(*net, s, val); });
-  std::ostringstream f;
-  f << "{\"encoding\": " << json::quote(encode_subnet(r.best)) << ", \"fitness\": " << r.fitness
-    << ", \"params\": " << r.params << ", \"evaluations\": " << r.evolution.evaluations << "}\n";
-  experiments::write_file_atomic((out / "search_result.json").string(), f.str());
+  nlohmann::ordered_json result{{"encoding", encode_subnet(r.best)},
+                                {"fitness", r.fitness},
+                                {"params", r.params},
+                                {"evaluations", r.evolution.evaluations}};
+  experiments::write_file_atomic((out / "search_result.json").string(), result.dump() + "\n");
   std::printf("search done in %.1f s: best %s, validation accuracy %.4f, %lld parameters (%lld subnets scored)\n",
               since(t0), encode_subnet(r.best).c_str(), r.fitness, static_cast<long long>(r.params),
               static_cast<long long>(r.evolution.evaluations));
@@ -270,10 +271,11 @@ int do_export(const NasConfig& c, const std::string& arch, const std::string& su
     std::ifstream in(res);
     std::stringstream ss;
     ss << in.rdbuf();
-    json::Value v = json::parse(ss.str(), res.string());
-    const json::Value* e = v.find("encoding");
-    NEURN_CHECK(e && e->kind == json::Value::Kind::String, res.string(), ": no \"encoding\"");
-    best = decode_subnet(e->text);
+    nlohmann::json v = nlohmann::json::parse(ss.str(), nullptr, false);
+    NEURN_CHECK(!v.is_discarded(), res.string(), ": not valid JSON");
+    NEURN_CHECK(v.is_object() && v.contains("encoding") && v["encoding"].is_string(), res.string(),
+                ": no \"encoding\" string");
+    best = decode_subnet(v["encoding"].get<std::string>());
   }
   auto net = load_trained(c, Device::cpu(), supernet);
   ModulePtr m = extract_subnet(*net, best);

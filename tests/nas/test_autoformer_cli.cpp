@@ -16,7 +16,6 @@
 #include "models/registry.h"
 #include "nas/autoformer/subnet_model.h"
 #include "nas/autoformer/supernet.h"
-#include "framework/serialize/json_lite.h"
 #include "skip.h"
 
 namespace fs = std::filesystem;
