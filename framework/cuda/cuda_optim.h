@@ -20,4 +20,13 @@ void sgd_update(DType dtype, int64_t n, void* param, const void* grad, void* mom
 void adam_update(DType dtype, int64_t n, void* param, const void* grad, void* exp_avg, void* exp_avg_sq,
                  const AdamStep& a, double bc1, double sqrt_bc2);
 
+// Adam on the box [0, extent[0]) x ... x [0, extent[rank-1]) of a
+// contiguous tensor of `shape` (rank <= 8), the rest untouched (AutoFormer's
+// SliceAdam, nas/autoformer/slice_adam.h): per element of the box,
+// step_count += 1, then adam_update_element with that element's bias
+// corrections (1 - beta1^count, sqrt(1 - beta2^count)). One thread per box
+// element; a.step is unused. step_count holds the counts as `dtype` values.
+void slice_adam_update(DType dtype, int rank, const int64_t* shape, const int64_t* extent, void* param,
+                       const void* grad, void* exp_avg, void* exp_avg_sq, void* step_count, const AdamStep& a);
+
 }  // namespace neurn::cuda

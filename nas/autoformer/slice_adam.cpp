@@ -4,6 +4,9 @@
 
 #include "framework/autograd.h"
 #include "framework/optim/update_functors.h"
+#ifdef NEURN_WITH_CUDA
+#include "framework/cuda/cuda_optim.h"
+#endif
 
 namespace neurn::autoformer {
 
@@ -65,27 +68,35 @@ void SliceAdam::step() {
       size_t idx = k++;
       Tensor g = p.grad();
       if (!g.defined() || p.device().is_meta()) continue;
-      NEURN_CHECK(g.dtype() == p.dtype() && g.shape() == p.shape(), "SliceAdam: the gradient of parameter ", idx,
-                  " does not match it in dtype or shape");
+      NEURN_CHECK(g.dtype() == p.dtype() && g.shape() == p.shape() && g.device() == p.device(),
+                  "SliceAdam: the gradient of parameter ", idx, " does not match it in dtype, shape or device");
       auto it = active_.find(p.impl_ptr().get());
       Shape extent = it == active_.end() ? p.shape() : it->second;
-      bool host = p.device().is_cpu();
-      Tensor ph = host ? p : p.cpu(), gh = host ? g : g.cpu();
       auto& st = state_[idx];
       if (st.find("step") == st.end()) {
-        st["step"] = full({}, 0.0, {DType::Int64});
-        st["exp_avg"] = zeros(p.shape(), {p.dtype()});
-        st["exp_avg_sq"] = zeros(p.shape(), {p.dtype()});
-        st["step_count"] = zeros(p.shape(), {p.dtype()});
+        st["step"] = full({}, 0.0, {DType::Int64});  // a host counter, as Adam's
+        st["exp_avg"] = zeros(p.shape(), p.options());
+        st["exp_avg_sq"] = zeros(p.shape(), p.options());
+        st["step_count"] = zeros(p.shape(), p.options());
       }
-      for (auto& [name, t] : st)
-        if (!t.device().is_cpu()) t = t.cpu();  // restored by load_state_dict onto the parameter's device
+      for (const char* name : {"exp_avg", "exp_avg_sq", "step_count"})
+        if (st[name].device() != p.device()) st[name] = st[name].to(p.device());
       ++*st["step"].data<int64_t>();
       AdamStep a{grp.lr, opt_.beta1, opt_.beta2, opt_.eps, grp.weight_decay, false, 1};
+      if (p.device().is_cuda()) {
+#ifdef NEURN_WITH_CUDA
+        cuda::slice_adam_update(p.dtype(), static_cast<int>(p.dim()), p.shape().data(), extent.data(), p.raw_data(),
+                                g.raw_data(), st["exp_avg"].raw_data(), st["exp_avg_sq"].raw_data(),
+                                st["step_count"].raw_data(), a);
+#else
+        NEURN_FAIL("SliceAdam: a parameter on ", p.device().str(), " in a build without CUDA");
+#endif
+        continue;
+      }
       dispatch_float(p.dtype(), "SliceAdam", [&](auto z) {
         using T = decltype(z);
-        T* pp = ph.data<T>();
-        const T* pg = gh.data<T>();
+        T* pp = p.data<T>();
+        const T* pg = g.data<T>();
         T* pm = st["exp_avg"].data<T>();
         T* pv = st["exp_avg_sq"].data<T>();
         T* pc = st["step_count"].data<T>();
@@ -105,7 +116,6 @@ void SliceAdam::step() {
           }
         });
       });
-      if (!host) p.copy_(ph);
     }
   }
 }

@@ -12,9 +12,10 @@
 // Parameters without a gradient are skipped, as by Adam; a parameter with a
 // gradient and no box given is updated whole.
 //
-// The update runs on the CPU; parameters on another device are copied to the
-// host and back for it (correct, not fast: a fused masked kernel is not
-// written). The state stays on the CPU.
+// The state lives on the parameter's device. On the CPU a loop over the
+// box's contiguous runs; on CUDA one kernel per parameter over the box's
+// elements (framework/cuda/optim.cu, slice_adam_update), the same element
+// arithmetic (update_functors.h), nothing copied to the host.
 #include <map>
 #include <vector>
 

@@ -1,26 +1,79 @@
 #include "nas/spos/train_search.h"
 
+#include <filesystem>
 #include <map>
 #include <random>
+#include <sstream>
 
 #include "framework/ops.h"
 #include "framework/optim/sgd.h"
+#include "framework/serialize/safetensors.h"
+#include "layers/state_io.h"
 
 namespace neurn::spos {
 
 namespace {
 bool in_range(int64_t v, int64_t lo, int64_t hi) { return (lo <= 0 || v >= lo) && (hi <= 0 || v <= hi); }
+
+constexpr const char* kCheckpointFormat = "neurn spos supernet";
+
+void save_checkpoint(const std::string& path, Supernet& net, const Sgd& sgd, int64_t step, const std::mt19937_64& rng) {
+  NamedTensors all;
+  for (auto& [k, t] : net.state_dict()) all.push_back({"model." + k, t});
+  for (auto& [k, t] : sgd.state_dict()) all.push_back({"optim." + k, t});
+  std::ostringstream rs;
+  rs << rng;
+  const Generator& g = default_generator();
+  std::string tmp = path + ".tmp";
+  save_safetensors(tmp, all,
+                   {{"step", std::to_string(step)},
+                    {"format", kCheckpointFormat},
+                    {"path_rng", rs.str()},
+                    {"generator_seed", std::to_string(g.seed())},
+                    {"generator_offset", std::to_string(g.offset())}});
+  std::filesystem::rename(tmp, path);  // atomic: an interruption leaves the previous checkpoint
+}
+
+int64_t load_checkpoint(const std::string& path, Supernet& net, Sgd& sgd, std::mt19937_64& rng) {
+  std::map<std::string, std::string> meta;
+  NamedTensors all = load_safetensors(path, &meta);
+  NEURN_CHECK(meta["format"] == kCheckpointFormat && meta.count("step") && meta.count("path_rng"), "SPOS train: ",
+              path, " is not a SPOS supernet checkpoint (format '", meta["format"], "')");
+  NamedTensors model, opt;
+  for (auto& [k, t] : all) {
+    if (k.rfind("model.", 0) == 0) model.push_back({k.substr(6), t});
+    else if (k.rfind("optim.", 0) == 0) opt.push_back({k.substr(6), t});
+    else NEURN_FAIL("SPOS train: ", path, ": unexpected tensor ", k);
+  }
+  load_state(net, model, true, path);
+  sgd.load_state_dict(opt);
+  std::istringstream rs(meta["path_rng"]);
+  rs >> rng;
+  NEURN_CHECK(!rs.fail(), "SPOS train: ", path, ": unreadable path_rng");
+  Generator& g = default_generator();
+  g.manual_seed(std::stoull(meta["generator_seed"]));
+  g.set_offset(std::stoull(meta["generator_offset"]));
+  return std::stoll(meta["step"]);
+}
 }  // namespace
 
-void train_supernet(Supernet& net, const SupernetTrainOptions& o, const BatchFn& batch,
-                    const std::function<void(const TrainProgress&)>& progress) {
+SupernetTrainResult train_supernet(Supernet& net, const SupernetTrainOptions& o, const BatchFn& batch,
+                                   const std::function<void(const TrainProgress&)>& progress) {
   NEURN_CHECK(o.steps > 0 && o.lr > 0, "SPOS train: steps (", o.steps, ") and lr (", o.lr, ") must be positive");
   Sgd sgd(net.parameters(), SgdOptions{.lr = o.lr, .momentum = o.momentum, .weight_decay = o.weight_decay});
   std::mt19937_64 rng(o.seed);
   std::map<nas::Genome, int64_t> flops;  // memo of the meta-device FLOPs
   const bool ranged = o.min_flops > 0 || o.max_flops > 0;
+  SupernetTrainResult result;
+  int64_t start = 0;
+  if (!o.checkpoint_path.empty() && o.resume && std::filesystem::exists(o.checkpoint_path)) {
+    start = load_checkpoint(o.checkpoint_path, net, sgd, rng);
+    NEURN_CHECK(start <= o.steps, "SPOS train: ", o.checkpoint_path, " is at step ", start, ", beyond steps ",
+                o.steps);
+    result.resumed_from = start;
+  }
   net.train();
-  for (int64_t step = 0; step < o.steps; ++step) {
+  for (int64_t step = start; step < o.steps; ++step) {
     SposArch arch = sample_arch(net.space(), rng);
     if (ranged) {
       int t = 0;
@@ -43,8 +96,13 @@ void train_supernet(Supernet& net, const SupernetTrainOptions& o, const BatchFn&
     Tensor loss = cross_entropy(net(x), y, o.label_smoothing);
     loss.backward();
     sgd.step();
+    ++result.steps_done;
     if (progress) progress({step + 1, o.steps, loss.item(), lr, &arch});
+    bool last = step + 1 == o.steps;
+    if (!o.checkpoint_path.empty() && (last || (o.checkpoint_every > 0 && (step + 1) % o.checkpoint_every == 0)))
+      save_checkpoint(o.checkpoint_path, net, sgd, step + 1, rng);
   }
+  return result;
 }
 
 double path_accuracy(Supernet& net, const SposArch& arch, const std::vector<Tensor>& calib,

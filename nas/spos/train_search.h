@@ -3,6 +3,7 @@
 // datasets: the caller hands in batches and, for the search, a fitness
 // (validation accuracy after BN recalibration: path_accuracy below).
 #include <functional>
+#include <string>
 #include <utility>
 
 #include "nas/evolution.h"
@@ -27,6 +28,20 @@ struct SupernetTrainOptions {
   int64_t min_flops = 0, max_flops = 0;
   int64_t input_size = 32, num_classes = 10, in_channels = 3;
   int max_tries = 1000;  // draws per step to find a path in the FLOPs range
+  // Checkpoint and resume: written atomically every checkpoint_every steps
+  // and at the end (model "model.*", SGD state "optim.*"; the step, the path
+  // sampler's std::mt19937_64 state and the default generator's counter,
+  // which dropout draws from, in the metadata). An existing file is resumed
+  // from when resume is set: the run then ends as the uninterrupted one
+  // would, given batch(step) depends on the step only. Empty: none.
+  std::string checkpoint_path;
+  int64_t checkpoint_every = 100;
+  bool resume = true;
+};
+
+struct SupernetTrainResult {
+  int64_t steps_done = 0;    // steps this call ran
+  int64_t resumed_from = 0;  // steps read back from the checkpoint (0: fresh)
 };
 
 struct TrainProgress {
@@ -37,7 +52,7 @@ struct TrainProgress {
 
 // One uniformly sampled path per step (SGD over all parameters; a parameter
 // off the path has no gradient, so neither it nor its momentum changes).
-void train_supernet(Supernet& net, const SupernetTrainOptions& opt, const BatchFn& batch,
+SupernetTrainResult train_supernet(Supernet& net, const SupernetTrainOptions& opt, const BatchFn& batch,
                     const std::function<void(const TrainProgress&)>& progress = {});
 
 // Validation accuracy of a path: BN recalibrated on `calib` images, then
