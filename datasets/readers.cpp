@@ -204,7 +204,6 @@ static std::vector<double> mat_numbers(const matvar_t& var, size_t n, const std:
 // MATLAB v5 file is therefore walked here first: every element, and every
 // sub-element of a matrix, must fit in what holds it, and a compressed
 // matrix may not claim more than zlib's largest ratio (1032:1) allows.
-// Other versions (v7.3 is HDF5) are left to libmatio.
 namespace {
 struct Mat5Walker {
   const std::string& path;
@@ -272,11 +271,16 @@ void check_mat5(const std::string& path) {
   std::vector<uint8_t> b = read_file(path);
   NEURN_CHECK(b.size() >= 128, path, ": not a MATLAB file (", b.size(), " bytes; the header alone is 128)");
   Mat5Walker w{path};
-  if (b[126] == 'M' && b[127] == 'I') w.swap = true;
-  else if (!(b[126] == 'I' && b[127] == 'M')) return;  // not v5: libmatio decides
+  // libmatio falls back to MATLAB v4 for anything else, whose header sizes
+  // it also trusts (a 138-byte file made it allocate 2 GB): SVHN ships v5
+  // files, and v7.3 (HDF5) is the only other version accepted.
+  w.swap = b[126] == 'M' && b[127] == 'I';
+  bool marked = w.swap || (b[126] == 'I' && b[127] == 'M');
   uint16_t version = static_cast<uint16_t>(w.swap ? (b[124] << 8 | b[125]) : (b[125] << 8 | b[124]));
-  if (version != 0x0100) return;  // v7.3 (HDF5) and others
-  w.file(b);
+  NEURN_CHECK(marked && (version == 0x0100 || version == 0x0200), path,
+              ": not a MATLAB v5 or v7.3 file (its 128-byte header does not end in version 0x0100/0x0200 and 'IM' "
+              "or 'MI'; SVHN's .mat files are MATLAB v5)");
+  if (version == 0x0100) w.file(b);  // v7.3 is HDF5: libhdf5 reads it
 }
 }  // namespace
 

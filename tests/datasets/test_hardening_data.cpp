@@ -215,3 +215,11 @@ TEST_CASE("svhn reader: a crafted field size is refused before libmatio allocate
   CHECK_THROWS_CONTAINING(read_svhn_mat(dir / "name.mat", "svhn", "test"),
                           "name.mat: corrupt MAT file: a field of the variable at byte 128 claims 976814081 bytes");
 }
+
+TEST_CASE("svhn reader: a file that is not MATLAB v5 or v7.3 is refused, not read as v4 (found by fuzz_svhn_mat)") {
+  // 138 bytes without a v5 header: libmatio read it as MATLAB v4 and
+  // allocated what its first bytes claimed (2 GB, out of memory).
+  std::string crash = std::string(NEURN_SOURCE_DIR) + "/fuzz/corpus/svhn_mat/crash-v4-fallback-2gb";
+  REQUIRE(file_exists(crash));
+  CHECK_THROWS_CONTAINING(read_svhn_mat(crash, "svhn", "test"), "crash-v4-fallback-2gb: not a MATLAB v5 or v7.3 file");
+}
