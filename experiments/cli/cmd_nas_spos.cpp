@@ -212,14 +212,16 @@ int do_train(const SposConfig& c) {
               c.batch_size, ")");
   auto net = new_supernet(c, dev);
   fs::path out = out_dir(c);
+  SupernetTrainOptions train = c.train;  // resumable from OUTPUT/supernet_ckpt.safetensors
+  train.checkpoint_path = (out / "supernet_ckpt.safetensors").string();
   std::printf("supernet: %lld layers, %lld parameters, %lld steps of batch %lld on %s (lr %g, linear decay)\n",
               static_cast<long long>(c.space.layers()), static_cast<long long>(net->num_parameters()),
               static_cast<long long>(c.train.steps), static_cast<long long>(c.batch_size), dev.str().c_str(), c.train.lr);
   auto t0 = Clock::now();
   double window = 0;
   int64_t in_window = 0;
-  train_supernet(
-      *net, c.train, [&](int64_t step) { return batch_at(loader, d.fit, c.batch_size, c.seed, step, dev); },
+  SupernetTrainResult tr = train_supernet(
+      *net, train, [&](int64_t step) { return batch_at(loader, d.fit, c.batch_size, c.seed, step, dev); },
       [&](const TrainProgress& p) {
         window += p.loss, ++in_window;
         if (p.step % c.log_every == 0 || p.step == p.steps) {
@@ -232,6 +234,9 @@ int do_train(const SposConfig& c) {
           window = 0, in_window = 0;
         }
       });
+  if (tr.resumed_from > 0)
+    std::printf("supernet: resumed from step %lld of %s\n", static_cast<long long>(tr.resumed_from),
+                train.checkpoint_path.c_str());
   save_state(*net, (out / "supernet.safetensors").string());
   std::printf("supernet trained: %lld steps in %.1f s -> %s\n", static_cast<long long>(c.train.steps), since(t0),
               (out / "supernet.safetensors").string().c_str());
