@@ -51,7 +51,7 @@ TEST_CASE("torchvision families: parameter counts equal torchvision's (meta devi
       {"fcn_resnet101", 54'314'346},   {"deeplabv3_resnet101", 60'996'202},
   };
   for (auto& [name, want] : counts) {
-    INFO(name);
+    INFO(std::string(name));
     ModelTrace t = trace_model(name, reference_options(name));
     CHECK(t.params == want);
   }
@@ -105,7 +105,7 @@ TEST_CASE("torchvision families: layer counts and FLOPs at 224 against torchvisi
       {"googlenet", {{"Conv", 57}, {"BatchNorm", 57}, {"MaxPool", 13}, {"Concat", 9}, {"Linear", 1}}, 2 * 1.50},
   };
   for (auto& c : cases) {
-    INFO(c.name);
+    INFO(std::string(c.name));
     ModelOptions o;
     o.num_classes = 1000;
     o.input_size = 224;
@@ -125,7 +125,7 @@ TEST_CASE("segmentation models: FLOPs at 520 against torchvision's published cos
   // convolution 1024 -> 256 on the 65x65 map), so the trace is 4% under the published figure
   const std::pair<const char*, double> cases[] = {{"fcn_resnet101", 232.74}, {"deeplabv3_resnet101", 258.74}};
   for (auto& [name, published] : cases) {
-    INFO(name);
+    INFO(std::string(name));
     ModelTrace t = trace_model(name, reference_options(name));
     CHECK(t.output_shape == Shape{1, 21, 520, 520});
     const double aux_macs = 9.0 * 1024 * 256 * 65 * 65 + 256.0 * 21 * 65 * 65;
@@ -139,7 +139,7 @@ TEST_CASE("segmentation models: FLOPs at 520 against torchvision's published cos
 
 TEST_CASE("segmentation models: dilated ResNet-101 at output stride 8, out at the input's size") {
   for (const char* name : {"fcn_resnet101", "deeplabv3_resnet101"}) {
-    INFO(name);
+    INFO(std::string(name));
     ModelOptions o = reference_options(name);
     o.input_size = 64;
     ModelTrace t = trace_model(name, o);

@@ -178,7 +178,7 @@ TEST_CASE("torchvision families equal torchvision's on the same weights" * SKIP_
   for (const char* name : {"vgg11", "vgg16", "resnet101", "resnet152", "wide_resnet50_2", "resnext50_32x4d",
                            "densenet169", "densenet201", "squeezenet1_0", "googlenet", "fcn_resnet101",
                            "deeplabv3_resnet101"}) {
-    INFO(name);
+    INFO(std::string(name));
     check_against_torch(name);
   }
 }
