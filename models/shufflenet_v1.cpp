@@ -6,20 +6,21 @@
 // classifier.0.weight):
 //   first_conv 3x3/2 -> 24, BN, ReLU; max pool 3x3/2;
 //   stages of 4, 8, 4 units with 240, 480, 960 outputs (Table 1, g = 3);
-//   a unit: 1x1 group conv to out/4 channels, BN, ReLU, channel shuffle,
-//   3x3 depthwise (stride 2 in the first unit of a stage), BN, 1x1 group
+//   a unit: 1x1 group conv to out/4 channels, BN, ReLU, 3x3 depthwise
+//   (stride 2 in the first unit of a stage), BN, channel shuffle, 1x1 group
 //   conv, BN; stride 1: ReLU(x + unit), stride 2: concat(avgpool 3x3/2 of
 //   x, ReLU(unit)), the unit producing out - in channels. The first 1x1 of
 //   the network (24 inputs) is not grouped (the paper: too few channels).
 //   Global average pooling and a classifier without bias.
 // Parameters at 1000 classes: 1,864,728 (pinned in tests; the reference
-// README rounds it to 1.9M). Deviations from the reference code, none of
-// which changes a parameter: its global pooling is AvgPool2d(7), which
-// only fits 224x224; here it is an adaptive average to 1x1 (the same at 224,
-// and it lets 32x32 digits through: the last stage's map is then 1x1). Its
-// channel shuffle views (N, C/g, g) and swaps; here it is the paper's
-// (N, g, C/g) -> (N, C/g, g) (layers/channel_shuffle.h), the transposed
-// permutation, equally a shuffle that feeds every group from every group.
+// README rounds it to 1.9M). The channel shuffle is the reference's (after
+// the depthwise conv's BN; (N, C/g, g) -> (N, g, C/g)), so its published
+// ImageNet checkpoints load with their keys minus "module."
+// (scripts/convert_shufflenet_v1_checkpoint.py). One deviation from the
+// reference code, which changes no parameter: its global pooling is
+// AvgPool2d(7), which only fits 224x224; here it is an adaptive average to
+// 1x1 (the same at 224, and it lets 32x32 digits through: the last stage's
+// map is then 1x1).
 #include "layers/layers.h"
 #include "models/backbones.h"
 
@@ -51,7 +52,11 @@ class ShuffleV1Block : public Module {
     main1_->emplace<ReLU>();
     main1_->emplace<Conv2d>(mid, mid, 3, stride, 1, 1, mid, false);  // depthwise
     main1_->emplace<BatchNorm2d>(mid);
-    shuffle_ = register_module("channel_shuffle", std::make_shared<ChannelShuffle>(groups));
+    // megvii's channel_shuffle views (N, mid / g, g) and swaps to (N, g, mid / g):
+    // ChannelShuffle (which views (N, groups, C / groups)) with groups = mid / g.
+    // The paper's own view is the transposed permutation; megvii's trained
+    // weights need theirs (scripts/convert_shufflenet_v1_checkpoint.py).
+    shuffle_ = register_module("channel_shuffle", std::make_shared<ChannelShuffle>(groups > 1 ? mid / groups : 1));
     main2_ = register_module("branch_main_2", std::make_shared<Sequential>());
     main2_->emplace<Conv2d>(mid, outputs, 1, 1, 0, 1, groups, false);
     main2_->emplace<BatchNorm2d>(outputs);
