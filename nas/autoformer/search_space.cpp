@@ -1,3 +1,5 @@
+#include <nlohmann/json.hpp>
+
 #include "nas/autoformer/search_space.h"
 
 #include <algorithm>
@@ -7,7 +9,6 @@
 #include <sstream>
 
 #include "framework/error.h"
-#include "framework/serialize/json_lite.h"
 
 namespace neurn::autoformer {
 
@@ -198,18 +199,20 @@ SubnetConfig decode_subnet(const std::string& text) {
 }
 
 std::string subnet_to_json(const SearchSpace& space, const SubnetConfig& c, const std::string& weights) {
-  std::ostringstream os;
-  os.precision(17);
-  os << "{\n  \"space\": " << json::quote(space.name) << ",\n  \"embed_dim\": " << c.embed_dim
-     << ",\n  \"depth\": " << c.depth() << ",\n  \"num_heads\": [" << list_str(c.heads) << "],\n  \"mlp_ratio\": ["
-     << list_str(c.mlp_ratios) << "],\n  \"head_dim\": " << space.head_dim << ",\n  \"patch_size\": " << space.patch
-     << ",\n  \"qkv_bias\": " << (space.qkv_bias ? "true" : "false") << ",\n  \"params\": "
-     << subnet_param_count(space, c) << ",\n  \"encoding\": " << json::quote(encode_subnet(c));
-  os << ",\n  \"relative_position\": " << (space.relative_position ? "true" : "false");
-  if (space.relative_position) os << ",\n  \"max_relative_position\": " << space.max_relative_position;
-  if (!weights.empty()) os << ",\n  \"weights\": " << json::quote(weights);
-  os << "\n}\n";
-  return os.str();
+  nlohmann::ordered_json j{{"space", space.name},
+                           {"embed_dim", c.embed_dim},
+                           {"depth", c.depth()},
+                           {"num_heads", c.heads},
+                           {"mlp_ratio", c.mlp_ratios},
+                           {"head_dim", space.head_dim},
+                           {"patch_size", space.patch},
+                           {"qkv_bias", space.qkv_bias},
+                           {"params", subnet_param_count(space, c)},
+                           {"encoding", encode_subnet(c)},
+                           {"relative_position", space.relative_position}};
+  if (space.relative_position) j["max_relative_position"] = space.max_relative_position;
+  if (!weights.empty()) j["weights"] = weights;
+  return j.dump(2) + "\n";
 }
 
 SubnetConfig default_subnet() { return SubnetConfig{192, std::vector<int64_t>(12, 3), std::vector<double>(12, 3.5)}; }
@@ -226,51 +229,55 @@ ArchSpec parse_arch(const std::string& arch) {
     a.subnet = decode_subnet(arch);
     return a;
   }
-  json::Value v = json::parse(slurp(arch), arch);
-  NEURN_CHECK(v.kind == json::Value::Kind::Object, "autoformer: ", arch, " is not a JSON object");
-  auto num = [&](const char* key, bool required) -> const json::Value* {
-    const json::Value* x = v.find(key);
+  nlohmann::json v;
+  try {
+    v = nlohmann::json::parse(slurp(arch));
+  } catch (const nlohmann::json::exception& e) {
+    NEURN_FAIL("autoformer: ", arch, " is not valid JSON: ", e.what());
+  }
+  NEURN_CHECK(v.is_object(), "autoformer: ", arch, " is not a JSON object");
+  auto find = [&](const char* key) -> const nlohmann::json* { return v.contains(key) ? &v.at(key) : nullptr; };
+  auto num = [&](const char* key, bool required) -> const nlohmann::json* {
+    const nlohmann::json* x = find(key);
     NEURN_CHECK(x || !required, "autoformer: ", arch, " has no \"", key, "\"");
-    NEURN_CHECK(!x || x->kind == json::Value::Kind::Number, "autoformer: ", arch, ": \"", key, "\" is not a number");
+    NEURN_CHECK(!x || x->is_number(), "autoformer: ", arch, ": \"", key, "\" is not a number");
     return x;
   };
   auto arr = [&](const char* key) {
-    const json::Value* x = v.find(key);
-    NEURN_CHECK(x && x->kind == json::Value::Kind::Array, "autoformer: ", arch, ": \"", key,
-                "\" is missing or not an array");
+    const nlohmann::json* x = find(key);
+    NEURN_CHECK(x && x->is_array(), "autoformer: ", arch, ": \"", key, "\" is missing or not an array");
     std::vector<double> out;
-    for (const auto& it : x->items) {
-      NEURN_CHECK(it.kind == json::Value::Kind::Number, "autoformer: ", arch, ": \"", key,
-                  "\" holds a non-number");
-      out.push_back(it.number);
+    for (const auto& it : *x) {
+      NEURN_CHECK(it.is_number(), "autoformer: ", arch, ": \"", key, "\" holds a non-number");
+      out.push_back(it.get<double>());
     }
     return out;
   };
-  a.subnet.embed_dim = static_cast<int64_t>(num("embed_dim", true)->number);
+  auto boolean = [&](const char* key) -> const nlohmann::json* {
+    const nlohmann::json* x = find(key);
+    NEURN_CHECK(!x || x->is_boolean(), "autoformer: ", arch, ": \"", key, "\" is not true/false");
+    return x;
+  };
+  auto integer = [](const nlohmann::json* x) { return static_cast<int64_t>(x->get<double>()); };
+  a.subnet.embed_dim = integer(num("embed_dim", true));
   for (double h : arr("num_heads")) a.subnet.heads.push_back(static_cast<int64_t>(h));
   a.subnet.mlp_ratios = arr("mlp_ratio");
   if (const auto* d = num("depth", false))
-    NEURN_CHECK(static_cast<int64_t>(d->number) == a.subnet.depth(), "autoformer: ", arch, ": depth ", d->number,
-                " but ", a.subnet.depth(), " layers of heads");
+    NEURN_CHECK(integer(d) == a.subnet.depth(), "autoformer: ", arch, ": depth ", integer(d), " but ",
+                a.subnet.depth(), " layers of heads");
   NEURN_CHECK(a.subnet.heads.size() == a.subnet.mlp_ratios.size(), "autoformer: ", arch, ": ",
               a.subnet.heads.size(), " head counts but ", a.subnet.mlp_ratios.size(), " MLP ratios");
-  if (const auto* x = num("head_dim", false)) a.head_dim = static_cast<int64_t>(x->number);
-  if (const auto* x = num("patch_size", false)) a.patch = static_cast<int64_t>(x->number);
-  if (const auto* x = v.find("qkv_bias")) {
-    NEURN_CHECK(x->kind == json::Value::Kind::Bool, "autoformer: ", arch, ": \"qkv_bias\" is not true/false");
-    a.qkv_bias = x->boolean;
+  if (const auto* x = num("head_dim", false)) a.head_dim = integer(x);
+  if (const auto* x = num("patch_size", false)) a.patch = integer(x);
+  if (const auto* x = boolean("qkv_bias")) a.qkv_bias = x->get<bool>();
+  if (const auto* x = boolean("relative_position"); x && x->get<bool>()) {
+    const auto* r = num("max_relative_position", false);
+    a.max_relative_position = r ? integer(r) : 14;
+    NEURN_CHECK(a.max_relative_position > 0, "autoformer: ", arch, ": \"max_relative_position\" must be positive");
   }
-  if (const auto* x = v.find("relative_position")) {
-    NEURN_CHECK(x->kind == json::Value::Kind::Bool, "autoformer: ", arch, ": \"relative_position\" is not true/false");
-    if (x->boolean) {
-      const auto* r = num("max_relative_position", false);
-      a.max_relative_position = r ? static_cast<int64_t>(r->number) : 14;
-      NEURN_CHECK(a.max_relative_position > 0, "autoformer: ", arch, ": \"max_relative_position\" must be positive");
-    }
-  }
-  if (const auto* x = v.find("weights")) {
-    NEURN_CHECK(x->kind == json::Value::Kind::String, "autoformer: ", arch, ": \"weights\" is not a string");
-    fs::path w(x->text);
+  if (const auto* x = find("weights")) {
+    NEURN_CHECK(x->is_string(), "autoformer: ", arch, ": \"weights\" is not a string");
+    fs::path w(x->get<std::string>());
     a.weights = w.is_absolute() ? w.string() : (fs::path(arch).parent_path() / w).string();
   }
   return a;
