@@ -49,6 +49,8 @@ struct ModelInfo {
   int64_t reference_input_size = 224;
   // The classes the reference counts its parameters at (1000 ImageNet, 21 VOC).
   int64_t reference_classes = 1000;
+  // The input channels of the reference (3 RGB; 1 for U-Net's gray microscopy).
+  int64_t reference_in_channels = 3;
 };
 
 using ModelBuilder = std::function<ModulePtr(const ModelOptions&)>;

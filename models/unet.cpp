@@ -121,7 +121,8 @@ NEURN_REGISTER_MODEL(unet, (ModelInfo{.name = "unet",
                                .min_input_size = kUNetMinInput,
                                .task = "segmentation",
                                .reference_input_size = 572,
-                               .reference_classes = 2}),
+                               .reference_classes = 2,
+                               .reference_in_channels = 1}),
                      build_unet);
 
 }  // namespace neurn

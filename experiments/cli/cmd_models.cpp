@@ -19,6 +19,7 @@ int run_models(const Flags& f) {
   for (auto& info : list_models()) {
     ModelOptions o;
     o.num_classes = fixed_classes ? classes : info.reference_classes;
+    o.in_channels = fixed_classes || fixed_size ? 3 : info.reference_in_channels;
     o.input_size = fixed_size ? size : std::max(info.reference_input_size, info.min_input_size);
     if (o.input_size < info.min_input_size) {
       std::printf("%-20s %-12s %-14s %5lld  (needs at least %lldx%lld inputs)\n", info.name.c_str(),

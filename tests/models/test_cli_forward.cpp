@@ -106,4 +106,10 @@ TEST_CASE("neurn models lists the registry with reference counts" *
   CHECK(line_of("inception_v3").find(" 299 ") != std::string::npos);
   CHECK(line_of("digits_convnet").find(" 32 ") != std::string::npos);
   CHECK(line_of("vgg19").find("classification") != std::string::npos);
+  // counted as their references count them: U-Net at 1 channel and 2 classes, the VOC models at 21,
+  // NASNetLarge at 331 with Keras's BN statistics
+  CHECK(line_of("unet").find(" 31030658 ") != std::string::npos);
+  CHECK(line_of("deeplabv3_resnet101").find(" 60996202 ") != std::string::npos);
+  CHECK(line_of("nasnetlarge").find(" 88949818 ") != std::string::npos);
+  CHECK(line_of("nasnetlarge").find(" 331 ") != std::string::npos);
 }
