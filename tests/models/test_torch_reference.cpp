@@ -173,11 +173,13 @@ TEST_CASE("inception_v3 equals torchvision's on the same weights" * SKIP_UNLESS_
 // weights made at 224 loaded at 32: the position embedding resampled by load_state (and by resample_vit in torch)
 TEST_CASE("vit_b_16 equals torchvision's on the same weights" * SKIP_UNLESS_TORCH) { check_against_torch("vit_b_16"); }
 // The torchvision families of issue 20: eval output only for the large ones and the segmentation
-// models ("out", at 64x64); squeezenet1_0, googlenet and resnext50_32x4d also a float64 training step.
+// models ("out", at 64x64) and EfficientNet B1-B7; squeezenet1_0, googlenet and resnext50_32x4d also a
+// float64 training step.
 TEST_CASE("torchvision families equal torchvision's on the same weights" * SKIP_UNLESS_TORCH) {
   for (const char* name : {"vgg11", "vgg16", "resnet101", "resnet152", "wide_resnet50_2", "resnext50_32x4d",
                            "densenet169", "densenet201", "squeezenet1_0", "googlenet", "fcn_resnet101",
-                           "deeplabv3_resnet101"}) {
+                           "deeplabv3_resnet101", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
+                           "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7"}) {
     INFO(std::string(name));
     check_against_torch(name);
   }

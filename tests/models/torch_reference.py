@@ -43,6 +43,8 @@ MODELS = ["vgg19", "resnet50", "densenet121", "mobilenet_v2", "shufflenet_v2_x1_
 # The torchvision families of issue 20 (eval output; a float64 training step only where it is cheap)
 MODELS += ["vgg11", "vgg16", "resnet101", "resnet152", "wide_resnet50_2", "resnext50_32x4d", "densenet169",
            "densenet201", "squeezenet1_0", "googlenet", "fcn_resnet101", "deeplabv3_resnet101"]
+# EfficientNet B1-B7: one definition with B0 (eval output at 64x64)
+MODELS += ["efficientnet_b%d" % i for i in range(1, 8)]
 INPUT_SIZE = {"vgg19": 32, "resnet50": 64, "densenet121": 64, "mobilenet_v2": 64, "shufflenet_v2_x1_0": 64,
               "efficientnet_b0": 64,
               # at least 75; at 107 Mixed_7's maps are 2x2, so training BN sees 8 values, not 2
@@ -54,6 +56,7 @@ INPUT_SIZE.update({"vgg11": 32, "vgg16": 32, "resnet101": 64, "resnet152": 64, "
                    "googlenet": 64,
                    # output stride 8: 8x8 maps in layer3/4 and the heads
                    "fcn_resnet101": 64, "deeplabv3_resnet101": 64})
+INPUT_SIZE.update({"efficientnet_b%d" % i: 64 for i in range(1, 8)})
 # Constructor arguments beyond num_classes (the keys and the reference use them).
 KWARGS = {"inception_v3": {"aux_logits": False, "transform_input": False, "init_weights": True}}
 KWARGS["googlenet"] = {"aux_logits": False, "transform_input": False, "init_weights": True}
@@ -63,7 +66,7 @@ KWARGS["deeplabv3_resnet101"] = {"aux_loss": True, "weights_backbone": None}
 # Models whose reference is the eval output only (no training step): the large ones, where a float64
 # step costs minutes, and the segmentation models (whose loss is not the classifier's)
 EVAL_ONLY = {"vgg11", "vgg16", "resnet101", "resnet152", "wide_resnet50_2", "densenet169", "densenet201",
-             "fcn_resnet101", "deeplabv3_resnet101"}
+             "fcn_resnet101", "deeplabv3_resnet101"} | {"efficientnet_b%d" % i for i in range(1, 8)}
 
 
 def constructor(name):
