@@ -277,6 +277,7 @@ int run_models_analysis(const Flags& f) {
                       " boxes: the clusters";
   hm.lo = corr ? -1 : 0;
   hm.diverging = corr;
+  hm.colorbar_label = corr ? "Pearson r" : "N-W similarity index";
   experiments::write_clustered_heatmap_png(hm, (out / "nw_heatmap.png").string());
   experiments::write_clustered_heatmap_svg(hm, (out / "nw_heatmap.svg").string());
   experiments::ClusteredHeatmap ph = hm;
@@ -289,6 +290,7 @@ int run_models_analysis(const Flags& f) {
   ph.clusters = pcl.labels;
   ph.highlight = is_pmedoid;
   ph.highlight_note = "red: each pattern cluster's medoid; white boxes: the clusters";
+  ph.colorbar_label = "pattern similarity index";
   // Different families share only short patterns, while a model's own long
   // (repeated) runs dominate its self-term, so the off-diagonal values are
   // small: the colours span 0 to the largest of them, the diagonal saturates.
