@@ -13,21 +13,11 @@
 #include "skip.h"
 #include "layers/layers.h"
 #include "models/registry.h"
+#include "reference_files.h"
 
 using namespace neurn;
 
-namespace {
-double rel_error(const Tensor& got, const Tensor& want, double floor = 1e-30) {
-  auto g = got.to_vector<double>(), w = want.to_vector<double>();
-  REQUIRE(g.size() == w.size());
-  double diff = 0, scale = floor;
-  for (size_t i = 0; i < g.size(); ++i) {
-    diff = std::max(diff, std::abs(g[i] - w[i]));
-    scale = std::max(scale, std::abs(w[i]));
-  }
-  return diff / scale;
-}
-}  // namespace
+using neurn::testing::rel_error;
 
 TEST_CASE("models on CUDA equal the CPU (eval forward and backward, a training step)" *
           neurn::testing::skip_unless(neurn::testing::have_cuda(), neurn::testing::no_cuda_reason())) {

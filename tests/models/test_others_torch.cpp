@@ -19,6 +19,7 @@
 #include "framework/serialize/safetensors.h"
 #include "layers/layers.h"
 #include "models/registry.h"
+#include "reference_files.h"
 #include "skip.h"
 
 using namespace neurn;
@@ -26,38 +27,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// max |a - b| / max |b|
+double rel_error(const Tensor& got, const Tensor& want) { return neurn::testing::rel_error(got, want, 1e-300); }
+
 const std::string& others_reference_dir() {
-  static const std::string dir = [] {
-    std::string script = std::string(NEURN_SOURCE_DIR) + "/tests/models/others_torch_reference.py";
-    std::ifstream f(script);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    std::ostringstream name;
-    name << "neurn-others-torch-ref-" << std::hex << std::hash<std::string>{}(ss.str());
-    fs::path d = fs::temp_directory_path() / name.str();
-    if (!fs::exists(d / "complete")) {
-      fs::create_directories(d);
-      std::string cmd = "/usr/bin/python3 '" + script + "' '" + d.string() + "'";
-      MESSAGE("generating the PyTorch reference files: " << cmd);
-      REQUIRE(std::system(cmd.c_str()) == 0);
-      std::ofstream(d / "complete") << "ok\n";
-    }
-    return d.string();
-  }();
+  static const std::string dir = neurn::testing::python_reference_dir("others_torch_reference.py", "neurn-others-torch-ref-");
   return dir;
 }
 
-// max |a - b| / max |b|
-double rel_error(const Tensor& got, const Tensor& want) {
-  auto g = got.to_vector<double>(), w = want.to_vector<double>();
-  REQUIRE(g.size() == w.size());
-  double diff = 0, scale = 1e-300;
-  for (size_t i = 0; i < g.size(); ++i) {
-    diff = std::max(diff, std::abs(g[i] - w[i]));
-    scale = std::max(scale, std::abs(w[i]));
-  }
-  return diff / scale;
-}
 
 void check_against_torch(const std::string& name) {
   const std::string dir = others_reference_dir();

@@ -20,6 +20,7 @@
 #include "skip.h"
 #include "layers/layers.h"
 #include "models/registry.h"
+#include "reference_files.h"
 
 using namespace neurn;
 namespace fs = std::filesystem;
@@ -155,38 +156,13 @@ namespace {
 
 // The reference files of tests/models/torch_ibn_cornet.py, made once per
 // version of the script in the temp directory.
+using neurn::testing::rel_error;
+
 const std::string& ibn_cornet_reference_dir() {
-  static const std::string dir = [] {
-    std::string script = std::string(NEURN_SOURCE_DIR) + "/tests/models/torch_ibn_cornet.py";
-    std::ifstream f(script);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    std::ostringstream name;
-    name << "neurn-torch-ibn-cornet-" << std::hex << std::hash<std::string>{}(ss.str());
-    fs::path d = fs::temp_directory_path() / name.str();
-    if (!fs::exists(d / "complete")) {
-      fs::create_directories(d);
-      std::string cmd = "/usr/bin/python3 '" + script + "' '" + d.string() + "'";
-      MESSAGE("generating the PyTorch reference files: " << cmd);
-      REQUIRE(std::system(cmd.c_str()) == 0);
-      std::ofstream(d / "complete") << "ok\n";
-    }
-    return d.string();
-  }();
+  static const std::string dir = neurn::testing::python_reference_dir("torch_ibn_cornet.py", "neurn-torch-ibn-cornet-");
   return dir;
 }
 
-// max |a - b| / max |b|
-double rel_error(const Tensor& got, const Tensor& want) {
-  auto g = got.to_vector<double>(), w = want.to_vector<double>();
-  REQUIRE(g.size() == w.size());
-  double diff = 0, scale = 1e-30;
-  for (size_t i = 0; i < g.size(); ++i) {
-    diff = std::max(diff, std::abs(g[i] - w[i]));
-    scale = std::max(scale, std::abs(w[i]));
-  }
-  return diff / scale;
-}
 
 }  // namespace
 

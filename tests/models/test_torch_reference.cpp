@@ -28,32 +28,19 @@
 #include "skip.h"
 #include "layers/layers.h"
 #include "models/registry.h"
+#include "reference_files.h"
 
 using namespace neurn;
 namespace fs = std::filesystem;
+
+using neurn::testing::rel_error;
 
 namespace {
 
 
 // The directory of reference files, made on first use.
 const std::string& reference_dir() {
-  static const std::string dir = [] {
-    std::string script = std::string(NEURN_SOURCE_DIR) + "/tests/models/torch_reference.py";
-    std::ifstream f(script);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    std::ostringstream name;
-    name << "neurn-torch-ref-" << std::hex << std::hash<std::string>{}(ss.str());
-    fs::path d = fs::temp_directory_path() / name.str();
-    if (!fs::exists(d / "complete")) {
-      fs::create_directories(d);
-      std::string cmd = "/usr/bin/python3 '" + script + "' reference '" + d.string() + "'";
-      MESSAGE("generating the PyTorch reference files: " << cmd);
-      REQUIRE(std::system(cmd.c_str()) == 0);
-      std::ofstream(d / "complete") << "ok\n";
-    }
-    return d.string();
-  }();
+  static const std::string dir = neurn::testing::python_reference_dir("torch_reference.py", "neurn-torch-ref-", "reference");
   return dir;
 }
 
@@ -63,17 +50,6 @@ double max_abs(const Tensor& t) {
   return m;
 }
 
-// max |a - b| / max(max |b|, floor)
-double rel_error(const Tensor& got, const Tensor& want, double floor = 1e-30) {
-  auto g = got.to_vector<double>(), w = want.to_vector<double>();
-  REQUIRE(g.size() == w.size());
-  double diff = 0, scale = floor;
-  for (size_t i = 0; i < g.size(); ++i) {
-    diff = std::max(diff, std::abs(g[i] - w[i]));
-    scale = std::max(scale, std::abs(w[i]));
-  }
-  return diff / scale;
-}
 
 // Where /usr/bin/python3 lacks torch or torchvision (apt-get install python3-torch python3-torchvision).
 #define SKIP_UNLESS_TORCH neurn::testing::skip_unless(neurn::testing::have_torch(), neurn::testing::kNoTorch)
