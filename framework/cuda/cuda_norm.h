@@ -20,9 +20,10 @@ void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Te
 void batch_norm_forward_inference(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                                   const Tensor& running_var, double eps, const Tensor& y);
 // Backward of the training forward, from the saved statistics: writes dx
-// (like x), dweight and dbias (C); all three are defined.
+// (like x), dweight and dbias (C); all three are defined. eps is the
+// forward's: cuDNN asks for the value the forward used, saved statistics or not.
 void batch_norm_backward_training(const Tensor& x, const Tensor& dy, const Tensor& weight, const Tensor& save_mean,
-                                  const Tensor& save_invstd, const Tensor& dx, const Tensor& dweight,
+                                  const Tensor& save_invstd, double eps, const Tensor& dx, const Tensor& dweight,
                                   const Tensor& dbias);
 
 // x viewed as (R, D) with D = `inner` (the product of the normalised axes);

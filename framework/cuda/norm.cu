@@ -196,7 +196,7 @@ void batch_norm_forward_inference(const Tensor& x, const Tensor& weight, const T
 }
 
 void batch_norm_backward_training(const Tensor& x, const Tensor& dy, const Tensor& weight, const Tensor& save_mean,
-                                  const Tensor& save_invstd, const Tensor& dx, const Tensor& dweight,
+                                  const Tensor& save_invstd, double eps, const Tensor& dx, const Tensor& dweight,
                                   const Tensor& dbias) {
   check_bn_input(x, "batch_norm backward");
   NEURN_CHECK(dy.device() == x.device() && dx.device() == x.device(), "batch_norm backward (CUDA): gradient on ",
@@ -204,11 +204,12 @@ void batch_norm_backward_training(const Tensor& x, const Tensor& dy, const Tenso
   BnDescs d(x);
   ParamOr w(weight, x, 1.0);
   Scalars s(x.dtype());
-  // epsilon only matters when the saved statistics are absent; they are given.
+  // cuDNN's documentation asks for the forward's epsilon here, saved statistics
+  // or not (it was a hard-coded 1e-5, wrong for every eps other than that).
   NEURN_CUDNN_CHECK(cudnnBatchNormalizationBackward(cudnn(), CUDNN_BATCHNORM_SPATIAL, s.one(), s.zero(), s.one(),
                                                     s.zero(), d.x, x.raw_data(), d.x, dy.raw_data(), d.x,
                                                     dx.raw_data(), d.param, w.ptr, dweight.raw_data(),
-                                                    dbias.raw_data(), 1e-5, save_mean.raw_data(),
+                                                    dbias.raw_data(), eps, save_mean.raw_data(),
                                                     save_invstd.raw_data()));
 }
 

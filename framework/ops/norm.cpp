@@ -308,7 +308,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   bool need_x = x.requires_grad(), need_w = weight.defined() && weight.requires_grad();
   bool need_b = bias.defined() && bias.requires_grad();
   return attach_grad(y, op, {x, weight, bias},
-                     [xd, wd, mean, invstd, g, training, need_x, need_w, need_b](const Tensor& dy) -> std::vector<Tensor> {
+                     [xd, wd, mean, invstd, g, training, eps, need_x, need_w, need_b](const Tensor& dy) -> std::vector<Tensor> {
                        Tensor dx = need_x ? Tensor::empty(xd.shape(), xd.options()) : Tensor();
                        Tensor dw = need_w ? Tensor::empty({g.C}, xd.options()) : Tensor();
                        Tensor db = need_b ? Tensor::empty({g.C}, xd.options()) : Tensor();
@@ -318,7 +318,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
                            // cuDNN computes all three; keep the ones asked for.
                            Tensor ax = Tensor::empty(xd.shape(), xd.options());
                            Tensor aw = Tensor::empty({g.C}, xd.options()), ab = Tensor::empty({g.C}, xd.options());
-                           cuda::batch_norm_backward_training(xd, dy, wd, mean, invstd, ax, aw, ab);
+                           cuda::batch_norm_backward_training(xd, dy, wd, mean, invstd, eps, ax, aw, ab);
                            return {need_x ? ax : Tensor(), need_w ? aw : Tensor(), need_b ? ab : Tensor()};
                          }
                          // eval: an affine map of x, written with element-wise ops.

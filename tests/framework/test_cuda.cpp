@@ -294,6 +294,12 @@ std::vector<CudaCase> op_table() {
         return batch_norm(x[0], {}, {}, {}, {}, true);
       },
       one({16, 7}, 113), 1e-4, 1e-3);
+  // A large eps, far from cuDNN's 1e-5: the backward must be given the
+  // forward's (it was hard-coded to 1e-5).
+  row("batch_norm training eps 0.5, backward with the forward's eps", [](const V& x, Device) {
+        return batch_norm(x[0], x[1], x[2], {}, {}, true, 0.1, 0.5);
+      },
+      [] { return V{f32({6, 4, 5, 5}, 121), f32({4}, 122, 0.5, 1.5), f32({4}, 123)}; }, 1e-4, 1e-3);
   row("batch_norm eval", [](const V& x, Device d) {
         Tensor rm = from_vector(std::vector<float>{0.1f, -0.2f, 0.3f}, {3}).to(d);
         Tensor rv = from_vector(std::vector<float>{0.5f, 1.5f, 2.0f}, {3}).to(d);
