@@ -1,5 +1,6 @@
 #include "framework/tensor.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <iomanip>
@@ -17,6 +18,26 @@ namespace neurn {
 
 // ---- storage ------------------------------------------------------------------
 
+namespace {
+// Relaxed atomics: the loader's threads allocate too; the peak is exact
+// because every increase tries to raise it.
+std::atomic<size_t> g_host_allocated{0};
+std::atomic<size_t> g_host_peak{0};
+
+void host_allocated_add(size_t n) {
+  size_t now = g_host_allocated.fetch_add(n, std::memory_order_relaxed) + n;
+  size_t peak = g_host_peak.load(std::memory_order_relaxed);
+  while (now > peak && !g_host_peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
+}  // namespace
+
+HostMemoryStats host_memory_stats() {
+  return {g_host_allocated.load(std::memory_order_relaxed), g_host_peak.load(std::memory_order_relaxed)};
+}
+
+void reset_host_peak_memory() { g_host_peak.store(g_host_allocated.load(std::memory_order_relaxed), std::memory_order_relaxed); }
+
 Storage::Storage(size_t n, Device dev) : nbytes(n), device(dev) {
   if (dev.is_meta() || n == 0) return;
   if (dev.is_cpu()) {
@@ -33,7 +54,11 @@ Storage::Storage(size_t n, Device dev) : nbytes(n), device(dev) {
     size_t rounded = (n + 63) / 64 * 64;  // 64-byte aligned for SIMD
     data = std::aligned_alloc(64, rounded);
     NEURN_CHECK(data, "out of host memory allocating ", n, " bytes");
-    deleter = [](void* p) { std::free(p); };
+    host_allocated_add(n);
+    deleter = [n](void* p) {
+      std::free(p);
+      g_host_allocated.fetch_sub(n, std::memory_order_relaxed);
+    };
     return;
   }
 #ifdef NEURN_WITH_CUDA
@@ -159,6 +184,7 @@ void Tensor::copy_(const Tensor& src) const {
     return;
   }
   if (numel() == 0) return;
+  bump_version();  // before the write: a failed copy may have written part of it
   if (sd.is_cpu() && dd.is_cpu()) {
     host_convert(src.raw_data(), src.dtype(), raw_data(), dtype(), numel());
     return;
@@ -178,6 +204,7 @@ void Tensor::copy_(const Tensor& src) const {
 
 void Tensor::fill_(double value) const {
   if (device().is_meta() || numel() == 0) return;
+  bump_version();
   if (device().is_cpu()) {
     dispatch_host(dtype(), [&](auto z) {
       using T = decltype(z);

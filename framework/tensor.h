@@ -23,6 +23,9 @@ struct Storage {
   size_t nbytes = 0;
   Device device;
   std::function<void(void*)> deleter;
+  // Bumped by every in-place write (copy_, fill_, add_, mul_, optimizer
+  // steps); autograd compares it with the value a saved tensor saw.
+  uint64_t version = 0;
   Storage(size_t nbytes, Device device);  // allocates (not on meta)
   Storage(void* data, size_t nbytes, Device device, std::function<void(void*)> deleter);
   ~Storage();
@@ -73,6 +76,13 @@ class Tensor {
   template <typename T> T* data() const;
   void* raw_data() const { return impl().storage ? impl().storage->data : nullptr; }
   const std::shared_ptr<Storage>& storage() const { return impl().storage; }
+  // The in-place write counter of the storage (shared by views and detach()).
+  uint64_t version() const { return impl().storage ? impl().storage->version : 0; }
+  // Call after writing into the data in place outside copy_/fill_ (kernels
+  // that update a tensor through its pointer: optimizers, running stats).
+  void bump_version() const {
+    if (impl().storage) ++impl().storage->version;
+  }
 
   // Autograd
   bool requires_grad() const { return impl_ && impl_->requires_grad; }
@@ -113,6 +123,17 @@ class Tensor {
 };
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+// Bytes of CPU tensor storage allocated now, and the most at any moment
+// since the start or the last reset_host_peak_memory(). Counts what Storage
+// allocates (as requested, before the 64-byte rounding); kernels' scratch
+// buffers (std::vector) and the heap's own overhead are not in it.
+struct HostMemoryStats {
+  size_t allocated = 0;
+  size_t peak = 0;
+};
+HostMemoryStats host_memory_stats();
+void reset_host_peak_memory();  // peak := allocated now
 
 // ---- creation ---------------------------------------------------------------
 Tensor zeros(const Shape& shape, TensorOptions opt = {});
