@@ -3,7 +3,9 @@
 // search with NEURN_CUDNN_BENCHMARK=1) and cached; workspaces come from the
 // caching allocator. float32 runs in exact FMA math unless NEURN_ALLOW_TF32=1;
 // under bf16 autocast the operands are converted to bfloat16 and cuDNN
-// accumulates in float32.
+// accumulates in float32. Each direction (forward, backward data, backward
+// filter) has its own convolution descriptor, set to the math type cuDNN
+// ranked its chosen algorithm with (framework/cuda/conv_algo.h).
 #include <cuda_bf16.h>
 
 #include <array>
@@ -11,7 +13,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <vector>
 
+#include "framework/cuda/conv_algo.h"
 #include "framework/cuda/cuda_autocast.h"
 #include "framework/cuda/cuda_check.h"
 #include "framework/cuda/cuda_conv.h"
@@ -29,7 +33,9 @@ enum class Precision : int { F32, F64, BF16 };
 struct ConvPlan {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
-  cudnnConvolutionDescriptor_t conv = nullptr;
+  // One per direction: each carries the math type of its own chosen algorithm.
+  cudnnConvolutionDescriptor_t conv_fwd = nullptr, conv_bwd_data = nullptr, conv_bwd_filter = nullptr;
+  ConvPrecision precision = ConvPrecision::F32;
   bool have_fwd = false, have_bwd_data = false, have_bwd_filter = false;
   cudnnConvolutionFwdAlgo_t fwd{};
   cudnnConvolutionBwdDataAlgo_t bwd_data{};
@@ -38,6 +44,32 @@ struct ConvPlan {
 };
 
 using PlanKey = std::array<int64_t, 15>;
+
+cudnnMathType_t to_cudnn(ConvMath m) {
+  switch (m) {
+    case ConvMath::TensorOp: return CUDNN_TENSOR_OP_MATH;
+    case ConvMath::TensorOpAllowConversion: return CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+    case ConvMath::Fma: return CUDNN_FMA_MATH;
+    default: return CUDNN_DEFAULT_MATH;
+  }
+}
+
+ConvMath from_cudnn(cudnnMathType_t m) {
+  switch (m) {
+    case CUDNN_TENSOR_OP_MATH: return ConvMath::TensorOp;
+    case CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION: return ConvMath::TensorOpAllowConversion;
+    case CUDNN_FMA_MATH: return ConvMath::Fma;
+    default: return ConvMath::Default;
+  }
+}
+
+ConvPrecision conv_precision(Precision p) {
+  switch (p) {
+    case Precision::F64: return ConvPrecision::F64;
+    case Precision::BF16: return ConvPrecision::BF16;
+    default: return allow_tf32() ? ConvPrecision::F32Tf32 : ConvPrecision::F32;
+  }
+}
 
 cudnnDataType_t data_type(Precision p) {
   switch (p) {
@@ -66,22 +98,25 @@ ConvPlan* plan_for(const Tensor& x, const Tensor& w, const Conv2dOptions& opt, P
   NEURN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->y));
   NEURN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->bias));
   NEURN_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
-  NEURN_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p->conv));
   NEURN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, dt, n, c, h, wd));
   NEURN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, dt, CUDNN_TENSOR_NCHW, k, static_cast<int>(w.size(1)), kh, kw));
-  NEURN_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(
-      p->conv, static_cast<int>(opt.padding[0]), static_cast<int>(opt.padding[1]), static_cast<int>(opt.stride[0]),
-      static_cast<int>(opt.stride[1]), static_cast<int>(opt.dilation[0]), static_cast<int>(opt.dilation[1]),
-      CUDNN_CROSS_CORRELATION, compute));
-  NEURN_CUDNN_CHECK(cudnnSetConvolutionGroupCount(p->conv, static_cast<int>(opt.groups)));
   // float32: FMA-only kernels (exact float32, as PyTorch does with TF32 off)
-  // unless TF32 is allowed; float64 kernels are exact in any math mode.
-  cudnnMathType_t math = prec == Precision::BF16                      ? CUDNN_TENSOR_OP_MATH
-                         : (prec == Precision::F32 && !allow_tf32()) ? CUDNN_FMA_MATH
-                                                                     : CUDNN_DEFAULT_MATH;
-  NEURN_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv, math));
+  // unless TF32 is allowed; float64 kernels are exact in any math mode. This
+  // is the math type the ranking runs under; each direction then takes its
+  // chosen algorithm's.
+  p->precision = conv_precision(prec);
+  const cudnnMathType_t math = to_cudnn(ranking_math(p->precision));
+  for (cudnnConvolutionDescriptor_t* d : {&p->conv_fwd, &p->conv_bwd_data, &p->conv_bwd_filter}) {
+    NEURN_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(d));
+    NEURN_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(
+        *d, static_cast<int>(opt.padding[0]), static_cast<int>(opt.padding[1]), static_cast<int>(opt.stride[0]),
+        static_cast<int>(opt.stride[1]), static_cast<int>(opt.dilation[0]), static_cast<int>(opt.dilation[1]),
+        CUDNN_CROSS_CORRELATION, compute));
+    NEURN_CUDNN_CHECK(cudnnSetConvolutionGroupCount(*d, static_cast<int>(opt.groups)));
+    NEURN_CUDNN_CHECK(cudnnSetConvolutionMathType(*d, math));
+  }
   int on, oc, oh, ow;
-  NEURN_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &on, &oc, &oh, &ow));
+  NEURN_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(p->conv_fwd, p->x, p->w, &on, &oc, &oh, &ow));
   NEURN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, dt, on, oc, oh, ow));
   // The bias is added in the output's own precision (float32 under autocast).
   cudnnDataType_t bias_dt = prec == Precision::F64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
@@ -90,14 +125,19 @@ ConvPlan* plan_for(const Tensor& x, const Tensor& w, const Conv2dOptions& opt, P
   return slot.get();
 }
 
-// Picks the first algorithm cuDNN ranks as working whose workspace is
-// acceptable; when it ranks none, algorithm 0 (implicit GEMM, which every
-// configuration supports). `Perf` is one of cuDNN's *AlgoPerf_t structs.
+// Picks from cuDNN's ranking (conv_algo.h: the first entry that ran, fits
+// the workspace limit and has a math type the precision allows) and sets the
+// direction's descriptor to that entry's math type, which together with the
+// algorithm selects the kernel. `Perf` is one of cuDNN's *AlgoPerf_t structs.
 template <typename Perf>
-decltype(Perf::algo) pick(const Perf* perf, int count) {
+decltype(Perf::algo) pick(const Perf* perf, int count, ConvPrecision prec, cudnnConvolutionDescriptor_t conv) {
+  std::vector<ConvAlgoCandidate> ranking;
   for (int i = 0; i < count; ++i)
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxWorkspace) return perf[i].algo;
-  return static_cast<decltype(Perf::algo)>(0);
+    ranking.push_back({static_cast<int>(perf[i].algo), perf[i].status == CUDNN_STATUS_SUCCESS, perf[i].memory,
+                       from_cudnn(perf[i].mathType)});
+  ConvAlgoChoice c = choose_conv_algo(ranking, prec, kMaxWorkspace);
+  NEURN_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, to_cudnn(c.math)));
+  return static_cast<decltype(Perf::algo)>(c.algo);
 }
 
 void choose_forward(ConvPlan& p, const void* x, const void* w, void* y) {
@@ -106,13 +146,15 @@ void choose_forward(ConvPlan& p, const void* x, const void* w, void* y) {
   int count = 0;
   if (cudnn_benchmark()) {
     DeviceBuffer ws(kMaxWorkspace / 4);
-    NEURN_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(cudnn(), p.x, x, p.w, w, p.conv, p.y, y, kMax, &count,
-                                                             perf, ws.get(), kMaxWorkspace / 4));
+    NEURN_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(cudnn(), p.x, x, p.w, w, p.conv_fwd, p.y, y, kMax,
+                                                             &count, perf, ws.get(), kMaxWorkspace / 4));
   } else {
-    NEURN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(cudnn(), p.x, p.w, p.conv, p.y, kMax, &count, perf));
+    NEURN_CUDNN_CHECK(
+        cudnnGetConvolutionForwardAlgorithm_v7(cudnn(), p.x, p.w, p.conv_fwd, p.y, kMax, &count, perf));
   }
-  p.fwd = pick(perf, count);
-  NEURN_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(cudnn(), p.x, p.w, p.conv, p.y, p.fwd, &p.fwd_ws));
+  p.fwd = pick(perf, count, p.precision, p.conv_fwd);
+  // Asked after the math type is set: the workspace depends on it.
+  NEURN_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(cudnn(), p.x, p.w, p.conv_fwd, p.y, p.fwd, &p.fwd_ws));
   p.have_fwd = true;
 }
 
@@ -122,14 +164,15 @@ void choose_backward_data(ConvPlan& p, const void* w, const void* dy, void* dx) 
   int count = 0;
   if (cudnn_benchmark()) {
     DeviceBuffer ws(kMaxWorkspace / 4);
-    NEURN_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(cudnn(), p.w, w, p.y, dy, p.conv, p.x, dx, kMax,
-                                                                  &count, perf, ws.get(), kMaxWorkspace / 4));
+    NEURN_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(cudnn(), p.w, w, p.y, dy, p.conv_bwd_data, p.x, dx,
+                                                                  kMax, &count, perf, ws.get(), kMaxWorkspace / 4));
   } else {
-    NEURN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn(), p.w, p.y, p.conv, p.x, kMax, &count, perf));
+    NEURN_CUDNN_CHECK(
+        cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn(), p.w, p.y, p.conv_bwd_data, p.x, kMax, &count, perf));
   }
-  p.bwd_data = pick(perf, count);
-  NEURN_CUDNN_CHECK(
-      cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn(), p.w, p.y, p.conv, p.x, p.bwd_data, &p.bwd_data_ws));
+  p.bwd_data = pick(perf, count, p.precision, p.conv_bwd_data);
+  NEURN_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn(), p.w, p.y, p.conv_bwd_data, p.x, p.bwd_data,
+                                                                 &p.bwd_data_ws));
   p.have_bwd_data = true;
 }
 
@@ -139,15 +182,16 @@ void choose_backward_filter(ConvPlan& p, const void* x, const void* dy, void* dw
   int count = 0;
   if (cudnn_benchmark()) {
     DeviceBuffer ws(kMaxWorkspace / 4);
-    NEURN_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(cudnn(), p.x, x, p.y, dy, p.conv, p.w, dw, kMax,
-                                                                    &count, perf, ws.get(), kMaxWorkspace / 4));
+    NEURN_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(cudnn(), p.x, x, p.y, dy, p.conv_bwd_filter, p.w,
+                                                                    dw, kMax, &count, perf, ws.get(),
+                                                                    kMaxWorkspace / 4));
   } else {
     NEURN_CUDNN_CHECK(
-        cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnn(), p.x, p.y, p.conv, p.w, kMax, &count, perf));
+        cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnn(), p.x, p.y, p.conv_bwd_filter, p.w, kMax, &count, perf));
   }
-  p.bwd_filter = pick(perf, count);
-  NEURN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn(), p.x, p.y, p.conv, p.w, p.bwd_filter,
-                                                                   &p.bwd_filter_ws));
+  p.bwd_filter = pick(perf, count, p.precision, p.conv_bwd_filter);
+  NEURN_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn(), p.x, p.y, p.conv_bwd_filter, p.w,
+                                                                   p.bwd_filter, &p.bwd_filter_ws));
   p.have_bwd_filter = true;
 }
 
@@ -213,15 +257,15 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, c
   DeviceBuffer workspace(p.fwd_ws);
   if (prec == Precision::F64) {
     double one = 1.0, zero = 0.0;
-    NEURN_CUDNN_CHECK(cudnnConvolutionForward(cudnn(), &one, p.x, xs.ptr, p.w, ws.ptr, p.conv, p.fwd, workspace.get(),
-                                              p.fwd_ws, &zero, p.y, out.ptr));
+    NEURN_CUDNN_CHECK(cudnnConvolutionForward(cudnn(), &one, p.x, xs.ptr, p.w, ws.ptr, p.conv_fwd, p.fwd,
+                                              workspace.get(), p.fwd_ws, &zero, p.y, out.ptr));
     out.finish();
     if (bias.defined()) NEURN_CUDNN_CHECK(cudnnAddTensor(cudnn(), &one, p.bias, bias.raw_data(), &one, p.y, y.raw_data()));
     return;
   }
   float one = 1.0f, zero = 0.0f;
-  NEURN_CUDNN_CHECK(cudnnConvolutionForward(cudnn(), &one, p.x, xs.ptr, p.w, ws.ptr, p.conv, p.fwd, workspace.get(),
-                                            p.fwd_ws, &zero, p.y, out.ptr));
+  NEURN_CUDNN_CHECK(cudnnConvolutionForward(cudnn(), &one, p.x, xs.ptr, p.w, ws.ptr, p.conv_fwd, p.fwd,
+                                            workspace.get(), p.fwd_ws, &zero, p.y, out.ptr));
   out.finish();
   if (bias.defined()) {
     // Under autocast y is float32 again here: describe it as such for the add.
@@ -263,7 +307,7 @@ void conv2d_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, co
     Result out(dx, prec);
     if (!p.have_bwd_data) choose_backward_data(p, ws.ptr, dys.ptr, out.ptr);
     DeviceBuffer workspace(p.bwd_data_ws);
-    NEURN_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn(), one, p.w, ws.ptr, p.y, dys.ptr, p.conv, p.bwd_data,
+    NEURN_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn(), one, p.w, ws.ptr, p.y, dys.ptr, p.conv_bwd_data, p.bwd_data,
                                                    workspace.get(), p.bwd_data_ws, zero, p.x, out.ptr));
     out.finish();
   }
@@ -272,7 +316,7 @@ void conv2d_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, co
     Result out(dweight, prec);
     if (!p.have_bwd_filter) choose_backward_filter(p, xs.ptr, dys.ptr, out.ptr);
     DeviceBuffer workspace(p.bwd_filter_ws);
-    NEURN_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn(), one, p.x, xs.ptr, p.y, dys.ptr, p.conv, p.bwd_filter,
+    NEURN_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn(), one, p.x, xs.ptr, p.y, dys.ptr, p.conv_bwd_filter, p.bwd_filter,
                                                      workspace.get(), p.bwd_filter_ws, zero, p.w, out.ptr));
     out.finish();
   }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "framework/cuda/caching_allocator.h"
+#include "framework/cuda/conv_algo.h"
 #include "framework/cuda/cuda_autocast.h"
 #include "framework/cuda/index_math.h"
 #include "framework/ops.h"
@@ -617,6 +618,42 @@ TEST_CASE("cuda index arithmetic matches the CPU loops") {
           std::sort(g.begin(), g.end());
           CHECK(g == want);
         }
+}
+
+TEST_CASE("cuDNN convolution: the chosen algorithm's own math type, only what the precision allows") {
+  using cuda::ConvAlgoCandidate;
+  using cuda::ConvMath;
+  using cuda::ConvPrecision;
+  const size_t limit = 1000;
+  // cuDNN's order: a tensor-op (TF32) entry ranked first, a failed one, one
+  // over the workspace limit, then FMA and default-math entries.
+  const std::vector<ConvAlgoCandidate> ranking = {{6, true, 10, ConvMath::TensorOp},
+                                                  {2, false, 0, ConvMath::Fma},
+                                                  {4, true, 5000, ConvMath::Fma},
+                                                  {1, true, 100, ConvMath::Fma},
+                                                  {7, true, 0, ConvMath::Default}};
+  // Exact float32: the tensor-op entry is skipped, the FMA one taken with its math.
+  auto c = cuda::choose_conv_algo(ranking, ConvPrecision::F32, limit);
+  CHECK(c.ranked);
+  CHECK(c.algo == 1);
+  CHECK(c.math == ConvMath::Fma);
+  // TF32 allowed, float64, bf16: the first usable entry, in its own math type.
+  for (ConvPrecision p : {ConvPrecision::F32Tf32, ConvPrecision::F64, ConvPrecision::BF16}) {
+    c = cuda::choose_conv_algo(ranking, p, limit);
+    CHECK(c.algo == 6);
+    CHECK(c.math == ConvMath::TensorOp);
+  }
+  // Default math lets cuDNN use TF32 on float32: not exact.
+  c = cuda::choose_conv_algo({{7, true, 0, ConvMath::Default}}, ConvPrecision::F32, limit);
+  CHECK_FALSE(c.ranked);
+  CHECK(c.algo == 0);
+  CHECK(c.math == ConvMath::Fma);
+  // Nothing usable: implicit GEMM (0) in the math the ranking ran under.
+  CHECK(cuda::choose_conv_algo({}, ConvPrecision::BF16, limit).math == ConvMath::TensorOp);
+  CHECK(cuda::choose_conv_algo({{3, true, 5000, ConvMath::Default}}, ConvPrecision::F64, limit).math ==
+        ConvMath::Default);
+  CHECK(cuda::ranking_math(ConvPrecision::F32) == ConvMath::Fma);
+  CHECK(cuda::ranking_math(ConvPrecision::F32Tf32) == ConvMath::Default);
 }
 
 TEST_CASE("autocast guard nests and restores") {
