@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
@@ -25,6 +26,23 @@ std::string SourceMark::str() const {
 
 // The domains come from their descriptions (datasets/domains.cpp): adding a
 // domain there makes it a valid source and target here.
+std::vector<FrontSpec> run_fronts(const ExperimentConfig& cfg) {
+  if (!cfg.fronts.empty()) return cfg.fronts;
+  std::vector<FrontSpec> out;
+  for (bool n : cfg.neurn) {
+    FrontSpec f;
+    if (n) {
+      f.kind = "neurn";
+      f.options = cfg.neurn_options;
+      f.label = "neurn";
+      auto it = cfg.marks.find("neurn_options." + (cfg.neurn_options.empty() ? "" : cfg.neurn_options.begin()->first));
+      f.mark = it != cfg.marks.end() ? it->second.str() : cfg.file;
+    }
+    out.push_back(f);
+  }
+  return out;
+}
+
 const std::vector<std::string>& all_domains() {
   static const std::vector<std::string> d = data::evaluation_domains();
   return d;
@@ -270,7 +288,7 @@ class Reader {
 void parse_into(const YAML::Node& root, const Reader& r, ExperimentConfig& c) {
   static const std::vector<std::string> top_keys{
       "name",        "output_dir", "data_root", "models",    "sources",       "targets",         "skip_missing_targets",
-      "skip_unavailable_models",   "neurn",     "neurn_options", "seeds",           "image_size",
+      "skip_unavailable_models",   "fronts",    "neurn",     "neurn_options", "seeds",           "image_size",
       "protocol",    "optimizer",  "batch_size", "eval_batch_size", "max_epochs",    "early_stopping",
       "device",      "precision",  "num_workers", "report", "normalize"};
   if (root.IsNull() || !root.IsDefined())
@@ -381,6 +399,62 @@ void parse_into(const YAML::Node& root, const Reader& r, ExperimentConfig& c) {
       if (!it->second.IsScalar()) r.fail(it->second, "neurn_options.", it->first.Scalar(), " must be a scalar");
       c.neurn_options[it->first.Scalar()] = it->second.Scalar();
       c.marks["neurn_options." + it->first.Scalar()] = r.mark(it->second);
+    }
+  }
+
+  if (root["fronts"]) {
+    for (const char* k : {"neurn", "neurn_options"})
+      if (root[k])
+        r.fail(root[k], k, " and fronts both say what goes in front of the model; keep fronts (for NeuRN with options: "
+               "- {kind: neurn, k: 5})");
+    for (auto& e : r.get_list(root["fronts"], "fronts")) {
+      FrontSpec f;
+      f.mark = r.mark(e).str();
+      std::string label;
+      if (e.IsScalar()) {
+        f.kind = r.get_enum(e, "a front", front_kinds());
+      } else {
+        if (!e.IsMap()) r.fail(e, "a front must be a kind (", join(front_kinds()), ") or a mapping {kind: ..., ",
+                               "label: ..., OPTION: value}, got ", Reader::kind(e));
+        if (!e["kind"]) r.fail(e, "a front entry needs 'kind' (", join(front_kinds()), ")");
+        f.kind = r.get_enum(e["kind"], "kind", front_kinds());
+        for (auto it = e.begin(); it != e.end(); ++it) {
+          const std::string key = it->first.Scalar();
+          if (key == "kind") continue;
+          if (key == "label") {
+            label = r.get_string(it->second, "label");
+            bool ok = std::all_of(label.begin(), label.end(), [](char ch) {
+              return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '.';
+            });
+            if (!ok) r.fail(it->second, "label '", label, "' may only hold letters, digits, _ - and . (it names run ",
+                            "folders)");
+            continue;
+          }
+          std::vector<std::string> allowed{"kind", "label"};
+          for (auto& [o, d] : front_defaults(f.kind)) allowed.push_back(o);
+          if (std::find(allowed.begin(), allowed.end(), key) == allowed.end() &&
+              !(f.kind == "neurn" && key == "scope"))
+            r.fail(it->first, "unknown key '", key, "' in a ", f.kind, " front", did_you_mean(key, allowed),
+                   "; allowed keys: ", join(allowed));
+          if (!it->second.IsScalar()) r.fail(it->second, f.kind, ".", key, " must be a scalar, got ",
+                                              Reader::kind(it->second));
+          f.options[key] = it->second.Scalar();
+        }
+      }
+      try {
+        resolved_front_options(f);
+      } catch (const Error& err) {
+        r.fail(e, err.what());
+      }
+      if (f.none() && !label.empty()) r.fail(e, "a run without a front has no label (its run id has no tag)");
+      f.label = label.empty() ? default_front_label(f) : label;
+      for (auto& other : c.fronts) {
+        if (same_front(f, other)) r.fail(e, "this front is the same run as the one at ", other.mark);
+        if (f.label == other.label)
+          r.fail(e, "this front and the one at ", other.mark, " have the same label '", f.label,
+                 "'; give one of them another label:");
+      }
+      c.fronts.push_back(f);
     }
   }
 
@@ -579,10 +653,21 @@ std::string config_to_yaml(const ExperimentConfig& c) {
   if (!c.targets.empty()) e << YAML::Key << "targets" << YAML::Value << YAML::Flow << c.targets;
   e << YAML::Key << "skip_missing_targets" << YAML::Value << c.skip_missing_targets;
   e << YAML::Key << "skip_unavailable_models" << YAML::Value << c.skip_unavailable_models;
-  e << YAML::Key << "neurn" << YAML::Value << YAML::Flow << YAML::BeginSeq;
-  for (bool b : c.neurn) e << b;
-  e << YAML::EndSeq;
-  if (!c.neurn_options.empty()) {
+  if (!c.fronts.empty()) {
+    e << YAML::Key << "fronts" << YAML::Value << YAML::BeginSeq;
+    for (auto& f : c.fronts) {
+      e << YAML::Flow << YAML::BeginMap << YAML::Key << "kind" << YAML::Value << f.kind;
+      if (!f.none()) e << YAML::Key << "label" << YAML::Value << f.label;
+      for (auto& [k, v] : f.options) e << YAML::Key << k << YAML::Value << v;
+      e << YAML::EndMap;
+    }
+    e << YAML::EndSeq;
+  } else {
+    e << YAML::Key << "neurn" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (bool b : c.neurn) e << b;
+    e << YAML::EndSeq;
+  }
+  if (c.fronts.empty() && !c.neurn_options.empty()) {
     e << YAML::Key << "neurn_options" << YAML::Value << YAML::BeginMap;
     for (auto& [k, v] : c.neurn_options) e << YAML::Key << k << YAML::Value << v;
     e << YAML::EndMap;

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "experiments/front.h"
+
 namespace neurn::experiments {
 
 // Where a value came from, for messages: "quickstart.yaml:12:5".
@@ -88,6 +90,11 @@ struct ExperimentConfig {
   std::vector<std::string> targets;  // empty: every other domain
   bool skip_missing_targets = false;
   bool skip_unavailable_models = false;
+  // The input fronts to run (front.h). A config names them either as
+  // `fronts:` (any of none, neurn with options, lrn, lcn) or, as the paper's
+  // sweeps do, as `neurn: [false, true]` with one `neurn_options`; fronts
+  // stays empty then and run_fronts() derives them.
+  std::vector<FrontSpec> fronts;
   std::vector<bool> neurn{false, true};
   std::map<std::string, std::string> neurn_options;  // passed to the NeuRN layer, which validates them
   std::string normalize;  // input normalization of every model entry without its own; "" : from the weights
@@ -113,6 +120,11 @@ struct ExperimentConfig {
 ExperimentConfig load_config(const std::string& path);
 // The same from a string (tests; `file` names it in messages).
 ExperimentConfig parse_config(const std::string& yaml_text, const std::string& file);
+
+// The fronts a sweep of `cfg` runs, in the config's order: cfg.fronts, else
+// one per entry of cfg.neurn (false: none; true: NeuRN with neurn_options,
+// labelled "neurn").
+std::vector<FrontSpec> run_fronts(const ExperimentConfig& cfg);
 
 // The domains the experiments know, in the paper's column order.
 const std::vector<std::string>& all_domains();

@@ -89,6 +89,10 @@ std::string record_to_json(const RunRecord& r) {
             {"experiment", r.experiment},
             {"model", r.model},
             {"neurn", r.neurn},
+            // A record that only says neurn (as code before fronts wrote
+            // them) has the default NeuRN in front.
+            {"front", r.neurn && r.front_kind == "none" ? json{{"kind", "neurn"}, {"label", "neurn"}}
+                                                       : json{{"kind", r.front_kind}, {"label", r.front}}},
             {"source", r.source},
             {"seed", r.seed},
             {"status", r.status},
@@ -146,6 +150,18 @@ RunRecord parse_record(const std::string& line) {
   r.experiment = get_or<std::string>(j, "experiment", "");
   r.model = get<std::string>(j, "model");
   r.neurn = get<bool>(j, "neurn");
+  r.front_kind = r.neurn ? "neurn" : "none";
+  r.front = r.neurn ? "neurn" : "";
+  if (j.contains("front")) {
+    const json& f = j.at("front");
+    NEURN_CHECK(f.is_object(), "front must be an object {kind, label}, got ", f.type_name());
+    r.front_kind = get<std::string>(f, "kind");
+    r.front = get<std::string>(f, "label");
+    NEURN_CHECK((r.front_kind == "neurn") == r.neurn, "front kind '", r.front_kind, "' disagrees with neurn: ",
+                r.neurn ? "true" : "false");
+    NEURN_CHECK((r.front_kind == "none") == r.front.empty(), "front label '", r.front, "' does not fit kind '",
+                r.front_kind, "'");
+  }
   r.source = get<std::string>(j, "source");
   r.seed = get<uint64_t>(j, "seed");
   r.status = get<std::string>(j, "status");

@@ -43,7 +43,13 @@ struct RunRecord {
   std::string variant_fingerprint;  // the same without source, seed and NeuRN
   std::string settings_json;        // the canonical settings themselves
   std::string normalize = "none";   // the input normalization applied (datasets/transforms.h mode)
-  bool neurn = false;
+  bool neurn = false;       // NeuRN in front (front_kind == "neurn")
+  // The front's label ("" without one, "neurn" for the default NeuRN,
+  // "neurn_k5", "lrn", ...) and kind (none | neurn | lrn | lcn); its options
+  // are in settings_json. Records written before fronts existed have none:
+  // reading them gives "neurn"/"neurn" when neurn is true, else ""/"none".
+  std::string front;
+  std::string front_kind = "none";
   std::string source;
   uint64_t seed = 0;
   // ok: trained and evaluated. diverged: the loss became NaN or infinite;

@@ -54,14 +54,6 @@ std::string settings_fingerprint(const json& settings) {
 
 namespace {
 
-// The NeuRN options with the layer's defaults filled in, so `k: 3` written
-// out and left to its default are the same run.
-json neurn_options_json(const ExperimentConfig& cfg) {
-  NeuRNOptions o = neurn_options_from_map(cfg.neurn_options);
-  return {{"k", o.k}, {"padding", neurn_padding_name(o.padding)}, {"max_scope", neurn_scope_name(o.max_scope)},
-          {"eps", o.eps}};
-}
-
 void flatten(const json& j, const std::string& prefix, std::map<std::string, json>& out) {
   if (j.is_object() && !j.empty()) {
     for (auto& [k, v] : j.items()) flatten(v, prefix.empty() ? k : prefix + "." + k, out);
@@ -90,8 +82,9 @@ RunIdentity run_identity(const ExperimentConfig& cfg, const RunSpec& spec) {
     std::string h = file_sha256(m.weights);
     model["weights"] = {{"format", m.weights_format}, {"sha256", h.empty() ? std::string("missing") : h}};
   }
+  const FrontSpec front = effective_front(cfg, spec);
   json s = {{"model", model},
-            {"neurn", spec.neurn},
+            {"neurn", front.kind == "neurn"},
             {"source", spec.source},
             {"seed", spec.seed},
             {"image_size", run_image_size(cfg, spec)},
@@ -116,9 +109,14 @@ RunIdentity run_identity(const ExperimentConfig& cfg, const RunSpec& spec) {
     opt["eps"] = cfg.optimizer.eps;
   }
   s["optimizer"] = opt;
-  // Only the NeuRN runs depend on the layer's options; a run without NeuRN
-  // stays the same run when they change.
-  if (spec.neurn) s["neurn_options"] = neurn_options_json(cfg);
+  // Only the runs with a front depend on its options (with the layer's
+  // defaults filled in, so `k: 3` written out and left to its default are
+  // the same run); a run without one stays the same run when they change.
+  // NeuRN's are where the runs before `fronts:` had them, so those keep
+  // their fingerprints; the label names the run, it does not change it.
+  if (front.kind == "neurn") s["neurn_options"] = resolved_front_options(front);
+  if (front.kind != "neurn" && !front.none())
+    s["front"] = {{"kind", front.kind}, {"options", resolved_front_options(front)}};
   id.settings = s;
   id.fingerprint = settings_fingerprint(s);
 
@@ -127,6 +125,7 @@ RunIdentity run_identity(const ExperimentConfig& cfg, const RunSpec& spec) {
   v.erase("seed");
   v.erase("neurn");
   v.erase("neurn_options");
+  v.erase("front");
   id.variant_fingerprint = settings_fingerprint(v);
   id.folder = spec.dir_name() + "-" + id.fingerprint.substr(0, 8);
   return id;

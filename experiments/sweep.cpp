@@ -45,10 +45,11 @@ void parse_shard(const std::string& s, int& index, int& count) {
 
 std::vector<RunSpec> expand_grid(const ExperimentConfig& cfg) {
   std::vector<RunSpec> out;
+  const std::vector<FrontSpec> fronts = run_fronts(cfg);
   for (auto& m : cfg.models)
     for (auto& s : cfg.sources)
       for (auto seed : cfg.seeds)
-        for (bool n : cfg.neurn) out.push_back({m, n, s, seed});
+        for (const FrontSpec& f : fronts) out.push_back({m, f.kind == "neurn", s, seed, f});
   return out;
 }
 

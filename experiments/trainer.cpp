@@ -27,7 +27,17 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 std::string RunSpec::run_id() const {
-  return model.variant() + (neurn ? "+neurn" : "") + "/" + source + "/seed" + std::to_string(seed);
+  std::string tag = !front.none() ? front.tag() : neurn ? "+neurn" : "";
+  return model.variant() + tag + "/" + source + "/seed" + std::to_string(seed);
+}
+
+FrontSpec effective_front(const ExperimentConfig& cfg, const RunSpec& spec) {
+  if (!spec.front.none() || !spec.neurn) return spec.front;
+  FrontSpec f;
+  f.kind = "neurn";
+  f.options = cfg.neurn_options;
+  f.label = "neurn";
+  return f;
 }
 
 std::string RunSpec::dir_name() const {
@@ -168,9 +178,10 @@ ModulePtr build_run_model(const ExperimentConfig& cfg, const RunSpec& spec, Devi
   mo.input_size = run_image_size(cfg, spec);
   mo.width = spec.model.width;
   mo.arch = spec.model.arch;
-  if (spec.neurn) {
-    NeuRNOptions no = neurn_options_from_map(cfg.neurn_options);
-    mo.front = [no] { return make_neurn_layer(no); };
+  FrontSpec front = effective_front(cfg, spec);
+  if (!front.none()) {
+    make_front_layer(front, mo.in_channels);  // options checked here, not in the middle of building the model
+    mo.front = [front, c = mo.in_channels] { return make_front_layer(front, c); };
   }
   Generator gen(spec.seed);
   ModulePtr model;
@@ -236,7 +247,10 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
   rec.normalize = norm.mode;
   rec.experiment = cfg.name;
   rec.model = spec.model.name;
-  rec.neurn = spec.neurn;
+  const FrontSpec front = effective_front(cfg, spec);
+  rec.neurn = front.kind == "neurn";
+  rec.front = front.label;
+  rec.front_kind = front.kind;
   rec.source = spec.source;
   rec.seed = spec.seed;
   rec.device = device.str();
@@ -340,7 +354,8 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
   const int patience = std::max(1, cfg.early_stopping.patience);
   const bool live = (opt.log == nullptr || opt.log == &std::cout) && ::isatty(STDOUT_FILENO);
   auto meta_base = [&] {
-    return json{{"run_id", run_id},          {"model", spec.model.name}, {"neurn", spec.neurn},
+    return json{{"run_id", run_id},          {"model", spec.model.name}, {"neurn", rec.neurn},
+                {"front", {{"kind", front.kind}, {"label", front.label}, {"options", front.options}}},
                 {"source", spec.source},     {"seed", spec.seed},        {"config", rec.config_yaml},
                 {"code_version", code_version()}, {"variant", ident.variant},
                 {"fingerprint", ident.fingerprint}, {"settings", ident.settings}, {"normalize", norm.mode}};

@@ -32,11 +32,16 @@ namespace neurn::experiments {
 // One point of the sweep grid.
 struct RunSpec {
   ModelSpec model;
-  bool neurn = false;
+  bool neurn = false;  // the config's NeuRN in front (neurn: [.., true] with neurn_options); see front
   std::string source;
   uint64_t seed = 0;
-  // VARIANT[+neurn]/SOURCE/seedN ("digits_convnet+neurn/mnist/seed0",
-  // "resnet50@resnet50_imagenet/svhn/seed1"; VARIANT: ModelSpec::variant()):
+  // The run's front when the config lists `fronts:`; its kind "none" with an
+  // empty label means "as `neurn` says" (effective_front()).
+  FrontSpec front;
+  // VARIANT[+FRONT]/SOURCE/seedN ("digits_convnet+neurn/mnist/seed0",
+  // "digits_convnet+neurn_k5/mnist/seed0",
+  // "resnet50@resnet50_imagenet/svhn/seed1"; VARIANT: ModelSpec::variant(),
+  // FRONT: the front's label):
   // unique within a sweep, stable across invocations (what --resume and
   // --only match). The settings behind it are the run's fingerprint
   // (run_identity.h).
@@ -54,6 +59,10 @@ struct TrainOptions {
   std::map<std::string, std::string> skipped_targets;
   std::string data_root;           // "" : $NEURN_DATA or ./data
 };
+
+// The front of `spec` under `cfg`: spec.front when it has one, else NeuRN
+// with cfg.neurn_options (label "neurn") when spec.neurn, else none.
+FrontSpec effective_front(const ExperimentConfig& cfg, const RunSpec& spec);
 
 // The device a config asks for ("auto": CUDA when present, else the CPU).
 Device resolve_device(const std::string& spec);

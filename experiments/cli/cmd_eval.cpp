@@ -45,6 +45,15 @@ int cmd_eval(const Flags& f) {
       spec.model.weights.clear();  // the stored weights replace any initial weights
     }
   spec.neurn = meta.at("neurn").get<bool>();
+  // The front by its label among the stored config's (checkpoints before
+  // fronts name none: `neurn` says then).
+  if (meta.contains("front") && meta.at("front").is_object()) {
+    std::string label = meta.at("front").value("label", std::string());
+    for (const auto& fr : experiments::run_fronts(cfg))
+      if (!fr.none() && fr.label == label) spec.front = fr;
+    NEURN_CHECK(label.empty() || !spec.front.none(), path, ".safetensors: its front '", label,
+                "' is not among the stored config's fronts");
+  }
   spec.source = meta.at("source").get<std::string>();
   spec.seed = meta.at("seed").get<uint64_t>();
   Device device = experiments::resolve_device(cfg.device);
