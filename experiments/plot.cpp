@@ -577,6 +577,10 @@ std::vector<std::pair<double, double>> drawn_points(const LineChart& c, const Ch
         continue;
       }
       double x = l.X(s.x[i]), y = l.Y(s.y[i]);
+      if (i < s.err.size() && std::isfinite(s.err[i]) && s.err[i] != 0) {  // the bar's ends
+        pts.emplace_back(x, l.Y(s.y[i] - s.err[i]));
+        pts.emplace_back(x, l.Y(s.y[i] + s.err[i]));
+      }
       if (have_prev)
         for (int k = 1; k < 8; ++k) pts.emplace_back(px + (x - px) * k / 8.0, py + (y - py) * k / 8.0);
       pts.emplace_back(x, y);
@@ -594,9 +598,15 @@ ChartLayout chart_layout(const LineChart& c, int width, int height) {
     for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
       if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
       xmin = std::min(xmin, s.x[i]), xmax = std::max(xmax, s.x[i]);
-      ymin = std::min(ymin, s.y[i]), ymax = std::max(ymax, s.y[i]);
+      double e = i < s.err.size() && std::isfinite(s.err[i]) ? std::abs(s.err[i]) : 0.0;
+      ymin = std::min(ymin, s.y[i] - e), ymax = std::max(ymax, s.y[i] + e);
       integer_x = integer_x && s.x[i] == std::round(s.x[i]);
     }
+  for (double v : c.xticks)
+    if (std::isfinite(v)) xmin = std::min(xmin, v), xmax = std::max(xmax, v);
+  if (std::isfinite(xmin))
+    for (double v : c.y_include)
+      if (std::isfinite(v)) ymin = std::min(ymin, v), ymax = std::max(ymax, v);
   if (!std::isfinite(xmin)) xmin = 0, xmax = 1, ymin = 0, ymax = 1, integer_x = false;
   // x: the data's own range (epochs 1..N), ticks inside it; y: a round range
   // around the data, so the top and bottom of the plot carry labels.
@@ -605,6 +615,15 @@ ChartLayout chart_layout(const LineChart& c, int width, int height) {
   } else {
     l.xt = nice_ticks(xmin, xmax, 8, integer_x, true);
     xmin = l.xt.first(), xmax = l.xt.last();
+  }
+  if (!c.xticks.empty()) {  // the caller's ticks, with as many decimals as they need (at most 3)
+    l.xt.values = c.xticks;
+    std::sort(l.xt.values.begin(), l.xt.values.end());
+    l.xt.decimals = 0;
+    for (double v : l.xt.values)
+      while (l.xt.decimals < 3 && std::abs(v * std::pow(10.0, l.xt.decimals) -
+                                           std::round(v * std::pow(10.0, l.xt.decimals))) > 1e-9)
+        ++l.xt.decimals;
   }
   l.yt = nice_ticks(ymin, ymax, 6, false, true);
   l.xmin = xmin, l.xmax = xmax, l.ymin = l.yt.first(), l.ymax = l.yt.last();
@@ -681,6 +700,13 @@ void draw_chart(const LineChart& c, const ChartLayout& l, Canvas& p) {
       finite += std::isfinite(xs.back()) && std::isfinite(ys.back());
     }
     p.polyline(xs, ys, s.color, 1.8, s.dashed);
+    for (size_t i = 0; i < xs.size() && i < s.err.size(); ++i) {
+      if (!std::isfinite(xs[i]) || !std::isfinite(ys[i]) || !std::isfinite(s.err[i]) || s.err[i] == 0) continue;
+      double lo = l.Y(s.y[i] - std::abs(s.err[i])), hi = l.Y(s.y[i] + std::abs(s.err[i]));
+      p.line(xs[i], lo, xs[i], hi, s.color, 1.2);
+      p.line(xs[i] - 4, lo, xs[i] + 4, lo, s.color, 1.2);
+      p.line(xs[i] - 4, hi, xs[i] + 4, hi, s.color, 1.2);
+    }
     if (finite <= 30)
       for (size_t i = 0; i < xs.size(); ++i)
         if (std::isfinite(xs[i]) && std::isfinite(ys[i])) p.circle(xs[i], ys[i], 2.4, s.color);
@@ -698,9 +724,12 @@ void draw_chart(const LineChart& c, const ChartLayout& l, Canvas& p) {
 }
 
 void check_chart(const LineChart& c) {
-  for (auto& s : c.series)
+  for (auto& s : c.series) {
     NEURN_CHECK(s.x.size() == s.y.size(), "line chart '", c.title, "': series '", s.label, "' has ", s.x.size(),
                 " x values and ", s.y.size(), " y values");
+    NEURN_CHECK(s.err.empty() || s.err.size() == s.y.size(), "line chart '", c.title, "': series '", s.label,
+                "' has ", s.err.size(), " error bars for ", s.y.size(), " points");
+  }
 }
 
 }  // namespace

@@ -162,10 +162,13 @@ struct Series {
   std::vector<double> x, y;  // a non-finite y is a gap
   Rgb color;
   bool dashed = false;
+  std::vector<double> err;  // empty, or one per point: an error bar from y - err to y + err (0 or NaN: none)
 };
 struct LineChart {
   std::string title, xlabel, ylabel;
   std::vector<Series> series;
+  std::vector<double> xticks;  // the x ticks to draw (NeuRN's k: 3, 5, 7, 11); empty: 1-2-5 ticks
+  std::vector<double> y_include;  // values the y axis must reach (room above a line at the data's maximum)
 };
 // x ticks are integers when every x is an integer (epochs, generations); the
 // legend goes in the corner of the plot that covers the fewest data points,

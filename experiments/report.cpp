@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "datasets/checksum.h"
+#include "experiments/baselines.h"
 #include "experiments/config.h"
 #include "experiments/plot.h"
 #include "framework/error.h"
@@ -50,20 +51,65 @@ std::string cell_text(const std::optional<Cell>& c, const std::string& pm = " ±
   return s;
 }
 
-std::string row_name(const Table1Row& r) { return r.variant + (r.neurn ? " + NeuRN" : ""); }
-
-// The grouping of a record: its variant's label and fingerprint, and for a
-// NeuRN run the layer's options (one row per option set).
-struct RecordGroup {
-  std::string label, vfp, neurn_options;
+// The front of a record: its label and kind, and the options its settings
+// give (NeuRN's under "neurn_options", the other kinds' under
+// "front.options"). Records made in memory with only `neurn` set (and those
+// read from before fronts existed) count as the default NeuRN.
+struct RecordFront {
+  std::string label, kind = "none", options;
 };
-RecordGroup record_group(const RunRecord& r) {
-  RecordGroup g{record_variant(r), r.variant_fingerprint, ""};
-  if (r.neurn && !r.settings_json.empty()) {
+RecordFront record_front(const RunRecord& r) {
+  RecordFront f;
+  f.label = r.front;
+  f.kind = r.front_kind;
+  if (f.label.empty() && r.neurn) f.label = "neurn";
+  if (r.neurn) f.kind = "neurn";
+  if (f.label.empty()) return RecordFront{};
+  if (!r.settings_json.empty()) {
     auto j = nlohmann::json::parse(r.settings_json, nullptr, false);
-    if (j.is_object() && j.contains("neurn_options")) g.neurn_options = j.at("neurn_options").dump();
+    if (j.is_object()) {
+      if (f.kind == "neurn" && j.contains("neurn_options")) {
+        f.options = j.at("neurn_options").dump();
+      } else if (j.contains("front") && j.at("front").is_object() && j.at("front").contains("options")) {
+        f.options = j.at("front").at("options").dump();
+      }
+    }
   }
-  return g;
+  return f;
+}
+
+int kind_rank(const std::string& kind) {
+  if (kind == "none") return 0;
+  if (kind == "neurn") return 1;
+  if (kind == "lrn") return 2;
+  if (kind == "lcn") return 3;
+  return 4;
+}
+
+// The grouping of a record: its variant's label and fingerprint.
+struct RecordGroup {
+  std::string label, vfp;
+};
+RecordGroup record_group(const RunRecord& r) { return RecordGroup{record_variant(r), r.variant_fingerprint}; }
+
+std::string seeds_text(const Table1Row& r) {
+  if (r.max_seeds == 0) return "";
+  if (r.min_seeds == r.max_seeds) return std::to_string(r.max_seeds);
+  return std::to_string(r.min_seeds) + "–" + std::to_string(r.max_seeds);
+}
+
+bool shows_seeds(const Table1& t) {
+  for (auto& r : t.rows)
+    if (r.max_seeds > 1) return true;
+  return false;
+}
+
+// The last column's heading: the paper's "NeuRN better" while every front
+// is the default NeuRN, else what it counts for every front.
+std::string better_heading(const Table1& t) {
+  for (auto& r : t.rows)
+    if (!r.front.empty() && r.front != "neurn") return "better than no front";
+  return "NeuRN better";
 }
 
 std::string html_escape(const std::string& s) {
@@ -95,17 +141,28 @@ std::string safe_name(const std::string& s) {
 
 }  // namespace
 
+std::string front_display_name(const std::string& label) {
+  if (label == "neurn") return "NeuRN";
+  if (label == "lrn") return "LRN";
+  if (label == "lcn") return "LCN";
+  return label;
+}
+
+std::string table1_row_name(const Table1Row& r) {
+  return r.variant + (r.front.empty() ? "" : " + " + front_display_name(r.front));
+}
+
 Table1 build_table1(const std::vector<RunRecord>& records) {
   Table1 t;
-  // Rows: (variant group, neurn, NeuRN options), in first-appearance order
-  // of the variants, without NeuRN first.
+  // Rows: (variant group, front label, front options), in first-appearance
+  // order of the variants; within one, ordered by kind (none first).
   struct RowKey {
     std::string group;  // label + "\x1f" + variant fingerprint
-    bool neurn;
-    std::string neurn_options;
+    std::string front, kind, options;
     bool operator<(const RowKey& o) const {
-      return std::tie(group, neurn, neurn_options) < std::tie(o.group, o.neurn, o.neurn_options);
+      return std::tie(group, front, options) < std::tie(o.group, o.front, o.options);
     }
+    bool operator==(const RowKey& o) const { return !(*this < o) && !(o < *this); }
   };
   std::map<std::pair<RowKey, std::pair<std::string, std::string>>, std::vector<double>> acc;  // (row, transfer)
   std::vector<std::string> groups;                 // first appearance
@@ -113,6 +170,7 @@ Table1 build_table1(const std::vector<RunRecord>& records) {
   std::map<std::string, std::string> group_model;  // group -> bare model
   std::map<std::string, std::set<std::string>> label_fps;
   std::map<std::string, std::vector<RowKey>> group_rows;
+  std::map<std::pair<std::string, std::string>, std::set<std::string>> front_option_sets;  // (group, front) -> options
   std::set<std::pair<std::string, std::string>> pairs;
   for (auto& r : records) {
     if (r.status != "ok") continue;
@@ -124,10 +182,11 @@ Table1 build_table1(const std::vector<RunRecord>& records) {
       group_model[group] = r.model;
     }
     label_fps[g.label].insert(g.vfp);
-    RowKey key{group, r.neurn, g.neurn_options};
+    RecordFront f = record_front(r);
+    RowKey key{group, f.label, f.kind, f.options};
+    front_option_sets[{group, f.label}].insert(f.options);
     auto& rows = group_rows[group];
-    if (std::find_if(rows.begin(), rows.end(), [&](const RowKey& k) { return !(k < key) && !(key < k); }) == rows.end())
-      rows.push_back(key);
+    if (std::find(rows.begin(), rows.end(), key) == rows.end()) rows.push_back(key);
     for (auto& [target, m] : r.targets) {
       if (!std::isfinite(m.accuracy)) continue;
       acc[{key, {r.source, target}}].push_back(100.0 * m.accuracy);
@@ -159,19 +218,26 @@ Table1 build_table1(const std::vector<RunRecord>& records) {
 
   for (auto& group : groups) {
     auto rows = group_rows[group];
-    std::stable_sort(rows.begin(), rows.end(), [](const RowKey& a, const RowKey& b) { return !a.neurn && b.neurn; });
-    int neurn_rows = 0;
-    for (auto& k : rows) neurn_rows += k.neurn;
+    // By kind, the default NeuRN first among the NeuRN rows; else as the
+    // records first name them.
+    std::stable_sort(rows.begin(), rows.end(), [](const RowKey& a, const RowKey& b) {
+      return std::make_pair(kind_rank(a.kind), a.front != "neurn") < std::make_pair(kind_rank(b.kind), b.front != "neurn");
+    });
     for (auto& key : rows) {
       Table1Row row;
       row.model = group_model[group];
       row.variant = label_of(group);
-      if (key.neurn && neurn_rows > 1) {
-        std::string h = data::sha256_hex(key.neurn_options.data(), key.neurn_options.size());
-        row.variant += " {neurn " + h.substr(0, 6) + "}";
+      // One front label with two option sets (a config changed its options
+      // and ran --as-new): the options' hash tells the rows apart.
+      if (!key.front.empty() && front_option_sets[{group, key.front}].size() > 1) {
+        std::string h = data::sha256_hex(key.options.data(), key.options.size());
+        row.variant += " {" + key.front + " " + h.substr(0, 6) + "}";
       }
       row.group = group;
-      row.neurn = key.neurn;
+      row.front = key.front;
+      row.front_kind = key.kind;
+      row.front_options = key.options;
+      row.neurn = key.kind == "neurn";
       bool any = false;
       for (auto& tr : t.transfers) {
         auto it = acc.find({key, {tr.source, tr.target}});
@@ -189,6 +255,8 @@ Table1 build_table1(const std::vector<RunRecord>& records) {
           for (double x : v) ss += (x - c.mean) * (x - c.mean);
           c.std = std::sqrt(ss / (c.seeds - 1));
         }
+        row.min_seeds = any ? std::min(row.min_seeds, c.seeds) : c.seeds;
+        row.max_seeds = std::max(row.max_seeds, c.seeds);
         row.cells.push_back(c);
         any = true;
       }
@@ -196,11 +264,11 @@ Table1 build_table1(const std::vector<RunRecord>& records) {
       if (any) t.rows.push_back(row);
     }
   }
-  // Improvements: a NeuRN row against the same variant's row without it.
+  // Improvements: a front's row against the same variant's row without one.
   for (auto& row : t.rows) {
-    if (!row.neurn) continue;
+    if (row.front.empty()) continue;
     for (auto& base : t.rows) {
-      if (base.neurn || base.group != row.group) continue;
+      if (!base.front.empty() || base.group != row.group) continue;
       for (size_t k = 0; k < t.transfers.size(); ++k) {
         if (!row.cells[k] || !base.cells[k]) continue;
         ++row.compared;
@@ -217,19 +285,23 @@ Table1 build_table1(const std::vector<RunRecord>& records) {
 }
 
 std::string table1_markdown(const Table1& t) {
+  const bool seeds = shows_seeds(t);
   std::ostringstream s;
   s << "| Model |";
   for (auto& tr : t.transfers) s << " " << tr.label() << " |";
-  s << " NeuRN better |\n|---|";
+  s << " " << better_heading(t) << " |" << (seeds ? " Seeds |" : "") << "\n|---|";
   for (size_t k = 0; k < t.transfers.size(); ++k) s << "---:|";
-  s << "---:|\n";
+  s << "---:|" << (seeds ? "---:|" : "") << "\n";
   for (auto& r : t.rows) {
-    s << "| " << row_name(r) << " |";
+    s << "| " << table1_row_name(r) << " |";
     for (size_t k = 0; k < r.cells.size(); ++k) {
       std::string c = cell_text(r.cells[k]);
       s << " " << (r.improved[k] ? "**" + c + "**" : c) << " |";
     }
-    s << " " << (r.neurn ? std::to_string(r.improved_count) + " of " + std::to_string(r.compared) : "") << " |\n";
+    s << " " << (!r.front.empty() ? std::to_string(r.improved_count) + " of " + std::to_string(r.compared) : "")
+      << " |";
+    if (seeds) s << " " << seeds_text(r) << " |";
+    s << "\n";
   }
   return s.str();
 }
@@ -238,7 +310,7 @@ std::string table1_csv(const Table1& t) {
   std::ostringstream s;
   s << "variant,neurn";
   for (auto& tr : t.transfers) s << "," << tr.label() << "," << tr.label() << " std," << tr.label() << " seeds";
-  s << ",improved,compared\n";
+  s << ",improved,compared,front,front_kind\n";
   for (auto& r : t.rows) {
     s << r.variant << "," << (r.neurn ? "true" : "false");
     for (auto& c : r.cells) {
@@ -247,30 +319,49 @@ std::string table1_csv(const Table1& t) {
       else
         s << ",,,0";
     }
-    if (r.neurn)
-      s << "," << r.improved_count << "," << r.compared << "\n";
+    if (!r.front.empty())
+      s << "," << r.improved_count << "," << r.compared;
     else
-      s << ",,\n";
+      s << ",,";
+    s << "," << r.front << "," << r.front_kind << "\n";
   }
   return s.str();
 }
 
 std::string table1_latex(const Table1& t) {
   std::ostringstream s;
-  s << "% Accuracy (%) on the target domains, mean $\\pm$ std over seeds; bold: NeuRN improves on the same model.\n";
+  s << "% Accuracy (%) on the target domains, mean $\\pm$ sample std over seeds; bold: the front improves on the "
+       "same model without one.\n";
   s << "\\begin{tabular}{l" << std::string(t.transfers.size(), 'r') << "r}\n\\hline\nModel";
   for (auto& tr : t.transfers)
     s << " & " << domain_short(tr.source) << "$\\to$" << domain_short(tr.target);
   s << " & Better \\\\\n\\hline\n";
-  for (auto& r : t.rows) {
-    s << latex_escape(row_name(r));
+  for (size_t i = 0; i < t.rows.size(); ++i) {
+    const Table1Row& r = t.rows[i];
+    s << latex_escape(table1_row_name(r));
     for (size_t k = 0; k < r.cells.size(); ++k) {
       std::string c = r.cells[k] ? cell_text(r.cells[k], " $\\pm$ ") : "--";
       s << " & " << (r.improved[k] ? "\\textbf{" + c + "}" : c);
     }
-    s << " & " << (r.neurn ? std::to_string(r.improved_count) + " of " + std::to_string(r.compared) : "")
+    s << " & " << (!r.front.empty() ? std::to_string(r.improved_count) + " of " + std::to_string(r.compared) : "")
       << " \\\\\n";
-    if (r.neurn) s << "\\hline\n";
+    const bool last_of_group = i + 1 == t.rows.size() || t.rows[i + 1].group != r.group;
+    if (last_of_group && !r.front.empty()) s << "\\hline\n";
+  }
+  // The seed counts, as one line under the table (a column would change
+  // the paper's layout): "3 seeds per cell", or per row where they differ.
+  if (shows_seeds(t)) {
+    bool uniform = true;
+    for (auto& r : t.rows) uniform = uniform && r.min_seeds == r.max_seeds && r.max_seeds == t.rows[0].max_seeds;
+    std::string note;
+    if (uniform) {
+      note = std::to_string(t.rows[0].max_seeds) + " seeds per cell";
+    } else {
+      note = "seeds per cell: ";
+      for (size_t i = 0; i < t.rows.size(); ++i)
+        note += (i ? ", " : "") + latex_escape(table1_row_name(t.rows[i])) + " " + seeds_text(t.rows[i]);
+    }
+    s << "\\multicolumn{" << t.transfers.size() + 2 << "}{l}{\\footnotesize " << note << "} \\\\\n";
   }
   s << "\\end{tabular}\n";
   return s.str();
@@ -290,8 +381,10 @@ std::optional<Similarity> functional_similarity(const Table1& t) {
   for (auto& r : t.rows) {
     auto at = std::find(t.groups.begin(), t.groups.end(), r.group);
     if (at == t.groups.end()) continue;
+    if (!r.front.empty() && !r.neurn) continue;  // LRN, LCN: not what the paper compares
     auto& slot = (r.neurn ? with : without)[t.models[static_cast<size_t>(at - t.groups.begin())]];
-    if (!slot) slot = &r;  // the first NeuRN option set of a variant
+    // The default NeuRN (label "neurn"), else the first NeuRN row of a variant.
+    if (!slot || (r.front == "neurn" && slot->front != "neurn")) slot = &r;
   }
   Similarity s;
   for (auto& m : t.models)
@@ -330,17 +423,149 @@ std::optional<Similarity> functional_similarity(const Table1& t) {
 
 namespace {
 
+// NeuRN's k from a front's options JSON ({"k": 5, ...}; the value may be
+// text), and the options without it; nullopt when there is no k.
+std::optional<std::pair<int, nlohmann::json>> split_k(const std::string& options) {
+  if (options.empty()) return std::nullopt;
+  auto j = nlohmann::json::parse(options, nullptr, false);
+  if (!j.is_object() || !j.contains("k")) return std::nullopt;
+  const auto& kv = j.at("k");
+  int k = 0;
+  if (kv.is_number_integer()) {
+    k = kv.get<int>();
+  } else if (kv.is_string()) {
+    try {
+      size_t used = 0;
+      k = std::stoi(kv.get<std::string>(), &used);
+      if (used != kv.get<std::string>().size()) return std::nullopt;
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  } else {
+    return std::nullopt;
+  }
+  j.erase("k");
+  return std::make_pair(k, j);
+}
+
+// The targets as the papers name them, for the chart's legend.
+std::string domain_long(const std::string& d) {
+  if (d == "mnist") return "MNIST";
+  if (d == "usps") return "USPS";
+  if (d == "svhn") return "SVHN";
+  if (d == "mnistm") return "MNIST-M";
+  if (d == "syn") return "SYN";
+  return d;
+}
+
+}  // namespace
+
+std::vector<KSweep> neurn_k_sweeps(const Table1& t) {
+  std::vector<KSweep> out;
+  for (size_t gi = 0; gi < t.groups.size(); ++gi) {
+    const std::string& group = t.groups[gi];
+    const Table1Row* base = nullptr;
+    std::vector<const Table1Row*> neurn_rows;
+    for (auto& r : t.rows) {
+      if (r.group != group) continue;
+      if (r.front.empty()) base = &r;
+      if (r.neurn) neurn_rows.push_back(&r);
+    }
+    const Table1Row* ref = nullptr;
+    for (auto* r : neurn_rows)
+      if (!ref || (r->front == "neurn" && ref->front != "neurn")) ref = r;
+    if (!ref) continue;
+    auto ref_split = split_k(ref->front_options);
+    if (!ref_split) continue;
+    std::map<int, const Table1Row*> by_k;  // the first row of each k
+    for (auto* r : neurn_rows) {
+      auto sp = split_k(r->front_options);
+      if (!sp || sp->second != ref_split->second) continue;
+      if (!by_k.count(sp->first) || r == ref) by_k[sp->first] = r;
+    }
+    if (by_k.size() < 2) continue;
+    KSweep s;
+    s.variant = t.models[gi];
+    for (auto& [k, r] : by_k) s.k.push_back(k);
+    for (size_t c = 0; c < t.transfers.size(); ++c) {
+      std::vector<std::optional<Cell>> line;
+      bool any = false;
+      for (auto& [k, r] : by_k) {
+        line.push_back(r->cells[c]);
+        any |= r->cells[c].has_value();
+      }
+      if (!any) continue;
+      s.transfers.push_back(t.transfers[c]);
+      s.cells.push_back(line);
+      s.no_front.push_back(base ? base->cells[c] : std::nullopt);
+    }
+    if (!s.transfers.empty()) out.push_back(s);
+  }
+  return out;
+}
+
+void write_k_plot(const KSweep& s, const std::string& path) {
+  LineChart c;
+  c.title = "Target accuracy against NeuRN's k, " + s.variant;
+  c.xlabel = "k (NeuRN patch size)";
+  c.ylabel = "target accuracy (%)";
+  for (int k : s.k) c.xticks.push_back(k);
+  // One source: the lines are named by target; several: by transfer.
+  std::set<std::string> sources;
+  for (auto& tr : s.transfers) sources.insert(tr.source);
+  for (size_t i = 0; i < s.transfers.size(); ++i) {
+    const Transfer& tr = s.transfers[i];
+    std::string name = sources.size() == 1 ? domain_long(tr.target) : tr.label();
+    Series line;
+    line.label = name + " with NeuRN (mean ± std)";
+    line.color = palette(i);
+    for (size_t j = 0; j < s.k.size(); ++j) {
+      line.x.push_back(s.k[j]);
+      line.y.push_back(s.cells[i][j] ? s.cells[i][j]->mean : NAN);
+      line.err.push_back(s.cells[i][j] ? s.cells[i][j]->std : NAN);
+    }
+    c.series.push_back(line);
+    if (s.no_front[i]) {
+      Series ref;
+      ref.label = name + " without a front";
+      ref.color = palette(i);
+      ref.dashed = true;
+      ref.x = {static_cast<double>(s.k.front()), static_cast<double>(s.k.back())};
+      ref.y = {s.no_front[i]->mean, s.no_front[i]->mean};
+      c.series.push_back(ref);
+    }
+  }
+  // Room above and below the data, so a line at the top (a no-front
+  // accuracy) is not drawn on the frame.
+  double lo = INFINITY, hi = -INFINITY;
+  for (auto& line : c.series)
+    for (size_t j = 0; j < line.y.size(); ++j) {
+      if (!std::isfinite(line.y[j])) continue;
+      double e = j < line.err.size() && std::isfinite(line.err[j]) ? line.err[j] : 0.0;
+      lo = std::min(lo, line.y[j] - e), hi = std::max(hi, line.y[j] + e);
+    }
+  if (std::isfinite(lo)) {
+    double pad = std::max(0.5, 0.05 * (hi - lo));
+    c.y_include = {lo - pad, hi + pad};
+  }
+  write_line_chart(c, path, 720, 420);
+}
+
+namespace {
+
 std::string table1_html(const Table1& t) {
   std::ostringstream s;
   s << "<table><tr><th>Model</th>";
   for (auto& tr : t.transfers) s << "<th>" << html_escape(domain_short(tr.source) + "→" + domain_short(tr.target)) << "</th>";
-  s << "<th>NeuRN better</th></tr>\n";
+  const bool seeds = shows_seeds(t);
+  s << "<th>" << html_escape(better_heading(t)) << "</th>" << (seeds ? "<th>Seeds</th>" : "") << "</tr>\n";
   for (auto& r : t.rows) {
-    s << "<tr" << (r.neurn ? " class=\"neurn\"" : "") << "><td>" << html_escape(row_name(r)) << "</td>";
+    s << "<tr" << (!r.front.empty() ? " class=\"neurn\"" : "") << "><td>" << html_escape(table1_row_name(r))
+      << "</td>";
     for (size_t k = 0; k < r.cells.size(); ++k)
       s << "<td" << (r.improved[k] ? " class=\"up\"" : "") << ">" << html_escape(cell_text(r.cells[k])) << "</td>";
-    s << "<td>" << (r.neurn ? std::to_string(r.improved_count) + " of " + std::to_string(r.compared) : "")
-      << "</td></tr>\n";
+    s << "<td>" << (!r.front.empty() ? std::to_string(r.improved_count) + " of " + std::to_string(r.compared) : "")
+      << "</td>" << (seeds ? "<td>" + html_escape(seeds_text(r)) + "</td>" : "") << "</tr>\n";
   }
   s << "</table>\n";
   return s.str();
@@ -362,7 +587,8 @@ std::string matrix_html(const std::vector<std::vector<int64_t>>& m) {
 
 }  // namespace
 
-ReportFiles write_report(const LoadedResults& results, const std::string& out_dir, const std::string& title) {
+ReportFiles write_report(const LoadedResults& results, const std::string& out_dir, const std::string& title,
+                         const ReportOptions& options) {
   ReportFiles f;
   f.dir = out_dir;
   std::error_code ec;
@@ -391,9 +617,39 @@ ReportFiles write_report(const LoadedResults& results, const std::string& out_di
     h << "</ul>\n";
   }
   h << "<h2>Table 1: accuracy (%) on the target domains</h2>\n"
-    << "<p>Mean ± standard deviation over seeds; bold green: NeuRN improves on the same model. Files: "
+    << "<p>Mean ± sample standard deviation over seeds (Seeds: how many per cell); bold green: the front "
+       "(NeuRN, LRN, LCN) improves on the same model without one. Files: "
        "<a href=\"table1.md\">Markdown</a>, <a href=\"table1.csv\">CSV</a>, <a href=\"table1.tex\">LaTeX</a>.</p>\n"
     << table1_html(t);
+
+  // The published baselines of the single-source digits protocol.
+  const bool baselines = options.baselines == ReportOptions::Baselines::Always ||
+                         (options.baselines == ReportOptions::Baselines::Auto && follows_digits_protocol(results.records));
+  if (baselines) {
+    BaselineTable b = build_baseline_table(t);
+    f.baselines = out_dir + "/baselines.md";
+    write_file_atomic(f.baselines, baseline_table_markdown(b));
+    h << "<h2>Published single-source baselines (train on MNIST 10k)</h2>\n"
+      << "<p>Beside our rows trained on MNIST. File: <a href=\"baselines.md\">Markdown</a>.</p>\n"
+      << baseline_table_html(b);
+  }
+
+  // Accuracy against NeuRN's k, where the records hold several k.
+  auto sweeps = neurn_k_sweeps(t);
+  if (!sweeps.empty()) {
+    h << "<h2>Target accuracy against NeuRN's k</h2>\n<p>Mean over seeds with error bars of one sample standard "
+         "deviation; dashed: the same model without a front. Only NeuRN rows that differ from the default in k "
+         "alone.</p>\n";
+    for (auto& sw : sweeps) {
+      std::string name = sweeps.size() == 1 ? "accuracy_vs_k" : "accuracy_vs_k_" + safe_name(sw.variant);
+      write_k_plot(sw, out_dir + "/" + name + ".png");
+      write_k_plot(sw, out_dir + "/" + name + ".svg");
+      f.figures.push_back(out_dir + "/" + name + ".png");
+      f.figures.push_back(out_dir + "/" + name + ".svg");
+      h << "<figure><img src=\"" << name << ".svg\" alt=\"" << name << "\"><figcaption><a href=\"" << name
+        << ".png\">PNG</a></figcaption></figure>\n";
+    }
+  }
 
   auto sim = functional_similarity(t);
   h << "<h2>Functional similarity</h2>\n";
@@ -472,9 +728,10 @@ ReportFiles write_report(const LoadedResults& results, const std::string& out_di
         Series s;
         size_t gi = static_cast<size_t>(std::find(groups.begin(), groups.end(), group_of(r)) - groups.begin());
         std::string v = gi < t.models.size() ? t.models[gi] : record_variant(r);
-        s.label = v + (r.neurn ? "+NeuRN" : "") + " s" + std::to_string(r.seed);
+        RecordFront fr = record_front(r);
+        s.label = v + (fr.label.empty() ? "" : "+" + front_display_name(fr.label)) + " s" + std::to_string(r.seed);
         s.color = palette(gi);
-        s.dashed = !r.neurn;
+        s.dashed = fr.label.empty();
         for (auto& e : r.history) {
           s.x.push_back(e.epoch);
           s.y.push_back(metric == 0 ? e.val_acc : e.train_loss);
@@ -488,7 +745,7 @@ ReportFiles write_report(const LoadedResults& results, const std::string& out_di
       h << "<img src=\"" << name << "\" alt=\"" << name << "\">\n";
     }
   }
-  h << "<p>Dashed: without NeuRN; solid: with NeuRN.</p>\n";
+  h << "<p>Dashed: without a front; solid: with one (NeuRN, LRN, LCN).</p>\n";
 
   // Every run, with per-class accuracy and confusion matrices.
   h << "<h2>Runs</h2>\n<table><tr><th>run</th><th>status</th><th>epochs</th><th>best epoch</th><th>val acc</th>"
