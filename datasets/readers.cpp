@@ -9,6 +9,8 @@
 #include <cmath>
 #include <cstring>
 #include <exception>
+#include <filesystem>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string_view>
@@ -180,6 +182,8 @@ static std::vector<double> mat_numbers(const matvar_t& var, size_t n, const std:
   std::vector<double> out(n);
   auto copy = [&](auto zero) {
     using T = decltype(zero);
+    NEURN_CHECK(n == 0 || (var.data != nullptr && var.nbytes / sizeof(T) >= n), path, ": ", name, " holds ", var.nbytes,
+                " bytes, not the ", n, " values of ", sizeof(T), " bytes it claims");
     const T* src = static_cast<const T*>(var.data);
     for (size_t i = 0; i < n; ++i) out[i] = static_cast<double>(src[i]);
   };
@@ -213,8 +217,49 @@ struct Mat5Walker {
     std::memcpy(&v, p, 4);
     return swap ? __builtin_bswap32(v) : v;
   }
-  // The sub-elements of a matrix whose payload is [p, p + have) of `declared` bytes.
-  void matrix(const uint8_t* p, size_t have, size_t declared, size_t at) const {
+  // The dimensions of a matrix (its second sub-element, after the array
+  // flags) against the bytes it holds. libmatio allocates from the
+  // dimensions alone: the data of a numeric class may be stored narrower
+  // (a double as uint8), a cell, struct or function handle gets one pointer
+  // per element before any element is read (32x32x3x2147483650 made it ask
+  // for 0x30000000c000 bytes, found by fuzz_svhn_mat). Every element but a
+  // sparse matrix's takes at least one byte of the file, so more elements
+  // than `declared` bytes is a lie.
+  void dimensions(const uint8_t* p, size_t have, size_t declared, size_t at) const {
+    if (have < 24 || u32(p) != 6 || u32(p + 4) != 8) return;  // no array flags: libmatio refuses it
+    uint32_t mclass = u32(p + 8) & 0xff;
+    uint32_t type = u32(p + 16), n = u32(p + 20);
+    const uint8_t* dims = p + 24;
+    if (type >> 16) {  // small data element
+      n = type >> 16;
+      type &= 0xffff;
+      dims = p + 20;
+    }
+    NEURN_CHECK(type == 5 && n % 4 == 0 && n <= 4 * 32, path, ": corrupt MAT file: the variable at byte ", at,
+                " has no valid dimensions (element type ", type, ", ", n, " bytes)");
+    NEURN_CHECK(static_cast<size_t>(dims - p) + n <= have, path, ": corrupt MAT file: the dimensions of the variable at byte ",
+                at, " run past its end");
+    std::string shape;
+    uint64_t elements = 1;  // saturates above `declared`
+    bool empty = false;
+    for (uint32_t i = 0; i < n / 4; ++i) {
+      auto d = static_cast<int32_t>(u32(dims + 4 * i));
+      shape += (i ? "x" : "") + std::to_string(d);
+      NEURN_CHECK(d >= 0, path, ": corrupt MAT file: the variable at byte ", at, " has a negative dimension (",
+                  shape, ")");
+      empty = empty || d == 0;
+      elements = std::min<uint64_t>(elements * static_cast<uint64_t>(d), uint64_t(declared) + 1);
+    }
+    NEURN_CHECK(mclass == 5 /* sparse */ || empty || elements <= declared, path, ": corrupt MAT file: the variable at byte ",
+                at, " claims dimensions ", shape, " but holds only ", declared,
+                " bytes (libmatio would allocate from the dimensions)");
+  }
+  // The sub-elements of a matrix whose payload is [p, p + have) of `declared`
+  // bytes; a matrix inside it (a cell's element, a struct's field) is walked
+  // in turn, to a bounded depth.
+  void matrix(const uint8_t* p, size_t have, size_t declared, size_t at, int depth = 0) const {
+    NEURN_CHECK(depth < 16, path, ": corrupt MAT file: the variable at byte ", at,
+                " nests cells or structs deeper than 16 levels");
     size_t pos = 0;
     while (pos + 8 <= std::min(have, declared)) {
       uint32_t type = u32(p + pos), n = u32(p + pos + 4);
@@ -224,8 +269,10 @@ struct Mat5Walker {
       }
       NEURN_CHECK(n <= declared - pos - 8, path, ": corrupt MAT file: a field of the variable at byte ", at,
                   " claims ", n, " bytes but the variable has ", declared - pos - 8, " left");
+      if (type == 14 && pos + 8 < have) matrix(p + pos + 8, std::min<size_t>(n, have - pos - 8), n, at, depth + 1);
       pos += 8 + ((static_cast<size_t>(n) + 7) / 8 * 8);
     }
+    dimensions(p, std::min(have, declared), declared, at);
   }
   void file(const std::vector<uint8_t>& b) const {
     size_t pos = 128;
@@ -290,22 +337,54 @@ Dataset read_svhn_mat(const std::string& path, const std::string& name, const st
   std::unique_ptr<mat_t, int (*)(mat_t*)> mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY), &Mat_Close);
   NEURN_CHECK(mat, path, ": not a MATLAB file libmatio can open");
   auto var_deleter = [](matvar_t* v) { Mat_VarFree(v); };
-  std::unique_ptr<matvar_t, decltype(var_deleter)> X(Mat_VarRead(mat.get(), "X"), var_deleter);
-  NEURN_CHECK(X, path, ": no variable 'X' (SVHN .mat files hold X, 32x32x3xN uint8, and y, Nx1)");
-  std::unique_ptr<matvar_t, decltype(var_deleter)> y(Mat_VarRead(mat.get(), "y"), var_deleter);
-  NEURN_CHECK(y, path, ": no variable 'y' (SVHN .mat files hold X, 32x32x3xN uint8, and y, Nx1)");
-
-  std::string dims;
-  for (int i = 0; i < X->rank; ++i) dims += (i ? "x" : "") + std::to_string(X->dims[i]);
-  // A file of one image may be saved as 32x32x3 (MATLAB drops trailing singleton dimensions).
-  bool shape_ok = (X->rank == 4 || X->rank == 3) && X->dims[0] == 32 && X->dims[1] == 32 && X->dims[2] == 3;
-  NEURN_CHECK(shape_ok, path, ": X is ", dims, " (expected 32x32x3xN)");
+  using Var = std::unique_ptr<matvar_t, decltype(var_deleter)>;
+  const char* holds = " (SVHN .mat files hold X, 32x32x3xN uint8, and y, Nx1)";
+  // Shapes and classes first, from the variables' headers, so that no data
+  // is read (allocated) for a variable that is not what SVHN holds; a v7.3
+  // (HDF5) file is not walked by check_mat5, and HDF5 may compress too, so
+  // what a variable claims is bounded by zlib's largest ratio on the file.
+  const uint64_t most_bytes = 1032ull * std::filesystem::file_size(path) + 4096;
+  auto elements_of = [&](const matvar_t& v, const char* name) {
+    uint64_t e = 1;  // saturates above most_bytes
+    std::string dims;
+    for (int i = 0; i < v.rank; ++i) {
+      dims += (i ? "x" : "") + std::to_string(v.dims[i]);
+      if (__builtin_mul_overflow(e, static_cast<uint64_t>(v.dims[i]), &e) || e > most_bytes) e = most_bytes + 1;
+    }
+    for (int i = 0; i < v.rank; ++i)
+      if (v.dims[i] == 0) e = 0;
+    size_t width = std::max<size_t>(1, Mat_SizeOfClass(v.class_type));
+    NEURN_CHECK(e <= most_bytes / width, path, ": ", name, " is ", dims, " (", width,
+                " bytes an element), more than a file of this size can hold");
+    return std::pair<int64_t, std::string>(static_cast<int64_t>(e), dims);
+  };
+  int64_t n = 0;
+  {
+    Var X(Mat_VarReadInfo(mat.get(), "X"), var_deleter);
+    NEURN_CHECK(X, path, ": no variable 'X'", holds);
+    auto [elements, dims] = elements_of(*X, "X");
+    // A file of one image may be saved as 32x32x3 (MATLAB drops trailing singleton dimensions).
+    bool shape_ok = (X->rank == 4 || X->rank == 3) && X->dims[0] == 32 && X->dims[1] == 32 && X->dims[2] == 3;
+    NEURN_CHECK(shape_ok, path, ": X is ", dims, " (expected 32x32x3xN)");
+    NEURN_CHECK(X->class_type == MAT_C_UINT8 && !X->isComplex, path, ": X has class ", X->class_type,
+                " (expected uint8)");
+    n = elements / 3072;
+    Var y(Mat_VarReadInfo(mat.get(), "y"), var_deleter);
+    NEURN_CHECK(y, path, ": no variable 'y'", holds);
+    auto [ny, ydims] = elements_of(*y, "y");
+    NEURN_CHECK(y->class_type >= MAT_C_DOUBLE && y->class_type <= MAT_C_UINT64, path, ": y has class ",
+                y->class_type, " (expected numbers)");
+    NEURN_CHECK(ny == n, path, ": y has ", ny, " labels but X has ", n, " images (y is ", ydims, ")");
+  }
+  Var X(Mat_VarRead(mat.get(), "X"), var_deleter);
+  NEURN_CHECK(X, path, ": cannot read variable 'X'", holds);
+  Var y(Mat_VarRead(mat.get(), "y"), var_deleter);
+  NEURN_CHECK(y, path, ": cannot read variable 'y'", holds);
   NEURN_CHECK(X->class_type == MAT_C_UINT8 && X->data_type == MAT_T_UINT8 && !X->isComplex, path, ": X has class ",
               X->class_type, " (expected uint8)");
-  int64_t n = X->rank == 4 ? static_cast<int64_t>(X->dims[3]) : 1;
-  size_t ny = 1;
-  for (int i = 0; i < y->rank; ++i) ny *= y->dims[i];
-  NEURN_CHECK(static_cast<int64_t>(ny) == n, path, ": y has ", ny, " labels but X has ", n, " images");
+  // The headers read again with the data must say the same (libmatio reads them twice).
+  NEURN_CHECK(elements_of(*X, "X").first == 3072 * n && elements_of(*y, "y").first == n, path,
+              ": X or y changed between its header and its data");
   NEURN_CHECK(y->data != nullptr || n == 0, path, ": y holds no data");
   NEURN_CHECK(!y->isComplex, path, ": y is complex");
 
@@ -320,6 +399,8 @@ Dataset read_svhn_mat(const std::string& path, const std::string& name, const st
   // MATLAB order is column-major: X(h, w, c, n) sits at h + 32 w + 1024 c + 3072 n.
   const uint8_t* src = static_cast<const uint8_t*>(X->data);
   NEURN_CHECK(src != nullptr || n == 0, path, ": X holds no data");
+  NEURN_CHECK(X->nbytes >= static_cast<size_t>(n) * 3072, path, ": X holds ", X->nbytes, " bytes, not the ", n,
+              " images of 3072 it claims");
   std::vector<uint8_t> pixels(static_cast<size_t>(n) * 3 * 32 * 32);
   for (int64_t i = 0; i < n; ++i)
     for (int c = 0; c < 3; ++c)
@@ -332,8 +413,51 @@ Dataset read_svhn_mat(const std::string& path, const std::string& name, const st
 
 // ---- images ----------------------------------------------------------------------
 
-std::vector<uint8_t> decode_image(const std::vector<uint8_t>& bytes, const std::string& what, int channels, int* height,
+namespace {
+// A PNG's chunks walked before stb_image sees them: each chunk must fit in
+// the file and the file must reach IEND, so a truncated or corrupt file is
+// named with what is wrong. Empty IDAT chunks (valid PNG) are dropped:
+// stb_image copies a chunk's data to its growing buffer with memcpy, and
+// before the first non-empty IDAT that buffer is a null pointer, which
+// UBSan reports (memcpy(NULL, p, 0) is undefined; found by fuzz_mnistm on
+// Debian's stb 0.0~git20220908). Returns the bytes to decode: `bytes`
+// itself, or the copy without empty IDATs in `storage`.
+const std::vector<uint8_t>& checked_png(const std::vector<uint8_t>& bytes, const std::string& what,
+                                        std::vector<uint8_t>& storage) {
+  static constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (bytes.size() < 8 || std::memcmp(bytes.data(), kSignature, 8) != 0) return bytes;  // not a PNG
+  bool drop = false;
+  size_t pos = 8;
+  for (;;) {
+    NEURN_CHECK(pos + 12 <= bytes.size(), what, ": cannot decode image (truncated PNG: it ends at byte ",
+                bytes.size(), " without an IEND chunk)");
+    uint32_t n = be32(bytes.data() + pos);
+    NEURN_CHECK(n <= 0x7fffffffu && n <= bytes.size() - pos - 12, what,
+                ": cannot decode image (corrupt or truncated PNG: the chunk at byte ", pos, " claims ", n,
+                " bytes of data but only ", bytes.size() - pos - 12, " fit before the end of the file)");
+    if (std::memcmp(bytes.data() + pos + 4, "IEND", 4) == 0) break;
+    drop = drop || (n == 0 && std::memcmp(bytes.data() + pos + 4, "IDAT", 4) == 0);
+    pos += 12 + n;
+  }
+  if (!drop) return bytes;
+  storage.assign(bytes.begin(), bytes.begin() + 8);
+  for (pos = 8;;) {
+    uint32_t n = be32(bytes.data() + pos);
+    bool empty_idat = n == 0 && std::memcmp(bytes.data() + pos + 4, "IDAT", 4) == 0;
+    if (!empty_idat) storage.insert(storage.end(), bytes.begin() + pos, bytes.begin() + pos + 12 + n);
+    if (std::memcmp(bytes.data() + pos + 4, "IEND", 4) == 0) break;
+    pos += 12 + n;
+  }
+  return storage;
+}
+}  // namespace
+
+std::vector<uint8_t> decode_image(const std::vector<uint8_t>& raw, const std::string& what, int channels, int* height,
                                   int* width) {
+  NEURN_CHECK(raw.size() <= static_cast<size_t>(std::numeric_limits<int>::max()), what, ": image file of ",
+              raw.size(), " bytes is too large to decode");
+  std::vector<uint8_t> storage;
+  const std::vector<uint8_t>& bytes = checked_png(raw, what, storage);
   int w = 0, h = 0, c = 0;
   uint8_t* p = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c, channels);
   NEURN_CHECK(p, what, ": cannot decode image (", stbi_failure_reason(), ")");

@@ -3,7 +3,9 @@
 // size, and syn's cache key names the fonts and photos its images came from.
 #include <doctest/doctest.h>
 #include <matio.h>
+#include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -11,6 +13,7 @@
 #include "datasets/generators.h"
 #include "datasets/layout.h"
 #include "datasets/readers.h"
+#include "datasets/writers.h"
 #include "fixtures.h"
 #include "gradcheck.h"
 #include "skip.h"
@@ -222,4 +225,91 @@ TEST_CASE("svhn reader: a file that is not MATLAB v5 or v7.3 is refused, not rea
   std::string crash = std::string(NEURN_SOURCE_DIR) + "/fuzz/corpus/svhn_mat/crash-v4-fallback-2gb";
   REQUIRE(file_exists(crash));
   CHECK_THROWS_CONTAINING(read_svhn_mat(crash, "svhn", "test"), "crash-v4-fallback-2gb: not a MATLAB v5 or v7.3 file");
+}
+
+TEST_CASE("svhn reader: dimensions a variable cannot hold are refused before libmatio allocates for them "
+          "(found by fuzz_svhn_mat)") {
+  // The input libFuzzer found: a 6.4 KB file whose variable X, of class 16
+  // (a function handle), claims 32x32x3x0x80000002 elements; libmatio
+  // allocated a pointer per element before reading any (0x30000000c000
+  // bytes, AddressSanitizer's allocation-size-too-big).
+  std::string crash = std::string(NEURN_SOURCE_DIR) + "/fuzz/corpus/svhn_mat/crash-function-dims-48tib";
+  REQUIRE(file_exists(crash));
+  CHECK_THROWS_CONTAINING(read_svhn_mat(crash, "svhn", "test"),
+                          "crash-function-dims-48tib: corrupt MAT file: the variable at byte 128 has a negative "
+                          "dimension (32x32x3x-2147483646)");
+  auto bytes = read_file(crash);
+  REQUIRE(bytes.size() == 6424);
+  TempDir dir;
+  auto with = [&](uint32_t mclass, uint32_t last_dim) {
+    auto b = bytes;
+    std::memcpy(b.data() + 144, &mclass, 4);     // the array flags' class byte (and flags)
+    std::memcpy(b.data() + 172, &last_dim, 4);  // the fourth dimension
+    write_bytes(dir / "dims.mat", b);
+    return dir / "dims.mat";
+  };
+  // The same dimensions read as positive, and a plain uint8 X of 3 images
+  // where the file holds the 6208 bytes of 2: more elements than bytes.
+  CHECK_THROWS_CONTAINING(read_svhn_mat(with(16, 0x7fffffff), "svhn", "test"),
+                          "dims.mat: corrupt MAT file: the variable at byte 128 claims dimensions 32x32x3x2147483647 "
+                          "but holds only 6208 bytes");
+  CHECK_THROWS_CONTAINING(read_svhn_mat(with(9, 3), "svhn", "test"),
+                          "dims.mat: corrupt MAT file: the variable at byte 128 claims dimensions 32x32x3x3 but holds "
+                          "only 6208 bytes");
+}
+
+namespace {
+// A PNG chunk with its CRC (over the type and the data).
+std::vector<uint8_t> png_chunk(const char* type, const std::vector<uint8_t>& data) {
+  std::vector<uint8_t> c;
+  put_be32(c, static_cast<uint32_t>(data.size()));
+  c.insert(c.end(), type, type + 4);
+  c.insert(c.end(), data.begin(), data.end());
+  put_be32(c, static_cast<uint32_t>(crc32(0, c.data() + 4, static_cast<unsigned>(c.size() - 4))));
+  return c;
+}
+}  // namespace
+
+TEST_CASE("mnist-m reader: an empty IDAT chunk is decoded without handing stb_image a null buffer "
+          "(found by fuzz_mnistm)") {
+  // The input libFuzzer found (its first byte picks the harness's PNG
+  // branch): a PNG whose first IDAT chunk is empty, then garbage. stb_image
+  // copied the empty chunk into its still null buffer (memcpy(NULL, p, 0),
+  // a UBSan report); now the chunks are walked first and the garbage named.
+  std::string crash = std::string(NEURN_SOURCE_DIR) + "/fuzz/corpus/mnistm/crash-empty-idat-null-memcpy";
+  REQUIRE(file_exists(crash));
+  auto found = read_file(crash);
+  TempDir dir;
+  write_bytes(dir / "imgs/a.png", std::vector<uint8_t>(found.begin() + 1, found.end()));
+  write_text(dir / "labels.txt", "a.png 3\n");
+  CHECK_THROWS_CONTAINING(read_mnistm_folder(dir / "imgs", dir / "labels.txt", "train", 1),
+                          "a.png (record 0): cannot decode image (corrupt or truncated PNG: the chunk at byte 45 "
+                          "claims 1617191526 bytes of data but only 442 fit before the end of the file)");
+
+  // Empty IDAT chunks are valid PNG: one before the data and one after it
+  // decode to the same pixels as the file without them.
+  std::vector<uint8_t> px(3 * 32 * 32);
+  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>(i * 7 + 1);
+  write_png_folder(Dataset("mnistm", "train", 3, 32, 32, px, {4}), dir / "ok", "mnistm");
+  const std::string png = dir / "ok/mnistm_train/00000000.png";
+  auto plain = read_file(png);
+  std::vector<uint8_t> padded(plain.begin(), plain.begin() + 33);  // the signature and IHDR
+  auto empty = png_chunk("IDAT", {});
+  padded.insert(padded.end(), empty.begin(), empty.end());
+  padded.insert(padded.end(), plain.begin() + 33, plain.end() - 12);  // the data chunks
+  padded.insert(padded.end(), empty.begin(), empty.end());
+  padded.insert(padded.end(), plain.end() - 12, plain.end());  // IEND
+  REQUIRE(std::memcmp(plain.data() + 37, "IDAT", 4) == 0);
+  write_bytes(png, padded);
+  Dataset ds = read_mnistm_folder(dir / "ok/mnistm_train", dir / "ok/mnistm_train_labels.txt", "train", 1);
+  REQUIRE(ds.size() == 1);
+  CHECK(ds.label(0) == 4);
+  CHECK(std::equal(px.begin(), px.end(), ds.image(0)));
+  // A PNG cut inside its chunks, or before IEND, is named with that.
+  write_bytes(png, std::vector<uint8_t>(plain.begin(), plain.end() - 12));
+  CHECK_THROWS_CONTAINING(read_mnistm_folder(dir / "ok/mnistm_train", dir / "ok/mnistm_train_labels.txt", "train", 1),
+                          "00000000.png (record 0): cannot decode image (truncated PNG: it ends at byte ");
+  write_bytes(png, std::vector<uint8_t>(plain.begin(), plain.begin() + 50));
+  CHECK_THROWS_CONTAINING(read_mnistm_folder(dir / "ok/mnistm_train", dir / "ok/mnistm_train_labels.txt", "train", 1),
+                          "00000000.png (record 0): cannot decode image (corrupt or truncated PNG: the chunk at byte 33");
 }
