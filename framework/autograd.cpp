@@ -29,11 +29,35 @@ Tensor attach_grad(Tensor output, const char* op, std::vector<Tensor> inputs, Ba
   if (!any_requires_grad(inputs) || output.device().is_meta()) return output;
   auto node = std::make_shared<Node>();
   node->op = op;
-  node->inputs = std::move(inputs);
+  node->next.resize(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& in = inputs[i];
+    if (!in.defined() || !in.requires_grad()) continue;
+    Edge& e = node->next[i];
+    if (in.impl().grad_fn)
+      e.fn = in.impl().grad_fn;
+    else
+      e.leaf = in.impl_ptr();
+    e.shape = in.shape();
+  }
   node->backward = std::move(backward);
   output.impl().grad_fn = std::move(node);
   output.impl().requires_grad = true;
   return output;
+}
+
+SavedTensor::SavedTensor(const Tensor& t, const char* op, const char* what) : op_(op), what_(what) {
+  if (!t.defined()) return;
+  t_ = t.detach();
+  version_ = t.version();
+}
+
+const Tensor& SavedTensor::get() const {
+  NEURN_CHECK(!t_.defined() || t_.version() == version_, op_, "'s saved ", what_, " ", shape_str(t_.shape()),
+              " was modified in place (version ", t_.version(), ", saved at ", version_, "): an in-place op (copy_, "
+              "fill_, add_, mul_, an optimizer step) wrote to it after ", op_, " used it and before backward; change a "
+              "clone() instead, or run the in-place op after backward");
+  return t_;
 }
 
 Tensor sum_to_shape(const Tensor& grad, const Shape& shape) {
@@ -57,10 +81,11 @@ Tensor sum_to_shape(const Tensor& grad, const Shape& shape) {
 
 namespace {
 
-void accumulate(std::unordered_map<TensorImpl*, Tensor>& grads, const Tensor& t, const Tensor& g) {
-  auto it = grads.find(t.impl_ptr().get());
+template <typename K>
+void accumulate(std::unordered_map<K*, Tensor>& grads, K* key, const Tensor& g) {
+  auto it = grads.find(key);
   if (it == grads.end()) {
-    grads.emplace(t.impl_ptr().get(), g);
+    grads.emplace(key, g);
   } else {
     it->second = add(it->second, g);
   }
@@ -82,64 +107,85 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
               shape_str(shape()));
   NoGradGuard no_grad;
 
-  // Reverse topological order by an iterative DFS over grad_fn edges.
-  std::vector<Tensor> order;
-  std::unordered_set<TensorImpl*> seen;
-  std::vector<std::pair<Tensor, size_t>> stack{{*this, 0}};
-  seen.insert(impl_ptr().get());
-  while (!stack.empty()) {
-    auto& [t, next] = stack.back();
-    const auto& fn = t.impl().grad_fn;
-    if (fn && next < fn->inputs.size()) {
-      const Tensor& in = fn->inputs[next++];
-      if (in.defined() && in.requires_grad() && seen.insert(in.impl_ptr().get()).second) stack.push_back({in, 0});
-      continue;
+  // The gradients that reach each leaf, summed over the walk and added to
+  // .grad at the end; leaf_order keeps the leaves alive and ordered.
+  std::unordered_map<TensorImpl*, Tensor> leaf_grads;
+  std::vector<std::shared_ptr<TensorImpl>> leaf_order;
+  auto to_leaf = [&](const std::shared_ptr<TensorImpl>& leaf, const Tensor& g) {
+    if (!leaf_grads.count(leaf.get())) leaf_order.push_back(leaf);
+    accumulate(leaf_grads, leaf.get(), g);
+  };
+
+  const std::shared_ptr<Node> root = impl().grad_fn;
+  std::vector<std::shared_ptr<Node>> order;  // post-order: every node after all the nodes it feeds on
+  if (!root) {
+    to_leaf(impl_ptr(), seed);
+  } else {
+    // Reverse topological order by an iterative DFS over the edges. The
+    // shared_ptrs in `order` keep each node alive until it has run, even
+    // once the nodes after it have dropped their edges.
+    std::unordered_set<Node*> seen{root.get()};
+    std::vector<std::pair<std::shared_ptr<Node>, size_t>> stack{{root, 0}};
+    while (!stack.empty()) {
+      auto& [n, next] = stack.back();
+      if (next < n->next.size()) {
+        std::shared_ptr<Node> c = n->next[next++].fn;
+        if (c && seen.insert(c.get()).second) stack.push_back({std::move(c), 0});
+        continue;
+      }
+      order.push_back(std::move(n));
+      stack.pop_back();
     }
-    order.push_back(t);
-    stack.pop_back();
   }
 
-  std::unordered_map<TensorImpl*, Tensor> grads;
-  std::unordered_set<Storage*> leaf_storages;
-  grads.emplace(impl_ptr().get(), seed);
+  std::unordered_map<Node*, Tensor> grads;
+  if (root) grads.emplace(root.get(), seed);
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    const Tensor& t = *it;
-    auto git = grads.find(t.impl_ptr().get());
+    Node* fn = it->get();
+    auto git = grads.find(fn);
     if (git == grads.end()) continue;
-    Tensor g = git->second;
+    Tensor g = std::move(git->second);
     grads.erase(git);
-    auto fn = t.impl().grad_fn;
-    if (!fn) {  // a leaf: accumulate into .grad
-      if (t.impl().grad) {
-        t.impl().grad = add(Tensor(t.impl().grad), g).impl_ptr();
-      } else {
-        // A gradient can reach several leaves as the same storage (add passes
-        // it through unchanged) or be the caller's seed: give each leaf its
-        // own copy then, so in-place updates of one .grad never touch another.
-        bool shared = g.storage() == seed.storage() || !leaf_storages.insert(g.storage().get()).second;
-        t.impl().grad = (shared ? g.clone() : g).impl_ptr();
-      }
-      continue;
-    }
     NEURN_CHECK(fn->backward, "backward: the graph through '", fn->op,
                 "' was already released by an earlier backward(); pass retain_graph=true to the first call");
     std::vector<Tensor> in_grads = fn->backward(g);
-    NEURN_CHECK(in_grads.size() == fn->inputs.size(), "backward of '", fn->op, "' returned ", in_grads.size(),
-                " gradients for ", fn->inputs.size(), " inputs");
+    g = Tensor();
+    // Free what the node saved as soon as it has run, not at the end of the
+    // walk: the activations of a deep network are released one by one while
+    // the gradients are being made, as in PyTorch.
+    if (!retain_graph) fn->backward = nullptr;
+    NEURN_CHECK(in_grads.size() == fn->next.size(), "backward of '", fn->op, "' returned ", in_grads.size(),
+                " gradients for ", fn->next.size(), " inputs");
     for (size_t i = 0; i < in_grads.size(); ++i) {
-      const Tensor& in = fn->inputs[i];
-      if (!in.defined() || !in.requires_grad() || !in_grads[i].defined()) continue;
-      NEURN_CHECK(in_grads[i].shape() == in.shape(), "backward of '", fn->op, "': gradient ", i, " has shape ",
-                  shape_str(in_grads[i].shape()), ", input has ", shape_str(in.shape()));
-      accumulate(grads, in, in_grads[i]);
+      const Edge& e = fn->next[i];
+      if (!e.defined() || !in_grads[i].defined()) continue;
+      NEURN_CHECK(in_grads[i].shape() == e.shape, "backward of '", fn->op, "': gradient ", i, " has shape ",
+                  shape_str(in_grads[i].shape()), ", input has ", shape_str(e.shape));
+      if (e.fn)
+        accumulate(grads, e.fn.get(), in_grads[i]);
+      else
+        to_leaf(e.leaf, in_grads[i]);
+    }
+    if (!retain_graph) fn->next.clear();
+  }
+
+  std::unordered_set<Storage*> leaf_storages;
+  for (const auto& leaf : leaf_order) {
+    Tensor g = leaf_grads.at(leaf.get());
+    if (leaf->grad) {
+      leaf->grad = add(Tensor(leaf->grad), g).impl_ptr();
+    } else {
+      // A gradient can reach several leaves as the same storage (add passes
+      // it through unchanged) or be the caller's seed: give each leaf its
+      // own copy then, so in-place updates of one .grad never touch another.
+      bool shared = g.storage() == seed.storage() || !leaf_storages.insert(g.storage().get()).second;
+      leaf->grad = (shared ? g.clone() : g).impl_ptr();
     }
   }
   if (!retain_graph) {
-    for (const Tensor& t : order) {
-      if (auto& fn = t.impl().grad_fn) {
-        fn->backward = nullptr;
-        fn->inputs.clear();
-      }
+    for (const auto& n : order) {
+      n->backward = nullptr;
+      n->next.clear();
     }
   }
 }

@@ -87,10 +87,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
       });
     }
   }
-  Tensor xd = x.detach(), wd = weight.detach();
+  SavedTensor xs(x, "conv2d", "input"), ws(weight, "conv2d", "weight");
   bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
   return attach_grad(y, "conv2d", {x, weight, bias},
-                     [xd, wd, g, opt, need_x, need_w, need_b](const Tensor& dy) -> std::vector<Tensor> {
+                     [xs, ws, g, opt, need_x, need_w, need_b](const Tensor& dy) -> std::vector<Tensor> {
+                       const Tensor &xd = xs.get(), &wd = ws.get();
                        Tensor dx = need_x ? Tensor::empty(xd.shape(), xd.options()) : Tensor();
                        Tensor dw = need_w ? Tensor::empty(wd.shape(), wd.options()) : Tensor();
                        Tensor db = need_b ? Tensor::empty({g.Cout}, wd.options()) : Tensor();

@@ -115,10 +115,11 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
     y = add(y, reshape(bias.detach(), {1, g.C, 1, 1}));
   }
   if (x.device().is_meta()) return y;
-  Tensor xd = x.detach(), wd = weight.detach();
+  SavedTensor xs(x, "conv_transpose2d", "input"), ws(weight, "conv_transpose2d", "weight");
   bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
   return attach_grad(y, "conv_transpose2d", {x, weight, bias},
-                     [xd, wd, g, copt, need_x, need_w, need_b](const Tensor& dy) -> std::vector<Tensor> {
+                     [xs, ws, g, copt, need_x, need_w, need_b](const Tensor& dy) -> std::vector<Tensor> {
+                       const Tensor &xd = xs.get(), &wd = ws.get();
                        // dy (N, C_out, H_out, W_out)
                        NoGradGuard no_grad;
                        Tensor dx = need_x ? Tensor::empty(xd.shape(), xd.options()) : Tensor();

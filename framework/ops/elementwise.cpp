@@ -86,12 +86,48 @@ Tensor unary_backward(const Tensor& x, const Tensor& y, const Tensor& g, UnaryKi
 
 }  // namespace
 
+// Which operands the backward functor of a kind reads. Relu and Relu6 test
+// only the sign or range of x, which their output answers the same way
+// (y > 0 iff x > 0; 0 < y < 6 iff 0 < x < 6), so they keep y: the next layer
+// usually keeps it anyway, and x can be freed.
+enum class Operands { None, X, Y, Both };
+
+Operands backward_operands(UnaryKind k) {
+  switch (k) {
+    case UnaryKind::Neg:
+    case UnaryKind::AddScalar:
+    case UnaryKind::MulScalar:
+    case UnaryKind::RSubScalar:
+      return Operands::None;
+    case UnaryKind::Exp:
+    case UnaryKind::Sqrt:
+    case UnaryKind::Sigmoid:
+    case UnaryKind::Tanh:
+    case UnaryKind::Relu:
+    case UnaryKind::Relu6:
+      return Operands::Y;
+    case UnaryKind::RDivScalar:
+      return Operands::Both;
+    default:
+      return Operands::X;
+  }
+}
+
 // Exposed to activation.cpp.
 Tensor unary_op(const Tensor& x, UnaryKind kind, UnaryParams p, const char* op) {
   Tensor y = unary_forward(x, kind, p, op);
-  Tensor xs = x.detach(), ys = y.detach();  // detached: no reference cycle through y's own node
+  if (!any_requires_grad({x})) return y;
+  const Operands need = backward_operands(kind);
+  const bool keep_x = need == Operands::X || need == Operands::Both;
+  const bool keep_y = need == Operands::Y || need == Operands::Both;
+  SavedTensor xs(keep_x ? x : Tensor(), op, "input"), ys(keep_y ? y : Tensor(), op, "output");
   return attach_grad(y, op, {x}, [xs, ys, kind, p, op](const Tensor& g) -> std::vector<Tensor> {
-    return {unary_backward(xs, ys, g, kind, p, op)};
+    // An operand the functor does not read is filled by one of the same
+    // shape that it ignores (the kernels take both pointers).
+    const Tensor &xv = xs.get(), &yv = ys.get();
+    const Tensor& a = xv.defined() ? xv : (yv.defined() ? yv : g);
+    const Tensor& b = yv.defined() ? yv : a;
+    return {unary_backward(a, b, g, kind, p, op)};
   });
 }
 
@@ -140,20 +176,25 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(a, b, BinaryKind::Mul, "mul");
-  Tensor ad = a.detach(), bd = b.detach();
   bool ga = a.requires_grad(), gb = b.requires_grad();
-  return attach_grad(out, "mul", {a, b}, [ad, bd, ga, gb](const Tensor& g) -> std::vector<Tensor> {
-    return {ga ? sum_to_shape(mul(g, bd), ad.shape()) : Tensor(), gb ? sum_to_shape(mul(g, ad), bd.shape()) : Tensor()};
+  // da = g b needs only b, db = g a only a.
+  SavedTensor as(gb ? a : Tensor(), "mul", "input"), bs(ga ? b : Tensor(), "mul", "other");
+  Shape sa = a.shape(), sb = b.shape();
+  return attach_grad(out, "mul", {a, b}, [as, bs, sa, sb, ga, gb](const Tensor& g) -> std::vector<Tensor> {
+    return {ga ? sum_to_shape(mul(g, bs.get()), sa) : Tensor(), gb ? sum_to_shape(mul(g, as.get()), sb) : Tensor()};
   });
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(a, b, BinaryKind::Div, "div");
-  Tensor ad = a.detach(), bd = b.detach();
   bool ga = a.requires_grad(), gb = b.requires_grad();
-  return attach_grad(out, "div", {a, b}, [ad, bd, ga, gb](const Tensor& g) -> std::vector<Tensor> {
+  // da = g / b needs b; db = -g a / b^2 needs both.
+  SavedTensor as(gb ? a : Tensor(), "div", "input"), bs(b, "div", "other");
+  Shape sa = a.shape();
+  return attach_grad(out, "div", {a, b}, [as, bs, sa, ga, gb](const Tensor& g) -> std::vector<Tensor> {
+    const Tensor &ad = as.get(), &bd = bs.get();
     Tensor da, db;
-    if (ga) da = sum_to_shape(div(g, bd), ad.shape());
+    if (ga) da = sum_to_shape(div(g, bd), sa);
     if (gb) db = sum_to_shape(neg(div(mul(g, ad), mul(bd, bd))), bd.shape());
     return {da, db};
   });
@@ -164,9 +205,10 @@ namespace {
 // split evenly between both (the subgradient PyTorch uses).
 Tensor select_binary(const Tensor& a, const Tensor& b, BinaryKind kind, const char* op) {
   Tensor out = binary_forward(a, b, kind, op);
-  Tensor ad = a.detach(), bd = b.detach();
+  SavedTensor as(a, op, "input"), bs(b, op, "other");
   BinaryKind wins = kind == BinaryKind::Maximum ? BinaryKind::Gt : BinaryKind::Lt;
-  return attach_grad(out, op, {a, b}, [ad, bd, wins, op](const Tensor& g) -> std::vector<Tensor> {
+  return attach_grad(out, op, {a, b}, [as, bs, wins, op](const Tensor& g) -> std::vector<Tensor> {
+    const Tensor &ad = as.get(), &bd = bs.get();
     Tensor a_wins = binary_forward(ad, bd, wins, op);
     Tensor tie = mul(binary_forward(ad, bd, BinaryKind::Eq, op), 0.5);
     Tensor wa = add(a_wins, tie);
@@ -181,13 +223,16 @@ Tensor minimum(const Tensor& a, const Tensor& b) { return select_binary(a, b, Bi
 
 Tensor pow(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(a, b, BinaryKind::Pow, "pow");
-  Tensor ad = a.detach(), bd = b.detach(), od = out.detach();
   bool ga = a.requires_grad(), gb = b.requires_grad();
-  return attach_grad(out, "pow", {a, b}, [ad, bd, od, ga, gb](const Tensor& g) -> std::vector<Tensor> {
+  // da = g b a^(b-1) needs a and b; db = g a^b log a needs a and the output.
+  SavedTensor as(a, "pow", "input"), bs(ga ? b : Tensor(), "pow", "exponent"), os(gb ? out : Tensor(), "pow", "output");
+  Shape sb = b.shape();
+  return attach_grad(out, "pow", {a, b}, [as, bs, os, sb, ga, gb](const Tensor& g) -> std::vector<Tensor> {
+    const Tensor &ad = as.get(), &bd = bs.get(), &od = os.get();
     Tensor da, db;
     // d/da a^b = b a^(b-1); d/db a^b = a^b log a
     if (ga) da = sum_to_shape(mul(g, mul(bd, binary_forward(ad, sub(bd, 1.0), BinaryKind::Pow, "pow"))), ad.shape());
-    if (gb) db = sum_to_shape(mul(g, mul(od, log(ad))), bd.shape());
+    if (gb) db = sum_to_shape(mul(g, mul(od, log(ad))), sb);
     return {da, db};
   });
 }
@@ -238,9 +283,10 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
       });
     }
   }
-  Tensor cd = c.detach();
+  SavedTensor cs(c, "where", "condition");
   Shape sa = a.shape(), sb = b.shape();
-  return attach_grad(out, "where", {a, b}, [cd, sa, sb](const Tensor& g) -> std::vector<Tensor> {
+  return attach_grad(out, "where", {a, b}, [cs, sa, sb](const Tensor& g) -> std::vector<Tensor> {
+    const Tensor& cd = cs.get();
     Tensor z = zeros_like(g);
     return {sum_to_shape(where(cd, g, z), sa), sum_to_shape(where(cd, z, g), sb)};
   });

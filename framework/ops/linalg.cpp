@@ -179,19 +179,21 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
   int64_t m = sa[sa.size() - 2], n = sb[sb.size() - 1];
   count_flops(2 * shape_numel(out_batch) * m * n * k);
   Tensor out = batched_product(a, false, b, false, out_batch);
-  Tensor ad = a.detach(), bd = b.detach();
   bool ga = a.requires_grad(), gb = b.requires_grad();
-  return attach_grad(out, "matmul", {a, b}, [ad, bd, ga, gb, out_batch](const Tensor& g) -> std::vector<Tensor> {
+  // da = g b^T needs only b, db = a^T g only a.
+  SavedTensor as(gb ? a : Tensor(), "matmul", "input"), bs(ga ? b : Tensor(), "matmul", "other");
+  return attach_grad(out, "matmul", {a, b}, [as, bs, sa, sb, ga, gb, out_batch](const Tensor& g) -> std::vector<Tensor> {
     Tensor da, db;
-    if (ga) da = sum_to_shape(batched_product(g, false, bd, true, out_batch), ad.shape());  // g @ b^T
+    if (ga) da = sum_to_shape(batched_product(g, false, bs.get(), true, out_batch), sa);  // g @ b^T
     if (gb) {
-      if (bd.dim() == 2) {
+      const Tensor& ad = as.get();
+      if (sb.size() == 2) {
         // b is shared by the whole batch: db = sum_i a_i^T g_i = A^T G with
         // the batch folded into the rows.
-        int64_t kk = ad.shape()[ad.dim() - 1], nn = g.shape()[g.dim() - 1];
+        int64_t kk = sa.back(), nn = g.shape()[g.dim() - 1];
         db = batched_product(ad.reshape({-1, kk}), true, g.reshape({-1, nn}), false, {});
       } else {
-        db = sum_to_shape(batched_product(ad, true, g, false, out_batch), bd.shape());  // a^T @ g
+        db = sum_to_shape(batched_product(ad, true, g, false, out_batch), sb);  // a^T @ g
       }
     }
     return {da, db};
@@ -265,17 +267,19 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   }
   run_gemm(g, x, weight, y);
 
-  Tensor xd = x.detach(), wd = weight.detach();
   bool gx = x.requires_grad(), gw = weight.requires_grad(), gbias = bias.defined() && bias.requires_grad();
+  // dx = g W needs only W, dW = g^T x only x.
+  SavedTensor xs(gw ? x : Tensor(), "linear", "input"), ws(gx ? weight : Tensor(), "linear", "weight");
+  Shape x_shape = x.shape();
   std::vector<Tensor> inputs{x, weight};
   if (bias.defined()) inputs.push_back(bias);
   bool has_bias = bias.defined();
   return attach_grad(y, "linear", inputs,
-                     [xd, wd, gx, gw, gbias, has_bias, rows, in_f, out_f](const Tensor& gy) -> std::vector<Tensor> {
+                     [xs, ws, x_shape, gx, gw, gbias, has_bias, rows, in_f, out_f](const Tensor& gy) -> std::vector<Tensor> {
                        Tensor g2 = gy.reshape({rows, out_f});
                        std::vector<Tensor> grads(has_bias ? 3 : 2);
-                       if (gx) grads[0] = batched_product(g2, false, wd, false, {}).reshape(xd.shape());  // g W
-                       if (gw) grads[1] = batched_product(g2, true, xd.reshape({rows, in_f}), false, {});  // g^T x
+                       if (gx) grads[0] = batched_product(g2, false, ws.get(), false, {}).reshape(x_shape);  // g W
+                       if (gw) grads[1] = batched_product(g2, true, xs.get().reshape({rows, in_f}), false, {});  // g^T x
                        if (gbias) {
                          if (gy.device().is_cpu()) {
                            Tensor db = zeros({out_f}, gy.options());

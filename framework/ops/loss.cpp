@@ -122,8 +122,9 @@ Tensor softmax_common(const Tensor& x, int64_t axis, bool log_out, const char* o
   Slices sl = slices_of(xs.shape(), a);
   count_flops(4 * x.numel());  // max, exp, sum, normalise
   Tensor y = softmax_run(xs, sl, log_out, op).reshape(x.shape());
-  Tensor yd = y.detach();
-  return attach_grad(y, op, {x}, [yd, sl, log_out, op](const Tensor& g) -> std::vector<Tensor> {
+  SavedTensor ys(y, op, "output");
+  return attach_grad(y, op, {x}, [ys, sl, log_out, op](const Tensor& g) -> std::vector<Tensor> {
+    const Tensor& yd = ys.get();
     Tensor dx = Tensor::empty(g.shape(), g.options());
     if (g.numel() == 0) return {dx};
     if (g.device().is_cuda()) {
@@ -208,10 +209,11 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, Reduction reducti
     });
   }
   Tensor out = reduce_rows(rows, reduction);
-  Tensor td = target.detach();
+  SavedTensor ts(target, "nll_loss", "target");
   double scale = row_scale(reduction, n);
   int64_t stride = reduction == Reduction::None ? 1 : 0;
-  return attach_grad(out, "nll_loss", {log_probs}, [td, n, c, scale, stride](const Tensor& g) -> std::vector<Tensor> {
+  return attach_grad(out, "nll_loss", {log_probs}, [ts, n, c, scale, stride](const Tensor& g) -> std::vector<Tensor> {
+    const Tensor& td = ts.get();
     Tensor dx = Tensor::empty({n, c}, g.options());
     if (dx.numel() == 0) return {dx};
     if (g.device().is_cuda()) {
@@ -274,11 +276,12 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, double label_sm
     });
   }
   Tensor out = reduce_rows(rows, reduction);
-  Tensor xd = logits.detach(), td = target.detach();
+  SavedTensor xs(logits, "cross_entropy", "logits"), ts(target, "cross_entropy", "target");
   double scale = row_scale(reduction, n);
   int64_t stride = reduction == Reduction::None ? 1 : 0;
   return attach_grad(out, "cross_entropy", {logits},
-                     [xd, td, lse, n, c, eps, scale, stride](const Tensor& g) -> std::vector<Tensor> {
+                     [xs, ts, lse, n, c, eps, scale, stride](const Tensor& g) -> std::vector<Tensor> {
+                       const Tensor &xd = xs.get(), &td = ts.get();
                        Tensor dx = Tensor::empty({n, c}, g.options());
                        if (dx.numel() == 0) return {dx};
                        if (g.device().is_cuda()) {

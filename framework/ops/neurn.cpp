@@ -669,9 +669,10 @@ Tensor neurn_norm(const Tensor& x, const NeuRNOptions& opt) {
     });
   }
   if (!need_grad) return out;
-  Tensor xd = x.detach(), od = out.detach();
+  SavedTensor xs(x, "neurn", "input"), os(out, "neurn", "output");
   return attach_grad(
-      out, "neurn", {x}, [g, xd, od, mean, shift, gmax, garg](const Tensor& gout_in) -> std::vector<Tensor> {
+      out, "neurn", {x}, [g, xs, os, mean, shift, gmax, garg](const Tensor& gout_in) -> std::vector<Tensor> {
+        const Tensor &xd = xs.get(), &od = os.get();
         Tensor gout = gout_in.dtype() == xd.dtype() ? gout_in : gout_in.to(xd.dtype());
         Tensor dx = Tensor::empty(xd.shape(), xd.options());
         if (xd.device().is_cuda()) {

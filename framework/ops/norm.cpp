@@ -270,6 +270,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   count_flops((training ? 6 : 2) * x.numel());  // statistics + normalise, or one fused scale and shift
   if (x.device().is_meta()) return y;
 
+  if (training && running_mean.defined()) {  // the kernels update them in place through their pointers
+    running_mean.bump_version();
+    running_var.bump_version();
+  }
   // mean and invstd (C) of the statistics that normalised x, for backward.
   Tensor mean = Tensor::empty(cshape, x.options()), invstd = Tensor::empty(cshape, x.options());
   if (x.device().is_cuda()) {
@@ -304,11 +308,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
     });
   }
 
-  Tensor xd = x.detach(), wd = weight.defined() ? weight.detach() : Tensor();
+  SavedTensor xs(x, op, "input"), ws(weight, op, "weight");
   bool need_x = x.requires_grad(), need_w = weight.defined() && weight.requires_grad();
   bool need_b = bias.defined() && bias.requires_grad();
   return attach_grad(y, op, {x, weight, bias},
-                     [xd, wd, mean, invstd, g, training, eps, need_x, need_w, need_b](const Tensor& dy) -> std::vector<Tensor> {
+                     [xs, ws, mean, invstd, g, training, eps, need_x, need_w, need_b](const Tensor& dy) -> std::vector<Tensor> {
+                       const Tensor &xd = xs.get(), &wd = ws.get();
                        Tensor dx = need_x ? Tensor::empty(xd.shape(), xd.options()) : Tensor();
                        Tensor dw = need_w ? Tensor::empty({g.C}, xd.options()) : Tensor();
                        Tensor db = need_b ? Tensor::empty({g.C}, xd.options()) : Tensor();
@@ -371,11 +376,12 @@ Tensor layer_norm(const Tensor& x, int64_t normalized_dims, const Tensor& weight
                     bias.defined() ? bias.data<T>() : nullptr, eps, y.data<T>(), mean.data<T>(), invstd.data<T>());
     });
   }
-  Tensor xd = x.detach(), wd = weight.defined() ? weight.detach() : Tensor();
+  SavedTensor xs(x, op, "input"), ws(weight, op, "weight");
   bool need_x = x.requires_grad(), need_w = weight.defined() && weight.requires_grad();
   bool need_b = bias.defined() && bias.requires_grad();
   return attach_grad(y, op, {x, weight, bias},
-                     [xd, wd, mean, invstd, nshape, R, D, need_x, need_w, need_b](const Tensor& dy) -> std::vector<Tensor> {
+                     [xs, ws, mean, invstd, nshape, R, D, need_x, need_w, need_b](const Tensor& dy) -> std::vector<Tensor> {
+                       const Tensor &xd = xs.get(), &wd = ws.get();
                        Tensor dx = need_x ? Tensor::empty(xd.shape(), xd.options()) : Tensor();
                        Tensor dw = need_w ? Tensor::empty(nshape, xd.options()) : Tensor();
                        Tensor db = need_b ? Tensor::empty(nshape, xd.options()) : Tensor();

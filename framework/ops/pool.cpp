@@ -316,12 +316,14 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt) {
   count_flops(y.numel() * g.kh * g.kw);  // one comparison per window element
   if (x.device().is_meta()) return y;
   const bool need_grad = any_requires_grad({x});
-  Tensor xd = x.detach(), yd = y.detach();
   if (x.device().is_cuda()) {
+    SavedTensor xs(x, "max_pool2d", "input"), ys(y, "max_pool2d", "output");
 #ifdef NEURN_WITH_CUDA
     if (y.numel() > 0) cuda::max_pool2d_forward(x, y, o);
 #endif
-    return attach_grad(y, "max_pool2d", {x}, [xd, yd, o](const Tensor& dy) -> std::vector<Tensor> {
+    return attach_grad(y, "max_pool2d", {x}, [xs, ys, o](const Tensor& dy) -> std::vector<Tensor> {
+      const Tensor &xd = xs.get(), &yd = ys.get();
+      (void)yd;  // read by the CUDA kernel only
       Tensor dx = Tensor::empty(xd.shape(), xd.options());
 #ifdef NEURN_WITH_CUDA
       if (dx.numel() > 0) cuda::max_pool2d_backward(xd, yd, dy, dx, o);
@@ -334,9 +336,11 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt) {
     using T = decltype(z);
     max_pool_forward<T>(g, x.data<T>(), y.data<T>(), idx ? idx->data() : nullptr);
   });
-  return attach_grad(y, "max_pool2d", {x}, [xd, g, idx](const Tensor& dy) -> std::vector<Tensor> {
-    Tensor dx = Tensor::empty(xd.shape(), xd.options());
-    dispatch_float(xd.dtype(), "max_pool2d backward", [&](auto z) {
+  Shape xshape = x.shape();
+  TensorOptions xo = x.options();
+  return attach_grad(y, "max_pool2d", {x}, [xshape, xo, g, idx](const Tensor& dy) -> std::vector<Tensor> {
+    Tensor dx = Tensor::empty(xshape, xo);
+    dispatch_float(xo.dtype, "max_pool2d backward", [&](auto z) {
       using T = decltype(z);
       max_pool_backward<T>(g, dy.data<T>(), idx->data(), dx.data<T>());
     });

@@ -53,7 +53,9 @@ Tensor fake_quantize(const Tensor& x, double scale, int64_t qmin, int64_t qmax) 
     else
       quantize_cpu<float>(x, y, scale, static_cast<double>(qmin), static_cast<double>(qmax));
   }
-  return attach_grad(y, "fake_quantize", {x}, [x, lo, hi](const Tensor& dy) -> std::vector<Tensor> {
+  SavedTensor xs(x, "fake_quantize", "input");
+  return attach_grad(y, "fake_quantize", {x}, [xs, lo, hi](const Tensor& dy) -> std::vector<Tensor> {
+    const Tensor& x = xs.get();
     Tensor g = dy;
     Tensor dx = empty_like(x);
     if (x.device().is_cuda()) {

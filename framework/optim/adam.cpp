@@ -49,6 +49,7 @@ void Adam::step() {
       AdamStep a{grp.lr, opt_.beta1, opt_.beta2, opt_.eps, grp.weight_decay, decoupled_, *step};
       double bc1 = 1.0 - std::pow(opt_.beta1, static_cast<double>(*step));
       double sqrt_bc2 = std::sqrt(1.0 - std::pow(opt_.beta2, static_cast<double>(*step)));
+      p.bump_version();  // updated in place below: graphs that saved p must see it
       if (p.device().is_cuda()) {
 #ifdef NEURN_WITH_CUDA
         cuda::adam_update(p.dtype(), p.numel(), p.raw_data(), g.raw_data(), m.raw_data(), v.raw_data(), a, bc1,

@@ -159,6 +159,7 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
       Tensor g = p.grad();
       if (!g.defined() || g.numel() == 0 || !scaled.insert(g.raw_data()).second) continue;
       if (g.device().is_cpu()) {
+        g.bump_version();
         dispatch_float(g.dtype(), "clip_grad_norm", [&](auto z) {
           using T = decltype(z);
           T* pg = g.data<T>();

@@ -44,6 +44,7 @@ void Sgd::step() {
           buf = it->second;
         }
       }
+      p.bump_version();  // updated in place below: graphs that saved p must see it
       if (p.device().is_cuda()) {
 #ifdef NEURN_WITH_CUDA
         cuda::sgd_update(p.dtype(), p.numel(), p.raw_data(), g.raw_data(), buf.defined() ? buf.raw_data() : nullptr, s);

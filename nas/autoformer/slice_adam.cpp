@@ -83,6 +83,7 @@ void SliceAdam::step() {
         if (st[name].device() != p.device()) st[name] = st[name].to(p.device());
       ++*st["step"].data<int64_t>();
       AdamStep a{grp.lr, opt_.beta1, opt_.beta2, opt_.eps, grp.weight_decay, false, 1};
+      p.bump_version();  // updated in place below: graphs that saved p must see it
       if (p.device().is_cuda()) {
 #ifdef NEURN_WITH_CUDA
         cuda::slice_adam_update(p.dtype(), static_cast<int>(p.dim()), p.shape().data(), extent.data(), p.raw_data(),
