@@ -22,8 +22,8 @@ std::vector<uint8_t> read_decompressed(const std::string& path);
 std::vector<uint8_t> gunzip(const std::vector<uint8_t>& bytes, const std::string& what);
 std::vector<uint8_t> bunzip2(const std::vector<uint8_t>& bytes, const std::string& what);
 
-// Writes `n` bytes to `path` through `path.tmp.<pid>` and a rename; creates
-// the parent folders.
+// Writes `n` bytes to `path` atomically and durably (framework/io/atomic_file.h:
+// a temporary, fsync, rename, fsync of the folder); creates the parent folders.
 void write_file_atomic(const std::string& path, const void* data, size_t n);
 void copy_file_atomic(const std::string& from, const std::string& to);
 

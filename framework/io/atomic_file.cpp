@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -11,6 +13,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <unordered_set>
 
 #include "framework/error.h"
 
@@ -85,15 +90,99 @@ void fsync_parent(const std::string& path) {
               " failed: ", errno_str(e));
 }
 
+// This boot of this kernel and this process's pid namespace, hashed to 16
+// hex digits (FNV-1a); empty where /proc does not tell, and then no
+// temporary is ever judged stale.
+const std::string& kernel_token() {
+  static const std::string token = [] {
+    std::string boot;
+    std::ifstream("/proc/sys/kernel/random/boot_id") >> boot;
+    char ns[128];
+    ssize_t n = ::readlink("/proc/self/ns/pid", ns, sizeof ns);
+    if (boot.empty() || n <= 0) return std::string();
+    uint64_t h = 1469598103934665603ull;
+    for (char c : boot + "|" + std::string(ns, static_cast<size_t>(n))) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 1099511628211ull;
+    }
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+    return std::string(hex);
+  }();
+  return token;
+}
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && s.size() <= 19 && s.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+// The pid of a temporary `name` of this kernel (see temporary_path), or 0.
+long temporary_pid(std::string_view name) {
+  const std::string& token = kernel_token();
+  if (token.empty() || name.size() < token.size() + 1 || name.substr(name.size() - token.size()) != token ||
+      name[name.size() - token.size() - 1] != '.')
+    return 0;
+  name.remove_suffix(token.size() + 1);
+  size_t dot = name.rfind('.');
+  if (dot == std::string_view::npos || !all_digits(name.substr(dot + 1))) return 0;  // <n>
+  name.remove_suffix(name.size() - dot);
+  dot = name.rfind('.');
+  if (dot == std::string_view::npos || !all_digits(name.substr(dot + 1))) return 0;  // <pid>
+  std::string_view pid = name.substr(dot + 1);
+  name.remove_suffix(name.size() - dot);
+  if (name.size() < 5 || name.substr(name.size() - 4) != ".tmp") return 0;  // <path>.tmp, <path> not empty
+  return std::strtol(std::string(pid).c_str(), nullptr, 10);
+}
+
+// Each folder is cleaned once per process, before its first replace.
+void clean_folder_once(const std::string& path) {
+  static std::mutex mu;
+  static std::unordered_set<std::string> done;
+  fs::path parent = fs::path(path).parent_path();
+  std::string dir = parent.empty() ? "." : parent.string();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!done.insert(dir).second) return;
+  }
+  remove_stale_temporaries(dir);
+}
+
 }  // namespace
 
 uint64_t fault_steps_passed() { return g_steps.load(); }
 
+std::string temporary_path(const std::string& path, long pid, uint64_t n) {
+  const std::string& token = kernel_token();
+  return path + ".tmp." + std::to_string(pid) + "." + std::to_string(n) + "." +
+         (token.empty() ? std::string("unknown") : token);
+}
+
+size_t remove_stale_temporaries(const std::string& folder) {
+  DIR* d = ::opendir(folder.c_str());
+  if (!d) return 0;
+  size_t removed = 0;
+  const long self = static_cast<long>(::getpid());
+  while (dirent* e = ::readdir(d)) {
+    long pid = temporary_pid(e->d_name);
+    if (pid <= 0 || pid == self) continue;
+    // kill(pid, 0) fails with ESRCH only when no such process exists (EPERM:
+    // it exists, of another user); a pid reused since is left alone, which
+    // errs on the safe side.
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    std::string p = folder + "/" + e->d_name;
+    struct stat st;
+    if (::lstat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::unlink(p.c_str()) == 0) ++removed;
+  }
+  ::closedir(d);
+  return removed;
+}
+
 void write_file_atomic(const std::string& path, const void* data, size_t n) {
   make_parent(path);
+  clean_folder_once(path);
   static std::atomic<uint64_t> counter{0};
   // pid and a counter: two threads or two processes never share a temporary.
-  std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  std::string tmp = temporary_path(path, static_cast<long>(::getpid()), counter++);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   NEURN_CHECK(fd >= 0, "cannot write ", path, ": cannot create its temporary file ", tmp, ": ", errno_str(errno));
   auto fail = [&](const char* what, int e) {

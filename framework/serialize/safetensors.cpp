@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "framework/io/atomic_file.h"
+
 namespace neurn {
 
 static_assert(std::endian::native == std::endian::little, "safetensors I/O assumes a little-endian host");
@@ -174,11 +176,10 @@ std::string encode_safetensors(const NamedTensors& tensors, const std::map<std::
 
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata) {
-  std::string bytes = encode_safetensors(tensors, metadata);
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  NEURN_CHECK(f.good(), "save_safetensors: cannot open '", path, "' for writing");
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  NEURN_CHECK(f.good(), "save_safetensors: writing '", path, "' failed (disk full?)");
+  // Through the durable writer: a crash, a kill or a full disk leaves the
+  // previous file (weights, a NAS subnet, a supernet) under `path`, never a
+  // torn one, and the new file survives a power cut once this returns.
+  io::write_file_atomic(path, encode_safetensors(tensors, metadata));
 }
 
 NamedTensors decode_safetensors(const std::string& bytes, const std::string& source,

@@ -21,7 +21,9 @@ namespace neurn {
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 // Tensors on any device but meta (they are copied to the host); names must be
-// unique and non-empty.
+// unique and non-empty. save_safetensors replaces `path` atomically and
+// durably (framework/io/atomic_file.h); a failure names the path and keeps
+// the previous file.
 std::string encode_safetensors(const NamedTensors& tensors, const std::map<std::string, std::string>& metadata = {});
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata = {});

@@ -3,14 +3,21 @@
 // load_results, `neurn report` and `--resume`; the durable writer names the
 // path on every failure and leaves the previous file intact.
 #include <doctest/doctest.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "experiments/results.h"
 #include "framework/io/atomic_file.h"
+#include "framework/ops.h"
+#include "framework/serialize/safetensors.h"
 #include "gradcheck.h"
 #include "skip.h"
 #include "test_files.h"
@@ -160,5 +167,115 @@ TEST_CASE("durable writer: replaces whole files, names the path on failure, keep
   CHECK(slurp(log) == "one\ntorn\ntwo\n");
   CHECK_THROWS_CONTAINING(neurn::io::append_durable((dir / "sub" / "isdir").string(), "z\n"),
                           "cannot open " + (dir / "sub" / "isdir").string() + " for appending");
+  fs::remove_all(dir);
+}
+
+namespace {
+// Files may grow to `bytes` at most while it lives (RLIMIT_FSIZE; a write
+// past it fails with EFBIG once SIGXFSZ is ignored): a full disk for one
+// process, without root.
+struct FileSizeLimit {
+  rlimit old{};
+  void (*old_handler)(int) = nullptr;
+  explicit FileSizeLimit(rlim_t bytes) {
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
+    old_handler = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit now = old;
+    now.rlim_cur = bytes;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &now) == 0);
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &old);
+    std::signal(SIGXFSZ, old_handler);
+  }
+};
+
+// A pid that no process has (a child that has exited and been reaped).
+long dead_pid() {
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  REQUIRE(child > 0);
+  int st = 0;
+  REQUIRE(::waitpid(child, &st, 0) == child);
+  return static_cast<long>(child);
+}
+
+std::set<std::string> names_in(const fs::path& dir) {
+  std::set<std::string> out;
+  for (auto& e : fs::directory_iterator(dir)) out.insert(e.path().filename().string());
+  return out;
+}
+}  // namespace
+
+TEST_CASE("save_safetensors: writes through the durable writer; a failed save keeps the previous file") {
+  fs::path dir = fresh_dir("durable_safetensors");
+  std::string p = (dir / "weights.safetensors").string();
+  neurn::NamedTensors small = {{"w", neurn::ones({4, 4})}};
+  const uint64_t before = neurn::io::fault_steps_passed();
+  neurn::save_safetensors(p, small, {{"epoch", "1"}});
+  // A replace is four steps of the durable writer (half written, written,
+  // fsynced, renamed): the save went through it.
+  CHECK(neurn::io::fault_steps_passed() - before == 4);
+  CHECK(names_in(dir) == std::set<std::string>{"weights.safetensors"});
+  // 512 KiB of tensors where files may only grow to 64 KiB: the error names
+  // the file and the reason, and the previous file is whole and unchanged.
+  neurn::NamedTensors big = {{"w", neurn::ones({4, 4})}, {"big", neurn::zeros({128, 1024})}};
+  const std::string old_bytes = slurp(p);
+  {
+    FileSizeLimit limit(64 * 1024);
+    CHECK_THROWS_CONTAINING(neurn::save_safetensors(p, big, {{"epoch", "2"}}), "cannot write " + p);
+    CHECK_THROWS_CONTAINING(neurn::save_safetensors(p, big, {{"epoch", "2"}}), "File too large");
+  }
+  CHECK(slurp(p) == old_bytes);
+  std::map<std::string, std::string> meta;
+  neurn::NamedTensors back = neurn::load_safetensors(p, &meta);
+  CHECK(meta.at("epoch") == "1");
+  REQUIRE(back.size() == 1);
+  CHECK(back[0].second.numel() == 16);
+  CHECK(names_in(dir) == std::set<std::string>{"weights.safetensors"});  // no temporary left
+  // Without the limit the same save replaces it.
+  neurn::save_safetensors(p, big, {{"epoch", "2"}});
+  CHECK(neurn::load_safetensors(p, &meta).size() == 2);
+  CHECK(meta.at("epoch") == "2");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("durable writer: the temporaries of writers that are gone are removed by the next writer in the folder") {
+  namespace io = neurn::io;
+  fs::path dir = fresh_dir("stale_temporaries");
+  const long gone = dead_pid();
+  const long self = static_cast<long>(::getpid());
+  auto touch = [](const std::string& p) { std::ofstream(p) << "partial"; };
+  auto name = [&](const std::string& file, long pid, uint64_t n) {
+    return fs::path(io::temporary_path((dir / file).string(), pid, n)).filename().string();
+  };
+  // The names say who wrote them: <file>.tmp.<pid>.<n>.<16 hex digits of this kernel and pid namespace>.
+  const std::string stale = name("ckpt.safetensors", gone, 3);
+  CHECK(stale.rfind("ckpt.safetensors.tmp." + std::to_string(gone) + ".3.", 0) == 0);
+  CHECK(stale.size() == std::string("ckpt.safetensors.tmp." + std::to_string(gone) + ".3.").size() + 16);
+  const std::string stale2 = name("run.json", gone, 0);
+  const std::string live = name("best.safetensors", self, 12);            // this process: still writing
+  const std::string parent = name("report.md", static_cast<long>(::getppid()), 0);  // alive
+  const std::string other_kernel = "last.json.tmp." + std::to_string(gone) + ".0.0123456789abcdef";  // another machine
+  const std::string no_kernel = "last.json.tmp." + std::to_string(gone) + ".0";  // the older naming: not judged
+  for (const auto& f : {stale, stale2, live, parent, other_kernel, no_kernel, std::string("notes.tmp.txt")})
+    touch((dir / f).string());
+  fs::create_directories(dir / name("folder", gone, 0));       // not a file: left alone
+  fs::create_directories(dir / "sub");
+  touch((dir / "sub" / name("deep.json", gone, 0)).string());  // below the folder: not this folder's
+  const std::set<std::string> kept = {live, parent, other_kernel, no_kernel, "notes.tmp.txt", name("folder", gone, 0),
+                                      "sub"};
+
+  // The first write of this process in the folder cleans it.
+  io::write_file_atomic((dir / "results.md").string(), "new\n");
+  std::set<std::string> after = kept;
+  after.insert("results.md");
+  CHECK(names_in(dir) == after);
+  CHECK(fs::exists(dir / "sub" / name("deep.json", gone, 0)));
+  // The function itself: nothing left to remove here, one below.
+  CHECK(io::remove_stale_temporaries(dir.string()) == 0);
+  CHECK(io::remove_stale_temporaries((dir / "sub").string()) == 1);
+  CHECK(fs::is_empty(dir / "sub"));
+  CHECK(io::remove_stale_temporaries((dir / "absent").string()) == 0);
   fs::remove_all(dir);
 }
