@@ -9,6 +9,7 @@
 
 #include "framework/cuda/cuda_check.h"
 #include "framework/cuda/cuda_pool.h"
+#include "framework/ops/pool_math.h"
 #include "framework/ops/upsample_math.h"
 #include "framework/tensor.h"
 
@@ -39,14 +40,14 @@ PoolGeom geom(const Tensor& x, const Tensor& y, const Pool2dOptions& o) {
 // once, as on the CPU).
 template <typename T>
 __device__ int64_t window_argmax(const PoolGeom& g, const T* xp, int64_t oh, int64_t ow) {
-  int64_t h0 = max(oh * g.sh - g.ph, int64_t{0}), h1 = min(oh * g.sh - g.ph + g.kh, g.H);
-  int64_t w0 = max(ow * g.sw - g.pw, int64_t{0}), w1 = min(ow * g.sw - g.pw + g.kw, g.W);
+  const PoolSpan sh = pool_span(oh, g.H, g.kh, g.sh, g.ph), sw = pool_span(ow, g.W, g.kw, g.sw, g.pw);
+  const int64_t h0 = sh.begin, h1 = sh.end, w0 = sw.begin, w1 = sw.end;
   int64_t best_i = h0 * g.W + w0;
   T best = xp[best_i];
   for (int64_t h = h0; h < h1; ++h)
     for (int64_t w = w0; w < w1; ++w) {
       T v = xp[h * g.W + w];
-      if (v > best || (isnan(v) && !isnan(best))) {
+      if (pool_beats(v, best)) {
         best = v;
         best_i = h * g.W + w;
       }
@@ -73,20 +74,15 @@ __global__ void max_pool_backward_kernel(PoolGeom g, const T* __restrict__ x, co
   }
 }
 
-// PyTorch's window and divisor: with count_include_pad the window clipped to
-// the padded input, else only the elements inside the input.
+// PyTorch's window and divisor: pool_span and pool_divisor of
+// framework/ops/pool_math.h, the functions the CPU loops call.
 struct AvgWindow {
   int64_t h0, h1, w0, w1, divisor;
 };
 
 __device__ AvgWindow avg_window(const PoolGeom& g, int64_t oh, int64_t ow) {
-  int64_t h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
-  int64_t h1 = min(h0 + g.kh, g.H + g.ph), w1 = min(w0 + g.kw, g.W + g.pw);
-  int64_t padded = (h1 - h0) * (w1 - w0);
-  h0 = max(h0, int64_t{0}), w0 = max(w0, int64_t{0});
-  h1 = min(h1, g.H), w1 = min(w1, g.W);
-  int64_t inside = max(h1 - h0, int64_t{0}) * max(w1 - w0, int64_t{0});
-  return {h0, h1, w0, w1, g.include_pad ? padded : inside};
+  const PoolSpan h = pool_span(oh, g.H, g.kh, g.sh, g.ph), w = pool_span(ow, g.W, g.kw, g.sw, g.pw);
+  return {h.begin, h.end, w.begin, w.end, pool_divisor(h, w, g.include_pad)};
 }
 
 template <typename T>
@@ -115,10 +111,12 @@ __global__ void avg_pool_backward_kernel(PoolGeom g, const T* __restrict__ dy, T
   }
 }
 
-// Adaptive windows: [floor(i in / out), ceil((i + 1) in / out)).
-__device__ __forceinline__ int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
+// Adaptive windows: adaptive_span of framework/ops/pool_math.h.
+__device__ __forceinline__ int64_t adaptive_start(int64_t i, int64_t in, int64_t out) {
+  return adaptive_span(i, in, out).begin;
+}
 __device__ __forceinline__ int64_t adaptive_end(int64_t i, int64_t in, int64_t out) {
-  return ((i + 1) * in + out - 1) / out;
+  return adaptive_span(i, in, out).end;
 }
 
 template <typename T>

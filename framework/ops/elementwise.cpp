@@ -35,6 +35,26 @@ BroadcastIndex make_broadcast_index(const Shape& out, const Shape* inputs[], int
   return idx;
 }
 
+BroadcastIndex coalesce(const BroadcastIndex& idx) {
+  BroadcastIndex r;
+  r.numel = idx.numel;
+  for (int d = 0; d < idx.ndim; ++d) {
+    if (idx.shape[d] == 1) continue;  // its stride never multiplies a non-zero coordinate
+    bool merge = r.ndim > 0;
+    for (int k = 0; k < 3 && merge; ++k) merge = r.strides[k][r.ndim - 1] == idx.strides[k][d] * idx.shape[d];
+    if (merge) {
+      // The kept outer axis absorbs axis d: it now steps by d's stride.
+      r.shape[r.ndim - 1] *= idx.shape[d];
+      for (int k = 0; k < 3; ++k) r.strides[k][r.ndim - 1] = idx.strides[k][d];
+    } else {
+      r.shape[r.ndim] = idx.shape[d];
+      for (int k = 0; k < 3; ++k) r.strides[k][r.ndim] = idx.strides[k][d];
+      ++r.ndim;
+    }
+  }
+  return r;  // ndim 0 only when numel is 1: a size-0 axis is never dropped
+}
+
 }  // namespace cpu
 
 namespace {
@@ -60,7 +80,7 @@ Tensor unary_forward(const Tensor& x, UnaryKind kind, UnaryParams p, const char*
   }
   dispatch_float(x.dtype(), op, [&](auto z) {
     using T = decltype(z);
-    visit_unary(kind, p, [&](auto f) { cpu::unary_loop<T>(f, x.data<T>(), y.data<T>(), x.numel()); });
+    visit_unary(kind, p, [&](auto f) { cpu::unary_loop<T>(f, x.data<T>(), y.data<T>(), x.numel(), cpu::unary_cost(kind)); });
   });
   return y;
 }
@@ -78,7 +98,8 @@ Tensor unary_backward(const Tensor& x, const Tensor& y, const Tensor& g, UnaryKi
   dispatch_float(x.dtype(), op, [&](auto z) {
     using T = decltype(z);
     visit_unary(kind, p, [&](auto f) {
-      cpu::unary_backward_loop<T>(f, x.data<T>(), y.data<T>(), g.data<T>(), dx.data<T>(), x.numel());
+      cpu::unary_backward_loop<T>(f, x.data<T>(), y.data<T>(), g.data<T>(), dx.data<T>(), x.numel(),
+                                  cpu::unary_cost(kind));
     });
   });
   return dx;
@@ -140,7 +161,7 @@ Tensor binary_forward(const Tensor& a, const Tensor& b, BinaryKind kind, const c
   count_flops(out.numel());
   if (a.device().is_meta() || out.numel() == 0) return out;
   const Shape* shapes[2] = {&a.shape(), &b.shape()};
-  BroadcastIndex idx = cpu::make_broadcast_index(out_shape, shapes, 2);
+  BroadcastIndex idx = cpu::coalesce(cpu::make_broadcast_index(out_shape, shapes, 2));
   if (a.device().is_cuda()) {
 #ifdef NEURN_WITH_CUDA
     cuda::binary(kind, a.raw_data(), b.raw_data(), out.raw_data(), a.dtype(), idx);
@@ -150,7 +171,7 @@ Tensor binary_forward(const Tensor& a, const Tensor& b, BinaryKind kind, const c
   dispatch_float(a.dtype(), op, [&](auto z) {
     using T = decltype(z);
     visit_binary(kind, [&](auto f) {
-      cpu::binary_loop<T>(f, a.data<T>(), b.data<T>(), out.data<T>(), idx, a.numel(), b.numel());
+      cpu::binary_loop<T>(f, a.data<T>(), b.data<T>(), out.data<T>(), idx, cpu::binary_cost(kind));
     });
   });
   return out;
@@ -269,7 +290,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   count_flops(out.numel());
   if (!a.device().is_meta() && out.numel() > 0) {
     const Shape* shapes[3] = {&c.shape(), &a.shape(), &b.shape()};
-    BroadcastIndex idx = cpu::make_broadcast_index(out_shape, shapes, 3);
+    BroadcastIndex idx = cpu::coalesce(cpu::make_broadcast_index(out_shape, shapes, 3));
     if (a.device().is_cuda()) {
 #ifdef NEURN_WITH_CUDA
       cuda::where(c.raw_data(), a.raw_data(), b.raw_data(), out.raw_data(), a.dtype(), idx);
@@ -279,7 +300,12 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
         using T = decltype(z);
         const T *pc = c.data<T>(), *pa = a.data<T>(), *pb = b.data<T>();
         T* po = out.data<T>();
-        cpu::for_each_broadcast(idx, [&](int64_t o, int64_t i, int64_t j, int64_t k) { po[o] = pc[i] != T(0) ? pa[j] : pb[k]; });
+        const int nd = idx.ndim;
+        const int64_t sc = nd ? idx.strides[0][nd - 1] : 0, sa = nd ? idx.strides[1][nd - 1] : 0,
+                      sb = nd ? idx.strides[2][nd - 1] : 0;
+        cpu::parallel_segments(idx, 1, [&](int64_t o, int64_t i, int64_t j, int64_t k, int64_t len) {
+          for (int64_t e = 0; e < len; ++e) po[o + e] = pc[i + e * sc] != T(0) ? pa[j + e * sa] : pb[k + e * sb];
+        });
       });
     }
   }

@@ -12,6 +12,7 @@
 #include "framework/flops.h"
 #include "framework/ops/conv.h"
 #include "framework/ops/parallel_cpu.h"
+#include "framework/ops/pool_math.h"
 #include "framework/ops/reduce.h"
 #include "framework/ops/shape_ops.h"
 #include "framework/ops/upsample_math.h"
@@ -65,13 +66,6 @@ PoolGeom pool_geom(const Tensor& x, const Pool2dOptions& o) {
 
 // ---- max pooling ------------------------------------------------------------
 
-// Whether v replaces the running maximum: strictly greater keeps the first
-// maximum; a NaN wins once and then stays.
-template <typename T>
-inline bool beats(T v, T best) {
-  return !(v <= best) && best == best;
-}
-
 // idx: flat index inside the input plane of each output's first maximum.
 template <typename T>
 void max_pool_forward(const PoolGeom& g, const T* x, T* y, int32_t* idx) {
@@ -100,7 +94,7 @@ void max_pool_forward(const PoolGeom& g, const T* x, T* y, int32_t* idx) {
               const T v[4] = {a, b, c, d};
               const int32_t at[4] = {base0 + i, base0 + i + 1, base1 + i, base1 + i + 1};
               for (int k = 1; k < 4; ++k)
-                if (beats(v[k], best)) best = v[k], bi = at[k];
+                if (pool_beats(v[k], best)) best = v[k], bi = at[k];
             } else {
               bi = b > best ? base0 + i + 1 : bi, best = b > best ? b : best;
               bi = c > best ? base1 + i : bi, best = c > best ? c : best;
@@ -113,15 +107,17 @@ void max_pool_forward(const PoolGeom& g, const T* x, T* y, int32_t* idx) {
         continue;
       }
       for (int64_t oh = 0; oh < g.Ho; ++oh) {
-        int64_t h0 = std::max<int64_t>(oh * g.sh - g.ph, 0), h1 = std::min(oh * g.sh - g.ph + g.kh, g.H);
+        const PoolSpan sh = pool_span(oh, g.H, g.kh, g.sh, g.ph);
+        const int64_t h0 = sh.begin, h1 = sh.end;
         for (int64_t ow = 0; ow < g.Wo; ++ow) {
-          int64_t w0 = std::max<int64_t>(ow * g.sw - g.pw, 0), w1 = std::min(ow * g.sw - g.pw + g.kw, g.W);
+          const PoolSpan sw = pool_span(ow, g.W, g.kw, g.sw, g.pw);
+          const int64_t w0 = sw.begin, w1 = sw.end;
           int64_t best_i = h0 * g.W + w0;
           T best = xp[best_i];
           for (int64_t h = h0; h < h1; ++h)
             for (int64_t w = w0; w < w1; ++w) {
               T v = xp[h * g.W + w];
-              if (beats(v, best)) best = v, best_i = h * g.W + w;
+              if (pool_beats(v, best)) best = v, best_i = h * g.W + w;
             }
           yp[oh * g.Wo + ow] = best;
           if (ip) ip[oh * g.Wo + ow] = static_cast<int32_t>(best_i);
@@ -145,22 +141,16 @@ void max_pool_backward(const PoolGeom& g, const T* dy, const int32_t* idx, T* dx
 
 // ---- average pooling ----------------------------------------------------------
 
-// PyTorch's divisor: with count_include_pad the window clipped to the padded
-// input (padding counts, the ceil-mode overhang does not); else only the
-// elements inside the input.
+// The window and PyTorch's divisor (pool_span, pool_divisor of
+// framework/ops/pool_math.h, shared with the CUDA kernels).
 struct AvgWindow {
   int64_t h0, h1, w0, w1;
   double divisor;
 };
 
 inline AvgWindow avg_window(const PoolGeom& g, int64_t oh, int64_t ow, bool include_pad) {
-  int64_t h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
-  int64_t h1 = std::min(h0 + g.kh, g.H + g.ph), w1 = std::min(w0 + g.kw, g.W + g.pw);
-  int64_t padded = (h1 - h0) * (w1 - w0);
-  h0 = std::max<int64_t>(h0, 0), w0 = std::max<int64_t>(w0, 0);
-  h1 = std::min(h1, g.H), w1 = std::min(w1, g.W);
-  int64_t inside = std::max<int64_t>(h1 - h0, 0) * std::max<int64_t>(w1 - w0, 0);
-  return {h0, h1, w0, w1, static_cast<double>(include_pad ? padded : inside)};
+  const PoolSpan h = pool_span(oh, g.H, g.kh, g.sh, g.ph), w = pool_span(ow, g.W, g.kw, g.sw, g.pw);
+  return {h.begin, h.end, w.begin, w.end, static_cast<double>(pool_divisor(h, w, include_pad))};
 }
 
 template <typename T>
@@ -202,8 +192,8 @@ void avg_pool_backward(const PoolGeom& g, bool include_pad, const T* dy, T* dx) 
 
 // ---- adaptive average pooling --------------------------------------------------
 
-inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
-inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
+inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return adaptive_span(i, in, out).begin; }
+inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return adaptive_span(i, in, out).end; }
 
 template <typename T>
 void adaptive_forward(int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo, const T* x, T* y) {
