@@ -717,6 +717,17 @@ ReportFiles write_report(const LoadedResults& results, const std::string& out_di
   };
   for (auto& r : results.records)
     if (std::find(groups.begin(), groups.end(), group_of(r)) == groups.end()) groups.push_back(group_of(r));
+  // An ablation (fronts beyond the default NeuRN): coloured by front
+  // instead, in Table 1's row order, so each front's seeds share a colour.
+  std::vector<std::string> front_labels;
+  for (auto& row : t.rows)
+    if (std::find(front_labels.begin(), front_labels.end(), row.front) == front_labels.end())
+      front_labels.push_back(row.front);
+  for (auto& r : results.records) {
+    std::string l = record_front(r).label;
+    if (std::find(front_labels.begin(), front_labels.end(), l) == front_labels.end()) front_labels.push_back(l);
+  }
+  const bool by_front = better_heading(t) != "NeuRN better";
   for (auto& src : sources) {
     for (int metric = 0; metric < 2; ++metric) {
       LineChart c;
@@ -730,7 +741,9 @@ ReportFiles write_report(const LoadedResults& results, const std::string& out_di
         std::string v = gi < t.models.size() ? t.models[gi] : record_variant(r);
         RecordFront fr = record_front(r);
         s.label = v + (fr.label.empty() ? "" : "+" + front_display_name(fr.label)) + " s" + std::to_string(r.seed);
-        s.color = palette(gi);
+        size_t fi = static_cast<size_t>(std::find(front_labels.begin(), front_labels.end(), fr.label) -
+                                        front_labels.begin());
+        s.color = palette(by_front ? fi : gi);
         s.dashed = fr.label.empty();
         for (auto& e : r.history) {
           s.x.push_back(e.epoch);
