@@ -1,8 +1,9 @@
 // Faults (issue 16): a tiny sweep killed with SIGKILL at >= 20 points of its
 // durable writes (checkpoints, run.json, the results append, the report),
 // then resumed, records every run exactly once, with the results of an
-// uninterrupted sweep, and leaves no corrupt file; a full disk gives an
-// error naming the path and keeps the previous checkpoint.
+// uninterrupted sweep, and leaves no corrupt file and no stale temporary
+// file; a full disk gives an error naming the path and keeps the previous
+// checkpoint.
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/mount.h>
@@ -13,6 +14,8 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "experiments/checkpoint.h"
 #include "experiments/results.h"
@@ -91,7 +94,7 @@ TEST_CASE("faults: a sweep SIGKILLed at 20 points of its durable writes resumes 
   std::set<int64_t> points;
   for (int i = 0; i < kPoints; ++i) points.insert(1 + (steps - 1) * i / (kPoints - 1));
   CHECK(points.size() == kPoints);
-  int killed = 0;
+  int killed = 0, left_temporaries = 0;
   for (int64_t k : points) {
     CAPTURE(k);
     fs::path run_dir = dir / ("k" + std::to_string(k));
@@ -105,6 +108,15 @@ TEST_CASE("faults: a sweep SIGKILLed at 20 points of its durable writes resumes 
     was_killed |= WIFEXITED(st) && WEXITSTATUS(st) == 128 + SIGKILL;
     CHECK_MESSAGE(was_killed, slurp(run_dir / "kill.log"));
     killed += was_killed;
+    // A kill during a replace leaves its temporary file beside the final one.
+    auto temporaries = [&] {
+      std::vector<std::string> found;
+      if (fs::exists(run_dir / "out"))
+        for (auto& e : fs::recursive_directory_iterator(run_dir / "out"))
+          if (e.path().filename().string().find(".tmp.") != std::string::npos) found.push_back(e.path().string());
+      return found;
+    };
+    left_temporaries += !temporaries().empty();
     // Whatever the kill left, what has a final name is whole.
     if (fs::exists(run_dir / "out" / "results.jsonl")) {
       LoadedResults mid = load_results((run_dir / "out" / "results.jsonl").string());
@@ -133,9 +145,14 @@ TEST_CASE("faults: a sweep SIGKILLed at 20 points of its durable writes resumes 
     }
     CHECK(ids.size() == 2);
     check_no_corrupt_file(run_dir / "out");
+    // The resumed sweep's writers removed the temporaries of the killed one
+    // (framework/io/atomic_file.h: their pid is gone).
+    std::vector<std::string> stale = temporaries();
+    CHECK_MESSAGE(stale.empty(), (stale.empty() ? "" : stale[0]));
     fs::remove_all(run_dir);
   }
   CHECK(killed == kPoints);
+  CHECK(left_temporaries > 0);
   fs::remove_all(dir);
 }
 
