@@ -58,7 +58,7 @@ int bench_train_step(const Flags& f) {
     if (i == 0) first_loss = l;
   }
 #ifdef NEURN_WITH_CUDA
-  if (device.is_cuda()) cuda::reset_peak_memory_stats();  // the peak of the timed steps
+  if (device.is_cuda()) cuda::reset_peak_memory_stats(device.index);  // the peak of the timed steps
 #endif
   std::vector<double> ms;
   Tensor loss;
@@ -79,9 +79,8 @@ int bench_train_step(const Flags& f) {
   if (warmup > 0) std::printf("loss %.4f at the first step, %.4f at the last\n", first_loss, last_loss);
 #ifdef NEURN_WITH_CUDA
   if (device.is_cuda()) {
-    cuda::MemoryStats st = cuda::memory_stats();
-    std::printf("cuda memory: peak %.1f MiB allocated, peak %.1f MiB reserved (caching allocator)\n",
-                static_cast<double>(st.peak_allocated) / (1 << 20), static_cast<double>(st.peak_reserved) / (1 << 20));
+    cuda::MemoryStats st = cuda::memory_stats(device.index);
+    std::printf("%s\n", cuda::memory_summary(device.index).c_str());
     std::printf("peak_memory_bytes=%zu\n", st.peak_allocated);
   }
 #endif

@@ -12,10 +12,12 @@ Device Device::parse(const std::string& s) {
   if (s == "meta") return meta();
   if (s == "cuda") return cuda(0);
   if (s.rfind("cuda:", 0) == 0) {
-    try {
-      return cuda(std::stoi(s.substr(5)));
-    } catch (const std::exception&) {
-    }
+    // Digits only ("cuda:-1", "cuda:1x" and "cuda: 1" are not devices); whether
+    // cuda:N exists is checked when memory is first allocated there.
+    const std::string n = s.substr(5);
+    bool digits = !n.empty() && n.size() <= 4;
+    for (char c : n) digits = digits && c >= '0' && c <= '9';
+    if (digits) return cuda(std::stoi(n));
   }
   NEURN_FAIL("unknown device '", s, "' (expected cpu, cuda, cuda:N or meta)");
 }

@@ -62,8 +62,10 @@ Storage::Storage(size_t n, Device dev) : nbytes(n), device(dev) {
     return;
   }
 #ifdef NEURN_WITH_CUDA
-  data = cuda::allocate(n);
-  deleter = [](void* p) { cuda::deallocate(p); };
+  // Also makes dev this thread's current CUDA device: the op allocating its
+  // output here launches its kernels next (framework/cuda/cuda_backend.h).
+  data = cuda::allocate(n, dev.index);
+  deleter = [index = dev.index](void* p) { cuda::deallocate(p, index); };
 #else
   NEURN_FAIL("cannot allocate on ", dev.str(), ": neurn was built without CUDA (configure with NEURN_CUDA=ON)");
 #endif
@@ -195,9 +197,10 @@ void Tensor::copy_(const Tensor& src) const {
     copy_(converted);
     return;
   }
-  if (sd.is_cpu() && dd.is_cuda()) return cuda::copy_host_to_device(raw_data(), src.raw_data(), nbytes());
-  if (sd.is_cuda() && dd.is_cpu()) return cuda::copy_device_to_host(raw_data(), src.raw_data(), nbytes());
-  if (sd.is_cuda() && dd.is_cuda()) return cuda::copy_device_to_device(raw_data(), src.raw_data(), nbytes());
+  if (sd.is_cpu() && dd.is_cuda()) return cuda::copy_host_to_device(raw_data(), dd.index, src.raw_data(), nbytes());
+  if (sd.is_cuda() && dd.is_cpu()) return cuda::copy_device_to_host(raw_data(), src.raw_data(), sd.index, nbytes());
+  if (sd.is_cuda() && dd.is_cuda())
+    return cuda::copy_device_to_device(raw_data(), dd.index, src.raw_data(), sd.index, nbytes());
 #endif
   NEURN_FAIL("copy_: cannot copy from ", sd.str(), " to ", dd.str(), " in this build");
 }
@@ -215,7 +218,7 @@ void Tensor::fill_(double value) const {
     return;
   }
 #ifdef NEURN_WITH_CUDA
-  cuda::fill(raw_data(), dtype(), numel(), value);
+  cuda::fill(raw_data(), dtype(), numel(), value, device().index);
 #endif
 }
 
@@ -235,7 +238,7 @@ Tensor Tensor::to(DType t) const {
     return out;
   }
 #ifdef NEURN_WITH_CUDA
-  cuda::convert(raw_data(), dtype(), out.raw_data(), t, numel());
+  cuda::convert(raw_data(), dtype(), out.raw_data(), t, numel(), device().index);
 #endif
   return out;
 }

@@ -35,7 +35,7 @@ std::vector<std::string> split_list(const std::string& s) {
 
 void device_sync(Device d) {
 #ifdef NEURN_WITH_CUDA
-  if (d.is_cuda()) cuda::synchronize();
+  if (d.is_cuda()) cuda::synchronize(d.index);
 #endif
   (void)d;
 }

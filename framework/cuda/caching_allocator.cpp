@@ -2,15 +2,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 
 #include "framework/error.h"
 
 namespace neurn::cuda {
 
 namespace {
-constexpr size_t kSmallStep = 512;
-constexpr size_t kSmallLimit = size_t{1} << 20;
-
 std::string mib(size_t n) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.2f MiB", static_cast<double>(n) / (1024.0 * 1024.0));
@@ -18,48 +16,102 @@ std::string mib(size_t n) {
 }
 }  // namespace
 
-size_t CachingAllocator::bucket_size(size_t n) {
-  if (n <= kSmallLimit) return std::max<size_t>(kSmallStep, (n + kSmallStep - 1) / kSmallStep * kSmallStep);
-  int top = 63 - __builtin_clzll(static_cast<unsigned long long>(n));  // 2^top <= n
-  size_t step = size_t{1} << (top - 2);
-  return (n + step - 1) / step * step;
+size_t CachingAllocator::round_size(size_t n) {
+  return std::max(kMinBlock, (n + kMinBlock - 1) / kMinBlock * kMinBlock);
+}
+
+size_t CachingAllocator::segment_size(size_t rounded) {
+  if (rounded <= kSmallRequest) return kSmallSegment;
+  if (rounded <= kMidRequest) return kMidSegment;
+  return (rounded + kLargeRounding - 1) / kLargeRounding * kLargeRounding;
+}
+
+CachingAllocator::~CachingAllocator() noexcept {
+  // Every block is in a pool or in live_ (except one whose pool insertion
+  // failed, counted in release_errors): free the bookkeeping only.
+  for (Block* b : small_pool_) delete b;
+  for (Block* b : large_pool_) delete b;
+  for (auto& [p, b] : live_) delete b;
+}
+
+void CachingAllocator::note_allocated_locked(size_t size) {
+  stats_.allocated += size;
+  stats_.peak_allocated = std::max(stats_.peak_allocated, stats_.allocated);
 }
 
 void* CachingAllocator::allocate(size_t nbytes) {
   if (nbytes == 0) return nullptr;
-  size_t size = bucket_size(nbytes);
+  const size_t size = round_size(nbytes);
+  const bool small = size <= kSmallRequest;
+  auto fresh = std::make_unique<Block>();
+  auto rest = std::make_unique<Block>();
   std::lock_guard<std::mutex> lock(mu_);
   ++stats_.requests;
-  void* p = nullptr;
-  auto it = free_.find(size);
-  if (it != free_.end() && !it->second.empty()) {
-    p = it->second.back();
-    it->second.pop_back();
-    if (it->second.empty()) free_.erase(it);
+  Pool& pool = pool_of(small);
+  Block key;
+  key.size = size;
+  auto it = pool.lower_bound(&key);  // the smallest block >= size, lowest address first
+  Block* b = nullptr;
+  if (it != pool.end()) {
+    b = *it;
+    live_.emplace(b->ptr, b);  // before the block leaves the pool: if this throws, nothing changed
+    pool.erase(it);
     ++stats_.cache_hits;
   } else {
-    p = backend_.alloc(size);
-    if (!p && !free_.empty()) {  // out of memory: give the cache back and try once more
+    const size_t seg = segment_size(size);
+    void* p = backend_.alloc(seg);
+    if (!p && stats_.reserved > stats_.allocated) {  // out of memory: return the free segments, try once more
       ++stats_.retries;
-      release_cached_locked();
-      p = backend_.alloc(size);
+      release_free_segments_locked();
+      p = backend_.alloc(seg);
     }
     if (!p) {
       size_t free_bytes = 0, total_bytes = 0;
       if (backend_.mem_info) backend_.mem_info(&free_bytes, &total_bytes);
-      NEURN_FAIL(backend_.name, " out of memory: tried to allocate ", nbytes, " bytes (", mib(nbytes), ", bucket ",
-                 size, " bytes); ", free_bytes, " bytes (", mib(free_bytes), ") free of ", total_bytes, " (",
+      NEURN_FAIL(backend_.name, " out of memory: tried to allocate ", nbytes, " bytes (", mib(nbytes), ", segment ",
+                 seg, " bytes); ", free_bytes, " bytes (", mib(free_bytes), ") free of ", total_bytes, " (",
                  mib(total_bytes), "); neurn holds ", stats_.allocated, " bytes allocated, ", stats_.reserved,
-                 " reserved after releasing its cache");
+                 " reserved after releasing its free segments");
     }
+    try {
+      live_.emplace(p, fresh.get());
+    } catch (...) {
+      backend_.release(p);
+      throw;
+    }
+    b = fresh.release();
+    b->ptr = static_cast<char*>(p);
+    b->size = seg;
+    b->small = small;
     ++stats_.backend_allocs;
-    stats_.reserved += size;
+    ++stats_.segments;
+    stats_.reserved += seg;
     stats_.peak_reserved = std::max(stats_.peak_reserved, stats_.reserved);
   }
-  live_.emplace(p, size);
-  stats_.allocated += size;
-  stats_.peak_allocated = std::max(stats_.peak_allocated, stats_.allocated);
-  return p;
+  // From here on nothing throws.
+  const size_t remaining = b->size - size;
+  if (small ? remaining >= kMinBlock : remaining > kSmallRequest) {
+    Block* r = rest.release();
+    r->ptr = b->ptr + size;
+    r->size = remaining;
+    r->small = small;
+    r->prev = b;
+    r->next = b->next;
+    if (b->next) b->next->prev = r;
+    b->next = r;
+    b->size = size;
+    ++stats_.splits;
+    try {
+      pool.insert(r);
+    } catch (...) {
+      // No memory for the pool's node: the rest stays linked and free, and
+      // merges back when its neighbour is freed; until then it is not reused.
+      ++stats_.release_errors;
+    }
+  }
+  b->in_use = true;
+  note_allocated_locked(b->size);
+  return b->ptr;
 }
 
 void CachingAllocator::deallocate(void* ptr) noexcept {
@@ -72,37 +124,59 @@ void CachingAllocator::deallocate(void* ptr) noexcept {
                  backend_.name.c_str(), ptr);
     return;
   }
-  size_t size = it->second;
+  Block* b = it->second;
   live_.erase(it);
-  stats_.allocated -= size;
+  stats_.allocated -= b->size;
+  b->in_use = false;
+  Pool& pool = pool_of(b->small);
+  // Merge with the free neighbours (erased from the pool before their size
+  // changes: the pool is ordered by size).
+  if (Block* p = b->prev; p && !p->in_use) {
+    pool.erase(p);
+    p->size += b->size;
+    p->next = b->next;
+    if (b->next) b->next->prev = p;
+    delete b;
+    b = p;
+  }
+  if (Block* n = b->next; n && !n->in_use) {
+    pool.erase(n);
+    b->size += n->size;
+    b->next = n->next;
+    if (n->next) n->next->prev = b;
+    delete n;
+  }
   try {
-    free_[size].push_back(ptr);
-  } catch (...) {  // no memory for the cache's bookkeeping: give the block back instead
-    try {
-      backend_.release(ptr);
-      stats_.reserved -= size;
-    } catch (const std::exception& e) {
-      ++stats_.release_errors;
-      std::fprintf(stderr, "neurn: %s allocator: releasing a block failed: %s\n", backend_.name.c_str(), e.what());
-    } catch (...) {
-      ++stats_.release_errors;
-    }
+    pool.insert(b);
+  } catch (...) {
+    // No memory for the pool's node: the block stays linked and free, so
+    // freeing a neighbour merges it back; until then it is not reused.
+    ++stats_.release_errors;
+    std::fprintf(stderr, "neurn: %s allocator: no memory to cache a freed block of %zu bytes; not reused\n",
+                 backend_.name.c_str(), b->size);
   }
 }
 
-void CachingAllocator::release_cached_locked() {
-  for (auto& [size, blocks] : free_) {
-    for (void* p : blocks) {
-      backend_.release(p);
-      stats_.reserved -= size;
+void CachingAllocator::release_free_segments_locked() {
+  for (Pool* pool : {&small_pool_, &large_pool_}) {
+    for (auto it = pool->begin(); it != pool->end();) {
+      Block* b = *it;
+      if (b->prev || b->next) {  // part of a segment with a block in use
+        ++it;
+        continue;
+      }
+      backend_.release(b->ptr);  // may throw: the block stays cached and counted
+      stats_.reserved -= b->size;
+      --stats_.segments;
+      it = pool->erase(it);
+      delete b;
     }
   }
-  free_.clear();
 }
 
 void CachingAllocator::empty_cache() {
   std::lock_guard<std::mutex> lock(mu_);
-  release_cached_locked();
+  release_free_segments_locked();
 }
 
 MemoryStats CachingAllocator::stats() const {

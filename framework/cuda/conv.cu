@@ -43,7 +43,7 @@ struct ConvPlan {
   size_t fwd_ws = 0, bwd_data_ws = 0, bwd_filter_ws = 0;
 };
 
-using PlanKey = std::array<int64_t, 15>;
+using PlanKey = std::array<int64_t, 16>;
 
 cudnnMathType_t to_cudnn(ConvMath m) {
   switch (m) {
@@ -86,7 +86,7 @@ ConvPlan* plan_for(const Tensor& x, const Tensor& w, const Conv2dOptions& opt, P
       wd = static_cast<int>(x.size(3));
   int k = static_cast<int>(w.size(0)), kh = static_cast<int>(w.size(2)), kw = static_cast<int>(w.size(3));
   PlanKey key{n, c, h, wd, k, kh, kw, opt.stride[0], opt.stride[1], opt.padding[0], opt.padding[1], opt.dilation[0],
-              opt.dilation[1], opt.groups, static_cast<int64_t>(prec)};
+              opt.dilation[1], opt.groups, static_cast<int64_t>(prec), x.device().index};
   std::lock_guard<std::mutex> lock(mu);
   auto& slot = plans[key];
   if (slot) return slot.get();
@@ -134,8 +134,8 @@ decltype(Perf::algo) pick(const Perf* perf, int count, ConvPrecision prec, cudnn
   std::vector<ConvAlgoCandidate> ranking;
   for (int i = 0; i < count; ++i)
     ranking.push_back({static_cast<int>(perf[i].algo), perf[i].status == CUDNN_STATUS_SUCCESS, perf[i].memory,
-                       from_cudnn(perf[i].mathType)});
-  ConvAlgoChoice c = choose_conv_algo(ranking, prec, kMaxWorkspace);
+                       from_cudnn(perf[i].mathType), perf[i].determinism == CUDNN_DETERMINISTIC});
+  ConvAlgoChoice c = choose_conv_algo(ranking, prec, kMaxWorkspace, deterministic());
   NEURN_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, to_cudnn(c.math)));
   return static_cast<decltype(Perf::algo)>(c.algo);
 }
@@ -249,6 +249,7 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, c
   check_conv_tensor(bias, "bias", x);
   check_conv_tensor(y, "output", x);
   NEURN_CHECK(x.device().is_cuda(), "conv2d (CUDA): input is on ", x.device().str());
+  DeviceGuard on_input(x.device().index);
   Precision prec = precision_of(x);
   ConvPlan& p = *plan_for(x, weight, opt, prec);
   Operand xs(x, prec), ws(weight, prec);
@@ -286,6 +287,7 @@ void conv2d_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, co
   check_conv_tensor(dweight, "weight gradient", x);
   check_conv_tensor(dbias, "bias gradient", x);
   NEURN_CHECK(x.device().is_cuda(), "conv2d backward (CUDA): input is on ", x.device().str());
+  DeviceGuard on_input(x.device().index);
   Precision prec = precision_of(x);
   ConvPlan& p = *plan_for(x, weight, opt, prec);
   Operand dys(dy, prec);

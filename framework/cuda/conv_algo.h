@@ -27,6 +27,7 @@ struct ConvAlgoCandidate {
   bool succeeded = false;  // status == CUDNN_STATUS_SUCCESS
   size_t workspace = 0;    // bytes
   ConvMath math = ConvMath::Default;
+  bool deterministic = true;  // determinism == CUDNN_DETERMINISTIC
 };
 
 struct ConvAlgoChoice {
@@ -52,13 +53,16 @@ inline bool math_allowed(ConvMath m, ConvPrecision p) {
   return true;
 }
 
-// The first entry in cuDNN's order that ran, fits max_workspace and has an
-// allowed math type, with that math type; when there is none, algorithm 0
-// (implicit GEMM, which every configuration supports) in ranking_math(p).
+// The first entry in cuDNN's order that ran, fits max_workspace, has an
+// allowed math type and, when `deterministic` (NEURN_DETERMINISTIC=1) is
+// asked, is deterministic; with that entry's math type. When there is none,
+// algorithm 0 (implicit GEMM, which every configuration supports, and which
+// is deterministic in every direction) in ranking_math(p).
 inline ConvAlgoChoice choose_conv_algo(const std::vector<ConvAlgoCandidate>& ranking, ConvPrecision p,
-                                       size_t max_workspace) {
+                                       size_t max_workspace, bool deterministic = false) {
   for (const ConvAlgoCandidate& c : ranking)
-    if (c.succeeded && c.workspace <= max_workspace && math_allowed(c.math, p)) return {c.algo, c.math, true};
+    if (c.succeeded && c.workspace <= max_workspace && math_allowed(c.math, p) && (c.deterministic || !deterministic))
+      return {c.algo, c.math, true};
   return {0, ranking_math(p), false};
 }
 

@@ -23,12 +23,21 @@ namespace neurn::cuda {
 [[noreturn]] void fail_cublas(cublasStatus_t st, const char* call, const char* file, int line);
 [[noreturn]] void fail_cudnn(cudnnStatus_t st, const char* call, const char* file, int line);
 
-// The one compute stream: every kernel, library call and copy is ordered on
-// it, which is what lets the caching allocator hand a freed block to the next
-// op without synchronising.
+// The current device's compute stream (cuda_backend.h says how the current
+// device is chosen): every kernel, library call and copy of a device is
+// ordered on its one stream, which is what lets its caching allocator hand a
+// freed block to the next op without synchronising. Calling it also points
+// the CUDA runtime at that device, so a launch given stream() lands there.
 cudaStream_t stream();
-cublasHandle_t cublas();  // bound to stream()
-cudnnHandle_t cudnn();    // bound to stream()
+cublasHandle_t cublas();  // the current device's, bound to its stream()
+cudnnHandle_t cudnn();    // the current device's, bound to its stream()
+
+// fill and convert on the current device (inside launchers, which run on
+// the device of the op's tensors).
+inline void fill(void* dst, DType dtype, int64_t n, double value) { fill(dst, dtype, n, value, current_device()); }
+inline void convert(const void* src, DType src_dtype, void* dst, DType dst_dtype, int64_t n) {
+  convert(src, src_dtype, dst, dst_dtype, n, current_device());
+}
 
 // NEURN_ALLOW_TF32=1: float32 GEMMs and convolutions may use TF32 tensor
 // cores (faster, about 10 bits of mantissa). Off by default, so that CUDA
@@ -37,6 +46,11 @@ bool allow_tf32();
 // NEURN_CUDNN_BENCHMARK=1: convolution algorithms are chosen by timing them
 // (cuDNN's Find) instead of by cuDNN's heuristics.
 bool cudnn_benchmark();
+// NEURN_DETERMINISTIC=1: reproducible backward passes where neurn controls
+// it: cuDNN convolutions take only deterministic algorithms, layer norm's
+// weight and bias gradients are summed without atomics (docs/cuda.md lists
+// the kernels that still add atomically).
+bool deterministic();
 
 // A cuDNN float32 NCHW descriptor of a tensor of up to 4 axes (missing
 // leading axes are 1), destroyed with the object.
@@ -55,7 +69,7 @@ class FloatTensorDesc {
 // Throws (naming the op) when no usable CUDA device is present.
 void require_device(const char* op);
 
-// Multiprocessor count of the device (for grid sizes).
+// Multiprocessor count of the current device (for grid sizes).
 int sm_count();
 
 // Grid size for a grid-stride loop over n elements with `threads` per block:
@@ -74,19 +88,21 @@ inline void require_float32(DType t, const char* op) {
               " is not supported here on CUDA (expected float32)");
 }
 
-// Scratch memory from the caching allocator for the length of one op: the
-// stream orders its reuse after the kernels queued on it, so it may go back
-// to the cache before they have run.
+// Scratch memory of the current device from its caching allocator for the
+// length of one op: the stream orders its reuse after the kernels queued on
+// it, so it may go back to the cache before they have run.
 class DeviceBuffer {
  public:
-  explicit DeviceBuffer(size_t nbytes) : p_(nbytes ? allocate(nbytes) : nullptr) {}
-  ~DeviceBuffer() { deallocate(p_); }
+  explicit DeviceBuffer(size_t nbytes)
+      : device_(current_device()), p_(nbytes ? allocate(nbytes, device_) : nullptr) {}
+  ~DeviceBuffer() { deallocate(p_, device_); }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   template <typename T> T* as() const { return static_cast<T*>(p_); }
   void* get() const { return p_; }
 
  private:
+  int device_;
   void* p_;
 };
 

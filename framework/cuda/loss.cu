@@ -232,19 +232,16 @@ __global__ void target_range_kernel(const int64_t* __restrict__ target, int64_t 
 
 int64_t first_target_out_of_range(const int64_t* target, int64_t n, int64_t c, int64_t* value) {
   if (n == 0) return -1;
+  // Runs before the loss allocates anything: the targets' own device.
+  DeviceGuard on_targets(device_of(target));
+  const int dev = current_device();
   unsigned long long none = static_cast<unsigned long long>(n), first = none;
-  void* d = allocate(sizeof first);
-  try {
-    copy_host_to_device(d, &first, sizeof first);
-    target_range_kernel<<<grid_for(n), kThreads, 0, stream()>>>(target, n, c, static_cast<unsigned long long*>(d));
-    NEURN_CUDA_CHECK_LAUNCH();
-    copy_device_to_host(&first, d, sizeof first);
-    if (first != none) copy_device_to_host(value, target + first, sizeof(int64_t));
-  } catch (...) {
-    deallocate(d);
-    throw;
-  }
-  deallocate(d);
+  DeviceBuffer d(sizeof first);
+  copy_host_to_device(d.get(), dev, &first, sizeof first);
+  target_range_kernel<<<grid_for(n), kThreads, 0, stream()>>>(target, n, c, d.as<unsigned long long>());
+  NEURN_CUDA_CHECK_LAUNCH();
+  copy_device_to_host(&first, d.get(), dev, sizeof first);
+  if (first != none) copy_device_to_host(value, target + first, dev, sizeof(int64_t));
   return first == none ? -1 : static_cast<int64_t>(first);
 }
 

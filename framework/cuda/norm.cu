@@ -140,8 +140,10 @@ __global__ void layer_norm_backward_dx_kernel(const T* __restrict__ x, const T* 
   }
 }
 
-// Column sums over a chunk of rows: dw[j] += sum g xhat, db[j] += sum g.
-template <typename T>
+// Column sums over a chunk of rows: dw[j] += sum g xhat, db[j] += sum g;
+// or, in the deterministic mode (kPartials), each chunk's sums written to row
+// blockIdx.y of dw and db, (chunks, d) buffers summed in chunk order after.
+template <typename T, bool kPartials>
 __global__ void layer_norm_backward_params_kernel(const T* __restrict__ x, const T* __restrict__ g,
                                                   const T* __restrict__ mean, const T* __restrict__ invstd,
                                                   int64_t rows, int64_t d, int64_t rows_per_chunk,
@@ -155,8 +157,24 @@ __global__ void layer_norm_backward_params_kernel(const T* __restrict__ x, const
     sw += gv * (x[r * d + j] - mean[r]) * invstd[r];
     sb += gv;
   }
-  if (dw) atomicAdd(dw + j, sw);
-  if (db) atomicAdd(db + j, sb);
+  if constexpr (kPartials) {
+    if (dw) dw[blockIdx.y * d + j] = sw;
+    if (db) db[blockIdx.y * d + j] = sb;
+  } else {
+    if (dw) atomicAdd(dw + j, sw);
+    if (db) atomicAdd(db + j, sb);
+  }
+}
+
+// out[j] = sum over c in order of part[c * d + j] (the deterministic mode).
+template <typename T>
+__global__ void sum_chunks_kernel(const T* __restrict__ part, int64_t chunks, int64_t d, T* __restrict__ out) {
+  for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < d;
+       j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    T s = 0;
+    for (int64_t c = 0; c < chunks; ++c) s += part[c * d + j];
+    out[j] = s;
+  }
 }
 
 unsigned warp_grid(int64_t rows) {
@@ -173,6 +191,7 @@ void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Te
                                  const Tensor& running_var, double momentum, double eps, const Tensor& y,
                                  const Tensor& save_mean, const Tensor& save_invstd) {
   check_bn_input(x, "batch_norm");
+  DeviceGuard on_input(x.device().index);
   BnDescs d(x);
   ParamOr w(weight, x, 1.0), b(bias, x, 0.0);
   Scalars s(x.dtype());
@@ -187,6 +206,7 @@ void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Te
 void batch_norm_forward_inference(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                                   const Tensor& running_var, double eps, const Tensor& y) {
   check_bn_input(x, "batch_norm");
+  DeviceGuard on_input(x.device().index);
   BnDescs d(x);
   ParamOr w(weight, x, 1.0), b(bias, x, 0.0);
   Scalars s(x.dtype());
@@ -199,6 +219,7 @@ void batch_norm_backward_training(const Tensor& x, const Tensor& dy, const Tenso
                                   const Tensor& save_invstd, double eps, const Tensor& dx, const Tensor& dweight,
                                   const Tensor& dbias) {
   check_bn_input(x, "batch_norm backward");
+  DeviceGuard on_input(x.device().index);
   NEURN_CHECK(dy.device() == x.device() && dx.device() == x.device(), "batch_norm backward (CUDA): gradient on ",
               dy.device().str(), ", input on ", x.device().str());
   BnDescs d(x);
@@ -216,6 +237,7 @@ void batch_norm_backward_training(const Tensor& x, const Tensor& dy, const Tenso
 void layer_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t inner, double eps,
                         const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd) {
   NEURN_CHECK(x.device().is_cuda(), "layer_norm (CUDA): input is on ", x.device().str());
+  DeviceGuard on_input(x.device().index);
   int64_t rows = inner ? x.numel() / inner : 0;
   if (rows == 0) return;
   dispatch_real(x.dtype(), "layer_norm", [&](auto z) {
@@ -233,6 +255,7 @@ void layer_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& weight
                          const Tensor& dbias) {
   NEURN_CHECK(x.device().is_cuda() && dy.device() == x.device(), "layer_norm backward (CUDA): input on ",
               x.device().str(), ", gradient on ", dy.device().str());
+  DeviceGuard on_input(x.device().index);
   int64_t rows = inner ? x.numel() / inner : 0;
   if (dweight.defined()) fill(dweight.raw_data(), dweight.dtype(), dweight.numel(), 0.0);
   if (dbias.defined()) fill(dbias.raw_data(), dbias.dtype(), dbias.numel(), 0.0);
@@ -258,11 +281,25 @@ void layer_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& weight
       chunks = std::min<int64_t>(chunks, 65535);
       int64_t per_chunk = (rows + chunks - 1) / chunks;
       chunks = (rows + per_chunk - 1) / per_chunk;
-      layer_norm_backward_params_kernel<T>
-          <<<dim3(static_cast<unsigned>(col_blocks), static_cast<unsigned>(chunks)), kThreads, 0, stream()>>>(
-              px, pg, pm, pi, rows, inner, per_chunk, static_cast<T*>(dweight.defined() ? dweight.raw_data() : nullptr),
-              static_cast<T*>(dbias.defined() ? dbias.raw_data() : nullptr));
-      NEURN_CUDA_CHECK_LAUNCH();
+      const dim3 grid(static_cast<unsigned>(col_blocks), static_cast<unsigned>(chunks));
+      T* dw = static_cast<T*>(dweight.defined() ? dweight.raw_data() : nullptr);
+      T* db = static_cast<T*>(dbias.defined() ? dbias.raw_data() : nullptr);
+      if (!deterministic()) {
+        layer_norm_backward_params_kernel<T, false>
+            <<<grid, kThreads, 0, stream()>>>(px, pg, pm, pi, rows, inner, per_chunk, dw, db);
+        NEURN_CUDA_CHECK_LAUNCH();
+      } else {
+        // The same chunk sums, added in chunk order: bit-for-bit reproducible.
+        const size_t part_bytes = static_cast<size_t>(chunks * inner) * sizeof(T);
+        DeviceBuffer pw(dw ? part_bytes : 0), pb(db ? part_bytes : 0);
+        layer_norm_backward_params_kernel<T, true>
+            <<<grid, kThreads, 0, stream()>>>(px, pg, pm, pi, rows, inner, per_chunk, pw.as<T>(), pb.as<T>());
+        NEURN_CUDA_CHECK_LAUNCH();
+        if (dw) sum_chunks_kernel<T><<<grid_for(inner), kThreads, 0, stream()>>>(pw.as<T>(), chunks, inner, dw);
+        NEURN_CUDA_CHECK_LAUNCH();
+        if (db) sum_chunks_kernel<T><<<grid_for(inner), kThreads, 0, stream()>>>(pb.as<T>(), chunks, inner, db);
+        NEURN_CUDA_CHECK_LAUNCH();
+      }
     }
   });
 }

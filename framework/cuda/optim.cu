@@ -64,6 +64,7 @@ void slice_adam_update(DType dtype, int rank, const int64_t* shape, const int64_
     n *= extent[d];
   }
   if (n == 0) return;
+  DeviceGuard on_param(device_of(param));  // nothing was allocated before an update
   dispatch_real(dtype, "SliceAdam", [&](auto z) {
     using T = decltype(z);
     slice_adam_kernel<T><<<grid_for(n), 256, 0, stream()>>>(n, box, static_cast<T*>(param),
@@ -76,6 +77,7 @@ void slice_adam_update(DType dtype, int rank, const int64_t* shape, const int64_
 void sgd_update(DType dtype, int64_t n, void* param, const void* grad, void* momentum_buf, const SgdStep& s) {
   if (n == 0) return;
   NEURN_CHECK(s.momentum == 0.0 || momentum_buf, "sgd (CUDA): momentum ", s.momentum, " needs a momentum buffer");
+  DeviceGuard on_param(device_of(param));  // nothing was allocated before an update
   dispatch_real(dtype, "sgd", [&](auto z) {
     using T = decltype(z);
     sgd_kernel<T><<<grid_for(n), 256, 0, stream()>>>(n, static_cast<T*>(param), static_cast<const T*>(grad),
@@ -87,6 +89,7 @@ void sgd_update(DType dtype, int64_t n, void* param, const void* grad, void* mom
 void adam_update(DType dtype, int64_t n, void* param, const void* grad, void* exp_avg, void* exp_avg_sq,
                  const AdamStep& a, double bc1, double sqrt_bc2) {
   if (n == 0) return;
+  DeviceGuard on_param(device_of(param));  // nothing was allocated before an update
   dispatch_real(dtype, a.decoupled ? "adamw" : "adam", [&](auto z) {
     using T = decltype(z);
     adam_kernel<T><<<grid_for(n), 256, 0, stream()>>>(n, static_cast<T*>(param), static_cast<const T*>(grad),

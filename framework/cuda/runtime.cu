@@ -81,24 +81,18 @@ void require_device(const char* op) {
               "); use the cpu device or run on a machine with a GPU and its driver");
 }
 
-int sm_count() {
-  static const int n = [] {
-    int v = 0;
-    NEURN_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, 0));
-    return v > 0 ? v : 1;
-  }();
-  return n;
-}
-
-std::string device_description() {
+std::string device_description(int device) {
   if (device_count() == 0) return "";
+  check_device_index(device, "device_description");
   cudaDeviceProp prop{};
-  NEURN_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+  NEURN_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
   char buf[512];
   std::snprintf(buf, sizeof buf, "%s (sm_%d%d, %.1f GiB, %d SMs)", prop.name, prop.major, prop.minor,
                 static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0), prop.multiProcessorCount);
   return buf;
 }
+
+std::string device_description() { return device_description(0); }
 
 std::string library_versions() {
   int rt = 0, drv = 0;
@@ -117,41 +111,97 @@ std::string library_versions() {
   return buf;
 }
 
-// ---- stream and handles -----------------------------------------------------------------
+// ---- devices, streams and handles ------------------------------------------------------
+
+void check_device_index(int device, const char* op) {
+  const int n = device_count();
+  if (n == 0) require_device(op);
+  NEURN_CHECK(device >= 0 && device < n, op, ": cuda:", device, " does not exist: ", n, " CUDA device",
+              n == 1 ? " is" : "s are", " present (cuda:0", n > 1 ? " to cuda:" + std::to_string(n - 1) : std::string(),
+              ")");
+}
 
 namespace {
 
+thread_local int t_current = 0;       // neurn's current device of this thread
+thread_local int t_cuda_device = -1;  // what cudaSetDevice was last given on this thread
+
+// cudaSetDevice only when it changes (kernels launch on the CUDA runtime's
+// current device, which must own the stream they are given).
+void make_cuda_current(int device) {
+  if (t_cuda_device == device) return;
+  NEURN_CUDA_CHECK(cudaSetDevice(device));
+  t_cuda_device = device;
+}
+
+CachingAllocator* make_device_allocator(int device);
+
+// One per device, created on first use and never destroyed: tearing down
+// handles during static destruction races the driver's own shutdown.
 struct Context {
+  int device = 0;
+  int sm_count = 1;
   cudaStream_t stream = nullptr;
   cublasHandle_t cublas = nullptr;
   cudnnHandle_t cudnn = nullptr;
+  CachingAllocator* allocator = nullptr;
+  std::once_flag created;
+  std::mutex handle_mu;
 };
 
-Context& context() {
-  // Created on first use and never destroyed: tearing down handles during
-  // static destruction races the driver's own shutdown.
-  static Context* ctx = [] {
+Context& context(int device) {
+  static Context* all = [] {
     require_device("CUDA backend");
-    auto* c = new Context;
-    NEURN_CUDA_CHECK(cudaSetDevice(0));
-    NEURN_CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
-    return c;
+    return new Context[static_cast<size_t>(device_count())];
   }();
-  return *ctx;
+  check_device_index(device, "CUDA backend");
+  Context& c = all[device];
+  std::call_once(c.created, [&] {
+    make_cuda_current(device);
+    c.device = device;
+    int v = 0;
+    NEURN_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, device));
+    c.sm_count = v > 0 ? v : 1;
+    NEURN_CUDA_CHECK(cudaStreamCreateWithFlags(&c.stream, cudaStreamNonBlocking));
+    c.allocator = make_device_allocator(device);
+  });
+  return c;
 }
 
-std::mutex& handle_mutex() {
-  static std::mutex m;
-  return m;
+// The current device's context, with the CUDA runtime pointed at it.
+Context& current_context() {
+  Context& c = context(t_current);
+  make_cuda_current(t_current);
+  return c;
 }
 
 }  // namespace
 
-cudaStream_t stream() { return context().stream; }
+int current_device() { return t_current; }
+
+void set_current_device(int device) {
+  check_device_index(device, "set_current_device");
+  t_current = device;
+}
+
+DeviceGuard::DeviceGuard(int device) : previous_(t_current) { set_current_device(device); }
+DeviceGuard::~DeviceGuard() { t_current = previous_; }
+
+int device_of(const void* ptr) {
+  if (device_count() <= 1) return 0;
+  cudaPointerAttributes attr{};
+  NEURN_CUDA_CHECK(cudaPointerGetAttributes(&attr, ptr));
+  NEURN_CHECK(attr.type == cudaMemoryTypeDevice, "device_of: ", ptr, " is not device memory");
+  return attr.device;
+}
+
+int sm_count() { return context(t_current).sm_count; }
+
+cudaStream_t stream() { return current_context().stream; }
 
 cublasHandle_t cublas() {
-  Context& c = context();
-  std::lock_guard<std::mutex> lock(handle_mutex());
+  Context& c = current_context();
+  std::lock_guard<std::mutex> lock(c.handle_mu);
   if (!c.cublas) {
     NEURN_CUBLAS_CHECK(cublasCreate(&c.cublas));
     NEURN_CUBLAS_CHECK(cublasSetStream(c.cublas, c.stream));
@@ -163,8 +213,8 @@ cublasHandle_t cublas() {
 }
 
 cudnnHandle_t cudnn() {
-  Context& c = context();
-  std::lock_guard<std::mutex> lock(handle_mutex());
+  Context& c = current_context();
+  std::lock_guard<std::mutex> lock(c.handle_mu);
   if (!c.cudnn) {
     NEURN_CUDNN_CHECK(cudnnCreate(&c.cudnn));
     NEURN_CUDNN_CHECK(cudnnSetStream(c.cudnn, c.stream));
@@ -189,6 +239,11 @@ bool cudnn_benchmark() {
   return on;
 }
 
+bool deterministic() {
+  static const bool on = env_flag("NEURN_DETERMINISTIC");
+  return on;
+}
+
 FloatTensorDesc::FloatTensorDesc(const Tensor& t) {
   NEURN_CHECK(t.dim() <= 4, "cuDNN descriptor: tensor ", shape_str(t.shape()), " has more than 4 axes");
   int dims[4] = {1, 1, 1, 1};
@@ -209,14 +264,21 @@ void synchronize() {
   NEURN_CUDA_CHECK(cudaStreamSynchronize(stream()));
 }
 
+void synchronize(int device) {
+  if (device_count() == 0) return;
+  DeviceGuard g(device);
+  NEURN_CUDA_CHECK(cudaStreamSynchronize(stream()));
+}
+
 // ---- allocators -------------------------------------------------------------------------
 
 namespace {
 
-CachingAllocator& device_allocator() {
-  static CachingAllocator* a = new CachingAllocator(AllocatorBackend{
-      "CUDA",
-      [](size_t n) -> void* {
+CachingAllocator* make_device_allocator(int device) {
+  return new CachingAllocator(AllocatorBackend{
+      "CUDA (cuda:" + std::to_string(device) + ")",
+      [device](size_t n) -> void* {
+        make_cuda_current(device);  // cudaMalloc allocates on the runtime's current device
         void* p = nullptr;
         cudaError_t err = cudaMalloc(&p, n);
         if (err == cudaErrorMemoryAllocation) {
@@ -226,15 +288,16 @@ CachingAllocator& device_allocator() {
         NEURN_CUDA_CHECK(err);
         return p;
       },
-      [](void* p) {
-        // A cached block may still be read by queued kernels of the stream.
-        NEURN_CUDA_CHECK(cudaStreamSynchronize(stream()));
+      [device](void* p) {
+        // A free segment may still be read by queued kernels of the stream.
+        make_cuda_current(device);
+        NEURN_CUDA_CHECK(cudaStreamSynchronize(context(device).stream));
         NEURN_CUDA_CHECK(cudaFree(p));
       },
-      [](size_t* free_bytes, size_t* total_bytes) {
+      [device](size_t* free_bytes, size_t* total_bytes) {
+        make_cuda_current(device);
         if (cudaMemGetInfo(free_bytes, total_bytes) != cudaSuccess) cudaGetLastError();
       }});
-  return *a;
 }
 
 CachingAllocator& pinned_allocator() {
@@ -242,7 +305,8 @@ CachingAllocator& pinned_allocator() {
       "pinned host",
       [](size_t n) -> void* {
         void* p = nullptr;
-        cudaError_t err = cudaHostAlloc(&p, n, cudaHostAllocDefault);
+        // Portable: pinned for every device's context, not only the current one.
+        cudaError_t err = cudaHostAlloc(&p, n, cudaHostAllocPortable);
         if (err == cudaErrorMemoryAllocation) {
           cudaGetLastError();
           return nullptr;
@@ -257,21 +321,61 @@ CachingAllocator& pinned_allocator() {
 
 }  // namespace
 
-void* allocate(size_t nbytes) {
-  require_device("allocate");
-  context();  // the stream exists before any block is handed out
-  return device_allocator().allocate(nbytes);
+void* allocate(size_t nbytes, int device) {
+  check_device_index(device, "allocating CUDA memory");
+  Context& c = context(device);  // checks the index; the stream exists before any block is handed out
+  t_current = device;
+  return c.allocator->allocate(nbytes);
 }
 
-void deallocate(void* ptr) { device_allocator().deallocate(ptr); }
+void deallocate(void* ptr, int device) noexcept {
+  if (!ptr) return;
+  // The context exists: it made the block. Nothing here may throw.
+  if (device < 0 || device >= device_count()) {
+    std::fprintf(stderr, "neurn: deallocate: %p on cuda:%d, which does not exist; ignored\n", ptr, device);
+    return;
+  }
+  try {
+    context(device).allocator->deallocate(ptr);
+  } catch (...) {
+    std::fprintf(stderr, "neurn: deallocate: freeing %p on cuda:%d failed; ignored\n", ptr, device);
+  }
+}
 
-MemoryStats memory_stats() { return device_count() ? device_allocator().stats() : MemoryStats{}; }
-void reset_peak_memory_stats() {
-  if (device_count()) device_allocator().reset_peak_stats();
+MemoryStats memory_stats(int device) {
+  if (device_count() == 0) return MemoryStats{};
+  return context(device).allocator->stats();
+}
+MemoryStats memory_stats() { return memory_stats(t_current); }
+
+void reset_peak_memory_stats(int device) {
+  if (device_count()) context(device).allocator->reset_peak_stats();
+}
+void reset_peak_memory_stats() { reset_peak_memory_stats(t_current); }
+
+void empty_cache(int device) {
+  if (device_count()) context(device).allocator->empty_cache();
 }
 void empty_cache() {
-  if (device_count()) device_allocator().empty_cache();
+  for (int d = 0; d < device_count(); ++d) empty_cache(d);
 }
+
+std::string memory_summary(int device) {
+  if (device_count() == 0) return "";
+  const MemoryStats s = memory_stats(device);
+  const double mib = 1024.0 * 1024.0;
+  char buf[320];
+  std::snprintf(buf, sizeof buf,
+                "cuda:%d memory: %.1f MiB allocated (peak %.1f), %.1f MiB reserved (peak %.1f) in %llu segments; "
+                "%.1f%% of %llu requests from the cache",
+                device, static_cast<double>(s.allocated) / mib, static_cast<double>(s.peak_allocated) / mib,
+                static_cast<double>(s.reserved) / mib, static_cast<double>(s.peak_reserved) / mib,
+                static_cast<unsigned long long>(s.segments),
+                s.requests ? 100.0 * static_cast<double>(s.cache_hits) / static_cast<double>(s.requests) : 0.0,
+                static_cast<unsigned long long>(s.requests));
+  return buf;
+}
+
 MemoryStats pinned_memory_stats() { return device_count() ? pinned_allocator().stats() : MemoryStats{}; }
 
 void* allocate_pinned(size_t nbytes) {
@@ -283,23 +387,36 @@ void deallocate_pinned(void* ptr) { pinned_allocator().deallocate(ptr); }
 
 // ---- copies -------------------------------------------------------------------------------
 
-void copy_host_to_device(void* dst, const void* src, size_t nbytes) {
+void copy_host_to_device(void* dst, int device, const void* src, size_t nbytes) {
   if (nbytes == 0) return;
+  DeviceGuard g(device);
   NEURN_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, stream()));
   // The caller may reuse or free the host buffer (pinned ones included) as
   // soon as this returns.
   NEURN_CUDA_CHECK(cudaStreamSynchronize(stream()));
 }
 
-void copy_device_to_host(void* dst, const void* src, size_t nbytes) {
+void copy_device_to_host(void* dst, const void* src, int device, size_t nbytes) {
   if (nbytes == 0) return;
+  DeviceGuard g(device);
   NEURN_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, stream()));
   NEURN_CUDA_CHECK(cudaStreamSynchronize(stream()));
 }
 
-void copy_device_to_device(void* dst, const void* src, size_t nbytes) {
+void copy_device_to_device(void* dst, int dst_device, const void* src, int src_device, size_t nbytes) {
   if (nbytes == 0) return;
-  NEURN_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, stream()));
+  if (dst_device == src_device) {  // ordered on the device's stream, no wait
+    DeviceGuard g(dst_device);
+    NEURN_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, stream()));
+    return;
+  }
+  // Between devices: the source is complete once its stream has drained; the
+  // copy runs on the destination's stream and is waited for, so the source
+  // block can go back to its allocator (and be reused) right after.
+  synchronize(src_device);
+  DeviceGuard g(dst_device);
+  NEURN_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_device, src, src_device, nbytes, stream()));
+  NEURN_CUDA_CHECK(cudaStreamSynchronize(stream()));
 }
 
 // ---- conversion and fill ---------------------------------------------------------------------
@@ -350,12 +467,13 @@ template <> __half host_from_double(double v) { return __half(static_cast<float>
 
 }  // namespace
 
-void convert(const void* src, DType src_dtype, void* dst, DType dst_dtype, int64_t n) {
+void convert(const void* src, DType src_dtype, void* dst, DType dst_dtype, int64_t n, int device) {
   if (n == 0) return;
   if (src_dtype == dst_dtype) {
-    copy_device_to_device(dst, src, static_cast<size_t>(n) * dtype_size(src_dtype));
+    copy_device_to_device(dst, device, src, device, static_cast<size_t>(n) * dtype_size(src_dtype));
     return;
   }
+  DeviceGuard g(device);
   dispatch_storage(src_dtype, "convert", [&](auto s) {
     using S = decltype(s);
     dispatch_storage(dst_dtype, "convert", [&](auto d) {
@@ -366,8 +484,9 @@ void convert(const void* src, DType src_dtype, void* dst, DType dst_dtype, int64
   });
 }
 
-void fill(void* dst, DType dtype, int64_t n, double value) {
+void fill(void* dst, DType dtype, int64_t n, double value, int device) {
   if (n == 0) return;
+  DeviceGuard g(device);
   dispatch_storage(dtype, "fill", [&](auto z) {
     using T = decltype(z);
     fill_kernel<T><<<grid_for(n), 256, 0, stream()>>>(static_cast<T*>(dst), host_from_double<T>(value), n);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
 
 #include "framework/autograd.h"
@@ -134,6 +135,7 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   NEURN_CHECK(max_norm > 0.0, "clip_grad_norm: max_norm must be positive, got ", max_norm);
   NoGradGuard ng;
   double sq = 0.0;
+  std::map<std::string, Tensor> device_sq;  // device -> float64 sum of squares of its gradients (0-d)
   for (const Tensor& p : params) {
     Tensor g = p.grad();
     if (!g.defined() || g.numel() == 0) continue;
@@ -146,9 +148,14 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
         sq += s;
       });
     } else {
-      sq += sum(square(g)).item();
+      // Summed on the device, read once per device below (not one host
+      // synchronisation per parameter).
+      Tensor s = sum(square(g)).to(DType::Float64);
+      auto [it, fresh] = device_sq.try_emplace(g.device().str(), s);
+      if (!fresh) it->second = add(it->second, s);
     }
   }
+  for (const auto& [device, s] : device_sq) sq += s.item();
   double norm = std::sqrt(sq);
   double coef = max_norm / (norm + 1e-6);
   if (coef < 1.0) {
