@@ -898,7 +898,7 @@ TEST_CASE("cuda: caching allocator on the device" * skip_unless(have_cuda(), no_
   CHECK(emptied.reserved >= emptied.allocated);
   if (emptied.allocated == 0) CHECK(emptied.reserved == 0);
   // An impossible request: cache released, one retry, then the sizes.
-  CHECK_THROWS_CONTAINING(Tensor::empty({int64_t{1} << 50}, {.device = dev}), "CUDA out of memory: tried to allocate");
+  CHECK_THROWS_CONTAINING(Tensor::empty({int64_t{1} << 50}, {.device = dev}), "CUDA (cuda:0) out of memory: tried to allocate");
   CHECK_THROWS_CONTAINING(Tensor::empty({int64_t{1} << 50}, {.device = dev}), "free of");
   // The device still works afterwards.
   CHECK(sum(ones({10}, {.device = dev})).item() == 10.0);
