@@ -6,9 +6,11 @@ Runs the neurn command (unless --neurn is empty), then the same ops in torch
 (as a user calls them, so allocating their output, and with out= where torch
 has it), and prints our time, torch's, the ratio torch/ours (> 1: neurn is
 faster) and each one's GB/s as a fraction of the copy bandwidth neurn measured.
-Threads: torch uses torch.get_num_threads(), neurn NEURN_NUM_THREADS or all cores.
+Threads: --threads for both (torch.set_num_threads, NEURN_NUM_THREADS), default all cores.
 """
 import argparse
+import os
+import re
 import subprocess
 import time
 
@@ -31,9 +33,9 @@ def run_neurn(binary, rows, cols, reps):
                           str(reps)], check=True, capture_output=True, text=True).stdout
     res = {}
     for line in out.splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[1].startswith("ms="):
-            res[parts[0]] = float(parts[1][3:])
+        m = re.match(r"(\S+)\s+ms=\s*([0-9.]+)", line)
+        if m:
+            res[m.group(1)] = float(m.group(2))
         elif line.startswith("threads="):
             print("neurn:", line)
     return res
@@ -45,7 +47,11 @@ def main():
     ap.add_argument("--rows", type=int, default=4096)
     ap.add_argument("--cols", type=int, default=4096)
     ap.add_argument("--reps", type=int, default=11)
+    ap.add_argument("--threads", type=int, default=os.cpu_count(),
+                    help="torch.set_num_threads and NEURN_NUM_THREADS (default: all cores)")
     a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    os.environ["NEURN_NUM_THREADS"] = str(a.threads)
     ours = run_neurn(a.neurn, a.rows, a.cols, a.reps) if a.neurn else {}
 
     torch.manual_seed(1)
