@@ -1,8 +1,10 @@
 #pragma once
-// Reports from run records: the paper's Table 1 (Markdown, CSV, LaTeX), the
-// functional similarity of the models (cosine similarity of their accuracy
-// rows, without and with NeuRN) as heatmaps, training curves, and one HTML
-// page that brings them together.
+// Reports from run records: the paper's Table 1 (Markdown, CSV, LaTeX) with
+// a row per model and input front (none, NeuRN and its variants, LRN, LCN),
+// the published single-source baselines beside it (experiments/baselines.h),
+// target accuracy against NeuRN's k, the functional similarity of the models
+// (cosine similarity of their accuracy rows, without and with NeuRN) as
+// heatmaps, training curves, and one HTML page that brings them together.
 #include <optional>
 #include <string>
 #include <utility>
