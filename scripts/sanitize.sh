@@ -14,13 +14,19 @@ JOBS=${JOBS:-$(nproc)}
 SUITES=("$@")
 [ ${#SUITES[@]} -gt 0 ] || SUITES=(framework layers datasets experiments)
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+# -g1 (line tables): the reports' stack traces name file and line, at a
+# fraction of full debug information's object sizes and link time.
 cmake -S . -B "$BUILD_ASAN" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNEURN_CUDA=OFF \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g $SAN" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g $SAN" \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 $SAN" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1 $SAN" \
   -DCMAKE_EXE_LINKER_FLAGS="$SAN" > /dev/null
+# Only what the chosen suites need: the libraries, the neurn binary their CLI
+# tests drive, and their test binaries (not those of the other suites).
 targets=(neurn)
 for s in "${SUITES[@]}"; do targets+=("test_$s"); done
 t0=$(date +%s)
-cmake --build "$BUILD_ASAN" -j "$JOBS" --target "${targets[@]}"
+timing=()
+if [ -x /usr/bin/time ]; then timing=(/usr/bin/time -f "sanitize: build CPU time %U s user + %S s system (wall %e s)"); fi
+"${timing[@]}" cmake --build "$BUILD_ASAN" -j "$JOBS" --target "${targets[@]}"
 echo "sanitize: built ${targets[*]} in $(( $(date +%s) - t0 )) s"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
