@@ -43,12 +43,13 @@ run: build
 # libFuzzer harnesses (FUZZ_SECONDS each, on a copy of fuzz/corpus), and the
 # sharded sweep on a single-node Slurm started here.
 FUZZ_SECONDS ?= 300
+FUZZ_RUNS ?=
 SUITES ?=
 sanitize:
 	@bash scripts/sanitize.sh $(SUITES)
 
 fuzz: build
-	@BUILD=$(BUILD) bash scripts/fuzz.sh $(FUZZ_SECONDS)
+	@BUILD=$(BUILD) FUZZ_RUNS=$(FUZZ_RUNS) bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 slurm-test: build
 	@bash scripts/slurm/test_slurm.sh $(NEURN)

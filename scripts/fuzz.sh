@@ -8,6 +8,13 @@
 #   scripts/fuzz.sh [SECONDS_PER_HARNESS] [HARNESS...]   (default 30, all)
 # Environment: BUILD (the normal build folder, default build; built first when
 # it has no neurn yet), FUZZ_BUILD (default build-fuzz), JOBS.
+# FUZZ_RUNS=N: at most N executions per harness from the fixed seed
+# FUZZ_SEED (default 1), SECONDS_PER_HARNESS still the upper bound. libFuzzer
+# then tries the same inputs in the same order on every machine (one process,
+# the same corpus and binary), so a slower machine tries a prefix of what a
+# faster one did: CI runs this way and cannot meet a crash that the run
+# before landing did not meet. Without FUZZ_RUNS each run is seeded afresh
+# and explores further (make fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-30}
@@ -41,7 +48,12 @@ for h in "${HARNESSES[@]}"; do
   mkdir -p "$work"
   log="$FUZZ_BUILD/logs/$h.log"
   rc=0
-  "$FUZZ_BUILD/harness/fuzz_$h" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+  bound=()
+  if [ -n "${FUZZ_RUNS:-}" ]; then
+    rm -rf "$work" && mkdir -p "$work"  # the same start on every machine
+    bound=(-runs="$FUZZ_RUNS" -seed="${FUZZ_SEED:-1}")
+  fi
+  "$FUZZ_BUILD/harness/fuzz_$h" "${bound[@]}" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     -print_final_stats=1 -artifact_prefix="$FUZZ_BUILD/artifacts/$h-" "$work" "fuzz/corpus/$h" >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   execs=${execs:-0}
@@ -56,5 +68,5 @@ for h in "${HARNESSES[@]}"; do
     printf "%-12s %12s %8s %8s  %s\n" "$h" "$execs" "$seeds" "$size" ok
   fi
 done
-echo "fuzz: ${#HARNESSES[@]} harnesses, $total_execs executions in total, ${SECS} s each"
+echo "fuzz: ${#HARNESSES[@]} harnesses, $total_execs executions in total, at most ${SECS} s each${FUZZ_RUNS:+ and $FUZZ_RUNS runs from seed ${FUZZ_SEED:-1}}"
 exit $failed
