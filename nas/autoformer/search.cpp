@@ -21,9 +21,9 @@ void save_checkpoint(const std::string& path, Supernet& net, const SliceAdam& op
   NamedTensors all;
   for (auto& [k, t] : net.state_dict()) all.push_back({"model." + k, t});
   for (auto& [k, t] : optim.state_dict()) all.push_back({"optim." + k, t});
-  std::string tmp = path + ".tmp";
-  save_safetensors(tmp, all, {{"step", std::to_string(step)}, {"format", "neurn autoformer supernet"}});
-  std::filesystem::rename(tmp, path);  // atomic: an interruption leaves the previous checkpoint
+  // save_safetensors replaces the file atomically and durably: an
+  // interruption leaves the previous checkpoint.
+  save_safetensors(path, all, {{"step", std::to_string(step)}, {"format", "neurn autoformer supernet"}});
 }
 
 int64_t load_checkpoint(const std::string& path, Supernet& net, SliceAdam& optim) {

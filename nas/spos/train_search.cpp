@@ -24,14 +24,14 @@ void save_checkpoint(const std::string& path, Supernet& net, const Sgd& sgd, int
   std::ostringstream rs;
   rs << rng;
   const Generator& g = default_generator();
-  std::string tmp = path + ".tmp";
-  save_safetensors(tmp, all,
+  // save_safetensors replaces the file atomically and durably: an
+  // interruption leaves the previous checkpoint.
+  save_safetensors(path, all,
                    {{"step", std::to_string(step)},
                     {"format", kCheckpointFormat},
                     {"path_rng", rs.str()},
                     {"generator_seed", std::to_string(g.seed())},
                     {"generator_offset", std::to_string(g.offset())}});
-  std::filesystem::rename(tmp, path);  // atomic: an interruption leaves the previous checkpoint
 }
 
 int64_t load_checkpoint(const std::string& path, Supernet& net, Sgd& sgd, std::mt19937_64& rng) {
