@@ -20,7 +20,9 @@ int cmd_run(const Flags& f) {
   experiments::SweepSummary s = experiments::run_sweep(cfg, opt);
   if (opt.dry_run) return 0;
   if (!s.table_markdown.empty()) {
-    std::cout << "\nTable 1 (accuracy %, target test splits; bold: NeuRN better):\n\n" << s.table_markdown << "\n";
+    // A `fronts:` sweep compares every front with the model alone.
+    const char* bold = cfg.fronts.empty() ? "NeuRN better" : "better than no front";
+    std::cout << "\nTable 1 (accuracy %, target test splits; bold: " << bold << "):\n\n" << s.table_markdown << "\n";
   }
   if (!s.similarity.empty()) std::cout << s.similarity << "\n";
   if (!s.report_html.empty()) std::cout << "report: " << s.report_html << "\n";
