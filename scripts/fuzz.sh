@@ -9,12 +9,13 @@
 # Environment: BUILD (the normal build folder, default build; built first when
 # it has no neurn yet), FUZZ_BUILD (default build-fuzz), JOBS.
 # FUZZ_RUNS=N: at most N executions per harness from the fixed seed
-# FUZZ_SEED (default 1), SECONDS_PER_HARNESS still the upper bound. libFuzzer
-# then tries the same inputs in the same order on every machine (one process,
-# the same corpus and binary), so a slower machine tries a prefix of what a
-# faster one did: CI runs this way and cannot meet a crash that the run
-# before landing did not meet. Without FUZZ_RUNS each run is seeded afresh
-# and explores further (make fuzz).
+# FUZZ_SEED (default 1) and an empty working corpus, SECONDS_PER_HARNESS
+# still the upper bound. The mutations then follow one sequence, so CI mostly
+# retries what ran green before landing; builds in other folders still reach
+# slightly different coverage (one fresh clone ended with 13-264 corpus
+# inputs per harness where the lead's build had 14-278), so this narrows the
+# chance that CI meets a new crash, it does not remove it. Without FUZZ_RUNS
+# each run is seeded afresh and explores further (make fuzz).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-30}
