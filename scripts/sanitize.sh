@@ -30,6 +30,8 @@ if [ -x /usr/bin/time ]; then timing=(/usr/bin/time -f "sanitize: build CPU time
 echo "sanitize: built ${targets[*]} in $(( $(date +%s) - t0 )) s"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+# cairo's and fontconfig's process-lifetime font caches (scripts/lsan.supp says why).
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan.supp:print_suppressions=0}
 regex=$(IFS='|'; echo "^(${SUITES[*]})$")
 t0=$(date +%s)
 (cd "$BUILD_ASAN" && ctest --output-on-failure -j 1 -R "$regex")
