@@ -54,6 +54,15 @@ std::string domain_short(const std::string& domain) {
   return domain;
 }
 
+std::string domain_long(const std::string& d) {
+  if (d == "mnist") return "MNIST";
+  if (d == "usps") return "USPS";
+  if (d == "svhn") return "SVHN";
+  if (d == "mnistm") return "MNIST-M";
+  if (d == "syn") return "SYN";
+  return d;
+}
+
 const std::vector<std::string>& weights_formats() {
   static const std::vector<std::string> f{"torchvision", "keras", "neurn"};
   return f;

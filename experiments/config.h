@@ -130,6 +130,8 @@ std::vector<FrontSpec> run_fronts(const ExperimentConfig& cfg);
 const std::vector<std::string>& all_domains();
 // Short names for table columns: mnist -> M, usps -> U, svhn -> S, mnistm -> MM, syn -> SYN.
 std::string domain_short(const std::string& domain);
+// The names papers use for them: mnist -> MNIST, usps -> USPS, svhn -> SVHN, mnistm -> MNIST-M, syn -> SYN.
+std::string domain_long(const std::string& domain);
 
 // What check_availability needs to know about the build and the data root.
 struct Availability {

@@ -448,16 +448,6 @@ std::optional<std::pair<int, nlohmann::json>> split_k(const std::string& options
   return std::make_pair(k, j);
 }
 
-// The targets as the papers name them, for the chart's legend.
-std::string domain_long(const std::string& d) {
-  if (d == "mnist") return "MNIST";
-  if (d == "usps") return "USPS";
-  if (d == "svhn") return "SVHN";
-  if (d == "mnistm") return "MNIST-M";
-  if (d == "syn") return "SYN";
-  return d;
-}
-
 }  // namespace
 
 std::vector<KSweep> neurn_k_sweeps(const Table1& t) {
