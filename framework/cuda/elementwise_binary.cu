@@ -2,7 +2,7 @@
 // framework/ops/elementwise_functors.h, with NumPy broadcasting through
 // BroadcastIndex, and where(): the same functor objects the CPU loops call.
 #include "framework/cuda/cuda_check.h"
-#include "framework/cuda/cuda_elementwise.h"
+#include "framework/ops/elementwise_kernels.h"
 #include "framework/cuda/index_math.h"
 
 namespace neurn::cuda {
@@ -17,7 +17,7 @@ namespace {
 enum class Layout { Same, ScalarB, ScalarA, Broadcast };
 
 template <Layout L, typename T, typename F>
-__global__ void binary_kernel(F f, const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out,
+__global__ void binary_grid(F f, const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ out,
                               BroadcastIndex idx) {
   NEURN_GRID_STRIDE(i, idx.numel) {
     if constexpr (L == Layout::Same) {
@@ -35,7 +35,7 @@ __global__ void binary_kernel(F f, const T* __restrict__ a, const T* __restrict_
 }
 
 template <typename T>
-__global__ void where_kernel(const T* __restrict__ c, const T* __restrict__ a, const T* __restrict__ b,
+__global__ void where_grid(const T* __restrict__ c, const T* __restrict__ a, const T* __restrict__ b,
                              T* __restrict__ out, BroadcastIndex idx) {
   NEURN_GRID_STRIDE(i, idx.numel) {
     int64_t off[3];
@@ -62,9 +62,10 @@ bool is_full(const BroadcastIndex& idx, int k) {
   return true;
 }
 
-}  // namespace
-
-void binary(BinaryKind kind, const void* a, const void* b, void* out, DType dtype, const BroadcastIndex& idx) {
+void binary(BinaryKind kind, const Tensor& at, const Tensor& bt, const Tensor& outt, const BroadcastIndex& idx) {
+  const void *a = at.raw_data(), *b = bt.raw_data();
+  void* out = outt.raw_data();
+  const DType dtype = at.dtype();
   if (idx.numel == 0) return;
   bool full_a = is_full(idx, 0), full_b = is_full(idx, 1);
   bool scalar_a = operand_extent(idx, 0) == 1, scalar_b = operand_extent(idx, 1) == 1;
@@ -76,26 +77,34 @@ void binary(BinaryKind kind, const void* a, const void* b, void* out, DType dtyp
     T* po = static_cast<T*>(out);
     visit_binary(kind, [&](auto f) {
       if (full_a && full_b)
-        binary_kernel<Layout::Same, T><<<grid, 256, 0, stream()>>>(f, pa, pb, po, idx);
+        binary_grid<Layout::Same, T><<<grid, 256, 0, stream()>>>(f, pa, pb, po, idx);
       else if (full_a && scalar_b)
-        binary_kernel<Layout::ScalarB, T><<<grid, 256, 0, stream()>>>(f, pa, pb, po, idx);
+        binary_grid<Layout::ScalarB, T><<<grid, 256, 0, stream()>>>(f, pa, pb, po, idx);
       else if (scalar_a && full_b)
-        binary_kernel<Layout::ScalarA, T><<<grid, 256, 0, stream()>>>(f, pa, pb, po, idx);
+        binary_grid<Layout::ScalarA, T><<<grid, 256, 0, stream()>>>(f, pa, pb, po, idx);
       else
-        binary_kernel<Layout::Broadcast, T><<<grid, 256, 0, stream()>>>(f, pa, pb, po, idx);
+        binary_grid<Layout::Broadcast, T><<<grid, 256, 0, stream()>>>(f, pa, pb, po, idx);
       NEURN_CUDA_CHECK_LAUNCH();
     });
   });
 }
 
-void where(const void* cond, const void* a, const void* b, void* out, DType dtype, const BroadcastIndex& idx) {
+void where(const Tensor& ct, const Tensor& at, const Tensor& bt, const Tensor& outt, const BroadcastIndex& idx) {
+  const void *cond = ct.raw_data(), *a = at.raw_data(), *b = bt.raw_data();
+  void* out = outt.raw_data();
+  const DType dtype = at.dtype();
   if (idx.numel == 0) return;
   dispatch_real(dtype, "where", [&](auto z) {
     using T = decltype(z);
-    where_kernel<T><<<grid_for(idx.numel), 256, 0, stream()>>>(static_cast<const T*>(cond), static_cast<const T*>(a),
+    where_grid<T><<<grid_for(idx.numel), 256, 0, stream()>>>(static_cast<const T*>(cond), static_cast<const T*>(a),
                                                                static_cast<const T*>(b), static_cast<T*>(out), idx);
     NEURN_CUDA_CHECK_LAUNCH();
   });
 }
+
+}  // namespace
+
+NEURN_REGISTER_KERNEL(::neurn::binary_kernel, DeviceType::CUDA, binary);
+NEURN_REGISTER_KERNEL(::neurn::where_kernel, DeviceType::CUDA, where);
 
 }  // namespace neurn::cuda

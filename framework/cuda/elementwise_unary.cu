@@ -4,7 +4,7 @@
 // arithmetic. (Binary ops and where are in elementwise_binary.cu: two files
 // compile in parallel.)
 #include "framework/cuda/cuda_check.h"
-#include "framework/cuda/cuda_elementwise.h"
+#include "framework/ops/elementwise_kernels.h"
 
 namespace neurn::cuda {
 
@@ -15,41 +15,50 @@ namespace {
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
 template <typename T, typename F>
-__global__ void unary_kernel(F f, const T* __restrict__ x, T* __restrict__ y, int64_t n) {
+__global__ void unary_grid(F f, const T* __restrict__ x, T* __restrict__ y, int64_t n) {
   NEURN_GRID_STRIDE(i, n) y[i] = f.forward(x[i]);
 }
 
 template <typename T, typename F>
-__global__ void unary_backward_kernel(F f, const T* __restrict__ x, const T* __restrict__ y, const T* __restrict__ g,
+__global__ void unary_backward_grid(F f, const T* __restrict__ x, const T* __restrict__ y, const T* __restrict__ g,
                                       T* __restrict__ dx, int64_t n) {
   NEURN_GRID_STRIDE(i, n) dx[i] = f.backward(x[i], y[i], g[i]);
 }
 
-}  // namespace
-
-void unary(UnaryKind kind, UnaryParams p, const void* x, void* y, DType dtype, int64_t n) {
+void unary(UnaryKind kind, UnaryParams p, const Tensor& xt, const Tensor& yt) {
+  const int64_t n = xt.numel();
+  const void* x = xt.raw_data();
+  void* y = yt.raw_data();
   if (n == 0) return;
-  dispatch_real(dtype, "unary op", [&](auto z) {
+  dispatch_real(xt.dtype(), "unary op", [&](auto z) {
     using T = decltype(z);
     visit_unary(kind, p, [&](auto f) {
-      unary_kernel<T><<<grid_for(n), 256, 0, stream()>>>(f, static_cast<const T*>(x), static_cast<T*>(y), n);
+      unary_grid<T><<<grid_for(n), 256, 0, stream()>>>(f, static_cast<const T*>(x), static_cast<T*>(y), n);
       NEURN_CUDA_CHECK_LAUNCH();
     });
   });
 }
 
-void unary_backward(UnaryKind kind, UnaryParams p, const void* x, const void* y, const void* g, void* dx, DType dtype,
-                    int64_t n) {
+void unary_backward(UnaryKind kind, UnaryParams p, const Tensor& xt, const Tensor& yt, const Tensor& gt,
+                    const Tensor& dxt) {
+  const int64_t n = xt.numel();
+  const void *x = xt.raw_data(), *y = yt.raw_data(), *g = gt.raw_data();
+  void* dx = dxt.raw_data();
   if (n == 0) return;
-  dispatch_real(dtype, "unary op backward", [&](auto z) {
+  dispatch_real(xt.dtype(), "unary op backward", [&](auto z) {
     using T = decltype(z);
     visit_unary(kind, p, [&](auto f) {
-      unary_backward_kernel<T><<<grid_for(n), 256, 0, stream()>>>(f, static_cast<const T*>(x),
+      unary_backward_grid<T><<<grid_for(n), 256, 0, stream()>>>(f, static_cast<const T*>(x),
                                                                   static_cast<const T*>(y), static_cast<const T*>(g),
                                                                   static_cast<T*>(dx), n);
       NEURN_CUDA_CHECK_LAUNCH();
     });
   });
 }
+
+}  // namespace
+
+NEURN_REGISTER_KERNEL(::neurn::unary_kernel, DeviceType::CUDA, unary);
+NEURN_REGISTER_KERNEL(::neurn::unary_backward_kernel, DeviceType::CUDA, unary_backward);
 
 }  // namespace neurn::cuda

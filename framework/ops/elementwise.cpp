@@ -6,10 +6,8 @@
 #include "framework/flops.h"
 #include "framework/ops/activation.h"
 #include "framework/ops/elementwise_cpu.h"
+#include "framework/ops/elementwise_kernels.h"
 #include "framework/ops/reduce.h"
-#ifdef NEURN_WITH_CUDA
-#include "framework/cuda/cuda_elementwise.h"
-#endif
 
 namespace neurn {
 
@@ -71,41 +69,72 @@ Tensor unary_forward(const Tensor& x, UnaryKind kind, UnaryParams p, const char*
   NEURN_CHECK(x.defined(), op, ": undefined input");
   Tensor y = Tensor::empty(x.shape(), x.options());
   count_flops(x.numel());
-  if (x.device().is_meta() || x.numel() == 0) return y;
-  if (x.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-    cuda::unary(kind, p, x.raw_data(), y.raw_data(), x.dtype(), x.numel());
-#endif
-    return y;
-  }
-  dispatch_float(x.dtype(), op, [&](auto z) {
-    using T = decltype(z);
-    visit_unary(kind, p, [&](auto f) { cpu::unary_loop<T>(f, x.data<T>(), y.data<T>(), x.numel(), cpu::unary_cost(kind)); });
-  });
+  if (x.numel() > 0) unary_kernel(x.device(), kind, p, x, y);
   return y;
 }
 
-Tensor unary_backward(const Tensor& x, const Tensor& y, const Tensor& g, UnaryKind kind, UnaryParams p,
-                      const char* op) {
+Tensor unary_backward(const Tensor& x, const Tensor& y, const Tensor& g, UnaryKind kind, UnaryParams p) {
   Tensor dx = Tensor::empty(x.shape(), x.options());
-  if (x.numel() == 0) return dx;
-  if (x.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-    cuda::unary_backward(kind, p, x.raw_data(), y.raw_data(), g.raw_data(), dx.raw_data(), x.dtype(), x.numel());
-#endif
-    return dx;
-  }
-  dispatch_float(x.dtype(), op, [&](auto z) {
+  if (x.numel() > 0) unary_backward_kernel(x.device(), kind, p, x, y, g, dx);
+  return dx;
+}
+
+// ---- CPU kernels ------------------------------------------------------------------
+
+void unary_cpu(UnaryKind kind, UnaryParams p, const Tensor& x, const Tensor& y) {
+  dispatch_float(x.dtype(), "unary", [&](auto z) {
+    using T = decltype(z);
+    visit_unary(kind, p, [&](auto f) { cpu::unary_loop<T>(f, x.data<T>(), y.data<T>(), x.numel(), cpu::unary_cost(kind)); });
+  });
+}
+
+void unary_backward_cpu(UnaryKind kind, UnaryParams p, const Tensor& x, const Tensor& y, const Tensor& g,
+                        const Tensor& dx) {
+  dispatch_float(x.dtype(), "unary backward", [&](auto z) {
     using T = decltype(z);
     visit_unary(kind, p, [&](auto f) {
       cpu::unary_backward_loop<T>(f, x.data<T>(), y.data<T>(), g.data<T>(), dx.data<T>(), x.numel(),
                                   cpu::unary_cost(kind));
     });
   });
-  return dx;
+}
+
+void binary_cpu(BinaryKind kind, const Tensor& a, const Tensor& b, const Tensor& out, const BroadcastIndex& idx) {
+  dispatch_float(a.dtype(), "binary", [&](auto z) {
+    using T = decltype(z);
+    visit_binary(kind, [&](auto f) {
+      cpu::binary_loop<T>(f, a.data<T>(), b.data<T>(), out.data<T>(), idx, cpu::binary_cost(kind));
+    });
+  });
+}
+
+void where_cpu(const Tensor& c, const Tensor& a, const Tensor& b, const Tensor& out, const BroadcastIndex& idx) {
+  dispatch_float(a.dtype(), "where", [&](auto z) {
+    using T = decltype(z);
+    const T *pc = c.data<T>(), *pa = a.data<T>(), *pb = b.data<T>();
+    T* po = out.data<T>();
+    const int nd = idx.ndim;
+    const int64_t sc = nd ? idx.strides[0][nd - 1] : 0, sa = nd ? idx.strides[1][nd - 1] : 0,
+                  sb = nd ? idx.strides[2][nd - 1] : 0;
+    cpu::parallel_segments(idx, 1, [&](int64_t o, int64_t i, int64_t j, int64_t k, int64_t len) {
+      for (int64_t e = 0; e < len; ++e) po[o + e] = pc[i + e * sc] != T(0) ? pa[j + e * sa] : pb[k + e * sb];
+    });
+  });
 }
 
 }  // namespace
+
+NEURN_DEFINE_KERNEL(unary_kernel, void(UnaryKind kind, UnaryParams p, const Tensor& x, const Tensor& y));
+NEURN_DEFINE_KERNEL(unary_backward_kernel, void(UnaryKind kind, UnaryParams p, const Tensor& x, const Tensor& y,
+                                                const Tensor& g, const Tensor& dx));
+NEURN_DEFINE_KERNEL(binary_kernel, void(BinaryKind kind, const Tensor& a, const Tensor& b, const Tensor& out,
+                                        const BroadcastIndex& idx));
+NEURN_DEFINE_KERNEL(where_kernel, void(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out,
+                                       const BroadcastIndex& idx));
+NEURN_REGISTER_KERNEL(unary_kernel, DeviceType::CPU, unary_cpu);
+NEURN_REGISTER_KERNEL(unary_backward_kernel, DeviceType::CPU, unary_backward_cpu);
+NEURN_REGISTER_KERNEL(binary_kernel, DeviceType::CPU, binary_cpu);
+NEURN_REGISTER_KERNEL(where_kernel, DeviceType::CPU, where_cpu);
 
 // Which operands the backward functor of a kind reads. Relu and Relu6 test
 // only the sign or range of x, which their output answers the same way
@@ -148,7 +177,7 @@ Tensor unary_op(const Tensor& x, UnaryKind kind, UnaryParams p, const char* op) 
     const Tensor &xv = xs.get(), &yv = ys.get();
     const Tensor& a = xv.defined() ? xv : (yv.defined() ? yv : g);
     const Tensor& b = yv.defined() ? yv : a;
-    return {unary_backward(a, b, g, kind, p, op)};
+    return {unary_backward(a, b, g, kind, p)};
   });
 }
 
@@ -159,21 +188,10 @@ Tensor binary_forward(const Tensor& a, const Tensor& b, BinaryKind kind, const c
   Shape out_shape = broadcast_shapes(a.shape(), b.shape(), op);
   Tensor out = Tensor::empty(out_shape, a.options());
   count_flops(out.numel());
-  if (a.device().is_meta() || out.numel() == 0) return out;
+  if (out.numel() == 0) return out;
   const Shape* shapes[2] = {&a.shape(), &b.shape()};
   BroadcastIndex idx = cpu::coalesce(cpu::make_broadcast_index(out_shape, shapes, 2));
-  if (a.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-    cuda::binary(kind, a.raw_data(), b.raw_data(), out.raw_data(), a.dtype(), idx);
-#endif
-    return out;
-  }
-  dispatch_float(a.dtype(), op, [&](auto z) {
-    using T = decltype(z);
-    visit_binary(kind, [&](auto f) {
-      cpu::binary_loop<T>(f, a.data<T>(), b.data<T>(), out.data<T>(), idx, cpu::binary_cost(kind));
-    });
-  });
+  binary_kernel(a.device(), kind, a, b, out, idx);
   return out;
 }
 
@@ -288,26 +306,10 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Shape out_shape = broadcast_shapes(broadcast_shapes(c.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor out = Tensor::empty(out_shape, a.options());
   count_flops(out.numel());
-  if (!a.device().is_meta() && out.numel() > 0) {
+  if (out.numel() > 0) {
     const Shape* shapes[3] = {&c.shape(), &a.shape(), &b.shape()};
     BroadcastIndex idx = cpu::coalesce(cpu::make_broadcast_index(out_shape, shapes, 3));
-    if (a.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-      cuda::where(c.raw_data(), a.raw_data(), b.raw_data(), out.raw_data(), a.dtype(), idx);
-#endif
-    } else {
-      dispatch_float(a.dtype(), "where", [&](auto z) {
-        using T = decltype(z);
-        const T *pc = c.data<T>(), *pa = a.data<T>(), *pb = b.data<T>();
-        T* po = out.data<T>();
-        const int nd = idx.ndim;
-        const int64_t sc = nd ? idx.strides[0][nd - 1] : 0, sa = nd ? idx.strides[1][nd - 1] : 0,
-                      sb = nd ? idx.strides[2][nd - 1] : 0;
-        cpu::parallel_segments(idx, 1, [&](int64_t o, int64_t i, int64_t j, int64_t k, int64_t len) {
-          for (int64_t e = 0; e < len; ++e) po[o + e] = pc[i + e * sc] != T(0) ? pa[j + e * sa] : pb[k + e * sb];
-        });
-      });
-    }
+    where_kernel(a.device(), c, a, b, out, idx);
   }
   SavedTensor cs(c, "where", "condition");
   Shape sa = a.shape(), sb = b.shape();
