@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_gemm.h"
 #include "experiments/cli/cli.h"
+#include "framework/flops.h"
 #include "framework/ops.h"
 #include "framework/optim/adam.h"
 #include "layers/init.h"
@@ -52,6 +54,18 @@ int bench_train_step(const Flags& f) {
     opt.step();
     return loss;
   };
+  // The work of a step, by the usual convention: the forward's FLOPs (as the
+  // ops count them) times 3, since the backward of a convolution or a linear
+  // layer costs two products of the forward's size (the data and the weight
+  // gradients). It slightly overstates the work where backward skips a data
+  // gradient (the first layer), so the rate below is an upper estimate.
+  int64_t forward_flops = 0;
+  {
+    NoGradGuard no_grad;
+    FlopCounter fc;
+    (void)model->forward(x);
+    forward_flops = fc.flops();
+  }
   double first_loss = 0;
   for (int64_t i = 0; i < warmup; ++i) {
     double l = step().item();  // item() also waits for a device to finish
@@ -84,6 +98,15 @@ int bench_train_step(const Flags& f) {
     std::printf("peak_memory_bytes=%zu\n", st.peak_allocated);
   }
 #endif
+  const double step_gflops = 3.0 * static_cast<double>(forward_flops) * static_cast<double>(steps) / total / 1e9;
+  std::printf("forward %.3f GFLOP per batch; step rate %.1f GFLOP/s (3 x forward FLOPs per step)\n",
+              static_cast<double>(forward_flops) / 1e9, step_gflops);
+  if (f.has("vs-gemm") && device.is_cpu()) {
+    const double peak = sgemm_peak_gflops(3, false);
+    std::printf("sgemm peak %.1f GFLOP/s (bench gemm): the step runs at %.0f%% of it\n", peak,
+                100.0 * step_gflops / peak);
+    std::printf("fraction_of_sgemm=%.3f\n", step_gflops / peak);
+  }
   std::printf("images_per_second=%.1f\n", static_cast<double>(batch * steps) / total);
   return 0;
 }
@@ -93,10 +116,12 @@ Register reg{{
     .summary = "training-step throughput of a registry model (images/s) on a synthetic batch",
     .flags = {text("model", "NAME", "(digits_convnet)"), integer("batch-size", "N", "(64)"), integer("steps", "N", "(20)"),
               integer("warmup", "N", "(3)"), integer("image-size", "S", "(32)"), integer("channels", "C", "(3)"),
-              integer("classes", "N", "(10)"), text("device", "cpu|cuda", "(cpu)"), integer("seed", "N", "(1)")},
+              integer("classes", "N", "(10)"), text("device", "cpu|cuda", "(cpu)"), integer("seed", "N", "(1)"),
+              on_off("vs-gemm", "also time sgemm (bench gemm) and print the step's share of its rate")},
     .details = "Times training steps (forward, cross entropy, backward, Adam lr 1e-3) on one synthetic batch. CPU "
                "threads: OpenBLAS takes OPENBLAS_NUM_THREADS, the other kernels NEURN_NUM_THREADS (default: all "
-               "cores). The last line is images_per_second=<N>.",
+               "cores). It prints the step's FLOP rate (3 x the forward's FLOPs per step) and, with --vs-gemm, that "
+               "rate as a fraction of the machine's sgemm rate. The last line is images_per_second=<N>.",
     .fn = bench_train_step}};
 
 }  // namespace
