@@ -16,6 +16,7 @@
 #include "layers/layers.h"
 #include "models/registry.h"
 #include "test_files.h"
+#include "test_models.h"
 #include "tiny_data.h"
 
 using namespace neurn;
@@ -46,18 +47,7 @@ std::vector<std::string> ids(const ExperimentConfig& c) {
 }
 
 void register_front_models() {
-  static bool done = [] {
-    list_models();
-    register_model({"fronts_linear", "Test", "a linear classifier for the front tests", "", 8, false},
-                   [](const ModelOptions& o) -> ModulePtr {
-                     auto m = std::make_shared<Sequential>();
-                     m->push_back(std::make_shared<Flatten>());
-                     m->push_back(std::make_shared<Linear>(o.in_channels * o.input_size * o.input_size, o.num_classes));
-                     return m;
-                   });
-    return true;
-  }();
-  (void)done;
+  neurn::testing::register_linear_model("fronts_linear", "a linear classifier for the front tests");
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "layers/layers.h"
 #include "models/registry.h"
 #include "test_files.h"
+#include "test_models.h"
 #include "tiny_data.h"
 
 using namespace neurn;
@@ -31,18 +32,7 @@ namespace fs = std::filesystem;
 namespace {
 
 void register_identity_models() {
-  static bool done = [] {
-    list_models();  // the built-ins first
-    register_model({"id_linear", "Test", "a linear classifier for the identity tests", "", 8, /*has_width=*/true},
-                   [](const ModelOptions& o) -> ModulePtr {
-                     auto m = std::make_shared<Sequential>();
-                     m->push_back(std::make_shared<Flatten>());
-                     m->push_back(std::make_shared<Linear>(o.in_channels * o.input_size * o.input_size, o.num_classes));
-                     return m;
-                   });
-    return true;
-  }();
-  (void)done;
+  neurn::testing::register_linear_model("id_linear", "a linear classifier for the identity tests", /*has_width=*/true);
 }
 
 std::string tiny_yaml(const fs::path& dir, const std::string& models, const std::string& extra = "") {
