@@ -39,10 +39,13 @@ def registry(binary):
     if out.returncode != 0:
         raise RuntimeError("%s models failed: %s" % (binary, (out.stderr or out.stdout)[-400:]))
     mins = {}
+    # name, family and task (either may hold spaces: "ViT (NAS)"), then the
+    # minimum input size: the first field that is a number.
     for line in out.stdout.splitlines()[1:]:
         f = line.split()
-        if len(f) >= 3 and f[2].isdigit():
-            mins[f[0]] = int(f[2])
+        sizes = [x for x in f[1:] if x.isdigit()]
+        if f and sizes:
+            mins[f[0]] = int(sizes[0])
     return mins
 
 
