@@ -30,7 +30,8 @@ struct DomainInfo {
   int64_t num_classes = 10;
   bool generated = false;  // made by a generator (syn), always available
   bool sample = false;     // a small sample for pictures and tests, not an evaluation set
-  std::string short_name;  // Table 1's label: "M", "U", "S", "MM", "SYN"
+  std::string short_name;    // Table 1's label: "M", "U", "S", "MM", "SYN"
+  std::string display_name;  // the papers' name: "MNIST", "USPS", "SVHN", "MNIST-M", "SYN"
   // Files under the data root that `neurn data prepare` checksums
   // (datasets/checksums.inc), relative to the root; the alternatives of a
   // domain (gzip or raw, text or libsvm) are all listed.

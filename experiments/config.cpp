@@ -54,13 +54,10 @@ std::string domain_short(const std::string& domain) {
   return domain;
 }
 
-std::string domain_long(const std::string& d) {
-  if (d == "mnist") return "MNIST";
-  if (d == "usps") return "USPS";
-  if (d == "svhn") return "SVHN";
-  if (d == "mnistm") return "MNIST-M";
-  if (d == "syn") return "SYN";
-  return d;
+std::string domain_long(const std::string& domain) {
+  for (const auto& d : data::domains())
+    if (d.name == domain && !d.display_name.empty()) return d.display_name;
+  return domain;
 }
 
 const std::vector<std::string>& weights_formats() {

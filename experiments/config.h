@@ -128,9 +128,9 @@ std::vector<FrontSpec> run_fronts(const ExperimentConfig& cfg);
 
 // The domains the experiments know, in the paper's column order.
 const std::vector<std::string>& all_domains();
-// Short names for table columns: mnist -> M, usps -> U, svhn -> S, mnistm -> MM, syn -> SYN.
+// Short names for table columns (datasets DomainInfo::short_name): mnist -> M, usps -> U, svhn -> S, mnistm -> MM, syn -> SYN.
 std::string domain_short(const std::string& domain);
-// The names papers use for them: mnist -> MNIST, usps -> USPS, svhn -> SVHN, mnistm -> MNIST-M, syn -> SYN.
+// The names papers use (DomainInfo::display_name): mnist -> MNIST, usps -> USPS, svhn -> SVHN, mnistm -> MNIST-M, syn -> SYN.
 std::string domain_long(const std::string& domain);
 
 // What check_availability needs to know about the build and the data root.
