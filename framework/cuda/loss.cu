@@ -1,12 +1,15 @@
 // Softmax, cross entropy, NLL and dropout kernels. A row of a softmax or a
 // loss is reduced by one warp (rows are short: classes, attention keys);
 // softmax along a non-innermost axis gives each thread one (outer, inner)
-// slice instead, whose elements are `inner` apart.
+// slice instead, whose elements are `inner` apart, and runs the CPU's slice
+// functions (framework/ops/softmax_math.h). Every exp is softmax_math.h's
+// exp_poly, as on the CPU.
 #include <cmath>
 
 #include "framework/cuda/cuda_backend.h"
 #include "framework/cuda/cuda_check.h"
-#include "framework/cuda/cuda_loss.h"
+#include "framework/ops/loss_kernels.h"
+#include "framework/ops/softmax_math.h"
 #include "framework/random.h"
 
 namespace neurn::cuda {
@@ -55,15 +58,16 @@ __global__ void softmax_rows_kernel(const T* __restrict__ x, T* __restrict__ y, 
     T m = -INFINITY;
     for (int64_t j = lane; j < dim; j += 32) m = fmax(m, xr[j]);
     m = warp_max(m);
+    if (m == -INFINITY) m = 0;  // an all -inf row: 0 / 0 = NaN, as on the CPU, not inf - inf
     T s = 0;
-    for (int64_t j = lane; j < dim; j += 32) s += exp(xr[j] - m);
+    for (int64_t j = lane; j < dim; j += 32) s += exp_poly(xr[j] - m);
     s = warp_sum(s);
     if (log) {
       T lse = m + ::log(s);
       for (int64_t j = lane; j < dim; j += 32) yr[j] = xr[j] - lse;
     } else {
       T inv = T(1) / s;
-      for (int64_t j = lane; j < dim; j += 32) yr[j] = exp(xr[j] - m) * inv;
+      for (int64_t j = lane; j < dim; j += 32) yr[j] = exp_poly(xr[j] - m) * inv;
     }
   }
 }
@@ -73,17 +77,7 @@ __global__ void softmax_strided_kernel(const T* __restrict__ x, T* __restrict__ 
                                        int64_t inner, bool log) {
   NEURN_GRID_STRIDE(s, outer * inner) {
     int64_t base = (s / inner) * dim * inner + s % inner;
-    T m = -INFINITY;
-    for (int64_t d = 0; d < dim; ++d) m = fmax(m, x[base + d * inner]);
-    T sum = 0;
-    for (int64_t d = 0; d < dim; ++d) sum += exp(x[base + d * inner] - m);
-    if (log) {
-      T lse = m + ::log(sum);
-      for (int64_t d = 0; d < dim; ++d) y[base + d * inner] = x[base + d * inner] - lse;
-    } else {
-      T inv = T(1) / sum;
-      for (int64_t d = 0; d < dim; ++d) y[base + d * inner] = exp(x[base + d * inner] - m) * inv;
-    }
+    softmax_slice<T>(x + base, y + base, dim, inner, log);
   }
 }
 
@@ -97,7 +91,7 @@ __global__ void softmax_backward_rows_kernel(const T* __restrict__ y, const T* _
     T s = 0;
     for (int64_t j = lane; j < dim; j += 32) s += log ? gr[j] : gr[j] * yr[j];
     s = warp_sum(s);
-    for (int64_t j = lane; j < dim; j += 32) dr[j] = log ? gr[j] - exp(yr[j]) * s : yr[j] * (gr[j] - s);
+    for (int64_t j = lane; j < dim; j += 32) dr[j] = softmax_backward_at(yr[j], gr[j], s, log);
   }
 }
 
@@ -106,15 +100,7 @@ __global__ void softmax_backward_strided_kernel(const T* __restrict__ y, const T
                                                 int64_t outer, int64_t dim, int64_t inner, bool log) {
   NEURN_GRID_STRIDE(s, outer * inner) {
     int64_t base = (s / inner) * dim * inner + s % inner;
-    T sum = 0;
-    for (int64_t d = 0; d < dim; ++d) {
-      int64_t i = base + d * inner;
-      sum += log ? g[i] : g[i] * y[i];
-    }
-    for (int64_t d = 0; d < dim; ++d) {
-      int64_t i = base + d * inner;
-      dx[i] = log ? g[i] - exp(y[i]) * sum : y[i] * (g[i] - sum);
-    }
+    softmax_backward_slice<T>(y + base, g + base, dx + base, dim, inner, log);
   }
 }
 
@@ -130,8 +116,9 @@ __global__ void cross_entropy_forward_kernel(const T* __restrict__ x, const int6
     for (int64_t j = lane; j < c; j += 32) m = fmax(m, xr[j]);
     m = warp_max(m);
     T s = 0, sx = 0;
+    if (m == -INFINITY) m = 0;
     for (int64_t j = lane; j < c; j += 32) {
-      s += exp(xr[j] - m);
+      s += exp_poly(xr[j] - m);
       sx += xr[j];
     }
     s = warp_sum(s);
@@ -140,7 +127,7 @@ __global__ void cross_entropy_forward_kernel(const T* __restrict__ x, const int6
       T l = m + ::log(s);
       lse[r] = l;
       int64_t t = target[r];
-      loss[r] = (t >= 0 && t < c) ? l - keep * xr[t] - smooth * sx : T(NAN);
+      loss[r] = (t >= 0 && t < c) ? cross_entropy_row_loss(l, xr[t], sx, keep, smooth) : T(NAN);
     }
   }
 }
@@ -152,10 +139,7 @@ __global__ void cross_entropy_backward_kernel(const T* __restrict__ x, const int
                                               T keep, T smooth) {
   NEURN_GRID_STRIDE(i, n * c) {
     int64_t r = i / c, j = i % c;
-    T gi = scale * grad[r * grad_stride];
-    T d = exp(x[i] - lse[r]) - smooth;
-    if (target[r] == j) d -= keep;
-    dx[i] = gi * d;
+    dx[i] = cross_entropy_grad_at(x[i], lse[r], scale * grad[r * grad_stride], smooth, keep, target[r] == j);
   }
 }
 
@@ -189,12 +173,12 @@ __global__ void dropout_kernel(const T* __restrict__ src, T* __restrict__ out, i
 
 }  // namespace
 
-void softmax_forward(DType dtype, const void* x, void* y, int64_t outer, int64_t dim, int64_t inner, bool log) {
+void softmax_forward(const Tensor& x, const Tensor& y, int64_t outer, int64_t dim, int64_t inner, bool log) {
   if (outer * dim * inner == 0) return;
-  dispatch_real(dtype, log ? "log_softmax" : "softmax", [&](auto z) {
+  dispatch_real(x.dtype(), log ? "log_softmax" : "softmax", [&](auto z) {
     using T = decltype(z);
-    auto px = static_cast<const T*>(x);
-    auto py = static_cast<T*>(y);
+    auto px = static_cast<const T*>(x.raw_data());
+    auto py = static_cast<T*>(y.raw_data());
     if (inner == 1)
       softmax_rows_kernel<T><<<warp_grid(outer), kThreads, 0, stream()>>>(px, py, outer, dim, log);
     else
@@ -203,14 +187,14 @@ void softmax_forward(DType dtype, const void* x, void* y, int64_t outer, int64_t
   });
 }
 
-void softmax_backward(DType dtype, const void* y, const void* g, void* dx, int64_t outer, int64_t dim, int64_t inner,
+void softmax_backward(const Tensor& y, const Tensor& g, const Tensor& dx, int64_t outer, int64_t dim, int64_t inner,
                       bool log) {
   if (outer * dim * inner == 0) return;
-  dispatch_real(dtype, log ? "log_softmax backward" : "softmax backward", [&](auto z) {
+  dispatch_real(y.dtype(), log ? "log_softmax backward" : "softmax backward", [&](auto z) {
     using T = decltype(z);
-    auto py = static_cast<const T*>(y);
-    auto pg = static_cast<const T*>(g);
-    auto pd = static_cast<T*>(dx);
+    auto py = static_cast<const T*>(y.raw_data());
+    auto pg = static_cast<const T*>(g.raw_data());
+    auto pd = static_cast<T*>(dx.raw_data());
     if (inner == 1)
       softmax_backward_rows_kernel<T><<<warp_grid(outer), kThreads, 0, stream()>>>(py, pg, pd, outer, dim, log);
     else
@@ -230,11 +214,11 @@ __global__ void target_range_kernel(const int64_t* __restrict__ target, int64_t 
 }
 }  // namespace
 
-int64_t first_target_out_of_range(const int64_t* target, int64_t n, int64_t c, int64_t* value) {
+int64_t first_target_out_of_range(const Tensor& target_t, int64_t c, int64_t* value) {
+  const int64_t n = target_t.numel();
   if (n == 0) return -1;
-  // Runs before the loss allocates anything: the targets' own device.
-  DeviceGuard on_targets(device_of(target));
-  const int dev = current_device();
+  const auto* target = static_cast<const int64_t*>(target_t.raw_data());
+  const int dev = current_device();  // the dispatcher made the targets' device current
   unsigned long long none = static_cast<unsigned long long>(n), first = none;
   DeviceBuffer d(sizeof first);
   copy_host_to_device(d.get(), dev, &first, sizeof first);
@@ -245,69 +229,78 @@ int64_t first_target_out_of_range(const int64_t* target, int64_t n, int64_t c, i
   return first == none ? -1 : static_cast<int64_t>(first);
 }
 
-void cross_entropy_forward(DType dtype, const void* logits, const int64_t* target, void* loss, void* lse, int64_t n,
-                           int64_t c, double label_smoothing) {
+void cross_entropy_forward(const Tensor& logits, const Tensor& target, const Tensor& loss, const Tensor& lse,
+                           double label_smoothing) {
+  const int64_t n = logits.size(0), c = logits.size(1);
   if (n == 0) return;
-  dispatch_real(dtype, "cross_entropy", [&](auto z) {
+  dispatch_real(logits.dtype(), "cross_entropy", [&](auto z) {
     using T = decltype(z);
     cross_entropy_forward_kernel<T><<<warp_grid(n), kThreads, 0, stream()>>>(
-        static_cast<const T*>(logits), target, static_cast<T*>(loss), static_cast<T*>(lse), n, c,
+        static_cast<const T*>(logits.raw_data()), static_cast<const int64_t*>(target.raw_data()),
+        static_cast<T*>(loss.raw_data()), static_cast<T*>(lse.raw_data()), n, c,
         static_cast<T>(1.0 - label_smoothing), static_cast<T>(label_smoothing / static_cast<double>(c)));
     NEURN_CUDA_CHECK_LAUNCH();
   });
 }
 
-void cross_entropy_backward(DType dtype, const void* logits, const int64_t* target, const void* lse, const void* grad,
-                            int64_t grad_stride, double scale, void* dx, int64_t n, int64_t c,
-                            double label_smoothing) {
+void cross_entropy_backward(const Tensor& logits, const Tensor& target, const Tensor& lse, const Tensor& grad,
+                            int64_t grad_stride, double scale, const Tensor& dx, double label_smoothing) {
+  const int64_t n = dx.size(0), c = dx.size(1);
   if (n * c == 0) return;
-  dispatch_real(dtype, "cross_entropy backward", [&](auto z) {
+  dispatch_real(dx.dtype(), "cross_entropy backward", [&](auto z) {
     using T = decltype(z);
     cross_entropy_backward_kernel<T><<<grid_for(n * c), kThreads, 0, stream()>>>(
-        static_cast<const T*>(logits), target, static_cast<const T*>(lse), static_cast<const T*>(grad), grad_stride,
-        static_cast<T>(scale), static_cast<T*>(dx), n, c, static_cast<T>(1.0 - label_smoothing),
+        static_cast<const T*>(logits.raw_data()), static_cast<const int64_t*>(target.raw_data()),
+        static_cast<const T*>(lse.raw_data()), static_cast<const T*>(grad.raw_data()), grad_stride,
+        static_cast<T>(scale), static_cast<T*>(dx.raw_data()), n, c, static_cast<T>(1.0 - label_smoothing),
         static_cast<T>(label_smoothing / static_cast<double>(c)));
     NEURN_CUDA_CHECK_LAUNCH();
   });
 }
 
-void nll_loss_forward(DType dtype, const void* log_probs, const int64_t* target, void* loss, int64_t n, int64_t c) {
+void nll_loss_forward(const Tensor& log_probs, const Tensor& target, const Tensor& loss) {
+  const int64_t n = log_probs.size(0), c = log_probs.size(1);
   if (n == 0) return;
-  dispatch_real(dtype, "nll_loss", [&](auto z) {
+  dispatch_real(log_probs.dtype(), "nll_loss", [&](auto z) {
     using T = decltype(z);
-    nll_forward_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(static_cast<const T*>(log_probs), target,
-                                                                  static_cast<T*>(loss), n, c);
+    nll_forward_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(static_cast<const T*>(log_probs.raw_data()),
+                                                                  static_cast<const int64_t*>(target.raw_data()),
+                                                                  static_cast<T*>(loss.raw_data()), n, c);
     NEURN_CUDA_CHECK_LAUNCH();
   });
 }
 
-void nll_loss_backward(DType dtype, const int64_t* target, const void* grad, int64_t grad_stride, double scale,
-                       void* dx, int64_t n, int64_t c) {
+void nll_loss_backward(const Tensor& target, const Tensor& grad, int64_t grad_stride, double scale, const Tensor& dx) {
+  const int64_t n = dx.size(0), c = dx.size(1);
   if (n * c == 0) return;
-  dispatch_real(dtype, "nll_loss backward", [&](auto z) {
+  dispatch_real(dx.dtype(), "nll_loss backward", [&](auto z) {
     using T = decltype(z);
-    nll_backward_kernel<T><<<grid_for(n * c), kThreads, 0, stream()>>>(target, static_cast<const T*>(grad),
-                                                                       grad_stride, static_cast<T>(scale),
-                                                                       static_cast<T*>(dx), n, c);
+    nll_backward_kernel<T><<<grid_for(n * c), kThreads, 0, stream()>>>(
+        static_cast<const int64_t*>(target.raw_data()), static_cast<const T*>(grad.raw_data()), grad_stride,
+        static_cast<T>(scale), static_cast<T*>(dx.raw_data()), n, c);
     NEURN_CUDA_CHECK_LAUNCH();
   });
 }
 
-void dropout_forward(DType dtype, const void* x, void* y, int64_t n, double p, double scale, uint64_t seed,
-                     uint64_t offset) {
+void dropout(const Tensor& src, const Tensor& out, double p, double scale, uint64_t seed, uint64_t offset) {
+  const int64_t n = src.numel();
   if (n == 0) return;
-  dispatch_real(dtype, "dropout", [&](auto z) {
+  dispatch_real(src.dtype(), "dropout", [&](auto z) {
     using T = decltype(z);
-    dropout_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(static_cast<const T*>(x), static_cast<T*>(y), n, p,
+    dropout_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(static_cast<const T*>(src.raw_data()),
+                                                              static_cast<T*>(out.raw_data()), n, p,
                                                               static_cast<T>(scale), seed, offset);
     NEURN_CUDA_CHECK_LAUNCH();
   });
 }
 
-void dropout_backward(DType dtype, const void* g, void* dx, int64_t n, double p, double scale, uint64_t seed,
-                      uint64_t offset) {
-  // The same mask and scale as the forward (recomputed from the counters).
-  dropout_forward(dtype, g, dx, n, p, scale, seed, offset);
-}
+NEURN_REGISTER_KERNEL(::neurn::softmax_kernel, DeviceType::CUDA, softmax_forward);
+NEURN_REGISTER_KERNEL(::neurn::softmax_backward_kernel, DeviceType::CUDA, softmax_backward);
+NEURN_REGISTER_KERNEL(::neurn::target_check_kernel, DeviceType::CUDA, first_target_out_of_range);
+NEURN_REGISTER_KERNEL(::neurn::nll_forward_kernel, DeviceType::CUDA, nll_loss_forward);
+NEURN_REGISTER_KERNEL(::neurn::nll_backward_kernel, DeviceType::CUDA, nll_loss_backward);
+NEURN_REGISTER_KERNEL(::neurn::cross_entropy_forward_kernel, DeviceType::CUDA, cross_entropy_forward);
+NEURN_REGISTER_KERNEL(::neurn::cross_entropy_backward_kernel, DeviceType::CUDA, cross_entropy_backward);
+NEURN_REGISTER_KERNEL(::neurn::dropout_kernel, DeviceType::CUDA, dropout);
 
 }  // namespace neurn::cuda

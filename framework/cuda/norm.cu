@@ -1,13 +1,18 @@
 // Batch norm over cuDNN (spatial mode: one mean and variance per channel over
 // N and every spatial position) and layer norm with the backend's own
-// kernels: a warp normalises one row; the weight and bias gradients are
-// column sums over the rows, split into row chunks that add atomically.
+// kernels: a warp normalises one row, each lane reducing its share of the row
+// to moments in one pass and the lanes merging them (norm_math.h, the CPU's
+// formulas); the weight and bias gradients are column sums over the rows,
+// split into row chunks that add atomically (or in chunk order under
+// NEURN_DETERMINISTIC=1).
 #include <algorithm>
 #include <cmath>
 #include <memory>
 
+#include "framework/cuda/cuda_backend.h"
 #include "framework/cuda/cuda_check.h"
-#include "framework/cuda/cuda_norm.h"
+#include "framework/ops/norm_kernels.h"
+#include "framework/ops/norm_math.h"
 #include "framework/tensor.h"
 
 namespace neurn::cuda {
@@ -87,6 +92,23 @@ __device__ T warp_sum(T v) {
   return v;
 }
 
+// The moments of every lane merged across the warp (butterfly), then lane 0's
+// result given to all, so every lane normalises with the same numbers.
+template <typename T>
+__device__ Moments<T> warp_moments(Moments<T> m) {
+  for (int d = 16; d > 0; d /= 2) {
+    Moments<T> o;
+    o.n = __shfl_xor_sync(0xffffffffu, m.n, d);
+    o.mean = __shfl_xor_sync(0xffffffffu, m.mean, d);
+    o.m2 = __shfl_xor_sync(0xffffffffu, m.m2, d);
+    m = moments_merge(m, o);
+  }
+  m.n = __shfl_sync(0xffffffffu, m.n, 0);
+  m.mean = __shfl_sync(0xffffffffu, m.mean, 0);
+  m.m2 = __shfl_sync(0xffffffffu, m.m2, 0);
+  return m;
+}
+
 template <typename T>
 __global__ void layer_norm_forward_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,
                                           int64_t rows, int64_t d, T eps, T* __restrict__ y, T* __restrict__ mean,
@@ -95,17 +117,12 @@ __global__ void layer_norm_forward_kernel(const T* __restrict__ x, const T* __re
   for (int64_t r = blockIdx.x * static_cast<int64_t>(kWarps) + threadIdx.x / 32; r < rows;
        r += static_cast<int64_t>(gridDim.x) * kWarps) {
     const T* xr = x + r * d;
-    T s = 0;
-    for (int64_t j = lane; j < d; j += 32) s += xr[j];
-    T mu = warp_sum(s) / static_cast<T>(d);
-    T v = 0;
-    for (int64_t j = lane; j < d; j += 32) v += (xr[j] - mu) * (xr[j] - mu);
-    T is = T(1) / sqrt(warp_sum(v) / static_cast<T>(d) + eps);  // biased variance
+    Moments<T> m;
+    for (int64_t j = lane; j < d; j += 32) m = moments_add(m, xr[j]);
+    m = warp_moments(m);
+    const T mu = m.mean, is = norm_invstd(m.m2 / static_cast<T>(d), eps);  // biased variance
     T* yr = y + r * d;
-    for (int64_t j = lane; j < d; j += 32) {
-      T h = (xr[j] - mu) * is;
-      yr[j] = (w ? h * w[j] : h) + (b ? b[j] : T(0));
-    }
+    for (int64_t j = lane; j < d; j += 32) yr[j] = norm_apply<T>(xr[j], mu, is, w ? w[j] : T(1), b ? b[j] : T(0));
     if (lane == 0) {
       mean[r] = mu;
       invstd[r] = is;
@@ -113,7 +130,8 @@ __global__ void layer_norm_forward_kernel(const T* __restrict__ x, const T* __re
   }
 }
 
-// dx = invstd (gw - mean(gw) - xhat mean(gw xhat)), gw = g * weight.
+// dx = invstd (gw - mean(gw) - xhat mean(gw xhat)), gw = g * weight
+// (norm_math.h's norm_backward_at with k = invstd).
 template <typename T>
 __global__ void layer_norm_backward_dx_kernel(const T* __restrict__ x, const T* __restrict__ g,
                                               const T* __restrict__ w, const T* __restrict__ mean,
@@ -130,13 +148,10 @@ __global__ void layer_norm_backward_dx_kernel(const T* __restrict__ x, const T* 
       s1 += gw;
       s2 += gw * (xr[j] - mu) * is;
     }
-    s1 = warp_sum(s1) / static_cast<T>(d);
-    s2 = warp_sum(s2) / static_cast<T>(d);
+    const T dd = static_cast<T>(d);
+    const NormBackward<T> bk{is, warp_sum(s1) / dd, warp_sum(s2) / dd * is, mu};
     T* dr = dx + r * d;
-    for (int64_t j = lane; j < d; j += 32) {
-      T gw = w ? gr[j] * w[j] : gr[j];
-      dr[j] = is * (gw - s1 - (xr[j] - mu) * is * s2);
-    }
+    for (int64_t j = lane; j < d; j += 32) dr[j] = norm_backward_at(bk, xr[j], w ? gr[j] * w[j] : gr[j]);
   }
 }
 
@@ -185,13 +200,24 @@ unsigned warp_grid(int64_t rows) {
 
 const void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
 
+// mean = running_mean, invstd = 1 / sqrt(running_var + eps): the statistics
+// an eval-mode batch norm normalised with, for its backward.
+template <typename T>
+__global__ void bn_eval_stats_kernel(const T* __restrict__ rm, const T* __restrict__ rv, double eps,
+                                     T* __restrict__ mean, T* __restrict__ invstd, int64_t c) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < c;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    mean[i] = rm[i];
+    invstd[i] = static_cast<T>(norm_invstd(static_cast<double>(rv[i]), eps));
+  }
+}
+
 }  // namespace
 
 void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                                  const Tensor& running_var, double momentum, double eps, const Tensor& y,
                                  const Tensor& save_mean, const Tensor& save_invstd) {
   check_bn_input(x, "batch_norm");
-  DeviceGuard on_input(x.device().index);
   BnDescs d(x);
   ParamOr w(weight, x, 1.0), b(bias, x, 0.0);
   Scalars s(x.dtype());
@@ -204,40 +230,55 @@ void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Te
 }
 
 void batch_norm_forward_inference(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                                  const Tensor& running_var, double eps, const Tensor& y) {
+                                  const Tensor& running_var, double eps, const Tensor& y, const Tensor& save_mean,
+                                  const Tensor& save_invstd) {
   check_bn_input(x, "batch_norm");
-  DeviceGuard on_input(x.device().index);
   BnDescs d(x);
   ParamOr w(weight, x, 1.0), b(bias, x, 0.0);
   Scalars s(x.dtype());
   NEURN_CUDNN_CHECK(cudnnBatchNormalizationForwardInference(cudnn(), CUDNN_BATCHNORM_SPATIAL, s.one(), s.zero(), d.x,
                                                             x.raw_data(), d.x, y.raw_data(), d.param, w.ptr, b.ptr,
                                                             running_mean.raw_data(), running_var.raw_data(), eps));
+  const int64_t c = x.size(1);
+  if (c == 0) return;
+  dispatch_real(x.dtype(), "batch_norm", [&](auto z) {
+    using T = decltype(z);
+    bn_eval_stats_kernel<T><<<grid_for(c), kThreads, 0, stream()>>>(
+        static_cast<const T*>(running_mean.raw_data()), static_cast<const T*>(running_var.raw_data()), eps,
+        static_cast<T*>(save_mean.raw_data()), static_cast<T*>(save_invstd.raw_data()), c);
+    NEURN_CUDA_CHECK_LAUNCH();
+  });
 }
 
 void batch_norm_backward_training(const Tensor& x, const Tensor& dy, const Tensor& weight, const Tensor& save_mean,
                                   const Tensor& save_invstd, double eps, const Tensor& dx, const Tensor& dweight,
                                   const Tensor& dbias) {
   check_bn_input(x, "batch_norm backward");
-  DeviceGuard on_input(x.device().index);
-  NEURN_CHECK(dy.device() == x.device() && dx.device() == x.device(), "batch_norm backward (CUDA): gradient on ",
+  NEURN_CHECK(dy.device() == x.device(), "batch_norm backward (CUDA): gradient on ",
               dy.device().str(), ", input on ", x.device().str());
   BnDescs d(x);
   ParamOr w(weight, x, 1.0);
   Scalars s(x.dtype());
+  // cuDNN computes all three; an output nobody asked for gets a scratch buffer.
+  const int64_t c = x.size(1);
+  const size_t esize = dtype_size(x.dtype());
+  DeviceBuffer sx(dx.defined() ? 0 : static_cast<size_t>(x.numel()) * esize);
+  DeviceBuffer sw(dweight.defined() ? 0 : static_cast<size_t>(c) * esize);
+  DeviceBuffer sb(dbias.defined() ? 0 : static_cast<size_t>(c) * esize);
+  void* pdx = dx.defined() ? dx.raw_data() : sx.get();
+  void* pdw = dweight.defined() ? dweight.raw_data() : sw.get();
+  void* pdb = dbias.defined() ? dbias.raw_data() : sb.get();
   // cuDNN's documentation asks for the forward's epsilon here, saved statistics
   // or not (it was a hard-coded 1e-5, wrong for every eps other than that).
   NEURN_CUDNN_CHECK(cudnnBatchNormalizationBackward(cudnn(), CUDNN_BATCHNORM_SPATIAL, s.one(), s.zero(), s.one(),
-                                                    s.zero(), d.x, x.raw_data(), d.x, dy.raw_data(), d.x,
-                                                    dx.raw_data(), d.param, w.ptr, dweight.raw_data(),
-                                                    dbias.raw_data(), eps, save_mean.raw_data(),
+                                                    s.zero(), d.x, x.raw_data(), d.x, dy.raw_data(), d.x, pdx,
+                                                    d.param, w.ptr, pdw, pdb, eps, save_mean.raw_data(),
                                                     save_invstd.raw_data()));
 }
 
 void layer_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t inner, double eps,
                         const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd) {
   NEURN_CHECK(x.device().is_cuda(), "layer_norm (CUDA): input is on ", x.device().str());
-  DeviceGuard on_input(x.device().index);
   int64_t rows = inner ? x.numel() / inner : 0;
   if (rows == 0) return;
   dispatch_real(x.dtype(), "layer_norm", [&](auto z) {
@@ -255,7 +296,6 @@ void layer_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& weight
                          const Tensor& dbias) {
   NEURN_CHECK(x.device().is_cuda() && dy.device() == x.device(), "layer_norm backward (CUDA): input on ",
               x.device().str(), ", gradient on ", dy.device().str());
-  DeviceGuard on_input(x.device().index);
   int64_t rows = inner ? x.numel() / inner : 0;
   if (dweight.defined()) fill(dweight.raw_data(), dweight.dtype(), dweight.numel(), 0.0);
   if (dbias.defined()) fill(dbias.raw_data(), dbias.dtype(), dbias.numel(), 0.0);
@@ -303,5 +343,11 @@ void layer_norm_backward(const Tensor& x, const Tensor& dy, const Tensor& weight
     }
   });
 }
+
+NEURN_REGISTER_KERNEL(::neurn::batch_norm_train_kernel, DeviceType::CUDA, batch_norm_forward_training);
+NEURN_REGISTER_KERNEL(::neurn::batch_norm_eval_kernel, DeviceType::CUDA, batch_norm_forward_inference);
+NEURN_REGISTER_KERNEL(::neurn::batch_norm_backward_kernel, DeviceType::CUDA, batch_norm_backward_training);
+NEURN_REGISTER_KERNEL(::neurn::layer_norm_kernel, DeviceType::CUDA, layer_norm_forward);
+NEURN_REGISTER_KERNEL(::neurn::layer_norm_backward_kernel, DeviceType::CUDA, layer_norm_backward);
 
 }  // namespace neurn::cuda

@@ -8,8 +8,9 @@
 
 #include "framework/cuda/cuda_backend.h"
 #include "framework/cuda/cuda_check.h"
-#include "framework/cuda/cuda_reduce.h"
 #include "framework/cuda/index_math.h"
+#include "framework/ops/reduce_kernels.h"
+#include "framework/ops/reduce_math.h"
 
 namespace neurn::cuda {
 
@@ -133,11 +134,21 @@ __global__ void scatter_add_kernel(const T* __restrict__ g, const int64_t* __res
     atomicAdd(dx + arg[i], g[i]);
 }
 
+// NEURN_DETERMINISTIC=1: the max backward as a gather, one thread per input
+// element (reduce_math.h), with no atomics.
+template <typename T>
+__global__ void max_backward_gather_kernel(const T* __restrict__ g, const int64_t* __restrict__ arg,
+                                           T* __restrict__ dx, BroadcastIndex idx) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < idx.numel;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    dx[i] = max_backward_at(idx, g, arg, i);
+}
+
 // a[i]: a flat input index -> its index along the reduced axis.
 __global__ void axis_index_kernel(int64_t* __restrict__ a, int64_t stride, int64_t size, int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    a[i] = (a[i] / stride) % size;
+    a[i] = axis_coordinate(a[i], stride, size);
 }
 
 void check_cuda_tensor(const Tensor& t, const char* what, const char* op) {
@@ -184,8 +195,6 @@ void run_reduce(const Tensor& x, const Tensor& out, int64_t* arg, const char* op
   NEURN_CUDA_CHECK_LAUNCH();
 }
 
-}  // namespace
-
 void reduce_sum(const Tensor& x, const Tensor& out) {
   dispatch_real(x.dtype(), "sum", [&](auto z) { run_reduce<SumOp<decltype(z)>>(x, out, nullptr, "sum"); });
 }
@@ -215,7 +224,9 @@ void argmax(const Tensor& x, int64_t axis, const Tensor& arg) {
   NEURN_CUDA_CHECK_LAUNCH();
 }
 
-void scatter_add_flat(const Tensor& g, const Tensor& arg, const Tensor& dx) {
+// dx = 0, then dx.flat[arg[o]] += g[o] (atomically: the default), or the
+// gather of max_backward_at under NEURN_DETERMINISTIC=1.
+void max_backward(const Tensor& g, const Tensor& arg, const Tensor& dx, const BroadcastIndex& idx) {
   const char* op = "max backward";
   check_cuda_tensor(g, "gradient", op);
   check_cuda_tensor(arg, "indices", op);
@@ -224,15 +235,32 @@ void scatter_add_flat(const Tensor& g, const Tensor& arg, const Tensor& dx) {
               dtype_name(dx.dtype()));
   NEURN_CHECK(arg.dtype() == DType::Int64 && arg.numel() == g.numel(), op, ": ", arg.numel(), " ",
               dtype_name(arg.dtype()), " indices for a gradient of ", g.numel(), " elements (expected int64, equal)");
-  int64_t n = g.numel();
-  if (n == 0) return;
+  NEURN_CHECK(idx.numel == dx.numel(), op, ": index over ", idx.numel, " inputs for an input gradient of ",
+              dx.numel());
+  if (dx.numel() == 0) return;
   dispatch_real(g.dtype(), op, [&](auto z) {
     using T = decltype(z);
-    scatter_add_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(static_cast<const T*>(g.raw_data()),
-                                                                  static_cast<const int64_t*>(arg.raw_data()),
-                                                                  static_cast<T*>(dx.raw_data()), n);
+    auto pg = static_cast<const T*>(g.raw_data());
+    auto pa = static_cast<const int64_t*>(arg.raw_data());
+    auto pd = static_cast<T*>(dx.raw_data());
+    if (deterministic()) {
+      max_backward_gather_kernel<T><<<grid_for(dx.numel()), kThreads, 0, stream()>>>(pg, pa, pd, idx);
+      NEURN_CUDA_CHECK_LAUNCH();
+      return;
+    }
+    fill(pd, dx.dtype(), dx.numel(), 0.0);
+    const int64_t n = g.numel();
+    if (n == 0) return;
+    scatter_add_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(pg, pa, pd, n);
     NEURN_CUDA_CHECK_LAUNCH();
   });
 }
+
+}  // namespace
+
+NEURN_REGISTER_KERNEL(::neurn::sum_kernel, DeviceType::CUDA, reduce_sum);
+NEURN_REGISTER_KERNEL(::neurn::max_kernel, DeviceType::CUDA, reduce_max);
+NEURN_REGISTER_KERNEL(::neurn::argmax_kernel, DeviceType::CUDA, argmax);
+NEURN_REGISTER_KERNEL(::neurn::max_backward_kernel, DeviceType::CUDA, max_backward);
 
 }  // namespace neurn::cuda

@@ -10,12 +10,11 @@
 #include "framework/autograd.h"
 #include "framework/flops.h"
 #include "framework/ops/elementwise.h"
+#include "framework/ops/loss_kernels.h"
 #include "framework/ops/parallel_cpu.h"
 #include "framework/ops/reduce.h"
+#include "framework/ops/softmax_math.h"
 #include "framework/random.h"
-#ifdef NEURN_WITH_CUDA
-#include "framework/cuda/cuda_loss.h"
-#endif
 
 namespace neurn {
 
@@ -49,69 +48,134 @@ Slices slices_of(const Shape& s, int64_t axis) {
   return r;
 }
 
-template <typename T>
-void softmax_cpu(const T* x, T* y, const Slices& sl, bool log_out) {
-  const int64_t st = sl.inner;
-  // Slices are independent: split them over threads.
-  cpu::parallel_for(sl.outer * sl.inner, 8 * sl.dim, [&](int64_t begin, int64_t end) {
-    for (int64_t s_idx = begin; s_idx < end; ++s_idx) {
-      const int64_t o = s_idx / sl.inner, in = s_idx % sl.inner;
-      const T* xs = x + o * sl.dim * sl.inner + in;
-      T* ys = y + o * sl.dim * sl.inner + in;
-      T m = -std::numeric_limits<T>::infinity();
-      for (int64_t d = 0; d < sl.dim; ++d) m = std::max(m, xs[d * st]);
-      if (m == -std::numeric_limits<T>::infinity()) m = 0;  // an all -inf slice: avoid inf - inf
-      T s = 0;
-      if (log_out) {
-        for (int64_t d = 0; d < sl.dim; ++d) s += std::exp(xs[d * st] - m);
-        T shift = m + std::log(s);
-        for (int64_t d = 0; d < sl.dim; ++d) ys[d * st] = xs[d * st] - shift;
-      } else {
-        for (int64_t d = 0; d < sl.dim; ++d) {
-          T e = std::exp(xs[d * st] - m);
-          ys[d * st] = e;
-          s += e;
-        }
-        T inv = T(1) / s;
-        for (int64_t d = 0; d < sl.dim; ++d) ys[d * st] *= inv;
-      }
-    }
-  });
-}
+// ---- CPU kernels ------------------------------------------------------------------
 
-template <typename T>
-void softmax_backward_cpu(const T* y, const T* g, T* dx, const Slices& sl, bool log_out) {
-  const int64_t st = sl.inner;
-  cpu::parallel_for(sl.outer * sl.inner, 4 * sl.dim, [&](int64_t begin, int64_t end) {
-    for (int64_t s_idx = begin; s_idx < end; ++s_idx) {
-      int64_t base = (s_idx / sl.inner) * sl.dim * sl.inner + s_idx % sl.inner;
-      const T *ys = y + base, *gs = g + base;
-      T* ds = dx + base;
-      T s = 0;
-      if (log_out) {
-        for (int64_t d = 0; d < sl.dim; ++d) s += gs[d * st];
-        for (int64_t d = 0; d < sl.dim; ++d) ds[d * st] = gs[d * st] - std::exp(ys[d * st]) * s;
-      } else {
-        for (int64_t d = 0; d < sl.dim; ++d) s += gs[d * st] * ys[d * st];
-        for (int64_t d = 0; d < sl.dim; ++d) ds[d * st] = ys[d * st] * (gs[d * st] - s);
-      }
-    }
-  });
-}
-
-Tensor softmax_run(const Tensor& x, const Slices& sl, bool log_out, const char* op) {
-  Tensor y = Tensor::empty(x.shape(), x.options());
-  if (x.device().is_meta() || x.numel() == 0) return y;
-  if (x.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-    cuda::softmax_forward(x.dtype(), x.raw_data(), y.raw_data(), sl.outer, sl.dim, sl.inner, log_out);
-#endif
-    return y;
-  }
-  dispatch_float(x.dtype(), op, [&](auto z) {
+// Slices are independent: split them over threads. A contiguous slice
+// (inner == 1) is passed with a literal stride so its loops vectorise.
+void softmax_cpu(const Tensor& x, const Tensor& y, int64_t outer, int64_t dim, int64_t inner, bool log_out) {
+  dispatch_float(x.dtype(), log_out ? "log_softmax" : "softmax", [&](auto z) {
     using T = decltype(z);
-    softmax_cpu<T>(x.data<T>(), y.data<T>(), sl, log_out);
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    cpu::parallel_for(outer * inner, 8 * dim, [&](int64_t begin, int64_t end) {
+      for (int64_t s = begin; s < end; ++s) {
+        const int64_t base = (s / inner) * dim * inner + s % inner;
+        if (inner == 1) softmax_slice<T>(px + base, py + base, dim, 1, log_out);
+        else softmax_slice<T>(px + base, py + base, dim, inner, log_out);
+      }
+    });
   });
+}
+
+void softmax_backward_cpu(const Tensor& y, const Tensor& g, const Tensor& dx, int64_t outer, int64_t dim,
+                          int64_t inner, bool log_out) {
+  dispatch_float(y.dtype(), log_out ? "log_softmax backward" : "softmax backward", [&](auto z) {
+    using T = decltype(z);
+    const T *py = y.data<T>(), *pg = g.data<T>();
+    T* pd = dx.data<T>();
+    cpu::parallel_for(outer * inner, 4 * dim, [&](int64_t begin, int64_t end) {
+      for (int64_t s = begin; s < end; ++s) {
+        const int64_t base = (s / inner) * dim * inner + s % inner;
+        if (inner == 1) softmax_backward_slice<T>(py + base, pg + base, pd + base, dim, 1, log_out);
+        else softmax_backward_slice<T>(py + base, pg + base, pd + base, dim, inner, log_out);
+      }
+    });
+  });
+}
+
+int64_t target_check_cpu(const Tensor& target, int64_t c, int64_t* value) {
+  const int64_t* t = target.data<int64_t>();
+  for (int64_t i = 0; i < target.numel(); ++i)
+    if (t[i] < 0 || t[i] >= c) {
+      *value = t[i];
+      return i;
+    }
+  return -1;
+}
+
+// A meta target has no values to check.
+int64_t target_check_meta(const Tensor&, int64_t, int64_t*) { return -1; }
+
+void nll_forward_cpu(const Tensor& log_probs, const Tensor& target, const Tensor& rows) {
+  dispatch_float(log_probs.dtype(), "nll_loss", [&](auto z) {
+    using T = decltype(z);
+    const int64_t n = log_probs.size(0), c = log_probs.size(1);
+    const T* lp = log_probs.data<T>();
+    const int64_t* t = target.data<int64_t>();
+    T* pr = rows.data<T>();
+    for (int64_t i = 0; i < n; ++i) pr[i] = -lp[i * c + t[i]];
+  });
+}
+
+void nll_backward_cpu(const Tensor& target, const Tensor& grad, int64_t stride, double scale, const Tensor& dx) {
+  dispatch_float(grad.dtype(), "nll_loss backward", [&](auto z) {
+    using T = decltype(z);
+    const int64_t n = dx.size(0), c = dx.size(1);
+    const int64_t* t = target.data<int64_t>();
+    const T* pg = grad.data<T>();
+    T* pd = dx.data<T>();
+    std::fill(pd, pd + n * c, T(0));
+    for (int64_t i = 0; i < n; ++i) pd[i * c + t[i]] = -static_cast<T>(scale) * pg[i * stride];
+  });
+}
+
+void cross_entropy_forward_cpu(const Tensor& logits, const Tensor& target, const Tensor& rows, const Tensor& lse,
+                               double eps) {
+  dispatch_float(logits.dtype(), "cross_entropy", [&](auto z) {
+    using T = decltype(z);
+    const int64_t n = logits.size(0), c = logits.size(1);
+    const T* x = logits.data<T>();
+    const int64_t* t = target.data<int64_t>();
+    T *pr = rows.data<T>(), *pl = lse.data<T>();
+    const T keep = static_cast<T>(1.0 - eps), smooth = static_cast<T>(eps / static_cast<double>(c));
+    cpu::parallel_for(n, 8 * c, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const T* xi = x + i * c;
+        const T l = log_sum_exp<T>(xi, c, 1);
+        pl[i] = l;
+        pr[i] = cross_entropy_row_loss<T>(l, xi[t[i]], sum_lanes<T>(xi, nullptr, c, 1), keep, smooth);
+      }
+    });
+  });
+}
+
+void cross_entropy_backward_cpu(const Tensor& logits, const Tensor& target, const Tensor& lse, const Tensor& grad,
+                                int64_t stride, double scale, const Tensor& dx, double eps) {
+  dispatch_float(grad.dtype(), "cross_entropy backward", [&](auto z) {
+    using T = decltype(z);
+    const int64_t n = dx.size(0), c = dx.size(1);
+    const T *x = logits.data<T>(), *pl = lse.data<T>(), *pg = grad.data<T>();
+    const int64_t* t = target.data<int64_t>();
+    T* pd = dx.data<T>();
+    const T keep = static_cast<T>(1.0 - eps), smooth = static_cast<T>(eps / static_cast<double>(c));
+    cpu::parallel_for(n, 8 * c, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const T gi = static_cast<T>(scale) * pg[i * stride];
+        const T* xi = x + i * c;
+        T* di = pd + i * c;
+        for (int64_t j = 0; j < c; ++j) di[j] = cross_entropy_grad_at<T>(xi[j], pl[i], gi, smooth, keep, false);
+        di[t[i]] -= gi * keep;
+      }
+    });
+  });
+}
+
+void dropout_cpu(const Tensor& src, const Tensor& out, double p, double scale, uint64_t seed, uint64_t offset) {
+  dispatch_float(src.dtype(), "dropout", [&](auto z) {
+    using T = decltype(z);
+    const T* s = src.data<T>();
+    T* o = out.data<T>();
+    const T sc = static_cast<T>(scale);
+    cpu::parallel_for(src.numel(), 16, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i)
+        o[i] = counter_uniform(seed, offset + static_cast<uint64_t>(i)) >= p ? s[i] * sc : T(0);
+    });
+  });
+}
+
+Tensor softmax_run(const Tensor& x, const Slices& sl, bool log_out) {
+  Tensor y = Tensor::empty(x.shape(), x.options());
+  if (x.numel() > 0) softmax_kernel(x.device(), x, y, sl.outer, sl.dim, sl.inner, log_out);
   return y;
 }
 
@@ -121,23 +185,12 @@ Tensor softmax_common(const Tensor& x, int64_t axis, bool log_out, const char* o
   int64_t a = axis_of(axis, xs, op);
   Slices sl = slices_of(xs.shape(), a);
   count_flops(4 * x.numel());  // max, exp, sum, normalise
-  Tensor y = softmax_run(xs, sl, log_out, op).reshape(x.shape());
+  Tensor y = softmax_run(xs, sl, log_out).reshape(x.shape());
   SavedTensor ys(y, op, "output");
-  return attach_grad(y, op, {x}, [ys, sl, log_out, op](const Tensor& g) -> std::vector<Tensor> {
+  return attach_grad(y, op, {x}, [ys, sl, log_out](const Tensor& g) -> std::vector<Tensor> {
     const Tensor& yd = ys.get();
     Tensor dx = Tensor::empty(g.shape(), g.options());
-    if (g.numel() == 0) return {dx};
-    if (g.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-      cuda::softmax_backward(g.dtype(), yd.raw_data(), g.raw_data(), dx.raw_data(), sl.outer, sl.dim, sl.inner,
-                             log_out);
-#endif
-      return {dx};
-    }
-    dispatch_float(g.dtype(), op, [&](auto z) {
-      using T = decltype(z);
-      softmax_backward_cpu<T>(yd.data<T>(), g.data<T>(), dx.data<T>(), sl, log_out);
-    });
+    if (g.numel() > 0) softmax_backward_kernel(g.device(), yd, g, dx, sl.outer, sl.dim, sl.inner, log_out);
     return {dx};
   });
 }
@@ -153,22 +206,11 @@ void check_classification(const Tensor& x, const Tensor& target, const char* op,
               " does not match ", x_name, " ", shape_str(x.shape()), " (expected (", x.shape()[0], ",))");
   NEURN_CHECK(target.device() == x.device(), op, ": target is on ", target.device().str(), ", ", x_name, " on ",
               x.device().str());
-  if (target.device().is_cpu()) {
-    const int64_t* t = target.data<int64_t>();
-    int64_t c = x.shape()[1];
-    for (int64_t i = 0; i < target.numel(); ++i)
-      NEURN_CHECK(t[i] >= 0 && t[i] < c, op, ": target ", t[i], " at position ", i, " is outside [0, ", c,
-                  ") for ", x_name, " ", shape_str(x.shape()));
-  }
-#ifdef NEURN_WITH_CUDA
-  if (target.device().is_cuda()) {  // the same check on the device (one flag copied back)
-    int64_t c = x.shape()[1], value = 0;
-    int64_t i =
-        cuda::first_target_out_of_range(static_cast<const int64_t*>(target.raw_data()), target.numel(), c, &value);
-    NEURN_CHECK(i < 0, op, ": target ", value, " at position ", i, " is outside [0, ", c, ") for ", x_name, " ",
-                shape_str(x.shape()));
-  }
-#endif
+  const int64_t c = x.shape()[1];
+  int64_t value = 0;
+  const int64_t i = target_check_kernel(target.device(), target, c, &value);
+  NEURN_CHECK(i < 0, op, ": target ", value, " at position ", i, " is outside [0, ", c, ") for ", x_name, " ",
+              shape_str(x.shape()));
 }
 
 // Per-row losses (N) -> the requested reduction; the upstream gradient of
@@ -192,45 +234,14 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, Reduction reducti
   int64_t n = log_probs.shape()[0], c = log_probs.shape()[1];
   count_flops(n);
   Tensor rows = Tensor::empty({n}, log_probs.options());
-  if (log_probs.device().is_meta()) {
-    return reduction == Reduction::None ? rows : Tensor::empty({}, log_probs.options());
-  }
-  if (log_probs.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-    cuda::nll_loss_forward(log_probs.dtype(), log_probs.raw_data(), target.data<int64_t>(), rows.raw_data(), n, c);
-#endif
-  } else {
-    dispatch_float(log_probs.dtype(), "nll_loss", [&](auto z) {
-      using T = decltype(z);
-      const T* lp = log_probs.data<T>();
-      const int64_t* t = target.data<int64_t>();
-      T* pr = rows.data<T>();
-      for (int64_t i = 0; i < n; ++i) pr[i] = -lp[i * c + t[i]];
-    });
-  }
+  if (n > 0) nll_forward_kernel(log_probs.device(), log_probs, target, rows);
   Tensor out = reduce_rows(rows, reduction);
   SavedTensor ts(target, "nll_loss", "target");
   double scale = row_scale(reduction, n);
   int64_t stride = reduction == Reduction::None ? 1 : 0;
   return attach_grad(out, "nll_loss", {log_probs}, [ts, n, c, scale, stride](const Tensor& g) -> std::vector<Tensor> {
-    const Tensor& td = ts.get();
     Tensor dx = Tensor::empty({n, c}, g.options());
-    if (dx.numel() == 0) return {dx};
-    if (g.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-      cuda::nll_loss_backward(g.dtype(), static_cast<const int64_t*>(td.raw_data()),
-                              g.raw_data(), stride, scale, dx.raw_data(), n, c);
-#endif
-      return {dx};
-    }
-    dispatch_float(g.dtype(), "nll_loss", [&](auto z) {
-      using T = decltype(z);
-      const int64_t* t = td.data<int64_t>();
-      const T* pg = g.data<T>();
-      T* pd = dx.data<T>();
-      std::fill(pd, pd + n * c, T(0));
-      for (int64_t i = 0; i < n; ++i) pd[i * c + t[i]] = -static_cast<T>(scale) * pg[i * stride];
-    });
+    if (dx.numel() > 0) nll_backward_kernel(g.device(), ts.get(), g, stride, scale, dx);
     return {dx};
   });
 }
@@ -243,71 +254,17 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, double label_sm
   count_flops(5 * n * c);  // log-softmax and the weighted sum
   Tensor rows = Tensor::empty({n}, logits.options());
   Tensor lse = Tensor::empty({n}, logits.options());
-  if (logits.device().is_meta()) {
-    return reduction == Reduction::None ? rows : Tensor::empty({}, logits.options());
-  }
   const double eps = label_smoothing;
-  if (logits.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-    cuda::cross_entropy_forward(logits.dtype(), logits.raw_data(), static_cast<const int64_t*>(target.raw_data()),
-                                rows.raw_data(), lse.raw_data(), n, c, eps);
-#endif
-  } else {
-    dispatch_float(logits.dtype(), "cross_entropy", [&](auto z) {
-      using T = decltype(z);
-      const T* x = logits.data<T>();
-      const int64_t* t = target.data<int64_t>();
-      T *pr = rows.data<T>(), *pl = lse.data<T>();
-      cpu::parallel_for(n, 8 * c, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        const T* xi = x + i * c;
-        T m = -std::numeric_limits<T>::infinity();
-        for (int64_t j = 0; j < c; ++j) m = std::max(m, xi[j]);
-        T s = 0, sx = 0;
-        for (int64_t j = 0; j < c; ++j) {
-          s += std::exp(xi[j] - m);
-          sx += xi[j];
-        }
-        T l = m + std::log(s);
-        pl[i] = l;
-        pr[i] = l - static_cast<T>(1.0 - eps) * xi[t[i]] - static_cast<T>(eps / static_cast<double>(c)) * sx;
-      }
-      });
-    });
-  }
+  if (n > 0) cross_entropy_forward_kernel(logits.device(), logits, target, rows, lse, eps);
   Tensor out = reduce_rows(rows, reduction);
   SavedTensor xs(logits, "cross_entropy", "logits"), ts(target, "cross_entropy", "target");
   double scale = row_scale(reduction, n);
   int64_t stride = reduction == Reduction::None ? 1 : 0;
   return attach_grad(out, "cross_entropy", {logits},
                      [xs, ts, lse, n, c, eps, scale, stride](const Tensor& g) -> std::vector<Tensor> {
-                       const Tensor &xd = xs.get(), &td = ts.get();
                        Tensor dx = Tensor::empty({n, c}, g.options());
-                       if (dx.numel() == 0) return {dx};
-                       if (g.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-                         cuda::cross_entropy_backward(g.dtype(), xd.raw_data(),
-                                                      static_cast<const int64_t*>(td.raw_data()), lse.raw_data(),
-                                                      g.raw_data(), stride, scale, dx.raw_data(), n, c, eps);
-#endif
-                         return {dx};
-                       }
-                       dispatch_float(g.dtype(), "cross_entropy", [&](auto z) {
-                         using T = decltype(z);
-                         const T *x = xd.data<T>(), *pl = lse.data<T>(), *pg = g.data<T>();
-                         const int64_t* t = td.data<int64_t>();
-                         T* pd = dx.data<T>();
-                         const T smooth = static_cast<T>(eps / static_cast<double>(c));
-                         cpu::parallel_for(n, 8 * c, [&](int64_t begin, int64_t end) {
-                           for (int64_t i = begin; i < end; ++i) {
-                             T gi = static_cast<T>(scale) * pg[i * stride];
-                             const T* xi = x + i * c;
-                             T* di = pd + i * c;
-                             for (int64_t j = 0; j < c; ++j) di[j] = gi * (std::exp(xi[j] - pl[i]) - smooth);
-                             di[t[i]] -= gi * static_cast<T>(1.0 - eps);
-                           }
-                         });
-                       });
+                       if (dx.numel() > 0)
+                         cross_entropy_backward_kernel(g.device(), xs.get(), ts.get(), lse, g, stride, scale, dx, eps);
                        return {dx};
                      });
 }
@@ -316,46 +273,51 @@ namespace {
 
 // Applies the dropout mask of (seed, offset) with `scale` to src (forward and
 // backward are the same map).
-Tensor dropout_apply(const Tensor& src, double p, double scale, uint64_t seed, uint64_t offset, bool backward) {
+Tensor dropout_apply(const Tensor& src, double p, double scale, uint64_t seed, uint64_t offset) {
   Tensor out = Tensor::empty(src.shape(), src.options());
-  if (src.numel() == 0) return out;
-  if (src.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-    if (backward)
-      cuda::dropout_backward(src.dtype(), src.raw_data(), out.raw_data(), src.numel(), p, scale, seed, offset);
-    else
-      cuda::dropout_forward(src.dtype(), src.raw_data(), out.raw_data(), src.numel(), p, scale, seed, offset);
-#endif
-    return out;
-  }
-  dispatch_float(src.dtype(), "dropout", [&](auto z) {
-    using T = decltype(z);
-    const T* s = src.data<T>();
-    T* o = out.data<T>();
-    const T sc = static_cast<T>(scale);
-    cpu::parallel_for(src.numel(), 16, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i)
-        o[i] = counter_uniform(seed, offset + static_cast<uint64_t>(i)) >= p ? s[i] * sc : T(0);
-    });
-  });
+  if (src.numel() > 0) dropout_kernel(src.device(), src, out, p, scale, seed, offset);
   return out;
 }
 
 }  // namespace
+
+NEURN_DEFINE_KERNEL(softmax_kernel, void(const Tensor& x, const Tensor& y, int64_t outer, int64_t dim, int64_t inner,
+                                         bool log_out));
+NEURN_DEFINE_KERNEL(softmax_backward_kernel, void(const Tensor& y, const Tensor& g, const Tensor& dx, int64_t outer,
+                                                  int64_t dim, int64_t inner, bool log_out));
+NEURN_DEFINE_KERNEL(target_check_kernel, int64_t(const Tensor& target, int64_t c, int64_t* value));
+NEURN_DEFINE_KERNEL(nll_forward_kernel, void(const Tensor& log_probs, const Tensor& target, const Tensor& rows));
+NEURN_DEFINE_KERNEL(nll_backward_kernel, void(const Tensor& target, const Tensor& grad, int64_t grad_stride,
+                                              double scale, const Tensor& dx));
+NEURN_DEFINE_KERNEL(cross_entropy_forward_kernel, void(const Tensor& logits, const Tensor& target, const Tensor& rows,
+                                                       const Tensor& lse, double label_smoothing));
+NEURN_DEFINE_KERNEL(cross_entropy_backward_kernel, void(const Tensor& logits, const Tensor& target, const Tensor& lse,
+                                                        const Tensor& grad, int64_t grad_stride, double scale,
+                                                        const Tensor& dx, double label_smoothing));
+NEURN_DEFINE_KERNEL(dropout_kernel, void(const Tensor& src, const Tensor& out, double p, double scale, uint64_t seed,
+                                         uint64_t offset));
+NEURN_REGISTER_KERNEL(softmax_kernel, DeviceType::CPU, softmax_cpu);
+NEURN_REGISTER_KERNEL(softmax_backward_kernel, DeviceType::CPU, softmax_backward_cpu);
+NEURN_REGISTER_KERNEL(target_check_kernel, DeviceType::CPU, target_check_cpu);
+NEURN_REGISTER_KERNEL(target_check_kernel, DeviceType::Meta, target_check_meta);
+NEURN_REGISTER_KERNEL(nll_forward_kernel, DeviceType::CPU, nll_forward_cpu);
+NEURN_REGISTER_KERNEL(nll_backward_kernel, DeviceType::CPU, nll_backward_cpu);
+NEURN_REGISTER_KERNEL(cross_entropy_forward_kernel, DeviceType::CPU, cross_entropy_forward_cpu);
+NEURN_REGISTER_KERNEL(cross_entropy_backward_kernel, DeviceType::CPU, cross_entropy_backward_cpu);
+NEURN_REGISTER_KERNEL(dropout_kernel, DeviceType::CPU, dropout_cpu);
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   check_float(x, "dropout");
   NEURN_CHECK(p >= 0.0 && p <= 1.0, "dropout: probability ", p, " is outside [0, 1]");
   if (!training || p == 0.0) return x;
   count_flops(x.numel());
-  if (x.device().is_meta()) return Tensor::empty(x.shape(), x.options());
   Generator& g = gen ? *gen : default_generator();
   uint64_t seed = g.seed();
   uint64_t offset = g.advance(static_cast<uint64_t>(x.numel()));
   double scale = p < 1.0 ? 1.0 / (1.0 - p) : 0.0;
-  Tensor y = dropout_apply(x, p, scale, seed, offset, false);
+  Tensor y = dropout_apply(x, p, scale, seed, offset);
   return attach_grad(y, "dropout", {x}, [p, scale, seed, offset](const Tensor& gy) -> std::vector<Tensor> {
-    return {dropout_apply(gy, p, scale, seed, offset, true)};
+    return {dropout_apply(gy, p, scale, seed, offset)};
   });
 }
 

@@ -1,6 +1,8 @@
-// batch_norm and layer_norm. CPU kernels accumulate statistics in double and
-// run one channel (batch norm) or one row (layer norm) per task; CUDA goes to
-// framework/cuda (cuDNN for batch norm).
+// batch_norm and layer_norm. CPU kernels accumulate statistics in double (two
+// passes over each channel or row, in vectorised lanes) and run one channel
+// (batch norm) or one row (layer norm) per task; the affine forward and
+// backward formulas are norm_math.h's, which the CUDA kernels use too
+// (framework/cuda/norm.cu; cuDNN for batch norm's training passes).
 #include "framework/ops/norm.h"
 
 #include <algorithm>
@@ -10,12 +12,11 @@
 #include "framework/autograd.h"
 #include "framework/flops.h"
 #include "framework/ops/elementwise.h"
+#include "framework/ops/norm_kernels.h"
+#include "framework/ops/norm_math.h"
 #include "framework/ops/parallel_cpu.h"
 #include "framework/ops/reduce.h"
 #include "framework/ops/shape_ops.h"
-#ifdef NEURN_WITH_CUDA
-#include "framework/cuda/cuda_norm.h"
-#endif
 
 namespace neurn {
 
@@ -104,12 +105,12 @@ void bn_train_forward(const BnGeom& g, const T* x, const T* w, const T* b, T* rm
       for (int64_t n = 0; n < g.N; ++n) sum += lane_sum(x + (n * g.C + c) * g.S, g.S);
       double mean = sum / M, sq = 0;  // two passes: no cancellation in E[x^2] - E[x]^2
       for (int64_t n = 0; n < g.N; ++n) sq += lane_sq_dev(x + (n * g.C + c) * g.S, g.S, mean);
-      double var = sq / M, invstd = 1.0 / std::sqrt(var + eps);
-      if (rm) rm[c] = static_cast<T>((1 - momentum) * rm[c] + momentum * mean);
-      if (rv) rv[c] = static_cast<T>((1 - momentum) * rv[c] + momentum * sq / (M - 1));  // unbiased
+      const double invstd = norm_invstd(sq / M, eps);
+      if (rm) rm[c] = static_cast<T>(running_update(rm[c], mean, momentum));
+      if (rv) rv[c] = static_cast<T>(running_update(rv[c], sq / (M - 1), momentum));  // unbiased
       mean_out[c] = static_cast<T>(mean), invstd_out[c] = static_cast<T>(invstd);
-      T scale = static_cast<T>(invstd * (w ? w[c] : 1.0));
-      T shift = static_cast<T>((b ? b[c] : 0.0) - mean * invstd * (w ? w[c] : 1.0));
+      const NormAffine<double> aff = norm_affine(mean, invstd, w ? w[c] : 1.0, b ? b[c] : 0.0);
+      const T scale = static_cast<T>(aff.scale), shift = static_cast<T>(aff.shift);
       for (int64_t n = 0; n < g.N; ++n) {
         const T* p = x + (n * g.C + c) * g.S;
         T* q = y + (n * g.C + c) * g.S;
@@ -120,13 +121,18 @@ void bn_train_forward(const BnGeom& g, const T* x, const T* w, const T* b, T* rm
 }
 
 template <typename T>
-void bn_eval_forward(const BnGeom& g, const T* x, const T* w, const T* b, const T* rm, const T* rv, double eps, T* y) {
+void bn_eval_forward(const BnGeom& g, const T* x, const T* w, const T* b, const T* rm, const T* rv, double eps, T* y,
+                     T* mean_out, T* invstd_out) {
+  for (int64_t c = 0; c < g.C; ++c) {
+    mean_out[c] = rm[c];
+    invstd_out[c] = static_cast<T>(norm_invstd(static_cast<double>(rv[c]), eps));
+  }
   cpu::parallel_for(g.N * g.C, g.S, [&](int64_t p0, int64_t p1) {
     for (int64_t plane = p0; plane < p1; ++plane) {
       int64_t c = plane % g.C;
-      double invstd = 1.0 / std::sqrt(static_cast<double>(rv[c]) + eps);
-      T scale = static_cast<T>(invstd * (w ? w[c] : 1.0));
-      T shift = static_cast<T>((b ? b[c] : 0.0) - rm[c] * invstd * (w ? w[c] : 1.0));
+      const double invstd = norm_invstd(static_cast<double>(rv[c]), eps);
+      const NormAffine<double> aff = norm_affine(rm[c], invstd, w ? w[c] : 1.0, b ? b[c] : 0.0);
+      const T scale = static_cast<T>(aff.scale), shift = static_cast<T>(aff.shift);
       const T* p = x + plane * g.S;
       T* q = y + plane * g.S;
       for (int64_t s = 0; s < g.S; ++s) q[s] = p[s] * scale + shift;
@@ -150,20 +156,14 @@ void bn_backward(const BnGeom& g, bool training, const T* x, const T* dy, const 
       if (dw) dw[c] = static_cast<T>(sdyx);
       if (db) db[c] = static_cast<T>(sdy);
       if (!dx) continue;
-      const double wc = w ? w[c] : 1.0;
+      const NormBackward<double> bd = norm_backward_coeffs(M, sdy, sdyx, w ? w[c] : 1.0, mu, is, training);
+      const NormBackward<T> bt{static_cast<T>(bd.k), static_cast<T>(bd.a), static_cast<T>(bd.c),
+                               static_cast<T>(bd.mean)};
       for (int64_t n = 0; n < g.N; ++n) {
         const T* p = x + (n * g.C + c) * g.S;
         const T* d = dy + (n * g.C + c) * g.S;
         T* o = dx + (n * g.C + c) * g.S;
-        if (training) {
-          // dx = k (dy - a - xhat b), with xhat = (x - mu) is
-          const T k = static_cast<T>(wc * is), a = static_cast<T>(sdy / M), bb = static_cast<T>(sdyx / M * is);
-          const T muT = static_cast<T>(mu);
-          for (int64_t s = 0; s < g.S; ++s) o[s] = k * (d[s] - a - (p[s] - muT) * bb);
-        } else {
-          const T k = static_cast<T>(wc * is);
-          for (int64_t s = 0; s < g.S; ++s) o[s] = k * d[s];
-        }
+        for (int64_t s = 0; s < g.S; ++s) o[s] = norm_backward_at(bt, p[s], d[s]);
       }
     }
   });
@@ -180,13 +180,10 @@ void ln_forward(int64_t R, int64_t D, const T* x, const T* w, const T* b, double
       T* q = y + r * D;
       double mean = lane_sum(p, D) / static_cast<double>(D);
       double sq = lane_sq_dev(p, D, mean);
-      double invstd = 1.0 / std::sqrt(sq / static_cast<double>(D) + eps);
+      const double invstd = norm_invstd(sq / static_cast<double>(D), eps);
       mean_out[r] = static_cast<T>(mean), invstd_out[r] = static_cast<T>(invstd);
       const T mu = static_cast<T>(mean), is = static_cast<T>(invstd);
-      for (int64_t j = 0; j < D; ++j) {
-        T v = (p[j] - mu) * is;
-        q[j] = (w ? v * w[j] : v) + (b ? b[j] : T(0));
-      }
+      for (int64_t j = 0; j < D; ++j) q[j] = norm_apply<T>(p[j], mu, is, w ? w[j] : T(1), b ? b[j] : T(0));
     }
   });
 }
@@ -206,12 +203,11 @@ void ln_backward(int64_t R, int64_t D, const T* x, const T* dy, const T* w, cons
           s1 += gx;
           s2 += gx * (p[j] - mu) * is;
         }
-        const T a = static_cast<T>(s1 / D), bb = static_cast<T>(s2 / D);
+        // k = invstd, the weight folded into dy (norm_math.h).
+        const NormBackward<double> bd = norm_backward_coeffs(static_cast<double>(D), s1, s2, 1.0, mu, is, true);
+        const NormBackward<T> bt{static_cast<T>(bd.k), static_cast<T>(bd.a), static_cast<T>(bd.c), mu};
         T* o = dx + r * D;
-        for (int64_t j = 0; j < D; ++j) {
-          T gx = w ? d[j] * w[j] : d[j];
-          o[j] = is * (gx - a - (p[j] - mu) * is * bb);
-        }
+        for (int64_t j = 0; j < D; ++j) o[j] = norm_backward_at(bt, p[j], w ? d[j] * w[j] : d[j]);
       }
     });
   }
@@ -241,7 +237,90 @@ void ln_backward(int64_t R, int64_t D, const T* x, const T* dy, const T* w, cons
   }
 }
 
+template <typename T>
+const T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+template <typename T>
+T* mut_data_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+BnGeom bn_geom(const Tensor& x) {
+  BnGeom g;
+  g.N = x.size(0), g.C = x.size(1), g.S = 1;
+  for (int64_t i = 2; i < x.dim(); ++i) g.S *= x.size(i);
+  return g;
+}
+
+void bn_train_cpu(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& rm, const Tensor& rv,
+                  double momentum, double eps, const Tensor& y, const Tensor& mean, const Tensor& invstd) {
+  dispatch_float(x.dtype(), "batch_norm", [&](auto z) {
+    using T = decltype(z);
+    bn_train_forward<T>(bn_geom(x), x.data<T>(), data_or_null<T>(w), data_or_null<T>(b), mut_data_or_null<T>(rm),
+                        mut_data_or_null<T>(rv), momentum, eps, y.data<T>(), mean.data<T>(), invstd.data<T>());
+  });
+}
+
+void bn_eval_cpu(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& rm, const Tensor& rv, double eps,
+                 const Tensor& y, const Tensor& mean, const Tensor& invstd) {
+  dispatch_float(x.dtype(), "batch_norm", [&](auto z) {
+    using T = decltype(z);
+    bn_eval_forward<T>(bn_geom(x), x.data<T>(), data_or_null<T>(w), data_or_null<T>(b), rm.data<T>(), rv.data<T>(),
+                       eps, y.data<T>(), mean.data<T>(), invstd.data<T>());
+  });
+}
+
+void bn_backward_cpu(const Tensor& x, const Tensor& dy, const Tensor& w, const Tensor& mean, const Tensor& invstd,
+                     double, const Tensor& dx, const Tensor& dw, const Tensor& db) {
+  dispatch_float(x.dtype(), "batch_norm backward", [&](auto z) {
+    using T = decltype(z);
+    bn_backward<T>(bn_geom(x), true, x.data<T>(), dy.data<T>(), data_or_null<T>(w), mean.data<T>(), invstd.data<T>(),
+                   mut_data_or_null<T>(dx), mut_data_or_null<T>(dw), mut_data_or_null<T>(db));
+  });
+}
+
+void ln_forward_cpu(const Tensor& x, const Tensor& w, const Tensor& b, int64_t D, double eps, const Tensor& y,
+                    const Tensor& mean, const Tensor& invstd) {
+  dispatch_float(x.dtype(), "layer_norm", [&](auto z) {
+    using T = decltype(z);
+    ln_forward<T>(mean.numel(), D, x.data<T>(), data_or_null<T>(w), data_or_null<T>(b), eps, y.data<T>(),
+                  mean.data<T>(), invstd.data<T>());
+  });
+}
+
+void ln_backward_cpu(const Tensor& x, const Tensor& dy, const Tensor& w, const Tensor& mean, const Tensor& invstd,
+                     int64_t D, const Tensor& dx, const Tensor& dw, const Tensor& db) {
+  dispatch_float(x.dtype(), "layer_norm backward", [&](auto z) {
+    using T = decltype(z);
+    ln_backward<T>(mean.numel(), D, x.data<T>(), dy.data<T>(), data_or_null<T>(w), mean.data<T>(), invstd.data<T>(),
+                   mut_data_or_null<T>(dx), mut_data_or_null<T>(dw), mut_data_or_null<T>(db));
+  });
+}
+
 }  // namespace
+
+NEURN_DEFINE_KERNEL(batch_norm_train_kernel, void(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                                  const Tensor& running_mean, const Tensor& running_var,
+                                                  double momentum, double eps, const Tensor& y, const Tensor& mean,
+                                                  const Tensor& invstd));
+NEURN_DEFINE_KERNEL(batch_norm_eval_kernel, void(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                                 const Tensor& running_mean, const Tensor& running_var, double eps,
+                                                 const Tensor& y, const Tensor& mean, const Tensor& invstd));
+NEURN_DEFINE_KERNEL(batch_norm_backward_kernel, void(const Tensor& x, const Tensor& dy, const Tensor& weight,
+                                                     const Tensor& mean, const Tensor& invstd, double eps,
+                                                     const Tensor& dx, const Tensor& dweight, const Tensor& dbias));
+NEURN_DEFINE_KERNEL(layer_norm_kernel, void(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t D,
+                                            double eps, const Tensor& y, const Tensor& mean, const Tensor& invstd));
+NEURN_DEFINE_KERNEL(layer_norm_backward_kernel, void(const Tensor& x, const Tensor& dy, const Tensor& weight,
+                                                     const Tensor& mean, const Tensor& invstd, int64_t D,
+                                                     const Tensor& dx, const Tensor& dweight, const Tensor& dbias));
+NEURN_REGISTER_KERNEL(batch_norm_train_kernel, DeviceType::CPU, bn_train_cpu);
+NEURN_REGISTER_KERNEL(batch_norm_eval_kernel, DeviceType::CPU, bn_eval_cpu);
+NEURN_REGISTER_KERNEL(batch_norm_backward_kernel, DeviceType::CPU, bn_backward_cpu);
+NEURN_REGISTER_KERNEL(layer_norm_kernel, DeviceType::CPU, ln_forward_cpu);
+NEURN_REGISTER_KERNEL(layer_norm_backward_kernel, DeviceType::CPU, ln_backward_cpu);
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum, double eps) {
@@ -268,45 +347,16 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
 
   Tensor y = Tensor::empty(x.shape(), x.options());
   count_flops((training ? 6 : 2) * x.numel());  // statistics + normalise, or one fused scale and shift
-  if (x.device().is_meta()) return y;
-
-  if (training && running_mean.defined()) {  // the kernels update them in place through their pointers
+  if (training && running_mean.defined()) {  // the kernels update them in place
     running_mean.bump_version();
     running_var.bump_version();
   }
   // mean and invstd (C) of the statistics that normalised x, for backward.
   Tensor mean = Tensor::empty(cshape, x.options()), invstd = Tensor::empty(cshape, x.options());
-  if (x.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-    if (training) {
-      cuda::batch_norm_forward_training(x, weight, bias, running_mean, running_var, momentum, eps, y, mean, invstd);
-    } else {
-      cuda::batch_norm_forward_inference(x, weight, bias, running_mean, running_var, eps, y);
-      NoGradGuard ng;  // the running statistics as they were now
-      mean.copy_(running_mean);
-      invstd.copy_(rdiv(1.0, sqrt(add(running_var, eps))));
-    }
-#endif
-  } else {
-    dispatch_float(x.dtype(), op, [&](auto z) {
-      using T = decltype(z);
-      const T* w = weight.defined() ? weight.data<T>() : nullptr;
-      const T* b = bias.defined() ? bias.data<T>() : nullptr;
-      if (training) {
-        bn_train_forward<T>(g, x.data<T>(), w, b, running_mean.defined() ? running_mean.data<T>() : nullptr,
-                            running_var.defined() ? running_var.data<T>() : nullptr, momentum, eps, y.data<T>(),
-                            mean.data<T>(), invstd.data<T>());
-      } else {
-        bn_eval_forward<T>(g, x.data<T>(), w, b, running_mean.data<T>(), running_var.data<T>(), eps, y.data<T>());
-        const T* rm = running_mean.data<T>();
-        const T* rv = running_var.data<T>();
-        for (int64_t c = 0; c < g.C; ++c) {
-          mean.data<T>()[c] = rm[c];
-          invstd.data<T>()[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(rv[c]) + eps));
-        }
-      }
-    });
-  }
+  if (training)
+    batch_norm_train_kernel(x.device(), x, weight, bias, running_mean, running_var, momentum, eps, y, mean, invstd);
+  else
+    batch_norm_eval_kernel(x.device(), x, weight, bias, running_mean, running_var, eps, y, mean, invstd);
 
   SavedTensor xs(x, op, "input"), ws(weight, op, "weight");
   bool need_x = x.requires_grad(), need_w = weight.defined() && weight.requires_grad();
@@ -314,36 +364,24 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   return attach_grad(y, op, {x, weight, bias},
                      [xs, ws, mean, invstd, g, training, eps, need_x, need_w, need_b](const Tensor& dy) -> std::vector<Tensor> {
                        const Tensor &xd = xs.get(), &wd = ws.get();
-                       Tensor dx = need_x ? Tensor::empty(xd.shape(), xd.options()) : Tensor();
-                       Tensor dw = need_w ? Tensor::empty({g.C}, xd.options()) : Tensor();
-                       Tensor db = need_b ? Tensor::empty({g.C}, xd.options()) : Tensor();
-                       if (xd.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-                         if (training) {
-                           // cuDNN computes all three; keep the ones asked for.
-                           Tensor ax = Tensor::empty(xd.shape(), xd.options());
-                           Tensor aw = Tensor::empty({g.C}, xd.options()), ab = Tensor::empty({g.C}, xd.options());
-                           cuda::batch_norm_backward_training(xd, dy, wd, mean, invstd, eps, ax, aw, ab);
-                           return {need_x ? ax : Tensor(), need_w ? aw : Tensor(), need_b ? ab : Tensor()};
-                         }
-                         // eval: an affine map of x, written with element-wise ops.
+                       if (!training) {
+                         // eval: y is an affine map of x with fixed statistics,
+                         // its gradients written with element-wise ops and sums.
                          Shape bshape(static_cast<size_t>(xd.dim()), 1);
                          bshape[1] = g.C;
                          std::vector<int64_t> axes{0};
                          for (int64_t i = 2; i < xd.dim(); ++i) axes.push_back(i);
                          Tensor is = reshape(invstd, bshape);
                          Tensor k = wd.defined() ? mul(is, reshape(wd, bshape)) : is;
-                         Tensor xhat = mul(sub(xd, reshape(mean, bshape)), is);
-                         return {need_x ? mul(dy, k) : Tensor(), need_w ? sum(mul(dy, xhat), axes) : Tensor(),
-                                 need_b ? sum(dy, axes) : Tensor()};
-#endif
+                         Tensor dx = need_x ? mul(dy, k) : Tensor();
+                         Tensor dw = need_w ? sum(mul(dy, mul(sub(xd, reshape(mean, bshape)), is)), axes) : Tensor();
+                         Tensor db = need_b ? sum(dy, axes) : Tensor();
+                         return {dx, dw, db};
                        }
-                       dispatch_float(xd.dtype(), "batch_norm backward", [&](auto z) {
-                         using T = decltype(z);
-                         bn_backward<T>(g, training, xd.data<T>(), dy.data<T>(), wd.defined() ? wd.data<T>() : nullptr,
-                                        mean.data<T>(), invstd.data<T>(), need_x ? dx.data<T>() : nullptr,
-                                        need_w ? dw.data<T>() : nullptr, need_b ? db.data<T>() : nullptr);
-                       });
+                       Tensor dx = need_x ? Tensor::empty(xd.shape(), xd.options()) : Tensor();
+                       Tensor dw = need_w ? Tensor::empty({g.C}, xd.options()) : Tensor();
+                       Tensor db = need_b ? Tensor::empty({g.C}, xd.options()) : Tensor();
+                       batch_norm_backward_kernel(xd.device(), xd, dy, wd, mean, invstd, eps, dx, dw, db);
                        return {dx, dw, db};
                      });
 }
@@ -363,40 +401,18 @@ Tensor layer_norm(const Tensor& x, int64_t normalized_dims, const Tensor& weight
 
   Tensor y = Tensor::empty(x.shape(), x.options());
   count_flops(6 * x.numel());  // statistics, normalise, affine
-  if (x.device().is_meta()) return y;
   Tensor mean = Tensor::empty({R}, x.options()), invstd = Tensor::empty({R}, x.options());
-  if (x.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-    if (y.numel() > 0) cuda::layer_norm_forward(x, weight, bias, D, eps, y, mean, invstd);
-#endif
-  } else {
-    dispatch_float(x.dtype(), op, [&](auto z) {
-      using T = decltype(z);
-      ln_forward<T>(R, D, x.data<T>(), weight.defined() ? weight.data<T>() : nullptr,
-                    bias.defined() ? bias.data<T>() : nullptr, eps, y.data<T>(), mean.data<T>(), invstd.data<T>());
-    });
-  }
+  if (y.numel() > 0) layer_norm_kernel(x.device(), x, weight, bias, D, eps, y, mean, invstd);
   SavedTensor xs(x, op, "input"), ws(weight, op, "weight");
   bool need_x = x.requires_grad(), need_w = weight.defined() && weight.requires_grad();
   bool need_b = bias.defined() && bias.requires_grad();
   return attach_grad(y, op, {x, weight, bias},
-                     [xs, ws, mean, invstd, nshape, R, D, need_x, need_w, need_b](const Tensor& dy) -> std::vector<Tensor> {
+                     [xs, ws, mean, invstd, nshape, D, need_x, need_w, need_b](const Tensor& dy) -> std::vector<Tensor> {
                        const Tensor &xd = xs.get(), &wd = ws.get();
                        Tensor dx = need_x ? Tensor::empty(xd.shape(), xd.options()) : Tensor();
                        Tensor dw = need_w ? Tensor::empty(nshape, xd.options()) : Tensor();
                        Tensor db = need_b ? Tensor::empty(nshape, xd.options()) : Tensor();
-                       if (xd.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-                         cuda::layer_norm_backward(xd, dy, wd, mean, invstd, D, dx, dw, db);
-#endif
-                       } else {
-                         dispatch_float(xd.dtype(), "layer_norm backward", [&](auto z) {
-                           using T = decltype(z);
-                           ln_backward<T>(R, D, xd.data<T>(), dy.data<T>(), wd.defined() ? wd.data<T>() : nullptr,
-                                          mean.data<T>(), invstd.data<T>(), need_x ? dx.data<T>() : nullptr,
-                                          need_w ? dw.data<T>() : nullptr, need_b ? db.data<T>() : nullptr);
-                         });
-                       }
+                       layer_norm_backward_kernel(xd.device(), xd, dy, wd, mean, invstd, D, dx, dw, db);
                        return {dx, dw, db};
                      });
 }

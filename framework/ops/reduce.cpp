@@ -8,10 +8,9 @@
 #include "framework/ops/elementwise.h"
 #include "framework/ops/elementwise_cpu.h"
 #include "framework/ops/parallel_cpu.h"
+#include "framework/ops/reduce_kernels.h"
+#include "framework/ops/reduce_math.h"
 #include "framework/ops/shape_ops.h"
-#ifdef NEURN_WITH_CUDA
-#include "framework/cuda/cuda_reduce.h"
-#endif
 
 namespace neurn {
 
@@ -45,11 +44,11 @@ ReducePlan plan_reduce(const Tensor& x, const std::vector<int64_t>& axes, bool k
   return p;
 }
 
-// Index over the input shape: operand 0 walks the input, operand 1 the output.
-BroadcastIndex reduce_index(const Tensor& x, const ReducePlan& p) {
-  const Shape* shapes[2] = {&x.shape(), &p.keep_shape};
-  BroadcastIndex idx = cpu::make_broadcast_index(x.shape(), shapes, 2);
-  return idx;
+// Index over the input shape: operand 0 walks the input, operand 1 the
+// output (keepdim shape, stride 0 along the reduced axes).
+BroadcastIndex reduce_index(const Shape& in, const Shape& keep) {
+  const Shape* shapes[2] = {&in, &keep};
+  return cpu::make_broadcast_index(in, shapes, 2);
 }
 
 // ---- sums -------------------------------------------------------------------------
@@ -164,7 +163,7 @@ void sum_runs(const T* x, T* out, const BroadcastIndex& c, int64_t n_out) {
 }
 
 template <typename T>
-void sum_cpu(const Tensor& x, const ReducePlan& p, Tensor& out) {
+void sum_cpu_typed(const Tensor& x, const Tensor& out) {
   const T* px = x.data<T>();
   T* po = out.data<T>();
   const int64_t n_out = out.numel();
@@ -173,7 +172,7 @@ void sum_cpu(const Tensor& x, const ReducePlan& p, Tensor& out) {
     std::fill(po, po + n_out, T(0));
     return;
   }
-  BroadcastIndex c = cpu::coalesce(reduce_index(x, p));
+  BroadcastIndex c = cpu::coalesce(reduce_index(x.shape(), out.shape()));
   const int nd = c.ndim;
   if (nd == 0) {  // one element
     po[0] = px[0];
@@ -200,45 +199,69 @@ void sum_cpu(const Tensor& x, const ReducePlan& p, Tensor& out) {
   }
 }
 
-enum class RKind { Sum, Max };
+void sum_cpu(const Tensor& x, const Tensor& out) {
+  dispatch_float(x.dtype(), "sum", [&](auto z) { sum_cpu_typed<decltype(z)>(x, out); });
+}
 
-// Fills out (keep_shape) and, for Max, the flat input index of each maximum.
-void reduce_cpu(const Tensor& x, const ReducePlan& p, RKind kind, Tensor& out, std::vector<int64_t>* arg) {
-  BroadcastIndex idx = reduce_index(x, p);
-  dispatch_float(x.dtype(), "reduce", [&](auto z) {
+// The maxima of x into out (keepdim shape) and the flat input index of each.
+void max_cpu(const Tensor& x, const Tensor& out, const Tensor& arg) {
+  BroadcastIndex idx = reduce_index(x.shape(), out.shape());
+  dispatch_float(x.dtype(), "max", [&](auto z) {
     using T = decltype(z);
     const T* px = x.data<T>();
     T* po = out.data<T>();
-    int64_t n_out = out.numel();
-    if (kind == RKind::Sum) {
-      sum_cpu<T>(x, p, out);
-    } else {
-      std::fill(po, po + n_out, -std::numeric_limits<T>::infinity());
-      arg->assign(static_cast<size_t>(n_out), -1);
-      cpu::for_each_broadcast(idx, [&](int64_t, int64_t i, int64_t o, int64_t) {
-        // NaN propagates; the first maximum wins ties.
-        if ((*arg)[o] < 0 || px[i] > po[o] || (px[i] != px[i] && po[o] == po[o])) {
-          po[o] = px[i];
-          (*arg)[o] = i;
-        }
-      });
-    }
+    int64_t* pa = arg.data<int64_t>();
+    const int64_t n_out = out.numel();
+    std::fill(po, po + n_out, -std::numeric_limits<T>::infinity());
+    std::fill(pa, pa + n_out, int64_t{-1});
+    cpu::for_each_broadcast(idx, [&](int64_t, int64_t i, int64_t o, int64_t) {
+      // NaN propagates; the first maximum wins ties.
+      if (pa[o] < 0 || px[i] > po[o] || (px[i] != px[i] && po[o] == po[o])) {
+        po[o] = px[i];
+        pa[o] = i;
+      }
+    });
+  });
+}
+
+void argmax_cpu(const Tensor& x, int64_t axis, const Tensor& arg) {
+  Tensor vals = Tensor::empty(arg.shape(), {x.dtype(), x.device(), false});
+  max_cpu(x, vals, arg);
+  const int64_t stride = contiguous_strides(x.shape())[axis], size = x.shape()[axis];
+  int64_t* a = arg.data<int64_t>();
+  for (int64_t o = 0; o < arg.numel(); ++o) a[o] = axis_coordinate(a[o], stride, size);
+}
+
+// A scatter on one thread: each input is the maximum of at most one output,
+// so the order of the writes cannot change the result.
+void max_backward_cpu(const Tensor& g, const Tensor& arg, const Tensor& dx, const BroadcastIndex&) {
+  dispatch_float(g.dtype(), "max backward", [&](auto z) {
+    using T = decltype(z);
+    const int64_t* a = arg.data<int64_t>();
+    const T* pg = g.data<T>();
+    T* pd = dx.data<T>();
+    std::fill(pd, pd + dx.numel(), T(0));
+    for (int64_t o = 0; o < arg.numel(); ++o) pd[a[o]] += pg[o];
   });
 }
 
 }  // namespace
 
+NEURN_DEFINE_KERNEL(sum_kernel, void(const Tensor& x, const Tensor& out));
+NEURN_DEFINE_KERNEL(max_kernel, void(const Tensor& x, const Tensor& out, const Tensor& arg));
+NEURN_DEFINE_KERNEL(argmax_kernel, void(const Tensor& x, int64_t axis, const Tensor& arg));
+NEURN_DEFINE_KERNEL(max_backward_kernel, void(const Tensor& g, const Tensor& arg, const Tensor& dx,
+                                              const BroadcastIndex& idx));
+NEURN_REGISTER_KERNEL(sum_kernel, DeviceType::CPU, sum_cpu);
+NEURN_REGISTER_KERNEL(max_kernel, DeviceType::CPU, max_cpu);
+NEURN_REGISTER_KERNEL(argmax_kernel, DeviceType::CPU, argmax_cpu);
+NEURN_REGISTER_KERNEL(max_backward_kernel, DeviceType::CPU, max_backward_cpu);
+
 Tensor sum(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
   ReducePlan p = plan_reduce(x, axes, keepdim, "sum");
   Tensor out = Tensor::empty(p.keep_shape, x.options());
   count_flops(x.numel());
-  if (x.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-    cuda::reduce_sum(x, out);
-#endif
-  } else if (x.device().is_cpu()) {
-    reduce_cpu(x, p, RKind::Sum, out, nullptr);
-  }
+  sum_kernel(x.device(), x, out);
   out = out.detach().reshape(p.out_shape);
   Shape in_shape = x.shape(), keep = p.keep_shape;
   return attach_grad(out, "sum", {x}, [in_shape, keep](const Tensor& g) -> std::vector<Tensor> {
@@ -256,38 +279,17 @@ Tensor max(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
   ReducePlan p = plan_reduce(x, axes, keepdim, "max");
   NEURN_CHECK(p.count > 0, "max: reducing ", shape_str(x.shape()), " over an empty axis");
   Tensor out = Tensor::empty(p.keep_shape, x.options());
-  count_flops(x.numel());
-  if (x.device().is_meta()) return out.detach().reshape(p.out_shape);
   // The index of each maximum is kept for the backward as an int64 tensor.
-  Tensor arg_t;
-  if (x.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-    arg_t = Tensor::empty(p.keep_shape, {DType::Int64, x.device(), false});
-    cuda::reduce_max(x, out, arg_t);
-#endif
-  } else {
-    std::vector<int64_t> arg;
-    reduce_cpu(x, p, RKind::Max, out, &arg);
-    arg_t = from_vector(arg, p.keep_shape);
-  }
+  Tensor arg = Tensor::empty(p.keep_shape, {DType::Int64, x.device(), false});
+  count_flops(x.numel());
+  if (out.numel() > 0) max_kernel(x.device(), x, out, arg);
   out = out.detach().reshape(p.out_shape);
-  Shape in_shape = x.shape();
-  DType dt = x.dtype();
-  return attach_grad(out, "max", {x}, [in_shape, arg_t, dt](const Tensor& g) -> std::vector<Tensor> {
-    Tensor dx = zeros(in_shape, g.options());
-    if (g.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-      cuda::scatter_add_flat(g, arg_t, dx);
-#endif
-      return {dx};
-    }
-    dispatch_float(dt, "max", [&](auto z) {
-      using T = decltype(z);
-      const int64_t* a = arg_t.data<int64_t>();
-      const T* pg = g.data<T>();
-      T* pd = dx.data<T>();
-      for (int64_t o = 0; o < arg_t.numel(); ++o) pd[a[o]] += pg[o];
-    });
+  Shape in_shape = x.shape(), keep = p.keep_shape;
+  return attach_grad(out, "max", {x}, [in_shape, keep, arg](const Tensor& g) -> std::vector<Tensor> {
+    Tensor dx = Tensor::empty(in_shape, g.options());
+    if (dx.numel() == 0) return {dx};
+    BroadcastIndex idx = reduce_index(in_shape, keep);
+    max_backward_kernel(g.device(), g, arg, dx, idx);
     return {dx};
   });
 }
@@ -296,21 +298,9 @@ Tensor argmax(const Tensor& x, int64_t axis, bool keepdim) {
   int64_t ax = normalize_axis(axis, x.dim(), "argmax");
   ReducePlan p = plan_reduce(x, {ax}, keepdim, "argmax");
   NEURN_CHECK(p.count > 0, "argmax: axis ", axis, " of ", shape_str(x.shape()), " is empty");
-  if (x.device().is_meta()) return Tensor::empty(p.out_shape, {DType::Int64, x.device(), false});
-  if (x.device().is_cuda()) {
-    Tensor arg_t = Tensor::empty(p.keep_shape, {DType::Int64, x.device(), false});
-#ifdef NEURN_WITH_CUDA
-    cuda::argmax(x, ax, arg_t);
-#endif
-    return arg_t.reshape(p.out_shape);
-  }
-  Tensor vals = Tensor::empty(p.keep_shape, x.options());
-  std::vector<int64_t> arg;
-  reduce_cpu(x, p, RKind::Max, vals, &arg);
-  // Flat input index -> index along the axis.
-  auto strides = contiguous_strides(x.shape());
-  for (auto& a : arg) a = (a / strides[ax]) % x.shape()[ax];
-  return from_vector(arg, p.out_shape, {DType::Int64, x.device(), false});
+  Tensor arg = Tensor::empty(p.keep_shape, {DType::Int64, x.device(), false});
+  if (arg.numel() > 0) argmax_kernel(x.device(), x, ax, arg);
+  return arg.reshape(p.out_shape);
 }
 
 }  // namespace neurn
