@@ -18,7 +18,7 @@
 #include "framework/cuda/conv_algo.h"
 #include "framework/cuda/cuda_autocast.h"
 #include "framework/cuda/cuda_check.h"
-#include "framework/cuda/cuda_conv.h"
+#include "framework/ops/conv_kernels.h"
 #include "framework/tensor.h"
 
 namespace neurn::cuda {
@@ -209,15 +209,18 @@ Precision precision_of(const Tensor& x) {
   return autocast_bf16() ? Precision::BF16 : Precision::F32;
 }
 
-// A bf16 copy of a float32 tensor's data (autocast), or its own data.
+// A bf16 copy of a float32 tensor's data (autocast), or its own data. A
+// weight's copy comes from autocast's cache (converted once per optimizer
+// step, cuda_autocast.h) when the weight is an optimizer's parameter.
 struct Operand {
   std::unique_ptr<DeviceBuffer> buf;
   const void* ptr = nullptr;
-  Operand(const Tensor& t, Precision prec) {
+  Operand(const Tensor& t, Precision prec, bool weight = false) {
     if (prec != Precision::BF16) {
       ptr = t.raw_data();
       return;
     }
+    if (weight && (ptr = autocast_weight_bf16(t.raw_data(), t.numel()))) return;
     buf = std::make_unique<DeviceBuffer>(static_cast<size_t>(t.numel()) * sizeof(__nv_bfloat16));
     convert(t.raw_data(), DType::Float32, buf->get(), DType::BFloat16, t.numel());
     ptr = buf->get();
@@ -241,8 +244,6 @@ struct Result {
   }
 };
 
-}  // namespace
-
 void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y,
                     const Conv2dOptions& opt) {
   check_conv_tensor(weight, "weight", x);
@@ -252,7 +253,7 @@ void conv2d_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, c
   DeviceGuard on_input(x.device().index);
   Precision prec = precision_of(x);
   ConvPlan& p = *plan_for(x, weight, opt, prec);
-  Operand xs(x, prec), ws(weight, prec);
+  Operand xs(x, prec), ws(weight, prec, /*weight=*/true);
   Result out(y, prec);
   if (!p.have_fwd) choose_forward(p, xs.ptr, ws.ptr, out.ptr);
   DeviceBuffer workspace(p.fwd_ws);
@@ -305,7 +306,7 @@ void conv2d_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, co
     }
   }
   if (dx.defined()) {
-    Operand ws(weight, prec);
+    Operand ws(weight, prec, /*weight=*/true);
     Result out(dx, prec);
     if (!p.have_bwd_data) choose_backward_data(p, ws.ptr, dys.ptr, out.ptr);
     DeviceBuffer workspace(p.bwd_data_ws);
@@ -323,5 +324,21 @@ void conv2d_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, co
     out.finish();
   }
 }
+
+// The registered kernels (framework/ops/conv_kernels.h).
+void conv2d_cuda(const Conv2dOptions& opt, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                 const Tensor& y) {
+  conv2d_forward(x, weight, bias, y, opt);
+}
+
+void conv2d_backward_cuda(const Conv2dOptions& opt, const Tensor& x, const Tensor& weight, const Tensor& dy,
+                          const Tensor& dx, const Tensor& dweight, const Tensor& dbias) {
+  conv2d_backward(x, weight, dy, dx, dweight, dbias, opt);
+}
+
+}  // namespace
+
+NEURN_REGISTER_KERNEL(::neurn::conv2d_kernel, DeviceType::CUDA, conv2d_cuda);
+NEURN_REGISTER_KERNEL(::neurn::conv2d_backward_kernel, DeviceType::CUDA, conv2d_backward_cuda);
 
 }  // namespace neurn::cuda

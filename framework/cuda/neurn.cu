@@ -1,5 +1,6 @@
-// NeuRN on CUDA (contract in framework/ops/neurn.h, launchers in
-// cuda_neurn.h). float32 data, double accumulation, cost independent of k.
+// NeuRN on CUDA (contract in framework/ops/neurn.h), registered in the tables
+// of framework/ops/neurn_kernels.h. float32 data, double accumulation, cost
+// independent of k.
 //
 // Forward, one block per plane group: for each plane, its mean (the shift),
 // then running window sums of y and y^2 along the rows (one thread per row)
@@ -14,7 +15,7 @@
 // transposed box sums (rows, then columns, folding mirrored positions back for
 // reflect) to get dL/dx = 2 (y * box(A) - box(B)).
 #include "framework/cuda/cuda_check.h"
-#include "framework/cuda/cuda_neurn.h"
+#include "framework/ops/neurn_kernels.h"
 #include "framework/cuda/neurn_sums.h"
 
 namespace neurn::cuda {
@@ -215,8 +216,6 @@ Geo make_geo(const NeuRNGeometry& g) {
   return o;
 }
 
-}  // namespace
-
 size_t neurn_scratch_doubles(const NeuRNGeometry& g) {
   const size_t planes = static_cast<size_t>(g.n * g.c);
   // per plane: two (H, W) arrays of sums, plus its maximum, argmax and dot
@@ -264,5 +263,43 @@ void neurn_backward(const NeuRNGeometry& g, const float* x, const float* out, co
       geo, x, out, mean, shift, group_max, group_arg, grad_out, plane_dot, dx, sums);
   NEURN_CUDA_CHECK_LAUNCH();
 }
+
+void check_float32(const Tensor& x) {
+  NEURN_CHECK(x.dtype() == DType::Float32, "neurn: dtype ", dtype_name(x.dtype()),
+              " is not supported on CUDA (expected float32; float64 runs on the CPU)");
+}
+
+// Scratch for the window sums, on x's device, freed (to the caching
+// allocator) when the call returns.
+Tensor scratch_for(const NeuRNGeometry& g, const Tensor& x) {
+  return Tensor::empty({static_cast<int64_t>(neurn_scratch_doubles(g))}, {DType::Float64, x.device(), false});
+}
+
+void neurn_cuda(const NeuRNGeometry& g, const Tensor& x, const Tensor& out, const Tensor& mean, const Tensor& shift,
+                const Tensor& gmax, const Tensor& garg) {
+  check_float32(x);
+  Tensor scratch = scratch_for(g, x);
+  neurn_forward(g, static_cast<const float*>(x.raw_data()), static_cast<float*>(out.raw_data()),
+                mean.defined() ? static_cast<float*>(mean.raw_data()) : nullptr, static_cast<double*>(shift.raw_data()),
+                static_cast<double*>(gmax.raw_data()), static_cast<int64_t*>(garg.raw_data()),
+                static_cast<double*>(scratch.raw_data()));
+}
+
+void neurn_backward_cuda(const NeuRNGeometry& g, const Tensor& x, const Tensor& out, const Tensor& mean,
+                         const Tensor& shift, const Tensor& gmax, const Tensor& garg, const Tensor& gout,
+                         const Tensor& dx) {
+  check_float32(x);
+  Tensor scratch = scratch_for(g, x);
+  neurn_backward(g, static_cast<const float*>(x.raw_data()), static_cast<const float*>(out.raw_data()),
+                 static_cast<const float*>(mean.raw_data()), static_cast<const double*>(shift.raw_data()),
+                 static_cast<const double*>(gmax.raw_data()), static_cast<const int64_t*>(garg.raw_data()),
+                 static_cast<const float*>(gout.raw_data()), static_cast<float*>(dx.raw_data()),
+                 static_cast<double*>(scratch.raw_data()));
+}
+
+}  // namespace
+
+NEURN_REGISTER_KERNEL(::neurn::neurn_kernel, DeviceType::CUDA, neurn_cuda);
+NEURN_REGISTER_KERNEL(::neurn::neurn_backward_kernel, DeviceType::CUDA, neurn_backward_cuda);
 
 }  // namespace neurn::cuda

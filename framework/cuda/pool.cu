@@ -1,15 +1,24 @@
-// Pooling and upsampling kernels. These are the backend's own rather than
+// Pooling and upsampling kernels, registered in the tables of
+// framework/ops/pool_kernels.h. These are the backend's own rather than
 // cuDNN's: cuDNN pooling has no ceil mode, no PyTorch divisor for windows
 // that overhang the padded border, and no stated rule for ties in the max
-// backward, and the contract of framework/cuda/cuda_pool.h (PyTorch's
-// semantics, which the CPU implements) needs all three. Forward: one thread
-// per output. Backward: one thread per output scattering into a zeroed dx
-// with atomicAdd (windows may overlap).
+// backward, and the contract (PyTorch's semantics, which the CPU implements)
+// needs all three. The window and tap arithmetic is the NEURN_HD code of
+// framework/ops/pool_math.h and upsample_math.h, which the CPU runs too.
+//
+// Forward: one thread per output. Backward, two ways:
+// - by default one thread per output scattering into a zeroed dx with
+//   atomicAdd (windows may overlap): fast, but the order of the additions
+//   into one input changes from run to run, and so may its last bits;
+// - with NEURN_DETERMINISTIC=1 one thread per input gathering from the
+//   outputs whose windows contain it (max_pool_grad_at, avg_pool_grad_at,
+//   adaptive_grad_at, upsample_grad_at), in a fixed order and without
+//   atomics: the same bits on every run, and the same bits as the CPU.
 #include <cmath>
 
 #include "framework/cuda/cuda_check.h"
-#include "framework/cuda/cuda_pool.h"
-#include "framework/ops/pool_math.h"
+#include "framework/cuda/cuda_device.h"
+#include "framework/ops/pool_kernels.h"
 #include "framework/ops/upsample_math.h"
 #include "framework/tensor.h"
 
@@ -21,156 +30,157 @@ namespace {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
-struct PoolGeom {
-  int64_t planes, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw;
-  bool include_pad;
-};
+// ---- max pooling ------------------------------------------------------------------
 
-PoolGeom geom(const Tensor& x, const Tensor& y, const Pool2dOptions& o) {
-  PoolGeom g;
-  g.planes = x.size(0) * x.size(1), g.H = x.size(2), g.W = x.size(3), g.Ho = y.size(2), g.Wo = y.size(3);
-  g.kh = o.kernel[0], g.kw = o.kernel[1];
-  g.sh = o.stride[0] ? o.stride[0] : o.kernel[0], g.sw = o.stride[1] ? o.stride[1] : o.kernel[1];
-  g.ph = o.padding[0], g.pw = o.padding[1];
-  g.include_pad = o.count_include_pad;
-  return g;
-}
-
-// Flat in-plane index of the first maximum of output o's window (NaN wins
-// once, as on the CPU).
+// Writes y and, when idx is not null, the flat in-plane index of the first
+// maximum (NaN wins once, as on the CPU: pool_beats).
 template <typename T>
-__device__ int64_t window_argmax(const PoolGeom& g, const T* xp, int64_t oh, int64_t ow) {
-  const PoolSpan sh = pool_span(oh, g.H, g.kh, g.sh, g.ph), sw = pool_span(ow, g.W, g.kw, g.sw, g.pw);
-  const int64_t h0 = sh.begin, h1 = sh.end, w0 = sw.begin, w1 = sw.end;
-  int64_t best_i = h0 * g.W + w0;
-  T best = xp[best_i];
-  for (int64_t h = h0; h < h1; ++h)
-    for (int64_t w = w0; w < w1; ++w) {
-      T v = xp[h * g.W + w];
-      if (pool_beats(v, best)) {
-        best = v;
-        best_i = h * g.W + w;
+__global__ void max_pool_forward_kernel(PoolGeometry g, const T* __restrict__ x, T* __restrict__ y,
+                                        int64_t* __restrict__ idx) {
+  NEURN_GRID_STRIDE(i, g.planes * g.Ho * g.Wo) {
+    const int64_t ow = i % g.Wo, oh = (i / g.Wo) % g.Ho, plane = i / (g.Wo * g.Ho);
+    const T* xp = x + plane * g.H * g.W;
+    const PoolSpan sh = pool_span(oh, g.H, g.kh, g.sh, g.ph), sw = pool_span(ow, g.W, g.kw, g.sw, g.pw);
+    int64_t best_i = sh.begin * g.W + sw.begin;
+    T best = xp[best_i];
+    for (int64_t h = sh.begin; h < sh.end; ++h)
+      for (int64_t w = sw.begin; w < sw.end; ++w) {
+        const T v = xp[h * g.W + w];
+        if (pool_beats(v, best)) {
+          best = v;
+          best_i = h * g.W + w;
+        }
       }
-    }
-  return best_i;
-}
-
-template <typename T>
-__global__ void max_pool_forward_kernel(PoolGeom g, const T* __restrict__ x, T* __restrict__ y) {
-  NEURN_GRID_STRIDE(i, g.planes * g.Ho * g.Wo) {
-    int64_t ow = i % g.Wo, oh = (i / g.Wo) % g.Ho, plane = i / (g.Wo * g.Ho);
-    const T* xp = x + plane * g.H * g.W;
-    y[i] = xp[window_argmax(g, xp, oh, ow)];
+    y[i] = best;
+    if (idx) idx[i] = best_i;
   }
 }
 
 template <typename T>
-__global__ void max_pool_backward_kernel(PoolGeom g, const T* __restrict__ x, const T* __restrict__ dy,
-                                         T* __restrict__ dx) {
+__global__ void max_pool_scatter_kernel(PoolGeometry g, const T* __restrict__ dy, const int64_t* __restrict__ idx,
+                                        T* __restrict__ dx) {
   NEURN_GRID_STRIDE(i, g.planes * g.Ho * g.Wo) {
-    int64_t ow = i % g.Wo, oh = (i / g.Wo) % g.Ho, plane = i / (g.Wo * g.Ho);
-    int64_t off = plane * g.H * g.W;
-    atomicAdd(dx + off + window_argmax(g, x + off, oh, ow), dy[i]);
+    const int64_t plane = i / (g.Wo * g.Ho);
+    atomicAdd(dx + plane * g.H * g.W + idx[i], dy[i]);
   }
 }
 
-// PyTorch's window and divisor: pool_span and pool_divisor of
-// framework/ops/pool_math.h, the functions the CPU loops call.
-struct AvgWindow {
-  int64_t h0, h1, w0, w1, divisor;
-};
-
-__device__ AvgWindow avg_window(const PoolGeom& g, int64_t oh, int64_t ow) {
-  const PoolSpan h = pool_span(oh, g.H, g.kh, g.sh, g.ph), w = pool_span(ow, g.W, g.kw, g.sw, g.pw);
-  return {h.begin, h.end, w.begin, w.end, pool_divisor(h, w, g.include_pad)};
+template <typename T>
+__global__ void max_pool_gather_kernel(PoolGeometry g, const T* __restrict__ dy, const int64_t* __restrict__ idx,
+                                       T* __restrict__ dx) {
+  NEURN_GRID_STRIDE(i, g.planes * g.H * g.W) {
+    const int64_t w = i % g.W, h = (i / g.W) % g.H, plane = i / (g.W * g.H);
+    const int64_t off = plane * g.Ho * g.Wo;
+    dx[i] = max_pool_grad_at(g, dy + off, idx + off, h, w);
+  }
 }
 
+// ---- average pooling ------------------------------------------------------------------
+
 template <typename T>
-__global__ void avg_pool_forward_kernel(PoolGeom g, const T* __restrict__ x, T* __restrict__ y) {
+__global__ void avg_pool_forward_kernel(PoolGeometry g, bool include_pad, const T* __restrict__ x,
+                                        T* __restrict__ y) {
   NEURN_GRID_STRIDE(i, g.planes * g.Ho * g.Wo) {
-    int64_t ow = i % g.Wo, oh = (i / g.Wo) % g.Ho, plane = i / (g.Wo * g.Ho);
+    const int64_t ow = i % g.Wo, oh = (i / g.Wo) % g.Ho, plane = i / (g.Wo * g.Ho);
     const T* xp = x + plane * g.H * g.W;
-    AvgWindow a = avg_window(g, oh, ow);
+    const PoolSpan sh = pool_span(oh, g.H, g.kh, g.sh, g.ph), sw = pool_span(ow, g.W, g.kw, g.sw, g.pw);
+    const int64_t d = pool_divisor(sh, sw, include_pad);
     T acc = 0;
-    for (int64_t h = a.h0; h < a.h1; ++h)
-      for (int64_t w = a.w0; w < a.w1; ++w) acc += xp[h * g.W + w];
-    y[i] = a.divisor > 0 ? acc / static_cast<T>(a.divisor) : T(0);
+    for (int64_t h = sh.begin; h < sh.end; ++h)
+      for (int64_t w = sw.begin; w < sw.end; ++w) acc += xp[h * g.W + w];
+    y[i] = d > 0 ? acc / static_cast<T>(d) : T(0);
   }
 }
 
 template <typename T>
-__global__ void avg_pool_backward_kernel(PoolGeom g, const T* __restrict__ dy, T* __restrict__ dx) {
+__global__ void avg_pool_scatter_kernel(PoolGeometry g, bool include_pad, const T* __restrict__ dy,
+                                        T* __restrict__ dx) {
   NEURN_GRID_STRIDE(i, g.planes * g.Ho * g.Wo) {
-    int64_t ow = i % g.Wo, oh = (i / g.Wo) % g.Ho, plane = i / (g.Wo * g.Ho);
-    AvgWindow a = avg_window(g, oh, ow);
-    if (a.divisor <= 0) continue;
-    T v = dy[i] / static_cast<T>(a.divisor);
+    const int64_t ow = i % g.Wo, oh = (i / g.Wo) % g.Ho, plane = i / (g.Wo * g.Ho);
+    const PoolSpan sh = pool_span(oh, g.H, g.kh, g.sh, g.ph), sw = pool_span(ow, g.W, g.kw, g.sw, g.pw);
+    const int64_t d = pool_divisor(sh, sw, include_pad);
+    if (d <= 0) continue;
+    const T v = dy[i] / static_cast<T>(d);
     T* dxp = dx + plane * g.H * g.W;
-    for (int64_t h = a.h0; h < a.h1; ++h)
-      for (int64_t w = a.w0; w < a.w1; ++w) atomicAdd(dxp + h * g.W + w, v);
+    for (int64_t h = sh.begin; h < sh.end; ++h)
+      for (int64_t w = sw.begin; w < sw.end; ++w) atomicAdd(dxp + h * g.W + w, v);
   }
 }
 
-// Adaptive windows: adaptive_span of framework/ops/pool_math.h.
-__device__ __forceinline__ int64_t adaptive_start(int64_t i, int64_t in, int64_t out) {
-  return adaptive_span(i, in, out).begin;
+template <typename T>
+__global__ void avg_pool_gather_kernel(PoolGeometry g, bool include_pad, const T* __restrict__ dy,
+                                       T* __restrict__ dx) {
+  NEURN_GRID_STRIDE(i, g.planes * g.H * g.W) {
+    const int64_t w = i % g.W, h = (i / g.W) % g.H, plane = i / (g.W * g.H);
+    dx[i] = avg_pool_grad_at(g, include_pad, dy + plane * g.Ho * g.Wo, h, w);
+  }
 }
-__device__ __forceinline__ int64_t adaptive_end(int64_t i, int64_t in, int64_t out) {
-  return adaptive_span(i, in, out).end;
-}
+
+// ---- adaptive average pooling ------------------------------------------------------------
 
 template <typename T>
 __global__ void adaptive_forward_kernel(int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo,
                                         const T* __restrict__ x, T* __restrict__ y) {
   NEURN_GRID_STRIDE(i, planes * Ho * Wo) {
-    int64_t ow = i % Wo, oh = (i / Wo) % Ho, plane = i / (Wo * Ho);
-    int64_t h0 = adaptive_start(oh, H, Ho), h1 = adaptive_end(oh, H, Ho);
-    int64_t w0 = adaptive_start(ow, W, Wo), w1 = adaptive_end(ow, W, Wo);
+    const int64_t ow = i % Wo, oh = (i / Wo) % Ho, plane = i / (Wo * Ho);
+    const PoolSpan sh = adaptive_span(oh, H, Ho), sw = adaptive_span(ow, W, Wo);
     const T* xp = x + plane * H * W;
     T acc = 0;
-    for (int64_t h = h0; h < h1; ++h)
-      for (int64_t w = w0; w < w1; ++w) acc += xp[h * W + w];
-    y[i] = acc / static_cast<T>((h1 - h0) * (w1 - w0));
+    for (int64_t h = sh.begin; h < sh.end; ++h)
+      for (int64_t w = sw.begin; w < sw.end; ++w) acc += xp[h * W + w];
+    y[i] = acc / static_cast<T>((sh.end - sh.begin) * (sw.end - sw.begin));
   }
 }
 
 template <typename T>
-__global__ void adaptive_backward_kernel(int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo,
-                                         const T* __restrict__ dy, T* __restrict__ dx) {
+__global__ void adaptive_scatter_kernel(int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo,
+                                        const T* __restrict__ dy, T* __restrict__ dx) {
   NEURN_GRID_STRIDE(i, planes * Ho * Wo) {
-    int64_t ow = i % Wo, oh = (i / Wo) % Ho, plane = i / (Wo * Ho);
-    int64_t h0 = adaptive_start(oh, H, Ho), h1 = adaptive_end(oh, H, Ho);
-    int64_t w0 = adaptive_start(ow, W, Wo), w1 = adaptive_end(ow, W, Wo);
-    T v = dy[i] / static_cast<T>((h1 - h0) * (w1 - w0));
+    const int64_t ow = i % Wo, oh = (i / Wo) % Ho, plane = i / (Wo * Ho);
+    const PoolSpan sh = adaptive_span(oh, H, Ho), sw = adaptive_span(ow, W, Wo);
+    const T v = dy[i] / static_cast<T>((sh.end - sh.begin) * (sw.end - sw.begin));
     T* dxp = dx + plane * H * W;
-    for (int64_t h = h0; h < h1; ++h)
-      for (int64_t w = w0; w < w1; ++w) atomicAdd(dxp + h * W + w, v);
+    for (int64_t h = sh.begin; h < sh.end; ++h)
+      for (int64_t w = sw.begin; w < sw.end; ++w) atomicAdd(dxp + h * W + w, v);
   }
 }
 
 template <typename T>
-__global__ void upsample_forward_kernel(int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo, bool bilinear, bool align,
-                                        const T* __restrict__ x, T* __restrict__ y) {
+__global__ void adaptive_gather_kernel(int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo,
+                                       const T* __restrict__ dy, T* __restrict__ dx) {
+  NEURN_GRID_STRIDE(i, planes * H * W) {
+    const int64_t w = i % W, h = (i / W) % H, plane = i / (W * H);
+    dx[i] = adaptive_grad_at(H, W, Ho, Wo, dy + plane * Ho * Wo, h, w);
+  }
+}
+
+// ---- upsampling -------------------------------------------------------------------------
+
+template <typename T>
+__global__ void upsample_forward_kernel(int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo, bool bilinear,
+                                        bool align, const T* __restrict__ x, T* __restrict__ y) {
   NEURN_GRID_STRIDE(i, planes * Ho * Wo) {
-    int64_t ow = i % Wo, oh = (i / Wo) % Ho, plane = i / (Wo * Ho);
-    UpsampleTap th = upsample_tap(oh, H, Ho, bilinear, align), tw = upsample_tap(ow, W, Wo, bilinear, align);
+    const int64_t ow = i % Wo, oh = (i / Wo) % Ho, plane = i / (Wo * Ho);
+    const UpsampleTap th = upsample_tap(oh, H, Ho, bilinear, align), tw = upsample_tap(ow, W, Wo, bilinear, align);
     const T* r0 = x + plane * H * W + th.i0 * W;
     const T* r1 = x + plane * H * W + th.i1 * W;
-    T a0 = static_cast<T>(th.l0), a1 = static_cast<T>(th.l1), b0 = static_cast<T>(tw.l0), b1 = static_cast<T>(tw.l1);
+    const T a0 = static_cast<T>(th.l0), a1 = static_cast<T>(th.l1);
+    const T b0 = static_cast<T>(tw.l0), b1 = static_cast<T>(tw.l1);
     y[i] = a0 * (b0 * r0[tw.i0] + b1 * r0[tw.i1]) + a1 * (b0 * r1[tw.i0] + b1 * r1[tw.i1]);
   }
 }
 
 template <typename T>
-__global__ void upsample_backward_kernel(int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo, bool bilinear, bool align,
-                                         const T* __restrict__ dy, T* __restrict__ dx) {
+__global__ void upsample_scatter_kernel(int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo, bool bilinear,
+                                        bool align, const T* __restrict__ dy, T* __restrict__ dx) {
   NEURN_GRID_STRIDE(i, planes * Ho * Wo) {
-    int64_t ow = i % Wo, oh = (i / Wo) % Ho, plane = i / (Wo * Ho);
-    UpsampleTap th = upsample_tap(oh, H, Ho, bilinear, align), tw = upsample_tap(ow, W, Wo, bilinear, align);
+    const int64_t ow = i % Wo, oh = (i / Wo) % Ho, plane = i / (Wo * Ho);
+    const UpsampleTap th = upsample_tap(oh, H, Ho, bilinear, align), tw = upsample_tap(ow, W, Wo, bilinear, align);
     T* r0 = dx + plane * H * W + th.i0 * W;
     T* r1 = dx + plane * H * W + th.i1 * W;
-    T a0 = static_cast<T>(th.l0), a1 = static_cast<T>(th.l1), b0 = static_cast<T>(tw.l0), b1 = static_cast<T>(tw.l1);
-    T v = dy[i];
+    const T a0 = static_cast<T>(th.l0), a1 = static_cast<T>(th.l1);
+    const T b0 = static_cast<T>(tw.l0), b1 = static_cast<T>(tw.l1);
+    const T v = dy[i];
     atomicAdd(r0 + tw.i0, a0 * b0 * v);
     atomicAdd(r0 + tw.i1, a0 * b1 * v);
     atomicAdd(r1 + tw.i0, a1 * b0 * v);
@@ -178,127 +188,150 @@ __global__ void upsample_backward_kernel(int64_t planes, int64_t H, int64_t W, i
   }
 }
 
-void check_pair(const Tensor& a, const Tensor& b, const char* op) {
-  NEURN_CHECK(a.device().is_cuda() && b.device() == a.device(), op, ": tensors are on ", a.device().str(), " and ",
-              b.device().str(), " (expected both on the same cuda device)");
-  NEURN_CHECK(a.dtype() == b.dtype(), op, ": dtypes differ: ", dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
+template <typename T>
+__global__ void upsample_gather_kernel(int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo, bool bilinear,
+                                       bool align, const T* __restrict__ dy, T* __restrict__ dx) {
+  NEURN_GRID_STRIDE(i, planes * H * W) {
+    const int64_t w = i % W, h = (i / W) % H, plane = i / (W * H);
+    const UpsampleRange rh = upsample_inverse_span(h, H, Ho, bilinear, align);
+    const UpsampleRange rw = upsample_inverse_span(w, W, Wo, bilinear, align);
+    dx[i] = upsample_grad_at(H, W, Ho, Wo, bilinear, align, dy + plane * Ho * Wo, h, w, rh, rw);
+  }
 }
 
 void zero(const Tensor& t) { fill(t.raw_data(), t.dtype(), t.numel(), 0.0); }
 
-}  // namespace
+template <typename T>
+const T* in(const Tensor& t) {
+  return static_cast<const T*>(t.raw_data());
+}
+template <typename T>
+T* out(const Tensor& t) {
+  return static_cast<T*>(t.raw_data());
+}
 
-void max_pool2d_forward(const Tensor& x, const Tensor& y, const Pool2dOptions& opt) {
-  check_pair(x, y, "max_pool2d");
-  PoolGeom g = geom(x, y, opt);
-  int64_t n = y.numel();
+// ---- the registered kernels ---------------------------------------------------------------
+
+void max_pool2d_cuda(const PoolGeometry& g, const Tensor& x, const Tensor& y, const Tensor& idx) {
+  const int64_t n = y.numel();
   if (n == 0) return;
   dispatch_real(x.dtype(), "max_pool2d", [&](auto z) {
     using T = decltype(z);
-    max_pool_forward_kernel<T><<<grid_for(n), 256, 0, stream()>>>(g, static_cast<const T*>(x.raw_data()),
-                                                                  static_cast<T*>(y.raw_data()));
+    max_pool_forward_kernel<T><<<grid_for(n), 256, 0, stream()>>>(g, in<T>(x), out<T>(y),
+                                                                  idx.defined() ? out<int64_t>(idx) : nullptr);
     NEURN_CUDA_CHECK_LAUNCH();
   });
 }
 
-void max_pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& dx,
-                         const Pool2dOptions& opt) {
-  check_pair(x, dy, "max_pool2d backward");
-  check_pair(x, dx, "max_pool2d backward");
-  PoolGeom g = geom(x, y, opt);
-  zero(dx);
-  int64_t n = dy.numel();
-  if (n == 0) return;
-  dispatch_real(x.dtype(), "max_pool2d backward", [&](auto z) {
+void max_pool2d_backward_cuda(const PoolGeometry& g, const Tensor& dy, const Tensor& idx, const Tensor& dx) {
+  dispatch_real(dx.dtype(), "max_pool2d backward", [&](auto z) {
     using T = decltype(z);
-    max_pool_backward_kernel<T><<<grid_for(n), 256, 0, stream()>>>(g, static_cast<const T*>(x.raw_data()),
-                                                                   static_cast<const T*>(dy.raw_data()),
-                                                                   static_cast<T*>(dx.raw_data()));
+    if (deterministic()) {
+      max_pool_gather_kernel<T><<<grid_for(dx.numel()), 256, 0, stream()>>>(g, in<T>(dy), in<int64_t>(idx),
+                                                                             out<T>(dx));
+    } else {
+      zero(dx);
+      if (dy.numel() == 0) return;
+      max_pool_scatter_kernel<T><<<grid_for(dy.numel()), 256, 0, stream()>>>(g, in<T>(dy), in<int64_t>(idx),
+                                                                              out<T>(dx));
+    }
     NEURN_CUDA_CHECK_LAUNCH();
   });
 }
 
-void avg_pool2d_forward(const Tensor& x, const Tensor& y, const Pool2dOptions& opt) {
-  check_pair(x, y, "avg_pool2d");
-  PoolGeom g = geom(x, y, opt);
-  int64_t n = y.numel();
+void avg_pool2d_cuda(const PoolGeometry& g, bool include_pad, const Tensor& x, const Tensor& y) {
+  const int64_t n = y.numel();
   if (n == 0) return;
   dispatch_real(x.dtype(), "avg_pool2d", [&](auto z) {
     using T = decltype(z);
-    avg_pool_forward_kernel<T><<<grid_for(n), 256, 0, stream()>>>(g, static_cast<const T*>(x.raw_data()),
-                                                                  static_cast<T*>(y.raw_data()));
+    avg_pool_forward_kernel<T><<<grid_for(n), 256, 0, stream()>>>(g, include_pad, in<T>(x), out<T>(y));
     NEURN_CUDA_CHECK_LAUNCH();
   });
 }
 
-void avg_pool2d_backward(const Tensor& dy, const Tensor& dx, const Pool2dOptions& opt) {
-  check_pair(dx, dy, "avg_pool2d backward");
-  PoolGeom g = geom(dx, dy, opt);
-  zero(dx);
-  int64_t n = dy.numel();
-  if (n == 0) return;
+void avg_pool2d_backward_cuda(const PoolGeometry& g, bool include_pad, const Tensor& dy, const Tensor& dx) {
   dispatch_real(dx.dtype(), "avg_pool2d backward", [&](auto z) {
     using T = decltype(z);
-    avg_pool_backward_kernel<T><<<grid_for(n), 256, 0, stream()>>>(g, static_cast<const T*>(dy.raw_data()),
-                                                                   static_cast<T*>(dx.raw_data()));
+    if (deterministic()) {
+      avg_pool_gather_kernel<T><<<grid_for(dx.numel()), 256, 0, stream()>>>(g, include_pad, in<T>(dy), out<T>(dx));
+    } else {
+      zero(dx);
+      if (dy.numel() == 0) return;
+      avg_pool_scatter_kernel<T><<<grid_for(dy.numel()), 256, 0, stream()>>>(g, include_pad, in<T>(dy), out<T>(dx));
+    }
     NEURN_CUDA_CHECK_LAUNCH();
   });
 }
 
-void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y) {
-  check_pair(x, y, "adaptive_avg_pool2d");
-  int64_t n = y.numel();
+void adaptive_avg_pool2d_cuda(const Tensor& x, const Tensor& y) {
+  const int64_t n = y.numel();
   if (n == 0) return;
   dispatch_real(x.dtype(), "adaptive_avg_pool2d", [&](auto z) {
     using T = decltype(z);
-    adaptive_forward_kernel<T><<<grid_for(n), 256, 0, stream()>>>(
-        x.size(0) * x.size(1), x.size(2), x.size(3), y.size(2), y.size(3), static_cast<const T*>(x.raw_data()),
-        static_cast<T*>(y.raw_data()));
+    adaptive_forward_kernel<T><<<grid_for(n), 256, 0, stream()>>>(x.size(0) * x.size(1), x.size(2), x.size(3),
+                                                                  y.size(2), y.size(3), in<T>(x), out<T>(y));
     NEURN_CUDA_CHECK_LAUNCH();
   });
 }
 
-void adaptive_avg_pool2d_backward(const Tensor& dy, const Tensor& dx) {
-  check_pair(dx, dy, "adaptive_avg_pool2d backward");
-  zero(dx);
-  int64_t n = dy.numel();
-  if (n == 0) return;
+void adaptive_avg_pool2d_backward_cuda(const Tensor& dy, const Tensor& dx) {
+  const int64_t planes = dx.size(0) * dx.size(1), H = dx.size(2), W = dx.size(3), Ho = dy.size(2), Wo = dy.size(3);
   dispatch_real(dx.dtype(), "adaptive_avg_pool2d backward", [&](auto z) {
     using T = decltype(z);
-    adaptive_backward_kernel<T><<<grid_for(n), 256, 0, stream()>>>(
-        dx.size(0) * dx.size(1), dx.size(2), dx.size(3), dy.size(2), dy.size(3), static_cast<const T*>(dy.raw_data()),
-        static_cast<T*>(dx.raw_data()));
+    if (deterministic()) {
+      adaptive_gather_kernel<T><<<grid_for(dx.numel()), 256, 0, stream()>>>(planes, H, W, Ho, Wo, in<T>(dy),
+                                                                              out<T>(dx));
+    } else {
+      zero(dx);
+      if (dy.numel() == 0) return;
+      adaptive_scatter_kernel<T><<<grid_for(dy.numel()), 256, 0, stream()>>>(planes, H, W, Ho, Wo, in<T>(dy),
+                                                                               out<T>(dx));
+    }
     NEURN_CUDA_CHECK_LAUNCH();
   });
 }
 
-void upsample_forward(const Tensor& x, const Tensor& y, UpsampleMode mode, bool align_corners) {
-  check_pair(x, y, "upsample");
-  int64_t n = y.numel();
+void upsample_cuda(UpsampleMode mode, bool align_corners, const Tensor& x, const Tensor& y) {
+  const int64_t n = y.numel();
   if (n == 0) return;
-  bool bilinear = mode == UpsampleMode::Bilinear;
+  const bool bilinear = mode == UpsampleMode::Bilinear;
   dispatch_real(x.dtype(), "upsample", [&](auto z) {
     using T = decltype(z);
-    upsample_forward_kernel<T><<<grid_for(n), 256, 0, stream()>>>(
-        x.size(0) * x.size(1), x.size(2), x.size(3), y.size(2), y.size(3), bilinear, align_corners,
-        static_cast<const T*>(x.raw_data()), static_cast<T*>(y.raw_data()));
+    upsample_forward_kernel<T><<<grid_for(n), 256, 0, stream()>>>(x.size(0) * x.size(1), x.size(2), x.size(3),
+                                                                  y.size(2), y.size(3), bilinear, align_corners,
+                                                                  in<T>(x), out<T>(y));
     NEURN_CUDA_CHECK_LAUNCH();
   });
 }
 
-void upsample_backward(const Tensor& dy, const Tensor& dx, UpsampleMode mode, bool align_corners) {
-  check_pair(dx, dy, "upsample backward");
-  zero(dx);
-  int64_t n = dy.numel();
-  if (n == 0) return;
-  bool bilinear = mode == UpsampleMode::Bilinear;
+void upsample_backward_cuda(UpsampleMode mode, bool align_corners, const Tensor& dy, const Tensor& dx) {
+  const bool bilinear = mode == UpsampleMode::Bilinear;
+  const int64_t planes = dx.size(0) * dx.size(1), H = dx.size(2), W = dx.size(3), Ho = dy.size(2), Wo = dy.size(3);
   dispatch_real(dx.dtype(), "upsample backward", [&](auto z) {
     using T = decltype(z);
-    upsample_backward_kernel<T><<<grid_for(n), 256, 0, stream()>>>(
-        dx.size(0) * dx.size(1), dx.size(2), dx.size(3), dy.size(2), dy.size(3), bilinear, align_corners,
-        static_cast<const T*>(dy.raw_data()), static_cast<T*>(dx.raw_data()));
+    if (deterministic()) {
+      upsample_gather_kernel<T><<<grid_for(dx.numel()), 256, 0, stream()>>>(planes, H, W, Ho, Wo, bilinear,
+                                                                              align_corners, in<T>(dy), out<T>(dx));
+    } else {
+      zero(dx);
+      if (dy.numel() == 0) return;
+      upsample_scatter_kernel<T><<<grid_for(dy.numel()), 256, 0, stream()>>>(planes, H, W, Ho, Wo, bilinear,
+                                                                               align_corners, in<T>(dy), out<T>(dx));
+    }
     NEURN_CUDA_CHECK_LAUNCH();
   });
 }
+
+}  // namespace
+
+NEURN_REGISTER_KERNEL(::neurn::max_pool2d_kernel, DeviceType::CUDA, max_pool2d_cuda);
+NEURN_REGISTER_KERNEL(::neurn::max_pool2d_backward_kernel, DeviceType::CUDA, max_pool2d_backward_cuda);
+NEURN_REGISTER_KERNEL(::neurn::avg_pool2d_kernel, DeviceType::CUDA, avg_pool2d_cuda);
+NEURN_REGISTER_KERNEL(::neurn::avg_pool2d_backward_kernel, DeviceType::CUDA, avg_pool2d_backward_cuda);
+NEURN_REGISTER_KERNEL(::neurn::adaptive_avg_pool2d_kernel, DeviceType::CUDA, adaptive_avg_pool2d_cuda);
+NEURN_REGISTER_KERNEL(::neurn::adaptive_avg_pool2d_backward_kernel, DeviceType::CUDA,
+                      adaptive_avg_pool2d_backward_cuda);
+NEURN_REGISTER_KERNEL(::neurn::upsample_kernel, DeviceType::CUDA, upsample_cuda);
+NEURN_REGISTER_KERNEL(::neurn::upsample_backward_kernel, DeviceType::CUDA, upsample_backward_cuda);
 
 }  // namespace neurn::cuda

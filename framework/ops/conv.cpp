@@ -1,14 +1,13 @@
-// conv2d: validation, FLOP count and dispatch; the CPU kernels are im2col +
-// OpenBLAS gemm (framework/ops/conv_cpu.h), with a direct loop when each
-// output channel reads a single input channel (depthwise).
+// conv2d: validation, FLOP count and the kernel tables (conv_kernels.h); the
+// CPU kernels registered here are im2col + OpenBLAS gemm
+// (framework/ops/conv_cpu.h), with a direct loop when each output channel
+// reads a single input channel (depthwise); CUDA's are in cuda/conv.cu.
 #include "framework/ops/conv.h"
 
 #include "framework/autograd.h"
 #include "framework/flops.h"
 #include "framework/ops/conv_cpu.h"
-#ifdef NEURN_WITH_CUDA
-#include "framework/cuda/cuda_conv.h"
-#endif
+#include "framework/ops/conv_kernels.h"
 
 namespace neurn {
 
@@ -67,26 +66,58 @@ cpu::ConvGeom conv_geometry(const Tensor& x, const Tensor& w, const Tensor& b, c
   return g;
 }
 
+// The geometry of a conv2d from its tensors: input x, weight, and the
+// output (or output gradient) y, whose shape holds H_out, W_out.
+cpu::ConvGeom geom_of(const Conv2dOptions& opt, const Tensor& x, const Tensor& w, const Tensor& y) {
+  cpu::ConvGeom g;
+  g.N = x.size(0), g.C = x.size(1), g.H = x.size(2), g.W = x.size(3);
+  g.Cout = w.size(0), g.kh = w.size(2), g.kw = w.size(3);
+  g.sh = opt.stride[0], g.sw = opt.stride[1], g.ph = opt.padding[0], g.pw = opt.padding[1];
+  g.dh = opt.dilation[0], g.dw = opt.dilation[1], g.groups = opt.groups;
+  g.Ho = y.size(2), g.Wo = y.size(3);
+  return g;
+}
+
+template <typename T>
+T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+void conv2d_cpu(const Conv2dOptions& opt, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y) {
+  const cpu::ConvGeom g = geom_of(opt, x, w, y);
+  dispatch_float(x.dtype(), "conv2d", [&](auto z) {
+    using T = decltype(z);
+    cpu::conv2d_forward<T>(g, x.data<T>(), w.data<T>(), data_or_null<T>(b), y.data<T>());
+  });
+}
+
+void conv2d_backward_cpu(const Conv2dOptions& opt, const Tensor& x, const Tensor& w, const Tensor& dy,
+                         const Tensor& dx, const Tensor& dw, const Tensor& db) {
+  const cpu::ConvGeom g = geom_of(opt, x, w, dy);
+  dispatch_float(w.dtype(), "conv2d backward", [&](auto z) {
+    using T = decltype(z);
+    // x's data only for dw: with dw undefined x may be a tensor that only
+    // gives the shape (conv_transpose2d's forward).
+    cpu::conv2d_backward<T>(g, dw.defined() ? x.data<T>() : nullptr, w.data<T>(), dy.data<T>(), data_or_null<T>(dx),
+                            data_or_null<T>(dw), data_or_null<T>(db));
+  });
+}
+
 }  // namespace
+
+NEURN_DEFINE_KERNEL(conv2d_kernel, void(const Conv2dOptions& opt, const Tensor& x, const Tensor& weight,
+                                        const Tensor& bias, const Tensor& y));
+NEURN_DEFINE_KERNEL(conv2d_backward_kernel,
+                    void(const Conv2dOptions& opt, const Tensor& x, const Tensor& weight, const Tensor& dy,
+                         const Tensor& dx, const Tensor& dweight, const Tensor& dbias));
+NEURN_REGISTER_KERNEL(conv2d_kernel, DeviceType::CPU, conv2d_cpu);
+NEURN_REGISTER_KERNEL(conv2d_backward_kernel, DeviceType::CPU, conv2d_backward_cpu);
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& opt) {
   cpu::ConvGeom g = conv_geometry(x, weight, bias, opt);
-  Tensor y = Tensor::empty({g.N, g.Cout, g.Ho, g.Wo}, x.options());
+  Tensor y = Tensor::empty({g.N, g.Cout, g.Ho, g.Wo}, x.options());  // (N, C_out, H_out, W_out)
   count_flops(2 * g.N * g.Cout * g.P() * g.K() + (bias.defined() ? g.N * g.Cout * g.P() : 0));
-  if (x.device().is_meta()) return y;
-  if (y.numel() > 0) {
-    if (x.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-      cuda::conv2d_forward(x, weight, bias, y, opt);
-#endif
-    } else {
-      dispatch_float(x.dtype(), "conv2d", [&](auto z) {
-        using T = decltype(z);
-        cpu::conv2d_forward<T>(g, x.data<T>(), weight.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
-                               y.data<T>());
-      });
-    }
-  }
+  if (y.numel() > 0) conv2d_kernel(x.device(), opt, x, weight, bias, y);
   SavedTensor xs(x, "conv2d", "input"), ws(weight, "conv2d", "weight");
   bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
   return attach_grad(y, "conv2d", {x, weight, bias},
@@ -95,18 +126,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                        Tensor dx = need_x ? Tensor::empty(xd.shape(), xd.options()) : Tensor();
                        Tensor dw = need_w ? Tensor::empty(wd.shape(), wd.options()) : Tensor();
                        Tensor db = need_b ? Tensor::empty({g.Cout}, wd.options()) : Tensor();
-                       if (xd.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-                         cuda::conv2d_backward(xd, wd, dy, dx, dw, db, opt);
-#endif
-                       } else {
-                         dispatch_float(xd.dtype(), "conv2d backward", [&](auto z) {
-                           using T = decltype(z);
-                           cpu::conv2d_backward<T>(g, xd.data<T>(), wd.data<T>(), dy.data<T>(),
-                                                   need_x ? dx.data<T>() : nullptr, need_w ? dw.data<T>() : nullptr,
-                                                   need_b ? db.data<T>() : nullptr);
-                         });
-                       }
+                       conv2d_backward_kernel(xd.device(), opt, xd, wd, dy, dx, dw, db);
                        return {dx, dw, db};
                      });
 }

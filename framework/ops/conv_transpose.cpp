@@ -5,21 +5,19 @@
 //   forward        y  = conv2d backward-data (weight, dy := x)
 //   d/dx           dx = conv2d forward (dy_t, weight)
 //   d/dweight      dw = conv2d backward-filter (input := dy_t, dy := x)
-// on the CPU (im2col/col2im + OpenBLAS, framework/ops/conv_cpu.h) and on CUDA
-// (cuDNN, framework/cuda/cuda_conv.h), where backward-data is the forward of a
-// transposed convolution.
+// through conv2d's kernel tables (framework/ops/conv_kernels.h): im2col/col2im
+// + OpenBLAS on the CPU, cuDNN on CUDA, where backward-data is the forward of
+// a transposed convolution.
 #include "framework/ops/conv_transpose.h"
 
 #include "framework/autograd.h"
 #include "framework/flops.h"
 #include "framework/ops/conv.h"
 #include "framework/ops/conv_cpu.h"
+#include "framework/ops/conv_kernels.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/reduce.h"
 #include "framework/ops/shape_ops.h"
-#ifdef NEURN_WITH_CUDA
-#include "framework/cuda/cuda_conv.h"
-#endif
 
 namespace neurn {
 
@@ -97,28 +95,16 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
   // Every input value meets every tap of its group's C_out / groups filters:
   // the same multiply-adds as the equivalent conv2d.
   count_flops(2 * g.N * g.Cout * g.P() * g.K());
-  if (!x.device().is_meta() && y.numel() > 0) {
-    if (x.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-      // y's shape describes the equivalent conv2d's input; its data is not read.
-      cuda::conv2d_backward(y, weight, x, y, {}, {}, copt);
-#endif
-    } else {
-      dispatch_float(x.dtype(), "conv_transpose2d", [&](auto z) {
-        using T = decltype(z);
-        cpu::conv2d_backward<T>(g, nullptr, weight.data<T>(), x.data<T>(), y.data<T>(), nullptr, nullptr);
-      });
-    }
-  }
+  // y's shape describes the equivalent conv2d's input; its data is not read.
+  if (y.numel() > 0) conv2d_backward_kernel(x.device(), copt, y, weight, x, y, {}, {});
   if (bias.defined()) {  // counts its N C_out H_out W_out additions, on meta too
     NoGradGuard no_grad;
     y = add(y, reshape(bias.detach(), {1, g.C, 1, 1}));
   }
-  if (x.device().is_meta()) return y;
   SavedTensor xs(x, "conv_transpose2d", "input"), ws(weight, "conv_transpose2d", "weight");
   bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
   return attach_grad(y, "conv_transpose2d", {x, weight, bias},
-                     [xs, ws, g, copt, need_x, need_w, need_b](const Tensor& dy) -> std::vector<Tensor> {
+                     [xs, ws, copt, need_x, need_w, need_b](const Tensor& dy) -> std::vector<Tensor> {
                        const Tensor &xd = xs.get(), &wd = ws.get();
                        // dy (N, C_out, H_out, W_out)
                        NoGradGuard no_grad;
@@ -126,20 +112,8 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
                        Tensor dw = need_w ? Tensor::empty(wd.shape(), wd.options()) : Tensor();
                        Tensor db = need_b ? sum(dy, {0, 2, 3}) : Tensor();
                        if (!need_x && !need_w) return {dx, dw, db};
-                       if (xd.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-                         if (need_x) cuda::conv2d_forward(dy, wd, {}, dx, copt);
-                         if (need_w) cuda::conv2d_backward(dy, wd, xd, {}, dw, {}, copt);
-#endif
-                       } else {
-                         dispatch_float(xd.dtype(), "conv_transpose2d backward", [&](auto z) {
-                           using T = decltype(z);
-                           if (need_x) cpu::conv2d_forward<T>(g, dy.data<T>(), wd.data<T>(), nullptr, dx.data<T>());
-                           if (need_w)
-                             cpu::conv2d_backward<T>(g, dy.data<T>(), wd.data<T>(), xd.data<T>(), nullptr,
-                                                     dw.data<T>(), nullptr);
-                         });
-                       }
+                       if (need_x) conv2d_kernel(xd.device(), copt, dy, wd, {}, dx);
+                       if (need_w) conv2d_backward_kernel(xd.device(), copt, dy, wd, xd, {}, dw, {});
                        return {dx, dw, db};
                      });
 }

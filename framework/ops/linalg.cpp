@@ -1,5 +1,6 @@
-// matmul (batched, broadcast batch axes) and linear, over OpenBLAS on the CPU
-// and cuBLAS on CUDA through one row-major strided-batched GEMM.
+// matmul (batched, broadcast batch axes) and linear, through one row-major
+// strided-batched GEMM kernel (linalg_kernels.h): OpenBLAS on the CPU
+// (registered here), cuBLAS on CUDA (framework/cuda/linalg.cu).
 #include "framework/ops/linalg.h"
 
 #include <cblas.h>
@@ -9,25 +10,16 @@
 
 #include "framework/autograd.h"
 #include "framework/flops.h"
+#include "framework/ops/linalg_kernels.h"
 #include "framework/ops/parallel_cpu.h"
 #include "framework/ops/reduce.h"
 #include "framework/ops/shape_ops.h"
-#ifdef NEURN_WITH_CUDA
-#include "framework/cuda/cuda_linalg.h"
-#endif
 
 namespace neurn {
 
 namespace {
 
-struct Gemm {
-  bool trans_a = false, trans_b = false;
-  int64_t m = 0, n = 0, k = 0;
-  int64_t lda = 0, ldb = 0, ldc = 0;
-  int64_t stride_a = 0, stride_b = 0, stride_c = 0;
-  int64_t batch = 1;
-  double alpha = 1.0, beta = 0.0;
-};
+using Gemm = GemmArgs;
 
 void gemm_cpu(const Gemm& g, const Tensor& a, const Tensor& b, const Tensor& c) {
   if (g.m == 0 || g.n == 0) return;
@@ -76,16 +68,27 @@ void gemm_cpu(const Gemm& g, const Tensor& a, const Tensor& b, const Tensor& c) 
   });
 }
 
+void fill_rows_cpu(const Tensor& bias, const Tensor& y) {
+  const size_t row_bytes = static_cast<size_t>(bias.numel()) * dtype_size(y.dtype());
+  const int64_t rows = y.numel() / bias.numel();
+  char* py = static_cast<char*>(y.raw_data());
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(py + r * row_bytes, bias.raw_data(), row_bytes);
+}
+
+void sum_rows_cpu(const Tensor& g, const Tensor& db) {
+  const int64_t n = db.numel(), rows = g.numel() / n;
+  dispatch_float(g.dtype(), "linear", [&](auto z) {
+    using T = decltype(z);
+    const T* pg = g.data<T>();
+    T* pd = db.data<T>();
+    std::fill(pd, pd + n, T(0));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < n; ++j) pd[j] += pg[r * n + j];
+  });
+}
+
 void run_gemm(const Gemm& g, const Tensor& a, const Tensor& b, const Tensor& c) {
-  if (c.device().is_meta() || c.numel() == 0) return;
-  if (c.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-    cuda::gemm(c.dtype(), g.trans_a, g.trans_b, g.m, g.n, g.k, g.alpha, a.raw_data(), g.lda, g.stride_a, b.raw_data(),
-               g.ldb, g.stride_b, g.beta, c.raw_data(), g.ldc, g.stride_c, g.batch);
-#endif
-    return;
-  }
-  gemm_cpu(g, a, b, c);
+  if (c.numel() > 0) gemm_kernel(c.device(), g, a, b, c);
 }
 
 Shape batch_of(const Tensor& x) { return Shape(x.shape().begin(), x.shape().end() - 2); }
@@ -202,6 +205,13 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
 
 }  // namespace
 
+NEURN_DEFINE_KERNEL(gemm_kernel, void(const GemmArgs& g, const Tensor& a, const Tensor& b, const Tensor& c));
+NEURN_DEFINE_KERNEL(fill_rows_kernel, void(const Tensor& bias, const Tensor& y));
+NEURN_DEFINE_KERNEL(sum_rows_kernel, void(const Tensor& g, const Tensor& db));
+NEURN_REGISTER_KERNEL(gemm_kernel, DeviceType::CPU, gemm_cpu);
+NEURN_REGISTER_KERNEL(fill_rows_kernel, DeviceType::CPU, fill_rows_cpu);
+NEURN_REGISTER_KERNEL(sum_rows_kernel, DeviceType::CPU, sum_rows_cpu);
+
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_pair(a, b, "matmul");
   NEURN_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both operands need at least 1 dimension, got ",
@@ -253,17 +263,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   g.lda = in_f;
   g.ldb = in_f;
   g.ldc = out_f;
-  if (bias.defined() && !x.device().is_meta() && y.numel() > 0) {
+  if (bias.defined() && y.numel() > 0) {
     // Start from the bias in every row and let the GEMM add x W^T (beta = 1).
     g.beta = 1.0;
-    if (x.device().is_cpu()) {
-      size_t row_bytes = static_cast<size_t>(out_f) * dtype_size(x.dtype());
-      char* py = static_cast<char*>(y.raw_data());
-      for (int64_t r = 0; r < rows; ++r) std::memcpy(py + r * row_bytes, bias.raw_data(), row_bytes);
-    } else {
-      NoGradGuard ng;
-      y.copy_(expand(bias.detach(), {rows, out_f}).reshape(out_shape));
-    }
+    fill_rows_kernel(y.device(), bias, y);
   }
   run_gemm(g, x, weight, y);
 
@@ -281,19 +284,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                        if (gx) grads[0] = batched_product(g2, false, ws.get(), false, {}).reshape(x_shape);  // g W
                        if (gw) grads[1] = batched_product(g2, true, xs.get().reshape({rows, in_f}), false, {});  // g^T x
                        if (gbias) {
-                         if (gy.device().is_cpu()) {
-                           Tensor db = zeros({out_f}, gy.options());
-                           dispatch_float(gy.dtype(), "linear", [&](auto z) {
-                             using T = decltype(z);
-                             const T* pg = g2.data<T>();
-                             T* pd = db.data<T>();
-                             for (int64_t r = 0; r < rows; ++r)
-                               for (int64_t j = 0; j < out_f; ++j) pd[j] += pg[r * out_f + j];
-                           });
-                           grads[2] = db;
-                         } else {
-                           grads[2] = sum(g2, {0});
-                         }
+                         Tensor db = Tensor::empty({out_f}, gy.options());  // (out_f)
+                         if (out_f > 0) sum_rows_kernel(gy.device(), g2, db);
+                         grads[2] = db;
                        }
                        return grads;
                      });

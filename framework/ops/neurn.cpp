@@ -9,10 +9,8 @@
 
 #include "framework/autograd.h"
 #include "framework/flops.h"
+#include "framework/ops/neurn_kernels.h"
 #include "framework/ops/parallel_cpu.h"
-#ifdef NEURN_WITH_CUDA
-#include "framework/cuda/cuda_neurn.h"
-#endif
 
 namespace neurn {
 
@@ -584,48 +582,76 @@ void backward_cpu(const Geom& g, const T* x, const T* out, const T* mean, const 
   });
 }
 
-Geom make_geom(const Tensor& x, const NeuRNOptions& opt) {
-  Geom g;
-  g.N = x.size(0);
-  g.C = x.size(1);
-  g.H = x.size(2);
-  g.W = x.size(3);
-  g.k = opt.k;
-  g.r = opt.k / 2;
-  g.pad = opt.padding;
-  g.eps = opt.eps;
+NeuRNGeometry make_geometry(const Tensor& x, const NeuRNOptions& opt) {
+  NeuRNGeometry c;
+  c.n = x.size(0);
+  c.c = x.size(1);
+  c.h = x.size(2);
+  c.w = x.size(3);
+  c.r = opt.k / 2;
+  c.padding = static_cast<int>(opt.padding);
   switch (opt.max_scope) {
     case NeuRNScope::Image:
-      g.planes_per_group = g.C;
+      c.planes_per_group = c.c;
       break;
     case NeuRNScope::Channel:
-      g.planes_per_group = 1;
+      c.planes_per_group = 1;
       break;
     case NeuRNScope::Batch:
-      g.planes_per_group = g.N * g.C;
+      c.planes_per_group = c.n * c.c;
       break;
   }
-  g.groups = g.planes_per_group > 0 ? g.N * g.C / g.planes_per_group : 0;
+  c.groups = c.planes_per_group > 0 ? c.n * c.c / c.planes_per_group : 0;
+  c.eps = opt.eps;
+  return c;
+}
+
+Geom cpu_geom(const NeuRNGeometry& c) {
+  Geom g;
+  g.N = c.n;
+  g.C = c.c;
+  g.H = c.h;
+  g.W = c.w;
+  g.r = c.r;
+  g.k = 2 * c.r + 1;
+  g.pad = static_cast<NeuRNPadding>(c.padding);
+  g.eps = c.eps;
+  g.planes_per_group = c.planes_per_group;
+  g.groups = c.groups;
   return g;
 }
 
-#ifdef NEURN_WITH_CUDA
-cuda::NeuRNGeometry cuda_geom(const Geom& g) {
-  cuda::NeuRNGeometry c;
-  c.n = g.N;
-  c.c = g.C;
-  c.h = g.H;
-  c.w = g.W;
-  c.r = g.r;
-  c.padding = static_cast<int>(g.pad);
-  c.planes_per_group = g.planes_per_group;
-  c.groups = g.groups;
-  c.eps = g.eps;
-  return c;
+void neurn_cpu(const NeuRNGeometry& c, const Tensor& x, const Tensor& out, const Tensor& mean, const Tensor& shift,
+               const Tensor& gmax, const Tensor& garg) {
+  const Geom g = cpu_geom(c);
+  dispatch_float(x.dtype(), "neurn", [&](auto z) {
+    using T = decltype(z);
+    forward_cpu<T>(g, x.data<T>(), out.data<T>(), mean.defined() ? mean.data<T>() : nullptr, shift.data<double>(),
+                   gmax.data<double>(), garg.data<int64_t>());
+  });
 }
-#endif
+
+void neurn_backward_cpu(const NeuRNGeometry& c, const Tensor& x, const Tensor& out, const Tensor& mean,
+                        const Tensor& shift, const Tensor& gmax, const Tensor& garg, const Tensor& gout,
+                        const Tensor& dx) {
+  const Geom g = cpu_geom(c);
+  dispatch_float(x.dtype(), "neurn", [&](auto z) {
+    using T = decltype(z);
+    backward_cpu<T>(g, x.data<T>(), out.data<T>(), mean.data<T>(), shift.data<double>(), gmax.data<double>(),
+                    garg.data<int64_t>(), gout.data<T>(), dx.data<T>());
+  });
+}
 
 }  // namespace
+
+NEURN_DEFINE_KERNEL(neurn_kernel, void(const NeuRNGeometry& g, const Tensor& x, const Tensor& out, const Tensor& mean,
+                                       const Tensor& shift, const Tensor& group_max, const Tensor& group_arg));
+NEURN_DEFINE_KERNEL(neurn_backward_kernel,
+                    void(const NeuRNGeometry& g, const Tensor& x, const Tensor& out, const Tensor& mean,
+                         const Tensor& shift, const Tensor& group_max, const Tensor& group_arg,
+                         const Tensor& grad_out, const Tensor& dx));
+NEURN_REGISTER_KERNEL(neurn_kernel, DeviceType::CPU, neurn_cpu);
+NEURN_REGISTER_KERNEL(neurn_backward_kernel, DeviceType::CPU, neurn_backward_cpu);
 
 // ---- the op ------------------------------------------------------------------------
 
@@ -634,40 +660,21 @@ Tensor neurn_norm(const Tensor& x, const NeuRNOptions& opt) {
   NEURN_CHECK(x.defined(), "neurn: undefined input");
   NEURN_CHECK(x.dim() == 4, "neurn: expected x of shape (N, C, H, W), got ", shape_str(x.shape()));
   NEURN_CHECK(is_floating(x.dtype()), "neurn: expected a floating-point tensor, got ", dtype_name(x.dtype()));
-  Geom g = make_geom(x, opt);
+  const NeuRNGeometry g = make_geometry(x, opt);
   if (opt.padding == NeuRNPadding::Reflect && x.numel() > 0)
-    NEURN_CHECK(g.r < g.H && g.r < g.W, "neurn: reflect padding needs k / 2 < H and < W; got k = ", opt.k,
-                " for an image of ", g.H, " x ", g.W, " (input ", shape_str(x.shape()), ")");
-  Tensor out = Tensor::empty(x.shape(), x.options());
+    NEURN_CHECK(g.r < g.h && g.r < g.w, "neurn: reflect padding needs k / 2 < H and < W; got k = ", opt.k,
+                " for an image of ", g.h, " x ", g.w, " (input ", shape_str(x.shape()), ")");
+  Tensor out = Tensor::empty(x.shape(), x.options());  // (N, C, H, W)
   count_flops(kNeuRNFlopsPerElement * x.numel());
-  if (x.device().is_meta() || x.numel() == 0) return out;
+  if (x.numel() == 0) return out;
 
   const bool need_grad = any_requires_grad({x});
   TensorOptions f64{DType::Float64, x.device(), false};
-  Tensor mean = need_grad ? Tensor::empty(x.shape(), x.options()) : Tensor();
-  Tensor shift = Tensor::empty({g.N * g.C}, f64);
-  Tensor gmax = Tensor::empty({g.groups}, f64);
-  Tensor garg = Tensor::empty({g.groups}, {DType::Int64, x.device(), false});
-  if (x.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-    NEURN_CHECK(x.dtype() == DType::Float32, "neurn: dtype ", dtype_name(x.dtype()),
-                " is not supported on CUDA (expected float32; float64 runs on the CPU)");
-    cuda::NeuRNGeometry cg = cuda_geom(g);
-    Tensor scratch = Tensor::empty({static_cast<int64_t>(cuda::neurn_scratch_doubles(cg))}, f64);
-    cuda::neurn_forward(cg, static_cast<const float*>(x.raw_data()), static_cast<float*>(out.raw_data()),
-                        need_grad ? static_cast<float*>(mean.raw_data()) : nullptr,
-                        static_cast<double*>(shift.raw_data()), static_cast<double*>(gmax.raw_data()),
-                        static_cast<int64_t*>(garg.raw_data()), static_cast<double*>(scratch.raw_data()));
-#else
-    NEURN_FAIL("neurn: this build has no CUDA backend");
-#endif
-  } else {
-    dispatch_float(x.dtype(), "neurn", [&](auto z) {
-      using T = decltype(z);
-      forward_cpu<T>(g, x.data<T>(), out.data<T>(), need_grad ? mean.data<T>() : nullptr, shift.data<double>(),
-                     gmax.data<double>(), garg.data<int64_t>());
-    });
-  }
+  Tensor mean = need_grad ? Tensor::empty(x.shape(), x.options()) : Tensor();  // (N, C, H, W)
+  Tensor shift = Tensor::empty({g.n * g.c}, f64);                               // (N C)
+  Tensor gmax = Tensor::empty({g.groups}, f64);                                 // (groups)
+  Tensor garg = Tensor::empty({g.groups}, {DType::Int64, x.device(), false});   // (groups)
+  neurn_kernel(x.device(), g, x, out, mean, shift, gmax, garg);
   if (!need_grad) return out;
   SavedTensor xs(x, "neurn", "input"), os(out, "neurn", "output");
   return attach_grad(
@@ -675,24 +682,7 @@ Tensor neurn_norm(const Tensor& x, const NeuRNOptions& opt) {
         const Tensor &xd = xs.get(), &od = os.get();
         Tensor gout = gout_in.dtype() == xd.dtype() ? gout_in : gout_in.to(xd.dtype());
         Tensor dx = Tensor::empty(xd.shape(), xd.options());
-        if (xd.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-          cuda::NeuRNGeometry cg = cuda_geom(g);
-          Tensor scratch = Tensor::empty({static_cast<int64_t>(cuda::neurn_scratch_doubles(cg))},
-                                         {DType::Float64, xd.device(), false});
-          cuda::neurn_backward(cg, static_cast<const float*>(xd.raw_data()), static_cast<const float*>(od.raw_data()),
-                               static_cast<const float*>(mean.raw_data()), static_cast<const double*>(shift.raw_data()),
-                               static_cast<const double*>(gmax.raw_data()),
-                               static_cast<const int64_t*>(garg.raw_data()), static_cast<const float*>(gout.raw_data()),
-                               static_cast<float*>(dx.raw_data()), static_cast<double*>(scratch.raw_data()));
-#endif
-          return {dx};
-        }
-        dispatch_float(xd.dtype(), "neurn", [&](auto z) {
-          using T = decltype(z);
-          backward_cpu<T>(g, xd.data<T>(), od.data<T>(), mean.data<T>(), shift.data<double>(), gmax.data<double>(),
-                          garg.data<int64_t>(), gout.data<T>(), dx.data<T>());
-        });
+        neurn_backward_kernel(xd.device(), g, xd, od, mean, shift, gmax, garg, gout, dx);
         return {dx};
       });
 }

@@ -1,6 +1,8 @@
 // Pooling and upsampling: max/avg pooling with PyTorch's window rules,
 // adaptive and global average pooling, nearest and bilinear upsampling.
-// CPU loops run one (n, c) plane per task; CUDA goes to framework/cuda.
+// The front functions check, shape and call the kernel tables
+// (pool_kernels.h); the CPU kernels below run one (n, c) plane per task, the
+// CUDA ones are in framework/cuda/pool.cu.
 #include "framework/ops/pool.h"
 
 #include <algorithm>
@@ -12,22 +14,15 @@
 #include "framework/flops.h"
 #include "framework/ops/conv.h"
 #include "framework/ops/parallel_cpu.h"
+#include "framework/ops/pool_kernels.h"
 #include "framework/ops/pool_math.h"
 #include "framework/ops/reduce.h"
 #include "framework/ops/shape_ops.h"
 #include "framework/ops/upsample_math.h"
-#ifdef NEURN_WITH_CUDA
-#include "framework/cuda/cuda_pool.h"
-#endif
 
 namespace neurn {
 
 namespace {
-
-struct PoolGeom {
-  int64_t planes = 0, H = 0, W = 0, Ho = 0, Wo = 0;
-  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0;
-};
 
 void check_4d(const Tensor& x, const char* op) {
   NEURN_CHECK(x.defined(), op, ": undefined input");
@@ -54,8 +49,8 @@ Pool2dOptions resolve(const Tensor& x, Pool2dOptions o, const char* op) {
   return o;
 }
 
-PoolGeom pool_geom(const Tensor& x, const Pool2dOptions& o) {
-  PoolGeom g;
+PoolGeometry pool_geom(const Tensor& x, const Pool2dOptions& o) {
+  PoolGeometry g;
   g.planes = x.size(0) * x.size(1), g.H = x.size(2), g.W = x.size(3);
   g.kh = o.kernel[0], g.kw = o.kernel[1], g.sh = o.stride[0], g.sw = o.stride[1];
   g.ph = o.padding[0], g.pw = o.padding[1];
@@ -68,7 +63,7 @@ PoolGeom pool_geom(const Tensor& x, const Pool2dOptions& o) {
 
 // idx: flat index inside the input plane of each output's first maximum.
 template <typename T>
-void max_pool_forward(const PoolGeom& g, const T* x, T* y, int32_t* idx) {
+void max_pool_forward(const PoolGeometry& g, const T* x, T* y, int64_t* idx) {
   const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
   // 2x2 windows with stride 2 inside the input (the usual case): no clipping.
   const bool k2 = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 && 2 * g.Ho <= g.H &&
@@ -77,22 +72,22 @@ void max_pool_forward(const PoolGeom& g, const T* x, T* y, int32_t* idx) {
     for (int64_t plane = p0; plane < p1; ++plane) {
       const T* xp = x + plane * HW;
       T* yp = y + plane * P;
-      int32_t* ip = idx ? idx + plane * P : nullptr;
+      int64_t* ip = idx ? idx + plane * P : nullptr;
       if (k2) {
         for (int64_t oh = 0; oh < g.Ho; ++oh) {
           const T* r0 = xp + 2 * oh * g.W;
           const T* r1 = r0 + g.W;
-          const int32_t base0 = static_cast<int32_t>(2 * oh * g.W), base1 = static_cast<int32_t>(base0 + g.W);
+          const int64_t base0 = 2 * oh * g.W, base1 = base0 + g.W;
           // Selects instead of branches (random data would mispredict half
           // of them); a NaN, never seen in practice, takes the general rule.
           for (int64_t ow = 0; ow < g.Wo; ++ow) {
-            const int32_t i = static_cast<int32_t>(2 * ow);
+            const int64_t i = 2 * ow;
             const T a = r0[i], b = r0[i + 1], c = r1[i], d = r1[i + 1];
             T best = a;
-            int32_t bi = base0 + i;
+            int64_t bi = base0 + i;
             if (std::isnan(a) | std::isnan(b) | std::isnan(c) | std::isnan(d)) {
               const T v[4] = {a, b, c, d};
-              const int32_t at[4] = {base0 + i, base0 + i + 1, base1 + i, base1 + i + 1};
+              const int64_t at[4] = {base0 + i, base0 + i + 1, base1 + i, base1 + i + 1};
               for (int k = 1; k < 4; ++k)
                 if (pool_beats(v[k], best)) best = v[k], bi = at[k];
             } else {
@@ -120,15 +115,22 @@ void max_pool_forward(const PoolGeom& g, const T* x, T* y, int32_t* idx) {
               if (pool_beats(v, best)) best = v, best_i = h * g.W + w;
             }
           yp[oh * g.Wo + ow] = best;
-          if (ip) ip[oh * g.Wo + ow] = static_cast<int32_t>(best_i);
+          if (ip) ip[oh * g.Wo + ow] = best_i;
         }
       }
     }
   });
 }
 
+// The CPU backward of pooling and upsampling scatters each output into its
+// window, one task per plane (no two threads write one input, so it is
+// deterministic). The gather of pool_math.h / upsample_math.h, which the
+// deterministic CUDA kernels run, gives the same bits (the outputs reach an
+// input in the same order: tests/framework/test_pool_gather.cpp) but was
+// measured 1.5-7x slower here (it recomputes windows or taps per input
+// element; docs/engine-bench.md), so the CPU keeps the scatter.
 template <typename T>
-void max_pool_backward(const PoolGeom& g, const T* dy, const int32_t* idx, T* dx) {
+void max_pool_backward(const PoolGeometry& g, const T* dy, const int64_t* idx, T* dx) {
   const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
   cpu::parallel_for(g.planes, HW + P, [&](int64_t p0, int64_t p1) {
     for (int64_t plane = p0; plane < p1; ++plane) {
@@ -141,59 +143,50 @@ void max_pool_backward(const PoolGeom& g, const T* dy, const int32_t* idx, T* dx
 
 // ---- average pooling ----------------------------------------------------------
 
-// The window and PyTorch's divisor (pool_span, pool_divisor of
-// framework/ops/pool_math.h, shared with the CUDA kernels).
-struct AvgWindow {
-  int64_t h0, h1, w0, w1;
-  double divisor;
-};
-
-inline AvgWindow avg_window(const PoolGeom& g, int64_t oh, int64_t ow, bool include_pad) {
-  const PoolSpan h = pool_span(oh, g.H, g.kh, g.sh, g.ph), w = pool_span(ow, g.W, g.kw, g.sw, g.pw);
-  return {h.begin, h.end, w.begin, w.end, static_cast<double>(pool_divisor(h, w, include_pad))};
-}
-
 template <typename T>
-void avg_pool_forward(const PoolGeom& g, bool include_pad, const T* x, T* y) {
+void avg_pool_forward(const PoolGeometry& g, bool include_pad, const T* x, T* y) {
   const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
   cpu::parallel_for(g.planes, P * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
     for (int64_t plane = p0; plane < p1; ++plane) {
       const T* xp = x + plane * HW;
-      for (int64_t oh = 0; oh < g.Ho; ++oh)
+      for (int64_t oh = 0; oh < g.Ho; ++oh) {
+        const PoolSpan sh = pool_span(oh, g.H, g.kh, g.sh, g.ph);
         for (int64_t ow = 0; ow < g.Wo; ++ow) {
-          AvgWindow a = avg_window(g, oh, ow, include_pad);
+          const PoolSpan sw = pool_span(ow, g.W, g.kw, g.sw, g.pw);
+          const int64_t d = pool_divisor(sh, sw, include_pad);
           T acc = 0;
-          for (int64_t h = a.h0; h < a.h1; ++h)
-            for (int64_t w = a.w0; w < a.w1; ++w) acc += xp[h * g.W + w];
-          y[plane * P + oh * g.Wo + ow] = a.divisor > 0 ? acc / static_cast<T>(a.divisor) : T(0);
+          for (int64_t h = sh.begin; h < sh.end; ++h)
+            for (int64_t w = sw.begin; w < sw.end; ++w) acc += xp[h * g.W + w];
+          y[plane * P + oh * g.Wo + ow] = d > 0 ? acc / static_cast<T>(d) : T(0);
         }
+      }
     }
   });
 }
 
 template <typename T>
-void avg_pool_backward(const PoolGeom& g, bool include_pad, const T* dy, T* dx) {
+void avg_pool_backward(const PoolGeometry& g, bool include_pad, const T* dy, T* dx) {
   const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
   cpu::parallel_for(g.planes, HW + P * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
     for (int64_t plane = p0; plane < p1; ++plane) {
       T* dxp = dx + plane * HW;
       std::fill(dxp, dxp + HW, T(0));
-      for (int64_t oh = 0; oh < g.Ho; ++oh)
+      for (int64_t oh = 0; oh < g.Ho; ++oh) {
+        const PoolSpan sh = pool_span(oh, g.H, g.kh, g.sh, g.ph);
         for (int64_t ow = 0; ow < g.Wo; ++ow) {
-          AvgWindow a = avg_window(g, oh, ow, include_pad);
-          if (a.divisor <= 0) continue;
-          T v = dy[plane * P + oh * g.Wo + ow] / static_cast<T>(a.divisor);
-          for (int64_t h = a.h0; h < a.h1; ++h)
-            for (int64_t w = a.w0; w < a.w1; ++w) dxp[h * g.W + w] += v;
+          const PoolSpan sw = pool_span(ow, g.W, g.kw, g.sw, g.pw);
+          const int64_t d = pool_divisor(sh, sw, include_pad);
+          if (d <= 0) continue;
+          const T v = dy[plane * P + oh * g.Wo + ow] / static_cast<T>(d);
+          for (int64_t h = sh.begin; h < sh.end; ++h)
+            for (int64_t w = sw.begin; w < sw.end; ++w) dxp[h * g.W + w] += v;
         }
+      }
     }
   });
 }
 
 // ---- adaptive average pooling --------------------------------------------------
-
-inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return adaptive_span(i, in, out).begin; }
-inline int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return adaptive_span(i, in, out).end; }
 
 template <typename T>
 void adaptive_forward(int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t Wo, const T* x, T* y) {
@@ -201,13 +194,13 @@ void adaptive_forward(int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t 
     for (int64_t plane = p0; plane < p1; ++plane) {
       const T* xp = x + plane * H * W;
       for (int64_t oh = 0; oh < Ho; ++oh) {
-        int64_t h0 = adaptive_start(oh, H, Ho), h1 = adaptive_end(oh, H, Ho);
+        const PoolSpan sh = adaptive_span(oh, H, Ho);
         for (int64_t ow = 0; ow < Wo; ++ow) {
-          int64_t w0 = adaptive_start(ow, W, Wo), w1 = adaptive_end(ow, W, Wo);
+          const PoolSpan sw = adaptive_span(ow, W, Wo);
           T acc = 0;
-          for (int64_t h = h0; h < h1; ++h)
-            for (int64_t w = w0; w < w1; ++w) acc += xp[h * W + w];
-          y[(plane * Ho + oh) * Wo + ow] = acc / static_cast<T>((h1 - h0) * (w1 - w0));
+          for (int64_t h = sh.begin; h < sh.end; ++h)
+            for (int64_t w = sw.begin; w < sw.end; ++w) acc += xp[h * W + w];
+          y[(plane * Ho + oh) * Wo + ow] = acc / static_cast<T>((sh.end - sh.begin) * (sw.end - sw.begin));
         }
       }
     }
@@ -221,12 +214,12 @@ void adaptive_backward(int64_t planes, int64_t H, int64_t W, int64_t Ho, int64_t
       T* dxp = dx + plane * H * W;
       std::fill(dxp, dxp + H * W, T(0));
       for (int64_t oh = 0; oh < Ho; ++oh) {
-        int64_t h0 = adaptive_start(oh, H, Ho), h1 = adaptive_end(oh, H, Ho);
+        const PoolSpan sh = adaptive_span(oh, H, Ho);
         for (int64_t ow = 0; ow < Wo; ++ow) {
-          int64_t w0 = adaptive_start(ow, W, Wo), w1 = adaptive_end(ow, W, Wo);
-          T v = dy[(plane * Ho + oh) * Wo + ow] / static_cast<T>((h1 - h0) * (w1 - w0));
-          for (int64_t h = h0; h < h1; ++h)
-            for (int64_t w = w0; w < w1; ++w) dxp[h * W + w] += v;
+          const PoolSpan sw = adaptive_span(ow, W, Wo);
+          const T v = dy[(plane * Ho + oh) * Wo + ow] / static_cast<T>((sh.end - sh.begin) * (sw.end - sw.begin));
+          for (int64_t h = sh.begin; h < sh.end; ++h)
+            for (int64_t w = sw.begin; w < sw.end; ++w) dxp[h * W + w] += v;
         }
       }
     }
@@ -273,6 +266,8 @@ void upsample_forward(int64_t planes, int64_t H, int64_t W, const Taps& th, cons
   });
 }
 
+// A scatter over the precomputed taps (see max_pool_backward for why not
+// the gather of upsample_grad_at).
 template <typename T>
 void upsample_backward(int64_t planes, int64_t H, int64_t W, const Taps& th, const Taps& tw, const T* dy, T* dx) {
   const int64_t Ho = static_cast<int64_t>(th.i0.size()), Wo = static_cast<int64_t>(tw.i0.size());
@@ -297,78 +292,129 @@ void upsample_backward(int64_t planes, int64_t H, int64_t W, const Taps& th, con
   });
 }
 
+// ---- the CPU kernels --------------------------------------------------------------
+
+void max_pool2d_cpu(const PoolGeometry& g, const Tensor& x, const Tensor& y, const Tensor& idx) {
+  dispatch_float(x.dtype(), "max_pool2d", [&](auto z) {
+    using T = decltype(z);
+    max_pool_forward<T>(g, x.data<T>(), y.data<T>(), idx.defined() ? idx.data<int64_t>() : nullptr);
+  });
+}
+
+void max_pool2d_backward_cpu(const PoolGeometry& g, const Tensor& dy, const Tensor& idx, const Tensor& dx) {
+  dispatch_float(dx.dtype(), "max_pool2d backward", [&](auto z) {
+    using T = decltype(z);
+    max_pool_backward<T>(g, dy.data<T>(), idx.data<int64_t>(), dx.data<T>());
+  });
+}
+
+void avg_pool2d_cpu(const PoolGeometry& g, bool include_pad, const Tensor& x, const Tensor& y) {
+  dispatch_float(x.dtype(), "avg_pool2d", [&](auto z) {
+    using T = decltype(z);
+    avg_pool_forward<T>(g, include_pad, x.data<T>(), y.data<T>());
+  });
+}
+
+void avg_pool2d_backward_cpu(const PoolGeometry& g, bool include_pad, const Tensor& dy, const Tensor& dx) {
+  dispatch_float(dx.dtype(), "avg_pool2d backward", [&](auto z) {
+    using T = decltype(z);
+    avg_pool_backward<T>(g, include_pad, dy.data<T>(), dx.data<T>());
+  });
+}
+
+void adaptive_avg_pool2d_cpu(const Tensor& x, const Tensor& y) {
+  dispatch_float(x.dtype(), "adaptive_avg_pool2d", [&](auto z) {
+    using T = decltype(z);
+    adaptive_forward<T>(x.size(0) * x.size(1), x.size(2), x.size(3), y.size(2), y.size(3), x.data<T>(), y.data<T>());
+  });
+}
+
+void adaptive_avg_pool2d_backward_cpu(const Tensor& dy, const Tensor& dx) {
+  dispatch_float(dx.dtype(), "adaptive_avg_pool2d backward", [&](auto z) {
+    using T = decltype(z);
+    adaptive_backward<T>(dx.size(0) * dx.size(1), dx.size(2), dx.size(3), dy.size(2), dy.size(3), dy.data<T>(),
+                         dx.data<T>());
+  });
+}
+
+const char* upsample_name(UpsampleMode mode, bool align_corners) {
+  return mode == UpsampleMode::Nearest ? "upsample (nearest)"
+         : align_corners               ? "upsample (bilinear, align_corners)"
+                                       : "upsample (bilinear)";
+}
+
+void upsample_cpu(UpsampleMode mode, bool align_corners, const Tensor& x, const Tensor& y) {
+  const Taps th = make_taps(x.size(2), y.size(2), mode, align_corners);
+  const Taps tw = make_taps(x.size(3), y.size(3), mode, align_corners);
+  dispatch_float(x.dtype(), upsample_name(mode, align_corners), [&](auto z) {
+    using T = decltype(z);
+    upsample_forward<T>(x.size(0) * x.size(1), x.size(2), x.size(3), th, tw, x.data<T>(), y.data<T>());
+  });
+}
+
+void upsample_backward_cpu(UpsampleMode mode, bool align_corners, const Tensor& dy, const Tensor& dx) {
+  const Taps th = make_taps(dx.size(2), dy.size(2), mode, align_corners);
+  const Taps tw = make_taps(dx.size(3), dy.size(3), mode, align_corners);
+  dispatch_float(dx.dtype(), upsample_name(mode, align_corners), [&](auto z) {
+    using T = decltype(z);
+    upsample_backward<T>(dx.size(0) * dx.size(1), dx.size(2), dx.size(3), th, tw, dy.data<T>(), dx.data<T>());
+  });
+}
+
 }  // namespace
+
+NEURN_DEFINE_KERNEL(max_pool2d_kernel, void(const PoolGeometry& g, const Tensor& x, const Tensor& y, const Tensor& idx));
+NEURN_DEFINE_KERNEL(max_pool2d_backward_kernel,
+                    void(const PoolGeometry& g, const Tensor& dy, const Tensor& idx, const Tensor& dx));
+NEURN_DEFINE_KERNEL(avg_pool2d_kernel,
+                    void(const PoolGeometry& g, bool count_include_pad, const Tensor& x, const Tensor& y));
+NEURN_DEFINE_KERNEL(avg_pool2d_backward_kernel,
+                    void(const PoolGeometry& g, bool count_include_pad, const Tensor& dy, const Tensor& dx));
+NEURN_DEFINE_KERNEL(adaptive_avg_pool2d_kernel, void(const Tensor& x, const Tensor& y));
+NEURN_DEFINE_KERNEL(adaptive_avg_pool2d_backward_kernel, void(const Tensor& dy, const Tensor& dx));
+NEURN_DEFINE_KERNEL(upsample_kernel, void(UpsampleMode mode, bool align_corners, const Tensor& x, const Tensor& y));
+NEURN_DEFINE_KERNEL(upsample_backward_kernel,
+                    void(UpsampleMode mode, bool align_corners, const Tensor& dy, const Tensor& dx));
+NEURN_REGISTER_KERNEL(max_pool2d_kernel, DeviceType::CPU, max_pool2d_cpu);
+NEURN_REGISTER_KERNEL(max_pool2d_backward_kernel, DeviceType::CPU, max_pool2d_backward_cpu);
+NEURN_REGISTER_KERNEL(avg_pool2d_kernel, DeviceType::CPU, avg_pool2d_cpu);
+NEURN_REGISTER_KERNEL(avg_pool2d_backward_kernel, DeviceType::CPU, avg_pool2d_backward_cpu);
+NEURN_REGISTER_KERNEL(adaptive_avg_pool2d_kernel, DeviceType::CPU, adaptive_avg_pool2d_cpu);
+NEURN_REGISTER_KERNEL(adaptive_avg_pool2d_backward_kernel, DeviceType::CPU, adaptive_avg_pool2d_backward_cpu);
+NEURN_REGISTER_KERNEL(upsample_kernel, DeviceType::CPU, upsample_cpu);
+NEURN_REGISTER_KERNEL(upsample_backward_kernel, DeviceType::CPU, upsample_backward_cpu);
 
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt) {
   Pool2dOptions o = resolve(x, opt, "max_pool2d");
-  PoolGeom g = pool_geom(x, o);
-  Tensor y = Tensor::empty({x.size(0), x.size(1), g.Ho, g.Wo}, x.options());
+  PoolGeometry g = pool_geom(x, o);
+  Tensor y = Tensor::empty({x.size(0), x.size(1), g.Ho, g.Wo}, x.options());  // (N, C, Ho, Wo)
   count_flops(y.numel() * g.kh * g.kw);  // one comparison per window element
-  if (x.device().is_meta()) return y;
   const bool need_grad = any_requires_grad({x});
-  if (x.device().is_cuda()) {
-    SavedTensor xs(x, "max_pool2d", "input"), ys(y, "max_pool2d", "output");
-#ifdef NEURN_WITH_CUDA
-    if (y.numel() > 0) cuda::max_pool2d_forward(x, y, o);
-#endif
-    return attach_grad(y, "max_pool2d", {x}, [xs, ys, o](const Tensor& dy) -> std::vector<Tensor> {
-      const Tensor &xd = xs.get(), &yd = ys.get();
-      (void)yd;  // read by the CUDA kernel only
-      Tensor dx = Tensor::empty(xd.shape(), xd.options());
-#ifdef NEURN_WITH_CUDA
-      if (dx.numel() > 0) cuda::max_pool2d_backward(xd, yd, dy, dx, o);
-#endif
-      return {dx};
-    });
-  }
-  auto idx = need_grad ? std::make_shared<std::vector<int32_t>>(static_cast<size_t>(y.numel())) : nullptr;
-  dispatch_float(x.dtype(), "max_pool2d", [&](auto z) {
-    using T = decltype(z);
-    max_pool_forward<T>(g, x.data<T>(), y.data<T>(), idx ? idx->data() : nullptr);
-  });
+  // (N, C, Ho, Wo) int64: each output's argmax in its input plane, all the
+  // backward needs (x itself is not kept).
+  Tensor idx = need_grad ? Tensor::empty(y.shape(), {DType::Int64, x.device(), false}) : Tensor();
+  if (y.numel() > 0) max_pool2d_kernel(x.device(), g, x, y, idx);
   Shape xshape = x.shape();
   TensorOptions xo = x.options();
   return attach_grad(y, "max_pool2d", {x}, [xshape, xo, g, idx](const Tensor& dy) -> std::vector<Tensor> {
     Tensor dx = Tensor::empty(xshape, xo);
-    dispatch_float(xo.dtype, "max_pool2d backward", [&](auto z) {
-      using T = decltype(z);
-      max_pool_backward<T>(g, dy.data<T>(), idx->data(), dx.data<T>());
-    });
+    if (dx.numel() > 0) max_pool2d_backward_kernel(xo.device, g, dy, idx, dx);
     return {dx};
   });
 }
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opt) {
   Pool2dOptions o = resolve(x, opt, "avg_pool2d");
-  PoolGeom g = pool_geom(x, o);
-  Tensor y = Tensor::empty({x.size(0), x.size(1), g.Ho, g.Wo}, x.options());
+  PoolGeometry g = pool_geom(x, o);
+  Tensor y = Tensor::empty({x.size(0), x.size(1), g.Ho, g.Wo}, x.options());  // (N, C, Ho, Wo)
   count_flops(y.numel() * g.kh * g.kw);  // one addition per window element
-  if (x.device().is_meta()) return y;
   const bool inc = o.count_include_pad;
-  if (x.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-    if (y.numel() > 0) cuda::avg_pool2d_forward(x, y, o);
-#endif
-  } else {
-    dispatch_float(x.dtype(), "avg_pool2d", [&](auto z) {
-      using T = decltype(z);
-      avg_pool_forward<T>(g, inc, x.data<T>(), y.data<T>());
-    });
-  }
+  if (y.numel() > 0) avg_pool2d_kernel(x.device(), g, inc, x, y);
   Shape xs = x.shape();
   TensorOptions xo = x.options();
-  return attach_grad(y, "avg_pool2d", {x}, [xs, xo, g, o, inc](const Tensor& dy) -> std::vector<Tensor> {
+  return attach_grad(y, "avg_pool2d", {x}, [xs, xo, g, inc](const Tensor& dy) -> std::vector<Tensor> {
     Tensor dx = Tensor::empty(xs, xo);
-    if (xo.device.is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-      if (dx.numel() > 0) cuda::avg_pool2d_backward(dy, dx, o);
-#endif
-    } else {
-      dispatch_float(xo.dtype, "avg_pool2d backward", [&](auto z) {
-        using T = decltype(z);
-        avg_pool_backward<T>(g, inc, dy.data<T>(), dx.data<T>());
-      });
-    }
+    if (dx.numel() > 0) avg_pool2d_backward_kernel(xo.device, g, inc, dy, dx);
     return {dx};
   });
 }
@@ -380,33 +426,14 @@ Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
   NEURN_CHECK(x.size(2) >= 1 && x.size(3) >= 1, "adaptive_avg_pool2d: empty spatial size in input ",
               shape_str(x.shape()));
   const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
-  Tensor y = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, x.options());
+  Tensor y = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, x.options());  // (N, C, out_h, out_w)
   count_flops(planes * std::max(H, out_h) * std::max(W, out_w));  // every input summed at least once
-  if (x.device().is_meta()) return y;
-  if (x.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-    if (y.numel() > 0) cuda::adaptive_avg_pool2d_forward(x, y);
-#endif
-  } else {
-    dispatch_float(x.dtype(), "adaptive_avg_pool2d", [&](auto z) {
-      using T = decltype(z);
-      adaptive_forward<T>(planes, H, W, out_h, out_w, x.data<T>(), y.data<T>());
-    });
-  }
+  if (y.numel() > 0) adaptive_avg_pool2d_kernel(x.device(), x, y);
   Shape xs = x.shape();
   TensorOptions xo = x.options();
-  return attach_grad(y, "adaptive_avg_pool2d", {x}, [xs, xo, out_h, out_w](const Tensor& dy) -> std::vector<Tensor> {
+  return attach_grad(y, "adaptive_avg_pool2d", {x}, [xs, xo](const Tensor& dy) -> std::vector<Tensor> {
     Tensor dx = Tensor::empty(xs, xo);
-    if (xo.device.is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-      if (dx.numel() > 0) cuda::adaptive_avg_pool2d_backward(dy, dx);
-#endif
-    } else {
-      dispatch_float(xo.dtype, "adaptive_avg_pool2d backward", [&](auto z) {
-        using T = decltype(z);
-        adaptive_backward<T>(xs[0] * xs[1], xs[2], xs[3], out_h, out_w, dy.data<T>(), dx.data<T>());
-      });
-    }
+    if (dx.numel() > 0) adaptive_avg_pool2d_backward_kernel(xo.device, dy, dx);
     return {dx};
   });
 }
@@ -426,40 +453,15 @@ Tensor upsample(const Tensor& x, int64_t out_h, int64_t out_w, UpsampleMode mode
   NEURN_CHECK(out_h >= 1 && out_w >= 1, "upsample: output size must be >= 1, got ", out_h, "x", out_w, " for input ",
               shape_str(x.shape()));
   NEURN_CHECK(x.size(2) >= 1 && x.size(3) >= 1, "upsample: empty spatial size in input ", shape_str(x.shape()));
-  const int64_t planes = x.size(0) * x.size(1), H = x.size(2), W = x.size(3);
-  Tensor y = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, x.options());
+  Tensor y = Tensor::empty({x.size(0), x.size(1), out_h, out_w}, x.options());  // (N, C, out_h, out_w)
   // Bilinear: 4 multiply-adds per output plus the weights; nearest copies.
   count_flops(mode == UpsampleMode::Bilinear ? 8 * y.numel() : 0);
-  if (x.device().is_meta()) return y;
-  const char* op = mode == UpsampleMode::Nearest ? "upsample (nearest)"
-                   : align_corners                ? "upsample (bilinear, align_corners)"
-                                                  : "upsample (bilinear)";
+  if (y.numel() > 0) upsample_kernel(x.device(), mode, align_corners, x, y);
   Shape xs = x.shape();
   TensorOptions xo = x.options();
-  if (x.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-    if (y.numel() > 0) cuda::upsample_forward(x, y, mode, align_corners);
-#endif
-    return attach_grad(y, "upsample", {x}, [xs, xo, mode, align_corners](const Tensor& dy) -> std::vector<Tensor> {
-      Tensor dx = Tensor::empty(xs, xo);
-#ifdef NEURN_WITH_CUDA
-      if (dx.numel() > 0) cuda::upsample_backward(dy, dx, mode, align_corners);
-#endif
-      return {dx};
-    });
-  }
-  auto th = std::make_shared<Taps>(make_taps(H, out_h, mode, align_corners));
-  auto tw = std::make_shared<Taps>(make_taps(W, out_w, mode, align_corners));
-  dispatch_float(x.dtype(), op, [&](auto z) {
-    using T = decltype(z);
-    upsample_forward<T>(planes, H, W, *th, *tw, x.data<T>(), y.data<T>());
-  });
-  return attach_grad(y, "upsample", {x}, [xs, xo, th, tw, op](const Tensor& dy) -> std::vector<Tensor> {
+  return attach_grad(y, "upsample", {x}, [xs, xo, mode, align_corners](const Tensor& dy) -> std::vector<Tensor> {
     Tensor dx = Tensor::empty(xs, xo);
-    dispatch_float(xo.dtype, op, [&](auto z) {
-      using T = decltype(z);
-      upsample_backward<T>(xs[0] * xs[1], xs[2], xs[3], *th, *tw, dy.data<T>(), dx.data<T>());
-    });
+    if (dx.numel() > 0) upsample_backward_kernel(xo.device, mode, align_corners, dy, dx);
     return {dx};
   });
 }

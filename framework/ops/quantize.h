@@ -19,7 +19,9 @@ namespace neurn {
 Tensor fake_quantize(const Tensor& x, double scale, int64_t qmin, int64_t qmax);
 
 // Per-tensor ranges from the data (taken without gradient), bits in 2..16;
-// bits >= 32 returns x itself (full precision); an all-zero x is returned as is.
+// bits >= 32 returns x itself (full precision); an all-zero x (unsigned: no positive
+// value) comes back unchanged, its gradient passed through. The range stays on
+// the device: the kernels read it there (no copy to the host).
 //   signed, symmetric (weights):        scale = max|x| / (2^(bits-1) - 1), q in +-(2^(bits-1) - 1)
 //   unsigned (activations after ReLU):  scale = max(x) / (2^bits - 1),     q in [0, 2^bits - 1]
 Tensor fake_quantize_symmetric(const Tensor& x, int bits);

@@ -46,4 +46,60 @@ NEURN_HD UpsampleTap upsample_tap(int64_t d, int64_t in, int64_t out, bool bilin
   return {i0, i1, 1.0 - l1, l1};
 }
 
+// The inverse of the taps: the outputs d in [0, out) that read input i
+// (i0(d) == i or i1(d) == i). i0 and i1 = min(i0 + 1, in - 1) never decrease
+// with d, so these are the d with i1(d) >= i and i0(d) <= i, one contiguous
+// range found by two binary searches over upsample_tap itself (no closed form
+// that could disagree with the float rounding of the taps).
+struct UpsampleRange {
+  int64_t begin, end;
+};
+
+NEURN_HD UpsampleRange upsample_inverse_span(int64_t i, int64_t in, int64_t out, bool bilinear, bool align_corners) {
+  int64_t lo = 0, hi = out;  // first d with i1(d) >= i
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (upsample_tap(mid, in, out, bilinear, align_corners).i1 >= i)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  const int64_t begin = lo;
+  hi = out;  // first d with i0(d) > i
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (upsample_tap(mid, in, out, bilinear, align_corners).i0 > i)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return {begin, lo};
+}
+
+// dx at input (h, w) of one plane (H x W, gradients dy of Ho x Wo) as a
+// gather over the outputs that read it, rows rh and columns rw
+// (upsample_inverse_span), in row-major output order and, per output, in
+// the order (i0, i0), (i0, i1), (i1, i0), (i1, i1) of the forward's four
+// terms: the order a scatter over the outputs reaches the input, so the
+// result is the scatter's bit for bit, without atomics.
+template <typename T>
+NEURN_HD T upsample_grad_at(int64_t H, int64_t W, int64_t Ho, int64_t Wo, bool bilinear, bool align_corners,
+                            const T* dy, int64_t h, int64_t w, UpsampleRange rh, UpsampleRange rw) {
+  T acc = T(0);
+  for (int64_t oh = rh.begin; oh < rh.end; ++oh) {
+    const UpsampleTap th = upsample_tap(oh, H, Ho, bilinear, align_corners);
+    const T a0 = static_cast<T>(th.l0), a1 = static_cast<T>(th.l1);
+    for (int64_t ow = rw.begin; ow < rw.end; ++ow) {
+      const UpsampleTap tw = upsample_tap(ow, W, Wo, bilinear, align_corners);
+      const T b0 = static_cast<T>(tw.l0), b1 = static_cast<T>(tw.l1);
+      const T v = dy[oh * Wo + ow];
+      if (th.i0 == h && tw.i0 == w) acc += a0 * b0 * v;
+      if (th.i0 == h && tw.i1 == w) acc += a0 * b1 * v;
+      if (th.i1 == h && tw.i0 == w) acc += a1 * b0 * v;
+      if (th.i1 == h && tw.i1 == w) acc += a1 * b1 * v;
+    }
+  }
+  return acc;
+}
+
 }  // namespace neurn
