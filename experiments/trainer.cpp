@@ -13,6 +13,7 @@
 
 #include "experiments/checkpoint.h"
 #include "experiments/run_identity.h"
+#include "framework/cuda/memory_log.h"
 #include "framework/ops.h"
 #include "framework/optim/adam.h"
 #include "framework/optim/sgd.h"
@@ -468,6 +469,8 @@ RunRecord train_run(const ExperimentConfig& cfg, const RunSpec& spec, const Trai
                   e.train_loss, 100 * e.train_acc, 100 * e.val_acc, improved ? " *" : "  ", e.images_per_second,
                   e.seconds, fmt_duration(mean_epoch * (cfg.max_epochs - epoch)).c_str());
     log << line;
+    // CUDA memory of this epoch (allocated, reserved, their peaks in the epoch).
+    if (device.is_cuda()) log << "  " << device_memory_summary(device, /*reset_peak=*/true) << "\n";
     log.flush();
   }
   if (!diverged && st.epoch < cfg.max_epochs && st.bad_epochs >= patience) stopped_early = true;

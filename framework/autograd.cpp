@@ -3,6 +3,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "framework/cuda/cuda_autocast.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/reduce.h"
 #include "framework/ops/shape_ops.h"
@@ -40,7 +41,15 @@ Tensor attach_grad(Tensor output, const char* op, std::vector<Tensor> inputs, Ba
       e.leaf = in.impl_ptr();
     e.shape = in.shape();
   }
-  node->backward = std::move(backward);
+  // Backward in the precision of forward: a node made under bf16 autocast
+  // runs its backward under it (backward() switches it off for the others).
+  if (cuda::autocast_bf16())
+    node->backward = [inner = std::move(backward)](const Tensor& g) {
+      cuda::AutocastGuard on(true);
+      return inner(g);
+    };
+  else
+    node->backward = std::move(backward);
   output.impl().grad_fn = std::move(node);
   output.impl().requires_grad = true;
   return output;
@@ -106,6 +115,7 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
   NEURN_CHECK(seed.shape() == shape(), "backward: gradient of shape ", shape_str(seed.shape()), " for an output of shape ",
               shape_str(shape()));
   NoGradGuard no_grad;
+  cuda::AutocastGuard forward_precision(false);  // nodes made under autocast turn it on (attach_grad)
 
   // The gradients that reach each leaf, summed over the walk and added to
   // .grad at the end; leaf_order keeps the leaves alive and ordered.

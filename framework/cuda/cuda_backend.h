@@ -57,6 +57,11 @@ void copy_device_to_device(void* dst, int dst_device, const void* src, int src_d
 // Element-wise dtype conversion of n values on `device`.
 void convert(const void* src, DType src_dtype, void* dst, DType dst_dtype, int64_t n, int device);
 void fill(void* dst, DType dtype, int64_t n, double value, int device);
+// bf16 autocast: the bf16 copy of the n float32 values at device pointer
+// `data` when they are the whole of a registered weight (cached until the
+// weight's next version: cuda_autocast.h, WeightCache), else nullptr (the
+// caller converts into scratch memory). On the current device.
+const void* autocast_weight_bf16(const void* data, int64_t n);
 // Pinned host memory for the data loader (portable: pinned for every device).
 void* allocate_pinned(size_t nbytes);
 void deallocate_pinned(void* ptr);

@@ -1,28 +1,20 @@
-// Fused optimizer updates: one thread per element runs the same element
-// function as the CPU loop (framework/optim/update_functors.h), reading and
-// writing parameter, gradient and state once per step.
+// Fused optimizer updates: every thread runs the same element function as
+// the CPU loop (framework/optim/update_functors.h), reading and writing
+// parameter, gradient and state once per step. SGD and Adam update all
+// parameters of a device in one launch (multi-tensor apply: a table of
+// pointers, per-tensor constants and chunks in device memory, one block per
+// chunk); AutoFormer's SliceAdam keeps its own launcher (cuda_optim.h).
+#include <cstring>
+#include <vector>
+
 #include "framework/cuda/cuda_check.h"
 #include "framework/cuda/cuda_optim.h"
+#include "framework/optim/multi_tensor.h"
+#include "framework/optim/optim_kernels.h"
 
 namespace neurn::cuda {
 
 namespace {
-
-template <typename T>
-__global__ void sgd_kernel(int64_t n, T* __restrict__ param, const T* __restrict__ grad, T* __restrict__ buf,
-                           SgdStep s) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    sgd_update_element<T>(param[i], grad[i], buf ? buf + i : nullptr, s);
-}
-
-template <typename T>
-__global__ void adam_kernel(int64_t n, T* __restrict__ param, const T* __restrict__ grad, T* __restrict__ m,
-                            T* __restrict__ v, AdamStep a, double bc1, double sqrt_bc2) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    adam_update_element<T>(param[i], grad[i], m[i], v[i], a, bc1, sqrt_bc2);
-}
 
 constexpr int kMaxBoxRank = 8;
 struct Box {
@@ -74,29 +66,121 @@ void slice_adam_update(DType dtype, int rank, const int64_t* shape, const int64_
   });
 }
 
-void sgd_update(DType dtype, int64_t n, void* param, const void* grad, void* momentum_buf, const SgdStep& s) {
-  if (n == 0) return;
-  NEURN_CHECK(s.momentum == 0.0 || momentum_buf, "sgd (CUDA): momentum ", s.momentum, " needs a momentum buffer");
-  DeviceGuard on_param(device_of(param));  // nothing was allocated before an update
-  dispatch_real(dtype, "sgd", [&](auto z) {
+// ---- multi-tensor apply ----------------------------------------------------------------
+
+namespace {
+
+template <typename T>
+struct SgdEntry {
+  T* p;
+  const T* g;
+  T* buf;
+  SgdCoeffs<T> c;
+};
+
+template <typename T>
+struct AdamEntry {
+  T* p;
+  const T* g;
+  T* m;
+  T* v;
+  AdamCoeffs<T> c;
+};
+
+constexpr int kThreads = 256;
+
+// Block b updates chunk b: a range of one tensor (framework/optim/multi_tensor.h).
+template <bool kMomentum, bool kNesterov, typename T>
+__global__ void sgd_multi_kernel(const SgdEntry<T>* __restrict__ entries, const TensorChunk* __restrict__ chunks) {
+  const TensorChunk ch = chunks[blockIdx.x];
+  const SgdEntry<T> e = entries[ch.tensor];
+  for (int64_t i = ch.begin + threadIdx.x; i < ch.end; i += blockDim.x)
+    sgd_update_element<kMomentum, kNesterov, T>(e.p[i], e.g[i], kMomentum ? e.buf + i : nullptr, e.c);
+}
+
+template <typename T>
+__global__ void adam_multi_kernel(const AdamEntry<T>* __restrict__ entries, const TensorChunk* __restrict__ chunks) {
+  const TensorChunk ch = chunks[blockIdx.x];
+  const AdamEntry<T> e = entries[ch.tensor];
+  for (int64_t i = ch.begin + threadIdx.x; i < ch.end; i += blockDim.x)
+    adam_update_element<T>(e.p[i], e.g[i], e.m[i], e.v[i], e.c);
+}
+
+// The table of a launch in device memory: the entries, then the chunks.
+// cudaMemcpyAsync from pageable memory returns once the driver has staged
+// the bytes (CUDA's "API synchronization behavior"), so the host vector may
+// go right after and the step waits for nothing; the device buffer goes back
+// to the stream-ordered cache after the launch that reads it.
+template <typename Entry>
+struct LaunchTable {
+  DeviceBuffer buf;
+  const Entry* entries;
+  const TensorChunk* chunks;
+  unsigned blocks;
+  LaunchTable(const std::vector<Entry>& es, const std::vector<TensorChunk>& chunks_host)
+      : buf(bytes(es.size(), chunks_host.size())), blocks(static_cast<unsigned>(chunks_host.size())) {
+    NEURN_CHECK(chunks_host.size() < (size_t{1} << 31), "multi-tensor apply: ", chunks_host.size(),
+                " chunks exceed CUDA's grid");
+    const size_t off = chunk_offset(es.size());
+    std::vector<unsigned char> host(bytes(es.size(), chunks_host.size()));
+    std::memcpy(host.data(), es.data(), es.size() * sizeof(Entry));
+    std::memcpy(host.data() + off, chunks_host.data(), chunks_host.size() * sizeof(TensorChunk));
+    NEURN_CUDA_CHECK(cudaMemcpyAsync(buf.get(), host.data(), host.size(), cudaMemcpyHostToDevice, stream()));
+    entries = buf.as<const Entry>();
+    chunks = reinterpret_cast<const TensorChunk*>(static_cast<const unsigned char*>(buf.get()) + off);
+  }
+  static size_t chunk_offset(size_t n) {
+    const size_t a = alignof(TensorChunk);
+    return (n * sizeof(Entry) + a - 1) / a * a;
+  }
+  static size_t bytes(size_t n, size_t c) { return chunk_offset(n) + c * sizeof(TensorChunk); }
+};
+
+void sgd_update_cuda(const std::vector<SgdSlot>& slots) {
+  if (slots.empty()) return;
+  const bool momentum = slots[0].momentum_buffer.defined(), nesterov = slots[0].step.nesterov;
+  dispatch_real(slots[0].param.dtype(), "SGD", [&](auto z) {
     using T = decltype(z);
-    sgd_kernel<T><<<grid_for(n), 256, 0, stream()>>>(n, static_cast<T*>(param), static_cast<const T*>(grad),
-                                                     static_cast<T*>(momentum_buf), s);
+    std::vector<SgdEntry<T>> es;
+    std::vector<int64_t> sizes;
+    for (const SgdSlot& s : slots) {
+      es.push_back({static_cast<T*>(s.param.raw_data()), static_cast<const T*>(s.grad.raw_data()),
+                    momentum ? static_cast<T*>(s.momentum_buffer.raw_data()) : nullptr, SgdCoeffs<T>(s.step)});
+      sizes.push_back(s.param.numel());
+    }
+    const std::vector<TensorChunk> chunks = chunk_tensors(sizes);
+    if (chunks.empty()) return;
+    LaunchTable<SgdEntry<T>> t(es, chunks);
+    if (!momentum) sgd_multi_kernel<false, false, T><<<t.blocks, kThreads, 0, stream()>>>(t.entries, t.chunks);
+    else if (nesterov) sgd_multi_kernel<true, true, T><<<t.blocks, kThreads, 0, stream()>>>(t.entries, t.chunks);
+    else sgd_multi_kernel<true, false, T><<<t.blocks, kThreads, 0, stream()>>>(t.entries, t.chunks);
     NEURN_CUDA_CHECK_LAUNCH();
   });
 }
 
-void adam_update(DType dtype, int64_t n, void* param, const void* grad, void* exp_avg, void* exp_avg_sq,
-                 const AdamStep& a, double bc1, double sqrt_bc2) {
-  if (n == 0) return;
-  DeviceGuard on_param(device_of(param));  // nothing was allocated before an update
-  dispatch_real(dtype, a.decoupled ? "adamw" : "adam", [&](auto z) {
+void adam_update_cuda(const std::vector<AdamSlot>& slots) {
+  if (slots.empty()) return;
+  dispatch_real(slots[0].param.dtype(), slots[0].step.decoupled ? "AdamW" : "Adam", [&](auto z) {
     using T = decltype(z);
-    adam_kernel<T><<<grid_for(n), 256, 0, stream()>>>(n, static_cast<T*>(param), static_cast<const T*>(grad),
-                                                      static_cast<T*>(exp_avg), static_cast<T*>(exp_avg_sq), a, bc1,
-                                                      sqrt_bc2);
+    std::vector<AdamEntry<T>> es;
+    std::vector<int64_t> sizes;
+    for (const AdamSlot& s : slots) {
+      es.push_back({static_cast<T*>(s.param.raw_data()), static_cast<const T*>(s.grad.raw_data()),
+                    static_cast<T*>(s.exp_avg.raw_data()), static_cast<T*>(s.exp_avg_sq.raw_data()),
+                    AdamCoeffs<T>(s.step, s.bc1, s.sqrt_bc2)});
+      sizes.push_back(s.param.numel());
+    }
+    const std::vector<TensorChunk> chunks = chunk_tensors(sizes);
+    if (chunks.empty()) return;
+    LaunchTable<AdamEntry<T>> t(es, chunks);
+    adam_multi_kernel<T><<<t.blocks, kThreads, 0, stream()>>>(t.entries, t.chunks);
     NEURN_CUDA_CHECK_LAUNCH();
   });
 }
+
+}  // namespace
 
 }  // namespace neurn::cuda
+
+NEURN_REGISTER_KERNEL(::neurn::sgd_update_kernel, ::neurn::DeviceType::CUDA, ::neurn::cuda::sgd_update_cuda);
+NEURN_REGISTER_KERNEL(::neurn::adam_update_kernel, ::neurn::DeviceType::CUDA, ::neurn::cuda::adam_update_cuda);

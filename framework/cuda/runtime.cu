@@ -11,9 +11,11 @@
 #include <string>
 
 #include "framework/cuda/caching_allocator.h"
+#include "framework/cuda/cuda_autocast.h"
 #include "framework/cuda/cuda_backend.h"
 #include "framework/cuda/cuda_check.h"
 #include "framework/cuda/cuda_device.h"
+#include "framework/cuda/memory_log.h"
 #include "framework/tensor.h"
 
 namespace neurn::cuda {
@@ -374,6 +376,25 @@ std::string memory_summary(int device) {
                 s.requests ? 100.0 * static_cast<double>(s.cache_hits) / static_cast<double>(s.requests) : 0.0,
                 static_cast<unsigned long long>(s.requests));
   return buf;
+}
+
+namespace {
+std::string memory_summary_line(int device, bool reset_peak) {
+  std::string line = memory_summary(device);
+  if (reset_peak && device_count()) reset_peak_memory_stats(device);
+  return line;
+}
+}  // namespace
+NEURN_REGISTER_KERNEL(::neurn::memory_summary_kernel, DeviceType::CUDA, memory_summary_line);
+
+const void* autocast_weight_bf16(const void* data, int64_t n) {
+  if (n <= 0) return nullptr;
+  return autocast_weight_cache().find_or_convert(data, n, [](const void* src, int64_t count) {
+    const int device = current_device();
+    void* p = allocate(static_cast<size_t>(count) * sizeof(__nv_bfloat16), device);
+    convert(src, DType::Float32, p, DType::BFloat16, count, device);
+    return std::shared_ptr<void>(p, [device](void* q) { deallocate(q, device); });
+  });
 }
 
 MemoryStats pinned_memory_stats() { return device_count() ? pinned_allocator().stats() : MemoryStats{}; }

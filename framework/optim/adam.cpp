@@ -4,12 +4,53 @@
 
 #include "framework/autograd.h"
 #include "framework/ops/parallel_cpu.h"
-#include "framework/optim/update_functors.h"
-#ifdef NEURN_WITH_CUDA
-#include "framework/cuda/cuda_optim.h"
-#endif
+#include "framework/optim/multi_tensor.h"
+#include "framework/optim/optim_kernels.h"
 
 namespace neurn {
+
+NEURN_DEFINE_KERNEL(adam_update_kernel, void(const std::vector<AdamSlot>& slots));
+
+namespace {
+
+// All slots in one threaded loop over their chunks (element-wise: the split
+// changes no result).
+void adam_update_cpu(const std::vector<AdamSlot>& slots) {
+  if (slots.empty()) return;
+  dispatch_float(slots[0].param.dtype(), slots[0].step.decoupled ? "AdamW" : "Adam", [&](auto z) {
+    using T = decltype(z);
+    struct Entry {
+      T* p;
+      const T* g;
+      T* m;
+      T* v;
+      AdamCoeffs<T> c;
+    };
+    std::vector<Entry> es;
+    std::vector<int64_t> sizes;
+    for (const AdamSlot& s : slots) {
+      es.push_back({s.param.data<T>(), s.grad.data<T>(), s.exp_avg.data<T>(), s.exp_avg_sq.data<T>(),
+                    AdamCoeffs<T>(s.step, s.bc1, s.sqrt_bc2)});
+      sizes.push_back(s.param.numel());
+    }
+    const std::vector<TensorChunk> chunks = chunk_tensors(sizes);
+    if (chunks.empty()) return;
+    int64_t total = 0;
+    for (int64_t n : sizes) total += n;
+    const int64_t cost = 16 * (total / static_cast<int64_t>(chunks.size()) + 1);  // per chunk
+    cpu::parallel_for(static_cast<int64_t>(chunks.size()), cost, [&](int64_t b, int64_t e) {
+      for (int64_t k = b; k < e; ++k) {
+        const TensorChunk& ch = chunks[k];
+        const Entry& en = es[ch.tensor];
+        for (int64_t i = ch.begin; i < ch.end; ++i) adam_update_element<T>(en.p[i], en.g[i], en.m[i], en.v[i], en.c);
+      }
+    });
+  });
+}
+
+}  // namespace
+
+NEURN_REGISTER_KERNEL(adam_update_kernel, DeviceType::CPU, adam_update_cpu);
 
 Adam::Adam(std::vector<Tensor> params, AdamOptions opt)
     : Adam(std::vector<ParamGroup>{ParamGroup{std::move(params)}}, opt, false, "Adam") {}
@@ -28,6 +69,7 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions opt) : Adam(std::move(
 
 void Adam::step() {
   NoGradGuard ng;
+  std::vector<AdamSlot> slots;
   size_t k = 0;
   for (Group& grp : groups_) {
     for (Tensor& p : grp.params) {
@@ -43,35 +85,18 @@ void Adam::step() {
         st["exp_avg"] = zeros(p.shape(), p.options());
         st["exp_avg_sq"] = zeros(p.shape(), p.options());
       }
+      // The step count is a host scalar: the bias corrections are per-slot
+      // constants of the launch, never read back from the device.
       int64_t* step = st["step"].data<int64_t>();
       ++*step;
-      Tensor m = st["exp_avg"], v = st["exp_avg_sq"];
-      AdamStep a{grp.lr, opt_.beta1, opt_.beta2, opt_.eps, grp.weight_decay, decoupled_, *step};
-      double bc1 = 1.0 - std::pow(opt_.beta1, static_cast<double>(*step));
-      double sqrt_bc2 = std::sqrt(1.0 - std::pow(opt_.beta2, static_cast<double>(*step)));
-      p.bump_version();  // updated in place below: graphs that saved p must see it
-      if (p.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-        cuda::adam_update(p.dtype(), p.numel(), p.raw_data(), g.raw_data(), m.raw_data(), v.raw_data(), a, bc1,
-                          sqrt_bc2);
-#endif
-        continue;
-      }
-      dispatch_float(p.dtype(), name_, [&](auto z) {
-        using T = decltype(z);
-        T* pp = p.data<T>();
-        const T* pg = g.data<T>();
-        T* pm = m.data<T>();
-        T* pv = v.data<T>();
-        const int64_t n = p.numel();
-        const AdamCoeffs<T> c(a, bc1, sqrt_bc2);
-        // Element-wise, so splitting it over threads changes no result.
-        cpu::parallel_for(n, 16, [&](int64_t b, int64_t e) {
-          for (int64_t i = b; i < e; ++i) adam_update_element<T>(pp[i], pg[i], pm[i], pv[i], c);
-        });
-      });
+      AdamSlot s{p, g, st["exp_avg"], st["exp_avg_sq"],
+                 AdamStep{grp.lr, opt_.beta1, opt_.beta2, opt_.eps, grp.weight_decay, decoupled_, *step}};
+      s.bc1 = 1.0 - std::pow(opt_.beta1, static_cast<double>(*step));
+      s.sqrt_bc2 = std::sqrt(1.0 - std::pow(opt_.beta2, static_cast<double>(*step)));
+      slots.push_back(std::move(s));
     }
   }
+  run_update(slots, adam_update_kernel, multi_tensor_);
 }
 
 }  // namespace neurn

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "framework/autograd.h"
+#include "framework/cuda/cuda_autocast.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/reduce.h"
 
@@ -30,6 +31,8 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, double default_lr, double d
       NEURN_CHECK(is_floating(p.dtype()), name, ": parameter ", i, " of group ", g, " is ", dtype_name(p.dtype()));
       NEURN_CHECK(seen.insert(p.impl_ptr().get()).second, name, ": parameter ", i, " of group ", g, " ",
                   shape_str(p.shape()), " appears more than once");
+      // bf16 autocast converts an optimizer's parameters once per step (cuda_autocast.h).
+      if (p.dtype() == DType::Float32) cuda::autocast_weight_cache().add_weight(p);
       grp.params.push_back(p);
     }
     groups_.push_back(std::move(grp));
@@ -129,6 +132,11 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
                 " (the state has fewer groups than this optimizer)");
   groups_ = std::move(groups);
   state_ = std::move(st);
+}
+
+void note_updated(const Tensor& param) {
+  param.bump_version();
+  cuda::autocast_weight_cache().invalidate(param);
 }
 
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {

@@ -3,6 +3,7 @@
 // per-parameter state (momentum, Adam moments) saved and restored as named
 // tensors so a checkpoint can carry it, and gradient clipping by global norm.
 // Updates run in place on the parameters' data, outside autograd.
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <string>
@@ -50,6 +51,12 @@ class Optimizer {
   void set_lr(double lr);
   // All parameters, group by group (the order of the "state.<k>" names).
   std::vector<Tensor> parameters() const;
+  // step() updates all parameters of a device and dtype in one loop (one
+  // threaded CPU loop, one CUDA launch: framework/optim/multi_tensor.h), the
+  // default; off, one loop per parameter. The results are the same bit for
+  // bit (the update is element-wise); only the speed differs.
+  void set_multi_tensor(bool on) { multi_tensor_ = on; }
+  bool multi_tensor() const { return multi_tensor_; }
 
   // The state as named tensors:
   //   param_groups.<g>.lr, .initial_lr, .weight_decay  float64 scalars
@@ -71,7 +78,34 @@ class Optimizer {
   std::vector<std::map<std::string, Tensor>> state_;
   std::vector<Group> groups_;
   const char* name_;
+  bool multi_tensor_ = true;
 };
+
+// Marks a parameter as written by an update: its version moves (graphs that
+// saved it throw) and bf16 autocast drops its converted copy (the next
+// forward converts the new values once).
+void note_updated(const Tensor& param);
+
+// Runs `kernel` over `slots` (each with a .param), one call per device and
+// dtype in multi-tensor mode, else one call per slot.
+template <typename Slot, typename Kernel>
+void run_update(std::vector<Slot>& slots, const Kernel& kernel, bool multi_tensor) {
+  for (Slot& s : slots) note_updated(s.param);
+  if (!multi_tensor) {
+    for (Slot& s : slots) kernel(s.param.device(), std::vector<Slot>{s});
+    return;
+  }
+  std::vector<std::vector<Slot>> buckets;  // few: one per device and dtype in use
+  for (Slot& s : slots) {
+    auto same = [&](const std::vector<Slot>& b) {
+      return b[0].param.device() == s.param.device() && b[0].param.dtype() == s.param.dtype();
+    };
+    auto it = std::find_if(buckets.begin(), buckets.end(), same);
+    if (it == buckets.end()) buckets.push_back({s});
+    else it->push_back(s);
+  }
+  for (const auto& b : buckets) kernel(b[0].param.device(), b);
+}
 
 // Scales all gradients by max_norm / (total_norm + 1e-6) when their global L2
 // norm exceeds max_norm (PyTorch's clip_grad_norm_). Parameters without a

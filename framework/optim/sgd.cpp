@@ -4,12 +4,60 @@
 
 #include "framework/autograd.h"
 #include "framework/ops/parallel_cpu.h"
-#include "framework/optim/update_functors.h"
-#ifdef NEURN_WITH_CUDA
-#include "framework/cuda/cuda_optim.h"
-#endif
+#include "framework/optim/multi_tensor.h"
+#include "framework/optim/optim_kernels.h"
 
 namespace neurn {
+
+NEURN_DEFINE_KERNEL(sgd_update_kernel, void(const std::vector<SgdSlot>& slots));
+
+namespace {
+
+// All slots in one threaded loop over their chunks: the update is element-wise,
+// so neither the split nor the thread count changes a result.
+void sgd_update_cpu(const std::vector<SgdSlot>& slots) {
+  if (slots.empty()) return;
+  const bool momentum = slots[0].momentum_buffer.defined(), nesterov = slots[0].step.nesterov;
+  dispatch_float(slots[0].param.dtype(), "SGD", [&](auto z) {
+    using T = decltype(z);
+    struct Entry {
+      T* p;
+      const T* g;
+      T* buf;
+      SgdCoeffs<T> c;
+    };
+    std::vector<Entry> es;
+    std::vector<int64_t> sizes;
+    for (const SgdSlot& s : slots) {
+      es.push_back({s.param.data<T>(), s.grad.data<T>(), momentum ? s.momentum_buffer.data<T>() : nullptr,
+                    SgdCoeffs<T>(s.step)});
+      sizes.push_back(s.param.numel());
+    }
+    const std::vector<TensorChunk> chunks = chunk_tensors(sizes);
+    if (chunks.empty()) return;
+    int64_t total = 0;
+    for (int64_t n : sizes) total += n;
+    const int64_t cost = 8 * (total / static_cast<int64_t>(chunks.size()) + 1);  // per chunk
+    auto run = [&](auto kM, auto kN) {
+      constexpr bool M = decltype(kM)::value, N = decltype(kN)::value;
+      cpu::parallel_for(static_cast<int64_t>(chunks.size()), cost, [&](int64_t b, int64_t e) {
+        for (int64_t k = b; k < e; ++k) {
+          const TensorChunk& ch = chunks[k];
+          const Entry& en = es[ch.tensor];
+          for (int64_t i = ch.begin; i < ch.end; ++i)
+            sgd_update_element<M, N, T>(en.p[i], en.g[i], M ? en.buf + i : nullptr, en.c);
+        }
+      });
+    };
+    if (!momentum) run(std::false_type{}, std::false_type{});
+    else if (nesterov) run(std::true_type{}, std::true_type{});
+    else run(std::true_type{}, std::false_type{});
+  });
+}
+
+}  // namespace
+
+NEURN_REGISTER_KERNEL(sgd_update_kernel, DeviceType::CPU, sgd_update_cpu);
 
 Sgd::Sgd(std::vector<Tensor> params, SgdOptions opt) : Sgd(std::vector<ParamGroup>{ParamGroup{std::move(params)}}, opt) {}
 
@@ -23,6 +71,7 @@ Sgd::Sgd(std::vector<ParamGroup> groups, SgdOptions opt)
 
 void Sgd::step() {
   NoGradGuard ng;
+  std::vector<SgdSlot> slots;
   size_t k = 0;
   for (Group& grp : groups_) {
     for (Tensor& p : grp.params) {
@@ -32,44 +81,21 @@ void Sgd::step() {
       NEURN_CHECK(g.dtype() == p.dtype() && g.device() == p.device(), "SGD: the gradient of parameter ", idx, " is ",
                   dtype_name(g.dtype()), " on ", g.device().str(), ", the parameter ", dtype_name(p.dtype()), " on ",
                   p.device().str());
-      SgdStep s{grp.lr, opt_.momentum, opt_.dampening, grp.weight_decay, opt_.nesterov, false};
-      Tensor buf;
-      if (s.momentum != 0.0) {
+      SgdSlot s{p, g, Tensor(), SgdStep{grp.lr, opt_.momentum, opt_.dampening, grp.weight_decay, opt_.nesterov, false}};
+      if (opt_.momentum != 0.0) {
         auto it = state_[idx].find("momentum_buffer");
         if (it == state_[idx].end()) {
-          buf = zeros(p.shape(), p.options());
-          state_[idx]["momentum_buffer"] = buf;
-          s.first_step = true;
+          s.momentum_buffer = zeros(p.shape(), p.options());
+          state_[idx]["momentum_buffer"] = s.momentum_buffer;
+          s.step.first_step = true;
         } else {
-          buf = it->second;
+          s.momentum_buffer = it->second;
         }
       }
-      p.bump_version();  // updated in place below: graphs that saved p must see it
-      if (p.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-        cuda::sgd_update(p.dtype(), p.numel(), p.raw_data(), g.raw_data(), buf.defined() ? buf.raw_data() : nullptr, s);
-#endif
-        continue;
-      }
-      dispatch_float(p.dtype(), "SGD", [&](auto z) {
-        using T = decltype(z);
-        T* pp = p.data<T>();
-        const T* pg = g.data<T>();
-        T* pb = buf.defined() ? buf.data<T>() : nullptr;
-        const int64_t n = p.numel();
-        const SgdCoeffs<T> c(s);
-        auto run = [&](auto momentum, auto nesterov) {
-          constexpr bool kM = decltype(momentum)::value, kN = decltype(nesterov)::value;
-          cpu::parallel_for(n, 8, [&](int64_t b, int64_t e) {
-            for (int64_t i = b; i < e; ++i) sgd_update_element<kM, kN, T>(pp[i], pg[i], kM ? pb + i : nullptr, c);
-          });
-        };
-        if (!pb) run(std::false_type{}, std::false_type{});
-        else if (s.nesterov) run(std::true_type{}, std::true_type{});
-        else run(std::true_type{}, std::false_type{});
-      });
+      slots.push_back(std::move(s));
     }
   }
+  run_update(slots, sgd_update_kernel, multi_tensor_);
 }
 
 }  // namespace neurn

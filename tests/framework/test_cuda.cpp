@@ -24,6 +24,7 @@
 #include "framework/cuda/conv_algo.h"
 #include "framework/cuda/cuda_autocast.h"
 #include "framework/cuda/index_math.h"
+#include "framework/cuda/memory_log.h"
 #include "framework/ops.h"
 #include "framework/ops/conv_transpose.h"
 #include "framework/ops/instance_norm.h"
@@ -377,6 +378,11 @@ const char* const kDeviceCases[] = {
     "cuda: cuda:N out of range is a clear error; the current device follows allocations",
     "cuda: gradient clipping matches the CPU (one read per device)",
     "cuda: layer norm parameter gradients: reproducible with NEURN_DETERMINISTIC=1",
+    "cuda: multi-tensor updates of many parameters in one launch match the CPU",
+    "cuda: bf16 autocast converts each weight once per step; float32 outputs and weight gradients; backward in the "
+    "precision of forward",
+    "cuda: the trainer's memory line names the device and its allocated, reserved and peak bytes",
+    "cuda: pooling and upsampling backward: with NEURN_DETERMINISTIC=1 the same bits every run, and the CPU's",
 };
 
 }  // namespace
@@ -830,6 +836,11 @@ TEST_CASE("autocast guard nests and restores") {
   CHECK_FALSE(cuda::autocast_bf16());
 }
 
+TEST_CASE("device_memory_summary: nothing to say on cpu and meta") {
+  CHECK(device_memory_summary(Device::cpu()).empty());
+  CHECK(device_memory_summary(Device::meta(), true).empty());
+}
+
 TEST_CASE("ops given tensors on two devices name both") {
   Tensor c = zeros({2, 3}), m = zeros({2, 3}, {.device = Device::meta()});
   CHECK_THROWS_CONTAINING(add(c, m), "cpu");
@@ -979,6 +990,54 @@ TEST_CASE("cuda: layer norm parameter gradients: reproducible with NEURN_DETERMI
 #endif
 }
 
+TEST_CASE("cuda: pooling and upsampling backward: with NEURN_DETERMINISTIC=1 the same bits every run, and the CPU's" *
+          skip_unless(have_cuda(), no_cuda_reason())) {
+#ifdef NEURN_WITH_CUDA
+  // Overlapping windows and many planes, so that the atomic scatter's order
+  // can vary; the deterministic gather (framework/ops/pool_math.h,
+  // upsample_math.h) visits the outputs in the CPU scatter's order, so for
+  // the sums of max/avg/adaptive pooling it must give the CPU's bits too.
+  // Upsampling's products may be fused (FMA) by nvcc: close to the CPU, and
+  // the same bits run to run.
+  struct Op {
+    const char* name;
+    std::function<Tensor(const Tensor&)> f;
+    bool exact_vs_cpu;
+  };
+  const Op ops[] = {
+      {"max_pool2d 3x3 stride 2 pad 1 ceil",
+       [](const Tensor& x) { return max_pool2d(x, Pool2dOptions{{3, 3}, {2, 2}, {1, 1}, true, true}); }, true},
+      {"avg_pool2d 3x3 stride 1 pad 1",
+       [](const Tensor& x) { return avg_pool2d(x, Pool2dOptions{{3, 3}, {1, 1}, {1, 1}, false, true}); }, true},
+      {"adaptive_avg_pool2d 33x31 -> 7x5", [](const Tensor& x) { return adaptive_avg_pool2d(x, 7, 5); }, true},
+      {"upsample bilinear 33x31 -> 70x64",
+       [](const Tensor& x) { return upsample(x, 70, 64, UpsampleMode::Bilinear, false); }, false},
+      {"upsample nearest 33x31 -> 50x47", [](const Tensor& x) { return upsample(x, 50, 47, UpsampleMode::Nearest); },
+       true},
+  };
+  for (const Op& op : ops) {
+    auto run = [&](Device d) {
+      Tensor x = f32({8, 16, 33, 31}, 710).detach().to(d);
+      x.requires_grad_();
+      Tensor y = op.f(x);
+      Tensor r = f32(y.shape(), 711, -1, 1, false).to(d);
+      sum(mul(y, r)).backward();
+      return x.grad().cpu().to_vector<float>();
+    };
+    const auto cpu = run(Device::cpu());
+    const auto first = run(Device::cuda()), second = run(Device::cuda());
+    INFO(op.name);
+    std::string why;
+    CHECK_MESSAGE(close(cpu, first, 1e-5, 1e-4, why), why);
+    if (cuda::deterministic()) {
+      MESSAGE("NEURN_DETERMINISTIC=1: " << op.name << ": two CUDA runs must agree bit for bit");
+      CHECK(first == second);
+      if (op.exact_vs_cpu) CHECK(first == cpu);
+    }
+  }
+#endif
+}
+
 TEST_CASE("cuda: bf16 autocast" * skip_unless(have_cuda(), no_cuda_reason())) {
   const Device dev = Device::cuda();
   Tensor a = f32({64, 256}, 400, -1, 1, false), b = f32({256, 48}, 401, -1, 1, false);
@@ -997,6 +1056,93 @@ TEST_CASE("cuda: bf16 autocast" * skip_unless(have_cuda(), no_cuda_reason())) {
   auto r = ref_mm.to_vector<float>(), m = mm.cpu().to_vector<float>();
   for (size_t i = 0; i < r.size(); ++i) any_diff = any_diff || r[i] != m[i];
   CHECK(any_diff);
+}
+
+TEST_CASE("cuda: multi-tensor updates of many parameters in one launch match the CPU" *
+          skip_unless(have_cuda(), no_cuda_reason())) {
+  // Sizes around and across the chunk (framework/optim/multi_tensor.h), an
+  // empty one, float32 and float64 (two launches), two groups.
+  const std::vector<int64_t> sizes = {0, 1, 300, 65535, 65537, 200003};
+  auto run = [&](Device d, int which) {
+    std::vector<Tensor> a, b;
+    for (size_t k = 0; k < sizes.size(); ++k) {
+      Tensor p = f32({sizes[k]}, 800 + static_cast<uint64_t>(k)).detach();
+      if (k % 3 == 2) p = p.to(DType::Float64);
+      p = p.to(d);
+      p.requires_grad_();
+      (k % 2 ? b : a).push_back(p);
+    }
+    std::vector<ParamGroup> groups = {ParamGroup{a, 0.05, 1e-3}, ParamGroup{b, 0.01, 0.0}};
+    std::unique_ptr<Optimizer> opt;
+    if (which == 0) opt = std::make_unique<Sgd>(groups, SgdOptions{.momentum = 0.9, .dampening = 0.1});
+    if (which == 1) opt = std::make_unique<Sgd>(groups, SgdOptions{.momentum = 0.9, .nesterov = true});
+    if (which == 2) opt = std::make_unique<Adam>(groups, AdamOptions{});
+    if (which == 3) opt = std::make_unique<AdamW>(groups, AdamWOptions{});
+    std::vector<Tensor> all = a;
+    all.insert(all.end(), b.begin(), b.end());
+    for (int step = 0; step < 3; ++step) {
+      for (size_t k = 0; k < all.size(); ++k)
+        all[k].set_grad(f32({all[k].numel()}, 900 + 10 * static_cast<uint64_t>(step) + k, -1, 1, false)
+                            .to(all[k].dtype())
+                            .to(d));
+      opt->step();
+    }
+    std::vector<double> out;
+    for (const Tensor& p : all)
+      for (double v : p.cpu().to_vector<double>()) out.push_back(v);
+    return out;
+  };
+  for (int which = 0; which < 4; ++which) {
+    CAPTURE(which);
+    auto c = run(Device::cpu(), which), g = run(Device::cuda(), which);
+    REQUIRE(c.size() == g.size());
+    bool ok = true;
+    for (size_t i = 0; i < c.size(); ++i) ok = ok && std::abs(c[i] - g[i]) <= 1e-5 * (1 + std::abs(c[i]));
+    CHECK(ok);
+  }
+}
+
+TEST_CASE("cuda: bf16 autocast converts each weight once per step; float32 outputs and weight gradients; "
+          "backward in the precision of forward" * skip_unless(have_cuda(), no_cuda_reason())) {
+  const Device dev = Device::cuda();
+  cuda::WeightCache& cache = cuda::autocast_weight_cache();
+  Tensor w = f32({8, 16, 3, 3}, 410, -0.2, 0.2, false).to(dev), lw = f32({10, 8 * 12 * 12}, 411, -0.1, 0.1, false).to(dev);
+  w.requires_grad_();
+  lw.requires_grad_();
+  Sgd opt({w, lw}, SgdOptions{.lr = 0.01});
+  Tensor x = f32({4, 16, 12, 12}, 412, -1, 1, false).to(dev);
+  auto forward = [&] {
+    Tensor h = conv2d(x, w, {}, Conv2dOptions{{1, 1}, {1, 1}, {1, 1}, 1});
+    return linear(reshape(h, {4, 8 * 12 * 12}), lw);
+  };
+  const uint64_t c0 = cache.conversions();
+  Tensor y1, y2;
+  {
+    cuda::AutocastGuard bf16;
+    y1 = forward();
+    y2 = forward();
+  }
+  CHECK(cache.conversions() == c0 + 2);  // w and lw, once each for two forwards
+  CHECK(y1.dtype() == DType::Float32);
+  sum(add(y1, y2)).backward();  // outside the guard: the nodes run in bf16 as their forward did
+  CHECK(w.grad().dtype() == DType::Float32);
+  CHECK(lw.grad().dtype() == DType::Float32);
+  CHECK(cache.conversions() == c0 + 2);  // backward (dx = g W) reused the forward's copies
+  opt.step();
+  {
+    cuda::AutocastGuard bf16;
+    forward();
+  }
+  CHECK(cache.conversions() == c0 + 4);  // the step's new values, converted once each
+}
+
+TEST_CASE("cuda: the trainer's memory line names the device and its allocated, reserved and peak bytes" *
+          skip_unless(have_cuda(), no_cuda_reason())) {
+  Tensor t = zeros({1 << 20}, {.device = Device::cuda()});
+  std::string line = device_memory_summary(Device::cuda(), true);
+  CHECK(line.find("cuda:0 memory: ") == 0);
+  CHECK(line.find("allocated (peak") != std::string::npos);
+  CHECK(line.find("reserved (peak") != std::string::npos);
 }
 
 TEST_CASE("cuda: ops reject tensors on two devices" * skip_unless(have_cuda(), no_cuda_reason())) {
