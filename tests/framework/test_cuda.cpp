@@ -30,6 +30,7 @@
 #include "framework/ops/instance_norm.h"
 #include "framework/ops/elementwise_cpu.h"
 #include "framework/ops/neurn.h"
+#include "framework/ops/quantize.h"
 #include "framework/optim/optim.h"
 #include "gradcheck.h"
 #include "skip.h"
@@ -320,6 +321,14 @@ std::vector<CudaCase> op_table() {
         return neurn_norm(x[0], o);
       },
       one({2, 3, 12, 10}, 130), 1e-4, 1e-3);
+  // Fake quantization: a fixed scale, and the data-driven ranges, which stay
+  // on the device (the kernels read max|x| or max x there).
+  row("fake_quantize scale 0.05 in [-8, 7]", [](const V& x, Device) { return fake_quantize(x[0], 0.05, -8, 7); },
+      one({37, 29}, 140));
+  row("fake_quantize_symmetric 4 bits", [](const V& x, Device) { return fake_quantize_symmetric(x[0], 4); },
+      one({37, 29}, 141));
+  row("fake_quantize_unsigned 3 bits", [](const V& x, Device) { return fake_quantize_unsigned(x[0], 3); },
+      one({37, 29}, 142));
   return t;
 }
 

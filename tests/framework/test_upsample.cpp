@@ -144,3 +144,73 @@ TEST_CASE("upsample bilinear against torch.nn.functional.interpolate (float64)" 
   MESSAGE("upsample vs torch interpolate (float64, forward and input gradient): worst abs difference " << worst);
   CHECK(worst < 1e-12);
 }
+
+// Nearest upsampling's source index is upsample_tap (upsample_math.h), the one
+// function the CPU loop and the CUDA kernel call; its scale is a float, as
+// PyTorch computes it, and a double scale picks another pixel in places.
+TEST_CASE("upsample nearest: one shared source index, float scale as PyTorch") {
+  // floor(41 * float(2 / 82)) = 0 but floor(41 * (2.0 / 82)) = 1; the
+  // reverse at 49 of 98 (values checked against torch 1.13's interpolate).
+  CHECK(upsample_tap(41, 2, 82, false, false).i0 == 0);
+  CHECK(static_cast<int64_t>(41 * (2.0 / 82.0)) == 1);
+  CHECK(upsample_tap(49, 2, 98, false, false).i0 == 1);
+  CHECK(static_cast<int64_t>(49 * (2.0 / 98.0)) == 0);
+  // The op reads exactly that index along both axes: x holds its own column
+  // (row) numbers, so y holds the source indices.
+  int64_t wrong = 0;
+  for (int64_t in = 1; in <= 24; ++in)
+    for (int64_t out = 1; out <= 100; out += (out < 40 ? 1 : 7)) {
+      std::vector<double> idx(static_cast<size_t>(in));
+      for (int64_t i = 0; i < in; ++i) idx[static_cast<size_t>(i)] = static_cast<double>(i);
+      auto yw = upsample(from_vector<double>(idx, {1, 1, 1, in}), 1, out, UpsampleMode::Nearest).to_vector<double>();
+      auto yh = upsample(from_vector<double>(idx, {1, 1, in, 1}), out, 1, UpsampleMode::Nearest).to_vector<double>();
+      for (int64_t d = 0; d < out; ++d) {
+        const double want = static_cast<double>(upsample_tap(d, in, out, false, false).i0);
+        wrong += yw[static_cast<size_t>(d)] != want;
+        wrong += yh[static_cast<size_t>(d)] != want;
+      }
+    }
+  CHECK(wrong == 0);
+}
+
+TEST_CASE("upsample nearest against torch.nn.functional.interpolate: the same source pixel everywhere" *
+          neurn::testing::skip_unless(neurn::testing::have_torch(), neurn::testing::kNoTorch)) {
+  // One line per (in, out): torch's source index of every output position.
+  std::ostringstream py;
+  py << "import torch\n"
+        "import torch.nn.functional as F\n"
+        "for i in range(1, 33):\n"
+        "  for o in list(range(1, 70)) + [82, 94, 98, 110, 122, 164, 196, 255]:\n"
+        "    x = torch.arange(i, dtype=torch.float64).reshape(1, 1, 1, i)\n"
+        "    y = F.interpolate(x, size=(1, o), mode='nearest')\n"
+        "    print(i, o, ' '.join(str(int(v)) for v in y.flatten().tolist()))\n";
+  std::string cmd = "/usr/bin/python3 -c \"" + py.str() + "\" 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string out;
+  char buf[4096];
+  while (size_t got = fread(buf, 1, sizeof buf, pipe)) out.append(buf, got);
+  REQUIRE_MESSAGE(pclose(pipe) == 0, "python failed: ", out);
+  std::istringstream lines(out);
+  int64_t cases = 0, wrong = 0;
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream ls(line);
+    int64_t in = 0, o = 0;
+    ls >> in >> o;
+    std::vector<double> idx(static_cast<size_t>(in));
+    for (int64_t i = 0; i < in; ++i) idx[static_cast<size_t>(i)] = static_cast<double>(i);
+    auto y = upsample(from_vector<double>(idx, {1, 1, 1, in}), 1, o, UpsampleMode::Nearest).to_vector<double>();
+    for (int64_t d = 0; d < o; ++d) {
+      int64_t t = -1;
+      ls >> t;
+      if (y[static_cast<size_t>(d)] != static_cast<double>(t)) {
+        ++wrong;
+        INFO("in " << in << " out " << o << " d " << d << ": neurn " << y[static_cast<size_t>(d)] << ", torch " << t);
+        CHECK(y[static_cast<size_t>(d)] == static_cast<double>(t));
+      }
+    }
+    ++cases;
+  }
+  CHECK(cases == 32 * 77);
+  CHECK(wrong == 0);
+}
