@@ -50,19 +50,77 @@ Slices slices_of(const Shape& s, int64_t axis) {
 
 // ---- CPU kernels ------------------------------------------------------------------
 
-// Slices are independent: split them over threads. A contiguous slice
-// (inner == 1) is passed with a literal stride so its loops vectorise.
+// The slices [begin, end) of x viewed as (outer, dim, inner). A contiguous
+// slice (inner == 1) is passed with a literal stride so its loops vectorise.
+template <typename T>
+void softmax_slices(const T* px, T* py, int64_t begin, int64_t end, int64_t dim, int64_t inner, bool log_out) {
+  for (int64_t s = begin; s < end; ++s) {
+    const int64_t base = (s / inner) * dim * inner + s % inner;
+    if (inner == 1) softmax_slice<T>(px + base, py + base, dim, 1, log_out);
+    else softmax_slice<T>(px + base, py + base, dim, inner, log_out);
+  }
+}
+
+template <typename T>
+void softmax_backward_slices(const T* py, const T* pg, T* pd, int64_t begin, int64_t end, int64_t dim, int64_t inner,
+                             bool log_out) {
+  for (int64_t s = begin; s < end; ++s) {
+    const int64_t base = (s / inner) * dim * inner + s % inner;
+    if (inner == 1) softmax_backward_slice<T>(py + base, pg + base, pd + base, dim, 1, log_out);
+    else softmax_backward_slice<T>(py + base, pg + base, pd + base, dim, inner, log_out);
+  }
+}
+
+// One copy of the loops per instruction set, picked once at load time for the
+// CPU that runs them (GCC's function multiversioning). "avx2" adds no FMA, so
+// both copies do the same IEEE operations in the same order: the same bits
+// on every machine, twice the vector width where AVX2 exists.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define NEURN_CPU_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define NEURN_CPU_CLONES
+#endif
+
+NEURN_CPU_CLONES void softmax_slices_f32(const float* px, float* py, int64_t begin, int64_t end, int64_t dim,
+                                         int64_t inner, bool log_out) {
+  softmax_slices<float>(px, py, begin, end, dim, inner, log_out);
+}
+NEURN_CPU_CLONES void softmax_slices_f64(const double* px, double* py, int64_t begin, int64_t end, int64_t dim,
+                                         int64_t inner, bool log_out) {
+  softmax_slices<double>(px, py, begin, end, dim, inner, log_out);
+}
+NEURN_CPU_CLONES void softmax_backward_slices_f32(const float* py, const float* pg, float* pd, int64_t begin,
+                                                  int64_t end, int64_t dim, int64_t inner, bool log_out) {
+  softmax_backward_slices<float>(py, pg, pd, begin, end, dim, inner, log_out);
+}
+NEURN_CPU_CLONES void softmax_backward_slices_f64(const double* py, const double* pg, double* pd, int64_t begin,
+                                                  int64_t end, int64_t dim, int64_t inner, bool log_out) {
+  softmax_backward_slices<double>(py, pg, pd, begin, end, dim, inner, log_out);
+}
+
+void run_slices(const float* px, float* py, int64_t b, int64_t e, int64_t d, int64_t i, bool l) {
+  softmax_slices_f32(px, py, b, e, d, i, l);
+}
+void run_slices(const double* px, double* py, int64_t b, int64_t e, int64_t d, int64_t i, bool l) {
+  softmax_slices_f64(px, py, b, e, d, i, l);
+}
+void run_backward_slices(const float* py, const float* pg, float* pd, int64_t b, int64_t e, int64_t d, int64_t i,
+                         bool l) {
+  softmax_backward_slices_f32(py, pg, pd, b, e, d, i, l);
+}
+void run_backward_slices(const double* py, const double* pg, double* pd, int64_t b, int64_t e, int64_t d, int64_t i,
+                         bool l) {
+  softmax_backward_slices_f64(py, pg, pd, b, e, d, i, l);
+}
+
+// Slices are independent: split them over threads.
 void softmax_cpu(const Tensor& x, const Tensor& y, int64_t outer, int64_t dim, int64_t inner, bool log_out) {
   dispatch_float(x.dtype(), log_out ? "log_softmax" : "softmax", [&](auto z) {
     using T = decltype(z);
     const T* px = x.data<T>();
     T* py = y.data<T>();
     cpu::parallel_for(outer * inner, 8 * dim, [&](int64_t begin, int64_t end) {
-      for (int64_t s = begin; s < end; ++s) {
-        const int64_t base = (s / inner) * dim * inner + s % inner;
-        if (inner == 1) softmax_slice<T>(px + base, py + base, dim, 1, log_out);
-        else softmax_slice<T>(px + base, py + base, dim, inner, log_out);
-      }
+      run_slices(px, py, begin, end, dim, inner, log_out);
     });
   });
 }
@@ -74,11 +132,7 @@ void softmax_backward_cpu(const Tensor& y, const Tensor& g, const Tensor& dx, in
     const T *py = y.data<T>(), *pg = g.data<T>();
     T* pd = dx.data<T>();
     cpu::parallel_for(outer * inner, 4 * dim, [&](int64_t begin, int64_t end) {
-      for (int64_t s = begin; s < end; ++s) {
-        const int64_t base = (s / inner) * dim * inner + s % inner;
-        if (inner == 1) softmax_backward_slice<T>(py + base, pg + base, pd + base, dim, 1, log_out);
-        else softmax_backward_slice<T>(py + base, pg + base, pd + base, dim, inner, log_out);
-      }
+      run_backward_slices(py, pg, pd, begin, end, dim, inner, log_out);
     });
   });
 }

@@ -62,15 +62,23 @@ NEURN_HD To bits_as(From v) {
   return r;
 }
 
-// 1 + r/K (1 + r/(K+1) (... (1 + r/Deg))): the Taylor series of exp(r) in
-// Horner form, unrolled at compile time (a loop here is not unrolled before
-// the vectoriser runs, and blocks it).
+// 1/K! + r (1/(K+1)! + r (... + r / Deg!)): the Taylor series of exp(r)
+// from term K on, in Horner form with the coefficients folded at compile time
+// (a loop here is not unrolled before the vectoriser runs, and blocks it).
+template <typename T>
+constexpr T inv_factorial(int k) {
+  T f = 1;
+  for (int i = 2; i <= k; ++i) f *= T(i);
+  return T(1) / f;
+}
+
 template <typename T, int K, int Deg>
 NEURN_HD T exp_series(T r) {
-  if constexpr (K > Deg) {
-    return T(1);
+  constexpr T c = inv_factorial<T>(K);
+  if constexpr (K == Deg) {
+    return c;
   } else {
-    return T(1) + r * (T(1) / T(K)) * exp_series<T, K + 1, Deg>(r);
+    return c + r * exp_series<T, K + 1, Deg>(r);
   }
 }
 
@@ -111,7 +119,7 @@ NEURN_HD T exp_poly(T x) {
   const T n = t - C::kRound;
   const Bits ni = bits_as<Bits>(t) - bits_as<Bits>(C::kRound);
   const T r = (xc - n * C::kLn2Hi) - n * C::kLn2Lo;
-  const T p = detail::exp_series<T, 1, C::kDegree>(r);
+  const T p = detail::exp_series<T, 0, C::kDegree>(r);
   // 2^n = 2^n1 2^n2 with both halves normal numbers.
   const Bits n1 = ni / 2, n2 = ni - n1;
   const T s1 = bits_as<T>(static_cast<Bits>((n1 + C::kBias) << C::kMantissa));
@@ -192,6 +200,8 @@ NEURN_HD void softmax_slice(const T* x, T* y, int64_t n, int64_t stride, bool lo
     for (int64_t i = 0; i < n; ++i) y[i * stride] = x[i * stride] - shift;
     return;
   }
+  // exp, then its sum, in separate loops: each vectorises on its own (a fused
+  // loop was slower here), and the row is still in cache for the second.
   for (int64_t i = 0; i < n; ++i) y[i * stride] = exp_poly(x[i * stride] - m);
   const T inv = T(1) / sum_lanes<T>(y, nullptr, n, stride);
   for (int64_t i = 0; i < n; ++i) y[i * stride] *= inv;
