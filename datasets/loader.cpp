@@ -1,5 +1,7 @@
 // The data loader: batches assembled on background threads, in order, a
-// bounded number ahead of the consumer.
+// bounded number ahead of the consumer; on CUDA, copied to the device
+// asynchronously from pinned buffers, the next batch's copy overlapping the
+// current step (datasets/device_prefetch.h).
 #include <algorithm>
 #include <cmath>
 #include <condition_variable>
@@ -10,7 +12,9 @@
 #include <thread>
 
 #include "datasets/datasets.h"
+#include "datasets/device_prefetch.h"
 #include "datasets/transforms.h"
+#include "framework/cuda/async_copy.h"
 #include "framework/error.h"
 #include "framework/random.h"
 #ifdef NEURN_WITH_CUDA
@@ -32,6 +36,7 @@ struct DataLoader::Epoch {
   bool stop = false;
   std::exception_ptr error;
   std::vector<std::thread> threads;
+  std::unique_ptr<DevicePrefetch> prefetch;  // batches bound for a CUDA device
 
   void work() {
     const int64_t bs = loader->options().batch_size, n = static_cast<int64_t>(order.size());
@@ -71,6 +76,21 @@ struct DataLoader::Epoch {
     return out;
   }
 
+  // Batch b if a worker has made it, without waiting.
+  std::optional<Batch> try_take(int64_t b) {
+    std::unique_lock<std::mutex> lock(mu);
+    if (stop) return std::nullopt;
+    if (error) std::rethrow_exception(error);
+    auto& slot = slots[static_cast<size_t>(b)];
+    if (!slot.has_value()) return std::nullopt;
+    Batch out = std::move(*slot);
+    slot.reset();
+    consumed = b + 1;
+    lock.unlock();
+    cv.notify_all();
+    return out;
+  }
+
   void shutdown() {
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -81,7 +101,10 @@ struct DataLoader::Epoch {
       if (t.joinable()) t.join();
     threads.clear();
   }
-  ~Epoch() { shutdown(); }
+  ~Epoch() {
+    prefetch.reset();  // waits for copies still reading pinned buffers
+    shutdown();
+  }
 };
 
 DataLoader::DataLoader(Dataset dataset, LoaderOptions options)
@@ -154,19 +177,21 @@ int64_t DataLoader::num_batches() const {
 Batch DataLoader::make_batch(const std::vector<int64_t>& order, int64_t begin, int64_t end, int64_t epoch) const {
   const int64_t nb = end - begin, c = out_channels_, h = out_h_, w = out_w_, per = c * h * w;
   Shape shape{nb, c, h, w};
-  Tensor images;
-#ifdef NEURN_WITH_CUDA
   // Batches bound for the GPU are assembled in pinned memory so the copy is a
-  // plain DMA (and can overlap with compute).
-  if (options_.device.is_cuda() && cuda_available()) {
-    size_t nbytes = static_cast<size_t>(nb * per) * sizeof(float);
-    void* p = cuda::allocate_pinned(nbytes);
-    auto storage = std::make_shared<Storage>(p, nbytes, Device::cpu(), [](void* q) { cuda::deallocate_pinned(q); });
-    images = Tensor::from_storage(storage, shape, DType::Float32);
-  }
+  // plain DMA that runs asynchronously, overlapping compute.
+  auto host_tensor = [&](const Shape& s, DType dt) {
+#ifdef NEURN_WITH_CUDA
+    if (options_.device.is_cuda() && cuda_available()) {
+      size_t nbytes = static_cast<size_t>(shape_numel(s)) * dtype_size(dt);
+      void* p = cuda::allocate_pinned(nbytes);
+      auto storage = std::make_shared<Storage>(p, nbytes, Device::cpu(), [](void* q) { cuda::deallocate_pinned(q); });
+      return Tensor::from_storage(storage, s, dt);
+    }
 #endif
-  if (!images.defined()) images = Tensor::empty(shape, {DType::Float32});
-  Tensor labels = Tensor::empty({nb}, {DType::Int64});
+    return Tensor::empty(s, {dt});
+  };
+  Tensor images = host_tensor(shape, DType::Float32);
+  Tensor labels = host_tensor({nb}, DType::Int64);
   float* out = images.data<float>();
   int64_t* lab = labels.data<int64_t>();
   ImageConverter conv(dataset_.channels(), dataset_.height(), dataset_.width(), c, h, w);
@@ -194,6 +219,41 @@ Batch DataLoader::make_batch(const std::vector<int64_t>& order, int64_t begin, i
   return {images, labels};
 }
 
+namespace {
+
+// The CUDA side of DevicePrefetch: images and labels each copied on the
+// device's copy stream (framework/cuda/async_copy.h).
+std::unique_ptr<DevicePrefetch> device_prefetch(DataLoader::Epoch* e, Device dev) {
+  struct Copies {
+    AsyncCopy images, labels;
+  };
+  DevicePrefetch::Copier copier{
+      [dev](int64_t, Batch host) {
+        auto c = std::make_shared<Copies>();
+        c->images = copy_to_device_async_kernel(dev, host.images, dev.index);
+        c->labels = copy_to_device_async_kernel(dev, host.labels, dev.index);
+        DevicePrefetch::Transfer t;
+        t.device = {c->images.device, c->labels.device};
+        t.token = c;
+        return t;
+      },
+      [dev](DevicePrefetch::Transfer& t) {
+        auto* c = static_cast<Copies*>(t.token.get());
+        use_async_copy_kernel(dev, c->images);
+        use_async_copy_kernel(dev, c->labels);
+      },
+      [dev](DevicePrefetch::Transfer& t) {
+        auto* c = static_cast<Copies*>(t.token.get());
+        finish_async_copy_kernel(dev, c->images);
+        finish_async_copy_kernel(dev, c->labels);
+      }};
+  DevicePrefetch::Source source{[e](int64_t b) { return e->take(b); },
+                                [e](int64_t b) { return e->try_take(b); }};
+  return std::make_unique<DevicePrefetch>(std::move(copier), std::move(source), e->num_batches);
+}
+
+}  // namespace
+
 DataLoader::Iterator DataLoader::begin() {
   if (current_) current_->shutdown();
   auto e = std::make_shared<Epoch>();
@@ -208,6 +268,7 @@ DataLoader::Iterator DataLoader::begin() {
       std::swap(e->order[static_cast<size_t>(i)], e->order[g.below(static_cast<uint64_t>(i + 1))]);
   }
   e->slots.resize(static_cast<size_t>(e->num_batches));
+  if (options_.device.is_cuda()) e->prefetch = device_prefetch(e.get(), options_.device);
   for (int64_t t = 0; t < options_.workers; ++t) e->threads.emplace_back([raw = e.get()] { raw->work(); });
   current_ = e;
   return Iterator(e, 0);
@@ -220,14 +281,13 @@ DataLoader::Iterator::Iterator(std::shared_ptr<Epoch> epoch, int64_t index) : ep
 }
 
 void DataLoader::Iterator::fetch() {
-  batch_ = epoch_->take(index_);
-  const Device dev = epoch_->loader->options().device;
-  // The host-to-device copy happens on the caller's thread (the thread that
-  // owns the CUDA stream), from pinned memory when CUDA is present.
-  if (!dev.is_cpu()) {
-    batch_.images = batch_.images.to(dev);
-    batch_.labels = batch_.labels.to(dev);
+  // The copies are queued from the caller's thread, in the order of its
+  // steps; the compute stream waits for them, the host does not.
+  if (epoch_->prefetch) {
+    batch_ = epoch_->prefetch->next(index_);
+    return;
   }
+  batch_ = epoch_->take(index_);
 }
 
 DataLoader::Iterator& DataLoader::Iterator::operator++() {

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 
+#include "framework/cuda/async_copy.h"
 #include "framework/cuda/caching_allocator.h"
 #include "framework/cuda/cuda_autocast.h"
 #include "framework/cuda/cuda_backend.h"
@@ -144,6 +145,7 @@ struct Context {
   int device = 0;
   int sm_count = 1;
   cudaStream_t stream = nullptr;
+  cudaStream_t copy_stream = nullptr;  // the loader's host-to-device copies (created on first use)
   cublasHandle_t cublas = nullptr;
   cudnnHandle_t cudnn = nullptr;
   CachingAllocator* allocator = nullptr;
@@ -416,6 +418,59 @@ void copy_host_to_device(void* dst, int device, const void* src, size_t nbytes) 
   // soon as this returns.
   NEURN_CUDA_CHECK(cudaStreamSynchronize(stream()));
 }
+
+// ---- asynchronous copies (framework/cuda/async_copy.h) -----------------------------------
+
+namespace {
+
+cudaStream_t copy_stream(int device) {
+  Context& c = context(device);
+  std::lock_guard<std::mutex> lock(c.handle_mu);
+  if (!c.copy_stream) {
+    make_cuda_current(device);
+    NEURN_CUDA_CHECK(cudaStreamCreateWithFlags(&c.copy_stream, cudaStreamNonBlocking));
+  }
+  return c.copy_stream;
+}
+
+AsyncCopy copy_to_device_async(const Tensor& host, int device) {
+  NEURN_CHECK(host.device().is_cpu(), "copy_to_device_async: the source is on ", host.device().str(),
+              ", expected the CPU");
+  AsyncCopy c;
+  c.host = host;
+  c.device = Tensor::empty(host.shape(), {host.dtype(), Device::cuda(device)});  // makes `device` current
+  if (host.nbytes() == 0) return c;
+  cudaStream_t compute = stream(), copy = copy_stream(device);
+  // The destination may be a block the compute stream freed with kernels
+  // still queued that read it: the copy starts after them.
+  cudaEvent_t queued;
+  NEURN_CUDA_CHECK(cudaEventCreateWithFlags(&queued, cudaEventDisableTiming));
+  NEURN_CUDA_CHECK(cudaEventRecord(queued, compute));
+  NEURN_CUDA_CHECK(cudaStreamWaitEvent(copy, queued, 0));
+  NEURN_CUDA_CHECK(cudaEventDestroy(queued));  // released once the wait has passed it
+  NEURN_CUDA_CHECK(cudaMemcpyAsync(c.device.raw_data(), host.raw_data(), host.nbytes(), cudaMemcpyHostToDevice, copy));
+  cudaEvent_t done;
+  NEURN_CUDA_CHECK(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+  NEURN_CUDA_CHECK(cudaEventRecord(done, copy));
+  c.event = std::shared_ptr<void>(static_cast<void*>(done),
+                                  [](void* e) { (void)cudaEventDestroy(static_cast<cudaEvent_t>(e)); });
+  return c;
+}
+
+void use_async_copy(const AsyncCopy& c) {
+  if (!c.event) return;
+  NEURN_CUDA_CHECK(cudaStreamWaitEvent(stream(), static_cast<cudaEvent_t>(c.event.get()), 0));
+}
+
+void finish_async_copy(const AsyncCopy& c) {
+  if (c.event) NEURN_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(c.event.get())));
+}
+
+}  // namespace
+
+NEURN_REGISTER_KERNEL(::neurn::copy_to_device_async_kernel, DeviceType::CUDA, copy_to_device_async);
+NEURN_REGISTER_KERNEL(::neurn::use_async_copy_kernel, DeviceType::CUDA, use_async_copy);
+NEURN_REGISTER_KERNEL(::neurn::finish_async_copy_kernel, DeviceType::CUDA, finish_async_copy);
 
 void copy_device_to_host(void* dst, const void* src, int device, size_t nbytes) {
   if (nbytes == 0) return;
