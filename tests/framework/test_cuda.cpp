@@ -392,6 +392,7 @@ const char* const kDeviceCases[] = {
     "precision of forward",
     "cuda: the trainer's memory line names the device and its allocated, reserved and peak bytes",
     "cuda: pooling and upsampling backward: with NEURN_DETERMINISTIC=1 the same bits every run, and the CPU's",
+    "cuda: max backward: the CPU's bits, by the atomic scatter or (NEURN_DETERMINISTIC=1) the gather",
 };
 
 }  // namespace
@@ -996,6 +997,32 @@ TEST_CASE("cuda: layer norm parameter gradients: reproducible with NEURN_DETERMI
     CHECK(first.first == second.first);
     CHECK(first.second == second.second);
   }
+#endif
+}
+
+TEST_CASE("cuda: max backward: the CPU's bits, by the atomic scatter or (NEURN_DETERMINISTIC=1) the gather" *
+          skip_unless(have_cuda(), no_cuda_reason())) {
+#ifdef NEURN_WITH_CUDA
+  // Each input is the maximum of at most one output, so either path writes
+  // every input gradient once: exactly the CPU's values (reduce_math.h's
+  // max_backward_at is the gather, tested against the CPU in
+  // test_softmax_norm_math.cpp).
+  auto run = [](Device d, const std::vector<int64_t>& axes) {
+    Tensor x = f32({6, 50, 40}, 810, 0, 3).detach();
+    std::vector<float> v = x.to_vector<float>();
+    for (auto& e : v) e = std::floor(e);  // ties: the first maximum gets the gradient
+    Tensor xd = from_vector(v, x.shape()).to(d);
+    xd.requires_grad_();
+    Tensor m = max(xd, axes, true);
+    Tensor R = f32(m.shape(), 811, -1, 1, false).to(d);
+    sum(mul(m, R)).backward();
+    return xd.grad().cpu().to_vector<float>();
+  };
+  for (const auto& axes : std::vector<std::vector<int64_t>>{{0}, {1}, {2}, {0, 2}, {}}) {
+    INFO("axes ", axes.size());
+    CHECK(run(Device::cpu(), axes) == run(Device::cuda(), axes));
+  }
+  if (cuda::deterministic()) MESSAGE("NEURN_DETERMINISTIC=1: the gather path ran");
 #endif
 }
 

@@ -200,6 +200,13 @@ std::vector<GradCase> table() {
       [](V x) { return cross_entropy(x[0], labels({1, 1, 3, 0}), 0.2, Reduction::None); }, one({4, 5}, 100, -3.0, 3.0));
   row("cross_entropy mean, smoothing 0.1",
       [](V x) { return cross_entropy(x[0], labels({2, 4, 0, 1}), 0.1); }, one({4, 5}, 101, -3.0, 3.0));
+  // Rows longer than softmax_math.h's 8 lanes, so the lane loops and their tails run.
+  row("softmax last axis, 19 wide (lanes and tail)", [](V x) { return softmax(x[0]); },
+      one({3, 19}, 1040, -3.0, 3.0));
+  row("log_softmax middle axis, 11 wide (strided lanes)", [](V x) { return log_softmax(x[0], 1); },
+      one({2, 11, 3}, 1041, -3.0, 3.0));
+  row("cross_entropy 13 classes, smoothing 0.1",
+      [](V x) { return cross_entropy(x[0], labels({12, 0, 5}), 0.1); }, one({3, 13}, 1042, -3.0, 3.0));
   // The same generator state on every call, so each evaluation draws the same mask.
   row("dropout p=0.3 (fixed generator)", [](V x) {
         Generator g(2024);
