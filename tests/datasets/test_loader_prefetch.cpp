@@ -13,6 +13,7 @@
 #include "datasets/device_prefetch.h"
 #include "framework/cuda/async_copy.h"
 #include "framework/ops.h"
+#include "skip.h"
 
 using namespace neurn;
 using namespace neurn::data;
@@ -123,4 +124,44 @@ TEST_CASE("async copy tables on the CPU: the batch is its own copy, nothing to w
   CHECK(c.event == nullptr);
   use_async_copy_kernel(Device::cpu(), c);
   finish_async_copy_kernel(Device::cpu(), c);
+}
+
+TEST_CASE("cuda: a loader on the device hands out the CPU loader's batches, bit for bit, over two epochs" *
+          neurn::testing::skip_unless(neurn::testing::have_cuda(), neurn::testing::no_cuda_reason())) {
+  const int64_t n = 203, c = 1, h = 6, w = 5;
+  std::vector<uint8_t> px(static_cast<size_t>(n * c * h * w));
+  std::vector<int64_t> labels(static_cast<size_t>(n));
+  for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>((i * 37 + 11) % 251);
+  for (int64_t i = 0; i < n; ++i) labels[static_cast<size_t>(i)] = (i * 7) % 10;
+  Dataset ds("toy", "train", c, h, w, px, labels);
+  LoaderOptions opt;
+  opt.batch_size = 16;
+  opt.seed = 3;
+  opt.size = 8;
+  opt.channels = 3;
+  DataLoader on_cpu(ds, opt);
+  opt.device = Device::cuda();
+  DataLoader on_gpu(ds, opt);
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    std::vector<Batch> want;
+    for (const Batch& b : on_cpu) want.push_back(b);
+    size_t k = 0;
+    for (const Batch& b : on_gpu) {
+      REQUIRE(k < want.size());
+      CHECK(b.images.device().is_cuda());
+      CHECK(b.labels.device().is_cuda());
+      // Used on the compute stream right away, as a training step would.
+      Tensor doubled = add(b.images, b.images);
+      CHECK(b.images.cpu().to_vector<float>() == want[k].images.to_vector<float>());
+      CHECK(doubled.cpu().to_vector<float>() == add(want[k].images, want[k].images).to_vector<float>());
+      CHECK(b.labels.cpu().to_vector<int64_t>() == want[k].labels.to_vector<int64_t>());
+      ++k;
+    }
+    CHECK(k == want.size());
+  }
+  // An epoch abandoned after one batch (a copy in flight) leaves the loader usable.
+  { auto it = on_gpu.begin(); }
+  int64_t count = 0;
+  for (const Batch& b : on_gpu) count += b.labels.numel();
+  CHECK(count == n);
 }
