@@ -63,12 +63,29 @@ TEST_CASE("spos: supernet training lowers the loss on a learnable problem, withi
   for (int i = 0; i < 10; ++i) first += losses[i] / 10, last += losses[90 + i] / 10;
   INFO("loss " << first << " -> " << last);
   CHECK(last < 0.8 * first);
-  // a path scores well on its own training data after recalibration
-  for (const SposArch& a : {all_min, all_max}) {
-    double acc = path_accuracy(net, a, {images}, {{images, y}});
+  // Paths inside the FLOPs range score well on the training data after
+  // recalibration: the cheapest one, and on average eight drawn at random.
+  // (all_max lies outside the range and is never trained as a whole: what
+  // its composition of shared blocks scores is left to chance, so it is not
+  // checked; it swung between 0.06 and 1.0 with last-bit changes of exp.)
+  const double acc_min = path_accuracy(net, all_min, {images}, {{images, y}});
+  MESSAGE("trained supernet, path " << describe(all_min) << ": accuracy " << acc_min);
+  CHECK(acc_min >= 0.9);
+  Generator pick(7);
+  const std::vector<int> choices = gene_choices(s);
+  double acc_sum = 0;
+  int drawn = 0;
+  while (drawn < 8) {
+    nas::Genome g;
+    for (int c : choices) g.genes.push_back(static_cast<int>(pick.below(static_cast<uint64_t>(c))));
+    SposArch a = from_genome(s, g);
+    if (arch_cost(a, 2, 1, 8).flops > o.max_flops) continue;
+    const double acc = path_accuracy(net, a, {images}, {{images, y}});
     MESSAGE("trained supernet, path " << describe(a) << ": accuracy " << acc);
-    CHECK(acc >= 0.9);
+    acc_sum += acc;
+    ++drawn;
   }
+  CHECK(acc_sum / drawn >= 0.85);
   o.min_flops = int64_t{1} << 50;
   o.max_flops = 0;
   CHECK_THROWS_CONTAINING(train_supernet(net, o, [&](int64_t) { return std::make_pair(images, y); }), "no path with FLOPs");
