@@ -158,6 +158,9 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
     grads.erase(git);
     NEURN_CHECK(fn->backward, "backward: the graph through '", fn->op,
                 "' was already released by an earlier backward(); pass retain_graph=true to the first call");
+    // Backward closures read their gradient as a plain buffer: one that
+    // arrives as a view (sum's expand, permute's inverse) is copied once here.
+    g = detail::contiguous_copy(g);
     std::vector<Tensor> in_grads = fn->backward(g);
     g = Tensor();
     // Free what the node saved as soon as it has run, not at the end of the
@@ -189,7 +192,9 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
       // it through unchanged) or be the caller's seed: give each leaf its
       // own copy then, so in-place updates of one .grad never touch another.
       bool shared = g.storage() == seed.storage() || !leaf_storages.insert(g.storage().get()).second;
-      leaf->grad = (shared ? g.clone() : g).impl_ptr();
+      // A view (the backward of permute, expand, concat) is made
+      // contiguous: .grad is read and updated in place as a plain buffer.
+      leaf->grad = (shared ? g.clone() : detail::contiguous_copy(g)).impl_ptr();
     }
   }
   if (!retain_graph) {

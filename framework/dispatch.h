@@ -26,6 +26,17 @@
 //   tensor in a build without the CUDA backend, or an op nobody wrote a
 //   kernel for), never an uninitialised output.
 //
+// Views (framework/tensor.h): before calling the kernel, a table hands it
+// every `const Tensor&` argument contiguous (a view is copied, a contiguous
+// tensor passed as it is), so a kernel may read data<T>() / raw_data() as a
+// row-major buffer. A table defined with NEURN_DEFINE_STRIDED_KERNEL passes
+// views through untouched: its kernels read strided_data() and the strides
+// (element-wise ops, the strided copy). Outputs are allocated contiguous by
+// the front functions, so the copy is only ever made of an input and never
+// loses a write; a non-contiguous tensor that a kernel wrote into would be a
+// bug in its front function (in-place ops write through copy_ or a strided
+// table).
+//
 // Tables are constant-initialised (constinit), so registrations, which run
 // during static initialisation in any order, always find them. Registrars
 // are static objects nothing references: the framework's archive is linked
@@ -39,6 +50,7 @@
 
 #include "framework/device.h"
 #include "framework/error.h"
+#include "framework/tensor.h"
 
 namespace neurn {
 
@@ -46,12 +58,14 @@ inline constexpr size_t kDeviceTypes = 3;  // DeviceType::CPU, CUDA, Meta
 
 class KernelTableBase {
  public:
-  constexpr explicit KernelTableBase(const char* name) : name_(name) {}
+  constexpr explicit KernelTableBase(const char* name, bool strided = false) : name_(name), strided_(strided) {}
   KernelTableBase(const KernelTableBase&) = delete;
   KernelTableBase& operator=(const KernelTableBase&) = delete;
 
   const char* name() const { return name_; }
   bool has(DeviceType type) const { return present_[static_cast<size_t>(type)]; }
+  // Whether the kernels take views as they are (else tensors arrive contiguous).
+  bool strided() const { return strided_; }
 
  protected:
   // Records the table in kernel_tables() on its first registration.
@@ -61,6 +75,7 @@ class KernelTableBase {
 
  private:
   const char* name_;
+  bool strided_ = false;
   std::array<bool, kDeviceTypes> present_{};
   bool listed_ = false;
 };
@@ -89,6 +104,16 @@ class KernelDeviceScope {
  private:
   int previous_ = -1;
 };
+// An argument as the kernel receives it: a `const Tensor&` made contiguous
+// (a temporary that lives until the kernel returns), anything else as it is.
+template <typename A, typename V>
+decltype(auto) kernel_arg(V& v) {
+  if constexpr (std::is_same_v<A, const Tensor&>) {
+    return contiguous_copy(v);
+  } else {
+    return static_cast<A&&>(v);
+  }
+}
 }  // namespace detail
 
 template <typename Signature>
@@ -98,7 +123,7 @@ template <typename R, typename... Args>
 class KernelTable<R(Args...)> : public KernelTableBase {
  public:
   using Fn = R (*)(Args...);
-  constexpr explicit KernelTable(const char* name) : KernelTableBase(name) {}
+  constexpr explicit KernelTable(const char* name, bool strided = false) : KernelTableBase(name, strided) {}
 
   // Registers `fn` for `type`. Registration runs during static
   // initialisation, where an exception cannot be caught: a null kernel or a
@@ -120,7 +145,8 @@ class KernelTable<R(Args...)> : public KernelTableBase {
       missing(device);
     }
     detail::KernelDeviceScope scope(device);
-    return fn(std::forward<Args>(args)...);
+    if (strided()) return fn(std::forward<Args>(args)...);
+    return fn(detail::kernel_arg<Args>(args)...);  // views copied, contiguous tensors passed as they are
   }
 
  private:
@@ -131,6 +157,8 @@ class KernelTable<R(Args...)> : public KernelTableBase {
 
 #define NEURN_DECLARE_KERNEL(table, ...) extern ::neurn::KernelTable<__VA_ARGS__> table
 #define NEURN_DEFINE_KERNEL(table, ...) constinit ::neurn::KernelTable<__VA_ARGS__> table{#table}
+// A table whose kernels take views (their tensors are not made contiguous).
+#define NEURN_DEFINE_STRIDED_KERNEL(table, ...) constinit ::neurn::KernelTable<__VA_ARGS__> table{#table, true}
 #define NEURN_KERNEL_CONCAT_(a, b) a##b
 #define NEURN_KERNEL_CONCAT(a, b) NEURN_KERNEL_CONCAT_(a, b)
 // At namespace scope, in the file that defines `fn`.

@@ -9,8 +9,13 @@
 #include <sstream>
 
 #include "framework/autograd.h"
+#include "framework/dispatch.h"
+#include "framework/ops/strided_copy.h"
 #include "framework/random.h"
+#include "framework/tensor_kernels.h"
 #ifdef NEURN_WITH_CUDA
+// Only for the copies between devices in copy_ (a kernel table is keyed by
+// one device; a copy from the host to a GPU has two).
 #include "framework/cuda/cuda_backend.h"
 #endif
 
@@ -85,10 +90,23 @@ TensorImpl& Tensor::impl() const {
   return *impl_;
 }
 
+namespace {
+bool strides_are_contiguous(const Shape& shape, const std::vector<int64_t>& strides) {
+  if (shape_numel(shape) == 0) return true;  // no elements: any strides describe it
+  int64_t expected = 1;
+  for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+    if (shape[d] != 1 && strides[d] != expected) return false;
+    expected *= shape[d];
+  }
+  return true;
+}
+}  // namespace
+
 Tensor Tensor::empty(const Shape& shape, TensorOptions opt) {
   for (auto d : shape) NEURN_CHECK(d >= 0, "Tensor::empty: negative size in shape ", shape_str(shape));
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
+  impl->strides = contiguous_strides(shape);
   impl->numel = shape_numel(shape);
   impl->dtype = opt.dtype;
   impl->device = opt.device;
@@ -98,15 +116,79 @@ Tensor Tensor::empty(const Shape& shape, TensorOptions opt) {
 }
 
 Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, const Shape& shape, DType dtype) {
+  NEURN_CHECK(storage, "Tensor::from_storage: no storage");
+  return view_of(std::move(storage), shape, contiguous_strides(shape), 0, dtype);
+}
+
+Tensor Tensor::view_of(std::shared_ptr<Storage> storage, const Shape& shape, const std::vector<int64_t>& strides,
+                       int64_t offset, DType dtype) {
+  NEURN_CHECK(storage, "Tensor::view_of: no storage");
+  NEURN_CHECK(strides.size() == shape.size(), "Tensor::view_of: ", strides.size(), " strides for shape ",
+              shape_str(shape));
+  NEURN_CHECK(offset >= 0, "Tensor::view_of: negative storage offset ", offset);
+  int64_t last = offset;  // the furthest element the view reaches
+  const int64_t numel = shape_numel(shape);
+  for (size_t d = 0; d < shape.size(); ++d) {
+    NEURN_CHECK(shape[d] >= 0 && strides[d] >= 0, "Tensor::view_of: negative size or stride in shape ",
+                shape_str(shape), " strides ", shape_str(strides));
+    if (numel > 0) last += (shape[d] - 1) * strides[d];
+  }
+  NEURN_CHECK(storage->device.is_meta() || numel == 0 ||
+                  static_cast<size_t>(last + 1) * dtype_size(dtype) <= storage->nbytes,
+              "Tensor::view_of: a view of shape ", shape_str(shape), ", strides ", shape_str(strides), " and offset ",
+              offset, " reaches past the end of its storage (", storage->nbytes, " bytes)");
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
-  impl->numel = shape_numel(shape);
+  impl->strides = strides;
+  impl->offset = offset;
+  impl->contiguous = strides_are_contiguous(shape, strides);
+  impl->numel = numel;
   impl->dtype = dtype;
   impl->device = storage->device;
-  NEURN_CHECK(impl->device.is_meta() || static_cast<size_t>(impl->numel) * dtype_size(dtype) <= storage->nbytes,
-              "Tensor::from_storage: shape ", shape_str(shape), " needs more bytes than the storage has");
   impl->storage = std::move(storage);
   return Tensor(std::move(impl));
+}
+
+Tensor Tensor::as_strided(const Shape& shape, const std::vector<int64_t>& strides, int64_t offset) const {
+  return view_of(impl().storage, shape, strides, offset, dtype());
+}
+
+void* Tensor::strided_raw_data() const {
+  const auto& st = impl().storage;
+  if (!st || !st->data) return nullptr;
+  return static_cast<char*>(st->data) + impl().offset * static_cast<int64_t>(dtype_size(impl().dtype));
+}
+
+void* Tensor::raw_data() const {
+  if (!is_contiguous() && !device().is_meta()) detail::fail_not_contiguous(*this, "raw_data");
+  return strided_raw_data();
+}
+
+namespace detail {
+void fail_not_contiguous(const Tensor& t, const char* what) {
+  NEURN_FAIL("Tensor::", what, ": the tensor of shape ", shape_str(t.shape()), " is a non-contiguous view (strides ",
+             shape_str(t.strides()), ", storage offset ", t.storage_offset(),
+             "); call contiguous() first, or read it with strided_data() and its strides");
+}
+
+Tensor contiguous_copy(const Tensor& t) {
+  if (!t.defined() || t.is_contiguous()) return t;
+  Tensor out = Tensor::empty(t.shape(), t.options());
+  out.copy_(t);
+  return out;
+}
+}  // namespace detail
+
+bool all_contiguous(std::initializer_list<Tensor> tensors) {
+  for (const Tensor& t : tensors)
+    if (t.defined() && !t.is_contiguous()) return false;
+  return true;
+}
+
+Tensor Tensor::contiguous() const {
+  if (!defined() || is_contiguous()) return *this;
+  Tensor out = detail::contiguous_copy(*this);
+  return attach_grad(out, "contiguous", {*this}, [](const Tensor& g) -> std::vector<Tensor> { return {g}; });
 }
 
 int64_t Tensor::size(int64_t axis) const { return shape()[normalize_axis(axis, dim(), "Tensor::size")]; }
@@ -128,13 +210,10 @@ void Tensor::set_grad(const Tensor& g) {
   }
   NEURN_CHECK(g.shape() == shape(), "set_grad: gradient of shape ", shape_str(g.shape()), " for a tensor of shape ",
               shape_str(shape()));
-  impl().grad = g.impl_ptr();
+  impl().grad = detail::contiguous_copy(g).impl_ptr();  // optimizers update .grad as a plain buffer
 }
 
-Tensor Tensor::detach() const {
-  Tensor t = from_storage(impl().storage, shape(), dtype());
-  return t;
-}
+Tensor Tensor::detach() const { return view_of(impl().storage, shape(), strides(), storage_offset(), dtype()); }
 
 
 Tensor Tensor::clone() const {
@@ -177,6 +256,29 @@ void host_convert(const void* src, DType sd, void* dst, DType dd, int64_t n) {
 
 }  // namespace
 
+// The kernels behind copy_, fill_ and to(dtype). The copy between two
+// tensors of one dtype honours both tensors' strides (a strided table); the
+// conversion and the fill work on contiguous tensors.
+NEURN_DEFINE_KERNEL(convert_kernel, void(const Tensor& src, const Tensor& dst));
+NEURN_DEFINE_KERNEL(fill_kernel, void(const Tensor& t, double value));
+
+namespace {
+void convert_cpu(const Tensor& src, const Tensor& dst) {
+  host_convert(src.raw_data(), src.dtype(), dst.raw_data(), dst.dtype(), src.numel());
+}
+void fill_cpu(const Tensor& t, double value) {
+  dispatch_host(t.dtype(), [&](auto z) {
+    using T = decltype(z);
+    T* p = t.data<T>();
+    const T v = static_cast<T>(value);
+    const int64_t n = t.numel();
+    for (int64_t i = 0; i < n; ++i) p[i] = v;
+  });
+}
+}  // namespace
+NEURN_REGISTER_KERNEL(convert_kernel, DeviceType::CPU, convert_cpu);
+NEURN_REGISTER_KERNEL(fill_kernel, DeviceType::CPU, fill_cpu);
+
 void Tensor::copy_(const Tensor& src) const {
   NEURN_CHECK(src.shape() == shape(), "copy_: source of shape ", shape_str(src.shape()), " into a tensor of shape ",
               shape_str(shape()));
@@ -187,20 +289,27 @@ void Tensor::copy_(const Tensor& src) const {
   }
   if (numel() == 0) return;
   bump_version();  // before the write: a failed copy may have written part of it
-  if (sd.is_cpu() && dd.is_cpu()) {
-    host_convert(src.raw_data(), src.dtype(), raw_data(), dtype(), numel());
-    return;
+  if (sd == dd) {
+    if (src.dtype() == dtype()) return strided_copy_kernel(dd, src, *this);
+    if (is_contiguous()) return convert_kernel(dd, src, *this);  // the table makes src contiguous
+    Tensor converted = Tensor::empty(shape(), options());
+    convert_kernel(dd, src, converted);
+    return strided_copy_kernel(dd, converted, *this);
   }
+  // Between devices: convert on the source's device, make both ends
+  // contiguous, then move the bytes.
+  if (src.dtype() != dtype()) return copy_(src.to(dtype()));
+  if (!is_contiguous()) {
+    Tensor staged = Tensor::empty(shape(), options());
+    staged.copy_(src);
+    return strided_copy_kernel(dd, staged, *this);
+  }
+  const Tensor s = detail::contiguous_copy(src);
 #ifdef NEURN_WITH_CUDA
-  if (src.dtype() != dtype()) {  // convert on the source's device, then move
-    Tensor converted = src.to(dtype());
-    copy_(converted);
-    return;
-  }
-  if (sd.is_cpu() && dd.is_cuda()) return cuda::copy_host_to_device(raw_data(), dd.index, src.raw_data(), nbytes());
-  if (sd.is_cuda() && dd.is_cpu()) return cuda::copy_device_to_host(raw_data(), src.raw_data(), sd.index, nbytes());
+  if (sd.is_cpu() && dd.is_cuda()) return cuda::copy_host_to_device(raw_data(), dd.index, s.raw_data(), nbytes());
+  if (sd.is_cuda() && dd.is_cpu()) return cuda::copy_device_to_host(raw_data(), s.raw_data(), sd.index, nbytes());
   if (sd.is_cuda() && dd.is_cuda())
-    return cuda::copy_device_to_device(raw_data(), dd.index, src.raw_data(), sd.index, nbytes());
+    return cuda::copy_device_to_device(raw_data(), dd.index, s.raw_data(), sd.index, nbytes());
 #endif
   NEURN_FAIL("copy_: cannot copy from ", sd.str(), " to ", dd.str(), " in this build");
 }
@@ -208,18 +317,12 @@ void Tensor::copy_(const Tensor& src) const {
 void Tensor::fill_(double value) const {
   if (device().is_meta() || numel() == 0) return;
   bump_version();
-  if (device().is_cpu()) {
-    dispatch_host(dtype(), [&](auto z) {
-      using T = decltype(z);
-      T* p = static_cast<T*>(raw_data());
-      T v = static_cast<T>(value);
-      for (int64_t i = 0; i < numel(); ++i) p[i] = v;
-    });
-    return;
-  }
-#ifdef NEURN_WITH_CUDA
-  cuda::fill(raw_data(), dtype(), numel(), value, device().index);
-#endif
+  if (is_contiguous()) return fill_kernel(device(), *this, value);
+  // A view: fill a contiguous block and copy it through the strides (an
+  // expanded view writes its shared elements more than once, all the same).
+  Tensor block = Tensor::empty(shape(), options());
+  fill_kernel(device(), block, value);
+  strided_copy_kernel(device(), block, *this);
 }
 
 Tensor Tensor::to(Device d) const {
@@ -232,14 +335,7 @@ Tensor Tensor::to(Device d) const {
 Tensor Tensor::to(DType t) const {
   if (dtype() == t) return *this;
   Tensor out = empty(shape(), {t, device(), false});
-  if (device().is_meta() || numel() == 0) return out;
-  if (device().is_cpu()) {
-    host_convert(raw_data(), dtype(), out.raw_data(), t, numel());
-    return out;
-  }
-#ifdef NEURN_WITH_CUDA
-  cuda::convert(raw_data(), dtype(), out.raw_data(), t, numel(), device().index);
-#endif
+  if (numel() > 0) convert_kernel(device(), *this, out);
   return out;
 }
 
@@ -252,7 +348,7 @@ double Tensor::item() const {
 template <typename T>
 std::vector<T> Tensor::to_vector() const {
   NEURN_CHECK(!device().is_meta(), "to_vector: a meta tensor has no data");
-  Tensor host = to(Device::cpu());
+  Tensor host = detail::contiguous_copy(to(Device::cpu()));
   std::vector<T> out(static_cast<size_t>(numel()));
   if (numel()) host_convert(host.raw_data(), dtype(), out.data(), dtype_of<T>::value, numel());
   return out;

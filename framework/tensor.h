@@ -1,8 +1,21 @@
 #pragma once
-// Tensor: a shared handle to contiguous row-major storage with a shape, a
-// dtype and a device. Copies of a Tensor share data; clone() copies it.
+// Tensor: a shared handle to storage with a shape, strides, a storage offset,
+// a dtype and a device. Copies of a Tensor share data; clone() copies it.
+//
+// Views (reshape, permute, transpose, slice, expand, squeeze, unsqueeze,
+// detach) share storage with their base and have their own shape, strides
+// (in elements; 0 on an expanded axis) and storage offset. A tensor is
+// contiguous when its strides are the row-major ones of its shape. data<T>()
+// and raw_data() are for contiguous tensors only: on a view they throw,
+// naming its shape and strides, because a kernel that walks a view as if it
+// were row-major computes a silently wrong result. Kernels written for
+// strides read strided_data<T>() / strided_raw_data() (the first element, any
+// layout) together with strides(); every other kernel is handed contiguous
+// tensors by its kernel table (framework/dispatch.h), and front functions that
+// read data themselves call contiguous() first.
 #include <cstring>
 #include <functional>
+#include <initializer_list>
 #include <iosfwd>
 #include <memory>
 #include <string>
@@ -36,6 +49,9 @@ struct Storage {
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
   Shape shape;
+  std::vector<int64_t> strides;  // in elements, one per axis
+  int64_t offset = 0;            // of the first element in storage, in elements
+  bool contiguous = true;        // strides are the row-major ones of shape (cached)
   int64_t numel = 0;
   DType dtype = DType::Float32;
   Device device;
@@ -59,11 +75,23 @@ class Tensor {
 
   // An uninitialised tensor (use zeros() for defined values).
   static Tensor empty(const Shape& shape, TensorOptions opt = {});
-  // A tensor that shares storage with `storage` (used by reshape/detach).
+  // A contiguous tensor that shares storage with `storage`, from its start.
   static Tensor from_storage(std::shared_ptr<Storage> storage, const Shape& shape, DType dtype);
+  // A view of `storage` with the given strides and offset (in elements);
+  // checks that every element it can reach lies inside the storage.
+  static Tensor view_of(std::shared_ptr<Storage> storage, const Shape& shape, const std::vector<int64_t>& strides,
+                        int64_t offset, DType dtype);
+  // A view of this tensor's storage (no autograd: the shape ops attach it).
+  Tensor as_strided(const Shape& shape, const std::vector<int64_t>& strides, int64_t offset) const;
 
   bool defined() const { return impl_ != nullptr; }
   const Shape& shape() const { return impl().shape; }
+  const std::vector<int64_t>& strides() const { return impl().strides; }
+  int64_t storage_offset() const { return impl().offset; }
+  bool is_contiguous() const { return impl().contiguous; }
+  // Itself when contiguous (or undefined), else a contiguous copy
+  // (differentiable: the gradient flows back to the view).
+  Tensor contiguous() const;
   int64_t dim() const { return static_cast<int64_t>(impl().shape.size()); }
   int64_t size(int64_t axis) const;  // negative axes count from the end
   int64_t numel() const { return impl().numel; }
@@ -72,9 +100,15 @@ class Tensor {
   TensorOptions options() const { return {dtype(), device(), false}; }
   size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype()); }
 
-  // Typed access to host data; checks dtype and that the tensor is on the CPU.
+  // Typed access to the data of a contiguous tensor: checks dtype, that it
+  // has data (not meta) and that it is contiguous (else throws naming the
+  // shape and strides: call contiguous() first).
   template <typename T> T* data() const;
-  void* raw_data() const { return impl().storage ? impl().storage->data : nullptr; }
+  // The first element of a contiguous tensor (nullptr on meta); throws on a view.
+  void* raw_data() const;
+  // The first element whatever the layout, for kernels that honour strides().
+  template <typename T> T* strided_data() const;
+  void* strided_raw_data() const;
   const std::shared_ptr<Storage>& storage() const { return impl().storage; }
   // The in-place write counter of the storage (shared by views and detach()).
   uint64_t version() const { return impl().storage ? impl().storage->version : 0; }
@@ -124,6 +158,11 @@ class Tensor {
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
+// Whether every defined tensor given is contiguous: the guard of a front
+// function that reads data itself rather than through a kernel table, e.g.
+//   if (!all_contiguous({x, w})) return op(x.contiguous(), w.contiguous());
+bool all_contiguous(std::initializer_list<Tensor> tensors);
+
 // Bytes of CPU tensor storage allocated now, and the most at any moment
 // since the start or the last reset_host_peak_memory(). Counts what Storage
 // allocates (as requested, before the 64-byte rounding); kernels' scratch
@@ -158,12 +197,25 @@ Tensor from_vector(const std::vector<T>& values, const Shape& shape, TensorOptio
 Tensor from_buffer(const void* data, DType src_dtype, const Shape& shape, TensorOptions opt);
 
 // ---- template definitions ---------------------------------------------------
+namespace detail {
+[[noreturn]] void fail_not_contiguous(const Tensor& t, const char* what);
+// t itself when contiguous (or undefined), else a contiguous copy that is
+// not recorded by autograd (the kernel tables' and the host readers' copy).
+Tensor contiguous_copy(const Tensor& t);
+}  // namespace detail
+
 template <typename T>
-T* Tensor::data() const {
+T* Tensor::strided_data() const {
   NEURN_CHECK(dtype() == dtype_of<T>::value, "Tensor::data: tensor is ", dtype_name(dtype()), ", asked for ",
               dtype_name(dtype_of<T>::value));
   NEURN_CHECK(!device().is_meta(), "Tensor::data: a meta tensor has no data");
-  return static_cast<T*>(raw_data());
+  return static_cast<T*>(strided_raw_data());
+}
+
+template <typename T>
+T* Tensor::data() const {
+  if (!is_contiguous()) detail::fail_not_contiguous(*this, "data");
+  return strided_data<T>();
 }
 
 template <typename T>

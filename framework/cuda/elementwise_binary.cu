@@ -63,7 +63,8 @@ bool is_full(const BroadcastIndex& idx, int k) {
 }
 
 void binary(BinaryKind kind, const Tensor& at, const Tensor& bt, const Tensor& outt, const BroadcastIndex& idx) {
-  const void *a = at.raw_data(), *b = bt.raw_data();
+  // a and b may be views: idx holds their real strides (a strided table).
+  const void *a = at.strided_raw_data(), *b = bt.strided_raw_data();
   void* out = outt.raw_data();
   const DType dtype = at.dtype();
   if (idx.numel == 0) return;
@@ -90,7 +91,7 @@ void binary(BinaryKind kind, const Tensor& at, const Tensor& bt, const Tensor& o
 }
 
 void where(const Tensor& ct, const Tensor& at, const Tensor& bt, const Tensor& outt, const BroadcastIndex& idx) {
-  const void *cond = ct.raw_data(), *a = at.raw_data(), *b = bt.raw_data();
+  const void *cond = ct.strided_raw_data(), *a = at.strided_raw_data(), *b = bt.strided_raw_data();
   void* out = outt.raw_data();
   const DType dtype = at.dtype();
   if (idx.numel == 0) return;

@@ -25,7 +25,10 @@ __global__ void unary_backward_grid(F f, const T* __restrict__ x, const T* __res
   NEURN_GRID_STRIDE(i, n) dx[i] = f.backward(x[i], y[i], g[i]);
 }
 
-void unary(UnaryKind kind, UnaryParams p, const Tensor& xt, const Tensor& yt) {
+void unary(UnaryKind kind, UnaryParams p, const Tensor& xview, const Tensor& yt) {
+  // The table is strided (the CPU loop reads views); this grid reads a
+  // contiguous copy of a view.
+  const Tensor xt = ::neurn::detail::contiguous_copy(xview);
   const int64_t n = xt.numel();
   const void* x = xt.raw_data();
   void* y = yt.raw_data();

@@ -1,8 +1,13 @@
-// CUDA grids of the shape ops: the strided copy behind permute, slice, concat
-// and zero padding (framework/ops/strided_copy.h), and reflect padding.
+// CUDA kernels of the tensor's own tables and the shape ops: the strided copy
+// behind copy_, contiguous(), concat and zero padding
+// (framework/ops/strided_copy.h), the dtype conversion and fill of
+// framework/tensor_kernels.h, and reflect padding (shape_kernels.h).
+#include "framework/cuda/cuda_backend.h"
 #include "framework/cuda/cuda_check.h"
-#include "framework/cuda/cuda_shape.h"
 #include "framework/cuda/index_math.h"
+#include "framework/ops/shape_kernels.h"
+#include "framework/ops/strided_copy.h"
+#include "framework/tensor_kernels.h"
 
 namespace neurn::cuda {
 
@@ -14,7 +19,7 @@ namespace {
 
 // T: an unsigned integer of the element's size (values move bit for bit).
 template <typename T>
-__global__ void strided_copy_kernel(const T* __restrict__ src, T* __restrict__ dst, StridedCopyPlan plan,
+__global__ void strided_copy_grid(const T* __restrict__ src, T* __restrict__ dst, StridedCopyPlan plan,
                                     int64_t n) {
   NEURN_GRID_STRIDE(o, n) {
     int64_t rest = o, s = plan.src_offset, d = plan.dst_offset;
@@ -29,7 +34,7 @@ __global__ void strided_copy_kernel(const T* __restrict__ src, T* __restrict__ d
 }
 
 template <typename T>
-__global__ void pad_reflect_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t outer, int64_t h, int64_t w,
+__global__ void pad_reflect_grid(const T* __restrict__ x, T* __restrict__ y, int64_t outer, int64_t h, int64_t w,
                                    int64_t top, int64_t left, int64_t oh, int64_t ow) {
   NEURN_GRID_STRIDE(i, outer * oh * ow) {
     int64_t c = i % ow, r = (i / ow) % oh, o = i / (ow * oh);
@@ -41,7 +46,7 @@ __global__ void pad_reflect_kernel(const T* __restrict__ x, T* __restrict__ y, i
 // it: with pad < size, each input coordinate is read by at most two output
 // coordinates per axis (itself and its mirror image), so there are no races.
 template <typename T>
-__global__ void pad_reflect_backward_kernel(const T* __restrict__ g, T* __restrict__ dx, int64_t outer, int64_t h,
+__global__ void pad_reflect_backward_grid(const T* __restrict__ g, T* __restrict__ dx, int64_t outer, int64_t h,
                                             int64_t w, int64_t top, int64_t bottom, int64_t left, int64_t right,
                                             int64_t oh, int64_t ow) {
   NEURN_GRID_STRIDE(i, outer * h * w) {
@@ -56,14 +61,15 @@ __global__ void pad_reflect_backward_kernel(const T* __restrict__ g, T* __restri
   }
 }
 
-}  // namespace
-
+// dst[plan.dst_offset + sum_d i_d dst_strides[d]] = src[plan.src_offset + sum_d i_d src_strides[d]]
+// for every multi-index i of plan.shape; elem_size is 1, 2, 4 or 8 bytes
+// (values move bit for bit).
 void strided_copy(const void* src, void* dst, size_t elem_size, const StridedCopyPlan& plan) {
   int64_t n = plan.numel();
   if (n == 0) return;
   auto launch = [&](auto z) {
     using T = decltype(z);
-    strided_copy_kernel<T><<<grid_for(n), 256, 0, stream()>>>(static_cast<const T*>(src), static_cast<T*>(dst), plan,
+    strided_copy_grid<T><<<grid_for(n), 256, 0, stream()>>>(static_cast<const T*>(src), static_cast<T*>(dst), plan,
                                                               n);
     NEURN_CUDA_CHECK_LAUNCH();
   };
@@ -84,7 +90,7 @@ void pad_reflect(const void* x, void* y, DType dtype, int64_t outer, int64_t h, 
   if (n == 0) return;
   dispatch_real(dtype, "pad (reflect)", [&](auto z) {
     using T = decltype(z);
-    pad_reflect_kernel<T><<<grid_for(n), 256, 0, stream()>>>(static_cast<const T*>(x), static_cast<T*>(y), outer, h,
+    pad_reflect_grid<T><<<grid_for(n), 256, 0, stream()>>>(static_cast<const T*>(x), static_cast<T*>(y), outer, h,
                                                              w, top, left, oh, ow);
     NEURN_CUDA_CHECK_LAUNCH();
   });
@@ -98,10 +104,34 @@ void pad_reflect_backward(const void* g, void* dx, DType dtype, int64_t outer, i
   if (n == 0) return;
   dispatch_real(dtype, "pad (reflect) backward", [&](auto z) {
     using T = decltype(z);
-    pad_reflect_backward_kernel<T><<<grid_for(n), 256, 0, stream()>>>(static_cast<const T*>(g), static_cast<T*>(dx),
+    pad_reflect_backward_grid<T><<<grid_for(n), 256, 0, stream()>>>(static_cast<const T*>(g), static_cast<T*>(dx),
                                                                       outer, h, w, top, bottom, left, right, oh, ow);
     NEURN_CUDA_CHECK_LAUNCH();
   });
 }
+
+void strided_copy_cuda(const Tensor& src, const Tensor& dst) {
+  strided_copy(src.strided_raw_data(), dst.strided_raw_data(), dtype_size(src.dtype()), copy_plan(src, dst));
+}
+
+void pad_reflect_cuda(const Tensor& x, const Tensor& y, PadGeom g, bool backward) {
+  if (backward)
+    pad_reflect_backward(x.raw_data(), y.raw_data(), x.dtype(), g.outer, g.h, g.w, g.top, g.bottom, g.left, g.right);
+  else
+    pad_reflect(x.raw_data(), y.raw_data(), x.dtype(), g.outer, g.h, g.w, g.top, g.bottom, g.left, g.right);
+}
+
+void convert_cuda(const Tensor& src, const Tensor& dst) {
+  convert(src.raw_data(), src.dtype(), dst.raw_data(), dst.dtype(), src.numel(), src.device().index);
+}
+
+void fill_cuda(const Tensor& t, double value) { fill(t.raw_data(), t.dtype(), t.numel(), value, t.device().index); }
+
+}  // namespace
+
+NEURN_REGISTER_KERNEL(::neurn::strided_copy_kernel, DeviceType::CUDA, strided_copy_cuda);
+NEURN_REGISTER_KERNEL(::neurn::pad_reflect_kernel, DeviceType::CUDA, pad_reflect_cuda);
+NEURN_REGISTER_KERNEL(::neurn::convert_kernel, DeviceType::CUDA, convert_cuda);
+NEURN_REGISTER_KERNEL(::neurn::fill_kernel, DeviceType::CUDA, fill_cuda);
 
 }  // namespace neurn::cuda

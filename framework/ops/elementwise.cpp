@@ -33,6 +33,22 @@ BroadcastIndex make_broadcast_index(const Shape& out, const Shape* inputs[], int
   return idx;
 }
 
+BroadcastIndex make_broadcast_index(const Shape& out, const Tensor* inputs[], int n_inputs) {
+  BroadcastIndex idx;
+  NEURN_CHECK(out.size() <= static_cast<size_t>(BroadcastIndex::kMaxDims), "element-wise ops support at most ",
+              BroadcastIndex::kMaxDims, " dimensions, got ", shape_str(out));
+  idx.ndim = static_cast<int>(out.size());
+  idx.numel = shape_numel(out);
+  for (int d = 0; d < idx.ndim; ++d) idx.shape[d] = out[d];
+  for (int k = 0; k < n_inputs; ++k) {
+    const Shape& s = inputs[k]->shape();
+    const std::vector<int64_t>& st = inputs[k]->strides();
+    const int lead = idx.ndim - static_cast<int>(s.size());
+    for (int d = 0; d < idx.ndim; ++d) idx.strides[k][d] = d >= lead && s[d - lead] != 1 ? st[d - lead] : 0;
+  }
+  return idx;
+}
+
 BroadcastIndex coalesce(const BroadcastIndex& idx) {
   BroadcastIndex r;
   r.numel = idx.numel;
@@ -81,10 +97,24 @@ Tensor unary_backward(const Tensor& x, const Tensor& y, const Tensor& g, UnaryKi
 
 // ---- CPU kernels ------------------------------------------------------------------
 
+// x may be a view (a strided table); y is contiguous.
 void unary_cpu(UnaryKind kind, UnaryParams p, const Tensor& x, const Tensor& y) {
   dispatch_float(x.dtype(), "unary", [&](auto z) {
     using T = decltype(z);
-    visit_unary(kind, p, [&](auto f) { cpu::unary_loop<T>(f, x.data<T>(), y.data<T>(), x.numel(), cpu::unary_cost(kind)); });
+    visit_unary(kind, p, [&](auto f) {
+      if (x.is_contiguous()) {
+        cpu::unary_loop<T>(f, x.data<T>(), y.data<T>(), x.numel(), cpu::unary_cost(kind));
+        return;
+      }
+      const Tensor* operands[1] = {&x};
+      const BroadcastIndex idx = cpu::coalesce(cpu::make_broadcast_index(x.shape(), operands, 1));
+      const T* px = x.strided_data<T>();
+      T* py = y.data<T>();
+      const int64_t sx = idx.ndim ? idx.strides[0][idx.ndim - 1] : 0;
+      cpu::parallel_segments(idx, cpu::unary_cost(kind), [&](int64_t o, int64_t i, int64_t, int64_t, int64_t len) {
+        for (int64_t e = 0; e < len; ++e) py[o + e] = f.forward(px[i + e * sx]);
+      });
+    });
   });
 }
 
@@ -103,7 +133,7 @@ void binary_cpu(BinaryKind kind, const Tensor& a, const Tensor& b, const Tensor&
   dispatch_float(a.dtype(), "binary", [&](auto z) {
     using T = decltype(z);
     visit_binary(kind, [&](auto f) {
-      cpu::binary_loop<T>(f, a.data<T>(), b.data<T>(), out.data<T>(), idx, cpu::binary_cost(kind));
+      cpu::binary_loop<T>(f, a.strided_data<T>(), b.strided_data<T>(), out.data<T>(), idx, cpu::binary_cost(kind));
     });
   });
 }
@@ -111,7 +141,7 @@ void binary_cpu(BinaryKind kind, const Tensor& a, const Tensor& b, const Tensor&
 void where_cpu(const Tensor& c, const Tensor& a, const Tensor& b, const Tensor& out, const BroadcastIndex& idx) {
   dispatch_float(a.dtype(), "where", [&](auto z) {
     using T = decltype(z);
-    const T *pc = c.data<T>(), *pa = a.data<T>(), *pb = b.data<T>();
+    const T *pc = c.strided_data<T>(), *pa = a.strided_data<T>(), *pb = b.strided_data<T>();
     T* po = out.data<T>();
     const int nd = idx.ndim;
     const int64_t sc = nd ? idx.strides[0][nd - 1] : 0, sa = nd ? idx.strides[1][nd - 1] : 0,
@@ -124,12 +154,14 @@ void where_cpu(const Tensor& c, const Tensor& a, const Tensor& b, const Tensor& 
 
 }  // namespace
 
-NEURN_DEFINE_KERNEL(unary_kernel, void(UnaryKind kind, UnaryParams p, const Tensor& x, const Tensor& y));
+// unary, binary and where read their inputs through the strides (views need
+// no copy); the backward of a unary op gets contiguous tensors.
+NEURN_DEFINE_STRIDED_KERNEL(unary_kernel, void(UnaryKind kind, UnaryParams p, const Tensor& x, const Tensor& y));
 NEURN_DEFINE_KERNEL(unary_backward_kernel, void(UnaryKind kind, UnaryParams p, const Tensor& x, const Tensor& y,
                                                 const Tensor& g, const Tensor& dx));
-NEURN_DEFINE_KERNEL(binary_kernel, void(BinaryKind kind, const Tensor& a, const Tensor& b, const Tensor& out,
+NEURN_DEFINE_STRIDED_KERNEL(binary_kernel, void(BinaryKind kind, const Tensor& a, const Tensor& b, const Tensor& out,
                                         const BroadcastIndex& idx));
-NEURN_DEFINE_KERNEL(where_kernel, void(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out,
+NEURN_DEFINE_STRIDED_KERNEL(where_kernel, void(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out,
                                        const BroadcastIndex& idx));
 NEURN_REGISTER_KERNEL(unary_kernel, DeviceType::CPU, unary_cpu);
 NEURN_REGISTER_KERNEL(unary_backward_kernel, DeviceType::CPU, unary_backward_cpu);
@@ -189,8 +221,8 @@ Tensor binary_forward(const Tensor& a, const Tensor& b, BinaryKind kind, const c
   Tensor out = Tensor::empty(out_shape, a.options());
   count_flops(out.numel());
   if (out.numel() == 0) return out;
-  const Shape* shapes[2] = {&a.shape(), &b.shape()};
-  BroadcastIndex idx = cpu::coalesce(cpu::make_broadcast_index(out_shape, shapes, 2));
+  const Tensor* operands[2] = {&a, &b};
+  BroadcastIndex idx = cpu::coalesce(cpu::make_broadcast_index(out_shape, operands, 2));
   binary_kernel(a.device(), kind, a, b, out, idx);
   return out;
 }
@@ -307,8 +339,8 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor out = Tensor::empty(out_shape, a.options());
   count_flops(out.numel());
   if (out.numel() > 0) {
-    const Shape* shapes[3] = {&c.shape(), &a.shape(), &b.shape()};
-    BroadcastIndex idx = cpu::coalesce(cpu::make_broadcast_index(out_shape, shapes, 3));
+    const Tensor* operands[3] = {&c, &a, &b};
+    BroadcastIndex idx = cpu::coalesce(cpu::make_broadcast_index(out_shape, operands, 3));
     where_kernel(a.device(), c, a, b, out, idx);
   }
   SavedTensor cs(c, "where", "condition");

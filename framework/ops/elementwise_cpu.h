@@ -14,7 +14,17 @@
 
 namespace neurn::cpu {
 
+// The index of contiguous operands of the given shapes broadcast to `out`.
 BroadcastIndex make_broadcast_index(const Shape& out, const Shape* inputs[], int n_inputs);
+// The same from the operands' real strides (views: permuted, sliced,
+// expanded), offsets counted from each operand's first element
+// (strided_data()); equal to the shape form for contiguous operands.
+}  // namespace neurn::cpu
+namespace neurn {
+class Tensor;
+}
+namespace neurn::cpu {
+BroadcastIndex make_broadcast_index(const Shape& out, const Tensor* inputs[], int n_inputs);
 
 // The same index with size-1 axes dropped and adjacent axes merged wherever
 // every operand walks them as one (stride[d] == stride[d + 1] * shape[d + 1]):

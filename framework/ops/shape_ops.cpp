@@ -1,17 +1,15 @@
-// permute, transpose, slice, concat, split, chunk and pad. Every one of them
-// (except reflect padding) is a strided copy between contiguous buffers, so a
-// single primitive (strided_copy) runs them on the CPU and on CUDA; reshape
-// and friends live in reshape.cpp.
+// permute, transpose, slice (views: they share storage), concat, split,
+// chunk and pad. concat and zero padding copy through the one strided copy
+// (strided_copy_kernel) into windows of their output; split and chunk are
+// slices. reshape and friends live in reshape.cpp.
 #include <algorithm>
 #include <cstring>
 
 #include "framework/autograd.h"
 #include "framework/ops/parallel_cpu.h"
 #include "framework/ops/shape_ops.h"
+#include "framework/ops/shape_kernels.h"
 #include "framework/ops/strided_copy.h"
-#ifdef NEURN_WITH_CUDA
-#include "framework/cuda/cuda_shape.h"
-#endif
 
 namespace neurn {
 
@@ -82,242 +80,40 @@ void strided_copy(const void* src, void* dst, size_t elem_size, const StridedCop
 
 }  // namespace cpu
 
-namespace {
-
-// Drops unit axes and merges neighbours that are contiguous in both buffers,
-// so that e.g. a slice of the outer axis becomes one memcpy per block.
-StridedCopyPlan coalesce(const StridedCopyPlan& in) {
-  StridedCopyPlan out;
-  out.src_offset = in.src_offset;
-  out.dst_offset = in.dst_offset;
-  for (int d = 0; d < in.ndim; ++d) {
-    if (in.shape[d] == 1) continue;
-    if (out.ndim > 0) {
-      int k = out.ndim - 1;
-      if (out.src_strides[k] == in.src_strides[d] * in.shape[d] && out.dst_strides[k] == in.dst_strides[d] * in.shape[d]) {
-        out.shape[k] *= in.shape[d];
-        out.src_strides[k] = in.src_strides[d];
-        out.dst_strides[k] = in.dst_strides[d];
-        continue;
-      }
-    }
-    out.shape[out.ndim] = in.shape[d];
-    out.src_strides[out.ndim] = in.src_strides[d];
-    out.dst_strides[out.ndim] = in.dst_strides[d];
-    ++out.ndim;
-  }
-  return out;
-}
-
-// Copies per `plan` from src's storage into dst's on their (shared) device.
-void run_copy(const Tensor& src, const Tensor& dst, const StridedCopyPlan& plan) {
-  if (src.device().is_meta() || plan.numel() == 0) return;
-  StridedCopyPlan p = coalesce(plan);
-  size_t es = dtype_size(src.dtype());
-  if (src.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-    cuda::strided_copy(src.raw_data(), dst.raw_data(), es, p);
-#endif
-    return;
-  }
-  cpu::strided_copy(src.raw_data(), dst.raw_data(), es, p);
-}
-
-void check_dims(const Shape& s, const char* op) {
-  NEURN_CHECK(s.size() <= static_cast<size_t>(StridedCopyPlan::kMaxDims), op, ": at most ",
-              StridedCopyPlan::kMaxDims, " dimensions are supported, got ", shape_str(s));
-}
-
-// Axis normalisation whose message also names the shape.
-int64_t axis_of(int64_t axis, const Tensor& x, const char* op) {
-  int64_t n = x.dim();
-  NEURN_CHECK(axis >= -n && axis < n, op, ": axis ", axis, " is out of range for a tensor of shape ",
-              shape_str(x.shape()), " (expected ", -n, " <= axis < ", n, ")");
-  return axis < 0 ? axis + n : axis;
-}
-
-// A plan over `block` (the shape copied) with the given strides and offsets.
-StridedCopyPlan make_plan(const Shape& block, const std::vector<int64_t>& src_strides, int64_t src_offset,
-                          const std::vector<int64_t>& dst_strides, int64_t dst_offset) {
+StridedCopyPlan copy_plan(const Tensor& src, const Tensor& dst) {
+  // Drops unit axes and merges neighbours that both tensors walk as one, so
+  // that e.g. a slice of the outer axis becomes one memcpy per block.
   StridedCopyPlan p;
-  p.ndim = static_cast<int>(block.size());
-  for (int d = 0; d < p.ndim; ++d) {
-    p.shape[d] = block[d];
-    p.src_strides[d] = src_strides[d];
-    p.dst_strides[d] = dst_strides[d];
+  const Shape& s = dst.shape();
+  const std::vector<int64_t>&ss = src.strides(), &ds = dst.strides();
+  for (size_t d = 0; d < s.size(); ++d) {
+    if (s[d] == 1) continue;
+    const int k = p.ndim - 1;
+    if (k >= 0 && p.src_strides[k] == ss[d] * s[d] && p.dst_strides[k] == ds[d] * s[d]) {
+      p.shape[k] *= s[d];
+      p.src_strides[k] = ss[d];
+      p.dst_strides[k] = ds[d];
+      continue;
+    }
+    NEURN_CHECK(p.ndim < StridedCopyPlan::kMaxDims, "copy: a copy of shape ", shape_str(s), " from strides ",
+                shape_str(ss), " to strides ", shape_str(ds), " has more than ", StridedCopyPlan::kMaxDims,
+                " axes that cannot be merged");
+    p.shape[p.ndim] = s[d];
+    p.src_strides[p.ndim] = ss[d];
+    p.dst_strides[p.ndim] = ds[d];
+    ++p.ndim;
   }
-  p.src_offset = src_offset;
-  p.dst_offset = dst_offset;
   return p;
 }
 
-// The block of `full` at positions start, start + step, ... (count of them)
-// along `axis`: strides and offset into a contiguous tensor of shape full.
-void axis_window(const Shape& full, int64_t axis, int64_t start, int64_t step, std::vector<int64_t>& strides,
-                 int64_t& offset) {
-  strides = contiguous_strides(full);
-  offset = start * strides[axis];
-  strides[axis] *= step;
-}
-
-// out = x[start::step] along axis (count elements), no autograd.
-Tensor slice_raw(const Tensor& x, int64_t axis, int64_t start, int64_t count, int64_t step) {
-  Shape os = x.shape();
-  os[axis] = count;
-  Tensor out = Tensor::empty(os, x.options());
-  std::vector<int64_t> ss;
-  int64_t so;
-  axis_window(x.shape(), axis, start, step, ss, so);
-  run_copy(x, out, make_plan(os, ss, so, contiguous_strides(os), 0));
-  return out;
-}
-
-// The adjoint of slice_raw: zeros of `full` with g written at the window.
-Tensor unslice_raw(const Tensor& g, const Shape& full, int64_t axis, int64_t start, int64_t step) {
-  Tensor dx = zeros(full, g.options());
-  std::vector<int64_t> ds;
-  int64_t doff;
-  axis_window(full, axis, start, step, ds, doff);
-  run_copy(g, dx, make_plan(g.shape(), contiguous_strides(g.shape()), 0, ds, doff));
-  return dx;
-}
-
-Tensor permute_raw(const Tensor& x, const std::vector<int64_t>& dims) {
-  Shape os(dims.size());
-  std::vector<int64_t> xs = contiguous_strides(x.shape()), ss(dims.size());
-  for (size_t i = 0; i < dims.size(); ++i) {
-    os[i] = x.shape()[dims[i]];
-    ss[i] = xs[dims[i]];
-  }
-  Tensor out = Tensor::empty(os, x.options());
-  run_copy(x, out, make_plan(os, ss, 0, contiguous_strides(os), 0));
-  return out;
-}
-
-}  // namespace
-
-Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
-  NEURN_CHECK(x.defined(), "permute: undefined input");
-  check_dims(x.shape(), "permute");
-  NEURN_CHECK(static_cast<int64_t>(dims.size()) == x.dim(), "permute: ", dims.size(),
-              " dimensions given for a tensor of shape ", shape_str(x.shape()));
-  std::vector<int64_t> d(dims.size()), inverse(dims.size());
-  std::vector<bool> seen(dims.size(), false);
-  bool identity = true;
-  for (size_t i = 0; i < dims.size(); ++i) {
-    d[i] = axis_of(dims[i], x, "permute");
-    NEURN_CHECK(!seen[d[i]], "permute: axis ", dims[i], " appears twice in the order given for ",
-                shape_str(x.shape()));
-    seen[d[i]] = true;
-    inverse[d[i]] = static_cast<int64_t>(i);
-    identity = identity && d[i] == static_cast<int64_t>(i);
-  }
-  if (identity) return x;
-  Tensor out = permute_raw(x, d);
-  return attach_grad(out, "permute", {x}, [inverse](const Tensor& g) -> std::vector<Tensor> {
-    return {permute_raw(g, inverse)};
-  });
-}
-
-Tensor transpose(const Tensor& x, int64_t axis0, int64_t axis1) {
-  int64_t a = axis_of(axis0, x, "transpose"), b = axis_of(axis1, x, "transpose");
-  if (a == b) return x;
-  std::vector<int64_t> dims(static_cast<size_t>(x.dim()));
-  for (int64_t i = 0; i < x.dim(); ++i) dims[i] = i;
-  std::swap(dims[a], dims[b]);
-  return permute(x, dims);
-}
-
-Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t end, int64_t step) {
-  NEURN_CHECK(x.defined(), "slice: undefined input");
-  check_dims(x.shape(), "slice");
-  int64_t a = axis_of(axis, x, "slice");
-  NEURN_CHECK(step > 0, "slice: step must be positive, got ", step);
-  int64_t n = x.shape()[a];
-  if (start < 0) start += n;
-  if (end < 0) end += n;
-  start = std::clamp<int64_t>(start, 0, n);
-  end = std::clamp<int64_t>(end, 0, n);
-  int64_t count = end > start ? (end - start + step - 1) / step : 0;
-  if (start == 0 && count == n && step == 1) return x;
-  Tensor out = slice_raw(x, a, start, count, step);
-  Shape full = x.shape();
-  return attach_grad(out, "slice", {x}, [full, a, start, step](const Tensor& g) -> std::vector<Tensor> {
-    return {unslice_raw(g, full, a, start, step)};
-  });
-}
-
-Tensor concat(const std::vector<Tensor>& xs, int64_t axis) {
-  NEURN_CHECK(!xs.empty(), "concat: no tensors given");
-  const Tensor& x0 = xs[0];
-  NEURN_CHECK(x0.defined(), "concat: tensor 0 is undefined");
-  check_dims(x0.shape(), "concat");
-  int64_t a = axis_of(axis, x0, "concat");
-  Shape os = x0.shape();
-  os[a] = 0;
-  for (size_t k = 0; k < xs.size(); ++k) {
-    const Tensor& x = xs[k];
-    NEURN_CHECK(x.defined(), "concat: tensor ", k, " is undefined");
-    NEURN_CHECK(x.dtype() == x0.dtype(), "concat: tensor ", k, " is ", dtype_name(x.dtype()), " but tensor 0 is ",
-                dtype_name(x0.dtype()));
-    NEURN_CHECK(x.device() == x0.device(), "concat: tensor ", k, " is on ", x.device().str(), " but tensor 0 is on ",
-                x0.device().str());
-    bool ok = x.dim() == x0.dim();
-    for (int64_t d = 0; ok && d < x.dim(); ++d) ok = d == a || x.shape()[d] == x0.shape()[d];
-    NEURN_CHECK(ok, "concat: tensor ", k, " has shape ", shape_str(x.shape()), " but tensor 0 has ",
-                shape_str(x0.shape()), "; all sizes must match except along axis ", axis);
-    os[a] += x.shape()[a];
-  }
-  Tensor out = Tensor::empty(os, x0.options());
-  std::vector<int64_t> offsets;
-  int64_t off = 0;
-  std::vector<int64_t> ds = contiguous_strides(os);
-  for (const Tensor& x : xs) {
-    offsets.push_back(off);
-    run_copy(x, out, make_plan(x.shape(), contiguous_strides(x.shape()), 0, ds, off * ds[a]));
-    off += x.shape()[a];
-  }
-  std::vector<int64_t> sizes;
-  for (const Tensor& x : xs) sizes.push_back(x.shape()[a]);
-  return attach_grad(out, "concat", xs, [a, offsets, sizes](const Tensor& g) -> std::vector<Tensor> {
-    std::vector<Tensor> grads;
-    for (size_t k = 0; k < sizes.size(); ++k) grads.push_back(slice_raw(g, a, offsets[k], sizes[k], 1));
-    return grads;
-  });
-}
-
-std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t axis) {
-  NEURN_CHECK(x.defined(), "split: undefined input");
-  int64_t a = axis_of(axis, x, "split");
-  int64_t total = 0;
-  for (int64_t s : sizes) {
-    NEURN_CHECK(s >= 0, "split: negative piece size ", s, " for ", shape_str(x.shape()));
-    total += s;
-  }
-  NEURN_CHECK(total == x.shape()[a], "split: piece sizes add up to ", total, " but axis ", axis, " of ",
-              shape_str(x.shape()), " has size ", x.shape()[a]);
-  std::vector<Tensor> out;
-  int64_t off = 0;
-  for (int64_t s : sizes) {
-    out.push_back(slice(x, a, off, off + s));
-    off += s;
-  }
-  return out;
-}
-
-std::vector<Tensor> chunk(const Tensor& x, int64_t n, int64_t axis) {
-  NEURN_CHECK(x.defined(), "chunk: undefined input");
-  int64_t a = axis_of(axis, x, "chunk");
-  NEURN_CHECK(n > 0 && x.shape()[a] % n == 0, "chunk: axis ", axis, " of ", shape_str(x.shape()), " (size ",
-              x.shape()[a], ") cannot be cut into ", n, " equal pieces");
-  return split(x, std::vector<int64_t>(static_cast<size_t>(n), x.shape()[a] / n), a);
-}
+NEURN_DEFINE_STRIDED_KERNEL(strided_copy_kernel, void(const Tensor& src, const Tensor& dst));
+NEURN_DEFINE_KERNEL(pad_reflect_kernel, void(const Tensor& x, const Tensor& y, PadGeom geo, bool backward));
 
 namespace {
 
-struct PadGeom {
-  int64_t outer = 1, h = 1, w = 1, top = 0, bottom = 0, left = 0, right = 0;
-};
+void strided_copy_cpu(const Tensor& src, const Tensor& dst) {
+  cpu::strided_copy(src.strided_raw_data(), dst.strided_raw_data(), dtype_size(src.dtype()), copy_plan(src, dst));
+}
 
 inline int64_t reflect_index(int64_t i, int64_t n) {
   if (i < 0) return -i;
@@ -354,20 +150,7 @@ void pad_reflect_backward_cpu(const T* gy, T* dx, const PadGeom& g) {
   }
 }
 
-Tensor pad_reflect_run(const Tensor& x, const Shape& out_shape, const PadGeom& geo, bool backward) {
-  Tensor out = Tensor::empty(out_shape, x.options());
-  if (x.device().is_meta() || out.numel() == 0) return out;
-  if (x.device().is_cuda()) {
-#ifdef NEURN_WITH_CUDA
-    if (backward)
-      cuda::pad_reflect_backward(x.raw_data(), out.raw_data(), x.dtype(), geo.outer, geo.h, geo.w, geo.top, geo.bottom,
-                                 geo.left, geo.right);
-    else
-      cuda::pad_reflect(x.raw_data(), out.raw_data(), x.dtype(), geo.outer, geo.h, geo.w, geo.top, geo.bottom,
-                        geo.left, geo.right);
-#endif
-    return out;
-  }
+void pad_reflect_run_cpu(const Tensor& x, const Tensor& out, PadGeom geo, bool backward) {
   dispatch_float(x.dtype(), "pad", [&](auto z) {
     using T = decltype(z);
     if (backward)
@@ -375,14 +158,163 @@ Tensor pad_reflect_run(const Tensor& x, const Shape& out_shape, const PadGeom& g
     else
       pad_reflect_cpu<T>(x.data<T>(), out.data<T>(), geo);
   });
-  return out;
 }
 
 }  // namespace
 
+NEURN_REGISTER_KERNEL(strided_copy_kernel, DeviceType::CPU, strided_copy_cpu);
+NEURN_REGISTER_KERNEL(pad_reflect_kernel, DeviceType::CPU, pad_reflect_run_cpu);
+
+namespace {
+
+// Axis normalisation whose message also names the shape.
+int64_t axis_of(int64_t axis, const Tensor& x, const char* op) {
+  int64_t n = x.dim();
+  NEURN_CHECK(axis >= -n && axis < n, op, ": axis ", axis, " is out of range for a tensor of shape ",
+              shape_str(x.shape()), " (expected ", -n, " <= axis < ", n, ")");
+  return axis < 0 ? axis + n : axis;
+}
+
+// The view of t at positions start, start + step, ... (count of them) along axis.
+Tensor axis_window(const Tensor& t, int64_t axis, int64_t start, int64_t count, int64_t step) {
+  Shape shape = t.shape();
+  std::vector<int64_t> strides = t.strides();
+  int64_t offset = t.storage_offset() + (count > 0 ? start * strides[axis] : 0);
+  shape[axis] = count;
+  strides[axis] *= step;
+  return t.as_strided(shape, strides, offset);
+}
+
+}  // namespace
+
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
+  NEURN_CHECK(x.defined(), "permute: undefined input");
+  NEURN_CHECK(static_cast<int64_t>(dims.size()) == x.dim(), "permute: ", dims.size(),
+              " dimensions given for a tensor of shape ", shape_str(x.shape()));
+  std::vector<int64_t> inverse(dims.size());
+  std::vector<bool> seen(dims.size(), false);
+  Shape shape(dims.size());
+  std::vector<int64_t> strides(dims.size());
+  bool identity = true;
+  for (size_t i = 0; i < dims.size(); ++i) {
+    const int64_t d = axis_of(dims[i], x, "permute");
+    NEURN_CHECK(!seen[d], "permute: axis ", dims[i], " appears twice in the order given for ", shape_str(x.shape()));
+    seen[d] = true;
+    inverse[d] = static_cast<int64_t>(i);
+    shape[i] = x.shape()[d];
+    strides[i] = x.strides()[d];
+    identity = identity && d == static_cast<int64_t>(i);
+  }
+  if (identity) return x;
+  Tensor out = x.as_strided(shape, strides, x.storage_offset());
+  return attach_grad(out, "permute", {x}, [inverse](const Tensor& g) -> std::vector<Tensor> {
+    return {permute(g, inverse)};  // a view of g
+  });
+}
+
+Tensor transpose(const Tensor& x, int64_t axis0, int64_t axis1) {
+  int64_t a = axis_of(axis0, x, "transpose"), b = axis_of(axis1, x, "transpose");
+  if (a == b) return x;
+  std::vector<int64_t> dims(static_cast<size_t>(x.dim()));
+  for (int64_t i = 0; i < x.dim(); ++i) dims[i] = i;
+  std::swap(dims[a], dims[b]);
+  return permute(x, dims);
+}
+
+Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t end, int64_t step) {
+  NEURN_CHECK(x.defined(), "slice: undefined input");
+  int64_t a = axis_of(axis, x, "slice");
+  NEURN_CHECK(step > 0, "slice: step must be positive, got ", step);
+  int64_t n = x.shape()[a];
+  if (start < 0) start += n;
+  if (end < 0) end += n;
+  start = std::clamp<int64_t>(start, 0, n);
+  end = std::clamp<int64_t>(end, 0, n);
+  int64_t count = end > start ? (end - start + step - 1) / step : 0;
+  if (start == 0 && count == n && step == 1) return x;
+  Tensor out = axis_window(x, a, start, count, step);
+  Shape full = x.shape();
+  return attach_grad(out, "slice", {x}, [full, a, start, count, step](const Tensor& g) -> std::vector<Tensor> {
+    // Zeros with g copied into the window the slice read.
+    Tensor dx = zeros(full, g.options());
+    axis_window(dx, a, start, count, step).copy_(g);
+    return {dx};
+  });
+}
+
+Tensor concat(const std::vector<Tensor>& xs, int64_t axis) {
+  NEURN_CHECK(!xs.empty(), "concat: no tensors given");
+  const Tensor& x0 = xs[0];
+  NEURN_CHECK(x0.defined(), "concat: tensor 0 is undefined");
+  int64_t a = axis_of(axis, x0, "concat");
+  Shape os = x0.shape();
+  os[a] = 0;
+  for (size_t k = 0; k < xs.size(); ++k) {
+    const Tensor& x = xs[k];
+    NEURN_CHECK(x.defined(), "concat: tensor ", k, " is undefined");
+    NEURN_CHECK(x.dtype() == x0.dtype(), "concat: tensor ", k, " is ", dtype_name(x.dtype()), " but tensor 0 is ",
+                dtype_name(x0.dtype()));
+    NEURN_CHECK(x.device() == x0.device(), "concat: tensor ", k, " is on ", x.device().str(), " but tensor 0 is on ",
+                x0.device().str());
+    bool ok = x.dim() == x0.dim();
+    for (int64_t d = 0; ok && d < x.dim(); ++d) ok = d == a || x.shape()[d] == x0.shape()[d];
+    NEURN_CHECK(ok, "concat: tensor ", k, " has shape ", shape_str(x.shape()), " but tensor 0 has ",
+                shape_str(x0.shape()), "; all sizes must match except along axis ", axis);
+    os[a] += x.shape()[a];
+  }
+  Tensor out = Tensor::empty(os, x0.options());
+  std::vector<int64_t> offsets, sizes;
+  int64_t off = 0;
+  for (const Tensor& x : xs) {
+    offsets.push_back(off);
+    sizes.push_back(x.shape()[a]);
+    axis_window(out, a, off, x.shape()[a], 1).copy_(x);  // x may be a view: copy_ reads its strides
+    off += x.shape()[a];
+  }
+  return attach_grad(out, "concat", xs, [a, offsets, sizes](const Tensor& g) -> std::vector<Tensor> {
+    std::vector<Tensor> grads;  // views of g
+    for (size_t k = 0; k < sizes.size(); ++k) grads.push_back(axis_window(g, a, offsets[k], sizes[k], 1));
+    return grads;
+  });
+}
+
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t axis) {
+  NEURN_CHECK(x.defined(), "split: undefined input");
+  int64_t a = axis_of(axis, x, "split");
+  int64_t total = 0;
+  for (int64_t s : sizes) {
+    NEURN_CHECK(s >= 0, "split: negative piece size ", s, " for ", shape_str(x.shape()));
+    total += s;
+  }
+  NEURN_CHECK(total == x.shape()[a], "split: piece sizes add up to ", total, " but axis ", axis, " of ",
+              shape_str(x.shape()), " has size ", x.shape()[a]);
+  std::vector<Tensor> out;
+  int64_t off = 0;
+  for (int64_t s : sizes) {
+    out.push_back(slice(x, a, off, off + s));
+    off += s;
+  }
+  return out;
+}
+
+std::vector<Tensor> chunk(const Tensor& x, int64_t n, int64_t axis) {
+  NEURN_CHECK(x.defined(), "chunk: undefined input");
+  int64_t a = axis_of(axis, x, "chunk");
+  NEURN_CHECK(n > 0 && x.shape()[a] % n == 0, "chunk: axis ", axis, " of ", shape_str(x.shape()), " (size ",
+              x.shape()[a], ") cannot be cut into ", n, " equal pieces");
+  return split(x, std::vector<int64_t>(static_cast<size_t>(n), x.shape()[a] / n), a);
+}
+
+namespace {
+Tensor pad_reflect_run(const Tensor& x, const Shape& out_shape, const PadGeom& geo, bool backward) {
+  Tensor out = Tensor::empty(out_shape, x.options());
+  if (out.numel() > 0) pad_reflect_kernel(x.device(), x, out, geo, backward);
+  return out;
+}
+}  // namespace
+
 Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, double value) {
   NEURN_CHECK(x.defined(), "pad: undefined input");
-  check_dims(x.shape(), "pad");
   NEURN_CHECK(pads.size() == 2 || pads.size() == 4, "pad: expected 2 pads {left, right} or 4 {left, right, top, ",
               "bottom}, got ", pads.size());
   int64_t axes = static_cast<int64_t>(pads.size()) / 2;
@@ -418,14 +350,15 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
 
   // Zero (constant) padding: fill, then copy x into the interior window.
   Tensor out = Tensor::empty(os, x.options());
-  if (!x.device().is_meta()) out.fill_(value);
-  std::vector<int64_t> ds = contiguous_strides(os);
-  int64_t interior = geo.left * ds[x.dim() - 1] + (axes == 2 ? geo.top * ds[x.dim() - 2] : 0);
-  run_copy(x, out, make_plan(in_shape, contiguous_strides(in_shape), 0, ds, interior));
-  return attach_grad(out, "pad", {x}, [in_shape, ds, interior](const Tensor& g) -> std::vector<Tensor> {
-    Tensor dx = Tensor::empty(in_shape, g.options());
-    run_copy(g, dx, make_plan(in_shape, ds, interior, contiguous_strides(in_shape), 0));
-    return {dx};
+  out.fill_(value);
+  const int64_t last = x.dim() - 1;
+  auto interior = [geo, in_shape, axes, last](const Tensor& t) {
+    Tensor w = axis_window(t, last, geo.left, in_shape[last], 1);
+    return axes == 2 ? axis_window(w, last - 1, geo.top, in_shape[last - 1], 1) : w;
+  };
+  interior(out).copy_(x);
+  return attach_grad(out, "pad", {x}, [interior](const Tensor& g) -> std::vector<Tensor> {
+    return {interior(g)};  // a view of g
   });
 }
 

@@ -1,6 +1,8 @@
 #pragma once
-// Shape ops. Tensors are contiguous, so reshape shares storage and the others
-// copy. All are differentiable.
+// Shape ops, all differentiable. reshape, flatten, unsqueeze, squeeze,
+// permute, transpose, slice, split, chunk and expand return views that share
+// storage with their input (reshape copies when no view can describe the new
+// shape, as PyTorch's does); concat and pad copy into a new tensor.
 #include <vector>
 
 #include "framework/tensor.h"
@@ -24,7 +26,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t axis);
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t axis);
 // n equal pieces along `axis`.
 std::vector<Tensor> chunk(const Tensor& x, int64_t n, int64_t axis);
-Tensor expand(const Tensor& x, const Shape& shape);  // broadcast to shape (copies)
+Tensor expand(const Tensor& x, const Shape& shape);  // broadcast to shape (a view: stride 0 on expanded axes)
 
 enum class PadMode { Zero, Reflect };
 // pads = {left, right} for the last axis, or {left, right, top, bottom} for the

@@ -1,11 +1,15 @@
 #pragma once
-// A strided copy between two contiguous buffers: the one primitive behind
-// permute, transpose, slice, concat, split and zero padding. Element o of the
-// copied block, at multi-index (i_0, ..., i_{n-1}) of `shape`, moves from
-// src[src_offset + sum i_d src_strides[d]] to dst[dst_offset + sum i_d
-// dst_strides[d]]. The same plan drives the CPU loop and the CUDA grid.
+// A strided copy: the one primitive behind copy_, contiguous(), concat and
+// zero padding (permute, transpose and slice are views and copy nothing).
+// Element o of the copied block, at multi-index (i_0, ..., i_{n-1}) of
+// `shape`, moves from src[src_offset + sum i_d src_strides[d]] to
+// dst[dst_offset + sum i_d dst_strides[d]]. The same plan drives the CPU loop
+// and the CUDA grid.
 #include <cstddef>
 #include <cstdint>
+
+#include "framework/dispatch.h"
+#include "framework/tensor.h"
 
 namespace neurn {
 
@@ -23,6 +27,15 @@ struct StridedCopyPlan {
     return n;
   }
 };
+
+// dst = src element by element (same shape and dtype, one device), each
+// read and written through its own strides and offset. A strided table: the
+// kernels take views as they are (framework/dispatch.h). Defined in
+// shape_ops.cpp (CPU) and framework/cuda/shape.cu (CUDA).
+NEURN_DECLARE_KERNEL(strided_copy_kernel, void(const Tensor& src, const Tensor& dst));
+// The plan of strided_copy_kernel, its axes merged where both tensors allow
+// (offsets 0: the kernels start from strided_raw_data()).
+StridedCopyPlan copy_plan(const Tensor& src, const Tensor& dst);
 
 namespace cpu {
 // elem_size: bytes per element (any dtype: values are moved, not converted).

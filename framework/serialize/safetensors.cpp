@@ -151,7 +151,7 @@ std::string encode_safetensors(const NamedTensors& tensors, const std::map<std::
     NEURN_CHECK(seen.insert(name).second, "save_safetensors: the name '", name, "' appears twice");
     NEURN_CHECK(t.defined(), "save_safetensors: tensor '", name, "' is undefined");
     NEURN_CHECK(!t.device().is_meta(), "save_safetensors: tensor '", name, "' is on the meta device and has no data");
-    Tensor h = t.detach().cpu();
+    Tensor h = t.detach().cpu().contiguous();  // a view (a slice of a weight) is written packed
     uint64_t bytes = h.nbytes();
     header[name] = {{"dtype", st_dtype(h.dtype())}, {"shape", h.shape()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
