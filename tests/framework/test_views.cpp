@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "framework/dispatch.h"
 #include "framework/ops.h"
+#include "framework/ops/elementwise_kernels.h"
+#include "framework/ops/strided_copy.h"
 #include "gradcheck.h"
 
 using namespace neurn;
@@ -300,4 +303,34 @@ TEST_CASE("a permute -> matmul / conv chain through the kernel tables") {
     return tanh(conv2d(permute(in[0], {0, 3, 1, 2}), in[1]));
   };
   CHECK_GRADCHECK(gradcheck(f, {leaf({1, 4, 4, 2}, 30), leaf({3, 2, 3, 3}, 31)}));
+}
+
+namespace {
+// Two tables that report what their kernels receive: the plain one gets
+// contiguous tensors (a view copied, a contiguous tensor passed as it is),
+// the strided one gets the view itself.
+NEURN_DEFINE_KERNEL(test_view_plain_kernel, int64_t(const Tensor& x, const Tensor& same_as));
+NEURN_DEFINE_STRIDED_KERNEL(test_view_strided_kernel, int64_t(const Tensor& x, const Tensor& same_as));
+// 1: contiguous and the very tensor passed; 2: contiguous, another handle;
+// 3: a view, the very tensor passed.
+int64_t what_arrived(const Tensor& x, const Tensor& same_as) {
+  if (x.is_contiguous()) return x.same(same_as) ? 1 : 2;
+  return x.same(same_as) ? 3 : 0;
+}
+NEURN_REGISTER_KERNEL(test_view_plain_kernel, DeviceType::CPU, what_arrived);
+NEURN_REGISTER_KERNEL(test_view_strided_kernel, DeviceType::CPU, what_arrived);
+}  // namespace
+
+TEST_CASE("kernel tables hand contiguous tensors to their kernels unless the table is strided") {
+  Tensor x = ramp({3, 4});
+  Tensor t = transpose(x, 0, 1);
+  CHECK(test_view_plain_kernel(Device::cpu(), x, x) == 1);
+  CHECK(test_view_plain_kernel(Device::cpu(), t, t) == 2);
+  CHECK(test_view_strided_kernel(Device::cpu(), t, t) == 3);
+  CHECK(test_view_strided_kernel(Device::cpu(), x, x) == 1);
+  CHECK_FALSE(test_view_plain_kernel.strided());
+  CHECK(test_view_strided_kernel.strided());
+  CHECK(binary_kernel.strided());
+  CHECK(strided_copy_kernel.strided());
+  CHECK_FALSE(unary_backward_kernel.strided());
 }
