@@ -49,10 +49,10 @@ void gather_planes(const Tensor& dx, F at) {
 }
 
 int bench_pool_backward(const Flags& f) {
-  const int64_t batch = f.get_int("batch", 64), channels = f.get_int("channels", 64), size = f.get_int("size", 32);
+  const int64_t batch = f.get_int("batch-size", 64), channels = f.get_int("channels", 64), size = f.get_int("image-size", 32);
   const int64_t reps = f.get_int("reps", 15);
   NEURN_CHECK(batch >= 1 && channels >= 1 && size >= 4 && reps >= 1,
-              "bench pool-backward: --batch, --channels, --reps must be >= 1 and --size >= 4, got ", batch, ", ",
+              "bench pool-backward: --batch-size, --channels, --reps must be >= 1 and --image-size >= 4, got ", batch, ", ",
               channels, ", ", reps, ", ", size);
   Generator gen(1);
   const Tensor x = randn({batch, channels, size, size}, {}, &gen);  // (N, C, H, W) float32
@@ -124,7 +124,7 @@ int bench_pool_backward(const Flags& f) {
 Register reg{{
     .name = "bench pool-backward",
     .summary = "CPU pooling/upsampling backward: the scatter it runs against the gather of the deterministic CUDA path",
-    .flags = {integer("batch", "N", "(64)"), integer("channels", "C", "(64)"), integer("size", "H", "(32, square)"),
+    .flags = {integer("batch-size", "N", "(64)"), integer("channels", "C", "(64)"), integer("image-size", "H", "(32, square)"),
               integer("reps", "N", "(15)")},
     .details = "Median time of the CPU backward of max/avg pooling (2x2 stride 2, 3x3 stride 2 pad 1), adaptive "
                "average pooling to 5x5 and x2 upsampling (nearest, bilinear) on a float32 (N, C, H, H) input: the "
