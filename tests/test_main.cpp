@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "framework/blas_env.h"
 #include "skip.h"
 
 namespace {
@@ -144,6 +145,7 @@ int list_skips() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  neurn::ensure_blas_kernels(argc, argv);  // OpenBLAS's kernels for this CPU, if it misread the model
   for (int i = 1; i < argc; ++i)
     if (std::strcmp(argv[i], "--neurn-skips") == 0) return list_skips();
   read_filters(argc, argv);

@@ -1,0 +1,66 @@
+#include "framework/blas_env.h"
+
+#include <cblas.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+namespace neurn {
+
+namespace {
+
+// OpenBLAS's x86 kernel sets without AVX2 (the Intel ones its fallback lands on).
+bool pre_avx2(std::string core) {
+  std::transform(core.begin(), core.end(), core.begin(), [](unsigned char c) { return std::tolower(c); });
+  static const char* old[] = {"prescott", "core2", "penryn", "dunnington", "nehalem", "sandybridge", "atom",
+                              "generic", "katmai", "coppermine", "northwood", "banias"};
+  for (const char* o : old)
+    if (core == o) return true;
+  return false;
+}
+
+}  // namespace
+
+BlasCore blas_core() {
+  BlasCore b;
+  const char* name = openblas_get_corename();
+  b.chosen = name ? name : "";
+#if defined(__x86_64__) || defined(__i386__)
+  if (pre_avx2(b.chosen)) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq"))
+      b.suggested = "SkylakeX";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+      b.suggested = "Haswell";
+  }
+#endif
+  return b;
+}
+
+void ensure_blas_kernels(int argc, char** argv) {
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;  // the user's (or our earlier) choice
+  const char* keep = std::getenv("NEURN_KEEP_BLAS_CORE");
+  if (keep != nullptr && std::string(keep) == "1") return;
+  const BlasCore b = blas_core();
+  if (b.suggested.empty()) return;
+  std::fprintf(stderr,
+               "neurn: OpenBLAS chose its %s kernels, but this CPU has %s: restarting with OPENBLAS_CORETYPE=%s "
+               "(set OPENBLAS_CORETYPE yourself to choose, or NEURN_KEEP_BLAS_CORE=1 to keep %s)\n",
+               b.chosen.c_str(), b.suggested == "SkylakeX" ? "AVX-512" : "AVX2 and FMA", b.suggested.c_str(),
+               b.chosen.c_str());
+  std::fflush(stderr);
+  if (setenv("OPENBLAS_CORETYPE", b.suggested.c_str(), 1) != 0) return;
+  std::vector<char*> args(argv, argv + argc);
+  args.push_back(nullptr);
+  execv("/proc/self/exe", args.data());
+  // Only reached when exec failed: carry on with the kernels we have.
+  std::fprintf(stderr, "neurn: could not restart (/proc/self/exe); continuing with OpenBLAS's %s kernels\n",
+               b.chosen.c_str());
+}
+
+}  // namespace neurn
