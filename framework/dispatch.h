@@ -11,7 +11,7 @@
 //   // framework/ops/elementwise.h
 //   NEURN_DECLARE_KERNEL(unary_kernel, void(UnaryKind, UnaryParams, const Tensor& x, const Tensor& y));
 //   // framework/ops/elementwise.cpp
-//   NEURN_DEFINE_KERNEL(unary_kernel, void(UnaryKind, UnaryParams, const Tensor& x, const Tensor& y));
+//   NEURN_DEFINE_KERNEL(unary_kernel);
 //   NEURN_REGISTER_KERNEL(unary_kernel, DeviceType::CPU, unary_cpu);
 //   ... unary_kernel(x.device(), kind, p, x, y);      // in the front function
 //   // framework/cuda/elementwise_unary.cu
@@ -156,9 +156,11 @@ class KernelTable<R(Args...)> : public KernelTableBase {
 }  // namespace neurn
 
 #define NEURN_DECLARE_KERNEL(table, ...) extern ::neurn::KernelTable<__VA_ARGS__> table
-#define NEURN_DEFINE_KERNEL(table, ...) constinit ::neurn::KernelTable<__VA_ARGS__> table{#table}
+// The definition of a table declared with NEURN_DECLARE_KERNEL (in the op's
+// header): the signature is written once, there.
+#define NEURN_DEFINE_KERNEL(table) constinit decltype(table) table{#table}
 // A table whose kernels take views (their tensors are not made contiguous).
-#define NEURN_DEFINE_STRIDED_KERNEL(table, ...) constinit ::neurn::KernelTable<__VA_ARGS__> table{#table, true}
+#define NEURN_DEFINE_STRIDED_KERNEL(table) constinit decltype(table) table{#table, true}
 #define NEURN_KERNEL_CONCAT_(a, b) a##b
 #define NEURN_KERNEL_CONCAT(a, b) NEURN_KERNEL_CONCAT_(a, b)
 // At namespace scope, in the file that defines `fn`.

@@ -259,8 +259,8 @@ void host_convert(const void* src, DType sd, void* dst, DType dd, int64_t n) {
 // The kernels behind copy_, fill_ and to(dtype). The copy between two
 // tensors of one dtype honours both tensors' strides (a strided table); the
 // conversion and the fill work on contiguous tensors.
-NEURN_DEFINE_KERNEL(convert_kernel, void(const Tensor& src, const Tensor& dst));
-NEURN_DEFINE_KERNEL(fill_kernel, void(const Tensor& t, double value));
+NEURN_DEFINE_KERNEL(convert_kernel);
+NEURN_DEFINE_KERNEL(fill_kernel);
 
 namespace {
 void convert_cpu(const Tensor& src, const Tensor& dst) {

@@ -2,9 +2,9 @@
 
 namespace neurn {
 
-NEURN_DEFINE_KERNEL(copy_to_device_async_kernel, AsyncCopy(const Tensor& host, int device));
-NEURN_DEFINE_KERNEL(use_async_copy_kernel, void(const AsyncCopy& copy));
-NEURN_DEFINE_KERNEL(finish_async_copy_kernel, void(const AsyncCopy& copy));
+NEURN_DEFINE_KERNEL(copy_to_device_async_kernel);
+NEURN_DEFINE_KERNEL(use_async_copy_kernel);
+NEURN_DEFINE_KERNEL(finish_async_copy_kernel);
 
 namespace {
 // On the CPU the batch already lives where it is used: the "copy" is the

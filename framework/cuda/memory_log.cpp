@@ -2,7 +2,7 @@
 
 namespace neurn {
 
-NEURN_DEFINE_KERNEL(memory_summary_kernel, std::string(int device, bool reset_peak));
+NEURN_DEFINE_KERNEL(memory_summary_kernel);
 
 namespace {
 // CPU tensors come from malloc, not from a caching allocator: no line.

@@ -105,11 +105,8 @@ void conv2d_backward_cpu(const Conv2dOptions& opt, const Tensor& x, const Tensor
 
 }  // namespace
 
-NEURN_DEFINE_KERNEL(conv2d_kernel, void(const Conv2dOptions& opt, const Tensor& x, const Tensor& weight,
-                                        const Tensor& bias, const Tensor& y));
-NEURN_DEFINE_KERNEL(conv2d_backward_kernel,
-                    void(const Conv2dOptions& opt, const Tensor& x, const Tensor& weight, const Tensor& dy,
-                         const Tensor& dx, const Tensor& dweight, const Tensor& dbias));
+NEURN_DEFINE_KERNEL(conv2d_kernel);
+NEURN_DEFINE_KERNEL(conv2d_backward_kernel);
 NEURN_REGISTER_KERNEL(conv2d_kernel, DeviceType::CPU, conv2d_cpu);
 NEURN_REGISTER_KERNEL(conv2d_backward_kernel, DeviceType::CPU, conv2d_backward_cpu);
 

@@ -156,13 +156,10 @@ void where_cpu(const Tensor& c, const Tensor& a, const Tensor& b, const Tensor& 
 
 // unary, binary and where read their inputs through the strides (views need
 // no copy); the backward of a unary op gets contiguous tensors.
-NEURN_DEFINE_STRIDED_KERNEL(unary_kernel, void(UnaryKind kind, UnaryParams p, const Tensor& x, const Tensor& y));
-NEURN_DEFINE_KERNEL(unary_backward_kernel, void(UnaryKind kind, UnaryParams p, const Tensor& x, const Tensor& y,
-                                                const Tensor& g, const Tensor& dx));
-NEURN_DEFINE_STRIDED_KERNEL(binary_kernel, void(BinaryKind kind, const Tensor& a, const Tensor& b, const Tensor& out,
-                                        const BroadcastIndex& idx));
-NEURN_DEFINE_STRIDED_KERNEL(where_kernel, void(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out,
-                                       const BroadcastIndex& idx));
+NEURN_DEFINE_STRIDED_KERNEL(unary_kernel);
+NEURN_DEFINE_KERNEL(unary_backward_kernel);
+NEURN_DEFINE_STRIDED_KERNEL(binary_kernel);
+NEURN_DEFINE_STRIDED_KERNEL(where_kernel);
 NEURN_REGISTER_KERNEL(unary_kernel, DeviceType::CPU, unary_cpu);
 NEURN_REGISTER_KERNEL(unary_backward_kernel, DeviceType::CPU, unary_backward_cpu);
 NEURN_REGISTER_KERNEL(binary_kernel, DeviceType::CPU, binary_cpu);

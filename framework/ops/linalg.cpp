@@ -205,9 +205,9 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
 
 }  // namespace
 
-NEURN_DEFINE_KERNEL(gemm_kernel, void(const GemmArgs& g, const Tensor& a, const Tensor& b, const Tensor& c));
-NEURN_DEFINE_KERNEL(fill_rows_kernel, void(const Tensor& bias, const Tensor& y));
-NEURN_DEFINE_KERNEL(sum_rows_kernel, void(const Tensor& g, const Tensor& db));
+NEURN_DEFINE_KERNEL(gemm_kernel);
+NEURN_DEFINE_KERNEL(fill_rows_kernel);
+NEURN_DEFINE_KERNEL(sum_rows_kernel);
 NEURN_REGISTER_KERNEL(gemm_kernel, DeviceType::CPU, gemm_cpu);
 NEURN_REGISTER_KERNEL(fill_rows_kernel, DeviceType::CPU, fill_rows_cpu);
 NEURN_REGISTER_KERNEL(sum_rows_kernel, DeviceType::CPU, sum_rows_cpu);

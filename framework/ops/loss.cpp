@@ -335,21 +335,14 @@ Tensor dropout_apply(const Tensor& src, double p, double scale, uint64_t seed, u
 
 }  // namespace
 
-NEURN_DEFINE_KERNEL(softmax_kernel, void(const Tensor& x, const Tensor& y, int64_t outer, int64_t dim, int64_t inner,
-                                         bool log_out));
-NEURN_DEFINE_KERNEL(softmax_backward_kernel, void(const Tensor& y, const Tensor& g, const Tensor& dx, int64_t outer,
-                                                  int64_t dim, int64_t inner, bool log_out));
-NEURN_DEFINE_KERNEL(target_check_kernel, int64_t(const Tensor& target, int64_t c, int64_t* value));
-NEURN_DEFINE_KERNEL(nll_forward_kernel, void(const Tensor& log_probs, const Tensor& target, const Tensor& rows));
-NEURN_DEFINE_KERNEL(nll_backward_kernel, void(const Tensor& target, const Tensor& grad, int64_t grad_stride,
-                                              double scale, const Tensor& dx));
-NEURN_DEFINE_KERNEL(cross_entropy_forward_kernel, void(const Tensor& logits, const Tensor& target, const Tensor& rows,
-                                                       const Tensor& lse, double label_smoothing));
-NEURN_DEFINE_KERNEL(cross_entropy_backward_kernel, void(const Tensor& logits, const Tensor& target, const Tensor& lse,
-                                                        const Tensor& grad, int64_t grad_stride, double scale,
-                                                        const Tensor& dx, double label_smoothing));
-NEURN_DEFINE_KERNEL(dropout_kernel, void(const Tensor& src, const Tensor& out, double p, double scale, uint64_t seed,
-                                         uint64_t offset));
+NEURN_DEFINE_KERNEL(softmax_kernel);
+NEURN_DEFINE_KERNEL(softmax_backward_kernel);
+NEURN_DEFINE_KERNEL(target_check_kernel);
+NEURN_DEFINE_KERNEL(nll_forward_kernel);
+NEURN_DEFINE_KERNEL(nll_backward_kernel);
+NEURN_DEFINE_KERNEL(cross_entropy_forward_kernel);
+NEURN_DEFINE_KERNEL(cross_entropy_backward_kernel);
+NEURN_DEFINE_KERNEL(dropout_kernel);
 NEURN_REGISTER_KERNEL(softmax_kernel, DeviceType::CPU, softmax_cpu);
 NEURN_REGISTER_KERNEL(softmax_backward_kernel, DeviceType::CPU, softmax_backward_cpu);
 NEURN_REGISTER_KERNEL(target_check_kernel, DeviceType::CPU, target_check_cpu);

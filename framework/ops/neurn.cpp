@@ -644,12 +644,8 @@ void neurn_backward_cpu(const NeuRNGeometry& c, const Tensor& x, const Tensor& o
 
 }  // namespace
 
-NEURN_DEFINE_KERNEL(neurn_kernel, void(const NeuRNGeometry& g, const Tensor& x, const Tensor& out, const Tensor& mean,
-                                       const Tensor& shift, const Tensor& group_max, const Tensor& group_arg));
-NEURN_DEFINE_KERNEL(neurn_backward_kernel,
-                    void(const NeuRNGeometry& g, const Tensor& x, const Tensor& out, const Tensor& mean,
-                         const Tensor& shift, const Tensor& group_max, const Tensor& group_arg,
-                         const Tensor& grad_out, const Tensor& dx));
+NEURN_DEFINE_KERNEL(neurn_kernel);
+NEURN_DEFINE_KERNEL(neurn_backward_kernel);
 NEURN_REGISTER_KERNEL(neurn_kernel, DeviceType::CPU, neurn_cpu);
 NEURN_REGISTER_KERNEL(neurn_backward_kernel, DeviceType::CPU, neurn_backward_cpu);
 

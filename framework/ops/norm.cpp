@@ -301,21 +301,11 @@ void ln_backward_cpu(const Tensor& x, const Tensor& dy, const Tensor& w, const T
 
 }  // namespace
 
-NEURN_DEFINE_KERNEL(batch_norm_train_kernel, void(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                                                  const Tensor& running_mean, const Tensor& running_var,
-                                                  double momentum, double eps, const Tensor& y, const Tensor& mean,
-                                                  const Tensor& invstd));
-NEURN_DEFINE_KERNEL(batch_norm_eval_kernel, void(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                                                 const Tensor& running_mean, const Tensor& running_var, double eps,
-                                                 const Tensor& y, const Tensor& mean, const Tensor& invstd));
-NEURN_DEFINE_KERNEL(batch_norm_backward_kernel, void(const Tensor& x, const Tensor& dy, const Tensor& weight,
-                                                     const Tensor& mean, const Tensor& invstd, double eps,
-                                                     const Tensor& dx, const Tensor& dweight, const Tensor& dbias));
-NEURN_DEFINE_KERNEL(layer_norm_kernel, void(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t D,
-                                            double eps, const Tensor& y, const Tensor& mean, const Tensor& invstd));
-NEURN_DEFINE_KERNEL(layer_norm_backward_kernel, void(const Tensor& x, const Tensor& dy, const Tensor& weight,
-                                                     const Tensor& mean, const Tensor& invstd, int64_t D,
-                                                     const Tensor& dx, const Tensor& dweight, const Tensor& dbias));
+NEURN_DEFINE_KERNEL(batch_norm_train_kernel);
+NEURN_DEFINE_KERNEL(batch_norm_eval_kernel);
+NEURN_DEFINE_KERNEL(batch_norm_backward_kernel);
+NEURN_DEFINE_KERNEL(layer_norm_kernel);
+NEURN_DEFINE_KERNEL(layer_norm_backward_kernel);
 NEURN_REGISTER_KERNEL(batch_norm_train_kernel, DeviceType::CPU, bn_train_cpu);
 NEURN_REGISTER_KERNEL(batch_norm_eval_kernel, DeviceType::CPU, bn_eval_cpu);
 NEURN_REGISTER_KERNEL(batch_norm_backward_kernel, DeviceType::CPU, bn_backward_cpu);

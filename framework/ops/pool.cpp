@@ -363,18 +363,14 @@ void upsample_backward_cpu(UpsampleMode mode, bool align_corners, const Tensor& 
 
 }  // namespace
 
-NEURN_DEFINE_KERNEL(max_pool2d_kernel, void(const PoolGeometry& g, const Tensor& x, const Tensor& y, const Tensor& idx));
-NEURN_DEFINE_KERNEL(max_pool2d_backward_kernel,
-                    void(const PoolGeometry& g, const Tensor& dy, const Tensor& idx, const Tensor& dx));
-NEURN_DEFINE_KERNEL(avg_pool2d_kernel,
-                    void(const PoolGeometry& g, bool count_include_pad, const Tensor& x, const Tensor& y));
-NEURN_DEFINE_KERNEL(avg_pool2d_backward_kernel,
-                    void(const PoolGeometry& g, bool count_include_pad, const Tensor& dy, const Tensor& dx));
-NEURN_DEFINE_KERNEL(adaptive_avg_pool2d_kernel, void(const Tensor& x, const Tensor& y));
-NEURN_DEFINE_KERNEL(adaptive_avg_pool2d_backward_kernel, void(const Tensor& dy, const Tensor& dx));
-NEURN_DEFINE_KERNEL(upsample_kernel, void(UpsampleMode mode, bool align_corners, const Tensor& x, const Tensor& y));
-NEURN_DEFINE_KERNEL(upsample_backward_kernel,
-                    void(UpsampleMode mode, bool align_corners, const Tensor& dy, const Tensor& dx));
+NEURN_DEFINE_KERNEL(max_pool2d_kernel);
+NEURN_DEFINE_KERNEL(max_pool2d_backward_kernel);
+NEURN_DEFINE_KERNEL(avg_pool2d_kernel);
+NEURN_DEFINE_KERNEL(avg_pool2d_backward_kernel);
+NEURN_DEFINE_KERNEL(adaptive_avg_pool2d_kernel);
+NEURN_DEFINE_KERNEL(adaptive_avg_pool2d_backward_kernel);
+NEURN_DEFINE_KERNEL(upsample_kernel);
+NEURN_DEFINE_KERNEL(upsample_backward_kernel);
 NEURN_REGISTER_KERNEL(max_pool2d_kernel, DeviceType::CPU, max_pool2d_cpu);
 NEURN_REGISTER_KERNEL(max_pool2d_backward_kernel, DeviceType::CPU, max_pool2d_backward_cpu);
 NEURN_REGISTER_KERNEL(avg_pool2d_kernel, DeviceType::CPU, avg_pool2d_cpu);

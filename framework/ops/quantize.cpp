@@ -69,10 +69,8 @@ Tensor quantize_on_grid(const Tensor& x, const QuantParams& p, const Tensor& ran
 
 }  // namespace
 
-NEURN_DEFINE_KERNEL(fake_quantize_kernel,
-                    void(const QuantParams& p, const Tensor& range, const Tensor& x, const Tensor& y));
-NEURN_DEFINE_KERNEL(fake_quantize_backward_kernel, void(const QuantParams& p, const Tensor& range, const Tensor& x,
-                                                        const Tensor& dy, const Tensor& dx));
+NEURN_DEFINE_KERNEL(fake_quantize_kernel);
+NEURN_DEFINE_KERNEL(fake_quantize_backward_kernel);
 NEURN_REGISTER_KERNEL(fake_quantize_kernel, DeviceType::CPU, quantize_cpu);
 NEURN_REGISTER_KERNEL(fake_quantize_backward_kernel, DeviceType::CPU, quantize_backward_cpu);
 

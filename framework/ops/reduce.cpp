@@ -247,11 +247,10 @@ void max_backward_cpu(const Tensor& g, const Tensor& arg, const Tensor& dx, cons
 
 }  // namespace
 
-NEURN_DEFINE_KERNEL(sum_kernel, void(const Tensor& x, const Tensor& out));
-NEURN_DEFINE_KERNEL(max_kernel, void(const Tensor& x, const Tensor& out, const Tensor& arg));
-NEURN_DEFINE_KERNEL(argmax_kernel, void(const Tensor& x, int64_t axis, const Tensor& arg));
-NEURN_DEFINE_KERNEL(max_backward_kernel, void(const Tensor& g, const Tensor& arg, const Tensor& dx,
-                                              const BroadcastIndex& idx));
+NEURN_DEFINE_KERNEL(sum_kernel);
+NEURN_DEFINE_KERNEL(max_kernel);
+NEURN_DEFINE_KERNEL(argmax_kernel);
+NEURN_DEFINE_KERNEL(max_backward_kernel);
 NEURN_REGISTER_KERNEL(sum_kernel, DeviceType::CPU, sum_cpu);
 NEURN_REGISTER_KERNEL(max_kernel, DeviceType::CPU, max_cpu);
 NEURN_REGISTER_KERNEL(argmax_kernel, DeviceType::CPU, argmax_cpu);

@@ -106,8 +106,8 @@ StridedCopyPlan copy_plan(const Tensor& src, const Tensor& dst) {
   return p;
 }
 
-NEURN_DEFINE_STRIDED_KERNEL(strided_copy_kernel, void(const Tensor& src, const Tensor& dst));
-NEURN_DEFINE_KERNEL(pad_reflect_kernel, void(const Tensor& x, const Tensor& y, PadGeom geo, bool backward));
+NEURN_DEFINE_STRIDED_KERNEL(strided_copy_kernel);
+NEURN_DEFINE_KERNEL(pad_reflect_kernel);
 
 namespace {
 

@@ -9,7 +9,7 @@
 
 namespace neurn {
 
-NEURN_DEFINE_KERNEL(adam_update_kernel, void(const std::vector<AdamSlot>& slots));
+NEURN_DEFINE_KERNEL(adam_update_kernel);
 
 namespace {
 

@@ -9,7 +9,7 @@
 
 namespace neurn {
 
-NEURN_DEFINE_KERNEL(sgd_update_kernel, void(const std::vector<SgdSlot>& slots));
+NEURN_DEFINE_KERNEL(sgd_update_kernel);
 
 namespace {
 

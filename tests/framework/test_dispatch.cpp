@@ -16,8 +16,10 @@ using namespace neurn;
 
 namespace {
 
-NEURN_DEFINE_KERNEL(test_fill_kernel, void(const Tensor& out, double value));
-NEURN_DEFINE_KERNEL(test_count_kernel, int64_t(const Tensor& x));
+NEURN_DECLARE_KERNEL(test_fill_kernel, void(const Tensor& out, double value));
+NEURN_DEFINE_KERNEL(test_fill_kernel);
+NEURN_DECLARE_KERNEL(test_count_kernel, int64_t(const Tensor& x));
+NEURN_DEFINE_KERNEL(test_count_kernel);
 
 void fill_cpu(const Tensor& out, double value) {
   float* p = out.data<float>();

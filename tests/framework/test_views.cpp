@@ -309,8 +309,10 @@ namespace {
 // Two tables that report what their kernels receive: the plain one gets
 // contiguous tensors (a view copied, a contiguous tensor passed as it is),
 // the strided one gets the view itself.
-NEURN_DEFINE_KERNEL(test_view_plain_kernel, int64_t(const Tensor& x, const Tensor& same_as));
-NEURN_DEFINE_STRIDED_KERNEL(test_view_strided_kernel, int64_t(const Tensor& x, const Tensor& same_as));
+NEURN_DECLARE_KERNEL(test_view_plain_kernel, int64_t(const Tensor& x, const Tensor& same_as));
+NEURN_DEFINE_KERNEL(test_view_plain_kernel);
+NEURN_DECLARE_KERNEL(test_view_strided_kernel, int64_t(const Tensor& x, const Tensor& same_as));
+NEURN_DEFINE_STRIDED_KERNEL(test_view_strided_kernel);
 // 1: contiguous and the very tensor passed; 2: contiguous, another handle;
 // 3: a view, the very tensor passed.
 int64_t what_arrived(const Tensor& x, const Tensor& same_as) {
