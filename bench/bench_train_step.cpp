@@ -12,8 +12,10 @@
 #include "bench/bench_gemm.h"
 #include "experiments/cli/cli.h"
 #include "framework/flops.h"
+#include "framework/io/atomic_file.h"
 #include "framework/ops.h"
 #include "framework/optim/adam.h"
+#include "framework/profiler.h"
 #include "layers/init.h"
 #include "models/registry.h"
 #ifdef NEURN_WITH_CUDA
@@ -107,6 +109,19 @@ int bench_train_step(const Flags& f) {
                 100.0 * step_gflops / peak);
     std::printf("fraction_of_sgemm=%.3f\n", step_gflops / peak);
   }
+  if (f.has("profile") || f.has("profile-json")) {
+    // Separate steps, after the timed ones, so the profiler's own cost
+    // (and on CUDA its wait after every kernel) stays out of the figure above.
+    Profiler prof;
+    for (int64_t i = 0; i < steps; ++i) {
+      loss = step();
+      if (!device.is_cpu()) loss.item();
+    }
+    ProfileReport rep = prof.stop();
+    std::printf("profile of %ld more steps (self time: a scope's time less the scopes inside it):\n%s",
+                static_cast<long>(steps), rep.table(static_cast<size_t>(f.get_int("profile-top", 25))).c_str());
+    if (f.has("profile-json")) io::write_file_atomic(f.get("profile-json"), rep.json() + "\n");
+  }
   std::printf("images_per_second=%.1f\n", static_cast<double>(batch * steps) / total);
   return 0;
 }
@@ -117,7 +132,10 @@ Register reg{{
     .flags = {text("model", "NAME", "(digits_convnet)"), integer("batch-size", "N", "(64)"), integer("steps", "N", "(20)"),
               integer("warmup", "N", "(3)"), integer("image-size", "S", "(32)"), integer("channels", "C", "(3)"),
               integer("classes", "N", "(10)"), text("device", "cpu|cuda", "(cpu)"), integer("seed", "N", "(1)"),
-              on_off("vs-gemm", "also time sgemm (bench gemm) and print the step's share of its rate")},
+              on_off("vs-gemm", "also time sgemm (bench gemm) and print the step's share of its rate"),
+              on_off("profile", "then profile as many steps again: time per kernel table, backward node and optimizer"),
+              integer("profile-top", "N", "rows of the profile table (25)"),
+              text("profile-json", "FILE", "also write the profile as JSON")},
     .details = "Times training steps (forward, cross entropy, backward, Adam lr 1e-3) on one synthetic batch. CPU "
                "threads: OpenBLAS takes OPENBLAS_NUM_THREADS, the other kernels NEURN_NUM_THREADS (default: all "
                "cores). It prints the step's FLOP rate (3 x the forward's FLOPs per step) and, with --vs-gemm, that "

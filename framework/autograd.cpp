@@ -7,6 +7,7 @@
 #include "framework/ops/elementwise.h"
 #include "framework/ops/reduce.h"
 #include "framework/ops/shape_ops.h"
+#include "framework/profiler.h"
 
 namespace neurn {
 
@@ -161,7 +162,11 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
     // Backward closures read their gradient as a plain buffer: one that
     // arrives as a view (sum's expand, permute's inverse) is copied once here.
     g = detail::contiguous_copy(g);
-    std::vector<Tensor> in_grads = fn->backward(g);
+    std::vector<Tensor> in_grads;
+    {
+      ProfileScope timed("backward", fn->op.c_str());  // the node (and its op string) outlives the scope
+      in_grads = fn->backward(g);
+    }
     g = Tensor();
     // Free what the node saved as soon as it has run, not at the end of the
     // walk: the activations of a deep network are released one by one while

@@ -5,6 +5,7 @@
 
 #ifdef NEURN_WITH_CUDA
 #include "framework/cuda/cuda_backend.h"
+#include "framework/cuda/cuda_device.h"
 #endif
 
 namespace neurn {
@@ -61,9 +62,11 @@ void leave_device(int previous) noexcept {
   } catch (...) {
   }
 }
+void synchronize_device(int index) { cuda::synchronize(index); }
 #else
 int enter_device(int) { return -1; }
 void leave_device(int) noexcept {}
+void synchronize_device(int) {}
 #endif
 
 }  // namespace detail

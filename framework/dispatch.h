@@ -50,6 +50,7 @@
 
 #include "framework/device.h"
 #include "framework/error.h"
+#include "framework/profiler.h"
 #include "framework/tensor.h"
 
 namespace neurn {
@@ -89,6 +90,8 @@ namespace detail {
 // nothing in a build without CUDA, where no CUDA kernel is registered).
 int enter_device(int index);
 void leave_device(int previous) noexcept;
+// Waits for the work queued on a CUDA device (the profiler's timing).
+void synchronize_device(int index);
 
 class KernelDeviceScope {
  public:
@@ -145,11 +148,32 @@ class KernelTable<R(Args...)> : public KernelTableBase {
       missing(device);
     }
     detail::KernelDeviceScope scope(device);
-    if (strided()) return fn(std::forward<Args>(args)...);
-    return fn(detail::kernel_arg<Args>(args)...);  // views copied, contiguous tensors passed as they are
+    if (Profiler::active()) return call_profiled(device, fn, std::forward<Args>(args)...);
+    return call(fn, std::forward<Args>(args)...);
   }
 
  private:
+  R call(Fn fn, Args... args) const {
+    if (strided()) return fn(std::forward<Args>(args)...);
+    return fn(detail::kernel_arg<Args>(args)...);  // views copied, contiguous tensors passed as they are
+  }
+  // Under a Profiler: timed under the table's name; a CUDA call waits for its
+  // device before the clock stops (framework/profiler.h).
+  R call_profiled(Device device, Fn fn, Args... args) const {
+    ProfileScope timed("kernel", name());
+    auto wait = [&] {
+      if (device.is_cuda()) detail::synchronize_device(device.index);
+    };
+    if constexpr (std::is_void_v<R>) {
+      call(fn, std::forward<Args>(args)...);
+      timed.before_end(wait);
+    } else {
+      R r = call(fn, std::forward<Args>(args)...);
+      timed.before_end(wait);
+      return r;
+    }
+  }
+
   std::array<Fn, kDeviceTypes> fns_{};
 };
 

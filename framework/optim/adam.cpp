@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "framework/autograd.h"
+#include "framework/profiler.h"
 #include "framework/ops/parallel_cpu.h"
 #include "framework/optim/multi_tensor.h"
 #include "framework/optim/optim_kernels.h"
@@ -68,6 +69,7 @@ AdamW::AdamW(std::vector<Tensor> params, AdamWOptions opt)
 AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions opt) : Adam(std::move(groups), opt, true, "AdamW") {}
 
 void Adam::step() {
+  ProfileScope timed("optimizer", "Adam.step");
   NoGradGuard ng;
   std::vector<AdamSlot> slots;
   size_t k = 0;

@@ -3,6 +3,7 @@
 #include <type_traits>
 
 #include "framework/autograd.h"
+#include "framework/profiler.h"
 #include "framework/ops/parallel_cpu.h"
 #include "framework/optim/multi_tensor.h"
 #include "framework/optim/optim_kernels.h"
@@ -70,6 +71,7 @@ Sgd::Sgd(std::vector<ParamGroup> groups, SgdOptions opt)
 }
 
 void Sgd::step() {
+  ProfileScope timed("optimizer", "SGD.step");
   NoGradGuard ng;
   std::vector<SgdSlot> slots;
   size_t k = 0;
