@@ -282,6 +282,15 @@ NEURN_REGISTER_KERNEL(fill_kernel, DeviceType::CPU, fill_cpu);
 void Tensor::copy_(const Tensor& src) const {
   NEURN_CHECK(src.shape() == shape(), "copy_: source of shape ", shape_str(src.shape()), " into a tensor of shape ",
               shape_str(shape()));
+  // An expanded view maps many of its elements to one memory location: which
+  // of their values would land there depends on the order of the writes (and
+  // on the threads), so such a write is refused, as PyTorch does. add_ and
+  // mul_ write through here too. fill_ stays allowed: every write is the same.
+  for (size_t d = 0; d < shape().size(); ++d) {
+    NEURN_CHECK(strides()[d] != 0 || shape()[d] <= 1, "copy_: the destination ", shape_str(shape()),
+                " with strides ", shape_str(strides()), " has several elements at one memory location (an expand() "
+                "along axis ", d, "); write into a contiguous() copy instead");
+  }
   Device sd = src.device(), dd = device();
   if (sd.is_meta() || dd.is_meta()) {
     NEURN_CHECK(sd.is_meta() && dd.is_meta(), "copy_: cannot copy data between ", sd.str(), " and ", dd.str());

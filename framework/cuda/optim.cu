@@ -178,9 +178,109 @@ void adam_update_cuda(const std::vector<AdamSlot>& slots) {
   });
 }
 
+// ---- gradient clipping: the sum of squares and the scale, one launch each ----------------
+
+template <typename T>
+struct GradEntry {
+  T* g;
+};
+
+// Block b sums the squares of chunk b in double: a strided loop per thread,
+// then a tree over the block in a fixed order (no atomics: the result
+// depends on the gradients alone).
+template <typename T>
+__global__ void grad_sq_chunks_kernel(const GradEntry<T>* __restrict__ entries, const TensorChunk* __restrict__ chunks,
+                                      double* __restrict__ partial) {
+  __shared__ double red[kThreads];
+  const TensorChunk ch = chunks[blockIdx.x];
+  const T* g = entries[ch.tensor].g;
+  double s = 0.0;
+  for (int64_t i = ch.begin + threadIdx.x; i < ch.end; i += blockDim.x) {
+    const double v = static_cast<double>(g[i]);
+    s += v * v;
+  }
+  red[threadIdx.x] = s;
+  __syncthreads();
+  for (int w = kThreads / 2; w > 0; w >>= 1) {
+    if (threadIdx.x < w) red[threadIdx.x] += red[threadIdx.x + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) partial[blockIdx.x] = red[0];
+}
+
+// One block adds the chunks' sums, in the same fixed order.
+__global__ void sum_partials_kernel(const double* __restrict__ partial, unsigned n, double* __restrict__ out) {
+  __shared__ double red[kThreads];
+  double s = 0.0;
+  for (unsigned i = threadIdx.x; i < n; i += blockDim.x) s += partial[i];
+  red[threadIdx.x] = s;
+  __syncthreads();
+  for (int w = kThreads / 2; w > 0; w >>= 1) {
+    if (threadIdx.x < w) red[threadIdx.x] += red[threadIdx.x + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) *out = red[0];
+}
+
+template <typename T>
+__global__ void grad_scale_chunks_kernel(const GradEntry<T>* __restrict__ entries, const TensorChunk* __restrict__ chunks,
+                                         T coef) {
+  const TensorChunk ch = chunks[blockIdx.x];
+  T* g = entries[ch.tensor].g;
+  for (int64_t i = ch.begin + threadIdx.x; i < ch.end; i += blockDim.x) g[i] *= coef;
+}
+
+template <typename T>
+std::vector<GradEntry<T>> grad_entries(const std::vector<Tensor>& grads, std::vector<int64_t>& sizes) {
+  std::vector<GradEntry<T>> es;
+  for (const Tensor& g : grads) {
+    es.push_back({static_cast<T*>(g.raw_data())});
+    sizes.push_back(g.numel());
+  }
+  return es;
+}
+
+double grad_sq_sum_cuda(const std::vector<Tensor>& grads) {
+  if (grads.empty()) return 0.0;
+  double result = 0.0;
+  dispatch_real(grads[0].dtype(), "clip_grad_norm", [&](auto z) {
+    using T = decltype(z);
+    std::vector<int64_t> sizes;
+    const std::vector<GradEntry<T>> es = grad_entries<T>(grads, sizes);
+    const std::vector<TensorChunk> chunks = chunk_tensors(sizes);
+    if (chunks.empty()) return;
+    LaunchTable<GradEntry<T>> t(es, chunks);
+    DeviceBuffer partial((t.blocks + 1) * sizeof(double));  // the chunks' sums, then the total
+    double* part = partial.as<double>();
+    grad_sq_chunks_kernel<T><<<t.blocks, kThreads, 0, stream()>>>(t.entries, t.chunks, part);
+    NEURN_CUDA_CHECK_LAUNCH();
+    sum_partials_kernel<<<1, kThreads, 0, stream()>>>(part, t.blocks, part + t.blocks);
+    NEURN_CUDA_CHECK_LAUNCH();
+    NEURN_CUDA_CHECK(cudaMemcpyAsync(&result, part + t.blocks, sizeof(double), cudaMemcpyDeviceToHost, stream()));
+    NEURN_CUDA_CHECK(cudaStreamSynchronize(stream()));  // the clip's one wait on this device
+  });
+  return result;
+}
+
+void grad_scale_cuda(const std::vector<Tensor>& grads, double coef) {
+  if (grads.empty()) return;
+  dispatch_real(grads[0].dtype(), "clip_grad_norm", [&](auto z) {
+    using T = decltype(z);
+    std::vector<int64_t> sizes;
+    const std::vector<GradEntry<T>> es = grad_entries<T>(grads, sizes);
+    const std::vector<TensorChunk> chunks = chunk_tensors(sizes);
+    if (chunks.empty()) return;
+    LaunchTable<GradEntry<T>> t(es, chunks);
+    grad_scale_chunks_kernel<T><<<t.blocks, kThreads, 0, stream()>>>(t.entries, t.chunks, static_cast<T>(coef));
+    NEURN_CUDA_CHECK_LAUNCH();
+  });
+}
+
 }  // namespace
 
 }  // namespace neurn::cuda
 
+NEURN_REGISTER_KERNEL(::neurn::grad_sq_sum_kernel, ::neurn::DeviceType::CUDA, ::neurn::cuda::grad_sq_sum_cuda);
+NEURN_REGISTER_KERNEL(::neurn::grad_scale_kernel, ::neurn::DeviceType::CUDA, ::neurn::cuda::grad_scale_cuda);
 NEURN_REGISTER_KERNEL(::neurn::sgd_update_kernel, ::neurn::DeviceType::CUDA, ::neurn::cuda::sgd_update_cuda);
 NEURN_REGISTER_KERNEL(::neurn::adam_update_kernel, ::neurn::DeviceType::CUDA, ::neurn::cuda::adam_update_cuda);

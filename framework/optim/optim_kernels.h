@@ -29,6 +29,14 @@ struct AdamSlot {
 };
 
 NEURN_DECLARE_KERNEL(sgd_update_kernel, void(const std::vector<SgdSlot>& slots));
+// Gradient clipping over a list of contiguous tensors of one device and
+// dtype, each call one pass (one launch on CUDA) over the list's chunks
+// (multi_tensor.h). The sum of squares accumulates in double: each chunk in
+// eight lanes, the chunk sums in chunk order, so the result depends on the
+// tensors alone, not on the threads. It is returned to the host (on CUDA the
+// call's one synchronisation). The scale multiplies in place.
+NEURN_DECLARE_KERNEL(grad_sq_sum_kernel, double(const std::vector<Tensor>& grads));
+NEURN_DECLARE_KERNEL(grad_scale_kernel, void(const std::vector<Tensor>& grads, double coef));
 NEURN_DECLARE_KERNEL(adam_update_kernel, void(const std::vector<AdamSlot>& slots));
 
 }  // namespace neurn

@@ -8,7 +8,10 @@
 #include "framework/autograd.h"
 #include "framework/cuda/cuda_autocast.h"
 #include "framework/ops/elementwise.h"
+#include "framework/ops/parallel_cpu.h"
 #include "framework/ops/reduce.h"
+#include "framework/optim/multi_tensor.h"
+#include "framework/optim/optim_kernels.h"
 
 namespace neurn {
 
@@ -139,50 +142,98 @@ void note_updated(const Tensor& param) {
   cuda::autocast_weight_cache().invalidate(param);
 }
 
+NEURN_DEFINE_KERNEL(grad_sq_sum_kernel);
+NEURN_DEFINE_KERNEL(grad_scale_kernel);
+
+namespace {
+
+std::vector<int64_t> numels(const std::vector<Tensor>& ts) {
+  std::vector<int64_t> n;
+  for (const Tensor& t : ts) n.push_back(t.numel());
+  return n;
+}
+
+double grad_sq_sum_cpu(const std::vector<Tensor>& grads) {
+  const std::vector<TensorChunk> chunks = chunk_tensors(numels(grads));
+  if (chunks.empty()) return 0.0;
+  std::vector<double> part(chunks.size());
+  dispatch_float(grads[0].dtype(), "clip_grad_norm", [&](auto z) {
+    using T = decltype(z);
+    cpu::parallel_for(static_cast<int64_t>(chunks.size()), 2 * kMultiTensorChunk, [&](int64_t b, int64_t e) {
+      for (int64_t k = b; k < e; ++k) {
+        const TensorChunk& ch = chunks[static_cast<size_t>(k)];
+        const T* g = grads[static_cast<size_t>(ch.tensor)].data<T>();
+        double lane[8] = {};
+        int64_t i = ch.begin;
+        for (; i + 8 <= ch.end; i += 8)
+          for (int j = 0; j < 8; ++j) lane[j] += static_cast<double>(g[i + j]) * static_cast<double>(g[i + j]);
+        for (; i < ch.end; ++i) lane[0] += static_cast<double>(g[i]) * static_cast<double>(g[i]);
+        double chunk_sum = 0.0;
+        for (double v : lane) chunk_sum += v;
+        part[static_cast<size_t>(k)] = chunk_sum;
+      }
+    });
+  });
+  double total = 0.0;
+  for (double v : part) total += v;  // chunk order
+  return total;
+}
+
+void grad_scale_cpu(const std::vector<Tensor>& grads, double coef) {
+  const std::vector<TensorChunk> chunks = chunk_tensors(numels(grads));
+  if (chunks.empty()) return;
+  dispatch_float(grads[0].dtype(), "clip_grad_norm", [&](auto z) {
+    using T = decltype(z);
+    const T c = static_cast<T>(coef);
+    cpu::parallel_for(static_cast<int64_t>(chunks.size()), kMultiTensorChunk, [&](int64_t b, int64_t e) {
+      for (int64_t k = b; k < e; ++k) {
+        const TensorChunk& ch = chunks[static_cast<size_t>(k)];
+        T* g = grads[static_cast<size_t>(ch.tensor)].data<T>();
+        for (int64_t i = ch.begin; i < ch.end; ++i) g[i] *= c;
+      }
+    });
+  });
+}
+
+}  // namespace
+
+NEURN_REGISTER_KERNEL(grad_sq_sum_kernel, DeviceType::CPU, grad_sq_sum_cpu);
+NEURN_REGISTER_KERNEL(grad_scale_kernel, DeviceType::CPU, grad_scale_cpu);
+
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   NEURN_CHECK(max_norm > 0.0, "clip_grad_norm: max_norm must be positive, got ", max_norm);
   NoGradGuard ng;
-  double sq = 0.0;
-  std::map<std::string, Tensor> device_sq;  // device -> float64 sum of squares of its gradients (0-d)
+  // The gradients by device and dtype, each storage once: two parameters may
+  // hold the same gradient (autograd hands an unchanged upstream gradient to
+  // both inputs of an add); it counts in the norm once per parameter, as in
+  // PyTorch, but is scaled once.
+  struct Bucket {
+    Device device;
+    DType dtype;
+    std::vector<Tensor> all, distinct;
+  };
+  std::vector<Bucket> buckets;
+  std::set<const void*> seen;
   for (const Tensor& p : params) {
     Tensor g = p.grad();
     if (!g.defined() || g.numel() == 0) continue;
-    if (g.device().is_cpu()) {
-      dispatch_float(g.dtype(), "clip_grad_norm", [&](auto z) {
-        using T = decltype(z);
-        const T* pg = g.data<T>();
-        double s = 0.0;
-        for (int64_t i = 0; i < g.numel(); ++i) s += static_cast<double>(pg[i]) * static_cast<double>(pg[i]);
-        sq += s;
-      });
-    } else {
-      // Summed on the device, read once per device below (not one host
-      // synchronisation per parameter).
-      Tensor s = sum(square(g)).to(DType::Float64);
-      auto [it, fresh] = device_sq.try_emplace(g.device().str(), s);
-      if (!fresh) it->second = add(it->second, s);
+    auto it = std::find_if(buckets.begin(), buckets.end(),
+                           [&](const Bucket& b) { return b.device == g.device() && b.dtype == g.dtype(); });
+    if (it == buckets.end()) {
+      buckets.push_back({g.device(), g.dtype(), {}, {}});
+      it = buckets.end() - 1;
     }
+    it->all.push_back(g);
+    if (seen.insert(g.raw_data()).second) it->distinct.push_back(g);
   }
-  for (const auto& [device, s] : device_sq) sq += s.item();
-  double norm = std::sqrt(sq);
-  double coef = max_norm / (norm + 1e-6);
+  double sq = 0.0;
+  for (const Bucket& b : buckets) sq += grad_sq_sum_kernel(b.device, b.all);  // one pass, one host read, per bucket
+  const double norm = std::sqrt(sq);
+  const double coef = max_norm / (norm + 1e-6);
   if (coef < 1.0) {
-    // Two parameters may hold the same gradient storage (autograd hands an
-    // unchanged upstream gradient to both inputs of an add): scale it once.
-    std::set<const void*> scaled;
-    for (const Tensor& p : params) {
-      Tensor g = p.grad();
-      if (!g.defined() || g.numel() == 0 || !scaled.insert(g.raw_data()).second) continue;
-      if (g.device().is_cpu()) {
-        g.bump_version();
-        dispatch_float(g.dtype(), "clip_grad_norm", [&](auto z) {
-          using T = decltype(z);
-          T* pg = g.data<T>();
-          for (int64_t i = 0; i < g.numel(); ++i) pg[i] *= static_cast<T>(coef);
-        });
-      } else {
-        mul_(g, coef);
-      }
+    for (const Bucket& b : buckets) {
+      for (const Tensor& g : b.distinct) g.bump_version();
+      grad_scale_kernel(b.device, b.distinct, coef);
     }
   }
   return norm;

@@ -952,8 +952,9 @@ TEST_CASE("cuda: optimizers match the CPU" * skip_unless(have_cuda(), no_cuda_re
 TEST_CASE("cuda: gradient clipping matches the CPU (one read per device)" * skip_unless(have_cuda(), no_cuda_reason())) {
   auto run = [](Device d) {
     std::vector<Tensor> ps;
-    for (int k = 0; k < 4; ++k) {
-      Tensor p = f32({100 + 37 * k}, 600 + k).detach().to(d);
+    for (int k = 0; k < 5; ++k) {
+      // The last one spans three multi-tensor chunks.
+      Tensor p = f32({k == 4 ? 150001 : 100 + 37 * k}, 600 + k).detach().to(d);
       p.requires_grad_();
       ps.push_back(p);
     }

@@ -175,6 +175,41 @@ TEST_CASE("clip_grad_norm scales by max_norm / (norm + 1e-6) only above max_norm
   CHECK(values(y.grad())[0] == doctest::Approx(3.0 / 6.0).epsilon(1e-6));
 }
 
+TEST_CASE("clip_grad_norm over many chunks: the norm of every gradient, each scaled once") {
+  // Gradients larger than one multi-tensor chunk (65,536 values) and of both
+  // dtypes: the sum of squares runs over chunks and adds their sums in order.
+  Generator gen(11);
+  std::vector<Tensor> ps;
+  for (int64_t n : {int64_t{3}, int64_t{65536}, int64_t{200001}, int64_t{0}, int64_t{70000}}) {
+    Tensor p = zeros({n});
+    p.requires_grad_();
+    p.set_grad(mul(randn({n}, {DType::Float32}, &gen), 2.0));
+    ps.push_back(p);
+  }
+  Tensor d = zeros({1000}, {DType::Float64});
+  d.requires_grad_();
+  d.set_grad(randn({1000}, {DType::Float64}, &gen));
+  ps.push_back(d);
+  long double ref = 0;
+  std::vector<std::vector<double>> before;
+  for (const Tensor& p : ps) {
+    std::vector<double> v = values(p.grad());
+    for (double x : v) ref += static_cast<long double>(x) * x;
+    before.push_back(v);
+  }
+  const double want = std::sqrt(static_cast<double>(ref));
+  const double norm = clip_grad_norm(ps, 1.0);
+  CHECK(norm == doctest::Approx(want).epsilon(1e-12));
+  const double k = 1.0 / (want + 1e-6);
+  for (size_t i = 0; i < ps.size(); ++i) {
+    std::vector<double> after = values(ps[i].grad());
+    REQUIRE(after.size() == before[i].size());
+    for (size_t j = 0; j < after.size(); j += 997) CHECK(after[j] == doctest::Approx(before[i][j] * k).epsilon(1e-6));
+  }
+  // A second call sees the clipped norm.
+  CHECK(clip_grad_norm(ps, 1.0) == doctest::Approx(1.0).epsilon(1e-5));
+}
+
 TEST_CASE("schedules: step, cosine, linear warm-up composed with cosine") {
   StepLr st(3, 0.5);
   CHECK(st.lr_at(1.0, 0) == 1.0);

@@ -336,3 +336,23 @@ TEST_CASE("kernel tables hand contiguous tensors to their kernels unless the tab
   CHECK(strided_copy_kernel.strided());
   CHECK_FALSE(unary_backward_kernel.strided());
 }
+
+TEST_CASE("views: an in-place write into an expanded view is refused, naming the axis") {
+  Tensor base = from_vector(std::vector<float>{1, 2, 3}, {1, 3});
+  Tensor e = expand(base, {4, 3});  // four rows over one row of storage
+  Tensor src = from_vector(std::vector<float>(12, 5.0f), {4, 3});
+  CHECK_THROWS_WITH(e.copy_(src), doctest::Contains("several elements at one memory location"));
+  CHECK_THROWS_WITH(add_(e, src), doctest::Contains("along axis 0"));
+  CHECK_THROWS_WITH(mul_(e, 2.0), doctest::Contains("copy_"));
+  CHECK(base.to_vector<float>() == std::vector<float>{1, 2, 3});  // nothing was written
+  // A size-1 axis with stride 0 aliases nothing; fill_ writes one value and stays allowed.
+  Tensor one = expand(base, {1, 3});
+  one.copy_(from_vector(std::vector<float>{7, 8, 9}, {1, 3}));
+  CHECK(base.to_vector<float>() == std::vector<float>{7, 8, 9});
+  e.fill_(4.0);
+  CHECK(base.to_vector<float>() == std::vector<float>{4, 4, 4});
+  // Its contiguous() copy takes writes.
+  Tensor c = e.contiguous();
+  c.copy_(src);
+  CHECK(c.to_vector<float>() == std::vector<float>(12, 5.0f));
+}
