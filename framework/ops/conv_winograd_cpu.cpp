@@ -1,0 +1,340 @@
+#include "framework/ops/conv_winograd_cpu.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "framework/error.h"
+#include "framework/ops/parallel_cpu.h"
+
+namespace neurn::cpu {
+
+// ---- mode, applicability, decisions ----
+
+namespace {
+
+constexpr int kModeUnread = -1;
+std::atomic<int> g_mode{kModeUnread};
+
+WinogradMode mode_from_env() {
+  const char* env = std::getenv("NEURN_CONV_WINOGRAD");
+  if (!env || !*env) return WinogradMode::Auto;
+  const std::string v = env;
+  if (v == "0" || v == "off") return WinogradMode::Off;
+  if (v == "1" || v == "auto") return WinogradMode::Auto;
+  if (v == "always") return WinogradMode::Always;
+  NEURN_FAIL("NEURN_CONV_WINOGRAD must be 0 (off), 1 (auto: where it is measured to be faster) or always, got '",
+             v, "'");
+}
+
+thread_local WinogradDecisionLog* t_log = nullptr;
+
+}  // namespace
+
+WinogradMode winograd_mode() {
+  int m = g_mode.load(std::memory_order_relaxed);
+  if (m == kModeUnread) {
+    m = static_cast<int>(mode_from_env());
+    int expected = kModeUnread;
+    if (!g_mode.compare_exchange_strong(expected, m)) m = expected;
+  }
+  return static_cast<WinogradMode>(m);
+}
+
+void set_winograd_mode(WinogradMode mode) { g_mode.store(static_cast<int>(mode), std::memory_order_relaxed); }
+
+bool winograd_applicable(const ConvGeom& g) {
+  return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.groups == 1 && g.N > 0 &&
+         g.C > 0 && g.Cout > 0 && g.Ho > 0 && g.Wo > 0;
+}
+
+bool winograd_conv_profitable(const ConvGeom& g, size_t elem_size, bool backward_data, int64_t threads) {
+  (void)elem_size;
+  (void)backward_data;
+  (void)threads;
+  (void)g;
+  // Not measured yet: Auto selects nothing (the rule lands with its figures).
+  return false;
+}
+
+namespace {
+
+bool decide(const ConvGeom& g, size_t elem_size, bool backward_data) {
+  const WinogradMode mode = winograd_mode();
+  bool use = false;
+  if (mode != WinogradMode::Off && winograd_applicable(g))
+    use = mode == WinogradMode::Always || winograd_conv_profitable(g, elem_size, backward_data, num_threads());
+  if (t_log && winograd_applicable(g)) WinogradDecisionLog::record({g, backward_data, use});
+  return use;
+}
+
+}  // namespace
+
+bool use_winograd_forward(const ConvGeom& g, size_t elem_size) { return decide(g, elem_size, false); }
+bool use_winograd_backward_data(const ConvGeom& g, size_t elem_size) { return decide(g, elem_size, true); }
+
+WinogradDecisionLog::WinogradDecisionLog() : parent_(t_log) { t_log = this; }
+WinogradDecisionLog::~WinogradDecisionLog() { t_log = parent_; }
+void WinogradDecisionLog::record(const WinogradDecision& d) {
+  if (t_log) t_log->decisions_.push_back(d);
+}
+
+// ---- the transforms and the gemms ----
+
+namespace {
+
+// One Winograd convolution: input (N, Ci, H, W) -> output (N, Co, Ho, Wo) with
+// Ho = H + 2 ph - 2 (padding may be negative: the data gradient of a conv
+// padded by more than 2). Output tiles of 2x2, th x tw per image; a "row" is
+// one row of tiles of one image, r = n th + ty, the unit the work is split in.
+struct Problem {
+  int64_t N = 0, Ci = 0, H = 0, W = 0, Co = 0, ph = 0, pw = 0, Ho = 0, Wo = 0;
+  int64_t th = 0, tw = 0;
+  int64_t rows() const { return N * th; }
+};
+
+Problem make_problem(int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, int64_t ph, int64_t pw, int64_t Ho,
+                     int64_t Wo) {
+  Problem p;
+  p.N = N, p.Ci = Ci, p.H = H, p.W = W, p.Co = Co, p.ph = ph, p.pw = pw, p.Ho = Ho, p.Wo = Wo;
+  p.th = (Ho + 1) / 2, p.tw = (Wo + 1) / 2;
+  return p;
+}
+
+// Per-thread scratch that survives between calls (warm pages every step).
+// Slots: 0 V, 1 M, 2 the transforms' row buffers, 3 U (the caller's).
+template <typename T>
+T* scratch(int slot, size_t n) {
+  thread_local std::vector<T> buffers[4];
+  auto& b = buffers[slot];
+  if (b.size() < n) b.resize(n);
+  return b.data();
+}
+
+// U_k (o, i) for k = 0..15 (U + k Co Ci, row-major (Co, Ci)) from the 3x3
+// filters: U = G g G^T with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
+// Forward: g = w[o][i]. Data gradient (rotate): the conv's weight is
+// (Ci, Co, 3, 3) here (Ci = its C_out, Co = its C_in) and g = w[i][o] turned
+// by 180 degrees.
+template <typename T>
+void transform_weights(const T* w, int64_t Co, int64_t Ci, bool rotate, T* U) {
+  const int64_t plane = Co * Ci;
+  parallel_for(Co, Ci * 64, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o) {
+      for (int64_t i = 0; i < Ci; ++i) {
+        T g[3][3];
+        const T* src = rotate ? w + (i * Co + o) * 9 : w + (o * Ci + i) * 9;
+        for (int r = 0; r < 3; ++r)
+          for (int s = 0; s < 3; ++s) g[r][s] = rotate ? src[(2 - r) * 3 + (2 - s)] : src[r * 3 + s];
+        T t[4][3];  // G g
+        for (int s = 0; s < 3; ++s) {
+          t[0][s] = g[0][s];
+          t[1][s] = T(0.5) * (g[0][s] + g[1][s] + g[2][s]);
+          t[2][s] = T(0.5) * (g[0][s] - g[1][s] + g[2][s]);
+          t[3][s] = g[2][s];
+        }
+        T* u = U + o * Ci + i;
+        for (int r = 0; r < 4; ++r) {  // (G g) G^T
+          u[(r * 4 + 0) * plane] = t[r][0];
+          u[(r * 4 + 1) * plane] = T(0.5) * (t[r][0] + t[r][1] + t[r][2]);
+          u[(r * 4 + 2) * plane] = T(0.5) * (t[r][0] - t[r][1] + t[r][2]);
+          u[(r * 4 + 3) * plane] = t[r][2];
+        }
+      }
+    }
+  });
+}
+
+// V_k (Ci, nt) for the tiles of rows [r0, r1) (nt = (r1 - r0) tw tiles,
+// V_k = V + k Ci nt): V = B^T d B with B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+template <typename T>
+void input_transform(const Problem& p, const T* x, int64_t r0, int64_t r1, T* V) {
+  const int64_t nt = (r1 - r0) * p.tw, Wp = 2 * p.tw + 2, stride_k = p.Ci * nt;
+  // The columns x of a padded row that hold input pixels: iw = x - pw in [0, W).
+  const int64_t x_lo = std::clamp<int64_t>(p.pw, 0, Wp), x_hi = std::clamp<int64_t>(p.W + p.pw, x_lo, Wp);
+  parallel_for(p.Ci, (r1 - r0) * p.tw * 64, [&](int64_t c0, int64_t c1) {
+    T* d = scratch<T>(2, static_cast<size_t>(8 * Wp));  // 4 padded input rows, then B^T d's 4 rows
+    T* e = d + 4 * Wp;
+    for (int64_t ci = c0; ci < c1; ++ci) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t n = r / p.th, ty = r % p.th;
+        const T* plane = x + (n * p.Ci + ci) * p.H * p.W;
+        for (int64_t k = 0; k < 4; ++k) {  // row 2 ty - ph + k of the input, zero-padded to Wp
+          T* dr = d + k * Wp;
+          const int64_t ih = 2 * ty - p.ph + k;
+          if (ih < 0 || ih >= p.H) {
+            std::fill(dr, dr + Wp, T(0));
+            continue;
+          }
+          const T* src = plane + ih * p.W - p.pw;
+          std::fill(dr, dr + x_lo, T(0));
+          for (int64_t c = x_lo; c < x_hi; ++c) dr[c] = src[c];
+          std::fill(dr + x_hi, dr + Wp, T(0));
+        }
+        const T *d0 = d, *d1 = d + Wp, *d2 = d + 2 * Wp, *d3 = d + 3 * Wp;
+        T *e0 = e, *e1 = e + Wp, *e2 = e + 2 * Wp, *e3 = e + 3 * Wp;
+        for (int64_t c = 0; c < Wp; ++c) {  // B^T d, whole rows at a time
+          e0[c] = d0[c] - d2[c];
+          e1[c] = d1[c] + d2[c];
+          e2[c] = d2[c] - d1[c];
+          e3[c] = d1[c] - d3[c];
+        }
+        T* out = V + ci * nt + (r - r0) * p.tw;
+        for (int64_t i = 0; i < 4; ++i) {  // (B^T d) B, tile by tile
+          const T* er = e + i * Wp;
+          T* v0 = out + (4 * i + 0) * stride_k;
+          T* v1 = out + (4 * i + 1) * stride_k;
+          T* v2 = out + (4 * i + 2) * stride_k;
+          T* v3 = out + (4 * i + 3) * stride_k;
+          for (int64_t tx = 0; tx < p.tw; ++tx) {
+            const T a = er[2 * tx], b = er[2 * tx + 1], c = er[2 * tx + 2], dd = er[2 * tx + 3];
+            v0[tx] = a - c;
+            v1[tx] = b + c;
+            v2[tx] = c - b;
+            v3[tx] = b - dd;
+          }
+        }
+      }
+    }
+  });
+}
+
+// y for rows [r0, r1) from M_k (Co, nt) (M_k = M + k Co nt): Y = A^T m A with
+// A^T = [1 1 1 0; 0 1 -1 -1], plus the bias; partial tiles at odd Ho / Wo
+// write only their inside.
+template <typename T>
+void output_transform(const Problem& p, const T* M, const T* bias, int64_t r0, int64_t r1, T* y) {
+  const int64_t nt = (r1 - r0) * p.tw, stride_k = p.Co * nt, Wt = 2 * p.tw;
+  parallel_for(p.Co, (r1 - r0) * p.tw * 48, [&](int64_t o0, int64_t o1) {
+    T* rows = scratch<T>(2, static_cast<size_t>(2 * Wt));
+    T *y0 = rows, *y1 = rows + Wt;
+    for (int64_t co = o0; co < o1; ++co) {
+      const T bv = bias ? bias[co] : T(0);
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t n = r / p.th, ty = r % p.th;
+        const T* m = M + co * nt + (r - r0) * p.tw;
+        for (int64_t tx = 0; tx < p.tw; ++tx) {
+          T s0[4], s1[4];  // A^T m: rows 0 and 1
+          for (int j = 0; j < 4; ++j) {
+            const T a = m[j * stride_k + tx], b = m[(4 + j) * stride_k + tx], c = m[(8 + j) * stride_k + tx],
+                    d = m[(12 + j) * stride_k + tx];
+            s0[j] = a + b + c;
+            s1[j] = b - c - d;
+          }
+          y0[2 * tx] = s0[0] + s0[1] + s0[2] + bv;
+          y0[2 * tx + 1] = s0[1] - s0[2] - s0[3] + bv;
+          y1[2 * tx] = s1[0] + s1[1] + s1[2] + bv;
+          y1[2 * tx + 1] = s1[1] - s1[2] - s1[3] + bv;
+        }
+        T* dst = y + ((n * p.Co + co) * p.Ho + 2 * ty) * p.Wo;
+        std::memcpy(dst, y0, static_cast<size_t>(p.Wo) * sizeof(T));
+        if (2 * ty + 1 < p.Ho) std::memcpy(dst + p.Wo, y1, static_cast<size_t>(p.Wo) * sizeof(T));
+      }
+    }
+  });
+}
+
+// Tile rows per chunk: V and M together stay under 8 MB per thread (as
+// conv_cpu.cpp bounds its column buffer), at least one row.
+int64_t chunk_rows(const Problem& p, size_t elem) {
+  constexpr int64_t kMaxBytes = int64_t{8} << 20;
+  const int64_t per_row = 16 * (p.Ci + p.Co) * p.tw * static_cast<int64_t>(elem);
+  return std::max<int64_t>(1, kMaxBytes / std::max<int64_t>(per_row, 1));
+}
+
+constexpr int64_t kMinFlopsPerThread = int64_t{4} << 20;
+
+// The 16 products M_k = U_k V_k of one chunk of nt tiles. On the caller with
+// several cores (one chunk, too few rows to split) the threads share the
+// gemms, 16 / threads each, every one single-threaded; inside a pool task
+// they run in turn.
+template <typename T>
+void products(const Problem& p, const T* U, const T* V, int64_t nt, T* M) {
+  auto one = [&](int64_t k) {
+    gemm(false, false, p.Co, nt, p.Ci, T(1), U + k * p.Co * p.Ci, p.Ci, V + k * p.Ci * nt, nt, T(0),
+         M + k * p.Co * nt, nt);
+  };
+  const int64_t flops = 2 * 16 * p.Co * p.Ci * nt;
+  const int64_t threads =
+      in_parallel_region() ? 1 : std::min<int64_t>({num_threads(), 16, flops / kMinFlopsPerThread});
+  if (threads <= 1) {
+    for (int64_t k = 0; k < 16; ++k) one(k);
+    return;
+  }
+  SingleThreadedBlas single;
+  run_on_threads(threads, [&](int64_t t) {
+    for (int64_t k = t; k < 16; k += threads) one(k);
+  });
+}
+
+// Rows [r0, r1) of the output, chunk by chunk.
+template <typename T>
+void run_rows(const Problem& p, const T* x, const T* U, const T* bias, T* y, int64_t r0, int64_t r1) {
+  const int64_t per = std::min(chunk_rows(p, sizeof(T)), r1 - r0);
+  T* V = scratch<T>(0, static_cast<size_t>(16 * p.Ci * per * p.tw));
+  T* M = scratch<T>(1, static_cast<size_t>(16 * p.Co * per * p.tw));
+  for (int64_t c0 = r0; c0 < r1; c0 += per) {
+    const int64_t c1 = std::min(r1, c0 + per), nt = (c1 - c0) * p.tw;
+    input_transform(p, x, c0, c1, V);
+    products(p, U, V, nt, M);
+    output_transform(p, M, bias, c0, c1, y);
+  }
+}
+
+// Threads that split the rows: one per core when every thread gets at least
+// kMinTilesPerThread tiles (fewer tiles per gemm lose more to packing U_k,
+// which each thread does for itself) and enough work; else 1, and the gemms
+// and transforms of the one chunk use every core.
+constexpr int64_t kMinTilesPerThread = 64;
+
+template <typename T>
+void run(const Problem& p, const T* x, const T* U, const T* bias, T* y) {
+  const int64_t rows = p.rows(), tiles = rows * p.tw;
+  const int64_t flops = 2 * 16 * p.Co * p.Ci * tiles;
+  int64_t threads = std::min<int64_t>({num_threads(), flops / kMinFlopsPerThread, tiles / kMinTilesPerThread, rows});
+  if (in_parallel_region() || threads <= 1) {
+    run_rows(p, x, U, bias, y, 0, rows);
+    return;
+  }
+  SingleThreadedBlas single;
+  run_on_threads(threads, [&](int64_t t) {
+    const int64_t per = rows / threads, extra = rows % threads;
+    const int64_t a = t * per + std::min(t, extra), b = a + per + (t < extra ? 1 : 0);
+    run_rows(p, x, U, bias, y, a, b);
+  });
+}
+
+}  // namespace
+
+template <typename T>
+void winograd_conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
+  NEURN_CHECK(winograd_applicable(g), "conv2d (Winograd): needs a 3x3 kernel, stride 1, dilation 1 and groups 1, got ",
+              g.kh, "x", g.kw, ", stride (", g.sh, ", ", g.sw, "), dilation (", g.dh, ", ", g.dw, "), groups ",
+              g.groups);
+  const Problem p = make_problem(g.N, g.C, g.H, g.W, g.Cout, g.ph, g.pw, g.Ho, g.Wo);
+  T* U = scratch<T>(3, static_cast<size_t>(16 * g.Cout * g.C));
+  transform_weights(w, g.Cout, g.C, false, U);
+  run(p, x, U, bias, y);
+}
+
+template <typename T>
+void winograd_conv2d_backward_data(const ConvGeom& g, const T* w, const T* dy, T* dx) {
+  NEURN_CHECK(winograd_applicable(g), "conv2d backward (Winograd): needs a 3x3 kernel, stride 1, dilation 1 and "
+              "groups 1, got ", g.kh, "x", g.kw, ", stride (", g.sh, ", ", g.sw, "), dilation (", g.dh, ", ", g.dw,
+              "), groups ", g.groups);
+  // dx = dy (N, Cout, Ho, Wo) correlated with rot180(w)^T at padding 2 - p:
+  // H = Ho + 2 (2 - ph) - 2.
+  const Problem p = make_problem(g.N, g.Cout, g.Ho, g.Wo, g.C, 2 - g.ph, 2 - g.pw, g.H, g.W);
+  T* U = scratch<T>(3, static_cast<size_t>(16 * g.Cout * g.C));
+  transform_weights(w, g.C, g.Cout, true, U);
+  run(p, dy, U, static_cast<const T*>(nullptr), dx);
+}
+
+template void winograd_conv2d_forward<float>(const ConvGeom&, const float*, const float*, const float*, float*);
+template void winograd_conv2d_forward<double>(const ConvGeom&, const double*, const double*, const double*, double*);
+template void winograd_conv2d_backward_data<float>(const ConvGeom&, const float*, const float*, float*);
+template void winograd_conv2d_backward_data<double>(const ConvGeom&, const double*, const double*, double*);
+
+}  // namespace neurn::cpu
