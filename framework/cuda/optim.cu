@@ -185,6 +185,18 @@ struct GradEntry {
   T* g;
 };
 
+// The sum of every thread's `v` over a block of kThreads, as a tree in a
+// fixed order (no atomics), returned to every thread.
+__device__ double block_sum(double v, double* red) {
+  red[threadIdx.x] = v;
+  __syncthreads();
+  for (int w = kThreads / 2; w > 0; w >>= 1) {
+    if (threadIdx.x < w) red[threadIdx.x] += red[threadIdx.x + w];
+    __syncthreads();
+  }
+  return red[0];
+}
+
 // Block b sums the squares of chunk b in double: a strided loop per thread,
 // then a tree over the block in a fixed order (no atomics: the result
 // depends on the gradients alone).
@@ -199,13 +211,8 @@ __global__ void grad_sq_chunks_kernel(const GradEntry<T>* __restrict__ entries, 
     const double v = static_cast<double>(g[i]);
     s += v * v;
   }
-  red[threadIdx.x] = s;
-  __syncthreads();
-  for (int w = kThreads / 2; w > 0; w >>= 1) {
-    if (threadIdx.x < w) red[threadIdx.x] += red[threadIdx.x + w];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) partial[blockIdx.x] = red[0];
+  s = block_sum(s, red);
+  if (threadIdx.x == 0) partial[blockIdx.x] = s;
 }
 
 // One block adds the chunks' sums, in the same fixed order.
@@ -213,13 +220,8 @@ __global__ void sum_partials_kernel(const double* __restrict__ partial, unsigned
   __shared__ double red[kThreads];
   double s = 0.0;
   for (unsigned i = threadIdx.x; i < n; i += blockDim.x) s += partial[i];
-  red[threadIdx.x] = s;
-  __syncthreads();
-  for (int w = kThreads / 2; w > 0; w >>= 1) {
-    if (threadIdx.x < w) red[threadIdx.x] += red[threadIdx.x + w];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) *out = red[0];
+  s = block_sum(s, red);
+  if (threadIdx.x == 0) *out = s;
 }
 
 template <typename T>

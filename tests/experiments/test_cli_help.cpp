@@ -13,27 +13,15 @@
 #include <string>
 
 #include "experiments/command_line.h"
+#include "run_cli.h"
 #include "skip.h"
 
 namespace {
 
-#define SKIP_UNLESS_BIN neurn::testing::skip_unless(neurn::testing::neurn_bin() != nullptr, neurn::testing::kNoNeurnBin)
-
-int run_bin(const std::string& args, std::string& out, bool with_stderr = true) {
-  std::string full = std::string(neurn::testing::neurn_bin()) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  FILE* p = popen(full.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  out.clear();
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 // "path" -> its words (subcommands and flags), from the completion script.
 std::map<std::string, std::set<std::string>> command_words() {
   std::string script;
-  REQUIRE(run_bin("completion", script, false) == 0);
+  REQUIRE(neurn::testing::run_neurn("completion", script, "", false) == 0);
   std::map<std::string, std::set<std::string>> at;
   std::regex line("\\n    \"([^\"]*)\"\\) opts=\"([^\"]*)\" ;;");
   for (std::sregex_iterator it(script.begin(), script.end(), line), end; it != end; ++it) {
@@ -63,8 +51,8 @@ TEST_CASE("neurn: --help and -h on every command and group, the same text, exit 
     if (path.empty()) continue;
     INFO("neurn " << path);
     std::string help, h;
-    CHECK(run_bin(path + " --help", help, false) == 0);
-    CHECK(run_bin(path + " -h", h, false) == 0);
+    CHECK(neurn::testing::run_neurn(path + " --help", help, "", false) == 0);
+    CHECK(neurn::testing::run_neurn(path + " -h", h, "", false) == 0);
     CHECK(help == h);
     CHECK(help.find("Usage:") != std::string::npos);
     for (auto& w : words)
@@ -98,25 +86,25 @@ TEST_CASE("neurn: every command spells its flags the shared way" * SKIP_UNLESS_B
 TEST_CASE("neurn: usage errors name the flag and what it expected" * SKIP_UNLESS_BIN) {
   std::string out;
   // A value flag given last used to become "true" and match nothing.
-  CHECK(run_bin("run experiments/configs/quickstart.yaml --only", out) == 2);
+  CHECK(neurn::testing::run_neurn("run experiments/configs/quickstart.yaml --only", out) == 2);
   CHECK(out.find("neurn run: error: --only") != std::string::npos);
-  CHECK(run_bin("train --model digits_convnet --source mnist --batch-size 12abc", out) == 2);
+  CHECK(neurn::testing::run_neurn("train --model digits_convnet --source mnist --batch-size 12abc", out) == 2);
   CHECK(out.find("--batch-size: expects an integer, got '12abc'") != std::string::npos);
-  CHECK(run_bin("run experiments/configs/quickstart.yaml --resume=maybe", out) == 2);
+  CHECK(neurn::testing::run_neurn("run experiments/configs/quickstart.yaml --resume=maybe", out) == 2);
   CHECK(out.find("--resume") != std::string::npos);
-  CHECK(run_bin("data prepare --root", out) == 2);  // the old spelling, still a value flag
+  CHECK(neurn::testing::run_neurn("data prepare --root", out) == 2);  // the old spelling, still a value flag
   CHECK(out.find("--root") != std::string::npos);
-  CHECK(run_bin("run", out) == 2);
+  CHECK(neurn::testing::run_neurn("run", out) == 2);
   CHECK(out.find("expected 1 argument (CONFIG.yaml), got 0") != std::string::npos);
-  CHECK(run_bin("eval --domain mnist x", out) == 2);
+  CHECK(neurn::testing::run_neurn("eval --domain mnist x", out) == 2);
   CHECK(out.find("unknown flag --domain (did you mean --domains?)") != std::string::npos);
-  CHECK(run_bin("data", out) == 2);
+  CHECK(neurn::testing::run_neurn("data", out) == 2);
   CHECK(out.find("prepare") != std::string::npos);
 }
 
 TEST_CASE("docs/cli.md holds the table `neurn flags` prints, row for row" * SKIP_UNLESS_BIN) {
   std::string table;
-  REQUIRE(run_bin("flags", table, false) == 0);
+  REQUIRE(neurn::testing::run_neurn("flags", table, "", false) == 0);
   std::ifstream f(std::string(NEURN_SOURCE_DIR) + "/docs/cli.md");
   REQUIRE(f.good());
   std::stringstream doc;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "run_cli.h"
 #include "skip.h"
 #include "test_files.h"
 
@@ -16,19 +17,6 @@ using neurn::testing::fresh_dir;
 using neurn::testing::slurp;
 
 namespace {
-#define SKIP_UNLESS_BIN neurn::testing::skip_unless(neurn::testing::neurn_bin() != nullptr, neurn::testing::kNoNeurnBin)
-
-int run(const std::string& args, std::string& out) {
-  std::string full = std::string(std::getenv("NEURN_BIN")) + " " + args + " 2>&1";
-  FILE* p = popen(full.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  out.clear();
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 std::vector<std::vector<std::string>> read_csv(const fs::path& p) {
   std::vector<std::vector<std::string>> rows;
   std::istringstream in(slurp(p));
@@ -44,7 +32,7 @@ std::vector<std::vector<std::string>> read_csv(const fs::path& p) {
 
 TEST_CASE("neurn similarity --align: score, index and aligned traces as JSON; the DP matrix" * SKIP_UNLESS_BIN) {
   std::string out;
-  REQUIRE(run("similarity --align seq:Conv,ReLU,MaxPool,Conv seq:Conv,BN,ReLU,MaxPool --json", out) == 0);
+  REQUIRE(neurn::testing::run_neurn("similarity --align seq:Conv,ReLU,MaxPool,Conv seq:Conv,BN,ReLU,MaxPool --json", out) == 0);
   auto j = nlohmann::json::parse(out);
   CHECK(j["score"] == 10);
   CHECK(j["index"].get<double>() == doctest::Approx(0.7));
@@ -52,23 +40,23 @@ TEST_CASE("neurn similarity --align: score, index and aligned traces as JSON; th
   CHECK(j["aligned_b"] == std::vector<std::string>{"Conv", "BN", "ReLU", "MaxPool", "-"});
   CHECK(j["borders"] == "gap");
   // Other scores and zero borders: ReLU,Conv vs Conv, the leading gap free.
-  REQUIRE(run("similarity --align seq:ReLU,Conv seq:Conv --borders zero --json", out) == 0);
+  REQUIRE(neurn::testing::run_neurn("similarity --align seq:ReLU,Conv seq:Conv --borders zero --json", out) == 0);
   CHECK(nlohmann::json::parse(out)["score"] == 4);
-  REQUIRE(run("similarity --align seq:ReLU,Conv seq:Conv --match 2 --gap -3 --json", out) == 0);
+  REQUIRE(neurn::testing::run_neurn("similarity --align seq:ReLU,Conv seq:Conv --match 2 --gap -3 --json", out) == 0);
   CHECK(nlohmann::json::parse(out)["score"] == -1);
   // Text, with the matrix and the traceback path.
-  REQUIRE(run("similarity --align seq:Conv,ReLU,MaxPool,Conv seq:Conv,BN,ReLU,MaxPool --matrix", out) == 0);
+  REQUIRE(neurn::testing::run_neurn("similarity --align seq:Conv,ReLU,MaxPool,Conv seq:Conv,BN,ReLU,MaxPool --matrix", out) == 0);
   CHECK(out.find("score: 10") != std::string::npos);
   CHECK(out.find("index: 0.7000") != std::string::npos);
   CHECK(out.find("11*") != std::string::npos);  // F(3, 4) on the path
   // A registry model against itself: index 1.
-  REQUIRE(run("similarity --align mobilenet mobilenet --json", out) == 0);
+  REQUIRE(neurn::testing::run_neurn("similarity --align mobilenet mobilenet --json", out) == 0);
   CHECK(nlohmann::json::parse(out)["index"] == 1.0);
 }
 
 TEST_CASE("neurn models trace: tokens and codes" * SKIP_UNLESS_BIN) {
   std::string out;
-  REQUIRE(run("models trace vgg19 --json", out) == 0);
+  REQUIRE(neurn::testing::run_neurn("models trace vgg19 --json", out) == 0);
   auto j = nlohmann::json::parse(out);
   CHECK(j["model"] == "vgg19");
   auto toks = j["tokens"].get<std::vector<std::string>>();
@@ -76,9 +64,9 @@ TEST_CASE("neurn models trace: tokens and codes" * SKIP_UNLESS_BIN) {
   CHECK(std::vector<std::string>(toks.begin(), toks.begin() + 5) ==
         std::vector<std::string>{"Conv", "ReLU", "Conv", "ReLU", "MaxPool"});
   CHECK(j["codes"].get<std::string>().substr(0, 5) == "CRCRM");
-  REQUIRE(run("models trace digits_convnet", out) == 0);
+  REQUIRE(neurn::testing::run_neurn("models trace digits_convnet", out) == 0);
   CHECK(out.find("digits_convnet: 12 tokens") != std::string::npos);
-  CHECK(run("models trace resnet51", out) != 0);
+  CHECK(neurn::testing::run_neurn("models trace resnet51", out) != 0);
   CHECK(out.find("resnet51") != std::string::npos);
 }
 
@@ -86,7 +74,7 @@ TEST_CASE("neurn similarity --models: matrices, clusters, figures, shortlist" * 
   fs::path dir = fresh_dir("cli_similarity");
   std::string out;
   const std::string models = "vgg19,resnet50,resnet50v2,mobilenet,mobilenet_v2,digits_convnet";
-  REQUIRE(run("similarity --models " + models + " --output " + dir.string() + " --shortlist 3 --top 20", out) == 0);
+  REQUIRE(neurn::testing::run_neurn("similarity --models " + models + " --output " + dir.string() + " --shortlist 3 --top 20", out) == 0);
   INFO(out);
   CHECK(out.find("shortlist (3): ") != std::string::npos);
   CHECK(out.find("N-W: 21 pairs") != std::string::npos);
@@ -121,31 +109,31 @@ TEST_CASE("neurn similarity --models: matrices, clusters, figures, shortlist" * 
   CHECK(svg.find("<path") != std::string::npos);
   CHECK(slurp(dir / "patterns_top.svg").find("<svg") != std::string::npos);
   // --exclude drops models from the list (here all but two, by an alias too).
-  REQUIRE(run("similarity --models " + models + " --exclude resnet50v2,mobilenetv2,mobilenet,digits_convnet --output " +
+  REQUIRE(neurn::testing::run_neurn("similarity --models " + models + " --exclude resnet50v2,mobilenetv2,mobilenet,digits_convnet --output " +
                   dir.string(),
               out) == 0);
   CHECK(out.find("2 models") != std::string::npos);
-  CHECK(run("similarity --models all --exclude resnet51 --output " + dir.string(), out) != 0);
+  CHECK(neurn::testing::run_neurn("similarity --models all --exclude resnet51 --output " + dir.string(), out) != 0);
   CHECK(out.find("--exclude: 'resnet51' is not a registry model") != std::string::npos);
   // The correlation measure writes its matrix too.
-  REQUIRE(run("similarity --models " + models + " --output " + dir.string() + " --measure correlation", out) == 0);
+  REQUIRE(neurn::testing::run_neurn("similarity --models " + models + " --output " + dir.string() + " --measure correlation", out) == 0);
   CHECK(fs::exists(dir / "nw_correlation.csv"));
 }
 
 TEST_CASE("neurn similarity: bad input is a clear error" * SKIP_UNLESS_BIN) {
   std::string out;
-  CHECK(run("similarity --align seq:Conv,Convolution seq:Conv", out) != 0);
+  CHECK(neurn::testing::run_neurn("similarity --align seq:Conv,Convolution seq:Conv", out) != 0);
   CHECK(out.find("unknown token 'Convolution'") != std::string::npos);
-  CHECK(run("similarity --align resnet51 seq:Conv", out) != 0);
+  CHECK(neurn::testing::run_neurn("similarity --align resnet51 seq:Conv", out) != 0);
   CHECK(out.find("'resnet51' is neither a registry model") != std::string::npos);
-  CHECK(run("similarity --align seq:Conv seq:Conv --borders none", out) != 0);
+  CHECK(neurn::testing::run_neurn("similarity --align seq:Conv seq:Conv --borders none", out) != 0);
   CHECK(out.find("expected gap or zero, got 'none'") != std::string::npos);
-  CHECK(run("similarity --models all", out) != 0);
+  CHECK(neurn::testing::run_neurn("similarity --models all", out) != 0);
   CHECK(out.find("--output DIR is required") != std::string::npos);
-  CHECK(run("similarity --models vgg19,resnet50 --output " + fresh_dir("cli_similarity_bad").string() + " --shortlist 3", out) != 0);
+  CHECK(neurn::testing::run_neurn("similarity --models vgg19,resnet50 --output " + fresh_dir("cli_similarity_bad").string() + " --shortlist 3", out) != 0);
   CHECK(out.find("--shortlist: K must be in 1..2") != std::string::npos);
-  CHECK(run("similarity --models vgg19,resnet50,vgg19 --output " + fresh_dir("cli_similarity_bad").string(), out) != 0);
+  CHECK(neurn::testing::run_neurn("similarity --models vgg19,resnet50,vgg19 --output " + fresh_dir("cli_similarity_bad").string(), out) != 0);
   CHECK(out.find("'vgg19' is listed twice") != std::string::npos);
-  CHECK(run("similarity --align seq:Conv seq:Conv --match -2", out) != 0);
+  CHECK(neurn::testing::run_neurn("similarity --align seq:Conv seq:Conv --match -2", out) != 0);
   CHECK(out.find("--match (-2) must be greater than --mismatch") != std::string::npos);
 }

@@ -16,6 +16,7 @@
 #include "models/registry.h"
 #include "nas/autoformer/subnet_model.h"
 #include "nas/autoformer/supernet.h"
+#include "run_cli.h"
 #include "skip.h"
 
 namespace fs = std::filesystem;
@@ -23,17 +24,6 @@ using namespace neurn;
 using namespace neurn::autoformer;
 
 namespace {
-
-int run_cli(const std::string& args, std::string& out, const std::string& env) {
-  std::string full = env + " " + std::getenv("NEURN_BIN") + " " + args + " 2>&1";
-  FILE* p = popen(full.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  out.clear();
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 bool has(const std::string& out, const std::string& s) { return out.find(s) != std::string::npos; }
 
@@ -54,20 +44,20 @@ TEST_CASE("neurn nas autoformer: train (resumed), search, export, and the export
   const std::string env = "NEURN_DATA=" + (dir / "data").string();
   const std::string base = " --config " + cfg.string();
   std::string out;
-  int rc = run_cli("nas autoformer train" + base, out, env);
+  int rc = testing::run_neurn("nas autoformer train" + base, out, env);
   INFO(out);
   REQUIRE(rc == 0);
   CHECK(has(out, "train step 4/12: loss"));
   CHECK(has(out, "supernet trained: 12 steps"));
-  rc = run_cli("nas autoformer train --steps 16" + base, out, env);
+  rc = testing::run_neurn("nas autoformer train --steps 16" + base, out, env);
   REQUIRE(rc == 0);
   CHECK(has(out, "resumed from step 12"));
   CHECK(has(out, "train step 16/16"));
-  rc = run_cli("nas autoformer search" + base, out, env);
+  rc = testing::run_neurn("nas autoformer search" + base, out, env);
   REQUIRE(rc == 0);
   CHECK(has(out, "search gen 2/2"));
   CHECK(has(out, "search done"));
-  rc = run_cli("nas autoformer export" + base, out, env);
+  rc = testing::run_neurn("nas autoformer export" + base, out, env);
   REQUIRE(rc == 0);
   CHECK(has(out, "exported"));
   fs::path json = dir / "out" / "subnet.json";
@@ -87,10 +77,10 @@ TEST_CASE("neurn nas autoformer: train (resumed), search, export, and the export
   double diff = max(abs(sub((*m)(x), net(x)))).item();
   CHECK(diff < 1e-4);
   // bad input names the problem
-  CHECK(run_cli("nas autoformer fly" + base, out, env) != 0);
+  CHECK(testing::run_neurn("nas autoformer fly" + base, out, env) != 0);
   CHECK(has(out, "unknown action 'fly'"));
   std::ofstream(dir / "bad.yaml") << "autoformer:\n  space: cpu\n  colour: red\n";
-  CHECK(run_cli("nas autoformer train --config " + (dir / "bad.yaml").string(), out, env) != 0);
+  CHECK(testing::run_neurn("nas autoformer train --config " + (dir / "bad.yaml").string(), out, env) != 0);
   CHECK(has(out, "unknown key 'colour'"));
   fs::remove_all(dir);
 }
@@ -98,12 +88,12 @@ TEST_CASE("neurn nas autoformer: train (resumed), search, export, and the export
 TEST_CASE("neurn nas autoformer show: the shipped configs are valid" *
           testing::skip_unless(testing::neurn_bin() != nullptr, testing::kNoNeurnBin)) {
   std::string src = NEURN_SOURCE_DIR, out;
-  int rc = run_cli("nas autoformer show --config " + src + "/experiments/configs/autoformer_tiny.yaml", out, "");
+  int rc = testing::run_neurn("nas autoformer show --config " + src + "/experiments/configs/autoformer_tiny.yaml", out, "");
   INFO(out);
   CHECK(rc == 0);
   CHECK(has(out, "space cpu: supernet 128/4/2/4.0"));
   CHECK(has(out, "finetune: yes, 1 source(s), NeuRN variants 2, 3 epochs at most"));  // parsed by the runner
-  rc = run_cli("nas autoformer show --config " + src + "/experiments/configs/autoformer.yaml", out, "");
+  rc = testing::run_neurn("nas autoformer show --config " + src + "/experiments/configs/autoformer.yaml", out, "");
   CHECK(rc == 0);
   CHECK(has(out, "space small: supernet 448/14/7/4.0, embed {320, 384, 448}, depth 12-14, heads {5, 6, 7} of 64"));
   CHECK(has(out, "search: population 50, parents 10, 25 mutations, 25 crossovers, 20 generations"));

@@ -14,25 +14,13 @@
 
 #include "gradcheck.h"
 #include "models/registry.h"
+#include "run_cli.h"
 #include "skip.h"
 
 using namespace neurn;
 namespace fs = std::filesystem;
 
 namespace {
-
-#define SKIP_UNLESS_BIN neurn::testing::skip_unless(neurn::testing::neurn_bin() != nullptr, neurn::testing::kNoNeurnBin)
-
-int run_cli(const std::string& args, std::string& out) {
-  std::string full = std::string(std::getenv("NEURN_BIN")) + " " + args + " 2>&1";
-  FILE* p = popen(full.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  out.clear();
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 }  // namespace
 
@@ -43,7 +31,7 @@ TEST_CASE("neurn nas spos: the shipped configs, export and config errors" * SKIP
   std::string out;
   for (const char* cfg : {"spos_tiny.yaml", "spos.yaml"}) {
     INFO(cfg);
-    int rc = run_cli(std::string("nas spos show --config ") + NEURN_SOURCE_DIR + "/experiments/configs/" + cfg +
+    int rc = testing::run_neurn(std::string("nas spos show --config ") + NEURN_SOURCE_DIR + "/experiments/configs/" + cfg +
                          " --output " + dir.string(),
                      out);
     INFO(out);
@@ -51,7 +39,7 @@ TEST_CASE("neurn nas spos: the shipped configs, export and config errors" * SKIP
     CHECK(out.find("finetune: yes (the finetune: section parses)") != std::string::npos);
   }
   std::string ops = "3,2,1,0,3,2,1,0,3,2,1,0,3,2,1,0,3,2,1,0";
-  int rc = run_cli(std::string("nas spos export --config ") + NEURN_SOURCE_DIR + "/experiments/configs/spos_tiny.yaml" +
+  int rc = testing::run_neurn(std::string("nas spos export --config ") + NEURN_SOURCE_DIR + "/experiments/configs/spos_tiny.yaml" +
                        " --output " + dir.string() + " --arch " + ops,
                    out);
   INFO(out);
@@ -65,7 +53,7 @@ TEST_CASE("neurn nas spos: the shipped configs, export and config errors" * SKIP
   CHECK(trace_model("spos", o).params == trace_model("spos", inline_ops).params);
 
   std::ofstream(dir / "bad.yaml") << "spos:\n  space:\n    widht: 0.5\n";
-  rc = run_cli("nas spos show --config " + (dir / "bad.yaml").string(), out);
+  rc = testing::run_neurn("nas spos show --config " + (dir / "bad.yaml").string(), out);
   CHECK(rc != 0);
   CHECK(out.find("unknown key 'widht'") != std::string::npos);
   fs::remove_all(dir);
