@@ -1,7 +1,10 @@
 #include "framework/ops/reduce.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
+#include <type_traits>
+#include <vector>
 
 #include "framework/autograd.h"
 #include "framework/flops.h"
@@ -52,37 +55,257 @@ BroadcastIndex reduce_index(const Shape& in, const Shape& keep) {
 }
 
 // ---- sums -------------------------------------------------------------------------
-// Every sum accumulates in double, in an order fixed by the shape alone:
-// a contiguous run is cut into blocks of kSumBlock values, each summed in
-// eight lanes, and the block sums are added in order. Threads split the work
-// only at output or block boundaries and their partial sums are combined in
-// that same order, so a result never depends on the number of threads.
+// Every sum adds in an order fixed by the shape alone. Threads split the work
+// only at output or block boundaries and combine partial sums in that same
+// order, so a result never depends on the number of threads.
+//
+// float32 (docs/engine-bench.md, "Sums in float32 blocks"): a contiguous run
+// is cut into blocks of kF32Block values; in a block, 64 float32 lanes each
+// add every 64th value in order (lane j: values j, j + 64, ..., at most
+// kF32Run of them), the 64 lane sums are widened to double and added in a
+// fixed tree (Lanes64::widen_sum), and the blocks' doubles are added in order.
+// A column sum (a reduced axis with kept axes inside it) adds kF32Run rows at
+// a time in float32, per column and in row order, and adds those partial
+// sums in order in double. No float32 partial sum holds more than kF32Run
+// values, so the float32 rounding error is at most (kF32Run - 1) u = 15 u
+// (u = 2^-24, about 9e-7) times the sum of the magnitudes; the rest is double
+// rounding and the final rounding to float32. Enough independent float32
+// accumulators (4 AVX-512 or 8 AVX2 registers) hide the add latency, so the
+// loops run at the speed the cache delivers data.
+//
+// float64: blocks of kF64Block values in 8 double lanes, blocks added in
+// order; columns: one double accumulator per column, rows in order.
 
-constexpr int64_t kSumBlock = 4096;
+constexpr int64_t kF32Run = 16;                // values per float32 partial sum, at most
+constexpr int64_t kF32Lanes = 64;              // float32 lanes of a block
+constexpr int64_t kF32Block = kF32Lanes * kF32Run;
+constexpr int64_t kF64Block = 4096;
 
 template <typename T>
-double block_sum(const T* __restrict x, int64_t n) {
+constexpr int64_t sum_block_len() {
+  return std::is_same_v<T, float> ? kF32Block : kF64Block;
+}
+
+// One copy of the float32 loops per instruction set, picked at load time
+// (GCC's function multiversioning, as the softmax loops in loss.cpp). The
+// loops only add, lane by lane, so every copy gives the same bits; flatten
+// inlines the helpers into each copy (else they would be compiled once, for
+// the baseline instruction set).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define NEURN_SUM_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), flatten))
+#else
+#define NEURN_SUM_CLONES
+#endif
+
+// GCC/Clang vector extensions: lane-wise IEEE adds, lowered to whatever
+// vector width the instruction set of the copy has (4 x 16 lanes = 4 zmm,
+// 8 ymm or 16 xmm registers).
+typedef float F32x16 __attribute__((vector_size(64)));
+typedef float F32x8 __attribute__((vector_size(32)));
+typedef double F64x8 __attribute__((vector_size(64)));
+
+// 64 float32 lanes: lane 16 k + j is element j of v<k>. Only pointers cross
+// its member functions (a vector passed by value would change the calling
+// convention between the copies); four named vectors, not an array, so that
+// GCC keeps them in registers.
+struct Lanes64 {
+  F32x16 v0, v1, v2, v3;
+
+  void zero() { v0 = v1 = v2 = v3 = F32x16{}; }
+  void load(const float* p) {
+    std::memcpy(&v0, p, sizeof v0);
+    std::memcpy(&v1, p + 16, sizeof v1);
+    std::memcpy(&v2, p + 32, sizeof v2);
+    std::memcpy(&v3, p + 48, sizeof v3);
+  }
+  void add(const float* p) {
+    F32x16 t0, t1, t2, t3;
+    std::memcpy(&t0, p, sizeof t0);
+    std::memcpy(&t1, p + 16, sizeof t1);
+    std::memcpy(&t2, p + 32, sizeof t2);
+    std::memcpy(&t3, p + 48, sizeof t3);
+    v0 += t0;
+    v1 += t1;
+    v2 += t2;
+    v3 += t3;
+  }
+  // Lanes 8 m .. 8 m + 7 widened to double, into d[m].
+  void widen(F64x8 d[8]) const {
+    const F32x16* v[4] = {&v0, &v1, &v2, &v3};
+    for (int k = 0; k < 4; ++k) {
+      F32x8 lo = __builtin_shufflevector(*v[k], *v[k], 0, 1, 2, 3, 4, 5, 6, 7);
+      F32x8 hi = __builtin_shufflevector(*v[k], *v[k], 8, 9, 10, 11, 12, 13, 14, 15);
+      d[2 * k] = __builtin_convertvector(lo, F64x8);
+      d[2 * k + 1] = __builtin_convertvector(hi, F64x8);
+    }
+  }
+  // The lanes L[0..63] in double, in a fixed tree: s[i] = ((L[i] + L[8+i]) +
+  // (L[16+i] + L[24+i])) + ((L[32+i] + L[40+i]) + (L[48+i] + L[56+i])),
+  // then ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)).
+  double widen_sum() const {
+    F64x8 d[8];
+    widen(d);
+    F64x8 s = ((d[0] + d[1]) + (d[2] + d[3])) + ((d[4] + d[5]) + (d[6] + d[7]));
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  }
+  // acc[L] += lane L, in double.
+  void widen_add_to(double* acc) const {
+    F64x8 d[8];
+    widen(d);
+    for (int m = 0; m < 8; ++m) {
+      F64x8 a;
+      std::memcpy(&a, acc + 8 * m, sizeof a);
+      a += d[m];
+      std::memcpy(acc + 8 * m, &a, sizeof a);
+    }
+  }
+};
+
+// The sum of n <= kF32Block float32 values: one block.
+inline double f32_block(const float* __restrict x, int64_t n) {
+  Lanes64 a;
+  a.zero();
+  int64_t i = 0;
+  for (; i + kF32Lanes <= n; i += kF32Lanes) a.add(x + i);
+  if (i < n) {  // the tail, zero-padded: adding +0 leaves a lane as it is
+    float t[kF32Lanes] = {};
+    std::memcpy(t, x + i, sizeof(float) * static_cast<size_t>(n - i));
+    a.add(t);
+  }
+  return a.widen_sum();
+}
+
+// The same for n < kF32Lanes, where each lane holds at most one value, in
+// scalar code (short rows, e.g. (N, 10) logits or the 4 x 4 runs of a bias
+// gradient, would otherwise pay for the zero-padded tail and the widening).
+// The same tree over the same lane values gives the same bits: a lane is
+// 0.0f + x, exactly x widened but +0 for -0, which + 0.0 reproduces; absent
+// lanes are +0 and adding +0 changes nothing, so they are left out.
+inline double f32_lane(const float* x, int64_t j) { return static_cast<double>(x[j]) + 0.0; }
+
+// Lanes i, 8 + i, 16 + i, ... of which the first m <= 8 are present (p = x + i).
+inline double f32_short_column(const float* p, int64_t m) {
+  auto v = [&](int64_t k) { return f32_lane(p, 8 * k); };
+  switch (m) {
+    case 0: return 0.0;
+    case 1: return v(0);
+    case 2: return v(0) + v(1);
+    case 3: return (v(0) + v(1)) + v(2);
+    case 4: return (v(0) + v(1)) + (v(2) + v(3));
+    case 5: return ((v(0) + v(1)) + (v(2) + v(3))) + v(4);
+    case 6: return ((v(0) + v(1)) + (v(2) + v(3))) + (v(4) + v(5));
+    case 7: return ((v(0) + v(1)) + (v(2) + v(3))) + ((v(4) + v(5)) + v(6));
+    default: return ((v(0) + v(1)) + (v(2) + v(3))) + ((v(4) + v(5)) + (v(6) + v(7)));  // 8
+  }
+}
+
+inline double f32_short(const float* x, int64_t n) {
+  double s[8];
+  for (int64_t i = 0; i < 8; ++i) s[i] = f32_short_column(x + i, n > i ? (n - i + 7) / 8 : 0);
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+NEURN_SUM_CLONES double f32_block_sum(const float* x, int64_t n) {
+  return n < kF32Lanes ? f32_short(x, n) : f32_block(x, n);
+}
+
+NEURN_SUM_CLONES double f32_run_sum(const float* x, int64_t n) {
+  if (n < kF32Lanes) return f32_short(x, n);
+  double total = 0;
+  for (int64_t b = 0; b < n; b += kF32Block) total += f32_block(x + b, std::min(kF32Block, n - b));
+  return total;
+}
+
+// acc[c] += the sum of column c < nc of the len rows of x (row r at
+// x + r * inner): kF32Run rows at a time in float32, rows in order, each
+// partial sum added to acc[c] in double.
+NEURN_SUM_CLONES void f32_column_sums(const float* x, int64_t len, int64_t inner, int64_t nc, double* acc) {
+  for (int64_t r0 = 0; r0 < len; r0 += kF32Run) {
+    const int64_t rn = std::min(kF32Run, len - r0);
+    const float* x0 = x + r0 * inner;
+    int64_t c = 0;
+    for (; c + kF32Lanes <= nc; c += kF32Lanes) {
+      Lanes64 f;
+      f.load(x0 + c);
+      for (int64_t r = 1; r < rn; ++r) f.add(x0 + r * inner + c);
+      f.widen_add_to(acc + c);
+    }
+    for (; c + 8 <= nc; c += 8) {
+      F32x8 f, t;
+      std::memcpy(&f, x0 + c, sizeof f);
+      for (int64_t r = 1; r < rn; ++r) {
+        std::memcpy(&t, x0 + r * inner + c, sizeof t);
+        f += t;
+      }
+      F64x8 a;
+      std::memcpy(&a, acc + c, sizeof a);
+      a += __builtin_convertvector(f, F64x8);
+      std::memcpy(acc + c, &a, sizeof a);
+    }
+    for (; c < nc; ++c) {
+      float f = x0[c];
+      for (int64_t r = 1; r < rn; ++r) f += x0[r * inner + c];
+      acc[c] += static_cast<double>(f);
+    }
+  }
+}
+
+double block_sum(const float* x, int64_t n) { return f32_block_sum(x, n); }
+double run_sum(const float* x, int64_t n) { return f32_run_sum(x, n); }
+
+double block_sum(const double* __restrict x, int64_t n) {
   double lane[8] = {};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) lane[j] += static_cast<double>(x[i + j]);
-  for (; i < n; ++i) lane[0] += static_cast<double>(x[i]);
+    for (int j = 0; j < 8; ++j) lane[j] += x[i + j];
+  for (; i < n; ++i) lane[0] += x[i];
   return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
-template <typename T>
-double run_sum(const T* x, int64_t n) {
+double run_sum(const double* x, int64_t n) {
   double total = 0;
-  for (int64_t b = 0; b < n; b += kSumBlock) total += block_sum(x + b, std::min(kSumBlock, n - b));
+  for (int64_t b = 0; b < n; b += kF64Block) total += block_sum(x + b, std::min(kF64Block, n - b));
   return total;
+}
+
+void column_sums(const float* x, int64_t len, int64_t inner, int64_t nc, double* acc) {
+  f32_column_sums(x, len, inner, nc, acc);
+}
+
+void column_sums(const double* x, int64_t len, int64_t inner, int64_t nc, double* __restrict acc) {
+  for (int64_t r = 0; r < len; ++r) {
+    const double* __restrict row = x + r * inner;
+    for (int64_t c = 0; c < nc; ++c) acc[c] += row[c];
+  }
+}
+
+// cpu::parallel_for with the thread count as a parameter: the kernels plan
+// and split for `threads` (cpu::num_threads() in use, any count in the test
+// that results do not depend on it).
+template <typename F>
+void split_for(int threads, int64_t n, int64_t cost, F&& f) {
+  if (n <= 0) return;
+  constexpr int64_t kMinWorkPerThread = 1 << 16;
+  const int64_t work = n * std::max<int64_t>(cost, 1);
+  const int64_t tasks = std::min<int64_t>({threads, n, std::max<int64_t>(work / kMinWorkPerThread, 1)});
+  if (tasks <= 1) {
+    f(int64_t{0}, n);
+    return;
+  }
+  cpu::run_on_threads(tasks, [&](int64_t t) {
+    const int64_t per = n / tasks, extra = n % tasks;
+    const int64_t begin = t * per + std::min(t, extra);
+    f(begin, begin + per + (t < extra ? 1 : 0));
+  });
 }
 
 // (rows, len) -> (rows): each row one run.
 template <typename T>
-void sum_rows(const T* x, T* out, int64_t rows, int64_t len) {
-  const int64_t blocks = (len + kSumBlock - 1) / kSumBlock;
-  if (rows >= 4 * cpu::num_threads() || blocks <= 1) {
-    cpu::parallel_for(rows, len, [&](int64_t begin, int64_t end) {
+void sum_rows(const T* x, T* out, int64_t rows, int64_t len, int threads) {
+  constexpr int64_t block = sum_block_len<T>();
+  const int64_t blocks = (len + block - 1) / block;
+  if (rows >= 4 * threads || blocks <= 1) {
+    split_for(threads, rows, len, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) out[r] = static_cast<T>(run_sum(x + r * len, len));
     });
     return;
@@ -90,10 +313,10 @@ void sum_rows(const T* x, T* out, int64_t rows, int64_t len) {
   // Few long rows: split them at block boundaries, then add each row's block
   // sums in order (what run_sum does on one thread).
   std::vector<double> part(static_cast<size_t>(rows * blocks));
-  cpu::parallel_for(rows * blocks, kSumBlock, [&](int64_t begin, int64_t end) {
+  split_for(threads, rows * blocks, block, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
-      int64_t r = t / blocks, b = (t % blocks) * kSumBlock;
-      part[static_cast<size_t>(t)] = block_sum(x + r * len + b, std::min(kSumBlock, len - b));
+      int64_t r = t / blocks, b = (t % blocks) * block;
+      part[static_cast<size_t>(t)] = block_sum(x + r * len + b, std::min(block, len - b));
     }
   });
   for (int64_t r = 0; r < rows; ++r) {
@@ -104,28 +327,23 @@ void sum_rows(const T* x, T* out, int64_t rows, int64_t len) {
 }
 
 // (outer, len, inner) -> (outer, inner): columns summed down the middle axis
-// in row order, a stripe of columns per task, so every task streams whole
+// (column_sums), a stripe of columns per task, so every task streams whole
 // row segments (vectorised across columns). The stripe width only changes who
 // sums a column, never the order of its additions.
 template <typename T>
-void sum_columns(const T* x, T* out, int64_t outer, int64_t len, int64_t inner) {
-  constexpr int64_t kMaxCols = 4096;  // 32 KB of accumulators
-  const int64_t want = (inner + cpu::num_threads() - 1) / cpu::num_threads();
+void sum_columns(const T* x, T* out, int64_t outer, int64_t len, int64_t inner, int threads) {
+  constexpr int64_t kMaxCols = 4096;  // 32 KB of double accumulators
+  const int64_t want = (inner + threads - 1) / threads;
   const int64_t width = std::clamp<int64_t>((want + 15) / 16 * 16, 16, kMaxCols);
   const int64_t stripes = (inner + width - 1) / width;
-  cpu::parallel_for(outer * stripes, len * width, [&](int64_t begin, int64_t end) {
+  split_for(threads, outer * stripes, len * width, [&](int64_t begin, int64_t end) {
     std::vector<double> acc(static_cast<size_t>(width));
     for (int64_t t = begin; t < end; ++t) {
       const int64_t o = t / stripes, c0 = (t % stripes) * width, nc = std::min(width, inner - c0);
-      double* __restrict a = acc.data();
-      std::fill(a, a + nc, 0.0);
-      const T* xs = x + o * len * inner + c0;
-      for (int64_t r = 0; r < len; ++r) {
-        const T* __restrict row = xs + r * inner;
-        for (int64_t c = 0; c < nc; ++c) a[c] += static_cast<double>(row[c]);
-      }
+      std::fill(acc.begin(), acc.begin() + nc, 0.0);
+      column_sums(x + o * len * inner + c0, len, inner, nc, acc.data());
       T* os = out + o * inner + c0;
-      for (int64_t c = 0; c < nc; ++c) os[c] = static_cast<T>(a[c]);
+      for (int64_t c = 0; c < nc; ++c) os[c] = static_cast<T>(acc[static_cast<size_t>(c)]);
     }
   });
 }
@@ -133,7 +351,7 @@ void sum_columns(const T* x, T* out, int64_t outer, int64_t len, int64_t inner) 
 // Any other pattern whose innermost axis is reduced (e.g. (N, C, H W) summed
 // to (C)): each output adds its runs in order, outputs split over threads.
 template <typename T>
-void sum_runs(const T* x, T* out, const BroadcastIndex& c, int64_t n_out) {
+void sum_runs(const T* x, T* out, const BroadcastIndex& c, int64_t n_out, int threads) {
   const int nd = c.ndim;
   const int64_t len = c.shape[nd - 1];
   // The kept axes (output stride != 0) and the reduced ones, innermost excluded.
@@ -141,7 +359,7 @@ void sum_runs(const T* x, T* out, const BroadcastIndex& c, int64_t n_out) {
   for (int d = 0; d < nd - 1; ++d) (c.strides[1][d] != 0 ? kept[nk++] : red[nr++]) = d;
   int64_t runs = 1;
   for (int i = 0; i < nr; ++i) runs *= c.shape[red[i]];
-  cpu::parallel_for(n_out, runs * len, [&](int64_t begin, int64_t end) {
+  split_for(threads, n_out, runs * len, [&](int64_t begin, int64_t end) {
     for (int64_t o = begin; o < end; ++o) {
       int64_t base = 0, rest = o;  // the output is contiguous over the kept axes, in order
       for (int i = nk - 1; i >= 0; --i) {
@@ -163,7 +381,7 @@ void sum_runs(const T* x, T* out, const BroadcastIndex& c, int64_t n_out) {
 }
 
 template <typename T>
-void sum_cpu_typed(const Tensor& x, const Tensor& out) {
+void sum_cpu_typed(const Tensor& x, const Tensor& out, int threads) {
   const T* px = x.data<T>();
   T* po = out.data<T>();
   const int64_t n_out = out.numel();
@@ -184,15 +402,16 @@ void sum_cpu_typed(const Tensor& x, const Tensor& out) {
   if (n_reduced == 0) {  // nothing reduced (axes of size 1): a copy
     std::copy(px, px + n_out, po);
   } else if (inner_reduced && n_reduced == 1) {  // (rows, len) -> (rows)
-    sum_rows(px, po, n_out, c.shape[nd - 1]);
+    sum_rows(px, po, n_out, c.shape[nd - 1], threads);
   } else if (inner_reduced) {
-    sum_runs(px, po, c, n_out);
+    sum_runs(px, po, c, n_out, threads);
   } else if (n_reduced == 1 && (nd == 2 || (nd == 3 && c.strides[1][0] != 0))) {  // (outer, len, inner)
     const int64_t inner = c.shape[nd - 1], len = c.shape[nd - 2], outer = nd == 3 ? c.shape[0] : 1;
-    sum_columns(px, po, outer, len, inner);
+    sum_columns(px, po, outer, len, inner, threads);
   } else {
     // Several reduced axes under a kept innermost one: one thread, in input
-    // order (rare: no op of the project reduces this way in a training step).
+    // order, in double for float32 too (rare: no op of the project reduces
+    // this way in a training step).
     std::vector<double> acc(static_cast<size_t>(n_out), 0.0);
     cpu::for_each_broadcast(c, [&](int64_t, int64_t i, int64_t o, int64_t) { acc[o] += px[i]; });
     for (int64_t o = 0; o < n_out; ++o) po[o] = static_cast<T>(acc[o]);
@@ -200,7 +419,7 @@ void sum_cpu_typed(const Tensor& x, const Tensor& out) {
 }
 
 void sum_cpu(const Tensor& x, const Tensor& out) {
-  dispatch_float(x.dtype(), "sum", [&](auto z) { sum_cpu_typed<decltype(z)>(x, out); });
+  dispatch_float(x.dtype(), "sum", [&](auto z) { sum_cpu_typed<decltype(z)>(x, out, cpu::num_threads()); });
 }
 
 // The maxima of x into out (keepdim shape) and the flat input index of each.
@@ -255,6 +474,19 @@ NEURN_REGISTER_KERNEL(sum_kernel, DeviceType::CPU, sum_cpu);
 NEURN_REGISTER_KERNEL(max_kernel, DeviceType::CPU, max_cpu);
 NEURN_REGISTER_KERNEL(argmax_kernel, DeviceType::CPU, argmax_cpu);
 NEURN_REGISTER_KERNEL(max_backward_kernel, DeviceType::CPU, max_backward_cpu);
+
+void cpu::sum_with_threads(const Tensor& x, const Tensor& out, int threads) {
+  NEURN_CHECK(threads >= 1, "sum: ", threads, " threads (expected at least 1)");
+  NEURN_CHECK(x.device().is_cpu() && out.device().is_cpu(), "sum: the CPU kernel got tensors on ", x.device().str(),
+              " and ", out.device().str());
+  NEURN_CHECK(x.dtype() == out.dtype() && x.dim() == out.dim(), "sum: input ", shape_str(x.shape()), " ",
+              dtype_name(x.dtype()), " and output ", shape_str(out.shape()), " ", dtype_name(out.dtype()),
+              " (expected the same dtype and rank)");
+  for (int64_t d = 0; d < x.dim(); ++d)
+    NEURN_CHECK(out.shape()[d] == x.shape()[d] || out.shape()[d] == 1, "sum: output ", shape_str(out.shape()),
+                " is not a reduction of ", shape_str(x.shape()));
+  dispatch_float(x.dtype(), "sum", [&](auto z) { sum_cpu_typed<decltype(z)>(x, out, threads); });
+}
 
 Tensor sum(const Tensor& x, const std::vector<int64_t>& axes, bool keepdim) {
   ReducePlan p = plan_reduce(x, axes, keepdim, "sum");

@@ -9,8 +9,18 @@
 
 namespace neurn {
 
-// out (keepdim shape) = sum of x over the axes where out has size 1.
+// out (keepdim shape) = sum of x over the axes where out has size 1. The order
+// of the additions is fixed by the shape (reduce.cpp, "sums"): the same bits on
+// any number of threads. CPU: float32 in 64 lanes of at most 16 values, those
+// partial sums added in double; float64 in double. CUDA: in double.
 NEURN_DECLARE_KERNEL(sum_kernel, void(const Tensor& x, const Tensor& out));
+
+namespace cpu {
+// The CPU sum kernel, planned and split as if the pool had `threads` threads
+// (the kernel itself uses cpu::num_threads()): the tests call it with several
+// counts to check that no result depends on the count. x and out contiguous.
+void sum_with_threads(const Tensor& x, const Tensor& out, int threads);
+}  // namespace cpu
 // out: the maxima; arg (int64, out's shape): the flat input index of each,
 // the first on ties, NaN counting as the largest.
 NEURN_DECLARE_KERNEL(max_kernel, void(const Tensor& x, const Tensor& out, const Tensor& arg));
