@@ -103,6 +103,13 @@ Problem make_problem(int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, in
   return p;
 }
 
+// The distance between the 16 planes of U, V and M: the plane rounded up to
+// 16 elements plus 16 more, so the planes do not start a power of two apart.
+// (With 512 x 512 channels U's planes were exactly 1 MiB apart, all 16
+// writes of one filter fell into the same cache set, and the weight
+// transform ran ~5x slower.)
+inline int64_t plane_stride(int64_t n) { return (n + 15) / 16 * 16 + 16; }
+
 // Per-thread scratch that survives between calls (warm pages every step).
 // Slots: 0 V, 1 M, 2 the transforms' row buffers, 3 U (the caller's).
 template <typename T>
@@ -113,34 +120,62 @@ T* scratch(int slot, size_t n) {
   return b.data();
 }
 
-// U_k (o, i) for k = 0..15 (U + k Co Ci, row-major (Co, Ci)) from the 3x3
+// U_k (o, i) for k = 0..15 (U + k plane_stride(Co Ci), row-major (Co, Ci)) from the 3x3
 // filters: U = G g G^T with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
 // Forward: g = w[o][i]. Data gradient (rotate): the conv's weight is
 // (Ci, Co, 3, 3) here (Ci = its C_out, Co = its C_in) and g = w[i][o] turned
 // by 180 degrees.
 template <typename T>
 void transform_weights(const T* w, int64_t Co, int64_t Ci, bool rotate, T* U) {
-  const int64_t plane = Co * Ci;
-  parallel_for(Co, Ci * 64, [&](int64_t o0, int64_t o1) {
-    for (int64_t o = o0; o < o1; ++o) {
-      for (int64_t i = 0; i < Ci; ++i) {
-        T g[3][3];
-        const T* src = rotate ? w + (i * Co + o) * 9 : w + (o * Ci + i) * 9;
-        for (int r = 0; r < 3; ++r)
-          for (int s = 0; s < 3; ++s) g[r][s] = rotate ? src[(2 - r) * 3 + (2 - s)] : src[r * 3 + s];
-        T t[4][3];  // G g
-        for (int s = 0; s < 3; ++s) {
-          t[0][s] = g[0][s];
-          t[1][s] = T(0.5) * (g[0][s] + g[1][s] + g[2][s]);
-          t[2][s] = T(0.5) * (g[0][s] - g[1][s] + g[2][s]);
-          t[3][s] = g[2][s];
+  constexpr int64_t L = 16;  // values of i per block: the block's loops run in vector lanes
+  const int64_t plane = plane_stride(Co * Ci);
+  // Blocks of L x L filters (o, i): their 9 L L values are first copied
+  // from w in its own order (L rows of 9 L contiguous values: w[o][i0..] in
+  // the forward, w[i][o0..] rotated), then rearranged in L1.
+  const int64_t oblocks = (Co + L - 1) / L;
+  parallel_for(oblocks, L * Ci * 64, [&](int64_t b0, int64_t b1) {
+    const bool rot = rotate;  // a local: stores through T* cannot change it
+    T raw[L][L][9];
+    for (int64_t ob = b0; ob < b1; ++ob) {
+      const int64_t o0 = ob * L, no = std::min(L, Co - o0);
+      for (int64_t i0 = 0; i0 < Ci; i0 += L) {
+        const int64_t n = std::min(L, Ci - i0);
+        if (rot) {
+          for (int64_t l = 0; l < n; ++l) std::memcpy(raw[l], w + ((i0 + l) * Co + o0) * 9, static_cast<size_t>(no * 9) * sizeof(T));
+        } else {
+          for (int64_t j = 0; j < no; ++j) std::memcpy(raw[j], w + ((o0 + j) * Ci + i0) * 9, static_cast<size_t>(n * 9) * sizeof(T));
         }
-        T* u = U + o * Ci + i;
-        for (int r = 0; r < 4; ++r) {  // (G g) G^T
-          u[(r * 4 + 0) * plane] = t[r][0];
-          u[(r * 4 + 1) * plane] = T(0.5) * (t[r][0] + t[r][1] + t[r][2]);
-          u[(r * 4 + 2) * plane] = T(0.5) * (t[r][0] - t[r][1] + t[r][2]);
-          u[(r * 4 + 3) * plane] = t[r][2];
+        for (int64_t j = 0; j < no; ++j) {
+          const int64_t o = o0 + j;
+          // The 9 taps of filters (o, i0..i0+L) as 9 rows of L (zero past Ci),
+          // so the transform below runs over i in vector lanes; u is a local
+          // block too (nothing aliases it), copied to the U_k rows at the end.
+          T g[9 * L] = {};
+          if (rot) {
+            for (int64_t l = 0; l < n; ++l)
+              for (int64_t tap = 0; tap < 9; ++tap) g[tap * L + l] = raw[l][j][8 - tap];
+          } else {
+            for (int64_t l = 0; l < n; ++l)
+              for (int64_t tap = 0; tap < 9; ++tap) g[tap * L + l] = raw[j][l][tap];
+          }
+          T u[16][L];
+          for (int64_t l = 0; l < L; ++l) {
+            // G g: rows t0..t3 of 3 values.
+            const T g00 = g[l], g01 = g[L + l], g02 = g[2 * L + l], g10 = g[3 * L + l], g11 = g[4 * L + l],
+                    g12 = g[5 * L + l], g20 = g[6 * L + l], g21 = g[7 * L + l], g22 = g[8 * L + l];
+            const T t[4][3] = {{g00, g01, g02},
+                               {T(0.5) * (g00 + g10 + g20), T(0.5) * (g01 + g11 + g21), T(0.5) * (g02 + g12 + g22)},
+                               {T(0.5) * (g00 - g10 + g20), T(0.5) * (g01 - g11 + g21), T(0.5) * (g02 - g12 + g22)},
+                               {g20, g21, g22}};
+            for (int r = 0; r < 4; ++r) {  // (G g) G^T, row by row
+              u[4 * r + 0][l] = t[r][0];
+              u[4 * r + 1][l] = T(0.5) * (t[r][0] + t[r][1] + t[r][2]);
+              u[4 * r + 2][l] = T(0.5) * (t[r][0] - t[r][1] + t[r][2]);
+              u[4 * r + 3][l] = t[r][2];
+            }
+          }
+          for (int k = 0; k < 16; ++k)
+            std::memcpy(U + k * plane + o * Ci + i0, u[k], static_cast<size_t>(n) * sizeof(T));
         }
       }
     }
@@ -148,13 +183,14 @@ void transform_weights(const T* w, int64_t Co, int64_t Ci, bool rotate, T* U) {
 }
 
 // V_k (Ci, nt) for the tiles of rows [r0, r1) (nt = (r1 - r0) tw tiles,
-// V_k = V + k Ci nt): V = B^T d B with B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+// V_k = V + k plane_stride(Ci nt)): V = B^T d B with B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+// Channels [c0, c1) of input_transform below.
 template <typename T>
-void input_transform(const Problem& p, const T* x, int64_t r0, int64_t r1, T* V) {
-  const int64_t nt = (r1 - r0) * p.tw, Wp = 2 * p.tw + 2, stride_k = p.Ci * nt;
+inline void input_channels(const Problem& p, const T* x, int64_t r0, int64_t r1, T* V, int64_t c0, int64_t c1) {
+  const int64_t nt = (r1 - r0) * p.tw, Wp = 2 * p.tw + 2, stride_k = plane_stride(p.Ci * nt);
   // The columns x of a padded row that hold input pixels: iw = x - pw in [0, W).
   const int64_t x_lo = std::clamp<int64_t>(p.pw, 0, Wp), x_hi = std::clamp<int64_t>(p.W + p.pw, x_lo, Wp);
-  parallel_for(p.Ci, (r1 - r0) * p.tw * 64, [&](int64_t c0, int64_t c1) {
+  {
     T* d = scratch<T>(2, static_cast<size_t>(8 * Wp));  // 4 padded input rows, then B^T d's 4 rows
     T* e = d + 4 * Wp;
     for (int64_t ci = c0; ci < c1; ++ci) {
@@ -198,16 +234,50 @@ void input_transform(const Problem& p, const T* x, int64_t r0, int64_t r1, T* V)
         }
       }
     }
-  });
+  }
 }
 
-// y for rows [r0, r1) from M_k (Co, nt) (M_k = M + k Co nt): Y = A^T m A with
+// One copy of the transform loops per instruction set, picked at load time
+// (GCC's function multiversioning, as in pool.cpp and loss.cpp): they only
+// add and subtract (the weight transform's halves are exact), so every copy
+// gives the same bits; flatten inlines the template into each copy.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define NEURN_WINOGRAD_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), flatten))
+#else
+#define NEURN_WINOGRAD_CLONES
+#endif
+
+NEURN_WINOGRAD_CLONES void input_channels_f32(const Problem& p, const float* x, int64_t r0, int64_t r1, float* V,
+                                              int64_t c0, int64_t c1) {
+  input_channels<float>(p, x, r0, r1, V, c0, c1);
+}
+NEURN_WINOGRAD_CLONES void input_channels_f64(const Problem& p, const double* x, int64_t r0, int64_t r1, double* V,
+                                              int64_t c0, int64_t c1) {
+  input_channels<double>(p, x, r0, r1, V, c0, c1);
+}
+inline void input_channels_any(const Problem& p, const float* x, int64_t r0, int64_t r1, float* V, int64_t c0,
+                               int64_t c1) {
+  input_channels_f32(p, x, r0, r1, V, c0, c1);
+}
+inline void input_channels_any(const Problem& p, const double* x, int64_t r0, int64_t r1, double* V, int64_t c0,
+                               int64_t c1) {
+  input_channels_f64(p, x, r0, r1, V, c0, c1);
+}
+
+template <typename T>
+void input_transform(const Problem& p, const T* x, int64_t r0, int64_t r1, T* V) {
+  parallel_for(p.Ci, (r1 - r0) * p.tw * 64,
+               [&](int64_t c0, int64_t c1) { input_channels_any(p, x, r0, r1, V, c0, c1); });
+}
+
+// y for rows [r0, r1) from M_k (Co, nt) (M_k = M + k plane_stride(Co nt)): Y = A^T m A with
 // A^T = [1 1 1 0; 0 1 -1 -1], plus the bias; partial tiles at odd Ho / Wo
 // write only their inside.
 template <typename T>
-void output_transform(const Problem& p, const T* M, const T* bias, int64_t r0, int64_t r1, T* y) {
-  const int64_t nt = (r1 - r0) * p.tw, stride_k = p.Co * nt, Wt = 2 * p.tw;
-  parallel_for(p.Co, (r1 - r0) * p.tw * 48, [&](int64_t o0, int64_t o1) {
+inline void output_channels(const Problem& p, const T* M, const T* bias, int64_t r0, int64_t r1, T* y, int64_t o0,
+                            int64_t o1) {
+  const int64_t nt = (r1 - r0) * p.tw, stride_k = plane_stride(p.Co * nt), Wt = 2 * p.tw;
+  {
     T* rows = scratch<T>(2, static_cast<size_t>(2 * Wt));
     T *y0 = rows, *y1 = rows + Wt;
     for (int64_t co = o0; co < o1; ++co) {
@@ -233,15 +303,43 @@ void output_transform(const Problem& p, const T* M, const T* bias, int64_t r0, i
         if (2 * ty + 1 < p.Ho) std::memcpy(dst + p.Wo, y1, static_cast<size_t>(p.Wo) * sizeof(T));
       }
     }
-  });
+  }
 }
 
-// Tile rows per chunk: V and M together stay under 8 MB per thread (as
-// conv_cpu.cpp bounds its column buffer), at least one row.
+NEURN_WINOGRAD_CLONES void output_channels_f32(const Problem& p, const float* M, const float* bias, int64_t r0,
+                                               int64_t r1, float* y, int64_t o0, int64_t o1) {
+  output_channels<float>(p, M, bias, r0, r1, y, o0, o1);
+}
+NEURN_WINOGRAD_CLONES void output_channels_f64(const Problem& p, const double* M, const double* bias, int64_t r0,
+                                               int64_t r1, double* y, int64_t o0, int64_t o1) {
+  output_channels<double>(p, M, bias, r0, r1, y, o0, o1);
+}
+inline void output_channels_any(const Problem& p, const float* M, const float* bias, int64_t r0, int64_t r1, float* y,
+                                int64_t o0, int64_t o1) {
+  output_channels_f32(p, M, bias, r0, r1, y, o0, o1);
+}
+inline void output_channels_any(const Problem& p, const double* M, const double* bias, int64_t r0, int64_t r1,
+                                double* y, int64_t o0, int64_t o1) {
+  output_channels_f64(p, M, bias, r0, r1, y, o0, o1);
+}
+
+// y for rows [r0, r1) from M (see output_channels).
+template <typename T>
+void output_transform(const Problem& p, const T* M, const T* bias, int64_t r0, int64_t r1, T* y) {
+  parallel_for(p.Co, (r1 - r0) * p.tw * 48,
+               [&](int64_t o0, int64_t o1) { output_channels_any(p, M, bias, r0, r1, y, o0, o1); });
+}
+
+// Tile rows per chunk: V and M together within about half of a core's L2
+// (the input transform writes V, the gemms read it and write M, the output
+// transform reads M: out of cache this traffic cost more than the gemms),
+// but at least kMinTiles tiles, so each U_k packed by a gemm serves enough
+// columns (the deep layers with 512 channels), and at least one row.
 int64_t chunk_rows(const Problem& p, size_t elem) {
-  constexpr int64_t kMaxBytes = int64_t{8} << 20;
+  constexpr int64_t kMaxBytes = int64_t{1} << 20, kMinTiles = 128;
   const int64_t per_row = 16 * (p.Ci + p.Co) * p.tw * static_cast<int64_t>(elem);
-  return std::max<int64_t>(1, kMaxBytes / std::max<int64_t>(per_row, 1));
+  const int64_t by_bytes = kMaxBytes / std::max<int64_t>(per_row, 1), by_tiles = (kMinTiles + p.tw - 1) / p.tw;
+  return std::max<int64_t>({1, by_bytes, by_tiles});
 }
 
 constexpr int64_t kMinFlopsPerThread = int64_t{4} << 20;
@@ -253,8 +351,8 @@ constexpr int64_t kMinFlopsPerThread = int64_t{4} << 20;
 template <typename T>
 void products(const Problem& p, const T* U, const T* V, int64_t nt, T* M) {
   auto one = [&](int64_t k) {
-    gemm(false, false, p.Co, nt, p.Ci, T(1), U + k * p.Co * p.Ci, p.Ci, V + k * p.Ci * nt, nt, T(0),
-         M + k * p.Co * nt, nt);
+    gemm(false, false, p.Co, nt, p.Ci, T(1), U + k * plane_stride(p.Co * p.Ci), p.Ci, V + k * plane_stride(p.Ci * nt),
+         nt, T(0), M + k * plane_stride(p.Co * nt), nt);
   };
   const int64_t flops = 2 * 16 * p.Co * p.Ci * nt;
   const int64_t threads =
@@ -273,8 +371,8 @@ void products(const Problem& p, const T* U, const T* V, int64_t nt, T* M) {
 template <typename T>
 void run_rows(const Problem& p, const T* x, const T* U, const T* bias, T* y, int64_t r0, int64_t r1) {
   const int64_t per = std::min(chunk_rows(p, sizeof(T)), r1 - r0);
-  T* V = scratch<T>(0, static_cast<size_t>(16 * p.Ci * per * p.tw));
-  T* M = scratch<T>(1, static_cast<size_t>(16 * p.Co * per * p.tw));
+  T* V = scratch<T>(0, static_cast<size_t>(16 * plane_stride(p.Ci * per * p.tw)));
+  T* M = scratch<T>(1, static_cast<size_t>(16 * plane_stride(p.Co * per * p.tw)));
   for (int64_t c0 = r0; c0 < r1; c0 += per) {
     const int64_t c1 = std::min(r1, c0 + per), nt = (c1 - c0) * p.tw;
     input_transform(p, x, c0, c1, V);
@@ -314,7 +412,7 @@ void winograd_conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T*
               g.kh, "x", g.kw, ", stride (", g.sh, ", ", g.sw, "), dilation (", g.dh, ", ", g.dw, "), groups ",
               g.groups);
   const Problem p = make_problem(g.N, g.C, g.H, g.W, g.Cout, g.ph, g.pw, g.Ho, g.Wo);
-  T* U = scratch<T>(3, static_cast<size_t>(16 * g.Cout * g.C));
+  T* U = scratch<T>(3, static_cast<size_t>(16 * plane_stride(g.Cout * g.C)));
   transform_weights(w, g.Cout, g.C, false, U);
   run(p, x, U, bias, y);
 }
@@ -327,7 +425,7 @@ void winograd_conv2d_backward_data(const ConvGeom& g, const T* w, const T* dy, T
   // dx = dy (N, Cout, Ho, Wo) correlated with rot180(w)^T at padding 2 - p:
   // H = Ho + 2 (2 - ph) - 2.
   const Problem p = make_problem(g.N, g.Cout, g.Ho, g.Wo, g.C, 2 - g.ph, 2 - g.pw, g.H, g.W);
-  T* U = scratch<T>(3, static_cast<size_t>(16 * g.Cout * g.C));
+  T* U = scratch<T>(3, static_cast<size_t>(16 * plane_stride(g.Cout * g.C)));
   transform_weights(w, g.C, g.Cout, true, U);
   run(p, dy, U, static_cast<const T*>(nullptr), dx);
 }
