@@ -6,7 +6,9 @@
 #include "framework/ops/pool.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
+#include <type_traits>
 #include <memory>
 #include <vector>
 
@@ -59,66 +61,155 @@ PoolGeometry pool_geom(const Tensor& x, const Pool2dOptions& o) {
   return g;
 }
 
+// ---- the vectorised rows -------------------------------------------------------
+// Most windows of a row lie inside the input along w (all but the first and
+// last few when there is padding or a ceil-mode overhang). For those, the
+// loops below run tap by tap with the output columns innermost: every output
+// visits its taps in the same row-major order as the plain per-window loop,
+// so the results are the same bits, but the innermost loop now runs over
+// independent outputs (loads with a fixed stride, compares and selects, or
+// adds), which the compiler vectorises. The clipped windows at the ends take
+// the per-window loop (pool_span).
+
+// Output columns [begin, end) whose window along w is [ow sw - pw, ow sw - pw + kw)
+// inside [0, W): ow sw >= pw and ow sw - pw + kw <= W.
+OutRange interior_cols(const PoolGeometry& g) {
+  const int64_t lo = (g.pw + g.sw - 1) / g.sw;
+  const int64_t hi = g.W + g.pw - g.kw >= 0 ? std::min(g.Wo, (g.W + g.pw - g.kw) / g.sw + 1) : 0;
+  return {std::min(lo, hi), hi};
+}
+
+// A compile-time stride (1 or 2, the backbones' strides) lets the loads be
+// contiguous or de-interleaved; 0 reads the stride at run time.
+template <int kS>
+inline int64_t col_stride(const PoolGeometry& g) {
+  return kS > 0 ? kS : g.sw;
+}
+
+// Max over the window rows [h0, h1) of output columns [c0, c1): best and
+// arg (the flat index in the plane, int32 so it packs with float lanes) of
+// each column, starting from the window's first element as the plain loop does.
+template <typename T, int kS>
+void max_pool_interior(const PoolGeometry& g, const T* xp, int64_t h0, int64_t h1, int64_t c0, int64_t c1, T* best,
+                       int32_t* arg) {
+  const int64_t s = col_stride<kS>(g), n = c1 - c0;
+  const int64_t first = h0 * g.W + c0 * s - g.pw;  // the first tap of column c0
+  for (int64_t i = 0; i < n; ++i) best[i] = xp[first + i * s], arg[i] = static_cast<int32_t>(first + i * s);
+  for (int64_t h = h0; h < h1; ++h)
+    for (int64_t j = 0; j < g.kw; ++j) {
+      if (h == h0 && j == 0) continue;
+      const int64_t base = h * g.W + c0 * s - g.pw + j;
+      const T* __restrict r = xp + base;
+      T* __restrict bp = best;
+      int32_t* __restrict ap = arg;
+      for (int64_t i = 0; i < n; ++i) {
+        const T v = r[i * s], b = bp[i];
+        // pool_beats with & and | instead of && and ||: no branches, so the
+        // loop vectorises (the same truth table; test_pool_math checks both).
+        const bool take = (b == b) & ((v > b) | (v != v));
+        bp[i] = take ? v : b;
+        ap[i] = take ? static_cast<int32_t>(base + i * s) : ap[i];
+      }
+    }
+}
+
+// Sum over the window rows [h0, h1) of output columns [c0, c1), taps in
+// row-major order from 0 (as the plain loop adds them).
+template <typename T, int kS>
+void avg_pool_interior(const PoolGeometry& g, const T* xp, int64_t h0, int64_t h1, int64_t c0, int64_t c1, T* acc) {
+  const int64_t s = col_stride<kS>(g), n = c1 - c0;
+  for (int64_t i = 0; i < n; ++i) acc[i] = T(0);
+  for (int64_t h = h0; h < h1; ++h)
+    for (int64_t j = 0; j < g.kw; ++j) {
+      const T* __restrict r = xp + h * g.W + c0 * s - g.pw + j;
+      T* __restrict ap = acc;
+      for (int64_t i = 0; i < n; ++i) ap[i] += r[i * s];
+    }
+}
+
 // ---- max pooling ------------------------------------------------------------
+
+// One window by the plain loop: its maximum and the flat index of its first maximum.
+template <typename T>
+inline void max_window(const PoolGeometry& g, const T* xp, const PoolSpan& sh, int64_t ow, T& best, int64_t& best_i) {
+  const PoolSpan sw = pool_span(ow, g.W, g.kw, g.sw, g.pw);
+  best_i = sh.begin * g.W + sw.begin;
+  best = xp[best_i];
+  for (int64_t h = sh.begin; h < sh.end; ++h)
+    for (int64_t w = sw.begin; w < sw.end; ++w) {
+      T v = xp[h * g.W + w];
+      if (pool_beats(v, best)) best = v, best_i = h * g.W + w;
+    }
+}
+
+// Planes [p0, p1): x (planes, H, W) -> y (planes, Ho, Wo), idx (planes, Ho, Wo) or null.
+template <typename T, int kS>
+void max_pool_planes(const PoolGeometry& g, const T* x, T* y, int64_t* idx, int64_t p0, int64_t p1) {
+  const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
+  // The interior loop keeps indices in int32; larger planes take the plain loop.
+  const OutRange in = HW <= INT32_MAX ? interior_cols(g) : OutRange{0, 0};
+  std::vector<T> best(static_cast<size_t>(std::max<int64_t>(in.end - in.begin, 1)));
+  std::vector<int32_t> arg(best.size());
+  for (int64_t plane = p0; plane < p1; ++plane) {
+    const T* xp = x + plane * HW;
+    T* yp = y + plane * P;
+    int64_t* ip = idx ? idx + plane * P : nullptr;
+    for (int64_t oh = 0; oh < g.Ho; ++oh) {
+      const PoolSpan sh = pool_span(oh, g.H, g.kh, g.sh, g.ph);
+      T* yr = yp + oh * g.Wo;
+      int64_t* ir = ip ? ip + oh * g.Wo : nullptr;
+      auto plain = [&](int64_t ow) {
+        T b;
+        int64_t bi;
+        max_window(g, xp, sh, ow, b, bi);
+        yr[ow] = b;
+        if (ir) ir[ow] = bi;
+      };
+      for (int64_t ow = 0; ow < in.begin; ++ow) plain(ow);
+      if (in.end > in.begin) {
+        max_pool_interior<T, kS>(g, xp, sh.begin, sh.end, in.begin, in.end, best.data(), arg.data());
+        for (int64_t ow = in.begin; ow < in.end; ++ow) yr[ow] = best[static_cast<size_t>(ow - in.begin)];
+        if (ir)
+          for (int64_t ow = in.begin; ow < in.end; ++ow) ir[ow] = arg[static_cast<size_t>(ow - in.begin)];
+      }
+      for (int64_t ow = std::max(in.end, in.begin); ow < g.Wo; ++ow) plain(ow);
+    }
+  }
+}
+
+// One copy of the pooling loops per instruction set, picked at load time
+// (GCC's function multiversioning, as the softmax loops of loss.cpp): they
+// only compare, select and add, so every copy gives the same bits. flatten
+// inlines the helpers into each copy.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define NEURN_POOL_CLONES __attribute__((target_clones("avx2", "default"), flatten))
+#else
+#define NEURN_POOL_CLONES
+#endif
+
+template <typename T>
+void max_pool_planes_any(const PoolGeometry& g, const T* x, T* y, int64_t* idx, int64_t p0, int64_t p1) {
+  if (g.sw == 1) return max_pool_planes<T, 1>(g, x, y, idx, p0, p1);
+  if (g.sw == 2) return max_pool_planes<T, 2>(g, x, y, idx, p0, p1);
+  max_pool_planes<T, 0>(g, x, y, idx, p0, p1);
+}
+NEURN_POOL_CLONES void max_pool_planes_f32(const PoolGeometry& g, const float* x, float* y, int64_t* idx, int64_t p0,
+                                           int64_t p1) {
+  max_pool_planes_any<float>(g, x, y, idx, p0, p1);
+}
+NEURN_POOL_CLONES void max_pool_planes_f64(const PoolGeometry& g, const double* x, double* y, int64_t* idx, int64_t p0,
+                                           int64_t p1) {
+  max_pool_planes_any<double>(g, x, y, idx, p0, p1);
+}
 
 // idx: flat index inside the input plane of each output's first maximum.
 template <typename T>
 void max_pool_forward(const PoolGeometry& g, const T* x, T* y, int64_t* idx) {
-  const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
-  // 2x2 windows with stride 2 inside the input (the usual case): no clipping.
-  const bool k2 = g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 && 2 * g.Ho <= g.H &&
-                  2 * g.Wo <= g.W;
-  cpu::parallel_for(g.planes, P * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
-    for (int64_t plane = p0; plane < p1; ++plane) {
-      const T* xp = x + plane * HW;
-      T* yp = y + plane * P;
-      int64_t* ip = idx ? idx + plane * P : nullptr;
-      if (k2) {
-        for (int64_t oh = 0; oh < g.Ho; ++oh) {
-          const T* r0 = xp + 2 * oh * g.W;
-          const T* r1 = r0 + g.W;
-          const int64_t base0 = 2 * oh * g.W, base1 = base0 + g.W;
-          // Selects instead of branches (random data would mispredict half
-          // of them); a NaN, never seen in practice, takes the general rule.
-          for (int64_t ow = 0; ow < g.Wo; ++ow) {
-            const int64_t i = 2 * ow;
-            const T a = r0[i], b = r0[i + 1], c = r1[i], d = r1[i + 1];
-            T best = a;
-            int64_t bi = base0 + i;
-            if (std::isnan(a) | std::isnan(b) | std::isnan(c) | std::isnan(d)) {
-              const T v[4] = {a, b, c, d};
-              const int64_t at[4] = {base0 + i, base0 + i + 1, base1 + i, base1 + i + 1};
-              for (int k = 1; k < 4; ++k)
-                if (pool_beats(v[k], best)) best = v[k], bi = at[k];
-            } else {
-              bi = b > best ? base0 + i + 1 : bi, best = b > best ? b : best;
-              bi = c > best ? base1 + i : bi, best = c > best ? c : best;
-              bi = d > best ? base1 + i + 1 : bi, best = d > best ? d : best;
-            }
-            yp[oh * g.Wo + ow] = best;
-            if (ip) ip[oh * g.Wo + ow] = bi;
-          }
-        }
-        continue;
-      }
-      for (int64_t oh = 0; oh < g.Ho; ++oh) {
-        const PoolSpan sh = pool_span(oh, g.H, g.kh, g.sh, g.ph);
-        const int64_t h0 = sh.begin, h1 = sh.end;
-        for (int64_t ow = 0; ow < g.Wo; ++ow) {
-          const PoolSpan sw = pool_span(ow, g.W, g.kw, g.sw, g.pw);
-          const int64_t w0 = sw.begin, w1 = sw.end;
-          int64_t best_i = h0 * g.W + w0;
-          T best = xp[best_i];
-          for (int64_t h = h0; h < h1; ++h)
-            for (int64_t w = w0; w < w1; ++w) {
-              T v = xp[h * g.W + w];
-              if (pool_beats(v, best)) best = v, best_i = h * g.W + w;
-            }
-          yp[oh * g.Wo + ow] = best;
-          if (ip) ip[oh * g.Wo + ow] = best_i;
-        }
-      }
-    }
+  cpu::parallel_for(g.planes, g.Ho * g.Wo * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
+    if constexpr (std::is_same_v<T, float>)
+      max_pool_planes_f32(g, x, y, idx, p0, p1);
+    else
+      max_pool_planes_f64(g, x, y, idx, p0, p1);
   });
 }
 
@@ -143,46 +234,156 @@ void max_pool_backward(const PoolGeometry& g, const T* dy, const int64_t* idx, T
 
 // ---- average pooling ----------------------------------------------------------
 
-template <typename T>
-void avg_pool_forward(const PoolGeometry& g, bool include_pad, const T* x, T* y) {
+// Planes [p0, p1) of x (planes, H, W) -> y (planes, Ho, Wo).
+template <typename T, int kS>
+void avg_pool_planes(const PoolGeometry& g, bool include_pad, const T* x, T* y, int64_t p0, int64_t p1) {
   const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
-  cpu::parallel_for(g.planes, P * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
-    for (int64_t plane = p0; plane < p1; ++plane) {
-      const T* xp = x + plane * HW;
-      for (int64_t oh = 0; oh < g.Ho; ++oh) {
-        const PoolSpan sh = pool_span(oh, g.H, g.kh, g.sh, g.ph);
-        for (int64_t ow = 0; ow < g.Wo; ++ow) {
-          const PoolSpan sw = pool_span(ow, g.W, g.kw, g.sw, g.pw);
-          const int64_t d = pool_divisor(sh, sw, include_pad);
-          T acc = 0;
-          for (int64_t h = sh.begin; h < sh.end; ++h)
-            for (int64_t w = sw.begin; w < sw.end; ++w) acc += xp[h * g.W + w];
-          y[plane * P + oh * g.Wo + ow] = d > 0 ? acc / static_cast<T>(d) : T(0);
+  const OutRange in = interior_cols(g);
+  std::vector<T> acc(static_cast<size_t>(std::max<int64_t>(in.end - in.begin, 1)));
+  for (int64_t plane = p0; plane < p1; ++plane) {
+    const T* xp = x + plane * HW;
+    for (int64_t oh = 0; oh < g.Ho; ++oh) {
+      const PoolSpan sh = pool_span(oh, g.H, g.kh, g.sh, g.ph);
+      T* yr = y + plane * P + oh * g.Wo;
+      auto plain = [&](int64_t ow) {
+        const PoolSpan sw = pool_span(ow, g.W, g.kw, g.sw, g.pw);
+        const int64_t d = pool_divisor(sh, sw, include_pad);
+        T a = 0;
+        for (int64_t h = sh.begin; h < sh.end; ++h)
+          for (int64_t w = sw.begin; w < sw.end; ++w) a += xp[h * g.W + w];
+        yr[ow] = d > 0 ? a / static_cast<T>(d) : T(0);
+      };
+      for (int64_t ow = 0; ow < in.begin; ++ow) plain(ow);
+      if (in.end > in.begin) {
+        // Interior columns share the divisor of the row.
+        const int64_t d = pool_divisor(sh, pool_span(in.begin, g.W, g.kw, g.sw, g.pw), include_pad);
+        avg_pool_interior<T, kS>(g, xp, sh.begin, sh.end, in.begin, in.end, acc.data());
+        const T dt = static_cast<T>(d);
+        for (int64_t ow = in.begin; ow < in.end; ++ow) {
+          const T a = acc[static_cast<size_t>(ow - in.begin)];
+          yr[ow] = d > 0 ? a / dt : T(0);
         }
       }
+      for (int64_t ow = std::max(in.end, in.begin); ow < g.Wo; ++ow) plain(ow);
     }
-  });
+  }
 }
 
-template <typename T>
-void avg_pool_backward(const PoolGeometry& g, bool include_pad, const T* dy, T* dx) {
+// The backward of planes [p0, p1): dy (planes, Ho, Wo) -> dx (planes, H, W).
+// Each output's share v = dy / divisor is computed once per plane (the
+// divisor is a product of one factor per axis). With stride 1 along w, every
+// input inside the columns' interior gathers the same pattern of outputs (kw
+// consecutive columns of each output row whose window holds its row), in
+// row-major output order: the order in which the scatter reaches it, so the
+// gather gives the scatter's bits (tests/framework/test_pool_gather.cpp) while
+// vectorising across inputs. Other strides, and the border columns, scatter.
+template <typename T, int kS>
+void avg_pool_backward_planes(const PoolGeometry& g, bool include_pad, const T* dy, T* dx, int64_t p0, int64_t p1) {
   const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
-  cpu::parallel_for(g.planes, HW + P * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
-    for (int64_t plane = p0; plane < p1; ++plane) {
-      T* dxp = dx + plane * HW;
+  std::vector<int64_t> dh(static_cast<size_t>(g.Ho)), dw(static_cast<size_t>(g.Wo));
+  for (int64_t oh = 0; oh < g.Ho; ++oh) {
+    const PoolSpan sh = pool_span(oh, g.H, g.kh, g.sh, g.ph);
+    dh[static_cast<size_t>(oh)] = include_pad ? sh.padded : std::max<int64_t>(sh.end - sh.begin, 0);
+  }
+  for (int64_t ow = 0; ow < g.Wo; ++ow) {
+    const PoolSpan sw = pool_span(ow, g.W, g.kw, g.sw, g.pw);
+    dw[static_cast<size_t>(ow)] = include_pad ? sw.padded : std::max<int64_t>(sw.end - sw.begin, 0);
+  }
+  std::vector<T> v(static_cast<size_t>(P));
+  // Inputs w in [w0, w1) gather outputs [w + pw - kw + 1, w + pw], all inside [0, Wo).
+  const bool gather = kS == 1 && g.sw == 1;
+  const int64_t w0 = gather ? std::max<int64_t>(g.kw - 1 - g.pw, 0) : 0;
+  const int64_t w1 = gather ? std::max(w0, std::min(g.W, g.Wo - g.pw)) : 0;
+  for (int64_t plane = p0; plane < p1; ++plane) {
+    const T* dyp = dy + plane * P;
+    T* dxp = dx + plane * HW;
+    for (int64_t oh = 0; oh < g.Ho; ++oh)
+      for (int64_t ow = 0; ow < g.Wo; ++ow) {
+        const int64_t d = dh[static_cast<size_t>(oh)] * dw[static_cast<size_t>(ow)];
+        v[static_cast<size_t>(oh * g.Wo + ow)] = d > 0 ? dyp[oh * g.Wo + ow] / static_cast<T>(d) : T(0);
+      }
+    if (!gather) {
       std::fill(dxp, dxp + HW, T(0));
       for (int64_t oh = 0; oh < g.Ho; ++oh) {
         const PoolSpan sh = pool_span(oh, g.H, g.kh, g.sh, g.ph);
         for (int64_t ow = 0; ow < g.Wo; ++ow) {
           const PoolSpan sw = pool_span(ow, g.W, g.kw, g.sw, g.pw);
-          const int64_t d = pool_divisor(sh, sw, include_pad);
-          if (d <= 0) continue;
-          const T v = dy[plane * P + oh * g.Wo + ow] / static_cast<T>(d);
+          const T vo = v[static_cast<size_t>(oh * g.Wo + ow)];
           for (int64_t h = sh.begin; h < sh.end; ++h)
-            for (int64_t w = sw.begin; w < sw.end; ++w) dxp[h * g.W + w] += v;
+            for (int64_t w = sw.begin; w < sw.end; ++w) dxp[h * g.W + w] += vo;
         }
       }
+      continue;
     }
+    for (int64_t h = 0; h < g.H; ++h) {
+      const OutRange rh = pool_inverse_span(h, g.kh, g.sh, g.ph, g.Ho);
+      T* dr = dxp + h * g.W;
+      auto plain = [&](int64_t w) {  // the gather of avg_pool_grad_at over v
+        const OutRange rw = pool_inverse_span(w, g.kw, 1, g.pw, g.Wo);
+        T a = T(0);
+        for (int64_t oh = rh.begin; oh < rh.end; ++oh)
+          for (int64_t ow = rw.begin; ow < rw.end; ++ow) a += v[static_cast<size_t>(oh * g.Wo + ow)];
+        dr[w] = a;
+      };
+      for (int64_t w = 0; w < w0; ++w) plain(w);
+      if (w1 > w0) {
+        for (int64_t w = w0; w < w1; ++w) dr[w] = T(0);
+        for (int64_t oh = rh.begin; oh < rh.end; ++oh)
+          for (int64_t t = 0; t < g.kw; ++t) {
+            const int64_t off = oh * g.Wo + g.pw - g.kw + 1 + t;  // input w reads output column w + off
+            for (int64_t w = w0; w < w1; ++w) dr[w] += v[static_cast<size_t>(off + w)];
+          }
+      }
+      for (int64_t w = w1 > w0 ? w1 : w0; w < g.W; ++w) plain(w);
+    }
+  }
+}
+
+template <typename T>
+void avg_pool_planes_any(const PoolGeometry& g, bool include_pad, const T* x, T* y, int64_t p0, int64_t p1) {
+  if (g.sw == 1) return avg_pool_planes<T, 1>(g, include_pad, x, y, p0, p1);
+  if (g.sw == 2) return avg_pool_planes<T, 2>(g, include_pad, x, y, p0, p1);
+  avg_pool_planes<T, 0>(g, include_pad, x, y, p0, p1);
+}
+template <typename T>
+void avg_pool_backward_any(const PoolGeometry& g, bool include_pad, const T* dy, T* dx, int64_t p0, int64_t p1) {
+  if (g.sw == 1) return avg_pool_backward_planes<T, 1>(g, include_pad, dy, dx, p0, p1);
+  avg_pool_backward_planes<T, 0>(g, include_pad, dy, dx, p0, p1);
+}
+NEURN_POOL_CLONES void avg_pool_planes_f32(const PoolGeometry& g, bool inc, const float* x, float* y, int64_t p0,
+                                           int64_t p1) {
+  avg_pool_planes_any<float>(g, inc, x, y, p0, p1);
+}
+NEURN_POOL_CLONES void avg_pool_planes_f64(const PoolGeometry& g, bool inc, const double* x, double* y, int64_t p0,
+                                           int64_t p1) {
+  avg_pool_planes_any<double>(g, inc, x, y, p0, p1);
+}
+NEURN_POOL_CLONES void avg_pool_backward_f32(const PoolGeometry& g, bool inc, const float* dy, float* dx, int64_t p0,
+                                             int64_t p1) {
+  avg_pool_backward_any<float>(g, inc, dy, dx, p0, p1);
+}
+NEURN_POOL_CLONES void avg_pool_backward_f64(const PoolGeometry& g, bool inc, const double* dy, double* dx,
+                                             int64_t p0, int64_t p1) {
+  avg_pool_backward_any<double>(g, inc, dy, dx, p0, p1);
+}
+
+template <typename T>
+void avg_pool_forward(const PoolGeometry& g, bool include_pad, const T* x, T* y) {
+  cpu::parallel_for(g.planes, g.Ho * g.Wo * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
+    if constexpr (std::is_same_v<T, float>)
+      avg_pool_planes_f32(g, include_pad, x, y, p0, p1);
+    else
+      avg_pool_planes_f64(g, include_pad, x, y, p0, p1);
+  });
+}
+
+template <typename T>
+void avg_pool_backward(const PoolGeometry& g, bool include_pad, const T* dy, T* dx) {
+  cpu::parallel_for(g.planes, g.H * g.W + g.Ho * g.Wo * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
+    if constexpr (std::is_same_v<T, float>)
+      avg_pool_backward_f32(g, include_pad, dy, dx, p0, p1);
+    else
+      avg_pool_backward_f64(g, include_pad, dy, dx, p0, p1);
   });
 }
 
