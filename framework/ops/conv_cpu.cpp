@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "framework/ops/conv_winograd_cpu.h"
+#include "framework/ops/denormals_cpu.h"
 #include "framework/ops/parallel_cpu.h"
 
 namespace neurn::cpu {
@@ -32,15 +33,22 @@ void parallel_gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alp
                         const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   constexpr int64_t kMinFlopsPerThread = int64_t{4} << 20;
   const int64_t threads = std::min<int64_t>(num_threads(), 2 * M * N * K / kMinFlopsPerThread);
-  // Rows of C when there are enough for every thread to get a block of
-  // micro-kernel height, else columns.
-  const bool by_rows = M >= 16 * threads;
+  // Each thread packs its share of one operand and the whole of the other:
+  // splitting C's rows repeats op(B) (K x N) on every thread, splitting its
+  // columns repeats op(A) (M x K). Repeat the smaller one, as long as every
+  // thread gets at least a block of micro-kernel height (16).
+  const bool rows_fit = M >= 16 * threads, cols_fit = N >= 16 * threads;
+  const bool by_rows = rows_fit && (!cols_fit || N <= M);
   const int64_t extent = by_rows ? M : N;
-  if (threads <= 1 || extent < 2 * threads || in_parallel_region()) {
+  if (in_parallel_region()) {  // a task of the pool: its thread's share of the work
     gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  SingleThreadedBlas single;
+  SingleThreadedBlas single;  // never OpenBLAS's threads, even for one piece
+  if (threads <= 1 || extent < 2 * threads) {
+    gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
   run_on_threads(threads, [&](int64_t t) {
     // Blocks of whole multiples of 16 keep the kernel's full tiles.
     int64_t blocks = (extent + 15) / 16, per = blocks / threads, extra = blocks % threads;
@@ -428,16 +436,19 @@ inline void split(int64_t n, int64_t parts, int64_t t, int64_t& begin, int64_t& 
 
 void parallel_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  FlushDenormals flush;
   parallel_gemm_impl(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 void parallel_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
                    const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  FlushDenormals flush;
   parallel_gemm_impl(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 template <typename T>
 void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
+  FlushDenormals flush;  // subnormal operands would slow the gemms many times (denormals_cpu.h)
   if (g.Cg() == 1) {
     depthwise_forward(g, x, w, bias, y);
     return;
@@ -461,6 +472,7 @@ void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T*
 
 template <typename T>
 void conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, T* dx, T* dw, T* db) {
+  FlushDenormals flush;  // as in the forward: the gradients of a saturated softmax are e^-90 and below
   const int64_t P = g.P(), K = g.K();
   if (db) {
     parallel_for(g.Cout, g.N * P, [&](int64_t c0, int64_t c1) {

@@ -1,5 +1,7 @@
 #include "framework/ops/parallel_cpu.h"
 
+#include "framework/ops/denormals_cpu.h"
+
 #include <cblas.h>
 
 #include <condition_variable>
@@ -47,6 +49,7 @@ class Pool {
     {
       std::lock_guard<std::mutex> lk(m_);
       job_ = &f;
+      mode_ = fp_mode();  // the tasks run in the caller's floating-point mode
       tasks_ = tasks;
       next_ = 0;
       pending_ = tasks;
@@ -67,13 +70,20 @@ class Pool {
     for (;;) {
       const std::function<void(int64_t)>* job;
       int64_t i;
+      unsigned mode;
       {
         std::lock_guard<std::mutex> lk(m_);
         if (generation_ != gen || next_ >= tasks_) return;
         i = next_++;
         job = job_;
+        mode = mode_;
       }
+      // A worker takes the caller's mode (flushing subnormals or not,
+      // denormals_cpu.h) for the task, so results do not depend on the thread.
+      const unsigned own = fp_mode();
+      if (own != mode) set_fp_mode(mode);
       (*job)(i);
+      if (own != mode) set_fp_mode(own);
       std::lock_guard<std::mutex> lk(m_);
       if (--pending_ == 0) done_.notify_one();
     }
@@ -97,6 +107,7 @@ class Pool {
   std::mutex m_;
   std::condition_variable wake_, done_;
   const std::function<void(int64_t)>* job_ = nullptr;
+  unsigned mode_ = 0;
   int64_t tasks_ = 0, next_ = 0, pending_ = 0;
   uint64_t generation_ = 0;
   bool stop_ = false;

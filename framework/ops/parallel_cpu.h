@@ -21,7 +21,8 @@ bool in_parallel_region();
 
 // Runs f(t) for t in [0, tasks) on tasks threads (t = 0 on the caller) and
 // returns when all are done (the pool's threads and the caller share the
-// tasks). f must not throw.
+// tasks). Every task runs in the caller's floating-point mode (whether
+// subnormals are flushed: denormals_cpu.h). f must not throw.
 void run_on_threads(int64_t tasks, const std::function<void(int64_t)>& f);
 
 // Calls f(begin, end) over disjoint ranges covering [0, n). `cost` is a rough

@@ -202,9 +202,10 @@ TEST_CASE("parallel_gemm matches a direct product (row and column splits, transp
   struct Dims {
     int64_t M, N, K;
   };
-  // 200 rows: split by rows; 8 rows: split by columns; both above the
-  // threading threshold. 5 x 7 x 3: one plain gemm.
-  for (Dims d : {Dims{200, 100, 300}, Dims{8, 600, 1000}, Dims{5, 7, 3}}) {
+  // 200 x 100: split by rows (op(B) is the smaller operand to repeat); 8
+  // rows: by columns; 64 x 600: by columns (op(A) is the smaller); all above
+  // the threading threshold. 5 x 7 x 3: one plain gemm.
+  for (Dims d : {Dims{200, 100, 300}, Dims{8, 600, 1000}, Dims{64, 600, 400}, Dims{5, 7, 3}}) {
     for (int tr = 0; tr < 4; ++tr) {
       bool ta = tr & 1, tb = tr & 2;
       Generator gen(9);
