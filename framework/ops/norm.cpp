@@ -1,12 +1,14 @@
-// batch_norm and layer_norm. CPU kernels accumulate statistics in double (two
-// passes over each channel or row, in vectorised lanes) and run one channel
-// (batch norm) or one row (layer norm) per task; the affine forward and
+// batch_norm and layer_norm. CPU kernels accumulate statistics in double, in
+// vectorised lanes: batch norm in one pass over each channel for its moments
+// (shifted sums) and one to normalise, layer norm in two passes over each row;
+// they run whole channels (batch norm) or rows (layer norm) per task; the affine forward and
 // backward formulas are norm_math.h's, which the CUDA kernels use too
 // (framework/cuda/norm.cu; cuDNN for batch norm's training passes).
 #include "framework/ops/norm.h"
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "framework/autograd.h"
@@ -69,103 +71,242 @@ double lane_sq_dev(const T* p, int64_t n, double mu) {
   return s;
 }
 
-// sum(d) and sum(d (p - mu)), added into sd and sdp.
-template <typename T>
-void lane_dot(const T* d, const T* p, int64_t n, double mu, double& sd, double& sdp) {
-  int64_t i = 0;
-  if (n >= kLanes) {
-    double a[kLanes] = {}, b[kLanes] = {};
-    for (; i + kLanes <= n; i += kLanes)
-      for (int l = 0; l < kLanes; ++l) {
-        double dv = static_cast<double>(d[i + l]);
-        a[l] += dv;
-        b[l] += dv * (static_cast<double>(p[i + l]) - mu);
-      }
-    for (int l = 0; l < kLanes; ++l) sd += a[l], sdp += b[l];
-  }
-  for (; i < n; ++i) sd += d[i], sdp += d[i] * (p[i] - mu);
-}
-
 // ---- batch norm: x viewed as (N, C, S) --------------------------------------
+// A channel's values are N runs of S. Where S >= kLanes the loops walk each
+// run in kLanes double lanes that persist across the runs (folded once per
+// channel); the small maps of deep layers (S of 1 to 7: 1x1 and 2x2 planes)
+// are walked image by image across a block of channels instead, so the reads
+// are contiguous and, for S = 1, the channel loop itself vectorises. Either
+// way a channel's sums are taken by one task in an order fixed by the shape:
+// the results do not depend on the thread count.
 
 struct BnGeom {
   int64_t N = 0, C = 0, S = 1;
   int64_t count() const { return N * S; }  // elements per channel
 };
 
+// Per-channel sums over channels [c0, c1): s1 = sum(u), s2 = sum(u v) with
+// u = a - ka[c] and v = b - kb[c] (b = a, kb = ka for the moments of x; for
+// backward a = dy, ka = 0, b = x, kb = mean). In double whatever T is.
+template <typename T>
+void bn_channel_sums(const BnGeom& g, const T* a, const T* b, const T* ka, const T* kb, int64_t c0, int64_t c1,
+                     double* s1, double* s2) {
+  if (g.S >= kLanes) {
+    // Image by image over the block (the reads are runs of (c1 - c0) S
+    // values, which the prefetcher follows; channel by channel they would be
+    // runs of S with a jump of C S between them). Each channel keeps its lanes
+    // across the images.
+    const int64_t nc = c1 - c0, body = g.S - g.S % kLanes;
+    std::vector<double> lanes(static_cast<size_t>(nc * 2 * kLanes), 0.0);
+    for (int64_t c = 0; c < nc; ++c) s1[c] = 0, s2[c] = 0;
+    for (int64_t n = 0; n < g.N; ++n)
+      for (int64_t c = 0; c < nc; ++c) {
+        const double ua = ka ? static_cast<double>(ka[c0 + c]) : 0.0, ub = static_cast<double>(kb[c0 + c]);
+        const T* pa = a + (n * g.C + c0 + c) * g.S;
+        const T* pb = b + (n * g.C + c0 + c) * g.S;
+        double l1[kLanes], l2[kLanes];
+        double* keep = lanes.data() + c * 2 * kLanes;
+        for (int l = 0; l < kLanes; ++l) l1[l] = keep[l], l2[l] = keep[kLanes + l];
+        for (int64_t i = 0; i < body; i += kLanes)
+          for (int l = 0; l < kLanes; ++l) {
+            const double u = static_cast<double>(pa[i + l]) - ua, v = static_cast<double>(pb[i + l]) - ub;
+            l1[l] += u, l2[l] += u * v;
+          }
+        for (int l = 0; l < kLanes; ++l) keep[l] = l1[l], keep[kLanes + l] = l2[l];
+        double t1 = 0, t2 = 0;
+        for (int64_t i = body; i < g.S; ++i) {
+          const double u = static_cast<double>(pa[i]) - ua, v = static_cast<double>(pb[i]) - ub;
+          t1 += u, t2 += u * v;
+        }
+        s1[c] += t1, s2[c] += t2;
+      }
+    for (int64_t c = 0; c < nc; ++c)
+      for (int l = 0; l < kLanes; ++l)
+        s1[c] += lanes[static_cast<size_t>(c * 2 * kLanes + l)],
+            s2[c] += lanes[static_cast<size_t>(c * 2 * kLanes + kLanes + l)];
+    return;
+  }
+  const int64_t nc = c1 - c0;
+  for (int64_t c = 0; c < nc; ++c) s1[c] = 0, s2[c] = 0;
+  for (int64_t n = 0; n < g.N; ++n) {
+    const T* pa = a + (n * g.C + c0) * g.S;
+    const T* pb = b + (n * g.C + c0) * g.S;
+    if (g.S == 1) {
+      for (int64_t c = 0; c < nc; ++c) {
+        const double u = static_cast<double>(pa[c]) - (ka ? static_cast<double>(ka[c0 + c]) : 0.0);
+        const double v = static_cast<double>(pb[c]) - static_cast<double>(kb[c0 + c]);
+        s1[c] += u, s2[c] += u * v;
+      }
+      continue;
+    }
+    for (int64_t c = 0; c < nc; ++c) {
+      const double ua = ka ? static_cast<double>(ka[c0 + c]) : 0.0, ub = static_cast<double>(kb[c0 + c]);
+      double t1 = 0, t2 = 0;
+      for (int64_t i = 0; i < g.S; ++i) {
+        const double u = static_cast<double>(pa[c * g.S + i]) - ua, v = static_cast<double>(pb[c * g.S + i]) - ub;
+        t1 += u, t2 += u * v;
+      }
+      s1[c] += t1, s2[c] += t2;
+    }
+  }
+}
+
+// y = x scale[c] + shift[c] (forward), or dx = k (dy - a - (x - mean) c)
+// (backward, norm_backward_at), over channels [c0, c1); coefficient arrays
+// are indexed from c0.
+template <typename T>
+void bn_apply_affine(const BnGeom& g, const T* x, const T* scale, const T* shift, int64_t c0, int64_t c1, T* y) {
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t c = c0; c < c1; ++c) {
+      const T* p = x + (n * g.C + c) * g.S;
+      T* q = y + (n * g.C + c) * g.S;
+      const T sc = scale[c - c0], sh = shift[c - c0];
+      for (int64_t i = 0; i < g.S; ++i) q[i] = p[i] * sc + sh;
+    }
+}
+
+template <typename T>
+void bn_apply_backward(const BnGeom& g, const T* x, const T* dy, const NormBackward<T>* bc, int64_t c0, int64_t c1,
+                       T* dx) {
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t off = (n * g.C + c) * g.S;
+      const NormBackward<T> b = bc[c - c0];
+      for (int64_t i = 0; i < g.S; ++i) dx[off + i] = norm_backward_at(b, x[off + i], dy[off + i]);
+    }
+}
+
+// One copy of the loops per instruction set, picked at load time (as the
+// softmax loops of loss.cpp). "avx2" brings no FMA, so every copy does the
+// same IEEE operations in the same order: the same bits on every machine.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define NEURN_NORM_CLONES __attribute__((target_clones("avx2", "default"), flatten))
+#else
+#define NEURN_NORM_CLONES
+#endif
+
+#define NEURN_BN_CLONE(T, suffix)                                                                                    \
+  NEURN_NORM_CLONES void bn_channel_sums_##suffix(const BnGeom& g, const T* a, const T* b, const T* ka, const T* kb, \
+                                                  int64_t c0, int64_t c1, double* s1, double* s2) {                 \
+    bn_channel_sums<T>(g, a, b, ka, kb, c0, c1, s1, s2);                                                             \
+  }                                                                                                                  \
+  NEURN_NORM_CLONES void bn_apply_affine_##suffix(const BnGeom& g, const T* x, const T* scale, const T* shift,        \
+                                                  int64_t c0, int64_t c1, T* y) {                                    \
+    bn_apply_affine<T>(g, x, scale, shift, c0, c1, y);                                                               \
+  }                                                                                                                  \
+  NEURN_NORM_CLONES void bn_apply_backward_##suffix(const BnGeom& g, const T* x, const T* dy,                        \
+                                                    const NormBackward<T>* bc, int64_t c0, int64_t c1, T* dx) {      \
+    bn_apply_backward<T>(g, x, dy, bc, c0, c1, dx);                                                                  \
+  }
+NEURN_BN_CLONE(float, f32)
+NEURN_BN_CLONE(double, f64)
+#undef NEURN_BN_CLONE
+
+template <typename T>
+void bn_sums(const BnGeom& g, const T* a, const T* b, const T* ka, const T* kb, int64_t c0, int64_t c1, double* s1,
+             double* s2) {
+  if constexpr (std::is_same_v<T, float>)
+    bn_channel_sums_f32(g, a, b, ka, kb, c0, c1, s1, s2);
+  else
+    bn_channel_sums_f64(g, a, b, ka, kb, c0, c1, s1, s2);
+}
+
+// Channels per task: whole channels, so each channel's sums have one order
+// (whatever the split, the results do not depend on the thread count). A
+// task walks its channels in blocks of contiguous channels, image by image;
+// a block spans at most ~64 KB of each image (and 256 channels), so its
+// lanes and coefficients stay in cache.
+template <typename F>
+void bn_for_channels(const BnGeom& g, int64_t cost_per_elem, F&& f) {
+  const int64_t block = std::clamp<int64_t>((1 << 14) / std::max<int64_t>(g.S, 1), 1, 256);
+  cpu::parallel_for(g.C, std::max<int64_t>(g.count(), 1) * cost_per_elem, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; c += block) f(c, std::min(c1, c + block));
+  });
+}
+
 // Training statistics per channel, the running-statistics update, and y.
-// mean/invstd (C) are saved for backward.
+// mean/invstd (C) are saved for backward. The moments come from one pass over
+// x, shifted by the channel's first value K: mean = K + sum(x - K) / M,
+// M var = sum((x - K)^2) - sum(x - K)^2 / M. With K a sample of the channel,
+// |mean - K| is of the order of the spread, so the subtraction loses no more
+// than a digit or so of the double sums (unshifted, E[x^2] - E[x]^2 would
+// cancel badly for a channel whose mean is large against its spread).
 template <typename T>
 void bn_train_forward(const BnGeom& g, const T* x, const T* w, const T* b, T* rm, T* rv, double momentum, double eps,
                       T* y, T* mean_out, T* invstd_out) {
   const double M = static_cast<double>(g.count());
-  cpu::parallel_for(g.C, 3 * g.count(), [&](int64_t c0, int64_t c1) {
+  std::vector<T> K(static_cast<size_t>(g.C));
+  for (int64_t c = 0; c < g.C; ++c) K[static_cast<size_t>(c)] = x[c * g.S];
+  bn_for_channels(g, 3, [&](int64_t c0, int64_t c1) {
+    const int64_t nc = c1 - c0;
+    std::vector<double> s1(static_cast<size_t>(nc)), s2(static_cast<size_t>(nc));
+    std::vector<T> scale(static_cast<size_t>(nc)), shift(static_cast<size_t>(nc));
+    bn_sums<T>(g, x, x, K.data(), K.data(), c0, c1, s1.data(), s2.data());
     for (int64_t c = c0; c < c1; ++c) {
-      double sum = 0;
-      for (int64_t n = 0; n < g.N; ++n) sum += lane_sum(x + (n * g.C + c) * g.S, g.S);
-      double mean = sum / M, sq = 0;  // two passes: no cancellation in E[x^2] - E[x]^2
-      for (int64_t n = 0; n < g.N; ++n) sq += lane_sq_dev(x + (n * g.C + c) * g.S, g.S, mean);
+      const double d1 = s1[static_cast<size_t>(c - c0)], d2 = s2[static_cast<size_t>(c - c0)];
+      const double mean = static_cast<double>(K[static_cast<size_t>(c)]) + d1 / M;
+      const double sq = std::max(d2 - d1 * d1 / M, 0.0);  // M var
       const double invstd = norm_invstd(sq / M, eps);
       if (rm) rm[c] = static_cast<T>(running_update(rm[c], mean, momentum));
       if (rv) rv[c] = static_cast<T>(running_update(rv[c], sq / (M - 1), momentum));  // unbiased
       mean_out[c] = static_cast<T>(mean), invstd_out[c] = static_cast<T>(invstd);
       const NormAffine<double> aff = norm_affine(mean, invstd, w ? w[c] : 1.0, b ? b[c] : 0.0);
-      const T scale = static_cast<T>(aff.scale), shift = static_cast<T>(aff.shift);
-      for (int64_t n = 0; n < g.N; ++n) {
-        const T* p = x + (n * g.C + c) * g.S;
-        T* q = y + (n * g.C + c) * g.S;
-        for (int64_t s = 0; s < g.S; ++s) q[s] = p[s] * scale + shift;
-      }
+      scale[static_cast<size_t>(c - c0)] = static_cast<T>(aff.scale);
+      shift[static_cast<size_t>(c - c0)] = static_cast<T>(aff.shift);
     }
+    if constexpr (std::is_same_v<T, float>)
+      bn_apply_affine_f32(g, x, scale.data(), shift.data(), c0, c1, y);
+    else
+      bn_apply_affine_f64(g, x, scale.data(), shift.data(), c0, c1, y);
   });
 }
 
 template <typename T>
 void bn_eval_forward(const BnGeom& g, const T* x, const T* w, const T* b, const T* rm, const T* rv, double eps, T* y,
                      T* mean_out, T* invstd_out) {
+  std::vector<T> scale(static_cast<size_t>(g.C)), shift(static_cast<size_t>(g.C));
   for (int64_t c = 0; c < g.C; ++c) {
     mean_out[c] = rm[c];
-    invstd_out[c] = static_cast<T>(norm_invstd(static_cast<double>(rv[c]), eps));
+    const double invstd = norm_invstd(static_cast<double>(rv[c]), eps);
+    invstd_out[c] = static_cast<T>(invstd);
+    const NormAffine<double> aff = norm_affine(rm[c], invstd, w ? w[c] : 1.0, b ? b[c] : 0.0);
+    scale[static_cast<size_t>(c)] = static_cast<T>(aff.scale), shift[static_cast<size_t>(c)] = static_cast<T>(aff.shift);
   }
-  cpu::parallel_for(g.N * g.C, g.S, [&](int64_t p0, int64_t p1) {
-    for (int64_t plane = p0; plane < p1; ++plane) {
-      int64_t c = plane % g.C;
-      const double invstd = norm_invstd(static_cast<double>(rv[c]), eps);
-      const NormAffine<double> aff = norm_affine(rm[c], invstd, w ? w[c] : 1.0, b ? b[c] : 0.0);
-      const T scale = static_cast<T>(aff.scale), shift = static_cast<T>(aff.shift);
-      const T* p = x + plane * g.S;
-      T* q = y + plane * g.S;
-      for (int64_t s = 0; s < g.S; ++s) q[s] = p[s] * scale + shift;
-    }
+  bn_for_channels(g, 1, [&](int64_t c0, int64_t c1) {
+    if constexpr (std::is_same_v<T, float>)
+      bn_apply_affine_f32(g, x, scale.data() + c0, shift.data() + c0, c0, c1, y);
+    else
+      bn_apply_affine_f64(g, x, scale.data() + c0, shift.data() + c0, c0, c1, y);
   });
 }
 
 // training: the batch statistics depend on x, so dx has the two extra terms
 //   dx = w invstd / M (M dy - sum(dy) - xhat sum(dy xhat));
-// eval: dx = w invstd dy. dw = sum(dy xhat), db = sum(dy).
+// eval: dx = w invstd dy. dw = sum(dy xhat), db = sum(dy). One pass for the
+// two sums, one to write dx, a block of channels per task.
 template <typename T>
 void bn_backward(const BnGeom& g, bool training, const T* x, const T* dy, const T* w, const T* mean, const T* invstd,
                  T* dx, T* dw, T* db) {
   const double M = static_cast<double>(g.count());
-  cpu::parallel_for(g.C, 4 * g.count(), [&](int64_t c0, int64_t c1) {
+  bn_for_channels(g, 4, [&](int64_t c0, int64_t c1) {
+    const int64_t nc = c1 - c0;
+    std::vector<double> sdy(static_cast<size_t>(nc)), sdyx(static_cast<size_t>(nc));
+    std::vector<NormBackward<T>> bc(static_cast<size_t>(nc));
+    bn_sums<T>(g, dy, x, nullptr, mean, c0, c1, sdy.data(), sdyx.data());
     for (int64_t c = c0; c < c1; ++c) {
+      const size_t i = static_cast<size_t>(c - c0);
       const double mu = mean[c], is = invstd[c];
-      double sdy = 0, sdyx = 0;
-      for (int64_t n = 0; n < g.N; ++n) lane_dot(dy + (n * g.C + c) * g.S, x + (n * g.C + c) * g.S, g.S, mu, sdy, sdyx);
-      sdyx *= is;  // sum(dy xhat)
-      if (dw) dw[c] = static_cast<T>(sdyx);
-      if (db) db[c] = static_cast<T>(sdy);
-      if (!dx) continue;
-      const NormBackward<double> bd = norm_backward_coeffs(M, sdy, sdyx, w ? w[c] : 1.0, mu, is, training);
-      const NormBackward<T> bt{static_cast<T>(bd.k), static_cast<T>(bd.a), static_cast<T>(bd.c),
-                               static_cast<T>(bd.mean)};
-      for (int64_t n = 0; n < g.N; ++n) {
-        const T* p = x + (n * g.C + c) * g.S;
-        const T* d = dy + (n * g.C + c) * g.S;
-        T* o = dx + (n * g.C + c) * g.S;
-        for (int64_t s = 0; s < g.S; ++s) o[s] = norm_backward_at(bt, p[s], d[s]);
-      }
+      const double sx = sdyx[i] * is;  // sum(dy xhat)
+      if (dw) dw[c] = static_cast<T>(sx);
+      if (db) db[c] = static_cast<T>(sdy[i]);
+      const NormBackward<double> bd = norm_backward_coeffs(M, sdy[i], sx, w ? w[c] : 1.0, mu, is, training);
+      bc[i] = {static_cast<T>(bd.k), static_cast<T>(bd.a), static_cast<T>(bd.c), static_cast<T>(bd.mean)};
     }
+    if (!dx) return;
+    if constexpr (std::is_same_v<T, float>)
+      bn_apply_backward_f32(g, x, dy, bc.data(), c0, c1, dx);
+    else
+      bn_apply_backward_f64(g, x, dy, bc.data(), c0, c1, dx);
   });
 }
 

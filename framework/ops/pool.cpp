@@ -71,12 +71,19 @@ PoolGeometry pool_geom(const Tensor& x, const Pool2dOptions& o) {
 // adds), which the compiler vectorises. The clipped windows at the ends take
 // the per-window loop (pool_span).
 
+// Rows of fewer interior columns than this take the plain loop throughout:
+// on the 3x3 to 7x7 maps of deep layers the tap-by-tap passes cost more than
+// they save (measured: Inception v3's 7x7 -> 3x3 max pool and 3x3 average).
+constexpr int64_t kMinInteriorCols = 8;
+
 // Output columns [begin, end) whose window along w is [ow sw - pw, ow sw - pw + kw)
-// inside [0, W): ow sw >= pw and ow sw - pw + kw <= W.
+// inside [0, W): ow sw >= pw and ow sw - pw + kw <= W. Empty when fewer than
+// kMinInteriorCols.
 OutRange interior_cols(const PoolGeometry& g) {
   const int64_t lo = (g.pw + g.sw - 1) / g.sw;
   const int64_t hi = g.W + g.pw - g.kw >= 0 ? std::min(g.Wo, (g.W + g.pw - g.kw) / g.sw + 1) : 0;
-  return {std::min(lo, hi), hi};
+  if (hi - lo < kMinInteriorCols) return {0, 0};
+  return {lo, hi};
 }
 
 // A compile-time stride (1 or 2, the backbones' strides) lets the loads be
@@ -142,6 +149,43 @@ inline void max_window(const PoolGeometry& g, const T* xp, const PoolSpan& sh, i
     }
 }
 
+// 2x2 windows with stride 2 inside the input (VGG, the digits ConvNet): one
+// pass per output row with selects instead of branches (random data would
+// mispredict half of them), faster here than the tap-by-tap passes; a NaN,
+// never seen in practice, takes the general rule.
+template <typename T>
+void max_pool_2x2_planes(const PoolGeometry& g, const T* x, T* y, int64_t* idx, int64_t p0, int64_t p1) {
+  const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
+  for (int64_t plane = p0; plane < p1; ++plane) {
+    const T* xp = x + plane * HW;
+    T* yp = y + plane * P;
+    int64_t* ip = idx ? idx + plane * P : nullptr;
+    for (int64_t oh = 0; oh < g.Ho; ++oh) {
+      const T* r0 = xp + 2 * oh * g.W;
+      const T* r1 = r0 + g.W;
+      const int64_t base0 = 2 * oh * g.W, base1 = base0 + g.W;
+      for (int64_t ow = 0; ow < g.Wo; ++ow) {
+        const int64_t i = 2 * ow;
+        const T a = r0[i], b = r0[i + 1], c = r1[i], d = r1[i + 1];
+        T best = a;
+        int64_t bi = base0 + i;
+        if (std::isnan(a) | std::isnan(b) | std::isnan(c) | std::isnan(d)) {
+          const T v[4] = {a, b, c, d};
+          const int64_t at[4] = {base0 + i, base0 + i + 1, base1 + i, base1 + i + 1};
+          for (int k = 1; k < 4; ++k)
+            if (pool_beats(v[k], best)) best = v[k], bi = at[k];
+        } else {
+          bi = b > best ? base0 + i + 1 : bi, best = b > best ? b : best;
+          bi = c > best ? base1 + i : bi, best = c > best ? c : best;
+          bi = d > best ? base1 + i + 1 : bi, best = d > best ? d : best;
+        }
+        yp[oh * g.Wo + ow] = best;
+        if (ip) ip[oh * g.Wo + ow] = bi;
+      }
+    }
+  }
+}
+
 // Planes [p0, p1): x (planes, H, W) -> y (planes, Ho, Wo), idx (planes, Ho, Wo) or null.
 template <typename T, int kS>
 void max_pool_planes(const PoolGeometry& g, const T* x, T* y, int64_t* idx, int64_t p0, int64_t p1) {
@@ -178,17 +222,21 @@ void max_pool_planes(const PoolGeometry& g, const T* x, T* y, int64_t* idx, int6
 }
 
 // One copy of the pooling loops per instruction set, picked at load time
-// (GCC's function multiversioning, as the softmax loops of loss.cpp): they
-// only compare, select and add, so every copy gives the same bits. flatten
-// inlines the helpers into each copy.
+// (GCC's function multiversioning, as the sums of reduce.cpp): they compare,
+// select, add and divide, never multiply-add (nothing for AVX-512's FMA to
+// contract), so every copy gives the same bits. flatten inlines the helpers
+// into each copy.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define NEURN_POOL_CLONES __attribute__((target_clones("avx2", "default"), flatten))
+#define NEURN_POOL_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), flatten))
 #else
 #define NEURN_POOL_CLONES
 #endif
 
 template <typename T>
 void max_pool_planes_any(const PoolGeometry& g, const T* x, T* y, int64_t* idx, int64_t p0, int64_t p1) {
+  if (g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0 && 2 * g.Ho <= g.H &&
+      2 * g.Wo <= g.W)
+    return max_pool_2x2_planes<T>(g, x, y, idx, p0, p1);
   if (g.sw == 1) return max_pool_planes<T, 1>(g, x, y, idx, p0, p1);
   if (g.sw == 2) return max_pool_planes<T, 2>(g, x, y, idx, p0, p1);
   max_pool_planes<T, 0>(g, x, y, idx, p0, p1);
@@ -291,7 +339,7 @@ void avg_pool_backward_planes(const PoolGeometry& g, bool include_pad, const T* 
   }
   std::vector<T> v(static_cast<size_t>(P));
   // Inputs w in [w0, w1) gather outputs [w + pw - kw + 1, w + pw], all inside [0, Wo).
-  const bool gather = kS == 1 && g.sw == 1;
+  const bool gather = kS == 1 && g.sw == 1 && g.W - g.kw >= kMinInteriorCols;
   const int64_t w0 = gather ? std::max<int64_t>(g.kw - 1 - g.pw, 0) : 0;
   const int64_t w1 = gather ? std::max(w0, std::min(g.W, g.Wo - g.pw)) : 0;
   for (int64_t plane = p0; plane < p1; ++plane) {

@@ -4,9 +4,10 @@
 // and the average backward with stride 1 as a gather. Each must give the
 // plain per-window loop's bits: max values and first-maximum indices (ties
 // and NaNs included), average sums in row-major tap order, and the backward
-// scatter's order. Checked here in float32 and float64 over rows from no
-// interior at all to 40 columns (vector bodies and their scalar tails), every
-// stride path, padding, ceil mode and both divisor rules.
+// scatter's order. Rows of fewer than 8 interior columns take the plain loop
+// throughout. Checked here in float32 and float64 on both sides of that
+// threshold, from no interior at all to 40 columns (vector bodies and their
+// scalar tails), every stride path, padding, ceil mode and both divisor rules.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -109,13 +110,16 @@ void check_rows(const Cfg& c, int kind, bool include_pad, uint64_t seed) {
 
 TEST_CASE("pool rows: the vectorised interior, the clipped ends and the stride-1 gather give the plain loop's bits") {
   const Cfg cfgs[] = {
-      {16, 16, 3, 3, 2, 2, 1, 1, false},  // ResNet's stem: interior from column 1
+      {16, 16, 3, 3, 2, 2, 1, 1, false},  // ResNet's stem: 7 interior columns, the plain loop
+      {18, 18, 3, 3, 2, 2, 1, 1, false},  // 8 interior columns: the row loops
       {35, 35, 3, 3, 2, 2, 0, 0, false},  // Inception's stem: all interior, 17 columns
-      {7, 7, 3, 3, 2, 2, 0, 0, false},    // 3 columns
-      {32, 40, 2, 2, 2, 2, 0, 0, false},  // 2x2 stride 2
+      {7, 7, 3, 3, 2, 2, 0, 0, false},    // 3 columns: the plain loop
+      {32, 40, 2, 2, 2, 2, 0, 0, false},  // 2x2 stride 2: its own one-pass loop
       {9, 40, 2, 2, 2, 2, 0, 0, true},    // ceil mode, an odd height
       {7, 37, 3, 3, 1, 1, 1, 1, false},   // Inception's 3x3 stride 1 average: the gather
-      {3, 3, 3, 3, 1, 1, 1, 1, false},    // one interior column
+      {3, 3, 3, 3, 1, 1, 1, 1, false},    // one interior column: plain loop and scatter
+      {7, 10, 3, 3, 1, 1, 1, 1, false},   // W - kw = 7: the scatter
+      {7, 11, 3, 3, 1, 1, 1, 1, false},   // W - kw = 8: the gather
       {6, 23, 3, 5, 1, 1, 1, 2, true},    // stride 1, wide kernel, ceil mode
       {8, 29, 3, 3, 3, 3, 1, 1, true},    // stride 3: the run-time stride path
       {5, 31, 4, 4, 3, 2, 2, 2, true},    // padding both sides, overhang
