@@ -51,12 +51,22 @@ bool winograd_applicable(const ConvGeom& g) {
 }
 
 bool winograd_conv_profitable(const ConvGeom& g, size_t elem_size, bool backward_data, int64_t threads) {
-  (void)elem_size;
-  (void)backward_data;
-  (void)threads;
-  (void)g;
-  // Not measured yet: Auto selects nothing (the rule lands with its figures).
-  return false;
+  (void)threads;  // the same rule held on 1 and 2 threads (docs/engine-bench.md)
+  // Measured in float32 only; float64 (gradient checks) keeps im2col.
+  if (elem_size != sizeof(float) || !winograd_applicable(g)) return false;
+  // Below 64 input channels the 16 gemms (inner size C) run far from peak;
+  // above 256 channels on either side the weight transform (16 C Cout
+  // values, every call) and packing U cost what the saved multiplies gain
+  // on the small maps those layers have here (4x4 and below at 32x32).
+  if (g.C < 64 || g.C > 256 || g.Cout < 32 || g.Cout > 256) return false;
+  if (!backward_data) return g.Ho >= 8 && g.Wo >= 8;  // fewer tiles per image lose to im2col
+  // The data gradient: im2col's is a gemm and a col2im over 9 C rows, the
+  // more costly the larger C is next to Cout; Winograd wins there from 8x8
+  // maps on (C >= Cout), and down to 2x2 when C >= 4 Cout (DenseNet's
+  // bottleneck 3x3s, 128 -> 32).
+  if (g.Cout > g.C) return false;
+  const int64_t min_map = g.C >= 4 * g.Cout ? 2 : 8;
+  return g.H >= min_map && g.W >= min_map;
 }
 
 namespace {
