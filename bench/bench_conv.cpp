@@ -208,9 +208,9 @@ Register reg{{
     .name = "bench conv",
     .summary = "3x3 stride-1 convolution on the CPU: im2col + gemm against Winograd F(2x2,3x3)",
     .flags = {text("shape", "N,C,H,W,K", "one conv: batch, input channels, height, width, output channels"),
-              text("model", "NAME", "every distinct 3x3 stride-1 conv of this registry model"),
-              integer("image-size", "S", "the model's input size (32)"),
-              integer("batch-size", "N", "batch for --model (64)"), integer("pad", "P", "padding for --shape (1)"),
+              text("model", "NAME", "a registry model: time each of its distinct 3x3 stride-1 convs"),
+              integer("image-size", "S", "(32)"), integer("batch-size", "N", "(64)"),
+              integer("pad", "P", "padding for --shape (1)"),
               text("algo", "im2col|winograd|both", "(both)"), text("pass", "forward|data|both", "(both)"),
               text("dtype", "float32|float64", "(float32)"), integer("reps", "N", "(5)")},
     .details = "Times the forward (bias added) and the data gradient of each conv by both algorithms (best of --reps "

@@ -300,3 +300,47 @@ TEST_CASE("winograd: the decision log records every 3x3 stride-1 conv and its ch
   CHECK(log.decisions()[0].geom.C == 2);
   CHECK(log.decisions()[0].geom.Ho == 6);
 }
+
+// The Auto rule (winograd_conv_profitable) on the backbones' convs as
+// docs/engine-bench.md ("Winograd F(2x2,3x3) on the CPU") lists them: a
+// change of the rule must come with new measurements there.
+TEST_CASE("winograd: the measured selection rule") {
+  auto fwd = [](int64_t C, int64_t H, int64_t K) {
+    return cpu::winograd_conv_profitable(geom3x3(64, C, H, H, K, 1), 4, false, 1);
+  };
+  auto data = [](int64_t C, int64_t H, int64_t K) {
+    return cpu::winograd_conv_profitable(geom3x3(64, C, H, H, K, 1), 4, true, 1);
+  };
+  // VGG19 at 32x32
+  CHECK_FALSE(fwd(3, 32, 64));
+  CHECK(fwd(64, 32, 64));
+  CHECK(data(64, 32, 64));
+  CHECK(fwd(64, 16, 128));
+  CHECK_FALSE(data(64, 16, 128));
+  CHECK(fwd(128, 16, 128));
+  CHECK(data(128, 16, 128));
+  CHECK(fwd(128, 8, 256));
+  CHECK_FALSE(data(128, 8, 256));
+  CHECK(fwd(256, 8, 256));
+  CHECK(data(256, 8, 256));
+  CHECK_FALSE(fwd(256, 4, 512));
+  CHECK_FALSE(fwd(512, 4, 512));
+  CHECK_FALSE(data(512, 2, 512));
+  // ResNet50 and DenseNet121 at 32x32
+  CHECK(fwd(64, 8, 64));
+  CHECK(data(64, 8, 64));
+  CHECK_FALSE(fwd(128, 4, 128));
+  CHECK_FALSE(data(128, 4, 128));
+  CHECK(fwd(128, 8, 32));
+  CHECK(data(128, 4, 32));
+  CHECK(data(128, 2, 32));
+  CHECK_FALSE(data(128, 1, 32));
+  // InceptionV3 at 75x75 (35x35 with 32 channels, 17x17 80 -> 192)
+  CHECK_FALSE(fwd(32, 35, 64));
+  CHECK_FALSE(data(80, 17, 192));
+  // float64 is never selected; neither is anything Winograd does not apply to
+  CHECK_FALSE(cpu::winograd_conv_profitable(geom3x3(64, 128, 16, 16, 128, 1), 8, false, 1));
+  ConvGeom s2 = geom3x3(64, 128, 16, 16, 128, 1);
+  s2.sh = s2.sw = 2;
+  CHECK_FALSE(cpu::winograd_conv_profitable(s2, 4, false, 1));
+}
