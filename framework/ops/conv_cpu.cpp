@@ -86,15 +86,20 @@ bool is_pointwise(const ConvGeom& g) {
   return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
 }
 
-// Images per chunk: enough gemm columns that packing the weights (once per
-// gemm) is amortised and the product runs near peak, bounded so the column
-// buffer stays within a few MB. A pointwise conv over a large map is a full
+// Images per chunk: enough gemm columns (256) that packing the weights (once
+// per gemm) is amortised and the product runs near peak, bounded so the
+// column buffer stays within a few MB. Fewer columns than the 1024 of before
+// keep a chunk's columns in a core's L2 (2 MB here) between im2col and the
+// gemms: the digits ConvNet's conv2 (K = 1600) went from 11 images (7 MB) to
+// 3 (1.9 MB) per chunk and its backward from 88 to 55-58 ms on one thread,
+// while the products alone run as fast at 256 columns as at 1024 (bench gemm
+// --shape 128x300x1600 against 128x1100x1600). A pointwise conv over a large map is a full
 // gemm on each image's own data (x is its column matrix); over a small one
 // (deep layers at 32x32 inputs: 4x4 down to 1x1) per-image gemms of a few
 // columns spend their time packing, so images are batched like the others
 // (im2col is then just the (b, C, P) -> (C, b, P) transpose).
 int64_t chunk_images(const ConvGeom& g, size_t elem) {
-  constexpr int64_t kMinColumns = 1024;
+  constexpr int64_t kMinColumns = 256;
   if (is_pointwise(g) && g.P() >= kMinColumns) return 1;
   constexpr int64_t kMaxColBytes = int64_t{8} << 20;
   int64_t b = (kMinColumns + g.P() - 1) / g.P();
@@ -103,10 +108,14 @@ int64_t chunk_images(const ConvGeom& g, size_t elem) {
   return std::clamp<int64_t>(b, 1, g.N);
 }
 
-// Below this output width, im2col and col2im go through a table of source
-// offsets instead of row by row: on the small maps of deep layers (8x8 down to
-// 1x1) the per-row bookkeeping costs more than the copies themselves.
+// Below these output widths, the depthwise loops and im2col / col2im go
+// through a table of source offsets instead of row by row: on the small maps
+// of deep layers (4x4 down to 1x1) the per-row bookkeeping costs more than
+// the copies themselves. From 8 wide up the rows win for im2col (measured
+// alone on one thread: 8x8 maps 0.30-0.42 against 0.50 ms, the digits
+// ConvNet's 10x10 0.27 against 0.35 ms per chunk).
 constexpr int64_t kTableMaxWo = 16;
+constexpr int64_t kIm2colTableMaxWo = 8;
 
 // For each tap t = i kw + j and output position p: the offset in the input
 // plane that col row (c, t) reads at column p, or -1 where it is padding.
@@ -123,6 +132,67 @@ std::vector<int32_t> tap_offsets(const ConvGeom& g) {
   return table;
 }
 
+// The row-by-row im2col and col2im (maps at least kIm2colTableMaxWo wide):
+// each output row of a tap is a run of at most Wo consecutive input values
+// (stride 1) between the zeros of the padding. The runs are short (8 to 32
+// values on these networks), so the vector width matters: clones for AVX-512
+// and AVX2 took conv2 of the digits ConvNet (64 channels, 14x14, 5x5) from
+// 0.38 to 0.27 ms per 3-image chunk.
+#define NEURN_CONV_ROWS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+// Rows [r0, r1) of col (C kh kw, B P) from images x[0..B).
+template <typename T>
+NEURN_CONV_ROWS_CLONES void im2col_rows(const ConvGeom& g, const T* x, int64_t B, T* col, int64_t r0, int64_t r1) {
+  const int64_t P = g.P(), BP = B * P, kk = g.kh * g.kw, HW = g.H * g.W;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t c = r / kk, i = (r / g.kw) % g.kh, j = r % g.kw;
+    const int64_t offw = j * g.dw - g.pw, offh = i * g.dh - g.ph;
+    int64_t lo, hi, oh_lo, oh_hi;  // the output columns and rows that read inside the input
+    valid_range(g.Wo, g.sw, offw, g.W, lo, hi);
+    valid_range(g.Ho, g.sh, offh, g.H, oh_lo, oh_hi);
+    for (int64_t b = 0; b < B; ++b) {
+      const T* src = x + (b * g.C + c) * HW + offw;
+      T* dst = col + r * BP + b * P;
+      std::fill(dst, dst + oh_lo * g.Wo, T(0));
+      for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+        const T* s = src + (oh * g.sh + offh) * g.W;
+        T* d = dst + oh * g.Wo;
+        for (int64_t ow = 0; ow < lo; ++ow) d[ow] = T(0);
+        if (g.sw == 1) {
+          for (int64_t ow = lo; ow < hi; ++ow) d[ow] = s[ow];
+        } else {
+          for (int64_t ow = lo; ow < hi; ++ow) d[ow] = s[ow * g.sw];
+        }
+        for (int64_t ow = hi; ow < g.Wo; ++ow) d[ow] = T(0);
+      }
+      std::fill(dst + oh_hi * g.Wo, dst + P, T(0));
+    }
+  }
+}
+
+// One input plane dst (H, W) += col2im of its kh kw rows of dcol, the first
+// at src, each ld apart.
+template <typename T>
+NEURN_CONV_ROWS_CLONES void col2im_plane_rows(const ConvGeom& g, const T* src, int64_t ld, T* dst) {
+  for (int64_t i = 0; i < g.kh; ++i) {
+    for (int64_t j = 0; j < g.kw; ++j, src += ld) {
+      const int64_t offw = j * g.dw - g.pw, offh = i * g.dh - g.ph;
+      int64_t lo, hi, oh_lo, oh_hi;
+      valid_range(g.Wo, g.sw, offw, g.W, lo, hi);
+      valid_range(g.Ho, g.sh, offh, g.H, oh_lo, oh_hi);
+      for (int64_t oh = oh_lo; oh < oh_hi; ++oh) {
+        T* d = dst + (oh * g.sh + offh) * g.W + offw;
+        const T* s = src + oh * g.Wo;
+        if (g.sw == 1) {
+          for (int64_t ow = lo; ow < hi; ++ow) d[ow] += s[ow];
+        } else {
+          for (int64_t ow = lo; ow < hi; ++ow) d[ow * g.sw] += s[ow];
+        }
+      }
+    }
+  }
+}
+
 // col (C kh kw, B P) from images x[0..B).
 template <typename T>
 void im2col(const ConvGeom& g, const T* x, int64_t B, T* col) {
@@ -135,7 +205,7 @@ void im2col(const ConvGeom& g, const T* x, int64_t B, T* col) {
     });
     return;
   }
-  if (g.Wo < kTableMaxWo) {
+  if (g.Wo < kIm2colTableMaxWo) {
     const std::vector<int32_t> table = tap_offsets(g);
     parallel_for(g.C * kk, BP, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
@@ -149,39 +219,14 @@ void im2col(const ConvGeom& g, const T* x, int64_t B, T* col) {
     });
     return;
   }
-  parallel_for(g.C * kk, BP, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      int64_t c = r / kk, i = (r / g.kw) % g.kh, j = r % g.kw;
-      int64_t offw = j * g.dw - g.pw, lo, hi;
-      valid_range(g.Wo, g.sw, offw, g.W, lo, hi);
-      for (int64_t b = 0; b < B; ++b) {
-        const T* src = x + (b * g.C + c) * g.H * g.W;
-        T* dst = col + r * BP + b * P;
-        for (int64_t oh = 0; oh < g.Ho; ++oh, dst += g.Wo) {
-          int64_t ih = oh * g.sh - g.ph + i * g.dh;
-          if (ih < 0 || ih >= g.H) {
-            std::fill(dst, dst + g.Wo, T(0));
-            continue;
-          }
-          const T* srow = src + ih * g.W + offw;
-          std::fill(dst, dst + lo, T(0));
-          if (g.sw == 1) {  // rows are short (Wo floats): a loop beats a memcpy call
-            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = srow[ow];
-          } else {
-            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = srow[ow * g.sw];
-          }
-          std::fill(dst + hi, dst + g.Wo, T(0));
-        }
-      }
-    }
-  });
+  parallel_for(g.C * kk, BP, [&](int64_t r0, int64_t r1) { im2col_rows(g, x, B, col, r0, r1); });
 }
 
 // dx[0..B) += col2im(dcol); planes are independent, so threads split them.
 template <typename T>
 void col2im(const ConvGeom& g, const T* dcol, int64_t B, T* dx) {
   const int64_t P = g.P(), BP = B * P, kk = g.kh * g.kw;
-  const std::vector<int32_t> table = g.Wo < kTableMaxWo ? tap_offsets(g) : std::vector<int32_t>();
+  const std::vector<int32_t> table = g.Wo < kIm2colTableMaxWo ? tap_offsets(g) : std::vector<int32_t>();
   parallel_for(B * g.C, kk * P, [&](int64_t p0, int64_t p1) {
     for (int64_t plane = p0; plane < p1; ++plane) {
       int64_t b = plane / g.C, c = plane % g.C;
@@ -200,24 +245,7 @@ void col2im(const ConvGeom& g, const T* dcol, int64_t B, T* dx) {
         }
         continue;
       }
-      for (int64_t i = 0; i < g.kh; ++i) {
-        for (int64_t j = 0; j < g.kw; ++j) {
-          const T* src = dcol + (c * kk + i * g.kw + j) * BP + b * P;
-          int64_t offw = j * g.dw - g.pw, lo, hi;
-          valid_range(g.Wo, g.sw, offw, g.W, lo, hi);
-          for (int64_t oh = 0; oh < g.Ho; ++oh) {
-            int64_t ih = oh * g.sh - g.ph + i * g.dh;
-            if (ih < 0 || ih >= g.H) continue;
-            T* drow = dst + ih * g.W + offw;
-            const T* s = src + oh * g.Wo;
-            if (g.sw == 1) {
-              for (int64_t ow = lo; ow < hi; ++ow) drow[ow] += s[ow];
-            } else {
-              for (int64_t ow = lo; ow < hi; ++ow) drow[ow * g.sw] += s[ow];
-            }
-          }
-        }
-      }
+      col2im_plane_rows(g, dcol + c * kk * BP + b * P, BP, dst);
     }
   });
 }
