@@ -61,6 +61,14 @@ PoolGeometry pool_geom(const Tensor& x, const Pool2dOptions& o) {
   return g;
 }
 
+// pool_beats with & and | instead of && and ||: the same truth table without
+// branches, so the row loops vectorise (the plain per-window loops keep the
+// branches: selects measured no faster there).
+template <typename T>
+inline bool beats_select(T v, T best) {
+  return (best == best) & ((v > best) | (v != v));
+}
+
 // ---- the vectorised rows -------------------------------------------------------
 // Most windows of a row lie inside the input along w (all but the first and
 // last few when there is padding or a ceil-mode overhang). For those, the
@@ -111,9 +119,7 @@ void max_pool_interior(const PoolGeometry& g, const T* xp, int64_t h0, int64_t h
       int32_t* __restrict ap = arg;
       for (int64_t i = 0; i < n; ++i) {
         const T v = r[i * s], b = bp[i];
-        // pool_beats with & and | instead of && and ||: no branches, so the
-        // loop vectorises (the same truth table; test_pool_math checks both).
-        const bool take = (b == b) & ((v > b) | (v != v));
+        const bool take = beats_select(v, b);
         bp[i] = take ? v : b;
         ap[i] = take ? static_cast<int32_t>(base + i * s) : ap[i];
       }
@@ -192,7 +198,28 @@ void max_pool_planes(const PoolGeometry& g, const T* x, T* y, int64_t* idx, int6
   const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
   // The interior loop keeps indices in int32; larger planes take the plain loop.
   const OutRange in = HW <= INT32_MAX ? interior_cols(g) : OutRange{0, 0};
-  std::vector<T> best(static_cast<size_t>(std::max<int64_t>(in.end - in.begin, 1)));
+  if (in.end == in.begin) {  // no row loops: the plain loop over every window
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      const T* xp = x + plane * HW;
+      for (int64_t oh = 0; oh < g.Ho; ++oh) {
+        const PoolSpan sh = pool_span(oh, g.H, g.kh, g.sh, g.ph);
+        for (int64_t ow = 0; ow < g.Wo; ++ow) {
+          const PoolSpan sw = pool_span(ow, g.W, g.kw, g.sw, g.pw);
+          int64_t best_i = sh.begin * g.W + sw.begin;
+          T best = xp[best_i];
+          for (int64_t h = sh.begin; h < sh.end; ++h)
+            for (int64_t w = sw.begin; w < sw.end; ++w) {
+              T v = xp[h * g.W + w];
+              if (pool_beats(v, best)) best = v, best_i = h * g.W + w;
+            }
+          y[plane * P + oh * g.Wo + ow] = best;
+          if (idx) idx[plane * P + oh * g.Wo + ow] = best_i;
+        }
+      }
+    }
+    return;
+  }
+  std::vector<T> best(static_cast<size_t>(in.end - in.begin));
   std::vector<int32_t> arg(best.size());
   for (int64_t plane = p0; plane < p1; ++plane) {
     const T* xp = x + plane * HW;
@@ -227,7 +254,7 @@ void max_pool_planes(const PoolGeometry& g, const T* x, T* y, int64_t* idx, int6
 // contract), so every copy gives the same bits. flatten inlines the helpers
 // into each copy.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define NEURN_POOL_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), flatten))
+#define NEURN_POOL_CLONES __attribute__((target_clones("avx2", "default"), flatten))
 #else
 #define NEURN_POOL_CLONES
 #endif
@@ -287,7 +314,24 @@ template <typename T, int kS>
 void avg_pool_planes(const PoolGeometry& g, bool include_pad, const T* x, T* y, int64_t p0, int64_t p1) {
   const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
   const OutRange in = interior_cols(g);
-  std::vector<T> acc(static_cast<size_t>(std::max<int64_t>(in.end - in.begin, 1)));
+  if (in.end == in.begin) {  // no row loops: the plain loop over every window
+    for (int64_t plane = p0; plane < p1; ++plane) {
+      const T* xp = x + plane * HW;
+      for (int64_t oh = 0; oh < g.Ho; ++oh) {
+        const PoolSpan sh = pool_span(oh, g.H, g.kh, g.sh, g.ph);
+        for (int64_t ow = 0; ow < g.Wo; ++ow) {
+          const PoolSpan sw = pool_span(ow, g.W, g.kw, g.sw, g.pw);
+          const int64_t d = pool_divisor(sh, sw, include_pad);
+          T a = 0;
+          for (int64_t h = sh.begin; h < sh.end; ++h)
+            for (int64_t w = sw.begin; w < sw.end; ++w) a += xp[h * g.W + w];
+          y[plane * P + oh * g.Wo + ow] = d > 0 ? a / static_cast<T>(d) : T(0);
+        }
+      }
+    }
+    return;
+  }
+  std::vector<T> acc(static_cast<size_t>(in.end - in.begin));
   for (int64_t plane = p0; plane < p1; ++plane) {
     const T* xp = x + plane * HW;
     for (int64_t oh = 0; oh < g.Ho; ++oh) {
