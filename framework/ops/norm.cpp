@@ -156,6 +156,14 @@ void bn_channel_sums(const BnGeom& g, const T* a, const T* b, const T* ka, const
 // are indexed from c0.
 template <typename T>
 void bn_apply_affine(const BnGeom& g, const T* x, const T* scale, const T* shift, int64_t c0, int64_t c1, T* y) {
+  if (g.S == 1) {  // (N, C): the channel loop is the contiguous one
+    for (int64_t n = 0; n < g.N; ++n) {
+      const T* __restrict p = x + n * g.C + c0;
+      T* __restrict q = y + n * g.C + c0;
+      for (int64_t c = 0; c < c1 - c0; ++c) q[c] = p[c] * scale[c] + shift[c];
+    }
+    return;
+  }
   for (int64_t n = 0; n < g.N; ++n)
     for (int64_t c = c0; c < c1; ++c) {
       const T* p = x + (n * g.C + c) * g.S;
@@ -168,6 +176,15 @@ void bn_apply_affine(const BnGeom& g, const T* x, const T* scale, const T* shift
 template <typename T>
 void bn_apply_backward(const BnGeom& g, const T* x, const T* dy, const NormBackward<T>* bc, int64_t c0, int64_t c1,
                        T* dx) {
+  if (g.S == 1) {  // (N, C): the channel loop is the contiguous one
+    for (int64_t n = 0; n < g.N; ++n) {
+      const T* __restrict p = x + n * g.C + c0;
+      const T* __restrict d = dy + n * g.C + c0;
+      T* __restrict o = dx + n * g.C + c0;
+      for (int64_t c = 0; c < c1 - c0; ++c) o[c] = norm_backward_at(bc[c], p[c], d[c]);
+    }
+    return;
+  }
   for (int64_t n = 0; n < g.N; ++n)
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t off = (n * g.C + c) * g.S;

@@ -389,24 +389,26 @@ void avg_pool_backward_planes(const PoolGeometry& g, bool include_pad, const T* 
   for (int64_t plane = p0; plane < p1; ++plane) {
     const T* dyp = dy + plane * P;
     T* dxp = dx + plane * HW;
-    for (int64_t oh = 0; oh < g.Ho; ++oh)
-      for (int64_t ow = 0; ow < g.Wo; ++ow) {
-        const int64_t d = dh[static_cast<size_t>(oh)] * dw[static_cast<size_t>(ow)];
-        v[static_cast<size_t>(oh * g.Wo + ow)] = d > 0 ? dyp[oh * g.Wo + ow] / static_cast<T>(d) : T(0);
-      }
-    if (!gather) {
+    if (!gather) {  // the scatter, each output's share added into its window
       std::fill(dxp, dxp + HW, T(0));
       for (int64_t oh = 0; oh < g.Ho; ++oh) {
         const PoolSpan sh = pool_span(oh, g.H, g.kh, g.sh, g.ph);
         for (int64_t ow = 0; ow < g.Wo; ++ow) {
           const PoolSpan sw = pool_span(ow, g.W, g.kw, g.sw, g.pw);
-          const T vo = v[static_cast<size_t>(oh * g.Wo + ow)];
+          const int64_t d = pool_divisor(sh, sw, include_pad);
+          if (d <= 0) continue;
+          const T vo = dyp[oh * g.Wo + ow] / static_cast<T>(d);
           for (int64_t h = sh.begin; h < sh.end; ++h)
             for (int64_t w = sw.begin; w < sw.end; ++w) dxp[h * g.W + w] += vo;
         }
       }
       continue;
     }
+    for (int64_t oh = 0; oh < g.Ho; ++oh)
+      for (int64_t ow = 0; ow < g.Wo; ++ow) {
+        const int64_t d = dh[static_cast<size_t>(oh)] * dw[static_cast<size_t>(ow)];
+        v[static_cast<size_t>(oh * g.Wo + ow)] = d > 0 ? dyp[oh * g.Wo + ow] / static_cast<T>(d) : T(0);
+      }
     for (int64_t h = 0; h < g.H; ++h) {
       const OutRange rh = pool_inverse_span(h, g.kh, g.sh, g.ph, g.Ho);
       T* dr = dxp + h * g.W;
