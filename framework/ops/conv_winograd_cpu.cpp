@@ -121,8 +121,7 @@ Problem make_problem(int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, in
 // The distance between the 16 planes of U, V and M: the plane rounded up to
 // 16 elements plus 16 more, so the planes do not start a power of two apart.
 // (With 512 x 512 channels U's planes were exactly 1 MiB apart, all 16
-// writes of one filter fell into the same cache set, and the weight
-// transform ran ~5x slower.)
+// writes of one filter fell into the same cache set.)
 inline int64_t plane_stride(int64_t n) { return (n + 15) / 16 * 16 + 16; }
 
 // Per-thread scratch that survives between calls (warm pages every step).
