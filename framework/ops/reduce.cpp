@@ -86,7 +86,7 @@ constexpr int64_t sum_block_len() {
   return std::is_same_v<T, float> ? kF32Block : kF64Block;
 }
 
-// One copy of the float32 loops per instruction set, picked at load time
+// One copy of the sum loops per instruction set, picked at load time
 // (GCC's function multiversioning, as the softmax loops in loss.cpp). The
 // loops only add, lane by lane, so every copy gives the same bits; flatten
 // inlines the helpers into each copy (else they would be compiled once, for
