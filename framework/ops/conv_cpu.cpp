@@ -111,9 +111,10 @@ int64_t chunk_images(const ConvGeom& g, size_t elem) {
 // Below these output widths, the depthwise loops and im2col / col2im go
 // through a table of source offsets instead of row by row: on the small maps
 // of deep layers (4x4 down to 1x1) the per-row bookkeeping costs more than
-// the copies themselves. From 8 wide up the rows win for im2col (measured
-// alone on one thread: 8x8 maps 0.30-0.42 against 0.50 ms, the digits
-// ConvNet's 10x10 0.27 against 0.35 ms per chunk).
+// the copies themselves. Measured alone on one thread (noisy machine), the
+// two are even on 8x8 maps (table 0.33-0.50, rows 0.41-0.43 ms per chunk)
+// and the rows win from 10 wide (the digits ConvNet's 10x10: 0.19-0.29
+// against 0.24-0.35 ms; 32x32: 0.17-0.26 against 0.42 ms).
 constexpr int64_t kTableMaxWo = 16;
 constexpr int64_t kIm2colTableMaxWo = 8;
 
@@ -137,7 +138,7 @@ std::vector<int32_t> tap_offsets(const ConvGeom& g) {
 // (stride 1) between the zeros of the padding. The runs are short (8 to 32
 // values on these networks), so the vector width matters: clones for AVX-512
 // and AVX2 took conv2 of the digits ConvNet (64 channels, 14x14, 5x5) from
-// 0.38 to 0.27 ms per 3-image chunk.
+// 0.25-0.38 to 0.19-0.29 ms per 3-image chunk.
 #define NEURN_CONV_ROWS_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 // Rows [r0, r1) of col (C kh kw, B P) from images x[0..B).
