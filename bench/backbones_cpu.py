@@ -67,12 +67,17 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--neurn", default=os.path.join(ROOT, "build", "bin", "neurn"))
+    ap.add_argument("--flush-denormal", action="store_true",
+                    help="PyTorch flushes subnormals too (torch.set_flush_denormal(True)), as neurn's conv2d and "
+                         "GEMMs always do (framework/ops/denormals_cpu.h); without it PyTorch keeps its default")
     a = ap.parse_args()
     import torch
     import gpu_bench_torch
     torch.set_num_threads(a.threads)
-    print("batch %d, %dx%d, %d threads, %d steps after 1 warm-up (images/s)" % (a.batch, a.size, a.size, a.threads,
-                                                                               a.steps))
+    if a.flush_denormal and not torch.set_flush_denormal(True):
+        sys.exit("--flush-denormal: this CPU has no flush-to-zero mode PyTorch can set")
+    print("batch %d, %dx%d, %d threads, %d steps after 1 warm-up (images/s)%s" % (
+        a.batch, a.size, a.size, a.threads, a.steps, ", PyTorch flushing subnormals" if a.flush_denormal else ""))
     print("| model | neurn | PyTorch | neurn / PyTorch |")
     print("|---|---:|---:|---:|")
     mins = registry(a.neurn)
