@@ -232,14 +232,20 @@ __global__ void grad_scale_chunks_kernel(const GradEntry<T>* __restrict__ entrie
   for (int64_t i = ch.begin + threadIdx.x; i < ch.end; i += blockDim.x) g[i] *= coef;
 }
 
-template <typename T>
-std::vector<GradEntry<T>> grad_entries(const std::vector<Tensor>& grads, std::vector<int64_t>& sizes) {
+// Runs f(table) with the launch table of `grads` (one entry per gradient,
+// its chunks), or nothing when every gradient is empty.
+template <typename T, typename F>
+void with_grad_table(const std::vector<Tensor>& grads, F&& f) {
   std::vector<GradEntry<T>> es;
+  std::vector<int64_t> sizes;
   for (const Tensor& g : grads) {
     es.push_back({static_cast<T*>(g.raw_data())});
     sizes.push_back(g.numel());
   }
-  return es;
+  const std::vector<TensorChunk> chunks = chunk_tensors(sizes);
+  if (chunks.empty()) return;
+  LaunchTable<GradEntry<T>> t(es, chunks);
+  f(t);
 }
 
 double grad_sq_sum_cuda(const std::vector<Tensor>& grads) {
@@ -247,19 +253,16 @@ double grad_sq_sum_cuda(const std::vector<Tensor>& grads) {
   double result = 0.0;
   dispatch_real(grads[0].dtype(), "clip_grad_norm", [&](auto z) {
     using T = decltype(z);
-    std::vector<int64_t> sizes;
-    const std::vector<GradEntry<T>> es = grad_entries<T>(grads, sizes);
-    const std::vector<TensorChunk> chunks = chunk_tensors(sizes);
-    if (chunks.empty()) return;
-    LaunchTable<GradEntry<T>> t(es, chunks);
-    DeviceBuffer partial((t.blocks + 1) * sizeof(double));  // the chunks' sums, then the total
-    double* part = partial.as<double>();
-    grad_sq_chunks_kernel<T><<<t.blocks, kThreads, 0, stream()>>>(t.entries, t.chunks, part);
-    NEURN_CUDA_CHECK_LAUNCH();
-    sum_partials_kernel<<<1, kThreads, 0, stream()>>>(part, t.blocks, part + t.blocks);
-    NEURN_CUDA_CHECK_LAUNCH();
-    NEURN_CUDA_CHECK(cudaMemcpyAsync(&result, part + t.blocks, sizeof(double), cudaMemcpyDeviceToHost, stream()));
-    NEURN_CUDA_CHECK(cudaStreamSynchronize(stream()));  // the clip's one wait on this device
+    with_grad_table<T>(grads, [&](const LaunchTable<GradEntry<T>>& t) {
+      DeviceBuffer partial((t.blocks + 1) * sizeof(double));  // the chunks' sums, then the total
+      double* part = partial.as<double>();
+      grad_sq_chunks_kernel<T><<<t.blocks, kThreads, 0, stream()>>>(t.entries, t.chunks, part);
+      NEURN_CUDA_CHECK_LAUNCH();
+      sum_partials_kernel<<<1, kThreads, 0, stream()>>>(part, t.blocks, part + t.blocks);
+      NEURN_CUDA_CHECK_LAUNCH();
+      NEURN_CUDA_CHECK(cudaMemcpyAsync(&result, part + t.blocks, sizeof(double), cudaMemcpyDeviceToHost, stream()));
+      NEURN_CUDA_CHECK(cudaStreamSynchronize(stream()));  // the clip's one wait on this device
+    });
   });
   return result;
 }
@@ -268,13 +271,10 @@ void grad_scale_cuda(const std::vector<Tensor>& grads, double coef) {
   if (grads.empty()) return;
   dispatch_real(grads[0].dtype(), "clip_grad_norm", [&](auto z) {
     using T = decltype(z);
-    std::vector<int64_t> sizes;
-    const std::vector<GradEntry<T>> es = grad_entries<T>(grads, sizes);
-    const std::vector<TensorChunk> chunks = chunk_tensors(sizes);
-    if (chunks.empty()) return;
-    LaunchTable<GradEntry<T>> t(es, chunks);
-    grad_scale_chunks_kernel<T><<<t.blocks, kThreads, 0, stream()>>>(t.entries, t.chunks, static_cast<T>(coef));
-    NEURN_CUDA_CHECK_LAUNCH();
+    with_grad_table<T>(grads, [&](const LaunchTable<GradEntry<T>>& t) {
+      grad_scale_chunks_kernel<T><<<t.blocks, kThreads, 0, stream()>>>(t.entries, t.chunks, static_cast<T>(coef));
+      NEURN_CUDA_CHECK_LAUNCH();
+    });
   });
 }
 

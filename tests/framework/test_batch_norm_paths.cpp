@@ -13,10 +13,12 @@
 #include <cstring>
 #include <vector>
 
+#include "bit_equal.h"
 #include "framework/ops.h"
 #include "framework/ops/parallel_cpu.h"
 
 using namespace neurn;
+using neurn::testing::bit_mismatches;
 
 namespace {
 
@@ -41,14 +43,6 @@ double worst_rel(const std::vector<float>& got, const std::vector<long double>& 
   for (size_t i = 0; i < got.size(); ++i)
     worst = std::max(worst, static_cast<double>(std::fabs(got[i] - want[i]) / (1 + scale)));
   return worst;
-}
-
-template <typename T>
-int64_t bit_mismatches(const std::vector<T>& a, const std::vector<T>& b) {
-  if (a.size() != b.size()) return -1;
-  int64_t bad = 0;
-  for (size_t i = 0; i < a.size(); ++i) bad += std::memcmp(&a[i], &b[i], sizeof(T)) != 0;
-  return bad;
 }
 
 // x (N, C, S) with channel c offset by `offset` c (a large offset against a

@@ -10,22 +10,15 @@
 #include <cstring>
 #include <vector>
 
+#include "bit_equal.h"
 #include "framework/ops.h"
 #include "framework/ops/pool_math.h"
 #include "framework/ops/upsample_math.h"
 
 using namespace neurn;
+using neurn::testing::bit_mismatches;
 
 namespace {
-
-// Bit equality of two float or double vectors (a NaN equals itself).
-template <typename T>
-int64_t bit_mismatches(const std::vector<T>& a, const std::vector<T>& b) {
-  if (a.size() != b.size()) return -1;
-  int64_t bad = 0;
-  for (size_t i = 0; i < a.size(); ++i) bad += std::memcmp(&a[i], &b[i], sizeof(T)) != 0;
-  return bad;
-}
 
 // Values on a coarse grid, so that max-pooling windows have ties.
 std::vector<float> tie_data(int64_t n, uint64_t seed) {

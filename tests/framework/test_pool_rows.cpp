@@ -15,20 +15,14 @@
 #include <limits>
 #include <vector>
 
+#include "bit_equal.h"
 #include "framework/ops.h"
 #include "framework/ops/pool_math.h"
 
 using namespace neurn;
+using neurn::testing::bit_mismatches;
 
 namespace {
-
-template <typename T>
-int64_t bit_mismatches(const std::vector<T>& a, const std::vector<T>& b) {
-  if (a.size() != b.size()) return -1;
-  int64_t bad = 0;
-  for (size_t i = 0; i < a.size(); ++i) bad += std::memcmp(&a[i], &b[i], sizeof(T)) != 0;
-  return bad;
-}
 
 // kind 0: uniform in [-1, 1); 1: a coarse grid (ties in most windows);
 // 2: the grid with a NaN every 37 values.
