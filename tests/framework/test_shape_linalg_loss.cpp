@@ -1,5 +1,6 @@
 // Known-value and bad-input tests of the shape ops, matmul/linear and the
 // losses. Gradients are checked in test_gradcheck_table.cpp.
+#include <cstring>
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -328,4 +329,24 @@ TEST_CASE("batched matmul split over threads equals the products one by one") {
     for (size_t e = 0; e < ci.size(); ++e) ok = ok && std::abs(c[i * 33 * 29 + e] - ci[e]) <= 1e-4f * (1 + std::abs(ci[e]));
   }
   CHECK(ok);
+}
+
+TEST_CASE("linear: the bias gradient is the sums' column sum, bit for bit; an empty batch gives zeros") {
+  Generator gen(21);
+  for (int64_t batch : {int64_t{0}, int64_t{1}, int64_t{17}, int64_t{1000}}) {
+    INFO("batch " << batch);
+    Tensor x = randn({batch, 5}, {DType::Float32}, &gen);
+    Tensor w = randn({37, 5}, {DType::Float32}, &gen);
+    Tensor b = randn({37}, {DType::Float32}, &gen);
+    b.requires_grad_();
+    Tensor g = randn({batch, 37}, {DType::Float32}, &gen);
+    linear(x, w, b).backward(g);
+    REQUIRE(b.grad().defined());
+    const std::vector<float> got = b.grad().to_vector<float>();
+    const std::vector<float> want = sum(g, {0}).to_vector<float>();
+    REQUIRE(got.size() == want.size());
+    for (size_t j = 0; j < got.size(); ++j) CHECK(std::memcmp(&got[j], &want[j], sizeof(float)) == 0);
+    if (batch == 0)
+      for (float v : got) CHECK(v == 0.0f);
+  }
 }
