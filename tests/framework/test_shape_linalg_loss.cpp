@@ -1,9 +1,9 @@
 // Known-value and bad-input tests of the shape ops, matmul/linear and the
 // losses. Gradients are checked in test_gradcheck_table.cpp.
-#include <cstring>
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "framework/ops.h"
 #include "gradcheck.h"
