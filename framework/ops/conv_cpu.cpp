@@ -9,6 +9,7 @@
 #include "framework/ops/conv_winograd_cpu.h"
 #include "framework/ops/denormals_cpu.h"
 #include "framework/ops/parallel_cpu.h"
+#include "framework/ops/scratch_cpu.h"
 
 namespace neurn::cpu {
 
@@ -61,16 +62,6 @@ void parallel_gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alp
       gemm(ta, tb, M, hi - lo, K, alpha, A, lda, tb ? B + lo * ldb : B + lo, ldb, beta, C + lo, ldc);
     }
   });
-}
-
-// Per-thread scratch that survives between calls, so the column buffers of
-// every training step reuse warm memory instead of fresh pages.
-template <typename T>
-T* scratch(int slot, size_t n) {
-  thread_local std::vector<T> buffers[3];
-  auto& b = buffers[slot];
-  if (b.size() < n) b.resize(n);
-  return b.data();
 }
 
 // Output positions o in [0, out) whose input index o * stride + off lies in
@@ -376,8 +367,8 @@ void forward_range(const ConvGeom& g, const T* x, const T* w, const T* bias, T* 
   const int64_t P = g.P(), K = g.K(), Og = g.Og(), Cg = g.Cg(), CHW = g.C * g.H * g.W;
   const int64_t B = std::min(chunk_images(g, sizeof(T)), n_end - n_begin);
   const bool pointwise = is_pointwise(g) && B == 1;  // x[n] is its own column matrix
-  T* col = pointwise ? nullptr : scratch<T>(0, static_cast<size_t>(g.C * g.kh * g.kw * B * P));
-  T* tmp = B > 1 ? scratch<T>(1, static_cast<size_t>(g.Cout * B * P)) : nullptr;
+  T* col = pointwise ? nullptr : scratch<T>(Scratch::ConvColumns, static_cast<size_t>(g.C * g.kh * g.kw * B * P));
+  T* tmp = B > 1 ? scratch<T>(Scratch::ConvOutputs, static_cast<size_t>(g.Cout * B * P)) : nullptr;
   for (int64_t n0 = n_begin; n0 < n_end; n0 += B) {
     const int64_t b = std::min(B, n_end - n0), BP = b * P;
     const T* cols = pointwise ? x + n0 * CHW : col;
@@ -413,9 +404,9 @@ void backward_range(const ConvGeom& g, const T* x, const T* w, const T* dy, T* d
   const int64_t P = g.P(), K = g.K(), Og = g.Og(), Cg = g.Cg(), CHW = g.C * g.H * g.W, kk = g.kh * g.kw;
   const int64_t B = std::min(chunk_images(g, sizeof(T)), n_end - n_begin);
   const bool pointwise = is_pointwise(g) && B == 1;  // x[n] is its own column matrix
-  T* col = pointwise || !dw_acc ? nullptr : scratch<T>(0, static_cast<size_t>(g.C * kk * B * P));
-  T* dyt = B > 1 ? scratch<T>(1, static_cast<size_t>(g.Cout * B * P)) : nullptr;
-  T* dcol = dx && !pointwise ? scratch<T>(2, static_cast<size_t>(g.C * kk * B * P)) : nullptr;
+  T* col = pointwise || !dw_acc ? nullptr : scratch<T>(Scratch::ConvColumns, static_cast<size_t>(g.C * kk * B * P));
+  T* dyt = B > 1 ? scratch<T>(Scratch::ConvOutputs, static_cast<size_t>(g.Cout * B * P)) : nullptr;
+  T* dcol = dx && !pointwise ? scratch<T>(Scratch::ConvDataColumns, static_cast<size_t>(g.C * kk * B * P)) : nullptr;
   if (dx && !pointwise) std::fill(dx + n_begin * CHW, dx + n_end * CHW, T(0));
   for (int64_t n0 = n_begin; n0 < n_end; n0 += B) {
     const int64_t b = std::min(B, n_end - n0), BP = b * P;

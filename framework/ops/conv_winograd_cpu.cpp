@@ -8,6 +8,7 @@
 
 #include "framework/error.h"
 #include "framework/ops/parallel_cpu.h"
+#include "framework/ops/scratch_cpu.h"
 
 namespace neurn::cpu {
 
@@ -124,16 +125,6 @@ Problem make_problem(int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, in
 // writes of one filter fell into the same cache set.)
 inline int64_t plane_stride(int64_t n) { return (n + 15) / 16 * 16 + 16; }
 
-// Per-thread scratch that survives between calls (warm pages every step).
-// Slots: 0 V, 1 M, 2 the transforms' row buffers, 3 U (the caller's).
-template <typename T>
-T* scratch(int slot, size_t n) {
-  thread_local std::vector<T> buffers[4];
-  auto& b = buffers[slot];
-  if (b.size() < n) b.resize(n);
-  return b.data();
-}
-
 // U_k (o, i) for k = 0..15 (U + k plane_stride(Co Ci), row-major (Co, Ci)) from the 3x3
 // filters: U = G g G^T with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
 // Forward: g = w[o][i]. Data gradient (rotate): the conv's weight is
@@ -205,7 +196,7 @@ inline void input_channels(const Problem& p, const T* x, int64_t r0, int64_t r1,
   // The columns x of a padded row that hold input pixels: iw = x - pw in [0, W).
   const int64_t x_lo = std::clamp<int64_t>(p.pw, 0, Wp), x_hi = std::clamp<int64_t>(p.W + p.pw, x_lo, Wp);
   {
-    T* d = scratch<T>(2, static_cast<size_t>(8 * Wp));  // 4 padded input rows, then B^T d's 4 rows
+    T* d = scratch<T>(Scratch::WinogradRows, static_cast<size_t>(8 * Wp));  // 4 padded input rows, then B^T d's 4 rows
     T* e = d + 4 * Wp;
     for (int64_t ci = c0; ci < c1; ++ci) {
       for (int64_t r = r0; r < r1; ++r) {
@@ -292,7 +283,7 @@ inline void output_channels(const Problem& p, const T* M, const T* bias, int64_t
                             int64_t o1) {
   const int64_t nt = (r1 - r0) * p.tw, stride_k = plane_stride(p.Co * nt), Wt = 2 * p.tw;
   {
-    T* rows = scratch<T>(2, static_cast<size_t>(2 * Wt));
+    T* rows = scratch<T>(Scratch::WinogradRows, static_cast<size_t>(2 * Wt));
     T *y0 = rows, *y1 = rows + Wt;
     for (int64_t co = o0; co < o1; ++co) {
       const T bv = bias ? bias[co] : T(0);
@@ -385,8 +376,8 @@ void products(const Problem& p, const T* U, const T* V, int64_t nt, T* M) {
 template <typename T>
 void run_rows(const Problem& p, const T* x, const T* U, const T* bias, T* y, int64_t r0, int64_t r1) {
   const int64_t per = std::min(chunk_rows(p, sizeof(T)), r1 - r0);
-  T* V = scratch<T>(0, static_cast<size_t>(16 * plane_stride(p.Ci * per * p.tw)));
-  T* M = scratch<T>(1, static_cast<size_t>(16 * plane_stride(p.Co * per * p.tw)));
+  T* V = scratch<T>(Scratch::WinogradV, static_cast<size_t>(16 * plane_stride(p.Ci * per * p.tw)));
+  T* M = scratch<T>(Scratch::WinogradM, static_cast<size_t>(16 * plane_stride(p.Co * per * p.tw)));
   for (int64_t c0 = r0; c0 < r1; c0 += per) {
     const int64_t c1 = std::min(r1, c0 + per), nt = (c1 - c0) * p.tw;
     input_transform(p, x, c0, c1, V);
@@ -426,7 +417,7 @@ void winograd_conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T*
               g.kh, "x", g.kw, ", stride (", g.sh, ", ", g.sw, "), dilation (", g.dh, ", ", g.dw, "), groups ",
               g.groups);
   const Problem p = make_problem(g.N, g.C, g.H, g.W, g.Cout, g.ph, g.pw, g.Ho, g.Wo);
-  T* U = scratch<T>(3, static_cast<size_t>(16 * plane_stride(g.Cout * g.C)));
+  T* U = scratch<T>(Scratch::WinogradU, static_cast<size_t>(16 * plane_stride(g.Cout * g.C)));
   transform_weights(w, g.Cout, g.C, false, U);
   run(p, x, U, bias, y);
 }
@@ -439,7 +430,7 @@ void winograd_conv2d_backward_data(const ConvGeom& g, const T* w, const T* dy, T
   // dx = dy (N, Cout, Ho, Wo) correlated with rot180(w)^T at padding 2 - p:
   // H = Ho + 2 (2 - ph) - 2.
   const Problem p = make_problem(g.N, g.Cout, g.Ho, g.Wo, g.C, 2 - g.ph, 2 - g.pw, g.H, g.W);
-  T* U = scratch<T>(3, static_cast<size_t>(16 * plane_stride(g.Cout * g.C)));
+  T* U = scratch<T>(Scratch::WinogradU, static_cast<size_t>(16 * plane_stride(g.Cout * g.C)));
   transform_weights(w, g.C, g.Cout, true, U);
   run(p, dy, U, static_cast<const T*>(nullptr), dx);
 }
