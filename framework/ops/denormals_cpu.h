@@ -16,7 +16,15 @@
 // The mode is per thread; the pool (parallel_cpu.h) runs every task in the
 // mode of the thread that started the loop, so a kernel sets it once at its
 // entry and a result does not depend on which thread computed it.
+//
+// NEURN_FLUSH_DENORMALS=0 turns the flush off for the whole process (read
+// once, at the first product; any other value, or none, keeps it on), and
+// set_flush_denormals does the same from code: for studies of the numerics
+// themselves, where subnormal gradients must survive at any cost in speed.
+#include <atomic>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h>
@@ -24,6 +32,31 @@
 #endif
 
 namespace neurn::cpu {
+
+namespace detail {
+inline std::atomic<int>& flush_denormals_state() {  // -1: not read yet, 0: off, 1: on
+  static std::atomic<int> state{-1};
+  return state;
+}
+}  // namespace detail
+
+// Whether FlushDenormals flushes: NEURN_FLUSH_DENORMALS=0 says no.
+inline bool flush_denormals_enabled() {
+  int s = detail::flush_denormals_state().load(std::memory_order_relaxed);
+  if (s < 0) {
+    const char* v = std::getenv("NEURN_FLUSH_DENORMALS");
+    s = v != nullptr && std::strcmp(v, "0") == 0 ? 0 : 1;
+    int expected = -1;  // a setter that ran first wins
+    if (!detail::flush_denormals_state().compare_exchange_strong(expected, s)) s = expected;
+  }
+  return s == 1;
+}
+// Overrides the environment for the whole process; returns the previous setting.
+inline bool set_flush_denormals(bool on) {
+  const bool prev = flush_denormals_enabled();
+  detail::flush_denormals_state().store(on ? 1 : 0, std::memory_order_relaxed);
+  return prev;
+}
 
 // This thread's floating-point control state (x86: MXCSR; 0 elsewhere), and
 // setting it back: what the pool hands from a loop's caller to its tasks.
@@ -42,16 +75,16 @@ inline void set_fp_mode([[maybe_unused]] unsigned mode) {
 
 // While alive, this thread's SSE/AVX arithmetic flushes subnormal inputs and
 // results to zero (MXCSR DAZ and FTZ); the previous mode comes back after. A
-// no-op on CPUs other than x86.
+// no-op on CPUs other than x86, and where flush_denormals_enabled() is false.
 class FlushDenormals {
  public:
 #ifdef NEURN_HAS_MXCSR
   static constexpr unsigned kFtzDaz = 0x8040;  // FTZ (bit 15) | DAZ (bit 6)
-  FlushDenormals() : saved_(_mm_getcsr()) {
-    if ((saved_ & kFtzDaz) != kFtzDaz) _mm_setcsr(saved_ | kFtzDaz);
+  FlushDenormals() : saved_(_mm_getcsr()), set_((saved_ & kFtzDaz) != kFtzDaz && flush_denormals_enabled()) {
+    if (set_) _mm_setcsr(saved_ | kFtzDaz);
   }
   ~FlushDenormals() {
-    if ((saved_ & kFtzDaz) != kFtzDaz) _mm_setcsr(saved_);
+    if (set_) _mm_setcsr(saved_);
   }
 #else
   FlushDenormals() = default;
@@ -62,6 +95,7 @@ class FlushDenormals {
  private:
 #ifdef NEURN_HAS_MXCSR
   unsigned saved_;
+  bool set_;  // this object changed the mode, and gives the old one back
 #endif
 };
 

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <vector>
 
@@ -143,4 +144,33 @@ TEST_CASE("linear, matmul and conv2d count subnormal operands and results as zer
     check_same_bits(wa.grad(), wb.grad());
   }
   CHECK_FALSE(flushes_here());  // the ops gave the caller's mode back
+}
+
+TEST_CASE("NEURN_FLUSH_DENORMALS=0 and set_flush_denormals(false) keep subnormal products") {
+  if (!kHasMode) {
+    MESSAGE("skipped: no MXCSR on this CPU (FlushDenormals is a no-op there)");
+    return;
+  }
+  const bool before = cpu::flush_denormals_enabled();
+  CHECK(before);  // the default: on (this binary runs without the variable)
+  // The environment, as read at the first product of a process.
+  cpu::detail::flush_denormals_state().store(-1);
+  ::setenv("NEURN_FLUSH_DENORMALS", "0", 1);
+  CHECK_FALSE(cpu::flush_denormals_enabled());
+  cpu::detail::flush_denormals_state().store(-1);
+  ::setenv("NEURN_FLUSH_DENORMALS", "1", 1);
+  CHECK(cpu::flush_denormals_enabled());
+  ::unsetenv("NEURN_FLUSH_DENORMALS");
+
+  CHECK(cpu::set_flush_denormals(false));
+  {
+    cpu::FlushDenormals flush;  // off: a no-op
+    CHECK_FALSE(flushes_here());
+  }
+  // The products keep what they compute: each entry 3e-40, subnormal.
+  Tensor a = full({4, 3}, 1e-20), b = full({3, 5}, 1e-20);
+  for (float v : matmul(a, b).to_vector<float>()) CHECK(std::fpclassify(v) == FP_SUBNORMAL);
+  CHECK_FALSE(cpu::set_flush_denormals(before));
+  for (float v : matmul(a, b).to_vector<float>()) CHECK(v == 0.0f);
+  CHECK_FALSE(flushes_here());
 }
