@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench/bench_gemm.h"
@@ -124,7 +125,12 @@ int bench_gemm(const Flags& f) {
       if (!item.empty()) cases.push_back(parse_shape(item));
     NEURN_CHECK(!cases.empty(), "bench gemm: --shape is empty");
     for (const ShapeCase& c : cases) {
-      const double blas = shape_gflops(c, reps, false), pool = shape_gflops(c, reps, true);
+      // The pool first, after a pause: OpenBLAS's threads spin (sched_yield)
+      // for about 0.1 s after each threaded call before they sleep, and on
+      // few cores they took half the pool's rate while they did (64x1024x3200
+      // on 2 cores: 81 against 201 GFLOP/s).
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      const double pool = shape_gflops(c, reps, true), blas = shape_gflops(c, reps, false);
       std::printf("sgemm %s: %.1f GFLOP/s (%.0f%% of peak) OpenBLAS threads, %.1f (%.0f%%) neurn's pool\n",
                   c.text.c_str(), blas, 100.0 * blas / peak, pool, 100.0 * pool / peak);
     }
