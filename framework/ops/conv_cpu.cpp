@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "framework/ops/conv_hwcn_cpu.h"
 #include "framework/ops/conv_winograd_cpu.h"
 #include "framework/ops/denormals_cpu.h"
 #include "framework/ops/parallel_cpu.h"
@@ -473,6 +474,10 @@ void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T*
     depthwise_forward(g, x, w, bias, y);
     return;
   }
+  if (use_hwcn_forward(g, sizeof(T))) {  // batch-innermost gemms on small maps (conv_hwcn_cpu.h)
+    hwcn_conv2d_forward(g, x, w, bias, y);
+    return;
+  }
   if (use_winograd_forward(g, sizeof(T))) {  // 3x3 stride 1 where measured faster (conv_winograd_cpu.h)
     winograd_conv2d_forward(g, x, w, bias, y);
     return;
@@ -516,6 +521,14 @@ void conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, T* 
   if (g.Cg() == 1) {
     depthwise_backward(g, x, w, dy, dx, dw);
     return;
+  }
+  {  // batch-innermost gemms on small maps (conv_hwcn_cpu.h), for one or both gradients
+    T* hx = dx && use_hwcn_backward_data(g, sizeof(T)) ? dx : nullptr;
+    T* hw = dw && use_hwcn_backward_weight(g, sizeof(T)) ? dw : nullptr;
+    if (hx || hw) hwcn_conv2d_backward(g, x, w, dy, hx, hw);
+    if (hx) dx = nullptr;
+    if (hw) dw = nullptr;
+    if (!dx && !dw) return;
   }
   if (dx && use_winograd_backward_data(g, sizeof(T))) {  // the data gradient by Winograd, dw below by gemm
     winograd_conv2d_backward_data(g, w, dy, dx);

@@ -18,6 +18,11 @@ enum class Scratch : int {
   WinogradM,        // the 16 GEMMs' products
   WinogradRows,     // the transforms' row buffers
   WinogradU,        // the transformed filters
+  HwcnInput,        // x (or the input of dw) as (H, W, C, N)
+  HwcnOutput,       // the output, or dy, as (Ho, Wo, Cout, N)
+  HwcnWeights,      // the reordered (or flipped) weights
+  HwcnDataGrad,     // dx as (H, W, C, N)
+  HwcnWeightGrad,   // dw as (Cout, kh, kw, Cg)
   kCount
 };
 

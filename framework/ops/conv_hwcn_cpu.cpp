@@ -1,0 +1,367 @@
+#include "framework/ops/conv_hwcn_cpu.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "framework/error.h"
+#include "framework/ops/denormals_cpu.h"
+#include "framework/ops/parallel_cpu.h"
+#include "framework/ops/scratch_cpu.h"
+
+namespace neurn::cpu {
+
+// ---- mode, applicability, decisions ----
+
+namespace {
+
+constexpr int kModeUnread = -1;
+std::atomic<int> g_mode{kModeUnread};
+
+HwcnMode mode_from_env() {
+  const char* env = std::getenv("NEURN_CONV_HWCN");
+  if (!env || !*env) return HwcnMode::Auto;
+  const std::string v = env;
+  if (v == "0" || v == "off") return HwcnMode::Off;
+  if (v == "1" || v == "auto") return HwcnMode::Auto;
+  if (v == "always") return HwcnMode::Always;
+  NEURN_FAIL("NEURN_CONV_HWCN must be 0 (off), 1 (auto: where it is measured to be faster) or always, got '", v,
+             "'");
+}
+
+thread_local HwcnDecisionLog* t_log = nullptr;
+
+bool decide(const ConvGeom& g, size_t elem_size, HwcnPass pass) {
+  const HwcnMode mode = hwcn_mode();
+  bool use = false;
+  if (mode != HwcnMode::Off && hwcn_applicable(g))
+    use = mode == HwcnMode::Always || hwcn_conv_profitable(g, elem_size, pass, num_threads());
+  if (t_log) HwcnDecisionLog::record({g, pass, use});
+  return use;
+}
+
+}  // namespace
+
+HwcnMode hwcn_mode() {
+  int m = g_mode.load(std::memory_order_relaxed);
+  if (m == kModeUnread) {
+    m = static_cast<int>(mode_from_env());
+    int expected = kModeUnread;
+    if (!g_mode.compare_exchange_strong(expected, m)) m = expected;
+  }
+  return static_cast<HwcnMode>(m);
+}
+
+void set_hwcn_mode(HwcnMode mode) { g_mode.store(static_cast<int>(mode), std::memory_order_relaxed); }
+
+bool hwcn_applicable(const ConvGeom& g) {
+  return g.N > 0 && g.C > 0 && g.Cout > 0 && g.Ho > 0 && g.Wo > 0 && g.H > 0 && g.W > 0 && g.groups > 0 &&
+         g.C % g.groups == 0 && g.Cout % g.groups == 0;
+}
+
+bool hwcn_conv_profitable(const ConvGeom& g, size_t elem_size, HwcnPass pass, int64_t threads) {
+  (void)elem_size, (void)pass, (void)threads, (void)g;
+  return false;
+}
+
+bool use_hwcn_forward(const ConvGeom& g, size_t elem_size) { return decide(g, elem_size, HwcnPass::Forward); }
+bool use_hwcn_backward_data(const ConvGeom& g, size_t elem_size) { return decide(g, elem_size, HwcnPass::Data); }
+bool use_hwcn_backward_weight(const ConvGeom& g, size_t elem_size) { return decide(g, elem_size, HwcnPass::Weight); }
+
+HwcnDecisionLog::HwcnDecisionLog() : parent_(t_log) { t_log = this; }
+HwcnDecisionLog::~HwcnDecisionLog() { t_log = parent_; }
+void HwcnDecisionLog::record(const HwcnDecision& d) {
+  if (t_log) t_log->decisions_.push_back(d);
+}
+
+// ---- layouts ----
+
+namespace {
+
+// dst[j * dld + i] = src[i * sld + j] + add for i < rows, j < cols, in
+// 8 x 8 blocks so both sides are read and written a cache line at a time.
+template <typename T>
+void transpose(const T* src, int64_t sld, T* dst, int64_t dld, int64_t rows, int64_t cols, T add = T(0)) {
+  constexpr int64_t B = 8;
+  for (int64_t i0 = 0; i0 < rows; i0 += B) {
+    const int64_t i1 = std::min(rows, i0 + B);
+    for (int64_t j0 = 0; j0 < cols; j0 += B) {
+      const int64_t j1 = std::min(cols, j0 + B);
+      for (int64_t j = j0; j < j1; ++j)
+        for (int64_t i = i0; i < i1; ++i) dst[j * dld + i] = src[i * sld + j] + add;
+    }
+  }
+}
+
+// x (N, C, H, W) -> xt (H, W, C, N).
+template <typename T>
+void to_hwcn(const T* x, int64_t N, int64_t C, int64_t HW, T* xt) {
+  parallel_for(C, N * HW, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) transpose(x + c * HW, C * HW, xt + c * N, C * N, N, HW);
+  });
+}
+
+// xt (H, W, C, N) -> x (N, C, H, W), adding bias[c] when bias is not null.
+template <typename T>
+void from_hwcn(const T* xt, int64_t N, int64_t C, int64_t HW, const T* bias, T* x) {
+  parallel_for(C, N * HW, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) transpose(xt + c * N, C * N, x + c * HW, C * HW, HW, N, bias ? bias[c] : T(0));
+  });
+}
+
+// Pieces of work: `items` units (positions, or positions times column
+// blocks) in `tasks` contiguous ranges.
+inline void split(int64_t n, int64_t parts, int64_t t, int64_t& begin, int64_t& end) {
+  const int64_t per = n / parts, extra = n % parts;
+  begin = t * per + std::min(t, extra);
+  end = begin + per + (t < extra ? 1 : 0);
+}
+
+// Columns [lo, hi) of block b of nb over N columns, in whole multiples of 16
+// (the gemm micro-kernel's width) where N allows.
+inline void column_block(int64_t N, int64_t nb, int64_t b, int64_t& lo, int64_t& hi) {
+  const int64_t blocks = (N + 15) / 16;
+  int64_t b0, b1;
+  split(blocks, nb, b, b0, b1);
+  lo = std::min(b0 * 16, N), hi = std::min(b1 * 16, N);
+}
+
+int64_t default_tasks(const ConvGeom& g) {
+  constexpr int64_t kMinFlopsPerTask = int64_t{2} << 20;
+  const int64_t flops = 2 * g.N * g.Cout * g.P() * g.K();
+  return std::clamp<int64_t>(flops / kMinFlopsPerTask, 1, num_threads());
+}
+
+// Column blocks for `positions` output (or input) positions on `tasks`
+// tasks: none while the positions share out evenly enough (at least 8 per
+// task), else the batch is cut too, into blocks of at least 16 columns.
+int64_t column_blocks(int64_t positions, int64_t N, int64_t tasks) {
+  if (tasks <= 1 || positions >= 8 * tasks) return 1;
+  return std::clamp<int64_t>(N / 16, 1, tasks);
+}
+
+// Runs body(item_begin, item_end) over `items` units on `tasks` tasks, OpenBLAS
+// single-threaded throughout.
+template <typename F>
+void run_items(int64_t items, int64_t tasks, F&& body) {
+  SingleThreadedBlas single;
+  tasks = std::clamp<int64_t>(tasks, 1, std::max<int64_t>(items, 1));
+  if (tasks == 1) {
+    body(int64_t{0}, items);
+    return;
+  }
+  run_on_threads(tasks, [&](int64_t t) {
+    int64_t a, b;
+    split(items, tasks, t, a, b);
+    if (a < b) body(a, b);
+  });
+}
+
+// Valid taps along one axis for output index o: those j in [j_lo, j_hi) with
+// o * stride - pad + j * dil inside [0, n). For dil == 1 they are
+// consecutive; otherwise the caller checks each tap.
+inline void tap_range(int64_t o, int64_t stride, int64_t pad, int64_t k, int64_t n, int64_t& j_lo, int64_t& j_hi) {
+  const int64_t base = o * stride - pad;
+  j_lo = std::clamp<int64_t>(-base, 0, k);
+  j_hi = std::clamp<int64_t>(n - base, 0, k);
+  if (j_hi < j_lo) j_hi = j_lo;
+}
+
+}  // namespace
+
+// ---- forward ----
+
+template <typename T>
+void hwcn_conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y, int64_t tasks) {
+  NEURN_CHECK(hwcn_applicable(g), "conv2d (HWCN): geometry N=", g.N, " C=", g.C, " ", g.H, "x", g.W, " Cout=", g.Cout,
+              " groups=", g.groups, " gives no output or splits no channels evenly");
+  FlushDenormals flush;
+  const int64_t N = g.N, C = g.C, Cout = g.Cout, P = g.P(), HW = g.H * g.W, kk = g.kh * g.kw;
+  const int64_t Cg = g.Cg(), Og = g.Og(), K = g.K();  // K = kh kw Cg: a row of wt
+  if (tasks <= 0) tasks = default_tasks(g);
+  T* xt = scratch<T>(Scratch::HwcnInput, static_cast<size_t>(HW * C * N));    // (H, W, C, N)
+  T* yt = scratch<T>(Scratch::HwcnOutput, static_cast<size_t>(P * Cout * N));  // (Ho, Wo, Cout, N)
+  T* wt = scratch<T>(Scratch::HwcnWeights, static_cast<size_t>(Cout * K));     // (Cout, kh, kw, Cg)
+  to_hwcn(x, N, C, HW, xt);
+  parallel_for(Cout, K, [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o)
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t t = 0; t < kk; ++t) wt[o * K + t * Cg + c] = w[(o * Cg + c) * kk + t];
+  });
+  // One run of taps per (position, tap row) where stride along w is all
+  // that separates them: dilation 1 and one group.
+  const bool runs = g.dw == 1 && g.groups == 1;
+  const int64_t nb = column_blocks(P, N, tasks);
+  run_items(P * nb, tasks, [&](int64_t it0, int64_t it1) {
+    for (int64_t it = it0; it < it1; ++it) {
+      const int64_t p = it / nb, oh = p / g.Wo, ow = p % g.Wo;
+      int64_t n0, n1;
+      column_block(N, nb, it % nb, n0, n1);
+      const int64_t cols = n1 - n0;
+      T* out = yt + p * Cout * N + n0;  // (Cout, cols), ld N
+      int64_t j_lo, j_hi;
+      tap_range(ow, g.sw, g.pw, g.kw, g.W, j_lo, j_hi);  // used for runs (dilation 1)
+      bool first = true;
+      for (int64_t i = 0; i < g.kh; ++i) {
+        const int64_t ih = oh * g.sh - g.ph + i * g.dh;
+        if (ih < 0 || ih >= g.H) continue;
+        if (runs) {
+          if (j_lo >= j_hi) break;
+          const int64_t iw = ow * g.sw - g.pw + j_lo;
+          gemm(false, false, Cout, cols, (j_hi - j_lo) * C, T(1), wt + (i * g.kw + j_lo) * C, K,
+               xt + (ih * g.W + iw) * C * N + n0, N, first ? T(0) : T(1), out, N);
+          first = false;
+          continue;
+        }
+        for (int64_t j = 0; j < g.kw; ++j) {
+          const int64_t iw = ow * g.sw - g.pw + j * g.dw;
+          if (iw < 0 || iw >= g.W) continue;
+          for (int64_t grp = 0; grp < g.groups; ++grp)
+            gemm(false, false, Og, cols, Cg, T(1), wt + grp * Og * K + (i * g.kw + j) * Cg, K,
+                 xt + ((ih * g.W + iw) * C + grp * Cg) * N + n0, N, first ? T(0) : T(1), out + grp * Og * N, N);
+          first = false;
+        }
+      }
+      if (first)  // every tap reads padding
+        for (int64_t o = 0; o < Cout; ++o) std::fill(out + o * N, out + o * N + cols, T(0));
+    }
+  });
+  from_hwcn(yt, N, Cout, P, bias, y);
+}
+
+// ---- backward ----
+
+template <typename T>
+void hwcn_conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, T* dx, T* dw, int64_t tasks) {
+  if (!dx && !dw) return;
+  NEURN_CHECK(hwcn_applicable(g), "conv2d backward (HWCN): geometry N=", g.N, " C=", g.C, " ", g.H, "x", g.W,
+              " Cout=", g.Cout, " groups=", g.groups, " gives no output or splits no channels evenly");
+  FlushDenormals flush;
+  const int64_t N = g.N, C = g.C, Cout = g.Cout, P = g.P(), HW = g.H * g.W, kk = g.kh * g.kw;
+  const int64_t Cg = g.Cg(), Og = g.Og(), K = g.K();
+  if (tasks <= 0) tasks = default_tasks(g);
+  T* dyt = scratch<T>(Scratch::HwcnOutput, static_cast<size_t>(P * Cout * N));  // (Ho, Wo, Cout, N)
+  to_hwcn(dy, N, Cout, P, dyt);
+
+  if (dx) {
+    // wf (C, kh, kw, Og): per group, channel c's row holds its taps with j
+    // flipped, so a run of output positions ow ascending meets the taps in
+    // the row's order.
+    const int64_t KF = kk * Og;
+    T* wf = scratch<T>(Scratch::HwcnWeights, static_cast<size_t>(C * KF));
+    T* dxt = scratch<T>(Scratch::HwcnDataGrad, static_cast<size_t>(HW * C * N));  // (H, W, C, N)
+    parallel_for(C, KF, [&](int64_t c0, int64_t c1) {
+      for (int64_t cc = c0; cc < c1; ++cc) {
+        const int64_t grp = cc / Cg, c = cc % Cg;
+        for (int64_t i = 0; i < g.kh; ++i)
+          for (int64_t jf = 0; jf < g.kw; ++jf)
+            for (int64_t o = 0; o < Og; ++o)
+              wf[cc * KF + (i * g.kw + jf) * Og + o] = w[((grp * Og + o) * Cg + c) * kk + i * g.kw + g.kw - 1 - jf];
+      }
+    });
+    // Stride 1 and dilation 1 along w with one group: the output positions
+    // that read input column iw through taps of one row are consecutive.
+    const bool runs = g.sw == 1 && g.dw == 1 && g.groups == 1;
+    const int64_t nb = column_blocks(HW, N, tasks);
+    run_items(HW * nb, tasks, [&](int64_t it0, int64_t it1) {
+      for (int64_t it = it0; it < it1; ++it) {
+        const int64_t q = it / nb, ih = q / g.W, iw = q % g.W;
+        int64_t n0, n1;
+        column_block(N, nb, it % nb, n0, n1);
+        const int64_t cols = n1 - n0;
+        T* out = dxt + q * C * N + n0;  // (C, cols), ld N
+        bool first = true;
+        for (int64_t i = 0; i < g.kh; ++i) {
+          const int64_t t = ih + g.ph - i * g.dh;  // oh * sh
+          if (t < 0 || t % g.sh != 0 || t / g.sh >= g.Ho) continue;
+          const int64_t oh = t / g.sh;
+          if (runs) {
+            // ow = iw + pw - kw + 1 + jf for flipped taps jf inside [0, Wo).
+            const int64_t base = iw + g.pw - g.kw + 1;
+            const int64_t jf_lo = std::clamp<int64_t>(-base, 0, g.kw), jf_hi = std::clamp<int64_t>(g.Wo - base, 0, g.kw);
+            if (jf_lo >= jf_hi) continue;
+            gemm(false, false, C, cols, (jf_hi - jf_lo) * Cout, T(1), wf + (i * g.kw + jf_lo) * Cout, KF,
+                 dyt + (oh * g.Wo + base + jf_lo) * Cout * N + n0, N, first ? T(0) : T(1), out, N);
+            first = false;
+            continue;
+          }
+          for (int64_t j = 0; j < g.kw; ++j) {
+            const int64_t u = iw + g.pw - j * g.dw;  // ow * sw
+            if (u < 0 || u % g.sw != 0 || u / g.sw >= g.Wo) continue;
+            const int64_t ow = u / g.sw, jf = g.kw - 1 - j;
+            for (int64_t grp = 0; grp < g.groups; ++grp)
+              gemm(false, false, Cg, cols, Og, T(1), wf + grp * Cg * KF + (i * g.kw + jf) * Og, KF,
+                   dyt + ((oh * g.Wo + ow) * Cout + grp * Og) * N + n0, N, first ? T(0) : T(1), out + grp * Cg * N, N);
+            first = false;
+          }
+        }
+        if (first)  // no output reads this input position (stride larger than the kernel, or cropped)
+          for (int64_t c = 0; c < C; ++c) std::fill(out + c * N, out + c * N + cols, T(0));
+      }
+    });
+    from_hwcn(dxt, N, C, HW, static_cast<const T*>(nullptr), dx);
+  }
+
+  if (dw) {
+    T* xt = scratch<T>(Scratch::HwcnInput, static_cast<size_t>(HW * C * N));
+    T* dwt = scratch<T>(Scratch::HwcnWeightGrad, static_cast<size_t>(Cout * K));  // (Cout, kh, kw, Cg)
+    to_hwcn(x, N, C, HW, xt);
+    std::fill(dwt, dwt + Cout * K, T(0));  // taps that only ever read padding stay 0
+    const bool runs = g.dw == 1 && g.groups == 1;
+    // Threads split the output rows (blocks of 16): each row sums over every
+    // position and image, so no partial buffers and the same order on any
+    // number of threads.
+    const int64_t rblocks = (Cout + 15) / 16;
+    run_items(std::min(tasks, rblocks), tasks, [&](int64_t t0, int64_t t1) {
+      const int64_t parts = std::min(tasks, rblocks);
+      int64_t b0, b1, tmp;
+      split(rblocks, parts, t0, b0, tmp);
+      split(rblocks, parts, t1 - 1, tmp, b1);
+      const int64_t o0 = b0 * 16, o1 = std::min(b1 * 16, Cout);
+      for (int64_t p = 0; p < P; ++p) {
+        const int64_t oh = p / g.Wo, ow = p % g.Wo;
+        const T* gp = dyt + p * Cout * N;  // (Cout, N)
+        int64_t j_lo, j_hi;
+        tap_range(ow, g.sw, g.pw, g.kw, g.W, j_lo, j_hi);
+        for (int64_t i = 0; i < g.kh; ++i) {
+          const int64_t ih = oh * g.sh - g.ph + i * g.dh;
+          if (ih < 0 || ih >= g.H) continue;
+          if (runs) {
+            if (j_lo >= j_hi) break;
+            const int64_t iw = ow * g.sw - g.pw + j_lo;
+            gemm(false, true, o1 - o0, (j_hi - j_lo) * C, N, T(1), gp + o0 * N, N, xt + (ih * g.W + iw) * C * N, N,
+                 T(1), dwt + o0 * K + (i * g.kw + j_lo) * C, K);
+            continue;
+          }
+          for (int64_t j = 0; j < g.kw; ++j) {
+            const int64_t iw = ow * g.sw - g.pw + j * g.dw;
+            if (iw < 0 || iw >= g.W) continue;
+            for (int64_t grp = 0; grp < g.groups; ++grp) {
+              const int64_t lo = std::max(o0, grp * Og), hi = std::min(o1, (grp + 1) * Og);
+              if (lo >= hi) continue;
+              gemm(false, true, hi - lo, Cg, N, T(1), gp + lo * N, N, xt + ((ih * g.W + iw) * C + grp * Cg) * N, N,
+                   T(1), dwt + lo * K + (i * g.kw + j) * Cg, K);
+            }
+          }
+        }
+      }
+    });
+    parallel_for(Cout, K, [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o)
+        for (int64_t c = 0; c < Cg; ++c)
+          for (int64_t t = 0; t < kk; ++t) dw[(o * Cg + c) * kk + t] = dwt[o * K + t * Cg + c];
+    });
+  }
+}
+
+template void hwcn_conv2d_forward<float>(const ConvGeom&, const float*, const float*, const float*, float*, int64_t);
+template void hwcn_conv2d_forward<double>(const ConvGeom&, const double*, const double*, const double*, double*,
+                                          int64_t);
+template void hwcn_conv2d_backward<float>(const ConvGeom&, const float*, const float*, const float*, float*, float*,
+                                          int64_t);
+template void hwcn_conv2d_backward<double>(const ConvGeom&, const double*, const double*, const double*, double*,
+                                           double*, int64_t);
+
+}  // namespace neurn::cpu
