@@ -1,12 +1,16 @@
-// `neurn bench conv`: a 3x3 stride-1 convolution on the CPU by im2col + gemm
-// against Winograd F(2x2,3x3) (framework/ops/conv_winograd_cpu.h), forward
-// and data gradient, on one shape (--shape N,C,H,W,K) or on every distinct
-// 3x3 stride-1 conv of a registry model (--model), which is how the rule of
-// cpu::winograd_conv_profitable was measured (docs/engine-bench.md,
-// "Winograd F(2x2,3x3) on the CPU"). Threads: NEURN_NUM_THREADS.
+// `neurn bench conv`: the CPU convolution's algorithms side by side: im2col +
+// gemm, Winograd F(2x2,3x3) (framework/ops/conv_winograd_cpu.h, 3x3 stride 1
+// only) and the batch-innermost gemms (framework/ops/conv_hwcn_cpu.h), each
+// pass (forward, data gradient, weight gradient) alone, and what the automatic
+// choice picks and costs; on one shape (--shape N,C,H,W,K[,k,stride]) or on
+// every distinct conv of a registry model's training step (--model, depthwise
+// excepted), which is how the rules of cpu::winograd_conv_profitable and
+// cpu::hwcn_conv_profitable were measured (docs/engine-bench.md).
+// Threads: NEURN_NUM_THREADS.
 #include <time.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -19,6 +23,7 @@
 #include "experiments/cli/cli.h"
 #include "framework/ops.h"
 #include "framework/ops/conv_cpu.h"
+#include "framework/ops/conv_hwcn_cpu.h"
 #include "framework/ops/conv_winograd_cpu.h"
 #include "framework/ops/parallel_cpu.h"
 #include "framework/random.h"
@@ -54,39 +59,83 @@ Timing time_best(int64_t reps, const std::function<void()>& fn) {
   return t;
 }
 
-cpu::ConvGeom geom(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t pad) {
-  cpu::ConvGeom g;
-  g.N = N, g.C = C, g.H = H, g.W = W, g.Cout = K, g.kh = 3, g.kw = 3, g.ph = pad, g.pw = pad;
-  g.Ho = H + 2 * pad - 2, g.Wo = W + 2 * pad - 2;
-  NEURN_CHECK(N >= 1 && C >= 1 && K >= 1 && g.Ho >= 1 && g.Wo >= 1, "bench conv: shape N=", N, " C=", C, " H=", H,
-              " W=", W, " K=", K, " with padding ", pad, " gives no output (need N, C, K >= 1 and H, W >= 3 - 2 pad)");
-  return g;
+// The pieces of a conv that do not depend on the batch (the key of a
+// model's distinct convs).
+struct ConvKey {
+  int64_t C, H, W, Cout, kh, kw, sh, sw, ph, pw, dh, dw, groups, Ho, Wo;
+  static ConvKey of(const cpu::ConvGeom& g) {
+    return {g.C, g.H, g.W, g.Cout, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups, g.Ho, g.Wo};
+  }
+  auto tie() const { return std::tie(C, H, W, Cout, kh, kw, sh, sw, ph, pw, dh, dw, groups, Ho, Wo); }
+  bool operator<(const ConvKey& o) const { return tie() < o.tie(); }
+  cpu::ConvGeom geom(int64_t N) const {
+    cpu::ConvGeom g;
+    g.N = N, g.C = C, g.H = H, g.W = W, g.Cout = Cout, g.kh = kh, g.kw = kw, g.sh = sh, g.sw = sw, g.ph = ph,
+    g.pw = pw, g.dh = dh, g.dw = dw, g.groups = groups, g.Ho = Ho, g.Wo = Wo;
+    return g;
+  }
+};
+
+enum Algo { kIm2col, kWinograd, kHwcn, kAuto, kAlgos };
+enum Pass { kForward, kData, kWeight, kPasses };
+const char* const kAlgoNames[kAlgos] = {"im2col", "winograd", "hwcn", "auto"};
+const char* const kPassNames[kPasses] = {"fwd", "data", "weight"};
+
+// What the automatic dispatch of conv_cpu.cpp runs for this pass.
+const char* auto_pick(const cpu::ConvGeom& g, size_t elem, Pass pass) {
+  const int64_t th = cpu::num_threads();
+  const bool hw_on = cpu::hwcn_mode() != cpu::HwcnMode::Off, wino_on = cpu::winograd_mode() != cpu::WinogradMode::Off;
+  const cpu::HwcnPass hp = pass == kForward ? cpu::HwcnPass::Forward
+                           : pass == kData  ? cpu::HwcnPass::Data
+                                            : cpu::HwcnPass::Weight;
+  if (hw_on && cpu::hwcn_applicable(g) &&
+      (cpu::hwcn_mode() == cpu::HwcnMode::Always || cpu::hwcn_conv_profitable(g, elem, hp, th)))
+    return "hwcn";
+  if (pass != kWeight && wino_on && cpu::winograd_applicable(g) &&
+      (cpu::winograd_mode() == cpu::WinogradMode::Always ||
+       cpu::winograd_conv_profitable(g, elem, pass == kData, th)))
+    return "winograd";
+  return "im2col";
 }
 
+// t[algo][pass]: negative where not measured (not asked for, or Winograd
+// where it does not apply, or its weight gradient, which it has not).
 struct Result {
-  Timing fwd_im2col, fwd_wino, data_im2col, data_wino;
+  Timing t[kAlgos][kPasses];
+  bool on[kAlgos][kPasses] = {};
 };
 
 template <typename T>
-Result measure(const cpu::ConvGeom& g, int64_t reps, bool forward, bool data, bool im2col, bool wino) {
+Result measure(const cpu::ConvGeom& g, int64_t reps, const bool passes[kPasses], const bool algos[kAlgos]) {
   Generator gen(1);
   auto fill = [&](std::vector<T>& v) {
     for (auto& e : v) e = static_cast<T>(gen.uniform() - 0.5);
   };
-  std::vector<T> x(static_cast<size_t>(g.N * g.C * g.H * g.W)), w(static_cast<size_t>(g.Cout * g.C * 9)),
-      b(static_cast<size_t>(g.Cout)), y(static_cast<size_t>(g.N * g.Cout * g.Ho * g.Wo)), dx(x.size());
+  std::vector<T> x(static_cast<size_t>(g.N * g.C * g.H * g.W)), w(static_cast<size_t>(g.Cout * g.K())),
+      b(static_cast<size_t>(g.Cout)), y(static_cast<size_t>(g.N * g.Cout * g.Ho * g.Wo)), dx(x.size()), dw(w.size());
   fill(x), fill(w), fill(b), fill(y);
   Result r;
-  cpu::ScopedWinogradMode off(cpu::WinogradMode::Off);  // conv2d_forward/backward: im2col
-  if (forward && im2col)
-    r.fwd_im2col = time_best(reps, [&] { cpu::conv2d_forward<T>(g, x.data(), w.data(), b.data(), y.data()); });
-  if (forward && wino)
-    r.fwd_wino = time_best(reps, [&] { cpu::winograd_conv2d_forward<T>(g, x.data(), w.data(), b.data(), y.data()); });
-  if (data && im2col)
-    r.data_im2col =
-        time_best(reps, [&] { cpu::conv2d_backward<T>(g, nullptr, w.data(), y.data(), dx.data(), nullptr, nullptr); });
-  if (data && wino)
-    r.data_wino = time_best(reps, [&] { cpu::winograd_conv2d_backward_data<T>(g, w.data(), y.data(), dx.data()); });
+  auto run = [&](Algo a, Pass p, const std::function<void()>& fn) {
+    if (!algos[a] || !passes[p]) return;
+    r.t[a][p] = time_best(reps, fn);
+    r.on[a][p] = true;
+  };
+  auto fwd = [&] { cpu::conv2d_forward<T>(g, x.data(), w.data(), b.data(), y.data()); };
+  auto data = [&] { cpu::conv2d_backward<T>(g, nullptr, w.data(), y.data(), dx.data(), nullptr, nullptr); };
+  auto weight = [&] { cpu::conv2d_backward<T>(g, x.data(), nullptr, y.data(), nullptr, dw.data(), nullptr); };
+  {
+    cpu::ScopedWinogradMode off(cpu::WinogradMode::Off);
+    cpu::ScopedHwcnMode hoff(cpu::HwcnMode::Off);
+    run(kIm2col, kForward, fwd), run(kIm2col, kData, data), run(kIm2col, kWeight, weight);
+  }
+  if (cpu::winograd_applicable(g)) {
+    run(kWinograd, kForward, [&] { cpu::winograd_conv2d_forward<T>(g, x.data(), w.data(), b.data(), y.data()); });
+    run(kWinograd, kData, [&] { cpu::winograd_conv2d_backward_data<T>(g, w.data(), y.data(), dx.data()); });
+  }
+  run(kHwcn, kForward, [&] { cpu::hwcn_conv2d_forward<T>(g, x.data(), w.data(), b.data(), y.data()); });
+  run(kHwcn, kData, [&] { cpu::hwcn_conv2d_backward<T>(g, nullptr, w.data(), y.data(), dx.data(), nullptr); });
+  run(kHwcn, kWeight, [&] { cpu::hwcn_conv2d_backward<T>(g, x.data(), nullptr, y.data(), nullptr, dw.data()); });
+  run(kAuto, kForward, fwd), run(kAuto, kData, data), run(kAuto, kWeight, weight);  // the modes as set
   return r;
 }
 
@@ -102,25 +151,19 @@ std::vector<int64_t> parse_shape(const std::string& s) {
     } catch (...) {
       used = 0;
     }
-    NEURN_CHECK(used == item.size() && !item.empty() && n >= 1, "bench conv: --shape must be N,C,H,W,K (positive "
-                "integers), got '", s, "'");
+    NEURN_CHECK(used == item.size() && !item.empty() && n >= 1, "bench conv: --shape must be N,C,H,W,K[,k,stride] "
+                "(positive integers), got '", s, "'");
     v.push_back(n);
   }
-  NEURN_CHECK(v.size() == 5, "bench conv: --shape must be N,C,H,W,K (5 numbers), got '", s, "'");
+  NEURN_CHECK(v.size() == 5 || v.size() == 7, "bench conv: --shape must be N,C,H,W,K or N,C,H,W,K,k,stride (5 or 7 "
+              "numbers), got '", s, "'");
   return v;
 }
 
-struct Shape5 {
-  int64_t C, H, W, K, pad;
-  bool operator<(const Shape5& o) const {
-    return std::tie(C, H, W, K, pad) < std::tie(o.C, o.H, o.W, o.K, o.pad);
-  }
-};
-
-// The distinct 3x3 stride-1 convs of one training step of `name` (forward
-// and backward of a batch of one on the CPU, as the decision log sees them),
-// with how many times each runs forward and as a data gradient.
-std::map<Shape5, std::pair<int64_t, int64_t>> model_convs(const std::string& name, int64_t image_size) {
+// The distinct convs of one training step of `name` (forward and backward of
+// a batch of two on the CPU, as the HWCN decision log sees them: every conv
+// but the depthwise ones), with how often each runs per pass.
+std::map<ConvKey, std::array<int64_t, kPasses>> model_convs(const std::string& name, int64_t image_size) {
   ModelOptions mo;
   mo.input_size = image_size;
   Generator gen(1);
@@ -131,93 +174,112 @@ std::map<Shape5, std::pair<int64_t, int64_t>> model_convs(const std::string& nam
   }
   model->train();
   Tensor x = randn({2, mo.in_channels, image_size, image_size}, {DType::Float32}, &gen);
-  std::map<Shape5, std::pair<int64_t, int64_t>> out;
-  cpu::WinogradDecisionLog log;
+  std::map<ConvKey, std::array<int64_t, kPasses>> out;
+  cpu::HwcnDecisionLog log;
   sum(model->forward(x)).backward();
   for (const auto& d : log.decisions()) {
-    const Shape5 s{d.geom.C, d.geom.H, d.geom.W, d.geom.Cout, d.geom.ph};
-    auto& c = out[s];
-    (d.backward_data ? c.second : c.first) += 1;
+    auto it = out.try_emplace(ConvKey::of(d.geom), std::array<int64_t, kPasses>{}).first;
+    it->second[d.pass == cpu::HwcnPass::Forward ? kForward : d.pass == cpu::HwcnPass::Data ? kData : kWeight] += 1;
   }
   return out;
 }
 
 int bench_conv(const Flags& f) {
   const int64_t reps = f.get_int("reps", 5), pad = f.get_int("pad", 1);
-  const std::string algo = f.get("algo", "both"), pass = f.get("pass", "both"), dtype = f.get("dtype", "float32");
+  const std::string algo = f.get("algo", "all"), pass = f.get("pass", "all"), dtype = f.get("dtype", "float32");
   NEURN_CHECK(reps >= 1, "bench conv: --reps must be at least 1, got ", reps);
-  NEURN_CHECK(algo == "im2col" || algo == "winograd" || algo == "both", "bench conv: --algo must be im2col, winograd "
-              "or both, got '", algo, "'");
-  NEURN_CHECK(pass == "forward" || pass == "data" || pass == "both", "bench conv: --pass must be forward, data or "
-              "both, got '", pass, "'");
+  NEURN_CHECK(algo == "im2col" || algo == "winograd" || algo == "hwcn" || algo == "both" || algo == "all",
+              "bench conv: --algo must be im2col, winograd, hwcn, both (im2col and winograd) or all, got '", algo,
+              "'");
+  NEURN_CHECK(pass == "forward" || pass == "data" || pass == "weight" || pass == "both" || pass == "all",
+              "bench conv: --pass must be forward, data, weight, both (forward and data) or all, got '", pass, "'");
   NEURN_CHECK(dtype == "float32" || dtype == "float64", "bench conv: --dtype must be float32 or float64, got '", dtype,
               "'");
   NEURN_CHECK(f.has("shape") != f.has("model"), "bench conv: give exactly one of --shape N,C,H,W,K and --model NAME");
-  const bool im2col = algo != "winograd", wino = algo != "im2col", fwd = pass != "data", data = pass != "forward";
+  bool algos[kAlgos] = {algo == "im2col" || algo == "both" || algo == "all",
+                        algo == "winograd" || algo == "both" || algo == "all", algo == "hwcn" || algo == "all",
+                        algo == "all"};
+  const bool passes[kPasses] = {pass == "forward" || pass == "both" || pass == "all",
+                                pass == "data" || pass == "both" || pass == "all", pass == "weight" || pass == "all"};
   const size_t elem = dtype == "float32" ? 4 : 8;
 
-  std::vector<std::tuple<Shape5, int64_t, int64_t>> shapes;  // shape, forward count, data-gradient count
+  std::vector<std::pair<ConvKey, std::array<int64_t, kPasses>>> shapes;  // conv, count per pass
   int64_t batch = f.get_int("batch-size", 64);
   if (f.has("shape")) {
     const auto v = parse_shape(f.get("shape"));
     batch = v[0];
-    shapes.push_back({Shape5{v[1], v[2], v[3], v[4], pad}, 1, 1});
+    const int64_t k = v.size() == 7 ? v[5] : 3, stride = v.size() == 7 ? v[6] : 1;
+    const int64_t Ho = (v[2] + 2 * pad - k) / stride + 1, Wo = (v[3] + 2 * pad - k) / stride + 1;
+    NEURN_CHECK(v[2] + 2 * pad >= k && v[3] + 2 * pad >= k, "bench conv: --shape ", f.get("shape"), " with padding ",
+                pad, " gives no output (need H, W >= k - 2 pad)");
+    shapes.push_back({ConvKey{v[1], v[2], v[3], v[4], k, k, stride, stride, pad, pad, 1, 1, 1, Ho, Wo}, {1, 1, 1}});
   } else {
     const std::string name = f.get("model");
     const int64_t size = f.get_int("image-size", 32);
-    for (const auto& [s, c] : model_convs(name, size)) shapes.push_back({s, c.first, c.second});
-    std::printf("model %s at %ldx%ld: %zu distinct 3x3 stride-1 convs, batch %ld\n", name.c_str(),
+    for (const auto& [s, c] : model_convs(name, size)) shapes.push_back({s, c});
+    std::printf("model %s at %ldx%ld: %zu distinct convs (depthwise excepted), batch %ld\n", name.c_str(),
                 static_cast<long>(size), static_cast<long>(size), shapes.size(), static_cast<long>(batch));
   }
   NEURN_CHECK(batch >= 1, "bench conv: --batch-size must be at least 1, got ", batch);
-  std::printf("%s, %d threads, best of %ld after a warm-up; ms wall (CPU), speed-up = im2col / winograd wall\n",
+  std::printf("%s, %d threads, best of %ld after a warm-up; ms wall (CPU); auto = the dispatch as set (its pick in "
+              "brackets)\n",
               dtype.c_str(), cpu::num_threads(), static_cast<long>(reps));
-  double tot_im2col = 0, tot_wino = 0, tot_auto = 0;
-  for (const auto& [s, nf, nd] : shapes) {
-    const cpu::ConvGeom g = geom(batch, s.C, s.H, s.W, s.K, s.pad);
-    const Result r = elem == 4 ? measure<float>(g, reps, fwd && nf > 0, data && nd > 0, im2col, wino)
-                               : measure<double>(g, reps, fwd && nf > 0, data && nd > 0, im2col, wino);
-    std::printf("C=%-4ld %3ldx%-3ld K=%-4ld pad=%ld x%ld/%ld", static_cast<long>(s.C), static_cast<long>(s.H),
-                static_cast<long>(s.W), static_cast<long>(s.K), static_cast<long>(s.pad), static_cast<long>(nf),
-                static_cast<long>(nd));
-    auto column = [&](const char* what, const Timing& a, const Timing& b, bool on, int64_t count, bool backward_data) {
-      if (!on || count == 0) return;
-      std::printf(" | %s", what);
-      if (im2col) std::printf(" im2col %.3f (%.3f)", a.wall_ms, a.cpu_ms);
-      if (wino) std::printf(" winograd %.3f (%.3f)", b.wall_ms, b.cpu_ms);
-      const bool pick = cpu::winograd_conv_profitable(g, elem, backward_data, cpu::num_threads());
-      if (im2col && wino) {
-        std::printf(" speedup %.2f", a.wall_ms / b.wall_ms);
-        tot_im2col += static_cast<double>(count) * a.wall_ms;
-        tot_wino += static_cast<double>(count) * b.wall_ms;
-        tot_auto += static_cast<double>(count) * (pick ? b.wall_ms : a.wall_ms);
+  // Totals over the model: each conv's time times how often it runs in a
+  // step; Winograd's column falls back to im2col where it does not apply.
+  double total[kAlgos + 1] = {};  // + the best of the measured algorithms per conv and pass
+  for (const auto& [s, counts] : shapes) {
+    const cpu::ConvGeom g = s.geom(batch);
+    const Result r = elem == 4 ? measure<float>(g, reps, passes, algos) : measure<double>(g, reps, passes, algos);
+    std::printf("C=%-4ld %3ldx%-3ld K=%-4ld k=%ldx%ld s=%ld p=%ld,%ld", static_cast<long>(s.C), static_cast<long>(s.H),
+                static_cast<long>(s.W), static_cast<long>(s.Cout), static_cast<long>(s.kh), static_cast<long>(s.kw),
+                static_cast<long>(s.sh), static_cast<long>(s.ph), static_cast<long>(s.pw));
+    if (s.dh != 1 || s.dw != 1) std::printf(" d=%ld,%ld", static_cast<long>(s.dh), static_cast<long>(s.dw));
+    if (s.groups != 1) std::printf(" g=%ld", static_cast<long>(s.groups));
+    std::printf(" x%ld/%ld/%ld", static_cast<long>(counts[kForward]), static_cast<long>(counts[kData]),
+                static_cast<long>(counts[kWeight]));
+    for (int p = 0; p < kPasses; ++p) {
+      if (!passes[p] || counts[p] == 0) continue;
+      std::printf(" | %s", kPassNames[p]);
+      double best = 1e300;
+      for (int a = 0; a < kAlgos; ++a) {
+        if (!r.on[a][p]) continue;
+        std::printf(" %s %.3f (%.3f)", a == kAuto ? "auto" : kAlgoNames[a], r.t[a][p].wall_ms, r.t[a][p].cpu_ms);
+        if (a != kAuto) best = std::min(best, r.t[a][p].wall_ms);
       }
-      std::printf(" auto %s", pick ? "winograd" : "im2col");
-    };
-    column("fwd", r.fwd_im2col, r.fwd_wino, fwd, nf, false);
-    column("data", r.data_im2col, r.data_wino, data, nd, true);
+      std::printf(" [%s]", auto_pick(g, elem, static_cast<Pass>(p)));
+      const double n = static_cast<double>(counts[p]);
+      for (int a = 0; a < kAlgos; ++a) {
+        const int src = a == kWinograd && !r.on[a][p] ? kIm2col : a;
+        if (r.on[src][p]) total[a] += n * r.t[src][p].wall_ms;
+      }
+      if (best < 1e300) total[kAlgos] += n * best;
+    }
     std::printf("\n");
   }
-  if (im2col && wino)
-    std::printf("total_ms im2col=%.2f winograd=%.2f auto=%.2f (each shape times its count)\n", tot_im2col, tot_wino,
-                tot_auto);
+  std::printf("total_ms");
+  for (int a = 0; a < kAlgos; ++a)
+    if (algos[a]) std::printf(" %s=%.2f", kAlgoNames[a], total[a]);
+  std::printf(" best=%.2f (each conv times its count; winograd: im2col where it does not apply)\n", total[kAlgos]);
   return 0;
 }
 
 Register reg{{
     .name = "bench conv",
-    .summary = "3x3 stride-1 convolution on the CPU: im2col + gemm against Winograd F(2x2,3x3)",
-    .flags = {text("shape", "N,C,H,W,K", "one conv: batch, input channels, height, width, output channels"),
-              text("model", "NAME", "a registry model: time each of its distinct 3x3 stride-1 convs"),
+    .summary = "CPU convolution: im2col + gemm, Winograd F(2x2,3x3) and batch-innermost gemms, per pass",
+    .flags = {text("shape", "N,C,H,W,K", "one conv: batch, input channels, height, width, output channels (then ,k,stride: "
+                   "a k x k kernel and its stride; 3 and 1 without)"),
+              text("model", "NAME", "a registry model: time each of its distinct convs (depthwise excepted)"),
               integer("image-size", "S", "(32)"), integer("batch-size", "N", "(64)"),
               integer("pad", "P", "padding for --shape (1)"),
-              text("algo", "im2col|winograd|both", "(both)"), text("pass", "forward|data|both", "(both)"),
+              text("algo", "im2col|winograd|hwcn|both|all", "(all; both: im2col and winograd)"),
+              text("pass", "forward|data|weight|both|all", "(all; both: forward and data)"),
               text("dtype", "float32|float64", "(float32)"), integer("reps", "N", "(5)")},
-    .details = "Times the forward (bias added) and the data gradient of each conv by both algorithms (best of --reps "
-               "after a warm-up; wall and process CPU time) with NEURN_NUM_THREADS threads. With --model each line "
-               "is one distinct conv of a training step (xF/D: how often it runs forward / as a data gradient), "
-               "and `auto` is what cpu::winograd_conv_profitable picks; the last line sums both algorithms and the "
-               "automatic choice over the model's convs.",
+    .details = "Times the forward (bias added), the data gradient and the weight gradient of each conv by each "
+               "algorithm (best of --reps after a warm-up; wall and process CPU time) with NEURN_NUM_THREADS threads, "
+               "and `auto`: the dispatch of conv2d as the modes are set (NEURN_CONV_WINOGRAD, NEURN_CONV_HWCN), with "
+               "its pick in brackets. With --model each line is one distinct conv of a training step (xF/D/W: how "
+               "often it runs forward / as a data gradient / as a weight gradient); the last line sums each column "
+               "over the model's convs, and `best` the fastest measured algorithm of each conv and pass.",
     .fn = bench_conv}};
 
 }  // namespace
