@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -72,116 +73,199 @@ double lane_sq_dev(const T* p, int64_t n, double mu) {
 }
 
 // ---- batch norm: x viewed as (N, C, S) --------------------------------------
-// A channel's values are N runs of S. Where S >= kLanes the loops walk each
-// run in kLanes double lanes that persist across the runs (folded once per
-// channel); the small maps of deep layers (S of 1 to 7: 1x1 and 2x2 planes)
-// are walked image by image across a block of channels instead, so the reads
-// are contiguous and, for S = 1, the channel loop itself vectorises. Either
-// way a channel's sums are taken by one task in an order fixed by the shape:
-// the results do not depend on the thread count.
+// A channel's values are N runs of S. The loops take a task's channels in
+// blocks small enough that the block's x (and dy) over all N images stay in a
+// core's L2 between the pass that sums them and the pass that writes y or dx,
+// so x and dy are read from memory once (kBnBlockBytes). Within a block they
+// walk image by image (runs of (c1 - c0) S contiguous values, which the
+// prefetcher follows). Maps of kBnLaneMinS values or more keep kLanes double
+// lanes per channel across the images; smaller maps (the 1x1 to 4x4 planes of
+// deep layers) keep one double accumulator per (channel, position) across
+// the images, so the innermost loop runs over the block's contiguous values
+// and vectorises whatever S is. Either way a channel's sums are taken by one
+// task in an order fixed by the shape (never by the block or the split): the
+// results do not depend on the thread count.
 
 struct BnGeom {
   int64_t N = 0, C = 0, S = 1;
   int64_t count() const { return N * S; }  // elements per channel
 };
 
-// Per-channel sums over channels [c0, c1): s1 = sum(u), s2 = sum(u v) with
-// u = a - ka[c] and v = b - kb[c] (b = a, kb = ka for the moments of x; for
-// backward a = dy, ka = 0, b = x, kb = mean). In double whatever T is.
+// A block's x and dy over all N images (~1 MB; the L2 is 2 MB a core here).
+constexpr int64_t kBnBlockBytes = int64_t{1} << 20;
+// Maps of at least this many values take the per-channel lanes.
+constexpr int64_t kBnLaneMinS = 16;
+// The column accumulators of a block of small maps: at most this many values
+// per image (4 arrays of doubles, 128 KB).
+constexpr int64_t kBnMaxColumns = 4096;
+
+bool bn_columns(const BnGeom& g) { return g.S < kBnLaneMinS; }
+
+// Channels per block for a pass over `tensors` arrays of `elem` bytes.
+int64_t bn_block(const BnGeom& g, int64_t tensors, int64_t elem) {
+  const int64_t per_channel = std::max<int64_t>(g.count(), 1) * tensors * elem;
+  int64_t block = std::max<int64_t>(kBnBlockBytes / per_channel, 1);
+  if (bn_columns(g)) block = std::min(block, std::max<int64_t>(kBnMaxColumns / g.S, 1));
+  return std::min(block, std::max<int64_t>(g.C, 1));
+}
+
+// Four doubles as one value (GCC/Clang vector extensions): the lanes below
+// stay in registers as these (as arrays, GCC kept them on the stack, and the
+// store-to-load latency of every add bounded the loop), and each copy of the
+// clones does the same four IEEE operations per vector.
+typedef double BnVec __attribute__((vector_size(32)));
+constexpr int kBnLanes = 16;  // four BnVec per sum: eight independent add chains
+
 template <typename T>
-void bn_channel_sums(const BnGeom& g, const T* a, const T* b, const T* ka, const T* kb, int64_t c0, int64_t c1,
-                     double* s1, double* s2) {
-  if (g.S >= kLanes) {
-    // Image by image over the block (the reads are runs of (c1 - c0) S
-    // values, which the prefetcher follows; channel by channel they would be
-    // runs of S with a jump of C S between them). Each channel keeps its lanes
-    // across the images.
-    const int64_t nc = c1 - c0, body = g.S - g.S % kLanes;
-    std::vector<double> lanes(static_cast<size_t>(nc * 2 * kLanes), 0.0);
-    for (int64_t c = 0; c < nc; ++c) s1[c] = 0, s2[c] = 0;
-    for (int64_t n = 0; n < g.N; ++n)
-      for (int64_t c = 0; c < nc; ++c) {
-        const double ua = ka ? static_cast<double>(ka[c0 + c]) : 0.0, ub = static_cast<double>(kb[c0 + c]);
-        const T* pa = a + (n * g.C + c0 + c) * g.S;
-        const T* pb = b + (n * g.C + c0 + c) * g.S;
-        double l1[kLanes], l2[kLanes];
-        double* keep = lanes.data() + c * 2 * kLanes;
-        for (int l = 0; l < kLanes; ++l) l1[l] = keep[l], l2[l] = keep[kLanes + l];
-        for (int64_t i = 0; i < body; i += kLanes)
-          for (int l = 0; l < kLanes; ++l) {
-            const double u = static_cast<double>(pa[i + l]) - ua, v = static_cast<double>(pb[i + l]) - ub;
-            l1[l] += u, l2[l] += u * v;
-          }
-        for (int l = 0; l < kLanes; ++l) keep[l] = l1[l], keep[kLanes + l] = l2[l];
-        double t1 = 0, t2 = 0;
-        for (int64_t i = body; i < g.S; ++i) {
-          const double u = static_cast<double>(pa[i]) - ua, v = static_cast<double>(pb[i]) - ub;
-          t1 += u, t2 += u * v;
-        }
-        s1[c] += t1, s2[c] += t2;
-      }
-    for (int64_t c = 0; c < nc; ++c)
-      for (int l = 0; l < kLanes; ++l)
-        s1[c] += lanes[static_cast<size_t>(c * 2 * kLanes + l)],
-            s2[c] += lanes[static_cast<size_t>(c * 2 * kLanes + kLanes + l)];
-    return;
-  }
-  const int64_t nc = c1 - c0;
-  for (int64_t c = 0; c < nc; ++c) s1[c] = 0, s2[c] = 0;
-  for (int64_t n = 0; n < g.N; ++n) {
-    const T* pa = a + (n * g.C + c0) * g.S;
-    const T* pb = b + (n * g.C + c0) * g.S;
-    if (g.S == 1) {
-      for (int64_t c = 0; c < nc; ++c) {
-        const double u = static_cast<double>(pa[c]) - (ka ? static_cast<double>(ka[c0 + c]) : 0.0);
-        const double v = static_cast<double>(pb[c]) - static_cast<double>(kb[c0 + c]);
-        s1[c] += u, s2[c] += u * v;
-      }
-      continue;
-    }
-    for (int64_t c = 0; c < nc; ++c) {
-      const double ua = ka ? static_cast<double>(ka[c0 + c]) : 0.0, ub = static_cast<double>(kb[c0 + c]);
-      double t1 = 0, t2 = 0;
-      for (int64_t i = 0; i < g.S; ++i) {
-        const double u = static_cast<double>(pa[c * g.S + i]) - ua, v = static_cast<double>(pb[c * g.S + i]) - ub;
-        t1 += u, t2 += u * v;
-      }
-      s1[c] += t1, s2[c] += t2;
-    }
+inline BnVec bn_load(const T* p) {
+  if constexpr (std::is_same_v<T, float>) {
+    typedef float F4 __attribute__((vector_size(16)));
+    F4 f;
+    std::memcpy(&f, p, sizeof f);
+    return __builtin_convertvector(f, BnVec);
+  } else {
+    BnVec v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
   }
 }
 
-// y = x scale[c] + shift[c] (forward), or dx = k (dy - a - (x - mean) c)
-// (backward, norm_backward_at), over channels [c0, c1); coefficient arrays
-// are indexed from c0.
+// Per-channel sums over channels [c0, c1): s1 = sum(u), s2 = sum(u v) with
+// u = a - ka[c] and v = b - kb[c] (kSame: b = a, kb = ka, the moments of x;
+// for backward a = dy, ka = 0, b = x, kb = mean). In double whatever T is.
+// Maps of kBnLaneMinS values or more: each channel keeps kBnLanes lanes
+// across the images (folded in lane order once, after the images), the tail
+// of each run (S mod kBnLanes values) summed on its own and added per image.
+// lanes: 2 kBnLanes (c1 - c0) doubles of scratch.
+template <bool kSame, typename T>
+void bn_lane_sums(const BnGeom& g, const T* a, const T* b, const T* ka, const T* kb, int64_t c0, int64_t c1,
+                  double* s1, double* s2, double* lanes) {
+  static_assert(kBnLanes == 16, "the loop below is written out for four vectors of four");
+  const int64_t nc = c1 - c0, body = g.S - g.S % kBnLanes;
+  for (int64_t i = 0; i < nc * 2 * kBnLanes; ++i) lanes[i] = 0;
+  for (int64_t c = 0; c < nc; ++c) s1[c] = 0, s2[c] = 0;
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t c = 0; c < nc; ++c) {
+      const double da = ka ? static_cast<double>(ka[c0 + c]) : 0.0, db = static_cast<double>(kb[c0 + c]);
+      const BnVec ua = {da, da, da, da}, ub = {db, db, db, db};
+      const T* pa = a + (n * g.C + c0 + c) * g.S;
+      const T* pb = b + (n * g.C + c0 + c) * g.S;
+      double* keep = lanes + c * 2 * kBnLanes;
+      // Named, not an array: GCC keeps an array of them in memory.
+      BnVec p0, p1, p2, p3, q0, q1, q2, q3;
+      std::memcpy(&p0, keep, 32), std::memcpy(&p1, keep + 4, 32), std::memcpy(&p2, keep + 8, 32),
+          std::memcpy(&p3, keep + 12, 32);
+      std::memcpy(&q0, keep + 16, 32), std::memcpy(&q1, keep + 20, 32), std::memcpy(&q2, keep + 24, 32),
+          std::memcpy(&q3, keep + 28, 32);
+      for (int64_t i = 0; i < body; i += kBnLanes) {
+        const BnVec u0 = bn_load(pa + i) - ua, u1 = bn_load(pa + i + 4) - ua, u2 = bn_load(pa + i + 8) - ua,
+                    u3 = bn_load(pa + i + 12) - ua;
+        p0 += u0, p1 += u1, p2 += u2, p3 += u3;
+        if constexpr (kSame) {
+          q0 += u0 * u0, q1 += u1 * u1, q2 += u2 * u2, q3 += u3 * u3;
+        } else {
+          q0 += u0 * (bn_load(pb + i) - ub), q1 += u1 * (bn_load(pb + i + 4) - ub);
+          q2 += u2 * (bn_load(pb + i + 8) - ub), q3 += u3 * (bn_load(pb + i + 12) - ub);
+        }
+      }
+      std::memcpy(keep, &p0, 32), std::memcpy(keep + 4, &p1, 32), std::memcpy(keep + 8, &p2, 32),
+          std::memcpy(keep + 12, &p3, 32);
+      std::memcpy(keep + 16, &q0, 32), std::memcpy(keep + 20, &q1, 32), std::memcpy(keep + 24, &q2, 32),
+          std::memcpy(keep + 28, &q3, 32);
+      double t1 = 0, t2 = 0;
+      for (int64_t i = body; i < g.S; ++i) {
+        const double u = static_cast<double>(pa[i]) - da, w = static_cast<double>(pb[i]) - db;
+        t1 += u, t2 += u * w;
+      }
+      s1[c] += t1, s2[c] += t2;
+    }
+  for (int64_t c = 0; c < nc; ++c)
+    for (int l = 0; l < kBnLanes; ++l)
+      s1[c] += lanes[c * 2 * kBnLanes + l], s2[c] += lanes[c * 2 * kBnLanes + kBnLanes + l];
+}
+
+// Maps of fewer values: one accumulator per (channel, position) of the
+// block, summed over the images in order, then each channel's S positions
+// folded in order. cols: 4 (c1 - c0) S doubles of scratch.
 template <typename T>
-void bn_apply_affine(const BnGeom& g, const T* x, const T* scale, const T* shift, int64_t c0, int64_t c1, T* y) {
-  if (g.S == 1) {  // (N, C): the channel loop is the contiguous one
+void bn_column_sums(const BnGeom& g, const T* a, const T* b, const T* ka, const T* kb, int64_t c0, int64_t c1,
+                    double* s1, double* s2, double* cols) {
+  const int64_t nc = c1 - c0, L = nc * g.S;
+  double* __restrict acc1 = cols;
+  double* __restrict acc2 = cols + L;
+  double* __restrict kav = cols + 2 * L;
+  double* __restrict kbv = cols + 3 * L;
+  for (int64_t c = 0; c < nc; ++c)
+    for (int64_t s = 0; s < g.S; ++s) {
+      const int64_t j = c * g.S + s;
+      acc1[j] = 0, acc2[j] = 0;
+      kav[j] = ka ? static_cast<double>(ka[c0 + c]) : 0.0;
+      kbv[j] = static_cast<double>(kb[c0 + c]);
+    }
+  for (int64_t n = 0; n < g.N; ++n) {
+    const T* __restrict pa = a + (n * g.C + c0) * g.S;
+    const T* __restrict pb = b + (n * g.C + c0) * g.S;
+    for (int64_t j = 0; j < L; ++j) {
+      const double u = static_cast<double>(pa[j]) - kav[j], v = static_cast<double>(pb[j]) - kbv[j];
+      acc1[j] += u, acc2[j] += u * v;
+    }
+  }
+  for (int64_t c = 0; c < nc; ++c) {
+    double t1 = 0, t2 = 0;
+    for (int64_t s = 0; s < g.S; ++s) t1 += acc1[c * g.S + s], t2 += acc2[c * g.S + s];
+    s1[c] = t1, s2[c] = t2;
+  }
+}
+
+// y = x scale[c] + shift[c] over channels [c0, c1); scale and shift are
+// indexed from c0. Small maps: the coefficients spread per (channel,
+// position) once (cols: 2 (c1 - c0) S of scratch), then each image's block
+// is one contiguous loop.
+template <typename T>
+void bn_apply_affine(const BnGeom& g, const T* x, const T* scale, const T* shift, int64_t c0, int64_t c1, T* y,
+                     T* cols) {
+  if (bn_columns(g)) {
+    const int64_t L = (c1 - c0) * g.S;
+    T* __restrict sc = cols;
+    T* __restrict sh = cols + L;
+    for (int64_t j = 0; j < L; ++j) sc[j] = scale[j / g.S], sh[j] = shift[j / g.S];
     for (int64_t n = 0; n < g.N; ++n) {
-      const T* __restrict p = x + n * g.C + c0;
-      T* __restrict q = y + n * g.C + c0;
-      for (int64_t c = 0; c < c1 - c0; ++c) q[c] = p[c] * scale[c] + shift[c];
+      const T* __restrict p = x + (n * g.C + c0) * g.S;
+      T* __restrict q = y + (n * g.C + c0) * g.S;
+      for (int64_t j = 0; j < L; ++j) q[j] = p[j] * sc[j] + sh[j];
     }
     return;
   }
   for (int64_t n = 0; n < g.N; ++n)
     for (int64_t c = c0; c < c1; ++c) {
-      const T* p = x + (n * g.C + c) * g.S;
-      T* q = y + (n * g.C + c) * g.S;
+      const T* __restrict p = x + (n * g.C + c) * g.S;
+      T* __restrict q = y + (n * g.C + c) * g.S;
       const T sc = scale[c - c0], sh = shift[c - c0];
       for (int64_t i = 0; i < g.S; ++i) q[i] = p[i] * sc + sh;
     }
 }
 
+// dx = k (dy - a - (x - mean) c) (norm_backward_at) over channels [c0, c1);
+// bc indexed from c0; cols: 4 (c1 - c0) S of scratch for small maps.
 template <typename T>
 void bn_apply_backward(const BnGeom& g, const T* x, const T* dy, const NormBackward<T>* bc, int64_t c0, int64_t c1,
-                       T* dx) {
-  if (g.S == 1) {  // (N, C): the channel loop is the contiguous one
+                       T* dx, T* cols) {
+  if (bn_columns(g)) {
+    const int64_t L = (c1 - c0) * g.S;
+    T* __restrict k = cols;
+    T* __restrict a = cols + L;
+    T* __restrict c = cols + 2 * L;
+    T* __restrict m = cols + 3 * L;
+    for (int64_t j = 0; j < L; ++j) {
+      const NormBackward<T>& b = bc[j / g.S];
+      k[j] = b.k, a[j] = b.a, c[j] = b.c, m[j] = b.mean;
+    }
     for (int64_t n = 0; n < g.N; ++n) {
-      const T* __restrict p = x + n * g.C + c0;
-      const T* __restrict d = dy + n * g.C + c0;
-      T* __restrict o = dx + n * g.C + c0;
-      for (int64_t c = 0; c < c1 - c0; ++c) o[c] = norm_backward_at(bc[c], p[c], d[c]);
+      const T* __restrict p = x + (n * g.C + c0) * g.S;
+      const T* __restrict d = dy + (n * g.C + c0) * g.S;
+      T* __restrict o = dx + (n * g.C + c0) * g.S;
+      // norm_backward_at's expression, spelt out on the spread coefficients.
+      for (int64_t j = 0; j < L; ++j) o[j] = k[j] * (d[j] - a[j] - (p[j] - m[j]) * c[j]);
     }
     return;
   }
@@ -189,7 +273,10 @@ void bn_apply_backward(const BnGeom& g, const T* x, const T* dy, const NormBackw
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t off = (n * g.C + c) * g.S;
       const NormBackward<T> b = bc[c - c0];
-      for (int64_t i = 0; i < g.S; ++i) dx[off + i] = norm_backward_at(b, x[off + i], dy[off + i]);
+      const T* __restrict p = x + off;
+      const T* __restrict d = dy + off;
+      T* __restrict o = dx + off;
+      for (int64_t i = 0; i < g.S; ++i) o[i] = norm_backward_at(b, p[i], d[i]);
     }
 }
 
@@ -204,16 +291,23 @@ void bn_apply_backward(const BnGeom& g, const T* x, const T* dy, const NormBackw
 
 #define NEURN_BN_CLONE(T, suffix)                                                                                    \
   NEURN_NORM_CLONES void bn_channel_sums_##suffix(const BnGeom& g, const T* a, const T* b, const T* ka, const T* kb, \
-                                                  int64_t c0, int64_t c1, double* s1, double* s2) {                 \
-    bn_channel_sums<T>(g, a, b, ka, kb, c0, c1, s1, s2);                                                             \
+                                                  int64_t c0, int64_t c1, double* s1, double* s2, double* scratch) { \
+    const bool same = a == b && ka == kb;                                                                            \
+    if (bn_columns(g))                                                                                               \
+      bn_column_sums<T>(g, a, b, ka, kb, c0, c1, s1, s2, scratch);                                                   \
+    else if (same)                                                                                                   \
+      bn_lane_sums<true, T>(g, a, b, ka, kb, c0, c1, s1, s2, scratch);                                               \
+    else                                                                                                             \
+      bn_lane_sums<false, T>(g, a, b, ka, kb, c0, c1, s1, s2, scratch);                                              \
   }                                                                                                                  \
   NEURN_NORM_CLONES void bn_apply_affine_##suffix(const BnGeom& g, const T* x, const T* scale, const T* shift,        \
-                                                  int64_t c0, int64_t c1, T* y) {                                    \
-    bn_apply_affine<T>(g, x, scale, shift, c0, c1, y);                                                               \
+                                                  int64_t c0, int64_t c1, T* y, T* cols) {                           \
+    bn_apply_affine<T>(g, x, scale, shift, c0, c1, y, cols);                                                         \
   }                                                                                                                  \
   NEURN_NORM_CLONES void bn_apply_backward_##suffix(const BnGeom& g, const T* x, const T* dy,                        \
-                                                    const NormBackward<T>* bc, int64_t c0, int64_t c1, T* dx) {      \
-    bn_apply_backward<T>(g, x, dy, bc, c0, c1, dx);                                                                  \
+                                                    const NormBackward<T>* bc, int64_t c0, int64_t c1, T* dx,        \
+                                                    T* cols) {                                                       \
+    bn_apply_backward<T>(g, x, dy, bc, c0, c1, dx, cols);                                                            \
   }
 NEURN_BN_CLONE(float, f32)
 NEURN_BN_CLONE(double, f64)
@@ -221,23 +315,45 @@ NEURN_BN_CLONE(double, f64)
 
 template <typename T>
 void bn_sums(const BnGeom& g, const T* a, const T* b, const T* ka, const T* kb, int64_t c0, int64_t c1, double* s1,
-             double* s2) {
+             double* s2, double* scratch) {
   if constexpr (std::is_same_v<T, float>)
-    bn_channel_sums_f32(g, a, b, ka, kb, c0, c1, s1, s2);
+    bn_channel_sums_f32(g, a, b, ka, kb, c0, c1, s1, s2, scratch);
   else
-    bn_channel_sums_f64(g, a, b, ka, kb, c0, c1, s1, s2);
+    bn_channel_sums_f64(g, a, b, ka, kb, c0, c1, s1, s2, scratch);
 }
 
-// Channels per task: whole channels, so each channel's sums have one order
-// (whatever the split, the results do not depend on the thread count). A
-// task walks its channels in blocks of contiguous channels, image by image;
-// a block spans at most ~64 KB of each image (and 256 channels), so its
-// lanes and coefficients stay in cache.
-template <typename F>
-void bn_for_channels(const BnGeom& g, int64_t cost_per_elem, F&& f) {
-  const int64_t block = std::clamp<int64_t>((1 << 14) / std::max<int64_t>(g.S, 1), 1, 256);
-  cpu::parallel_for(g.C, std::max<int64_t>(g.count(), 1) * cost_per_elem, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; c += block) f(c, std::min(c1, c + block));
+template <typename T>
+void bn_affine(const BnGeom& g, const T* x, const T* scale, const T* shift, int64_t c0, int64_t c1, T* y, T* cols) {
+  if constexpr (std::is_same_v<T, float>)
+    bn_apply_affine_f32(g, x, scale, shift, c0, c1, y, cols);
+  else
+    bn_apply_affine_f64(g, x, scale, shift, c0, c1, y, cols);
+}
+
+// What a task needs for blocks of up to nb channels.
+template <typename T>
+struct BnScratch {
+  std::vector<double> s1, s2, sums;  // per channel; the lanes or column accumulators
+  std::vector<T> coef, cols;         // per channel (scale, shift); the coefficients spread per column
+  std::vector<NormBackward<T>> bc;   // per channel (backward)
+  BnScratch(const BnGeom& g, int64_t nb, int64_t coef_per_channel)
+      : s1(static_cast<size_t>(nb)),
+        s2(static_cast<size_t>(nb)),
+        sums(static_cast<size_t>(bn_columns(g) ? 4 * nb * g.S : 2 * nb * kBnLanes)),
+        coef(static_cast<size_t>(coef_per_channel * nb)),
+        cols(static_cast<size_t>(bn_columns(g) ? 4 * nb * g.S : 0)),
+        bc(static_cast<size_t>(coef_per_channel == 0 ? nb : 0)) {}
+};
+
+// Whole channels per task, split by parallel_for; each task walks its
+// channels in blocks of `block` (bn_block): f(c0, c1, scratch) per block.
+// coef_per_channel: the T coefficients a block needs per channel (the
+// forward's scale and shift); 0 for backward, which keeps NormBackward's.
+template <typename T, typename F>
+void bn_for_blocks(const BnGeom& g, int64_t block, int64_t coef_per_channel, int64_t cost_per_elem, F&& f) {
+  cpu::parallel_for(g.C, std::max<int64_t>(g.count(), 1) * cost_per_elem, [&](int64_t t0, int64_t t1) {
+    BnScratch<T> s(g, std::min(block, t1 - t0), coef_per_channel);
+    for (int64_t c = t0; c < t1; c += block) f(c, std::min(t1, c + block), s);
   });
 }
 
@@ -247,20 +363,21 @@ void bn_for_channels(const BnGeom& g, int64_t cost_per_elem, F&& f) {
 // M var = sum((x - K)^2) - sum(x - K)^2 / M. With K a sample of the channel,
 // |mean - K| is of the order of the spread, so the subtraction loses no more
 // than a digit or so of the double sums (unshifted, E[x^2] - E[x]^2 would
-// cancel badly for a channel whose mean is large against its spread).
+// cancel badly for a channel whose mean is large against its spread). y is
+// written block by block right after the block's sums, while its x is in L2.
 template <typename T>
 void bn_train_forward(const BnGeom& g, const T* x, const T* w, const T* b, T* rm, T* rv, double momentum, double eps,
                       T* y, T* mean_out, T* invstd_out) {
   const double M = static_cast<double>(g.count());
   std::vector<T> K(static_cast<size_t>(g.C));
   for (int64_t c = 0; c < g.C; ++c) K[static_cast<size_t>(c)] = x[c * g.S];
-  bn_for_channels(g, 3, [&](int64_t c0, int64_t c1) {
+  bn_for_blocks<T>(g, bn_block(g, 1, sizeof(T)), 2, 3, [&](int64_t c0, int64_t c1, BnScratch<T>& s) {
     const int64_t nc = c1 - c0;
-    std::vector<double> s1(static_cast<size_t>(nc)), s2(static_cast<size_t>(nc));
-    std::vector<T> scale(static_cast<size_t>(nc)), shift(static_cast<size_t>(nc));
-    bn_sums<T>(g, x, x, K.data(), K.data(), c0, c1, s1.data(), s2.data());
+    T* scale = s.coef.data();
+    T* shift = scale + nc;
+    bn_sums<T>(g, x, x, K.data(), K.data(), c0, c1, s.s1.data(), s.s2.data(), s.sums.data());
     for (int64_t c = c0; c < c1; ++c) {
-      const double d1 = s1[static_cast<size_t>(c - c0)], d2 = s2[static_cast<size_t>(c - c0)];
+      const double d1 = s.s1[static_cast<size_t>(c - c0)], d2 = s.s2[static_cast<size_t>(c - c0)];
       const double mean = static_cast<double>(K[static_cast<size_t>(c)]) + d1 / M;
       const double sq = std::max(d2 - d1 * d1 / M, 0.0);  // M var
       const double invstd = norm_invstd(sq / M, eps);
@@ -268,13 +385,10 @@ void bn_train_forward(const BnGeom& g, const T* x, const T* w, const T* b, T* rm
       if (rv) rv[c] = static_cast<T>(running_update(rv[c], sq / (M - 1), momentum));  // unbiased
       mean_out[c] = static_cast<T>(mean), invstd_out[c] = static_cast<T>(invstd);
       const NormAffine<double> aff = norm_affine(mean, invstd, w ? w[c] : 1.0, b ? b[c] : 0.0);
-      scale[static_cast<size_t>(c - c0)] = static_cast<T>(aff.scale);
-      shift[static_cast<size_t>(c - c0)] = static_cast<T>(aff.shift);
+      scale[c - c0] = static_cast<T>(aff.scale);
+      shift[c - c0] = static_cast<T>(aff.shift);
     }
-    if constexpr (std::is_same_v<T, float>)
-      bn_apply_affine_f32(g, x, scale.data(), shift.data(), c0, c1, y);
-    else
-      bn_apply_affine_f64(g, x, scale.data(), shift.data(), c0, c1, y);
+    bn_affine<T>(g, x, scale, shift, c0, c1, y, s.cols.data());
   });
 }
 
@@ -289,41 +403,37 @@ void bn_eval_forward(const BnGeom& g, const T* x, const T* w, const T* b, const 
     const NormAffine<double> aff = norm_affine(rm[c], invstd, w ? w[c] : 1.0, b ? b[c] : 0.0);
     scale[static_cast<size_t>(c)] = static_cast<T>(aff.scale), shift[static_cast<size_t>(c)] = static_cast<T>(aff.shift);
   }
-  bn_for_channels(g, 1, [&](int64_t c0, int64_t c1) {
-    if constexpr (std::is_same_v<T, float>)
-      bn_apply_affine_f32(g, x, scale.data() + c0, shift.data() + c0, c0, c1, y);
-    else
-      bn_apply_affine_f64(g, x, scale.data() + c0, shift.data() + c0, c0, c1, y);
+  bn_for_blocks<T>(g, bn_block(g, 1, sizeof(T)), 2, 1, [&](int64_t c0, int64_t c1, BnScratch<T>& s) {
+    bn_affine<T>(g, x, scale.data() + c0, shift.data() + c0, c0, c1, y, s.cols.data());
   });
 }
 
 // training: the batch statistics depend on x, so dx has the two extra terms
 //   dx = w invstd / M (M dy - sum(dy) - xhat sum(dy xhat));
 // eval: dx = w invstd dy. dw = sum(dy xhat), db = sum(dy). One pass for the
-// two sums, one to write dx, a block of channels per task.
+// two sums and one to write dx, block by block (the block's x and dy are
+// still in L2 for the second).
 template <typename T>
 void bn_backward(const BnGeom& g, bool training, const T* x, const T* dy, const T* w, const T* mean, const T* invstd,
                  T* dx, T* dw, T* db) {
   const double M = static_cast<double>(g.count());
-  bn_for_channels(g, 4, [&](int64_t c0, int64_t c1) {
-    const int64_t nc = c1 - c0;
-    std::vector<double> sdy(static_cast<size_t>(nc)), sdyx(static_cast<size_t>(nc));
-    std::vector<NormBackward<T>> bc(static_cast<size_t>(nc));
-    bn_sums<T>(g, dy, x, nullptr, mean, c0, c1, sdy.data(), sdyx.data());
+  bn_for_blocks<T>(g, bn_block(g, 2, sizeof(T)), 0, 4, [&](int64_t c0, int64_t c1, BnScratch<T>& s) {
+    NormBackward<T>* bc = s.bc.data();
+    bn_sums<T>(g, dy, x, nullptr, mean, c0, c1, s.s1.data(), s.s2.data(), s.sums.data());
     for (int64_t c = c0; c < c1; ++c) {
       const size_t i = static_cast<size_t>(c - c0);
       const double mu = mean[c], is = invstd[c];
-      const double sx = sdyx[i] * is;  // sum(dy xhat)
+      const double sx = s.s2[i] * is;  // sum(dy xhat)
       if (dw) dw[c] = static_cast<T>(sx);
-      if (db) db[c] = static_cast<T>(sdy[i]);
-      const NormBackward<double> bd = norm_backward_coeffs(M, sdy[i], sx, w ? w[c] : 1.0, mu, is, training);
+      if (db) db[c] = static_cast<T>(s.s1[i]);
+      const NormBackward<double> bd = norm_backward_coeffs(M, s.s1[i], sx, w ? w[c] : 1.0, mu, is, training);
       bc[i] = {static_cast<T>(bd.k), static_cast<T>(bd.a), static_cast<T>(bd.c), static_cast<T>(bd.mean)};
     }
     if (!dx) return;
     if constexpr (std::is_same_v<T, float>)
-      bn_apply_backward_f32(g, x, dy, bc.data(), c0, c1, dx);
+      bn_apply_backward_f32(g, x, dy, bc, c0, c1, dx, s.cols.data());
     else
-      bn_apply_backward_f64(g, x, dy, bc.data(), c0, c1, dx);
+      bn_apply_backward_f64(g, x, dy, bc, c0, c1, dx, s.cols.data());
   });
 }
 

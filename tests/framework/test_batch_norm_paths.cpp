@@ -1,12 +1,13 @@
 // The CPU batch norm of framework/ops/norm.cpp takes its moments in one pass
-// of shifted double sums and walks a channel's values either in lanes per run
-// (maps of kLanes = 8 values or more) or channel by channel within each image
-// (smaller maps; S = 1 vectorises across channels), in blocks of channels per
-// task. Checked here on both sides of those thresholds (S = 1, 4, 7, 8, 9, 64,
-// 1369 and channel counts that split into uneven blocks) against a long
-// double reference of the training forward, the running statistics and the
-// backward; the shift against a channel whose mean is large beside its
-// spread; and the results bit for bit on one thread and on the pool's.
+// of shifted double sums and walks a channel's values either in 16 lanes per
+// run (maps of kBnLaneMinS = 16 values or more) or with one accumulator per
+// (channel, position) across the images (smaller maps), in blocks of channels
+// sized for L2 (several per task at batch 64). Checked here on both sides of
+// those thresholds (S = 1 to 1369 and channel counts that split into uneven
+// blocks) against a long double reference of the training forward, the
+// running statistics and the backward; the shift against a channel whose mean
+// is large beside its spread; and the results bit for bit on one thread and
+// on the pool's.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -118,4 +119,19 @@ TEST_CASE("batch_norm paths: small and large maps, uneven channel blocks, agains
   // the channel keeps the one-pass variance accurate.
   check_shape(8, 5, 16, 1000.0f, ++seed);
   check_shape(64, 40, 1, 3000.0f, ++seed);
+}
+
+TEST_CASE("batch_norm paths: both sides of the lane threshold and tasks of several L2 blocks") {
+  uint64_t seed = 50;
+  // S = 15 is the largest map of the per-position accumulators, 16 the
+  // smallest of the 16-lane loop (no tail), 17 and 33 leave a tail of one.
+  for (int64_t S : {2, 15, 16, 17, 33}) check_shape(6, 7, S, 0.0f, ++seed);
+  check_shape(6, 7, 17, 500.0f, ++seed);
+  // Batch 64 with more channels than one block holds (the forward's and the
+  // backward's blocks differ: x alone, or x and dy), so a task walks several
+  // blocks, the last one short: S = 64 (32 channels a backward block), S = 4
+  // and S = 1 (512 and 2048 channels a backward block).
+  check_shape(64, 40, 64, 0.0f, ++seed);
+  check_shape(64, 600, 4, 0.0f, ++seed);
+  check_shape(64, 5000, 1, 0.0f, ++seed);
 }
