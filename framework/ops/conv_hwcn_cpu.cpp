@@ -246,6 +246,25 @@ inline void tap_range(int64_t o, int64_t stride, int64_t pad, int64_t k, int64_t
   if (j_hi < j_lo) j_hi = j_lo;
 }
 
+// Taps t = i kw + j that some output position reads inside the input (the
+// others only ever meet padding): along each axis separately.
+std::vector<char> live_taps(const ConvGeom& g) {
+  auto axis = [](int64_t k, int64_t out, int64_t stride, int64_t pad, int64_t dil, int64_t in) {
+    std::vector<char> used(static_cast<size_t>(k), 0);
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t o = 0; o < out && !used[i]; ++o) {
+        const int64_t x = o * stride - pad + i * dil;
+        used[i] = x >= 0 && x < in;
+      }
+    return used;
+  };
+  const auto ui = axis(g.kh, g.Ho, g.sh, g.ph, g.dh, g.H), uj = axis(g.kw, g.Wo, g.sw, g.pw, g.dw, g.W);
+  std::vector<char> live(static_cast<size_t>(g.kh * g.kw));
+  for (int64_t i = 0; i < g.kh; ++i)
+    for (int64_t j = 0; j < g.kw; ++j) live[i * g.kw + j] = ui[i] && uj[j];
+  return live;
+}
+
 }  // namespace
 
 // ---- forward ----
@@ -260,13 +279,22 @@ void hwcn_conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* bia
   if (tasks <= 0) tasks = default_tasks(g);
   T* xt = scratch<T>(Scratch::HwcnInput, static_cast<size_t>(HW * C * N));    // (H, W, C, N)
   T* yt = scratch<T>(Scratch::HwcnOutput, static_cast<size_t>(P * Cout * N));  // (Ho, Wo, Cout, N)
-  T* wt = scratch<T>(Scratch::HwcnWeights, static_cast<size_t>(Cout * K));     // (Cout, kh, kw, Cg)
   to_hwcn(x, N, C, HW, xt);
-  parallel_for(Cout, K, [&](int64_t o0, int64_t o1) {
-    for (int64_t o = o0; o < o1; ++o)
-      for (int64_t c = 0; c < Cg; ++c)
-        for (int64_t t = 0; t < kk; ++t) wt[o * K + t * Cg + c] = w[(o * Cg + c) * kk + t];
-  });
+  // wt (Cout, kh, kw, Cg): a 1x1 kernel's weights already are; otherwise
+  // only the taps that read the input are copied (a 3x3 on a 1x1 map: the
+  // centre; copying all of a 512 x 512 x 3x3 weight took most of the conv).
+  const T* wt = w;
+  if (kk > 1) {
+    T* wr = scratch<T>(Scratch::HwcnWeights, static_cast<size_t>(Cout * K));
+    const std::vector<char> live = live_taps(g);
+    parallel_for(Cout, K, [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o)
+        for (int64_t t = 0; t < kk; ++t)
+          if (live[t])
+            for (int64_t c = 0; c < Cg; ++c) wr[o * K + t * Cg + c] = w[(o * Cg + c) * kk + t];
+    });
+    wt = wr;
+  }
   // One run of taps per (position, tap row) where stride along w is all
   // that separates them: dilation 1 and one group.
   const bool runs = g.dw == 1 && g.groups == 1;
@@ -323,21 +351,28 @@ void hwcn_conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy
   to_hwcn(dy, N, Cout, P, dyt);
 
   if (dx) {
-    // wf (C, kh, kw, Og): per group, channel c's row holds its taps with j
-    // flipped, so a run of output positions ow ascending meets the taps in
-    // the row's order.
-    const int64_t KF = kk * Og;
-    T* wf = scratch<T>(Scratch::HwcnWeights, static_cast<size_t>(C * KF));
+    // wq (kh, kw, Cout, Cg) with j flipped, read transposed ("tn" gemms,
+    // which OpenBLAS runs as fast as "nn" at these shapes): the rows of
+    // taps (i, jf0..jf1) and outputs o are consecutive, so a run of output
+    // positions ow ascending meets them in order. A 1x1 kernel's weights
+    // already are wq; otherwise only the live taps are copied.
+    const T* wq = w;
+    if (kk > 1) {
+      T* wr = scratch<T>(Scratch::HwcnWeights, static_cast<size_t>(Cout * K));
+      const std::vector<char> live = live_taps(g);
+      parallel_for(Cout, K, [&](int64_t o0, int64_t o1) {
+        for (int64_t o = o0; o < o1; ++o)
+          for (int64_t i = 0; i < g.kh; ++i)
+            for (int64_t jf = 0; jf < g.kw; ++jf) {
+              const int64_t t = i * g.kw + g.kw - 1 - jf;
+              if (!live[t]) continue;
+              T* dst = wr + ((i * g.kw + jf) * Cout + o) * Cg;
+              for (int64_t c = 0; c < Cg; ++c) dst[c] = w[(o * Cg + c) * kk + t];
+            }
+      });
+      wq = wr;
+    }
     T* dxt = scratch<T>(Scratch::HwcnDataGrad, static_cast<size_t>(HW * C * N));  // (H, W, C, N)
-    parallel_for(C, KF, [&](int64_t c0, int64_t c1) {
-      for (int64_t cc = c0; cc < c1; ++cc) {
-        const int64_t grp = cc / Cg, c = cc % Cg;
-        for (int64_t i = 0; i < g.kh; ++i)
-          for (int64_t jf = 0; jf < g.kw; ++jf)
-            for (int64_t o = 0; o < Og; ++o)
-              wf[cc * KF + (i * g.kw + jf) * Og + o] = w[((grp * Og + o) * Cg + c) * kk + i * g.kw + g.kw - 1 - jf];
-      }
-    });
     // Stride 1 and dilation 1 along w with one group: the output positions
     // that read input column iw through taps of one row are consecutive.
     const bool runs = g.sw == 1 && g.dw == 1 && g.groups == 1;
@@ -359,7 +394,7 @@ void hwcn_conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy
             const int64_t base = iw + g.pw - g.kw + 1;
             const int64_t jf_lo = std::clamp<int64_t>(-base, 0, g.kw), jf_hi = std::clamp<int64_t>(g.Wo - base, 0, g.kw);
             if (jf_lo >= jf_hi) continue;
-            gemm(false, false, C, cols, (jf_hi - jf_lo) * Cout, T(1), wf + (i * g.kw + jf_lo) * Cout, KF,
+            gemm(true, false, C, cols, (jf_hi - jf_lo) * Cout, T(1), wq + (i * g.kw + jf_lo) * Cout * C, C,
                  dyt + (oh * g.Wo + base + jf_lo) * Cout * N + n0, N, first ? T(0) : T(1), out, N);
             first = false;
             continue;
@@ -369,7 +404,7 @@ void hwcn_conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy
             if (u < 0 || u % g.sw != 0 || u / g.sw >= g.Wo) continue;
             const int64_t ow = u / g.sw, jf = g.kw - 1 - j;
             for (int64_t grp = 0; grp < g.groups; ++grp)
-              gemm(false, false, Cg, cols, Og, T(1), wf + grp * Cg * KF + (i * g.kw + jf) * Og, KF,
+              gemm(true, false, Cg, cols, Og, T(1), wq + ((i * g.kw + jf) * Cout + grp * Og) * Cg, Cg,
                    dyt + ((oh * g.Wo + ow) * Cout + grp * Og) * N + n0, N, first ? T(0) : T(1), out + grp * Cg * N, N);
             first = false;
           }
@@ -383,9 +418,16 @@ void hwcn_conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy
 
   if (dw) {
     T* xt = scratch<T>(Scratch::HwcnInput, static_cast<size_t>(HW * C * N));
-    T* dwt = scratch<T>(Scratch::HwcnWeightGrad, static_cast<size_t>(Cout * K));  // (Cout, kh, kw, Cg)
+    // dwt (Cout, kh, kw, Cg): for a 1x1 kernel dw itself. The live taps
+    // start at 0 and sum every position; the others are 0 in dw.
+    T* dwt = kk == 1 ? dw : scratch<T>(Scratch::HwcnWeightGrad, static_cast<size_t>(Cout * K));
     to_hwcn(x, N, C, HW, xt);
-    std::fill(dwt, dwt + Cout * K, T(0));  // taps that only ever read padding stay 0
+    const std::vector<char> live = live_taps(g);
+    parallel_for(Cout, K, [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o)
+        for (int64_t t = 0; t < kk; ++t)
+          if (live[t]) std::fill(dwt + o * K + t * Cg, dwt + o * K + (t + 1) * Cg, T(0));
+    });
     const bool runs = g.dw == 1 && g.groups == 1;
     // Threads split the output rows (blocks of 16): each row sums over every
     // position and image, so no partial buffers and the same order on any
@@ -425,11 +467,13 @@ void hwcn_conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy
         }
       }
     });
-    parallel_for(Cout, K, [&](int64_t o0, int64_t o1) {
-      for (int64_t o = o0; o < o1; ++o)
-        for (int64_t c = 0; c < Cg; ++c)
-          for (int64_t t = 0; t < kk; ++t) dw[(o * Cg + c) * kk + t] = dwt[o * K + t * Cg + c];
-    });
+    if (kk > 1) {
+      parallel_for(Cout, K, [&](int64_t o0, int64_t o1) {
+        for (int64_t o = o0; o < o1; ++o)
+          for (int64_t c = 0; c < Cg; ++c)
+            for (int64_t t = 0; t < kk; ++t) dw[(o * Cg + c) * kk + t] = live[t] ? dwt[o * K + t * Cg + c] : T(0);
+      });
+    }
   }
 }
 
