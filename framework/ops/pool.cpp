@@ -248,6 +248,170 @@ void max_pool_planes(const PoolGeometry& g, const T* x, T* y, int64_t* idx, int6
   }
 }
 
+// ---- small maps: kPlaneLanes planes at once -----------------------------------
+// On maps too narrow for the row loops (fewer than kMinInteriorCols interior
+// columns: the 3x3 to 16x16 planes of deep layers) each window is a handful
+// of taps, and the per-window loop spends its time on the window bounds and
+// on branches (the running maximum's, mispredicted on random data). Here a
+// block of kPlaneLanes planes is transposed so that each position holds its
+// value in every plane of the block, side by side; each output then runs its
+// window's taps (from a table built once per call) as operations across the
+// planes, which vectorise, and the results are transposed back. Every plane
+// sees the operations of the plain loop in the same order (the taps of a
+// window in row-major order; for the backward, the outputs that reach an
+// input in the scatter's row-major order), so the bits are the plain loop's.
+// Lanes past the last plane of a partial block hold zeros and are dropped.
+// Max pooling's backward keeps its scatter: gathering with a compare and a
+// select per candidate output measured slower than it (16x16 -> 8x8, k3 s2).
+
+constexpr int64_t kPlaneLanes = 16;
+// Planes up to this many values go through the lanes (a block's 16 planes
+// of x are 36 KB of float32 at 24x24).
+constexpr int64_t kLaneMaxHW = 576;
+
+// The windows of one plane as tables of flat positions (int32: small maps).
+struct WindowTable {
+  std::vector<int32_t> first;      // Ho Wo + 1: output o's taps are tap[first[o], first[o + 1])
+  std::vector<int32_t> tap;        // flat input index, row-major within each window
+  std::vector<int32_t> div;        // avg_pool's divisor per output (pool_divisor)
+  std::vector<int32_t> inv_first;  // H W + 1: input e is in the windows of outputs inv[inv_first[e], inv_first[e + 1])
+  std::vector<int32_t> inv;        // ascending, as the scatter reaches e
+};
+
+WindowTable window_table(const PoolGeometry& g, bool include_pad) {
+  WindowTable t;
+  const int64_t P = g.Ho * g.Wo, HW = g.H * g.W;
+  t.first.reserve(static_cast<size_t>(P + 1));
+  t.div.reserve(static_cast<size_t>(P));
+  std::vector<int32_t> count(static_cast<size_t>(HW), 0);
+  for (int64_t oh = 0; oh < g.Ho; ++oh) {
+    const PoolSpan sh = pool_span(oh, g.H, g.kh, g.sh, g.ph);
+    for (int64_t ow = 0; ow < g.Wo; ++ow) {
+      const PoolSpan sw = pool_span(ow, g.W, g.kw, g.sw, g.pw);
+      t.first.push_back(static_cast<int32_t>(t.tap.size()));
+      t.div.push_back(static_cast<int32_t>(pool_divisor(sh, sw, include_pad)));
+      for (int64_t h = sh.begin; h < sh.end; ++h)
+        for (int64_t w = sw.begin; w < sw.end; ++w) {
+          t.tap.push_back(static_cast<int32_t>(h * g.W + w));
+          ++count[static_cast<size_t>(h * g.W + w)];
+        }
+    }
+  }
+  t.first.push_back(static_cast<int32_t>(t.tap.size()));
+  t.inv_first.assign(static_cast<size_t>(HW + 1), 0);
+  for (int64_t e = 0; e < HW; ++e) t.inv_first[static_cast<size_t>(e + 1)] = t.inv_first[static_cast<size_t>(e)] + count[static_cast<size_t>(e)];
+  t.inv.resize(t.tap.size());
+  std::vector<int32_t> fill(t.inv_first.begin(), t.inv_first.end() - 1);
+  for (int64_t o = 0; o < P; ++o)  // outputs in row-major order: each input's list ascends
+    for (int32_t k = t.first[static_cast<size_t>(o)]; k < t.first[static_cast<size_t>(o + 1)]; ++k)
+      t.inv[static_cast<size_t>(fill[static_cast<size_t>(t.tap[static_cast<size_t>(k)])]++)] = static_cast<int32_t>(o);
+  return t;
+}
+
+bool plane_lanes_fit(const PoolGeometry& g) {
+  return g.H * g.W <= kLaneMaxHW && g.planes >= kPlaneLanes && interior_cols(g).end == interior_cols(g).begin;
+}
+
+// buf[e][l] = src[l n + e] for the block's nl planes of n values, 0 past them.
+template <typename S, typename T>
+inline void lanes_in(const S* src, int64_t n, int64_t nl, T* buf) {
+  if (nl < kPlaneLanes) std::fill(buf, buf + n * kPlaneLanes, T(0));
+  for (int64_t l = 0; l < nl; ++l)
+    for (int64_t e = 0; e < n; ++e) buf[e * kPlaneLanes + l] = static_cast<T>(src[l * n + e]);
+}
+
+template <typename T, typename D>
+inline void lanes_out(const T* buf, int64_t n, int64_t nl, D* dst) {
+  for (int64_t l = 0; l < nl; ++l)
+    for (int64_t e = 0; e < n; ++e) dst[l * n + e] = static_cast<D>(buf[e * kPlaneLanes + l]);
+}
+
+// Planes [p0, p1): max and first-maximum index of every window, as
+// max_window (the first tap starts the running maximum, as there).
+template <typename T>
+void max_pool_lanes(const PoolGeometry& g, const WindowTable& t, const T* x, T* y, int64_t* idx, int64_t p0,
+                    int64_t p1) {
+  constexpr int64_t L = kPlaneLanes;
+  const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
+  std::vector<T> in(static_cast<size_t>(HW * L)), out(static_cast<size_t>(P * L));
+  std::vector<int32_t> arg(static_cast<size_t>(P * L));
+  for (int64_t p = p0; p < p1; p += L) {
+    const int64_t nl = std::min(L, p1 - p);
+    lanes_in(x + p * HW, HW, nl, in.data());
+    for (int64_t o = 0; o < P; ++o) {
+      const int32_t* tp = t.tap.data() + t.first[static_cast<size_t>(o)];
+      const int32_t nt = t.first[static_cast<size_t>(o + 1)] - t.first[static_cast<size_t>(o)];
+      T* __restrict best = out.data() + o * L;
+      int32_t* __restrict bi = arg.data() + o * L;
+      const T* __restrict r0 = in.data() + static_cast<int64_t>(tp[0]) * L;
+      for (int64_t l = 0; l < L; ++l) best[l] = r0[l], bi[l] = tp[0];
+      for (int32_t k = 1; k < nt; ++k) {
+        const T* __restrict r = in.data() + static_cast<int64_t>(tp[k]) * L;
+        const int32_t at = tp[k];
+        for (int64_t l = 0; l < L; ++l) {
+          const bool take = beats_select(r[l], best[l]);
+          best[l] = take ? r[l] : best[l];
+          bi[l] = take ? at : bi[l];
+        }
+      }
+    }
+    lanes_out(out.data(), P, nl, y + p * P);
+    if (idx) lanes_out(arg.data(), P, nl, idx + p * P);
+  }
+}
+
+// The window sums (taps in row-major order from 0) over the divisor.
+template <typename T>
+void avg_pool_lanes(const PoolGeometry& g, const WindowTable& t, const T* x, T* y, int64_t p0, int64_t p1) {
+  constexpr int64_t L = kPlaneLanes;
+  const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
+  std::vector<T> in(static_cast<size_t>(HW * L)), out(static_cast<size_t>(P * L));
+  for (int64_t p = p0; p < p1; p += L) {
+    const int64_t nl = std::min(L, p1 - p);
+    lanes_in(x + p * HW, HW, nl, in.data());
+    for (int64_t o = 0; o < P; ++o) {
+      T* __restrict acc = out.data() + o * L;
+      for (int64_t l = 0; l < L; ++l) acc[l] = T(0);
+      for (int32_t k = t.first[static_cast<size_t>(o)]; k < t.first[static_cast<size_t>(o + 1)]; ++k) {
+        const T* __restrict r = in.data() + static_cast<int64_t>(t.tap[static_cast<size_t>(k)]) * L;
+        for (int64_t l = 0; l < L; ++l) acc[l] += r[l];
+      }
+      const int32_t d = t.div[static_cast<size_t>(o)];
+      const T dt = static_cast<T>(d);
+      for (int64_t l = 0; l < L; ++l) acc[l] = d > 0 ? acc[l] / dt : T(0);
+    }
+    lanes_out(out.data(), P, nl, y + p * P);
+  }
+}
+
+// Each output's share dy / divisor, gathered by the inputs of its window in
+// ascending output order (the scatter's order).
+template <typename T>
+void avg_pool_backward_lanes(const PoolGeometry& g, const WindowTable& t, const T* dy, T* dx, int64_t p0, int64_t p1) {
+  constexpr int64_t L = kPlaneLanes;
+  const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
+  std::vector<T> v(static_cast<size_t>(P * L)), out(static_cast<size_t>(HW * L));
+  for (int64_t p = p0; p < p1; p += L) {
+    const int64_t nl = std::min(L, p1 - p);
+    lanes_in(dy + p * P, P, nl, v.data());
+    for (int64_t o = 0; o < P; ++o) {
+      const int32_t d = t.div[static_cast<size_t>(o)];
+      const T dt = static_cast<T>(d);
+      T* __restrict vo = v.data() + o * L;
+      for (int64_t l = 0; l < L; ++l) vo[l] = d > 0 ? vo[l] / dt : T(0);
+    }
+    for (int64_t e = 0; e < HW; ++e) {
+      T* __restrict acc = out.data() + e * L;
+      for (int64_t l = 0; l < L; ++l) acc[l] = T(0);
+      for (int32_t k = t.inv_first[static_cast<size_t>(e)]; k < t.inv_first[static_cast<size_t>(e + 1)]; ++k) {
+        const T* __restrict r = v.data() + static_cast<int64_t>(t.inv[static_cast<size_t>(k)]) * L;
+        for (int64_t l = 0; l < L; ++l) acc[l] += r[l];
+      }
+    }
+    lanes_out(out.data(), HW, nl, dx + p * HW);
+  }
+}
+
 // One copy of the pooling loops per instruction set, picked at load time
 // (GCC's function multiversioning, as the sums of reduce.cpp): they compare,
 // select, add and divide, never multiply-add (nothing for AVX-512's FMA to
@@ -258,6 +422,33 @@ void max_pool_planes(const PoolGeometry& g, const T* x, T* y, int64_t* idx, int6
 #else
 #define NEURN_POOL_CLONES
 #endif
+
+#define NEURN_POOL_LANES_CLONE(T, suffix)                                                                           \
+  NEURN_POOL_CLONES void max_pool_lanes_##suffix(const PoolGeometry& g, const WindowTable& t, const T* x, T* y,     \
+                                                 int64_t* idx, int64_t p0, int64_t p1) {                            \
+    max_pool_lanes<T>(g, t, x, y, idx, p0, p1);                                                                     \
+  }                                                                                                                 \
+  NEURN_POOL_CLONES void avg_pool_lanes_##suffix(const PoolGeometry& g, const WindowTable& t, const T* x, T* y,     \
+                                                 int64_t p0, int64_t p1) {                                          \
+    avg_pool_lanes<T>(g, t, x, y, p0, p1);                                                                          \
+  }                                                                                                                 \
+  NEURN_POOL_CLONES void avg_pool_backward_lanes_##suffix(const PoolGeometry& g, const WindowTable& t, const T* dy, \
+                                                          T* dx, int64_t p0, int64_t p1) {                          \
+    avg_pool_backward_lanes<T>(g, t, dy, dx, p0, p1);                                                               \
+  }
+NEURN_POOL_LANES_CLONE(float, f32)
+NEURN_POOL_LANES_CLONE(double, f64)
+#undef NEURN_POOL_LANES_CLONE
+
+// Whole blocks of kPlaneLanes planes per task where there are enough of
+// them (a task's last block may be partial).
+template <typename F>
+void for_plane_blocks(int64_t planes, int64_t cost_per_plane, F&& f) {
+  const int64_t blocks = (planes + kPlaneLanes - 1) / kPlaneLanes;
+  cpu::parallel_for(blocks, cost_per_plane * kPlaneLanes, [&](int64_t b0, int64_t b1) {
+    f(b0 * kPlaneLanes, std::min(planes, b1 * kPlaneLanes));
+  });
+}
 
 template <typename T>
 void max_pool_planes_any(const PoolGeometry& g, const T* x, T* y, int64_t* idx, int64_t p0, int64_t p1) {
@@ -280,6 +471,16 @@ NEURN_POOL_CLONES void max_pool_planes_f64(const PoolGeometry& g, const double* 
 // idx: flat index inside the input plane of each output's first maximum.
 template <typename T>
 void max_pool_forward(const PoolGeometry& g, const T* x, T* y, int64_t* idx) {
+  if (plane_lanes_fit(g) && !(g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0)) {
+    const WindowTable t = window_table(g, false);
+    for_plane_blocks(g.planes, g.Ho * g.Wo * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
+      if constexpr (std::is_same_v<T, float>)
+        max_pool_lanes_f32(g, t, x, y, idx, p0, p1);
+      else
+        max_pool_lanes_f64(g, t, x, y, idx, p0, p1);
+    });
+    return;
+  }
   cpu::parallel_for(g.planes, g.Ho * g.Wo * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
     if constexpr (std::is_same_v<T, float>)
       max_pool_planes_f32(g, x, y, idx, p0, p1);
@@ -463,6 +664,16 @@ NEURN_POOL_CLONES void avg_pool_backward_f64(const PoolGeometry& g, bool inc, co
 
 template <typename T>
 void avg_pool_forward(const PoolGeometry& g, bool include_pad, const T* x, T* y) {
+  if (plane_lanes_fit(g)) {
+    const WindowTable t = window_table(g, include_pad);
+    for_plane_blocks(g.planes, g.Ho * g.Wo * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
+      if constexpr (std::is_same_v<T, float>)
+        avg_pool_lanes_f32(g, t, x, y, p0, p1);
+      else
+        avg_pool_lanes_f64(g, t, x, y, p0, p1);
+    });
+    return;
+  }
   cpu::parallel_for(g.planes, g.Ho * g.Wo * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
     if constexpr (std::is_same_v<T, float>)
       avg_pool_planes_f32(g, include_pad, x, y, p0, p1);
@@ -473,6 +684,16 @@ void avg_pool_forward(const PoolGeometry& g, bool include_pad, const T* x, T* y)
 
 template <typename T>
 void avg_pool_backward(const PoolGeometry& g, bool include_pad, const T* dy, T* dx) {
+  if (plane_lanes_fit(g)) {
+    const WindowTable t = window_table(g, include_pad);
+    for_plane_blocks(g.planes, g.H * g.W + g.Ho * g.Wo * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
+      if constexpr (std::is_same_v<T, float>)
+        avg_pool_backward_lanes_f32(g, t, dy, dx, p0, p1);
+      else
+        avg_pool_backward_lanes_f64(g, t, dy, dx, p0, p1);
+    });
+    return;
+  }
   cpu::parallel_for(g.planes, g.H * g.W + g.Ho * g.Wo * g.kh * g.kw, [&](int64_t p0, int64_t p1) {
     if constexpr (std::is_same_v<T, float>)
       avg_pool_backward_f32(g, include_pad, dy, dx, p0, p1);

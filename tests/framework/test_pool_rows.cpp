@@ -47,8 +47,8 @@ struct Cfg {
 };
 
 template <typename T>
-void check_rows(const Cfg& c, int kind, bool include_pad, uint64_t seed) {
-  const int64_t N = 2, C = 3, HW = c.H * c.W, planes = N * C;
+void check_rows(const Cfg& c, int kind, bool include_pad, uint64_t seed, int64_t N = 2, int64_t C = 3) {
+  const int64_t HW = c.H * c.W, planes = N * C;
   const DType dt = std::is_same_v<T, float> ? DType::Float32 : DType::Float64;
   const auto xv = data<T>(planes * HW, seed, kind);
   Tensor x = from_vector<T>(xv, {N, C, c.H, c.W});
@@ -56,7 +56,7 @@ void check_rows(const Cfg& c, int kind, bool include_pad, uint64_t seed) {
   Pool2dOptions o;
   o.kernel = {c.kh, c.kw}, o.stride = {c.sh, c.sw}, o.padding = {c.ph, c.pw};
   o.ceil_mode = c.ceil, o.count_include_pad = include_pad;
-  INFO("H " << c.H << " W " << c.W << " kernel " << c.kh << "x" << c.kw << " stride " << c.sh << "x" << c.sw
+  INFO("planes " << planes << " H " << c.H << " W " << c.W << " kernel " << c.kh << "x" << c.kw << " stride " << c.sh << "x" << c.sw
             << " pad " << c.ph << "x" << c.pw << " ceil " << c.ceil << " data " << kind << " include_pad "
             << include_pad << " " << dtype_name(dt));
   for (int op = 0; op < 2; ++op) {
@@ -126,5 +126,32 @@ TEST_CASE("pool rows: the vectorised interior, the clipped ends and the stride-1
       for (bool inc : {true, false}) {
         check_rows<float>(c, kind, inc, ++seed);
         check_rows<double>(c, kind, inc, ++seed);
+      }
+}
+
+// Maps of at most 576 values without interior columns, given 16 planes or
+// more, run 16 planes side by side (the forwards, and avg_pool2d's backward
+// as a gather): 2 x 19 planes are two full blocks and a partial one, and on
+// two threads tasks of whole blocks.
+TEST_CASE("pool rows: small maps, 16 planes at a time, give the plain loop's and the scatter's bits") {
+  const Cfg cfgs[] = {
+      {16, 16, 3, 3, 2, 2, 1, 1, false},  // ResNet's and DenseNet's stem (8x8 out)
+      {15, 15, 3, 3, 2, 2, 0, 0, false},  // Inception's stem, second pool
+      {7, 7, 3, 3, 2, 2, 0, 0, false},    // Inception's Mixed_6a
+      {7, 7, 3, 3, 1, 1, 1, 1, false},    // Inception's 3x3 stride-1 average
+      {3, 3, 3, 3, 1, 1, 1, 1, false},    // the same on 3x3 maps
+      {8, 8, 2, 2, 2, 2, 0, 0, false},    // DenseNet's transition (average; max takes its 2x2 loop)
+      {9, 9, 2, 2, 2, 2, 0, 0, true},     // ceil mode: clipped windows at the end
+      {5, 7, 4, 4, 3, 2, 2, 2, true},     // padding both sides, overhang
+      {4, 4, 4, 4, 1, 1, 2, 2, false},    // windows larger than half the map
+      {24, 24, 3, 3, 3, 3, 1, 1, false},  // 576 values, the largest the lanes take
+      {5, 6, 1, 1, 1, 1, 0, 0, false},    // 1x1 windows
+  };
+  uint64_t seed = 911;
+  for (const Cfg& c : cfgs)
+    for (int kind = 0; kind < 3; ++kind)
+      for (bool inc : {true, false}) {
+        check_rows<float>(c, kind, inc, ++seed, 2, 19);
+        check_rows<double>(c, kind, inc, ++seed, 2, 19);
       }
 }
