@@ -67,8 +67,43 @@ bool hwcn_applicable(const ConvGeom& g) {
 }
 
 bool hwcn_conv_profitable(const ConvGeom& g, size_t elem_size, HwcnPass pass, int64_t threads) {
-  (void)elem_size, (void)pass, (void)threads, (void)g;
-  return false;
+  // Measured with `neurn bench conv --model` (float32, batch 64, 1 and 2
+  // threads, docs/engine-bench.md "Batch-innermost convolution on small
+  // maps") over every non-depthwise conv of densenet121, resnet50, vgg19,
+  // mobilenet_v2, efficientnet_b0, shufflenet_v2 (32x32 inputs) and
+  // inception_v3 (75x75). The same rule held on 1 and 2 threads.
+  (void)pass, (void)threads;
+  // float64 (gradient checks) keeps the im2col path, as for Winograd.
+  if (elem_size != sizeof(float) || !hwcn_applicable(g)) return false;
+  // The gemms have N = batch: below 16 columns OpenBLAS's small-matrix
+  // kernels run far from peak, and inference at batch 1 keeps its path.
+  if (g.N < 16) return false;
+  // Unmeasured: grouped convs (per-tap gemms of Cg) and dilation.
+  if (g.groups != 1 || g.dh != 1 || g.dw != 1) return false;
+  const int64_t map = g.H * g.W;
+  if (g.kh == 1 && g.kw == 1) {
+    // Pointwise: im2col is then a transpose and one wide gemm, which HWCN
+    // beats only on 1x1 maps (0.3-0.6 of its time on DenseNet's, ResNet's,
+    // MobileNet's and Inception's last blocks, 0.1-0.2 on EfficientNet's
+    // squeeze-excite convs); on 2x2 maps the two are within noise
+    // (0.6-1.1), from 4x4 HWCN is slower (1.1-6x: its transposes of x and
+    // y cost what the gemm does).
+    return map == 1;
+  }
+  // Strided: the data gradient runs one gemm per tap (inner size Cout) and
+  // the forward of the unpadded ones (Inception's reductions) was 1.1-1.9x
+  // slower; ResNet's padded strided 3x3s were mixed. Left to im2col.
+  if (g.sh != 1 || g.sw != 1) return false;
+  // Kernels larger than 1x1 at stride 1: every pass wins on maps up to 7x7
+  // (dead taps skipped, no im2col: 0.1-0.5 of the best other algorithm on
+  // DenseNet's 4x4..1x1 3x3s, Inception's 7x7 / 3x3 / 1x1 maps with 1x7,
+  // 7x1, 5x5, 3x3 kernels, ResNet's 4x4..1x1 3x3s). On 8x8 maps it still
+  // wins with few channels (ResNet's 64 -> 64: 0.3-0.6, DenseNet's 128 -> 32:
+  // 0.6-0.9) but loses to Winograd's forward with more (VGG's 128 -> 256
+  // and 256 -> 256: 1.35-2.7). From 14x14 (the digits ConvNet's conv2,
+  // VGG's 16x16 and 32x32) im2col or Winograd win.
+  if (map <= 49) return true;
+  return map <= 64 && g.C * g.Cout <= 128 * 128;
 }
 
 bool use_hwcn_forward(const ConvGeom& g, size_t elem_size) { return decide(g, elem_size, HwcnPass::Forward); }
@@ -429,17 +464,10 @@ void hwcn_conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy
           if (live[t]) std::fill(dwt + o * K + t * Cg, dwt + o * K + (t + 1) * Cg, T(0));
     });
     const bool runs = g.dw == 1 && g.groups == 1;
-    // Threads split the output rows (blocks of 16): each row sums over every
-    // position and image, so no partial buffers and the same order on any
-    // number of threads.
-    const int64_t rblocks = (Cout + 15) / 16;
-    run_items(std::min(tasks, rblocks), tasks, [&](int64_t t0, int64_t t1) {
-      const int64_t parts = std::min(tasks, rblocks);
-      int64_t b0, b1, tmp;
-      split(rblocks, parts, t0, b0, tmp);
-      split(rblocks, parts, t1 - 1, tmp, b1);
-      const int64_t o0 = b0 * 16, o1 = std::min(b1 * 16, Cout);
-      for (int64_t p = 0; p < P; ++p) {
+    // acc (rows o0..o1 of a dwt-shaped buffer) += the products of output
+    // positions [p0, p1).
+    auto accumulate = [&](int64_t o0, int64_t o1, int64_t p0, int64_t p1, T* acc) {
+      for (int64_t p = p0; p < p1; ++p) {
         const int64_t oh = p / g.Wo, ow = p % g.Wo;
         const T* gp = dyt + p * Cout * N;  // (Cout, N)
         int64_t j_lo, j_hi;
@@ -451,7 +479,7 @@ void hwcn_conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy
             if (j_lo >= j_hi) break;
             const int64_t iw = ow * g.sw - g.pw + j_lo;
             gemm(false, true, o1 - o0, (j_hi - j_lo) * C, N, T(1), gp + o0 * N, N, xt + (ih * g.W + iw) * C * N, N,
-                 T(1), dwt + o0 * K + (i * g.kw + j_lo) * C, K);
+                 T(1), acc + o0 * K + (i * g.kw + j_lo) * C, K);
             continue;
           }
           for (int64_t j = 0; j < g.kw; ++j) {
@@ -461,12 +489,46 @@ void hwcn_conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy
               const int64_t lo = std::max(o0, grp * Og), hi = std::min(o1, (grp + 1) * Og);
               if (lo >= hi) continue;
               gemm(false, true, hi - lo, Cg, N, T(1), gp + lo * N, N, xt + ((ih * g.W + iw) * C + grp * Cg) * N, N,
-                   T(1), dwt + lo * K + (i * g.kw + j) * Cg, K);
+                   T(1), acc + lo * K + (i * g.kw + j) * Cg, K);
             }
           }
         }
       }
-    });
+    };
+    const int64_t rblocks = (Cout + 15) / 16;
+    if (tasks > 1 && P >= 4 * tasks) {
+      // Enough positions: the threads split them, task 0 summing into dwt
+      // and the others into their own buffers, added at the end. (Splitting
+      // the rows instead repeats the packing of the x slabs, the larger
+      // operand, on every thread: Inception's 7x7 maps ran slower on two
+      // threads than on one.)
+      const int64_t wn = Cout * K;
+      std::vector<T> partial(static_cast<size_t>((tasks - 1) * wn), T(0));
+      run_items(tasks, tasks, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          int64_t p0, p1;
+          split(P, tasks, t, p0, p1);
+          accumulate(0, Cout, p0, p1, t == 0 ? dwt : partial.data() + (t - 1) * wn);
+        }
+      });
+      parallel_for(wn, tasks, [&](int64_t i0, int64_t i1) {
+        for (int64_t t = 1; t < tasks; ++t) {
+          const T* q = partial.data() + (t - 1) * wn;
+          for (int64_t i = i0; i < i1; ++i) dwt[i] += q[i];
+        }
+      });
+    } else {
+      // Few positions (1x1 to 2x2 maps): the threads split the output rows
+      // (blocks of 16), each summing every position.
+      const int64_t parts = std::min(tasks, rblocks);
+      run_items(parts, parts, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          int64_t b0, b1;
+          split(rblocks, parts, t, b0, b1);
+          accumulate(b0 * 16, std::min(b1 * 16, Cout), 0, P, dwt);
+        }
+      });
+    }
     if (kk > 1) {
       parallel_for(Cout, K, [&](int64_t o0, int64_t o1) {
         for (int64_t o = o0; o < o1; ++o)

@@ -257,3 +257,34 @@ TEST_CASE("conv hwcn: mode switch, applicability and errors") {
   CHECK_FALSE(cpu::hwcn_applicable(bad));
   CHECK_THROWS_CONTAINING(cpu::hwcn_conv2d_forward<float>(bad, nullptr, nullptr, nullptr, nullptr), "conv2d (HWCN)");
 }
+
+TEST_CASE("conv hwcn: the automatic rule (float32, batches from 16, small maps)") {
+  auto conv = [](int64_t N, int64_t C, int64_t H, int64_t Cout, int64_t k, int64_t stride, int64_t pad) {
+    return make_geom({N, C, H, H, Cout, k, k, stride, stride, pad, pad, 1, 1, 1, false});
+  };
+  using cpu::HwcnPass;
+  for (HwcnPass pass : {HwcnPass::Forward, HwcnPass::Data, HwcnPass::Weight}) {
+    CAPTURE(static_cast<int>(pass));
+    for (int64_t threads : {1, 2}) {
+      // DenseNet's bottleneck 3x3s on 4x4..1x1 maps, Inception's 1x7 on 3x3.
+      CHECK(cpu::hwcn_conv_profitable(conv(64, 128, 2, 32, 3, 1, 1), 4, pass, threads));
+      CHECK(cpu::hwcn_conv_profitable(conv(64, 128, 1, 32, 3, 1, 1), 4, pass, threads));
+      CHECK(cpu::hwcn_conv_profitable(make_geom({64, 160, 3, 3, 160, 1, 7, 1, 1, 0, 3, 1, 1, 1, false}), 4, pass,
+                                      threads));
+      CHECK(cpu::hwcn_conv_profitable(conv(64, 64, 8, 64, 3, 1, 1), 4, pass, threads));   // ResNet's 8x8
+      CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 256, 8, 256, 3, 1, 1), 4, pass, threads));  // VGG's
+      CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 64, 14, 128, 5, 1, 0), 4, pass, threads));  // digits conv2
+      // Pointwise: only on 1x1 maps.
+      CHECK(cpu::hwcn_conv_profitable(conv(64, 512, 1, 128, 1, 1, 0), 4, pass, threads));
+      CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 512, 2, 128, 1, 1, 0), 4, pass, threads));
+      CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 128, 8, 128, 1, 1, 0), 4, pass, threads));
+      // Strided, small batches, float64, groups: today's paths.
+      CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 256, 4, 256, 3, 2, 1), 4, pass, threads));
+      CHECK_FALSE(cpu::hwcn_conv_profitable(conv(8, 128, 2, 32, 3, 1, 1), 4, pass, threads));
+      CHECK_FALSE(cpu::hwcn_conv_profitable(conv(1, 128, 2, 32, 3, 1, 1), 4, pass, threads));
+      CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 128, 2, 32, 3, 1, 1), 8, pass, threads));
+      CHECK_FALSE(cpu::hwcn_conv_profitable(make_geom({64, 128, 2, 2, 32, 3, 3, 1, 1, 1, 1, 1, 1, 2, false}), 4, pass,
+                                            threads));
+    }
+  }
+}
