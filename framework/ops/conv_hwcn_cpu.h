@@ -8,16 +8,18 @@
 // input lies (no im2col) and never multiplying a tap that reads padding:
 //   forward  yt[p] (Cout, N) += wt[:, i, j0:j1, :] (Cout, nj C) xt[ih][iw0 ..] (nj C, N)
 //            for each output position p and tap row i whose valid taps j0..j1
-//            read consecutive input positions (stride 1 along w: one gemm per
-//            (p, i); dilation or groups: one per tap and group);
-//   dx       dxt[q] (C, N) = the same gather from the input side, with the
-//            weights flipped along j and transposed (C, kh, kw, Cout), one
-//            gemm per (q, i) for stride 1 (per tap otherwise);
+//            read consecutive input positions (dilation 1, one group: one
+//            gemm per (p, i); otherwise one per tap and group);
+//   dx       dxt[q] (C, N) = the same gather from the input side: the
+//            weights, j flipped, as (kh, kw, Cout, C) read transposed, one
+//            "tn" gemm per (q, i) for stride 1 (per tap otherwise);
 //   dw       dwt (Cout, kh, kw, C) += dyt[p] (Cout, N) xt_run^T per (p, i).
-// On a 1x1 map with a 3x3 pad-1 kernel only the centre tap is multiplied
-// (im2col multiplies all nine). Threads split positions, or the batch's
-// columns (blocks of 16) on maps too small to share out; the weight gradient
-// splits its output rows, so no partial sums are needed.
+// Only the weights of taps that read the input are reordered (none for a
+// 1x1 kernel). On a 1x1 map with a 3x3 pad-1 kernel only the centre tap is
+// multiplied (im2col multiplies all nine). Threads split positions, or the
+// batch's columns (blocks of 16) on maps too small to share out; the weight
+// gradient splits positions into per-task partial sums where there are
+// enough, else its output rows.
 //
 // conv_cpu.cpp asks use_hwcn_forward / use_hwcn_backward_data /
 // use_hwcn_backward_weight for every conv that is not depthwise.
