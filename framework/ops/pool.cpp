@@ -378,7 +378,10 @@ void avg_pool_lanes(const PoolGeometry& g, const WindowTable& t, const T* x, T* 
       }
       const int32_t d = t.div[static_cast<size_t>(o)];
       const T dt = static_cast<T>(d);
-      for (int64_t l = 0; l < L; ++l) acc[l] = d > 0 ? acc[l] / dt : T(0);
+      if (d > 0)  // one test per output, so the division vectorises
+        for (int64_t l = 0; l < L; ++l) acc[l] /= dt;
+      else
+        for (int64_t l = 0; l < L; ++l) acc[l] = T(0);
     }
     lanes_out(out.data(), P, nl, y + p * P);
   }
@@ -398,7 +401,10 @@ void avg_pool_backward_lanes(const PoolGeometry& g, const WindowTable& t, const 
       const int32_t d = t.div[static_cast<size_t>(o)];
       const T dt = static_cast<T>(d);
       T* __restrict vo = v.data() + o * L;
-      for (int64_t l = 0; l < L; ++l) vo[l] = d > 0 ? vo[l] / dt : T(0);
+      if (d > 0)
+        for (int64_t l = 0; l < L; ++l) vo[l] /= dt;
+      else
+        for (int64_t l = 0; l < L; ++l) vo[l] = T(0);
     }
     for (int64_t e = 0; e < HW; ++e) {
       T* __restrict acc = out.data() + e * L;
