@@ -186,29 +186,61 @@ void bn_lane_sums(const BnGeom& g, const T* a, const T* b, const T* ka, const T*
 
 // Maps of fewer values: one accumulator per (channel, position) of the
 // block, summed over the images in order, then each channel's S positions
-// folded in order. cols: 4 (c1 - c0) S doubles of scratch.
-template <typename T>
+// folded in order. The block's positions are taken 16 at a time with their
+// accumulators in registers across all the images (a column of loads with a
+// stride of C S), the last few one by one. kMoments: u = a - ka, v = u (the
+// forward); else u = a, v = b - kb (backward: ka is null). cols: 2 (c1 - c0) S
+// doubles of scratch.
+template <bool kMoments, typename T>
 void bn_column_sums(const BnGeom& g, const T* a, const T* b, const T* ka, const T* kb, int64_t c0, int64_t c1,
                     double* s1, double* s2, double* cols) {
-  const int64_t nc = c1 - c0, L = nc * g.S;
-  double* __restrict acc1 = cols;
-  double* __restrict acc2 = cols + L;
-  double* __restrict kav = cols + 2 * L;
-  double* __restrict kbv = cols + 3 * L;
-  for (int64_t c = 0; c < nc; ++c)
-    for (int64_t s = 0; s < g.S; ++s) {
-      const int64_t j = c * g.S + s;
-      acc1[j] = 0, acc2[j] = 0;
-      kav[j] = ka ? static_cast<double>(ka[c0 + c]) : 0.0;
-      kbv[j] = static_cast<double>(kb[c0 + c]);
+  const int64_t nc = c1 - c0, L = nc * g.S, stride = g.C * g.S;
+  const T* a0 = a + c0 * g.S;
+  const T* b0 = b + c0 * g.S;
+  double* acc1 = cols;
+  double* acc2 = cols + L;
+  const T* k = kMoments ? ka : kb;  // the shift of the values that are shifted
+  int64_t j = 0;
+  for (; j + 16 <= L; j += 16) {
+    double kc[16];
+    for (int i = 0; i < 16; ++i) kc[i] = static_cast<double>(k[c0 + (j + i) / g.S]);
+    BnVec k0, k1, k2, k3;
+    std::memcpy(&k0, kc, 32), std::memcpy(&k1, kc + 4, 32), std::memcpy(&k2, kc + 8, 32),
+        std::memcpy(&k3, kc + 12, 32);
+    BnVec p0 = {}, p1 = {}, p2 = {}, p3 = {}, q0 = {}, q1 = {}, q2 = {}, q3 = {};
+    for (int64_t n = 0; n < g.N; ++n) {
+      const T* pa = a0 + n * stride + j;
+      if constexpr (kMoments) {
+        const BnVec u0 = bn_load(pa) - k0, u1 = bn_load(pa + 4) - k1, u2 = bn_load(pa + 8) - k2,
+                    u3 = bn_load(pa + 12) - k3;
+        p0 += u0, p1 += u1, p2 += u2, p3 += u3;
+        q0 += u0 * u0, q1 += u1 * u1, q2 += u2 * u2, q3 += u3 * u3;
+      } else {
+        const T* pb = b0 + n * stride + j;
+        const BnVec u0 = bn_load(pa), u1 = bn_load(pa + 4), u2 = bn_load(pa + 8), u3 = bn_load(pa + 12);
+        p0 += u0, p1 += u1, p2 += u2, p3 += u3;
+        q0 += u0 * (bn_load(pb) - k0), q1 += u1 * (bn_load(pb + 4) - k1);
+        q2 += u2 * (bn_load(pb + 8) - k2), q3 += u3 * (bn_load(pb + 12) - k3);
+      }
     }
-  for (int64_t n = 0; n < g.N; ++n) {
-    const T* __restrict pa = a + (n * g.C + c0) * g.S;
-    const T* __restrict pb = b + (n * g.C + c0) * g.S;
-    for (int64_t j = 0; j < L; ++j) {
-      const double u = static_cast<double>(pa[j]) - kav[j], v = static_cast<double>(pb[j]) - kbv[j];
-      acc1[j] += u, acc2[j] += u * v;
+    std::memcpy(acc1 + j, &p0, 32), std::memcpy(acc1 + j + 4, &p1, 32), std::memcpy(acc1 + j + 8, &p2, 32),
+        std::memcpy(acc1 + j + 12, &p3, 32);
+    std::memcpy(acc2 + j, &q0, 32), std::memcpy(acc2 + j + 4, &q1, 32), std::memcpy(acc2 + j + 8, &q2, 32),
+        std::memcpy(acc2 + j + 12, &q3, 32);
+  }
+  for (; j < L; ++j) {
+    const double kj = static_cast<double>(k[c0 + j / g.S]);
+    double t1 = 0, t2 = 0;
+    for (int64_t n = 0; n < g.N; ++n) {
+      const double va = static_cast<double>(a0[n * stride + j]);
+      if constexpr (kMoments) {
+        const double u = va - kj;
+        t1 += u, t2 += u * u;
+      } else {
+        t1 += va, t2 += va * (static_cast<double>(b0[n * stride + j]) - kj);
+      }
     }
+    acc1[j] = t1, acc2[j] = t2;
   }
   for (int64_t c = 0; c < nc; ++c) {
     double t1 = 0, t2 = 0;
@@ -293,8 +325,10 @@ void bn_apply_backward(const BnGeom& g, const T* x, const T* dy, const NormBackw
   NEURN_NORM_CLONES void bn_channel_sums_##suffix(const BnGeom& g, const T* a, const T* b, const T* ka, const T* kb, \
                                                   int64_t c0, int64_t c1, double* s1, double* s2, double* scratch) { \
     const bool same = a == b && ka == kb;                                                                            \
-    if (bn_columns(g))                                                                                               \
-      bn_column_sums<T>(g, a, b, ka, kb, c0, c1, s1, s2, scratch);                                                   \
+    if (bn_columns(g) && same)                                                                                       \
+      bn_column_sums<true, T>(g, a, b, ka, kb, c0, c1, s1, s2, scratch);                                             \
+    else if (bn_columns(g))                                                                                          \
+      bn_column_sums<false, T>(g, a, b, ka, kb, c0, c1, s1, s2, scratch);                                            \
     else if (same)                                                                                                   \
       bn_lane_sums<true, T>(g, a, b, ka, kb, c0, c1, s1, s2, scratch);                                               \
     else                                                                                                             \
@@ -339,7 +373,7 @@ struct BnScratch {
   BnScratch(const BnGeom& g, int64_t nb, int64_t coef_per_channel)
       : s1(static_cast<size_t>(nb)),
         s2(static_cast<size_t>(nb)),
-        sums(static_cast<size_t>(bn_columns(g) ? 4 * nb * g.S : 2 * nb * kBnLanes)),
+        sums(static_cast<size_t>(bn_columns(g) ? 2 * nb * g.S : 2 * nb * kBnLanes)),
         coef(static_cast<size_t>(coef_per_channel * nb)),
         cols(static_cast<size_t>(bn_columns(g) ? 4 * nb * g.S : 0)),
         bc(static_cast<size_t>(coef_per_channel == 0 ? nb : 0)) {}
