@@ -78,11 +78,11 @@ double lane_sq_dev(const T* p, int64_t n, double mu) {
 // core's L2 between the pass that sums them and the pass that writes y or dx,
 // so x and dy are read from memory once (kBnBlockBytes). Within a block they
 // walk image by image (runs of (c1 - c0) S contiguous values, which the
-// prefetcher follows). Maps of kBnLaneMinS values or more keep kLanes double
-// lanes per channel across the images; smaller maps (the 1x1 to 4x4 planes of
+// prefetcher follows). Maps of kBnLaneMinS values or more keep kBnLanes double
+// lanes per channel across the images; smaller maps (the 1x1 to 3x3 planes of
 // deep layers) keep one double accumulator per (channel, position) across
-// the images, so the innermost loop runs over the block's contiguous values
-// and vectorises whatever S is. Either way a channel's sums are taken by one
+// the images, 16 positions at a time in registers, so the loads are
+// contiguous vectors whatever S is. Either way a channel's sums are taken by one
 // task in an order fixed by the shape (never by the block or the split): the
 // results do not depend on the thread count.
 
@@ -95,8 +95,8 @@ struct BnGeom {
 constexpr int64_t kBnBlockBytes = int64_t{1} << 20;
 // Maps of at least this many values take the per-channel lanes.
 constexpr int64_t kBnLaneMinS = 16;
-// The column accumulators of a block of small maps: at most this many values
-// per image (4 arrays of doubles, 128 KB).
+// A block of small maps: at most this many values per image (its column
+// sums, 2 arrays of doubles, and the spread coefficients of dx, 4 of T).
 constexpr int64_t kBnMaxColumns = 4096;
 
 bool bn_columns(const BnGeom& g) { return g.S < kBnLaneMinS; }
