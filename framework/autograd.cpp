@@ -89,15 +89,40 @@ Tensor sum_to_shape(const Tensor& grad, const Shape& shape) {
   return reshape(r, shape);
 }
 
+bool detail::sole_owner(const Tensor& t) {
+  const std::shared_ptr<TensorImpl>& impl = t.impl_ptr();
+  return impl && impl.use_count() == 1 && impl->storage && impl->storage.use_count() == 1 && impl->contiguous &&
+         !impl->device.is_meta();
+}
+
 namespace {
 
+using detail::sole_owner;
+
+// sum + g. A sum of gradients used to allocate a fresh tensor at every
+// addition (a gradient that reaches a node along k paths: k - 1 of them);
+// it is now added in place into whichever operand nobody else sees, and
+// the element values are the same (IEEE addition is commutative, and
+// accumulate_ is add's functor).
+void add_gradient(Tensor& sum, Tensor g) {
+  const bool same = sum.shape() == g.shape() && sum.dtype() == g.dtype() && sum.device() == g.device();
+  if (same && sole_owner(sum)) {
+    detail::accumulate_(sum, g);
+  } else if (same && sole_owner(g)) {
+    detail::accumulate_(g, sum);
+    sum = std::move(g);
+  } else {
+    sum = add(sum, g);
+  }
+}
+
 template <typename K>
-void accumulate(std::unordered_map<K*, Tensor>& grads, K* key, const Tensor& g) {
+void accumulate(std::unordered_map<K*, Tensor>& grads, K* key, Tensor g) {
   auto it = grads.find(key);
   if (it == grads.end()) {
-    grads.emplace(key, g);
+    grads.emplace(key, std::move(g));
   } else {
-    it->second = add(it->second, g);
+    add_gradient(it->second, std::move(g));
   }
 }
 
@@ -122,9 +147,9 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
   // .grad at the end; leaf_order keeps the leaves alive and ordered.
   std::unordered_map<TensorImpl*, Tensor> leaf_grads;
   std::vector<std::shared_ptr<TensorImpl>> leaf_order;
-  auto to_leaf = [&](const std::shared_ptr<TensorImpl>& leaf, const Tensor& g) {
+  auto to_leaf = [&](const std::shared_ptr<TensorImpl>& leaf, Tensor g) {
     if (!leaf_grads.count(leaf.get())) leaf_order.push_back(leaf);
-    accumulate(leaf_grads, leaf.get(), g);
+    accumulate(leaf_grads, leaf.get(), std::move(g));
   };
 
   const std::shared_ptr<Node> root = impl().grad_fn;
@@ -180,18 +205,22 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
       NEURN_CHECK(in_grads[i].shape() == e.shape, "backward of '", fn->op, "': gradient ", i, " has shape ",
                   shape_str(in_grads[i].shape()), ", input has ", shape_str(e.shape));
       if (e.fn)
-        accumulate(grads, e.fn.get(), in_grads[i]);
+        accumulate(grads, e.fn.get(), std::move(in_grads[i]));
       else
-        to_leaf(e.leaf, in_grads[i]);
+        to_leaf(e.leaf, std::move(in_grads[i]));
     }
     if (!retain_graph) fn->next.clear();
   }
 
   std::unordered_set<Storage*> leaf_storages;
   for (const auto& leaf : leaf_order) {
-    Tensor g = leaf_grads.at(leaf.get());
+    Tensor g = std::move(leaf_grads.at(leaf.get()));  // the map's handle goes: g may be the sole owner
     if (leaf->grad) {
-      leaf->grad = add(Tensor(leaf->grad), g).impl_ptr();
+      // In place into .grad when nothing else holds it (a caller's x.grad()
+      // handle keeps the old tensor unchanged: it then gets a new one).
+      Tensor sum(std::move(leaf->grad));
+      add_gradient(sum, std::move(g));
+      leaf->grad = sum.impl_ptr();
     } else {
       // A gradient can reach several leaves as the same storage (add passes
       // it through unchanged) or be the caller's seed: give each leaf its

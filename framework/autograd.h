@@ -78,6 +78,16 @@ class SavedTensor {
   const char* what_ = "";
 };
 
+namespace detail {
+// Whether writing into t in place is invisible to everything else: t's is
+// the only handle on its TensorImpl and that impl the only one on its
+// storage (no caller's handle, no view, no saved tensor, no other gradient
+// that is the same tensor), and its memory is one plain buffer. A backward
+// closure's grad_output is such a tensor when autograd made it for this node
+// alone; the node may then reuse its buffer for the input's gradient.
+bool sole_owner(const Tensor& t);
+}  // namespace detail
+
 // Sums a broadcast gradient back to `shape` (the inverse of broadcasting).
 Tensor sum_to_shape(const Tensor& grad, const Shape& shape);
 

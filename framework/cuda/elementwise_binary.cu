@@ -44,6 +44,18 @@ __global__ void where_grid(const T* __restrict__ c, const T* __restrict__ a, con
   }
 }
 
+// dst += src (src broadcast through operand 0 of idx): the CPU loop's
+// functor, so the sums are add's, bit for bit.
+template <typename T>
+__global__ void accumulate_grid(T* __restrict__ dst, const T* __restrict__ src, BroadcastIndex idx) {
+  const fn::Binary<BinaryKind::Add> f;
+  NEURN_GRID_STRIDE(i, idx.numel) {
+    int64_t off[3];
+    broadcast_offsets(idx, i, off);
+    dst[i] = f(dst[i], src[off[0]]);
+  }
+}
+
 // Number of elements an operand of `idx` spans: 1 when every stride is 0 (a
 // scalar broadcast), numel when its strides are those of the output.
 int64_t operand_extent(const BroadcastIndex& idx, int k) {
@@ -103,9 +115,22 @@ void where(const Tensor& ct, const Tensor& at, const Tensor& bt, const Tensor& o
   });
 }
 
+void accumulate(const Tensor& dt, const Tensor& st, const BroadcastIndex& idx) {
+  // st may be a view: idx holds its real strides (a strided table).
+  const void* src = st.strided_raw_data();
+  void* dst = dt.raw_data();
+  if (idx.numel == 0) return;
+  dispatch_real(dt.dtype(), "accumulate", [&](auto z) {
+    using T = decltype(z);
+    accumulate_grid<T><<<grid_for(idx.numel), 256, 0, stream()>>>(static_cast<T*>(dst), static_cast<const T*>(src), idx);
+    NEURN_CUDA_CHECK_LAUNCH();
+  });
+}
+
 }  // namespace
 
 NEURN_REGISTER_KERNEL(::neurn::binary_kernel, DeviceType::CUDA, binary);
+NEURN_REGISTER_KERNEL(::neurn::accumulate_kernel, DeviceType::CUDA, accumulate);
 NEURN_REGISTER_KERNEL(::neurn::where_kernel, DeviceType::CUDA, where);
 
 }  // namespace neurn::cuda

@@ -25,6 +25,14 @@ __global__ void unary_backward_grid(F f, const T* __restrict__ x, const T* __res
   NEURN_GRID_STRIDE(i, n) dx[i] = f.backward(x[i], y[i], g[i]);
 }
 
+// dx written over g (the front reuses a gradient buffer): g is not restrict
+// then, as its one pointer is written.
+template <typename T, typename F>
+__global__ void unary_backward_inplace_grid(F f, const T* __restrict__ x, const T* __restrict__ y, T* __restrict__ g_dx,
+                                              int64_t n) {
+  NEURN_GRID_STRIDE(i, n) g_dx[i] = f.backward(x[i], y[i], g_dx[i]);
+}
+
 void unary(UnaryKind kind, UnaryParams p, const Tensor& xview, const Tensor& yt) {
   // The table is strided (the CPU loop reads views); this grid reads a
   // contiguous copy of a view.
@@ -51,9 +59,13 @@ void unary_backward(UnaryKind kind, UnaryParams p, const Tensor& xt, const Tenso
   dispatch_real(xt.dtype(), "unary op backward", [&](auto z) {
     using T = decltype(z);
     visit_unary(kind, p, [&](auto f) {
-      unary_backward_grid<T><<<grid_for(n), 256, 0, stream()>>>(f, static_cast<const T*>(x),
-                                                                  static_cast<const T*>(y), static_cast<const T*>(g),
-                                                                  static_cast<T*>(dx), n);
+      if (dx == g)
+        unary_backward_inplace_grid<T><<<grid_for(n), 256, 0, stream()>>>(f, static_cast<const T*>(x),
+                                                                            static_cast<const T*>(y), static_cast<T*>(dx), n);
+      else
+        unary_backward_grid<T><<<grid_for(n), 256, 0, stream()>>>(f, static_cast<const T*>(x),
+                                                                    static_cast<const T*>(y), static_cast<const T*>(g),
+                                                                    static_cast<T*>(dx), n);
       NEURN_CUDA_CHECK_LAUNCH();
     });
   });

@@ -90,7 +90,14 @@ Tensor unary_forward(const Tensor& x, UnaryKind kind, UnaryParams p, const char*
 }
 
 Tensor unary_backward(const Tensor& x, const Tensor& y, const Tensor& g, UnaryKind kind, UnaryParams p) {
-  Tensor dx = Tensor::empty(x.shape(), x.options());
+  // The gradient autograd made for this node alone (a conv's or batch
+  // norm's fresh dx) becomes dx in place: no allocation, and one stream of
+  // memory fewer (its lines are read and written back; a fresh dx is also
+  // read for ownership before it is written). Same functor, same bits.
+  // (The kinds that read neither x nor y get g in their place: not reused.)
+  const bool reuse = detail::sole_owner(g) && g.dtype() == x.dtype() && g.device() == x.device() &&
+                     g.shape() == x.shape() && x.storage() != g.storage() && y.storage() != g.storage();
+  Tensor dx = reuse ? g : Tensor::empty(x.shape(), x.options());
   if (x.numel() > 0) unary_backward_kernel(x.device(), kind, p, x, y, g, dx);
   return dx;
 }
@@ -138,6 +145,30 @@ void binary_cpu(BinaryKind kind, const Tensor& a, const Tensor& b, const Tensor&
   });
 }
 
+// The operands never overlap (the front checks it), so the pointers are
+// restrict; the three loops are binary_loop's for Add with out = dst.
+void accumulate_cpu(const Tensor& dst, const Tensor& src, const BroadcastIndex& idx) {
+  dispatch_float(dst.dtype(), "accumulate", [&](auto z) {
+    using T = decltype(z);
+    T* pd = dst.data<T>();
+    const T* ps = src.strided_data<T>();
+    const fn::Binary<BinaryKind::Add> f;
+    const int64_t ss = idx.ndim ? idx.strides[0][idx.ndim - 1] : 0;
+    cpu::parallel_segments(idx, 1, [&](int64_t o, int64_t i, int64_t, int64_t, int64_t len) {
+      T* __restrict d = pd + o;
+      const T* __restrict sp = ps + i;
+      if (ss == 1) {
+        for (int64_t k = 0; k < len; ++k) d[k] = f(d[k], sp[k]);
+      } else if (ss == 0) {
+        const T v = *sp;
+        for (int64_t k = 0; k < len; ++k) d[k] = f(d[k], v);
+      } else {
+        for (int64_t k = 0; k < len; ++k) d[k] = f(d[k], sp[k * ss]);
+      }
+    });
+  });
+}
+
 void where_cpu(const Tensor& c, const Tensor& a, const Tensor& b, const Tensor& out, const BroadcastIndex& idx) {
   dispatch_float(a.dtype(), "where", [&](auto z) {
     using T = decltype(z);
@@ -160,10 +191,12 @@ NEURN_DEFINE_STRIDED_KERNEL(unary_kernel);
 NEURN_DEFINE_KERNEL(unary_backward_kernel);
 NEURN_DEFINE_STRIDED_KERNEL(binary_kernel);
 NEURN_DEFINE_STRIDED_KERNEL(where_kernel);
+NEURN_DEFINE_STRIDED_KERNEL(accumulate_kernel);
 NEURN_REGISTER_KERNEL(unary_kernel, DeviceType::CPU, unary_cpu);
 NEURN_REGISTER_KERNEL(unary_backward_kernel, DeviceType::CPU, unary_backward_cpu);
 NEURN_REGISTER_KERNEL(binary_kernel, DeviceType::CPU, binary_cpu);
 NEURN_REGISTER_KERNEL(where_kernel, DeviceType::CPU, where_cpu);
+NEURN_REGISTER_KERNEL(accumulate_kernel, DeviceType::CPU, accumulate_cpu);
 
 // Which operands the backward functor of a kind reads. Relu and Relu6 test
 // only the sign or range of x, which their output answers the same way
@@ -369,8 +402,32 @@ Tensor operator*(double s, const Tensor& a) { return mul(a, s); }
 Tensor operator/(double s, const Tensor& a) { return rdiv(s, a); }
 Tensor Tensor::operator-() const { return neg(*this); }
 
+namespace detail {
+void accumulate_(const Tensor& dst, const Tensor& src) {
+  check_pair(dst, src, "accumulate_");
+  NEURN_CHECK(dst.is_contiguous(), "accumulate_: the destination ", shape_str(dst.shape()), " is not contiguous");
+  NEURN_CHECK(dst.storage() != src.storage(), "accumulate_: the destination ", shape_str(dst.shape()),
+              " and the source ", shape_str(src.shape()), " share storage");
+  NEURN_CHECK(broadcast_shapes(dst.shape(), src.shape(), "accumulate_") == dst.shape(), "accumulate_: ",
+              shape_str(src.shape()), " does not broadcast to the destination ", shape_str(dst.shape()));
+  count_flops(dst.numel());
+  dst.bump_version();
+  if (dst.numel() == 0 || dst.device().is_meta()) return;
+  const Tensor* operands[1] = {&src};
+  const BroadcastIndex idx = cpu::coalesce(cpu::make_broadcast_index(dst.shape(), operands, 1));
+  accumulate_kernel(dst.device(), dst, src, idx);
+}
+}  // namespace detail
+
 void add_(const Tensor& a, const Tensor& b, double alpha) {
   NoGradGuard no_grad;
+  // One pass in place where it can be (the same sums as add then copy_).
+  if (alpha == 1.0 && a.defined() && b.defined() && a.is_contiguous() && a.dtype() == b.dtype() &&
+      a.device() == b.device() && a.storage() != b.storage() && !a.device().is_meta() &&
+      broadcast_shapes(a.shape(), b.shape(), "add_") == a.shape()) {
+    detail::accumulate_(a, b);
+    return;
+  }
   Tensor bb = alpha == 1.0 ? b : mul(b, alpha);
   Tensor r = add(a, bb);
   NEURN_CHECK(r.shape() == a.shape(), "add_: ", shape_str(b.shape()), " does not broadcast to the destination ",

@@ -59,4 +59,11 @@ Tensor operator/(double s, const Tensor& a);
 void add_(const Tensor& a, const Tensor& b, double alpha = 1.0);
 void mul_(const Tensor& a, double s);
 
+namespace detail {
+// dst += src in place, never recorded, bit for bit add(dst, src): dst must be
+// contiguous, of src's dtype and device, and share no storage with src; src
+// broadcasts to dst's shape. Autograd sums gradients with it.
+void accumulate_(const Tensor& dst, const Tensor& src);
+}  // namespace detail
+
 }  // namespace neurn

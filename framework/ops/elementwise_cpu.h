@@ -122,8 +122,19 @@ void unary_loop(F f, const T* x, T* y, int64_t n, int64_t cost = 1) {
   });
 }
 
+// dx may be g (in place: each element is read before it is written, by the
+// same iteration), never x or y.
 template <typename T, typename F>
 void unary_backward_loop(F f, const T* x, const T* y, const T* g, T* dx, int64_t n, int64_t cost = 1) {
+  if (dx == g) {
+    parallel_for(n, cost, [&](int64_t begin, int64_t end) {
+      const T* __restrict xp = x;
+      const T* __restrict yp = y;
+      T* __restrict gp = dx;  // the one pointer to g's memory in this loop
+      for (int64_t i = begin; i < end; ++i) gp[i] = f.backward(xp[i], yp[i], gp[i]);
+    });
+    return;
+  }
   parallel_for(n, cost, [&](int64_t begin, int64_t end) {
     const T* __restrict xp = x;
     const T* __restrict yp = y;
