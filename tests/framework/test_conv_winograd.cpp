@@ -14,6 +14,7 @@
 
 #include "framework/ops.h"
 #include "framework/ops/conv_cpu.h"
+#include "framework/ops/conv_hwcn_cpu.h"
 #include "framework/ops/conv_winograd_cpu.h"
 #include "gradcheck.h"
 
@@ -223,6 +224,7 @@ TEST_CASE("winograd: float32 error against float64, beside im2col's") {
 // The op routes through the mode: Always gives Winograd's bits, Off im2col's;
 // the weight and bias gradients are the gemm path's in both.
 TEST_CASE("winograd: conv2d op (forward, dx, dw, db) through NEURN_CONV_WINOGRAD modes") {
+  cpu::ScopedHwcnMode no_hwcn(cpu::HwcnMode::Off);  // HWCN is asked first (NEURN_CONV_HWCN=always would win)
   Generator gen(7);
   for (int64_t pad : {0, 1}) {
     Tensor x = randn({3, 12, 9, 10}, {DType::Float64}, &gen), w = randn({10, 12, 3, 3}, {DType::Float64}, &gen);
@@ -289,6 +291,7 @@ TEST_CASE("winograd: the decision log records every 3x3 stride-1 conv and its ch
   Tensor w1 = randn({3, 2, 1, 1}, {DType::Float32}, &gen);
   x.requires_grad_();
   ScopedWinogradMode m(WinogradMode::Always);
+  cpu::ScopedHwcnMode no_hwcn(cpu::HwcnMode::Off);  // HWCN is asked first
   cpu::WinogradDecisionLog log;
   sum(conv2d(x, w3, {}, Conv2dOptions{{1, 1}, {1, 1}, {1, 1}, 1})).backward();
   (void)conv2d(x, w1);  // 1x1: not a candidate, not recorded
