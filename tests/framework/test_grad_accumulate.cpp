@@ -2,8 +2,13 @@
 // into a node's gradient and into a leaf's .grad): the same bits as the
 // out-of-place add they replace, views and broadcasts read through their
 // strides, and no write into a tensor anything else can see (a caller's
-// .grad handle, the seed, a gradient two inputs share).
+// .grad handle, the seed, a gradient two inputs share); unary backward over
+// the incoming gradient's buffer; relu's float32 loops (their per-ISA copies)
+// against relu written out, special values included.
 #include <doctest/doctest.h>
+
+#include <iterator>
+#include <limits>
 
 #include "framework/ops.h"
 #include "framework/ops/parallel_cpu.h"
@@ -209,5 +214,33 @@ TEST_CASE("unary backward over the incoming gradient's buffer: the bits of a fre
         CHECK(bit_mismatches(dy.to_vector<double>(), dy_copy.to_vector<double>()) == 0);
       }
     }
+  }
+}
+
+TEST_CASE("relu's float32 loops (one copy per instruction set): the functor's bits, special values, odd sizes") {
+  // relu(x) = x > 0 ? x : +0 and dx = x > 0 ? g : +0, written out here:
+  // NaN and -0 give +0, infinities and subnormals keep their bits. Odd sizes
+  // and sizes split over the pool exercise the vector loops' tails.
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const float sub = std::numeric_limits<float>::denorm_min();
+  for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{33}, int64_t{1000}, int64_t{300001}}) {
+    CAPTURE(n);
+    Tensor r = mixed({n}, DType::Float32, 31);
+    std::vector<float> xv = r.to_vector<float>(), gv = mixed({n}, DType::Float32, 32).to_vector<float>();
+    const float special[] = {nan, -0.0f, 0.0f, inf, -inf, sub, -sub, 1e-30f, -1e-30f};
+    for (size_t k = 0; k < std::size(special) && k < xv.size(); ++k) xv[(k * 7919) % xv.size()] = special[k];
+    std::vector<float> want_y(xv.size()), want_dx(xv.size());
+    for (size_t i = 0; i < xv.size(); ++i) {
+      want_y[i] = xv[i] > 0.0f ? xv[i] : 0.0f;
+      want_dx[i] = xv[i] > 0.0f ? gv[i] : 0.0f;
+    }
+    Tensor x = from_vector(xv, {n}).requires_grad_();
+    Tensor y = relu(x);
+    CHECK(bit_mismatches(y.to_vector<float>(), want_y) == 0);
+    y.backward(from_vector(gv, {n}));  // a held seed: dx into a fresh tensor
+    CHECK(bit_mismatches(x.grad().to_vector<float>(), want_dx) == 0);
+    x.zero_grad();
+    mul(relu(x), 1.0).backward(from_vector(gv, {n}));  // mul's fresh gradient: dx written over it
+    CHECK(bit_mismatches(x.grad().to_vector<float>(), want_dx) == 0);
   }
 }
