@@ -116,6 +116,13 @@ int64_t bn_block(const BnGeom& g, int64_t tensors, int64_t elem) {
 typedef double BnVec __attribute__((vector_size(32)));
 constexpr int kBnLanes = 16;  // four BnVec per sum: eight independent add chains
 
+// GCC warns that returning a 32-byte vector without AVX changes the ABI: the
+// helpers below live in this file only and are inlined into each clone, so no
+// such value crosses a call between differently compiled code.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
 template <typename T>
 inline BnVec bn_load(const T* p) {
   if constexpr (std::is_same_v<T, float>) {
