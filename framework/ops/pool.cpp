@@ -299,7 +299,7 @@ WindowTable window_table(const PoolGeometry& g, bool include_pad) {
   }
   t.first.push_back(static_cast<int32_t>(t.tap.size()));
   t.inv_first.assign(static_cast<size_t>(HW + 1), 0);
-  for (int64_t e = 0; e < HW; ++e) t.inv_first[static_cast<size_t>(e + 1)] = t.inv_first[static_cast<size_t>(e)] + count[static_cast<size_t>(e)];
+  for (size_t e = 0; e < count.size(); ++e) t.inv_first[e + 1] = t.inv_first[e] + count[e];
   t.inv.resize(t.tap.size());
   std::vector<int32_t> fill(t.inv_first.begin(), t.inv_first.end() - 1);
   for (int64_t o = 0; o < P; ++o)  // outputs in row-major order: each input's list ascends
