@@ -458,10 +458,12 @@ void hwcn_conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy
     T* dwt = kk == 1 ? dw : scratch<T>(Scratch::HwcnWeightGrad, static_cast<size_t>(Cout * K));
     to_hwcn(x, N, C, HW, xt);
     const std::vector<char> live = live_taps(g);
+    // (A 1x1 kernel whose one tap only meets padding, e.g. stride 2 and
+    // padding 1 on a 1x1 map, still needs dw = 0: dwt is dw there.)
     parallel_for(Cout, K, [&](int64_t o0, int64_t o1) {
       for (int64_t o = o0; o < o1; ++o)
         for (int64_t t = 0; t < kk; ++t)
-          if (live[t]) std::fill(dwt + o * K + t * Cg, dwt + o * K + (t + 1) * Cg, T(0));
+          if (live[t] || kk == 1) std::fill(dwt + o * K + t * Cg, dwt + o * K + (t + 1) * Cg, T(0));
     });
     const bool runs = g.dw == 1 && g.groups == 1;
     // acc (rows o0..o1 of a dwt-shaped buffer) += the products of output

@@ -80,6 +80,8 @@ std::vector<Case> cases() {
       {17, 24, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, false},
       {3, 3, 11, 9, 4, 5, 5, 2, 2, 2, 2, 1, 1, 1, true},
       {2, 4, 3, 3, 3, 3, 3, 1, 1, 0, 0, 1, 1, 1, false},  // 1x1 output, no padding
+      {2, 3, 1, 1, 4, 1, 1, 2, 2, 1, 1, 1, 1, 1, true},   // every output reads padding only: y = bias, dx = dw = 0
+      {2, 3, 1, 1, 4, 3, 3, 4, 4, 3, 3, 1, 1, 1, false},  // the same with a 3x3 (stride 4, padding 3)
   };
 }
 
