@@ -453,20 +453,42 @@ void hwcn_conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy
 
   if (dw) {
     T* xt = scratch<T>(Scratch::HwcnInput, static_cast<size_t>(HW * C * N));
-    // dwt (Cout, kh, kw, Cg): for a 1x1 kernel dw itself. The live taps
-    // start at 0 and sum every position; the others are 0 in dw.
-    T* dwt = kk == 1 ? dw : scratch<T>(Scratch::HwcnWeightGrad, static_cast<size_t>(Cout * K));
     to_hwcn(x, N, C, HW, xt);
     const std::vector<char> live = live_taps(g);
+    const bool runs = g.dw == 1 && g.groups == 1;
+    // The gemms sum over the batch ("nt": both operands have N contiguous),
+    // a shape OpenBLAS runs at about half its rate when the product's rows
+    // are fewer than its columns (one thread: 32x384x64 62 GFLOP/s, its
+    // transpose 384x32x64 103; 64x256x64 75 against 114). So with one group
+    // and fewer outputs than the longest run of input channels, the product
+    // is taken transposed, dwt^T (kh, kw, Cg, Cout) += xt_run (nj C, N)
+    // dyt[p]^T, and turned back at the end.
+    int64_t longest_run = 1;
+    for (int64_t ow = 0; ow < g.Wo && runs; ++ow) {
+      int64_t j_lo, j_hi;
+      tap_range(ow, g.sw, g.pw, g.kw, g.W, j_lo, j_hi);
+      longest_run = std::max(longest_run, j_hi - j_lo);
+    }
+    const bool flip = g.groups == 1 && Cout < longest_run * C;
+    // dwt: (Cout, kh, kw, Cg), for a 1x1 kernel dw itself; or, flipped,
+    // (kh, kw, Cg, Cout) with ld Cout. The live taps start at 0 and sum
+    // every position; the others are 0 in dw.
+    T* dwt = kk == 1 && !flip ? dw : scratch<T>(Scratch::HwcnWeightGrad, static_cast<size_t>(Cout * K));
     // (A 1x1 kernel whose one tap only meets padding, e.g. stride 2 and
     // padding 1 on a 1x1 map, still needs dw = 0: dwt is dw there.)
-    parallel_for(Cout, K, [&](int64_t o0, int64_t o1) {
-      for (int64_t o = o0; o < o1; ++o)
-        for (int64_t t = 0; t < kk; ++t)
-          if (live[t] || kk == 1) std::fill(dwt + o * K + t * Cg, dwt + o * K + (t + 1) * Cg, T(0));
-    });
-    const bool runs = g.dw == 1 && g.groups == 1;
-    // acc (rows o0..o1 of a dwt-shaped buffer) += the products of output
+    if (flip) {
+      parallel_for(kk, Cg * Cout, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t)
+          if (live[t] || kk == 1) std::fill(dwt + t * Cg * Cout, dwt + (t + 1) * Cg * Cout, T(0));
+      });
+    } else {
+      parallel_for(Cout, K, [&](int64_t o0, int64_t o1) {
+        for (int64_t o = o0; o < o1; ++o)
+          for (int64_t t = 0; t < kk; ++t)
+            if (live[t] || kk == 1) std::fill(dwt + o * K + t * Cg, dwt + o * K + (t + 1) * Cg, T(0));
+      });
+    }
+    // acc (outputs o0..o1 of a dwt-shaped buffer) += the products of output
     // positions [p0, p1).
     auto accumulate = [&](int64_t o0, int64_t o1, int64_t p0, int64_t p1, T* acc) {
       for (int64_t p = p0; p < p1; ++p) {
@@ -480,18 +502,29 @@ void hwcn_conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy
           if (runs) {
             if (j_lo >= j_hi) break;
             const int64_t iw = ow * g.sw - g.pw + j_lo;
-            gemm(false, true, o1 - o0, (j_hi - j_lo) * C, N, T(1), gp + o0 * N, N, xt + (ih * g.W + iw) * C * N, N,
-                 T(1), acc + o0 * K + (i * g.kw + j_lo) * C, K);
+            const T* xs = xt + (ih * g.W + iw) * C * N;  // (nj C, N)
+            if (flip)
+              gemm(false, true, (j_hi - j_lo) * C, o1 - o0, N, T(1), xs, N, gp + o0 * N, N, T(1),
+                   acc + (i * g.kw + j_lo) * C * Cout + o0, Cout);
+            else
+              gemm(false, true, o1 - o0, (j_hi - j_lo) * C, N, T(1), gp + o0 * N, N, xs, N, T(1),
+                   acc + o0 * K + (i * g.kw + j_lo) * C, K);
             continue;
           }
           for (int64_t j = 0; j < g.kw; ++j) {
             const int64_t iw = ow * g.sw - g.pw + j * g.dw;
             if (iw < 0 || iw >= g.W) continue;
+            const int64_t t = i * g.kw + j;
+            if (flip) {  // one group
+              gemm(false, true, C, o1 - o0, N, T(1), xt + (ih * g.W + iw) * C * N, N, gp + o0 * N, N, T(1),
+                   acc + t * C * Cout + o0, Cout);
+              continue;
+            }
             for (int64_t grp = 0; grp < g.groups; ++grp) {
               const int64_t lo = std::max(o0, grp * Og), hi = std::min(o1, (grp + 1) * Og);
               if (lo >= hi) continue;
               gemm(false, true, hi - lo, Cg, N, T(1), gp + lo * N, N, xt + ((ih * g.W + iw) * C + grp * Cg) * N, N,
-                   T(1), acc + lo * K + (i * g.kw + j) * Cg, K);
+                   T(1), acc + lo * K + t * Cg, K);
             }
           }
         }
@@ -520,7 +553,7 @@ void hwcn_conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy
         }
       });
     } else {
-      // Few positions (1x1 to 2x2 maps): the threads split the output rows
+      // Few positions (1x1 to 2x2 maps): the threads split the outputs
       // (blocks of 16), each summing every position.
       const int64_t parts = std::min(tasks, rblocks);
       run_items(parts, parts, [&](int64_t t0, int64_t t1) {
@@ -530,6 +563,17 @@ void hwcn_conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy
           accumulate(b0 * 16, std::min(b1 * 16, Cout), 0, P, dwt);
         }
       });
+    }
+    if (flip) {
+      // dwt^T (kk Cg, Cout) -> (Cout, kk Cg): dw itself for a 1x1 kernel,
+      // else a copy reordered below.
+      T* back = kk == 1 ? dw : scratch<T>(Scratch::HwcnWeights, static_cast<size_t>(Cout * K));
+      parallel_for((Cout + 15) / 16, 16 * K, [&](int64_t b0, int64_t b1) {
+        transpose_columns<T>(
+            K, b0 * 16, std::min(Cout, b1 * 16), [&](int64_t r) { return dwt + r * Cout; },
+            [&](int64_t o) { return back + o * K; }, [](int64_t) { return T(0); });
+      });
+      dwt = back;
     }
     if (kk > 1) {
       parallel_for(Cout, K, [&](int64_t o0, int64_t o1) {
