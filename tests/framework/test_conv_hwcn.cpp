@@ -82,6 +82,16 @@ std::vector<Case> cases() {
       {2, 4, 3, 3, 3, 3, 3, 1, 1, 0, 0, 1, 1, 1, false},  // 1x1 output, no padding
       {2, 3, 1, 1, 4, 1, 1, 2, 2, 1, 1, 1, 1, 1, true},   // every output reads padding only: y = bias, dx = dw = 0
       {2, 3, 1, 1, 4, 3, 3, 4, 4, 3, 3, 1, 1, 1, false},  // the same with a 3x3 (stride 4, padding 3)
+      // The weight gradient's transposed product (Cout < C times the longest
+      // tap run, at least 4 positions), turned back live taps only: the
+      // middle tap of each axis reads padding only here.
+      {5, 6, 1, 1, 4, 3, 3, 2, 2, 2, 2, 1, 1, 1, true},
+      {64, 40, 4, 4, 24, 1, 1, 1, 1, 0, 0, 1, 1, 1, false},  // pointwise on 2x2..8x8 maps, batch 64
+      {64, 24, 8, 8, 16, 1, 1, 1, 1, 0, 0, 1, 1, 1, true},
+      {32, 20, 2, 2, 36, 1, 1, 1, 1, 0, 0, 1, 1, 1, false},  // more outputs than inputs: not transposed
+      {64, 24, 8, 8, 20, 3, 3, 2, 2, 1, 1, 1, 1, 1, false},  // ResNet's strided 3x3 and 1x1, batch 64
+      {64, 16, 8, 8, 32, 1, 1, 2, 2, 0, 0, 1, 1, 1, true},
+      {64, 48, 7, 7, 16, 3, 3, 2, 2, 0, 0, 1, 1, 1, false},  // Inception's unpadded reduction
   };
 }
 
