@@ -72,7 +72,7 @@ bool hwcn_conv_profitable(const ConvGeom& g, size_t elem_size, HwcnPass pass, in
   // maps") over every non-depthwise conv of densenet121, resnet50, vgg19,
   // mobilenet_v2, efficientnet_b0, shufflenet_v2 (32x32 inputs) and
   // inception_v3 (75x75). The same rule held on 1 and 2 threads.
-  (void)pass, (void)threads;
+  (void)threads;
   // float64 (gradient checks) keeps the im2col path, as for Winograd.
   if (elem_size != sizeof(float) || !hwcn_applicable(g)) return false;
   // The gemms have N = batch: below 16 columns OpenBLAS's small-matrix
@@ -90,10 +90,15 @@ bool hwcn_conv_profitable(const ConvGeom& g, size_t elem_size, HwcnPass pass, in
     // y cost what the gemm does).
     return map == 1;
   }
-  // Strided: the data gradient runs one gemm per tap (inner size Cout) and
-  // the forward of the unpadded ones (Inception's reductions) was 1.1-1.9x
-  // slower; ResNet's padded strided 3x3s were mixed. Left to im2col.
-  if (g.sh != 1 || g.sw != 1) return false;
+  // Strided (round 2, four runs at 1 and 2 threads): ResNet's padded
+  // stride-2 3x3s on 8x8, 4x4 and 2x2 maps win forward (0.56-1.03 of
+  // im2col, 0.8 typical) and in the data gradient (0.67-1.01); their weight
+  // gradient does not (0.92-1.51). The unpadded reductions of Inception
+  // (3x3 s2 p0 on 7x7 and 3x3 maps: no tap reads padding, so nothing is
+  // skipped) lose in every pass (1.1-1.9). So: padded, on maps up to 8x8,
+  // forward and data only.
+  if (g.sh != 1 || g.sw != 1)
+    return pass != HwcnPass::Weight && (g.ph > 0 || g.pw > 0) && map <= 64;
   // Kernels larger than 1x1 at stride 1: every pass wins on maps up to 7x7
   // (dead taps skipped, no im2col: 0.1-0.5 of the best other algorithm on
   // DenseNet's 4x4..1x1 3x3s, Inception's 7x7 / 3x3 / 1x1 maps with 1x7,

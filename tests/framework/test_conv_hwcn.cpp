@@ -290,8 +290,16 @@ TEST_CASE("conv hwcn: the automatic rule (float32, batches from 16, small maps)"
       CHECK(cpu::hwcn_conv_profitable(conv(64, 512, 1, 128, 1, 1, 0), 4, pass, threads));
       CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 512, 2, 128, 1, 1, 0), 4, pass, threads));
       CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 128, 8, 128, 1, 1, 0), 4, pass, threads));
-      // Strided, small batches, float64, groups: today's paths.
-      CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 256, 4, 256, 3, 2, 1), 4, pass, threads));
+      // Strided: ResNet's padded 3x3s on small maps forward and data only;
+      // Inception's unpadded reductions never; not on 16x16 maps.
+      CHECK(cpu::hwcn_conv_profitable(conv(64, 256, 4, 256, 3, 2, 1), 4, pass, threads) ==
+            (pass != HwcnPass::Weight));
+      CHECK(cpu::hwcn_conv_profitable(conv(64, 128, 8, 128, 3, 2, 1), 4, pass, threads) ==
+            (pass != HwcnPass::Weight));
+      CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 768, 7, 192, 3, 2, 0), 4, pass, threads));
+      CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 64, 16, 64, 3, 2, 1), 4, pass, threads));
+      CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 256, 8, 512, 1, 2, 0), 4, pass, threads));  // pointwise
+      // Small batches, float64, groups: today's paths.
       CHECK_FALSE(cpu::hwcn_conv_profitable(conv(8, 128, 2, 32, 3, 1, 1), 4, pass, threads));
       CHECK_FALSE(cpu::hwcn_conv_profitable(conv(1, 128, 2, 32, 3, 1, 1), 4, pass, threads));
       CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 128, 2, 32, 3, 1, 1), 8, pass, threads));
