@@ -13,7 +13,11 @@
 //   dx       dxt[q] (C, N) = the same gather from the input side: the
 //            weights, j flipped, as (kh, kw, Cout, C) read transposed, one
 //            "tn" gemm per (q, i) for stride 1 (per tap otherwise);
-//   dw       dwt (Cout, kh, kw, C) += dyt[p] (Cout, N) xt_run^T per (p, i).
+//   dw       dwt (Cout, kh, kw, C) += dyt[p] (Cout, N) xt_run^T per (p, i),
+//            or, with fewer outputs than the run's nj C and at least 4
+//            positions, its transpose dwt^T (kh, kw, C, Cout) += xt_run
+//            dyt[p]^T (OpenBLAS runs these "nt" products faster with more
+//            rows than columns), turned back live taps only.
 // Only the weights of taps that read the input are reordered (none for a
 // 1x1 kernel). On a 1x1 map with a 3x3 pad-1 kernel only the centre tap is
 // multiplied (im2col multiplies all nine). Threads split positions, or the
