@@ -299,6 +299,7 @@ TEST_CASE("conv hwcn: the automatic rule (float32, batches from 16, small maps)"
       CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 768, 7, 192, 3, 2, 0), 4, pass, threads));
       CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 64, 16, 64, 3, 2, 1), 4, pass, threads));
       CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 256, 8, 512, 1, 2, 0), 4, pass, threads));  // pointwise
+      CHECK(cpu::hwcn_conv_profitable(conv(64, 1024, 2, 2048, 1, 2, 0), 4, pass, threads));  // ... to a 1x1 map
       // Small batches, float64, groups: today's paths.
       CHECK_FALSE(cpu::hwcn_conv_profitable(conv(8, 128, 2, 32, 3, 1, 1), 4, pass, threads));
       CHECK_FALSE(cpu::hwcn_conv_profitable(conv(1, 128, 2, 32, 3, 1, 1), 4, pass, threads));
