@@ -12,7 +12,6 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -20,10 +19,13 @@
 #include "framework/ops/conv_cpu.h"
 #include "framework/ops/conv_hwcn_cpu.h"
 #include "framework/ops/conv_winograd_cpu.h"
+#include "conv_data.h"
 #include "gradcheck.h"
 
 using namespace neurn;
 using cpu::ConvGeom;
+using testing::ConvData;
+using testing::make_conv_data;
 using cpu::HwcnMode;
 using cpu::ScopedHwcnMode;
 
@@ -95,30 +97,6 @@ std::vector<Case> cases() {
   };
 }
 
-template <typename T>
-std::vector<T> random_values(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(-1.0, 1.0);
-  std::vector<T> v(n);
-  for (auto& e : v) e = static_cast<T>(u(rng));
-  return v;
-}
-
-template <typename T>
-struct Data {
-  std::vector<T> x, w, b, dy;
-};
-
-template <typename T>
-Data<T> make_data(const ConvGeom& g, uint32_t seed) {
-  Data<T> d;
-  d.x = random_values<T>(static_cast<size_t>(g.N * g.C * g.H * g.W), seed);
-  d.w = random_values<T>(static_cast<size_t>(g.Cout * g.Cg() * g.kh * g.kw), seed + 1);
-  d.b = random_values<T>(static_cast<size_t>(g.Cout), seed + 2);
-  d.dy = random_values<T>(static_cast<size_t>(g.N * g.Cout * g.P()), seed + 3);
-  return d;
-}
-
 struct Outputs {
   std::vector<double> y, dx, dw;
 };
@@ -130,7 +108,7 @@ std::vector<double> widen(const std::vector<T>& v) {
 
 // The im2col path: conv2d_forward / conv2d_backward with both other modes off.
 template <typename T>
-Outputs reference(const ConvGeom& g, const Data<T>& d, bool bias) {
+Outputs reference(const ConvGeom& g, const ConvData<T>& d, bool bias) {
   cpu::ScopedWinogradMode wino(cpu::WinogradMode::Off);
   ScopedHwcnMode off(HwcnMode::Off);
   std::vector<T> y(d.dy.size()), dx(d.x.size()), dw(d.w.size());
@@ -142,7 +120,7 @@ Outputs reference(const ConvGeom& g, const Data<T>& d, bool bias) {
 // HWCN called directly, split in `tasks` pieces; the outputs start as 7 so
 // that every value must be written. Each gradient alone and both together.
 template <typename T>
-Outputs hwcn(const ConvGeom& g, const Data<T>& d, bool bias, int64_t tasks, bool together) {
+Outputs hwcn(const ConvGeom& g, const ConvData<T>& d, bool bias, int64_t tasks, bool together) {
   std::vector<T> y(d.dy.size(), T(7)), dx(d.x.size(), T(7)), dw(d.w.size(), T(7));
   cpu::hwcn_conv2d_forward<T>(g, d.x.data(), d.w.data(), bias ? d.b.data() : nullptr, y.data(), tasks);
   if (together) {
@@ -172,7 +150,7 @@ TEST_CASE("conv hwcn: float64 forward, data and weight gradients equal im2col's"
     const ConvGeom g = make_geom(c);
     REQUIRE(g.Ho >= 1);
     REQUIRE(g.Wo >= 1);
-    const Data<double> d = make_data<double>(g, 11);
+    const ConvData<double> d = make_conv_data<double>(g, 11);
     const Outputs ref = reference(g, d, c.bias);
     for (int64_t tasks : {1, 2, 3}) {
       for (bool together : {true, false}) {
@@ -198,7 +176,7 @@ TEST_CASE("conv hwcn: float32 agrees with im2col within the sums' rounding bound
   const double eps = std::numeric_limits<float>::epsilon();
   for (const Case& c : cases()) {
     const ConvGeom g = make_geom(c);
-    const Data<float> d = make_data<float>(g, 5);
+    const ConvData<float> d = make_conv_data<float>(g, 5);
     const Outputs ref = reference(g, d, c.bias);
     const Outputs h = hwcn(g, d, c.bias, 2, true);
     // Inputs are in [-1, 1], so every product is at most 1 in magnitude.

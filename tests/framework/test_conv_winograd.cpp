@@ -9,17 +9,19 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <random>
 #include <vector>
 
 #include "framework/ops.h"
 #include "framework/ops/conv_cpu.h"
 #include "framework/ops/conv_hwcn_cpu.h"
 #include "framework/ops/conv_winograd_cpu.h"
+#include "conv_data.h"
 #include "gradcheck.h"
 
 using namespace neurn;
 using cpu::ConvGeom;
+using testing::ConvData;
+using testing::make_conv_data;
 using cpu::ScopedWinogradMode;
 using cpu::WinogradMode;
 
@@ -30,15 +32,6 @@ ConvGeom geom3x3(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t 
   g.N = N, g.C = C, g.H = H, g.W = W, g.Cout = K, g.kh = 3, g.kw = 3, g.ph = pad, g.pw = pad;
   g.Ho = H + 2 * pad - 2, g.Wo = W + 2 * pad - 2;
   return g;
-}
-
-template <typename T>
-std::vector<T> random_values(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(-1.0, 1.0);
-  std::vector<T> v(n);
-  for (auto& e : v) e = static_cast<T>(u(rng));
-  return v;
 }
 
 template <typename A, typename B>
@@ -76,22 +69,7 @@ std::vector<Case> cases() {
 }
 
 template <typename T>
-struct Data {
-  std::vector<T> x, w, b, dy;
-};
-
-template <typename T>
-Data<T> make_data(const ConvGeom& g, uint32_t seed) {
-  Data<T> d;
-  d.x = random_values<T>(static_cast<size_t>(g.N * g.C * g.H * g.W), seed);
-  d.w = random_values<T>(static_cast<size_t>(g.Cout * g.C * 9), seed + 1);
-  d.b = random_values<T>(static_cast<size_t>(g.Cout), seed + 2);
-  d.dy = random_values<T>(static_cast<size_t>(g.N * g.Cout * g.Ho * g.Wo), seed + 3);
-  return d;
-}
-
-template <typename T>
-std::vector<T> im2col_forward(const ConvGeom& g, const Data<T>& d, bool bias) {
+std::vector<T> im2col_forward(const ConvGeom& g, const ConvData<T>& d, bool bias) {
   ScopedWinogradMode off(WinogradMode::Off);
   std::vector<T> y(static_cast<size_t>(g.N * g.Cout * g.Ho * g.Wo));
   cpu::conv2d_forward<T>(g, d.x.data(), d.w.data(), bias ? d.b.data() : nullptr, y.data());
@@ -99,14 +77,14 @@ std::vector<T> im2col_forward(const ConvGeom& g, const Data<T>& d, bool bias) {
 }
 
 template <typename T>
-std::vector<T> winograd_forward(const ConvGeom& g, const Data<T>& d, bool bias) {
+std::vector<T> winograd_forward(const ConvGeom& g, const ConvData<T>& d, bool bias) {
   std::vector<T> y(static_cast<size_t>(g.N * g.Cout * g.Ho * g.Wo), T(7));  // every value must be written
   cpu::winograd_conv2d_forward<T>(g, d.x.data(), d.w.data(), bias ? d.b.data() : nullptr, y.data());
   return y;
 }
 
 template <typename T>
-std::vector<T> im2col_dx(const ConvGeom& g, const Data<T>& d) {
+std::vector<T> im2col_dx(const ConvGeom& g, const ConvData<T>& d) {
   ScopedWinogradMode off(WinogradMode::Off);
   std::vector<T> dx(static_cast<size_t>(g.N * g.C * g.H * g.W));
   cpu::conv2d_backward<T>(g, nullptr, d.w.data(), d.dy.data(), dx.data(), nullptr, nullptr);
@@ -114,7 +92,7 @@ std::vector<T> im2col_dx(const ConvGeom& g, const Data<T>& d) {
 }
 
 template <typename T>
-std::vector<T> winograd_dx(const ConvGeom& g, const Data<T>& d) {
+std::vector<T> winograd_dx(const ConvGeom& g, const ConvData<T>& d) {
   std::vector<T> dx(static_cast<size_t>(g.N * g.C * g.H * g.W), T(7));
   cpu::winograd_conv2d_backward_data<T>(g, d.w.data(), d.dy.data(), dx.data());
   return dx;
@@ -163,7 +141,7 @@ TEST_CASE("winograd: forward in float64 matches im2col to 1e-12") {
   for (const Case& c : cases()) {
     const ConvGeom g = geom3x3(c.N, c.C, c.H, c.W, c.K, c.pad);
     if (g.Ho <= 0 || g.Wo <= 0) continue;
-    const auto d = make_data<double>(g, seed += 10);
+    const auto d = make_conv_data<double>(g, seed += 10);
     const auto ref = im2col_forward(g, d, c.bias), got = winograd_forward(g, d, c.bias);
     INFO(describe(c));
     CHECK(max_abs_diff(ref, got) <= 1e-12 * std::max(1.0, max_abs(ref)));
@@ -175,7 +153,7 @@ TEST_CASE("winograd: data gradient in float64 matches the im2col backward to 1e-
   for (const Case& c : cases()) {
     const ConvGeom g = geom3x3(c.N, c.C, c.H, c.W, c.K, c.pad);
     if (g.Ho <= 0 || g.Wo <= 0) continue;
-    const auto d = make_data<double>(g, seed += 10);
+    const auto d = make_conv_data<double>(g, seed += 10);
     const auto ref = im2col_dx(g, d), got = winograd_dx(g, d);
     INFO(describe(c));
     CHECK(max_abs_diff(ref, got) <= 1e-12 * std::max(1.0, max_abs(ref)));
@@ -198,8 +176,8 @@ TEST_CASE("winograd: float32 error against float64, beside im2col's") {
   for (const Case& c : cases()) {
     const ConvGeom g = geom3x3(c.N, c.C, c.H, c.W, c.K, c.pad);
     if (g.Ho <= 0 || g.Wo <= 0) continue;
-    const auto f = make_data<float>(g, seed += 10);
-    Data<double> d;  // the same float32 values, computed exactly
+    const auto f = make_conv_data<float>(g, seed += 10);
+    ConvData<double> d;  // the same float32 values, computed exactly
     d.x.assign(f.x.begin(), f.x.end());
     d.w.assign(f.w.begin(), f.w.end());
     d.b.assign(f.b.begin(), f.b.end());
