@@ -13,6 +13,8 @@
 // use direct loops instead.
 #include <cstdint>
 
+#include "framework/ops/gemm_cpu.h"  // gemm, parallel_gemm (used to live here)
+
 namespace neurn::cpu {
 
 struct ConvGeom {
@@ -34,23 +36,5 @@ void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T*
 // Overwrites whichever of dx (like x), dw (like w), db (Cout) is not null.
 template <typename T>
 void conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, T* dx, T* dw, T* db);
-
-// C (M, N) = alpha op(A) op(B) + beta C, split over the thread pool by rows
-// of C or by its columns (whichever makes the threads repeat the smaller
-// operand), each piece a single-threaded OpenBLAS gemm; a product too small
-// to split is one single-threaded gemm. On few cores this beats OpenBLAS's own
-// threads, which spin (sched_yield) between calls and then compete with the
-// pool's threads. Called from inside a pool task it runs as one gemm on that
-// thread. Subnormal operands and results count as zero (denormals_cpu.h).
-void parallel_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
-void parallel_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
-                   int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc);
-
-// Thin typed wrappers of cblas_?gemm (row-major), shared with other CPU ops.
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-          const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
-          const double* B, int64_t ldb, double beta, double* C, int64_t ldc);
 
 }  // namespace neurn::cpu
