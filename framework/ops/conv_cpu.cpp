@@ -1,6 +1,7 @@
 #include "framework/ops/conv_cpu.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <vector>
 
@@ -348,9 +349,11 @@ void forward_range(const ConvGeom& g, const T* x, const T* w, const T* bias, T* 
 
 // Backward of images [n_begin, n_end): dx for those images (when dx is not
 // null) and their weight gradient added into dw_acc (when not null).
+// With dw_transposed the weight gradient is taken as its transpose, dW_g^T
+// (K, Og) += col_g dY_g^T, into dw_acc laid out per group as (K, Og).
 template <typename T>
-void backward_range(const ConvGeom& g, const T* x, const T* w, const T* dy, T* dx, T* dw_acc, int64_t n_begin,
-                    int64_t n_end) {
+void backward_range(const ConvGeom& g, const T* x, const T* w, const T* dy, T* dx, T* dw_acc, bool dw_transposed,
+                    int64_t n_begin, int64_t n_end) {
   const int64_t P = g.P(), K = g.K(), Og = g.Og(), Cg = g.Cg(), CHW = g.C * g.H * g.W, kk = g.kh * g.kw;
   const int64_t B = std::min(chunk_images(g, sizeof(T)), n_end - n_begin);
   const bool pointwise = is_pointwise(g) && B == 1;  // x[n] is its own column matrix
@@ -373,9 +376,14 @@ void backward_range(const ConvGeom& g, const T* x, const T* w, const T* dy, T* d
     if (dw_acc) {
       const T* cols = pointwise ? x + n0 * CHW : col;
       if (!pointwise) im2col(g, x + n0 * CHW, b, col);
-      for (int64_t grp = 0; grp < g.groups; ++grp)  // dW_g += dY_g col_g^T
-        parallel_gemm(false, true, Og, K, BP, T(1), g_out + grp * Og * BP, BP, cols + grp * Cg * kk * BP, BP, T(1),
-             dw_acc + grp * Og * K, K);
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const T* dy_g = g_out + grp * Og * BP;
+        const T* col_g = cols + grp * Cg * kk * BP;
+        if (dw_transposed)  // dW_g^T += col_g dY_g^T
+          parallel_gemm(false, true, K, Og, BP, T(1), col_g, BP, dy_g, BP, T(1), dw_acc + grp * Og * K, Og);
+        else  // dW_g += dY_g col_g^T
+          parallel_gemm(false, true, Og, K, BP, T(1), dy_g, BP, col_g, BP, T(1), dw_acc + grp * Og * K, K);
+      }
     }
     if (dx) {
       // dcol_g = W_g^T dY_g; pointwise: that is dx[n0] itself.
@@ -403,6 +411,22 @@ inline void split(int64_t n, int64_t parts, int64_t t, int64_t& begin, int64_t& 
 }
 
 }  // namespace
+
+namespace {
+std::atomic<Im2colWeightMode> g_im2col_weight_mode{Im2colWeightMode::Auto};
+}  // namespace
+
+Im2colWeightMode im2col_weight_mode() { return g_im2col_weight_mode.load(std::memory_order_relaxed); }
+void set_im2col_weight_mode(Im2colWeightMode mode) { g_im2col_weight_mode.store(mode, std::memory_order_relaxed); }
+
+bool im2col_weight_transposed(const ConvGeom& g) {
+  switch (im2col_weight_mode()) {
+    case Im2colWeightMode::Never: return false;
+    case Im2colWeightMode::Always: return true;
+    case Im2colWeightMode::Auto: break;
+  }
+  return g.Og() < g.K();
+}
 
 template <typename T>
 void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
@@ -472,28 +496,45 @@ void conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, T* 
     dx = nullptr;
     if (!dw) return;
   }
-  if (dw) std::fill(dw, dw + g.Cout * K, T(0));
+  // The weight gradient is summed into dw, or (transposed) into dwt and
+  // turned back once at the end.
+  const bool transposed = dw && im2col_weight_transposed(g);
+  const int64_t wn = g.Cout * K;
+  std::vector<T> dwt(transposed ? static_cast<size_t>(wn) : 0, T(0));
+  T* acc0 = transposed ? dwt.data() : dw;
+  if (dw && !transposed) std::fill(dw, dw + wn, T(0));
   const int64_t threads = batch_threads(g);
   if (threads == 1) {
-    backward_range(g, x, w, dy, dx, dw, 0, g.N);
-    return;
+    backward_range(g, x, w, dy, dx, acc0, transposed, 0, g.N);
+  } else {
+    // Task 0 accumulates into acc0, the others into their own buffers (one
+    // per task: a thread may run several tasks), summed at the end.
+    std::vector<T> partial(dw ? static_cast<size_t>((threads - 1) * wn) : 0, T(0));
+    {
+      SingleThreadedBlas single;
+      run_on_threads(threads, [&](int64_t t) {
+        int64_t a, b;
+        split(g.N, threads, t, a, b);
+        T* acc = !dw ? nullptr : t == 0 ? acc0 : partial.data() + (t - 1) * wn;
+        backward_range(g, x, w, dy, dx, acc, transposed, a, b);
+      });
+    }
+    for (int64_t t = 1; dw && t < threads; ++t) {
+      const T* p = partial.data() + (t - 1) * wn;
+      for (int64_t i = 0; i < wn; ++i) acc0[i] += p[i];
+    }
   }
-  // Task 0 accumulates into dw, the others into their own buffers (one per
-  // task: a thread may run several tasks), summed at the end.
-  const int64_t wn = g.Cout * K;
-  std::vector<T> partial(dw ? static_cast<size_t>((threads - 1) * wn) : 0, T(0));
-  {
-    SingleThreadedBlas single;
-    run_on_threads(threads, [&](int64_t t) {
-      int64_t a, b;
-      split(g.N, threads, t, a, b);
-      T* acc = !dw ? nullptr : t == 0 ? dw : partial.data() + (t - 1) * wn;
-      backward_range(g, x, w, dy, dx, acc, a, b);
-    });
-  }
-  for (int64_t t = 1; dw && t < threads; ++t) {
-    const T* p = partial.data() + (t - 1) * wn;
-    for (int64_t i = 0; i < wn; ++i) dw[i] += p[i];
+  if (transposed) {  // per group (K, Og) -> (Og, K), in 16 x 16 blocks
+    const int64_t Og = g.Og();
+    for (int64_t grp = 0; grp < g.groups; ++grp) {
+      const T* src = dwt.data() + grp * Og * K;
+      T* dst = dw + grp * Og * K;
+      constexpr int64_t Bk = 16;
+      for (int64_t k0 = 0; k0 < K; k0 += Bk)
+        for (int64_t o0 = 0; o0 < Og; o0 += Bk)
+          for (int64_t o = o0; o < std::min(o0 + Bk, Og); ++o)
+            for (int64_t k = k0; k < std::min(k0 + Bk, K); ++k) dst[o * K + k] = src[k * Og + o];
+    }
   }
 }
 

@@ -37,4 +37,28 @@ void conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T*
 template <typename T>
 void conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, T* dx, T* dw, T* db);
 
+// im2col's weight gradient is dW_g (Og, K) += dY_g (Og, B P) col_g^T chunk by
+// chunk, an "nt" product; OpenBLAS runs those slower when they have fewer
+// rows than columns (the stem convs of Inception v3: 32 x 288 at about 2/3 of
+// 288 x 32's rate). Transposed: dW_g^T (K, Og) += col_g dY_g^T, summed over
+// the chunks (and the threads' partial sums) and turned back once.
+// Auto (the default) takes it when Og < K; Never and Always are for tests and
+// benches. The result is the same sum in another order.
+enum class Im2colWeightMode { Auto, Never, Always };
+Im2colWeightMode im2col_weight_mode();
+void set_im2col_weight_mode(Im2colWeightMode mode);
+class ScopedIm2colWeightMode {
+ public:
+  explicit ScopedIm2colWeightMode(Im2colWeightMode mode) : prev_(im2col_weight_mode()) { set_im2col_weight_mode(mode); }
+  ~ScopedIm2colWeightMode() { set_im2col_weight_mode(prev_); }
+  ScopedIm2colWeightMode(const ScopedIm2colWeightMode&) = delete;
+  ScopedIm2colWeightMode& operator=(const ScopedIm2colWeightMode&) = delete;
+
+ private:
+  Im2colWeightMode prev_;
+};
+// Whether im2col's weight gradient of this conv is taken transposed (the mode
+// and, for Auto, the rule).
+bool im2col_weight_transposed(const ConvGeom& g);
+
 }  // namespace neurn::cpu

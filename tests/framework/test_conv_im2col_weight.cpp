@@ -1,0 +1,189 @@
+// im2col's weight gradient taken transposed (framework/ops/conv_cpu.h,
+// Im2colWeightMode): dW_g^T (K, Og) += col_g dY_g^T summed over the chunks
+// and the threads' partial sums, then turned back, against the direct
+// dW_g += dY_g col_g^T and a plain loop over the definition; float64 to
+// 1e-12 relative over pointwise and 3x3 kernels, paddings, strides, groups,
+// dilation, chunks of one and of several images, batches large enough that
+// the batch is split over threads (with NEURN_NUM_THREADS >= 2); the data
+// gradient computed alongside is unchanged; the rule; a gradcheck through
+// conv2d with the transposed product forced.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "framework/ops.h"
+#include "framework/ops/conv_cpu.h"
+#include "framework/ops/conv_hwcn_cpu.h"
+#include "framework/ops/conv_winograd_cpu.h"
+#include "conv_data.h"
+#include "gradcheck.h"
+
+using namespace neurn;
+using cpu::ConvGeom;
+using cpu::Im2colWeightMode;
+using cpu::ScopedIm2colWeightMode;
+using testing::ConvData;
+using testing::make_conv_data;
+
+namespace {
+
+struct Case {
+  int64_t N, C, H, W, Cout, kh, kw, sh, sw, ph, pw, dh, dw, groups;
+};
+
+ConvGeom make_geom(const Case& c) {
+  ConvGeom g;
+  g.N = c.N, g.C = c.C, g.H = c.H, g.W = c.W, g.Cout = c.Cout, g.kh = c.kh, g.kw = c.kw;
+  g.sh = c.sh, g.sw = c.sw, g.ph = c.ph, g.pw = c.pw, g.dh = c.dh, g.dw = c.dw, g.groups = c.groups;
+  g.Ho = (c.H + 2 * c.ph - c.dh * (c.kh - 1) - 1) / c.sh + 1;
+  g.Wo = (c.W + 2 * c.pw - c.dw * (c.kw - 1) - 1) / c.sw + 1;
+  return g;
+}
+
+std::string describe(const Case& c) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "N=%ld C=%ld %ldx%ld Cout=%ld k=%ldx%ld s=%ld,%ld p=%ld,%ld d=%ld,%ld g=%ld",
+                long(c.N), long(c.C), long(c.H), long(c.W), long(c.Cout), long(c.kh), long(c.kw), long(c.sh),
+                long(c.sw), long(c.ph), long(c.pw), long(c.dh), long(c.dw), long(c.groups));
+  return buf;
+}
+
+std::vector<Case> cases() {
+  return {
+      // N  C   H   W  Cout kh kw sh sw ph pw dh dw g
+      {2, 3, 5, 5, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+      {3, 8, 9, 7, 5, 3, 3, 1, 1, 0, 0, 1, 1, 1},      // unpadded, like the stem's 37x37 -> 35x35
+      {4, 6, 11, 11, 4, 3, 3, 2, 2, 0, 0, 1, 1, 1},    // unpadded stride 2 (the reductions)
+      {5, 12, 3, 3, 7, 1, 1, 1, 1, 0, 0, 1, 1, 1},     // pointwise on a small map: several images a chunk
+      {2, 10, 17, 17, 6, 1, 1, 1, 1, 0, 0, 1, 1, 1},   // pointwise, one image a chunk (x is its col)
+      {3, 8, 6, 6, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2},      // groups 2
+      {3, 8, 7, 5, 4, 1, 7, 1, 1, 0, 3, 1, 1, 4},      // groups 4, 1x7
+      {2, 4, 8, 8, 3, 3, 3, 1, 1, 2, 2, 2, 2, 1},      // dilation 2
+      {16, 16, 16, 16, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1}, // enough work to split the batch over threads
+      {24, 32, 7, 7, 20, 3, 3, 2, 2, 0, 0, 1, 1, 1},   // ... and with chunks of several images
+      {6, 3, 9, 9, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1},     // Og > K: Auto keeps the direct product
+  };
+}
+
+// dw by the definition, in float64.
+std::vector<double> naive_dw(const ConvGeom& g, const ConvData<double>& d) {
+  const int64_t Cg = g.Cg(), Og = g.Og();
+  std::vector<double> dw(static_cast<size_t>(g.Cout * g.K()), 0.0);
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t co = 0; co < g.Cout; ++co) {
+      const int64_t grp = co / Og;
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t i = 0; i < g.kh; ++i)
+          for (int64_t j = 0; j < g.kw; ++j) {
+            double acc = 0;
+            for (int64_t oh = 0; oh < g.Ho; ++oh)
+              for (int64_t ow = 0; ow < g.Wo; ++ow) {
+                const int64_t ih = oh * g.sh - g.ph + i * g.dh, iw = ow * g.sw - g.pw + j * g.dw;
+                if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
+                acc += d.dy[static_cast<size_t>(((n * g.Cout + co) * g.Ho + oh) * g.Wo + ow)] *
+                       d.x[static_cast<size_t>(((n * g.C + grp * Cg + c) * g.H + ih) * g.W + iw)];
+              }
+            dw[static_cast<size_t>(((co * Cg + c) * g.kh + i) * g.kw + j)] += acc;
+          }
+    }
+  return dw;
+}
+
+struct Grads {
+  std::vector<double> dx, dw;
+};
+
+// conv2d_backward by im2col (HWCN and Winograd off) with the weight mode
+// given; the outputs start as 7 so that every value must be written.
+Grads im2col_backward(const ConvGeom& g, const ConvData<double>& d, Im2colWeightMode mode, bool with_dx) {
+  cpu::ScopedWinogradMode wino(cpu::WinogradMode::Off);
+  cpu::ScopedHwcnMode hwcn(cpu::HwcnMode::Off);
+  ScopedIm2colWeightMode m(mode);
+  Grads out{std::vector<double>(d.x.size(), 7.0), std::vector<double>(d.w.size(), 7.0)};
+  cpu::conv2d_backward<double>(g, d.x.data(), d.w.data(), d.dy.data(), with_dx ? out.dx.data() : nullptr,
+                               out.dw.data(), nullptr);
+  return out;
+}
+
+double rel_err(const std::vector<double>& a, const std::vector<double>& b) {
+  REQUIRE(a.size() == b.size());
+  double m = 0, s = std::numeric_limits<double>::min();
+  for (size_t i = 0; i < a.size(); ++i) {
+    m = std::max(m, std::abs(a[i] - b[i]));
+    s = std::max(s, std::abs(b[i]));
+  }
+  return m / s;
+}
+
+}  // namespace
+
+TEST_CASE("conv im2col weight gradient: transposed equals direct and the definition (float64)") {
+  uint32_t seed = 3;
+  for (const Case& c : cases()) {
+    const ConvGeom g = make_geom(c);
+    REQUIRE(g.Ho >= 1);
+    REQUIRE(g.Wo >= 1);
+    CAPTURE(describe(c));
+    const ConvData<double> d = make_conv_data<double>(g, seed);
+    seed += 7;
+    const std::vector<double> ref = naive_dw(g, d);
+    for (bool with_dx : {false, true}) {
+      CAPTURE(with_dx);
+      const Grads direct = im2col_backward(g, d, Im2colWeightMode::Never, with_dx);
+      const Grads flipped = im2col_backward(g, d, Im2colWeightMode::Always, with_dx);
+      const Grads automatic = im2col_backward(g, d, Im2colWeightMode::Auto, with_dx);
+      CHECK(rel_err(direct.dw, ref) < 1e-12);
+      CHECK(rel_err(flipped.dw, ref) < 1e-12);
+      CHECK(rel_err(automatic.dw, ref) < 1e-12);
+      if (with_dx) CHECK(rel_err(flipped.dx, direct.dx) == 0.0);  // the data gradient's path is untouched
+    }
+  }
+}
+
+TEST_CASE("conv im2col weight gradient: the mode and the rule") {
+  CHECK(cpu::im2col_weight_mode() == Im2colWeightMode::Auto);
+  const ConvGeom stem = make_geom({64, 32, 37, 37, 32, 3, 3, 1, 1, 0, 0, 1, 1, 1});      // Og 32 < K 288
+  const ConvGeom wide = make_geom({64, 3, 75, 75, 32, 3, 3, 2, 2, 0, 0, 1, 1, 1});       // Og 32 > K 27
+  const ConvGeom grouped = make_geom({8, 64, 8, 8, 64, 1, 1, 1, 1, 0, 0, 1, 1, 4});      // Og 16 = K 16
+  CHECK(cpu::im2col_weight_transposed(stem));
+  CHECK_FALSE(cpu::im2col_weight_transposed(wide));
+  CHECK_FALSE(cpu::im2col_weight_transposed(grouped));
+  {
+    ScopedIm2colWeightMode never(Im2colWeightMode::Never);
+    CHECK_FALSE(cpu::im2col_weight_transposed(stem));
+    {
+      ScopedIm2colWeightMode always(Im2colWeightMode::Always);
+      CHECK(cpu::im2col_weight_transposed(wide));
+    }
+    CHECK(cpu::im2col_weight_mode() == Im2colWeightMode::Never);
+  }
+  CHECK(cpu::im2col_weight_mode() == Im2colWeightMode::Auto);
+}
+
+TEST_CASE("conv im2col weight gradient: gradcheck through conv2d with the transposed product forced") {
+  cpu::ScopedWinogradMode wino(cpu::WinogradMode::Off);
+  cpu::ScopedHwcnMode hwcn(cpu::HwcnMode::Off);
+  ScopedIm2colWeightMode always(Im2colWeightMode::Always);
+  struct Shape {
+    int64_t N, C, H, W, Cout, k, stride, pad, groups;
+  };
+  uint64_t seed = 70;
+  for (const Shape s : {Shape{2, 4, 5, 5, 3, 3, 1, 1, 1}, Shape{2, 4, 6, 5, 4, 3, 2, 0, 2}, Shape{3, 5, 3, 3, 2, 1, 1, 0, 1}}) {
+    CAPTURE(s.k);
+    CAPTURE(s.groups);
+    std::vector<Tensor> in = {neurn::testing::leaf({s.N, s.C, s.H, s.W}, seed),
+                              neurn::testing::leaf({s.Cout, s.C / s.groups, s.k, s.k}, seed + 1),
+                              neurn::testing::leaf({s.Cout}, seed + 2)};
+    seed += 10;
+    CHECK_GRADCHECK(neurn::testing::gradcheck(
+        [s](const std::vector<Tensor>& v) {
+          return conv2d(v[0], v[1], v[2], Conv2dOptions{{s.stride, s.stride}, {s.pad, s.pad}, {1, 1}, s.groups});
+        },
+        in));
+  }
+}
