@@ -126,10 +126,11 @@ constexpr int kBnLanes = 16;  // four BnVec per sum: eight independent add chain
 template <typename T>
 inline BnVec bn_load(const T* p) {
   if constexpr (std::is_same_v<T, float>) {
-    typedef float F4 __attribute__((vector_size(16)));
-    F4 f;
-    std::memcpy(&f, p, sizeof f);
-    return __builtin_convertvector(f, BnVec);
+    // Element by element: GCC 12 makes this one vcvtps2pd in the avx2 clone,
+    // where __builtin_convertvector of a 4-float vector became two 2-value
+    // conversions, an insert and a trip of the upper half through the stack.
+    return BnVec{static_cast<double>(p[0]), static_cast<double>(p[1]), static_cast<double>(p[2]),
+                 static_cast<double>(p[3])};
   } else {
     BnVec v;
     std::memcpy(&v, p, sizeof v);
@@ -143,27 +144,24 @@ inline BnVec bn_load(const T* p) {
 // Maps of kBnLaneMinS values or more: each channel keeps kBnLanes lanes
 // across the images (folded in lane order once, after the images), the tail
 // of each run (S mod kBnLanes values) summed on its own and added per image.
-// lanes: 2 kBnLanes (c1 - c0) doubles of scratch.
 template <bool kSame, typename T>
 void bn_lane_sums(const BnGeom& g, const T* a, const T* b, const T* ka, const T* kb, int64_t c0, int64_t c1,
-                  double* s1, double* s2, double* lanes) {
+                  double* s1, double* s2, double*) {
   static_assert(kBnLanes == 16, "the loop below is written out for four vectors of four");
-  const int64_t nc = c1 - c0, body = g.S - g.S % kBnLanes;
-  for (int64_t i = 0; i < nc * 2 * kBnLanes; ++i) lanes[i] = 0;
-  for (int64_t c = 0; c < nc; ++c) s1[c] = 0, s2[c] = 0;
-  for (int64_t n = 0; n < g.N; ++n)
-    for (int64_t c = 0; c < nc; ++c) {
-      const double da = ka ? static_cast<double>(ka[c0 + c]) : 0.0, db = static_cast<double>(kb[c0 + c]);
-      const BnVec ua = {da, da, da, da}, ub = {db, db, db, db};
-      const T* pa = a + (n * g.C + c0 + c) * g.S;
-      const T* pb = b + (n * g.C + c0 + c) * g.S;
-      double* keep = lanes + c * 2 * kBnLanes;
-      // Named, not an array: GCC keeps an array of them in memory.
-      BnVec p0, p1, p2, p3, q0, q1, q2, q3;
-      std::memcpy(&p0, keep, 32), std::memcpy(&p1, keep + 4, 32), std::memcpy(&p2, keep + 8, 32),
-          std::memcpy(&p3, keep + 12, 32);
-      std::memcpy(&q0, keep + 16, 32), std::memcpy(&q1, keep + 20, 32), std::memcpy(&q2, keep + 24, 32),
-          std::memcpy(&q3, keep + 28, 32);
+  const int64_t body = g.S - g.S % kBnLanes, stride = g.C * g.S;
+  // Channel by channel, its images in order: the lanes stay in registers
+  // across the images (walked image by image with the lanes kept in memory
+  // per (image, channel), the reload and store of eight vectors per run cost
+  // as much as the run's own loads on maps of 16 to 64 values).
+  for (int64_t c = c0; c < c1; ++c) {
+    const double da = ka ? static_cast<double>(ka[c]) : 0.0, db = static_cast<double>(kb[c]);
+    const BnVec ua = {da, da, da, da}, ub = {db, db, db, db};
+    // Named, not an array: GCC keeps an array of them in memory.
+    BnVec p0 = {}, p1 = {}, p2 = {}, p3 = {}, q0 = {}, q1 = {}, q2 = {}, q3 = {};
+    double r1 = 0, r2 = 0;
+    const T* pa = a + c * g.S;
+    const T* pb = b + c * g.S;
+    for (int64_t n = 0; n < g.N; ++n, pa += stride, pb += stride) {
       for (int64_t i = 0; i < body; i += kBnLanes) {
         const BnVec u0 = bn_load(pa + i) - ua, u1 = bn_load(pa + i + 4) - ua, u2 = bn_load(pa + i + 8) - ua,
                     u3 = bn_load(pa + i + 12) - ua;
@@ -175,20 +173,21 @@ void bn_lane_sums(const BnGeom& g, const T* a, const T* b, const T* ka, const T*
           q2 += u2 * (bn_load(pb + i + 8) - ub), q3 += u3 * (bn_load(pb + i + 12) - ub);
         }
       }
-      std::memcpy(keep, &p0, 32), std::memcpy(keep + 4, &p1, 32), std::memcpy(keep + 8, &p2, 32),
-          std::memcpy(keep + 12, &p3, 32);
-      std::memcpy(keep + 16, &q0, 32), std::memcpy(keep + 20, &q1, 32), std::memcpy(keep + 24, &q2, 32),
-          std::memcpy(keep + 28, &q3, 32);
       double t1 = 0, t2 = 0;
       for (int64_t i = body; i < g.S; ++i) {
         const double u = static_cast<double>(pa[i]) - da, w = static_cast<double>(pb[i]) - db;
         t1 += u, t2 += u * w;
       }
-      s1[c] += t1, s2[c] += t2;
+      r1 += t1, r2 += t2;
     }
-  for (int64_t c = 0; c < nc; ++c)
-    for (int l = 0; l < kBnLanes; ++l)
-      s1[c] += lanes[c * 2 * kBnLanes + l], s2[c] += lanes[c * 2 * kBnLanes + kBnLanes + l];
+    double lanes[2 * kBnLanes];
+    std::memcpy(lanes, &p0, 32), std::memcpy(lanes + 4, &p1, 32), std::memcpy(lanes + 8, &p2, 32),
+        std::memcpy(lanes + 12, &p3, 32);
+    std::memcpy(lanes + 16, &q0, 32), std::memcpy(lanes + 20, &q1, 32), std::memcpy(lanes + 24, &q2, 32),
+        std::memcpy(lanes + 28, &q3, 32);
+    for (int l = 0; l < kBnLanes; ++l) r1 += lanes[l], r2 += lanes[kBnLanes + l];
+    s1[c - c0] = r1, s2[c - c0] = r2;
+  }
 }
 
 // Maps of fewer values: one accumulator per (channel, position) of the
@@ -374,13 +373,13 @@ void bn_affine(const BnGeom& g, const T* x, const T* scale, const T* shift, int6
 // What a task needs for blocks of up to nb channels.
 template <typename T>
 struct BnScratch {
-  std::vector<double> s1, s2, sums;  // per channel; the lanes or column accumulators
+  std::vector<double> s1, s2, sums;  // per channel; the column accumulators (small maps)
   std::vector<T> coef, cols;         // per channel (scale, shift); the coefficients spread per column
   std::vector<NormBackward<T>> bc;   // per channel (backward)
   BnScratch(const BnGeom& g, int64_t nb, int64_t coef_per_channel)
       : s1(static_cast<size_t>(nb)),
         s2(static_cast<size_t>(nb)),
-        sums(static_cast<size_t>(bn_columns(g) ? 2 * nb * g.S : 2 * nb * kBnLanes)),
+        sums(static_cast<size_t>(bn_columns(g) ? 2 * nb * g.S : 0)),
         coef(static_cast<size_t>(coef_per_channel * nb)),
         cols(static_cast<size_t>(bn_columns(g) ? 4 * nb * g.S : 0)),
         bc(static_cast<size_t>(coef_per_channel == 0 ? nb : 0)) {}
