@@ -50,6 +50,25 @@ int64_t chunk_images(const ConvGeom& g, size_t elem) {
   return std::clamp<int64_t>(b, 1, g.N);
 }
 
+// How a range of n images is cut into chunks: `count` runs of nearly equal
+// size (at most `max` images). With chunk_images' B the count is n / B
+// rounded down, so that no chunk is a small remainder (a split batch of 32 on
+// 3x3 maps was 29 + 3 images, the 3-image gemm of 27 columns repacking the
+// whole weight for little work), unless that would take the column buffer
+// past its bound, then rounded up.
+struct ChunkPlan {
+  int64_t count, max;
+  int64_t begin(int64_t i, int64_t n0, int64_t n) const { return n0 + i * n / count; }
+};
+ChunkPlan chunk_plan(const ConvGeom& g, size_t elem, int64_t n) {
+  const int64_t B = std::min(chunk_images(g, elem), n);
+  int64_t count = std::max<int64_t>(1, n / B);
+  const int64_t per_image = g.C * g.kh * g.kw * g.P() * static_cast<int64_t>(elem);
+  constexpr int64_t kMaxColBytes = int64_t{8} << 20;
+  if ((n + count - 1) / count > B && (n + count - 1) / count * per_image > kMaxColBytes) count = (n + B - 1) / B;
+  return {count, (n + count - 1) / count};
+}
+
 // Below these output widths, the depthwise loops and im2col / col2im go
 // through a table of source offsets instead of row by row: on the small maps
 // of deep layers (4x4 down to 1x1) the per-row bookkeeping costs more than
@@ -316,12 +335,14 @@ void depthwise_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, 
 template <typename T>
 void forward_range(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y, int64_t n_begin, int64_t n_end) {
   const int64_t P = g.P(), K = g.K(), Og = g.Og(), Cg = g.Cg(), CHW = g.C * g.H * g.W;
-  const int64_t B = std::min(chunk_images(g, sizeof(T)), n_end - n_begin);
+  const ChunkPlan plan = chunk_plan(g, sizeof(T), n_end - n_begin);
+  const int64_t B = plan.max;
   const bool pointwise = is_pointwise(g) && B == 1;  // x[n] is its own column matrix
   T* col = pointwise ? nullptr : scratch<T>(Scratch::ConvColumns, static_cast<size_t>(g.C * g.kh * g.kw * B * P));
   T* tmp = B > 1 ? scratch<T>(Scratch::ConvOutputs, static_cast<size_t>(g.Cout * B * P)) : nullptr;
-  for (int64_t n0 = n_begin; n0 < n_end; n0 += B) {
-    const int64_t b = std::min(B, n_end - n0), BP = b * P;
+  for (int64_t ci = 0; ci < plan.count; ++ci) {
+    const int64_t n0 = plan.begin(ci, n_begin, n_end - n_begin);
+    const int64_t b = plan.begin(ci + 1, n_begin, n_end - n_begin) - n0, BP = b * P;
     const T* cols = pointwise ? x + n0 * CHW : col;
     if (!pointwise) im2col(g, x + n0 * CHW, b, col);
     // One image: the gemm writes (Cout, P) straight into y[n0], on top of
@@ -355,14 +376,16 @@ template <typename T>
 void backward_range(const ConvGeom& g, const T* x, const T* w, const T* dy, T* dx, T* dw_acc, bool dw_transposed,
                     int64_t n_begin, int64_t n_end) {
   const int64_t P = g.P(), K = g.K(), Og = g.Og(), Cg = g.Cg(), CHW = g.C * g.H * g.W, kk = g.kh * g.kw;
-  const int64_t B = std::min(chunk_images(g, sizeof(T)), n_end - n_begin);
+  const ChunkPlan plan = chunk_plan(g, sizeof(T), n_end - n_begin);
+  const int64_t B = plan.max;
   const bool pointwise = is_pointwise(g) && B == 1;  // x[n] is its own column matrix
   T* col = pointwise || !dw_acc ? nullptr : scratch<T>(Scratch::ConvColumns, static_cast<size_t>(g.C * kk * B * P));
   T* dyt = B > 1 ? scratch<T>(Scratch::ConvOutputs, static_cast<size_t>(g.Cout * B * P)) : nullptr;
   T* dcol = dx && !pointwise ? scratch<T>(Scratch::ConvDataColumns, static_cast<size_t>(g.C * kk * B * P)) : nullptr;
   if (dx && !pointwise) std::fill(dx + n_begin * CHW, dx + n_end * CHW, T(0));
-  for (int64_t n0 = n_begin; n0 < n_end; n0 += B) {
-    const int64_t b = std::min(B, n_end - n0), BP = b * P;
+  for (int64_t ci = 0; ci < plan.count; ++ci) {
+    const int64_t n0 = plan.begin(ci, n_begin, n_end - n_begin);
+    const int64_t b = plan.begin(ci + 1, n_begin, n_end - n_begin) - n0, BP = b * P;
     const T* g_out = dy + n0 * g.Cout * P;  // (Cout, P) when b == 1
     if (b > 1) {                            // (b, Cout, P) -> (Cout, b, P)
       parallel_for(b * g.Cout, P, [&](int64_t q0, int64_t q1) {
@@ -396,6 +419,20 @@ void backward_range(const ConvGeom& g, const T* x, const T* w, const T* dy, T* d
   }
 }
 
+// Buffers of conv2d_backward's weight-gradient sums (slot 0: the transposed
+// sum, 1: the other tasks' partial sums) that survive between calls on this
+// thread: fresh ones (2 MB for Inception's 3x3 192 -> 320) cost their page
+// faults on every call, which on the small maps was more than the products
+// (perf: exc_page_fault the top entry; 0.46 -> 0.64 ms on one thread, 0.55 ->
+// 2.8 ms on two with both allocated per call).
+template <typename T>
+T* weight_sums(int slot, size_t n) {
+  thread_local std::vector<T> buffers[2];
+  std::vector<T>& b = buffers[slot];
+  if (b.size() < n) b.resize(n);
+  return b.data();
+}
+
 // Threads that split the batch: one per core when there are at least as many
 // images and enough work; else 1, and the gemms and im2col use every core.
 int64_t batch_threads(const ConvGeom& g) {
@@ -425,7 +462,12 @@ bool im2col_weight_transposed(const ConvGeom& g) {
     case Im2colWeightMode::Always: return true;
     case Im2colWeightMode::Auto: break;
   }
-  return g.Og() < g.K();
+  // Outputs of at least 4x4: on smaller ones a chunk's inner size (B P, 64
+  // columns for a whole batch on a 1x1 output) is too short for the turn
+  // back to pay (one thread, SkylakeX kernels: Inception's 3x3 s2 192 -> 320
+  // to 1x1 0.46 -> 0.61 ms transposed, DenseNet's 1024 -> 256 on 2x2 0.80 ->
+  // 0.88-0.91; 3x3 outputs within noise; from 4x4 even or faster).
+  return g.Og() < g.K() && g.P() >= 16;
 }
 
 template <typename T>
@@ -500,34 +542,35 @@ void conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, T* 
   // turned back once at the end.
   const bool transposed = dw && im2col_weight_transposed(g);
   const int64_t wn = g.Cout * K;
-  std::vector<T> dwt(transposed ? static_cast<size_t>(wn) : 0, T(0));
-  T* acc0 = transposed ? dwt.data() : dw;
-  if (dw && !transposed) std::fill(dw, dw + wn, T(0));
+  T* dwt = transposed ? weight_sums<T>(0, static_cast<size_t>(wn)) : nullptr;
+  T* acc0 = transposed ? dwt : dw;
+  if (dw) std::fill(acc0, acc0 + wn, T(0));
   const int64_t threads = batch_threads(g);
   if (threads == 1) {
     backward_range(g, x, w, dy, dx, acc0, transposed, 0, g.N);
   } else {
     // Task 0 accumulates into acc0, the others into their own buffers (one
     // per task: a thread may run several tasks), summed at the end.
-    std::vector<T> partial(dw ? static_cast<size_t>((threads - 1) * wn) : 0, T(0));
+    T* partial = dw ? weight_sums<T>(1, static_cast<size_t>((threads - 1) * wn)) : nullptr;
+    if (dw) std::fill(partial, partial + (threads - 1) * wn, T(0));
     {
       SingleThreadedBlas single;
       run_on_threads(threads, [&](int64_t t) {
         int64_t a, b;
         split(g.N, threads, t, a, b);
-        T* acc = !dw ? nullptr : t == 0 ? acc0 : partial.data() + (t - 1) * wn;
+        T* acc = !dw ? nullptr : t == 0 ? acc0 : partial + (t - 1) * wn;
         backward_range(g, x, w, dy, dx, acc, transposed, a, b);
       });
     }
     for (int64_t t = 1; dw && t < threads; ++t) {
-      const T* p = partial.data() + (t - 1) * wn;
+      const T* p = partial + (t - 1) * wn;
       for (int64_t i = 0; i < wn; ++i) acc0[i] += p[i];
     }
   }
   if (transposed) {  // per group (K, Og) -> (Og, K), in 16 x 16 blocks
     const int64_t Og = g.Og();
     for (int64_t grp = 0; grp < g.groups; ++grp) {
-      const T* src = dwt.data() + grp * Og * K;
+      const T* src = dwt + grp * Og * K;
       T* dst = dw + grp * Og * K;
       constexpr int64_t Bk = 16;
       for (int64_t k0 = 0; k0 < K; k0 += Bk)

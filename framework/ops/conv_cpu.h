@@ -42,8 +42,9 @@ void conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, T* 
 // rows than columns (the stem convs of Inception v3: 32 x 288 at about 2/3 of
 // 288 x 32's rate). Transposed: dW_g^T (K, Og) += col_g dY_g^T, summed over
 // the chunks (and the threads' partial sums) and turned back once.
-// Auto (the default) takes it when Og < K; Never and Always are for tests and
-// benches. The result is the same sum in another order.
+// Auto (the default) takes it when Og < K and the output has at least 16
+// positions; Never and Always are for tests and benches. The result is the
+// same sum in another order.
 enum class Im2colWeightMode { Auto, Never, Always };
 Im2colWeightMode im2col_weight_mode();
 void set_im2col_weight_mode(Im2colWeightMode mode);
