@@ -5,8 +5,9 @@
 // 1e-12 relative over pointwise and 3x3 kernels, paddings, strides, groups,
 // dilation, chunks of one and of several images, batches large enough that
 // the batch is split over threads (with NEURN_NUM_THREADS >= 2); the data
-// gradient computed alongside is unchanged; the rule; a gradcheck through
-// conv2d with the transposed product forced.
+// gradient computed alongside is unchanged; the forward and the data gradient
+// through chunks of unequal size against the definition; the rule; a
+// gradcheck through conv2d with the transposed product forced.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -67,7 +68,56 @@ std::vector<Case> cases() {
       {16, 16, 16, 16, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1}, // enough work to split the batch over threads
       {24, 32, 7, 7, 20, 3, 3, 2, 2, 0, 0, 1, 1, 1},   // ... and with chunks of several images
       {6, 3, 9, 9, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1},     // Og > K: Auto keeps the direct product
+      // Several chunks of unequal size (chunk_plan): 64 images of 3x3 in
+      // chunks of 32 (or 16 per thread), 13 of 7x7 in 6 + 7, 40 of 4x4 in
+      // 20 + 20, 23 of 2x2 in one chunk.
+      {64, 12, 3, 3, 5, 1, 1, 1, 1, 0, 0, 1, 1, 1},
+      {13, 6, 7, 7, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1},
+      {40, 5, 4, 4, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1},
+      {23, 7, 2, 2, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1},
   };
+}
+
+// y and dx by the definition, in float64 (no bias).
+std::vector<double> naive_y(const ConvGeom& g, const ConvData<double>& d) {
+  const int64_t Cg = g.Cg(), Og = g.Og();
+  std::vector<double> y(static_cast<size_t>(g.N * g.Cout * g.P()), 0.0);
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t co = 0; co < g.Cout; ++co)
+      for (int64_t oh = 0; oh < g.Ho; ++oh)
+        for (int64_t ow = 0; ow < g.Wo; ++ow) {
+          double acc = 0;
+          for (int64_t c = 0; c < Cg; ++c)
+            for (int64_t i = 0; i < g.kh; ++i)
+              for (int64_t j = 0; j < g.kw; ++j) {
+                const int64_t ih = oh * g.sh - g.ph + i * g.dh, iw = ow * g.sw - g.pw + j * g.dw;
+                if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
+                acc += d.w[static_cast<size_t>(((co * Cg + c) * g.kh + i) * g.kw + j)] *
+                       d.x[static_cast<size_t>(((n * g.C + co / Og * Cg + c) * g.H + ih) * g.W + iw)];
+              }
+          y[static_cast<size_t>(((n * g.Cout + co) * g.Ho + oh) * g.Wo + ow)] = acc;
+        }
+  return y;
+}
+
+std::vector<double> naive_dx(const ConvGeom& g, const ConvData<double>& d) {
+  const int64_t Cg = g.Cg(), Og = g.Og();
+  std::vector<double> dx(static_cast<size_t>(g.N * g.C * g.H * g.W), 0.0);
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t co = 0; co < g.Cout; ++co)
+      for (int64_t oh = 0; oh < g.Ho; ++oh)
+        for (int64_t ow = 0; ow < g.Wo; ++ow) {
+          const double gy = d.dy[static_cast<size_t>(((n * g.Cout + co) * g.Ho + oh) * g.Wo + ow)];
+          for (int64_t c = 0; c < Cg; ++c)
+            for (int64_t i = 0; i < g.kh; ++i)
+              for (int64_t j = 0; j < g.kw; ++j) {
+                const int64_t ih = oh * g.sh - g.ph + i * g.dh, iw = ow * g.sw - g.pw + j * g.dw;
+                if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
+                dx[static_cast<size_t>(((n * g.C + co / Og * Cg + c) * g.H + ih) * g.W + iw)] +=
+                    gy * d.w[static_cast<size_t>(((co * Cg + c) * g.kh + i) * g.kw + j)];
+              }
+        }
+  return dx;
 }
 
 // dw by the definition, in float64.
@@ -140,8 +190,17 @@ TEST_CASE("conv im2col weight gradient: transposed equals direct and the definit
       CHECK(rel_err(direct.dw, ref) < 1e-12);
       CHECK(rel_err(flipped.dw, ref) < 1e-12);
       CHECK(rel_err(automatic.dw, ref) < 1e-12);
-      if (with_dx) CHECK(rel_err(flipped.dx, direct.dx) == 0.0);  // the data gradient's path is untouched
+      if (with_dx) {
+        CHECK(rel_err(flipped.dx, direct.dx) == 0.0);  // the data gradient's path is untouched
+        CHECK(rel_err(direct.dx, naive_dx(g, d)) < 1e-12);
+      }
     }
+    // The forward through the same chunks.
+    cpu::ScopedWinogradMode wino(cpu::WinogradMode::Off);
+    cpu::ScopedHwcnMode hwcn(cpu::HwcnMode::Off);
+    std::vector<double> y(d.dy.size(), 7.0);
+    cpu::conv2d_forward<double>(g, d.x.data(), d.w.data(), nullptr, y.data());
+    CHECK(rel_err(y, naive_y(g, d)) < 1e-12);
   }
 }
 
