@@ -144,6 +144,11 @@ inline BnVec bn_load(const T* p) {
 // Maps of kBnLaneMinS values or more: each channel keeps kBnLanes lanes
 // across the images (folded in lane order once, after the images), the tail
 // of each run (S mod kBnLanes values) summed on its own and added per image.
+// Software prefetch kBnRunAhead values ahead within a run and of the next
+// image's first values (35x35 maps: 3.0 -> 2.0 ms forward, 4.3 -> 3.0 ms
+// backward at (64, 64, 35, 35), one thread; 1024 ahead was worse backward).
+constexpr int64_t kBnRunAhead = 512;
+
 template <bool kSame, typename T>
 void bn_lane_sums(const BnGeom& g, const T* a, const T* b, const T* ka, const T* kb, int64_t c0, int64_t c1,
                   double* s1, double* s2, double*) {
@@ -162,7 +167,19 @@ void bn_lane_sums(const BnGeom& g, const T* a, const T* b, const T* ka, const T*
     const T* pa = a + c * g.S;
     const T* pb = b + c * g.S;
     for (int64_t n = 0; n < g.N; ++n, pa += stride, pb += stride) {
+      // The next image's run is C S values on: its first lines are fetched
+      // while this one is summed, and each run kBnRunAhead values ahead (the
+      // prefetchers restart on every run otherwise).
+      if (n + 1 < g.N)
+        for (int64_t i = 0; i < std::min<int64_t>(g.S, kBnRunAhead); i += 64 / static_cast<int64_t>(sizeof(T))) {
+          __builtin_prefetch(pa + stride + i);
+          if constexpr (!kSame) __builtin_prefetch(pb + stride + i);
+        }
       for (int64_t i = 0; i < body; i += kBnLanes) {
+        if (i + kBnRunAhead < g.S) {
+          __builtin_prefetch(pa + i + kBnRunAhead);
+          if constexpr (!kSame) __builtin_prefetch(pb + i + kBnRunAhead);
+        }
         const BnVec u0 = bn_load(pa + i) - ua, u1 = bn_load(pa + i + 4) - ua, u2 = bn_load(pa + i + 8) - ua,
                     u3 = bn_load(pa + i + 12) - ua;
         p0 += u0, p1 += u1, p2 += u2, p3 += u3;
@@ -197,6 +214,8 @@ void bn_lane_sums(const BnGeom& g, const T* a, const T* b, const T* ka, const T*
 // stride of C S), the last few one by one. kMoments: u = a - ka, v = u (the
 // forward); else u = a, v = b - kb (backward: ka is null). cols: 2 (c1 - c0) S
 // doubles of scratch.
+constexpr int64_t kBnColumnAhead = 64;
+
 template <bool kMoments, typename T>
 void bn_column_sums(const BnGeom& g, const T* a, const T* b, const T* ka, const T* kb, int64_t c0, int64_t c1,
                     double* s1, double* s2, double* cols) {
@@ -216,6 +235,11 @@ void bn_column_sums(const BnGeom& g, const T* a, const T* b, const T* ka, const 
     BnVec p0 = {}, p1 = {}, p2 = {}, p3 = {}, q0 = {}, q1 = {}, q2 = {}, q3 = {};
     for (int64_t n = 0; n < g.N; ++n) {
       const T* pa = a0 + n * stride + j;
+      // The same images' values kBnColumnAhead columns on: a column of loads
+      // strides C S values from image to image, which the hardware
+      // prefetchers do not follow.
+      __builtin_prefetch(pa + kBnColumnAhead);
+      if constexpr (!kMoments) __builtin_prefetch(b0 + n * stride + j + kBnColumnAhead);
       if constexpr (kMoments) {
         const BnVec u0 = bn_load(pa) - k0, u1 = bn_load(pa + 4) - k1, u2 = bn_load(pa + 8) - k2,
                     u3 = bn_load(pa + 12) - k3;
