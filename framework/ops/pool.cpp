@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstring>
 #include <type_traits>
 #include <memory>
 #include <vector>
@@ -159,6 +160,62 @@ inline void max_window(const PoolGeometry& g, const T* xp, const PoolSpan& sh, i
 // pass per output row with selects instead of branches (random data would
 // mispredict half of them), faster here than the tap-by-tap passes; a NaN,
 // never seen in practice, takes the general rule.
+//
+// float32 with planes of int32 indices: eight outputs at a time as GCC vector
+// values (GCC 12 vectorises neither the loop below, whose NaN test is a
+// branch, nor its select form: "no vectype" for the mask), the two input
+// rows' 16 values de-interleaved into the windows' four taps, and the same
+// rule as the plain loop (beats_select, pool_beats' truth table) tap by tap
+// in row-major order: the same values and first-maximum indices, NaNs and
+// ties included. Returns the first output column it did not write.
+typedef float PoolF8 __attribute__((vector_size(32)));
+typedef int32_t PoolI8 __attribute__((vector_size(32)));
+
+// These 32-byte values never cross a call: the helpers are inlined into each
+// clone (flatten), so GCC's warning that returning one without AVX changes
+// the ABI does not apply.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
+inline PoolF8 pool_load8(const float* p) {
+  PoolF8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline int64_t max_pool_2x2_row8(const float* r0, const float* r1, int64_t Wo, int32_t base0, int32_t base1,
+                                 float* yr, int64_t* ir) {
+  const PoolI8 even = {0, 2, 4, 6, 8, 10, 12, 14};
+  int64_t ow = 0;
+  for (; ow + 8 <= Wo; ow += 8) {
+    const float* p0 = r0 + 2 * ow;
+    const float* p1 = r1 + 2 * ow;
+    const PoolF8 l0 = pool_load8(p0), h0 = pool_load8(p0 + 8), l1 = pool_load8(p1), h1 = pool_load8(p1 + 8);
+    const PoolF8 a = __builtin_shufflevector(l0, h0, 0, 2, 4, 6, 8, 10, 12, 14);
+    const PoolF8 b = __builtin_shufflevector(l0, h0, 1, 3, 5, 7, 9, 11, 13, 15);
+    const PoolF8 c = __builtin_shufflevector(l1, h1, 0, 2, 4, 6, 8, 10, 12, 14);
+    const PoolF8 d = __builtin_shufflevector(l1, h1, 1, 3, 5, 7, 9, 11, 13, 15);
+    const PoolI8 col = even + static_cast<int32_t>(2 * ow);
+    PoolF8 best = a;
+    PoolI8 bi = col + base0;
+    // beats_select(v, best) lane by lane: -1 where v takes over.
+    PoolI8 t = (best == best) & ((b > best) | (b != b));
+    bi = t ? col + (base0 + 1) : bi, best = t ? b : best;
+    t = (best == best) & ((c > best) | (c != c));
+    bi = t ? col + base1 : bi, best = t ? c : best;
+    t = (best == best) & ((d > best) | (d != d));
+    bi = t ? col + (base1 + 1) : bi, best = t ? d : best;
+    std::memcpy(yr + ow, &best, sizeof best);
+    if (ir) {
+      int32_t at[8];
+      std::memcpy(at, &bi, sizeof at);
+      for (int k = 0; k < 8; ++k) ir[ow + k] = at[k];
+    }
+  }
+  return ow;
+}
+
 template <typename T>
 void max_pool_2x2_planes(const PoolGeometry& g, const T* x, T* y, int64_t* idx, int64_t p0, int64_t p1) {
   const int64_t HW = g.H * g.W, P = g.Ho * g.Wo;
@@ -170,7 +227,12 @@ void max_pool_2x2_planes(const PoolGeometry& g, const T* x, T* y, int64_t* idx, 
       const T* r0 = xp + 2 * oh * g.W;
       const T* r1 = r0 + g.W;
       const int64_t base0 = 2 * oh * g.W, base1 = base0 + g.W;
-      for (int64_t ow = 0; ow < g.Wo; ++ow) {
+      int64_t ow0 = 0;
+      if constexpr (std::is_same_v<T, float>)
+        if (HW <= INT32_MAX)
+          ow0 = max_pool_2x2_row8(r0, r1, g.Wo, static_cast<int32_t>(base0), static_cast<int32_t>(base1),
+                                  yp + oh * g.Wo, ip ? ip + oh * g.Wo : nullptr);
+      for (int64_t ow = ow0; ow < g.Wo; ++ow) {
         const int64_t i = 2 * ow;
         const T a = r0[i], b = r0[i + 1], c = r1[i], d = r1[i + 1];
         T best = a;
