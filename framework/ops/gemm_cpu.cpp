@@ -23,6 +23,11 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const
               C, static_cast<int>(ldc));
 }
 
+int64_t gemm_pieces(int64_t extent, int64_t threads) {
+  const int64_t blocks = (extent + 15) / 16;
+  return std::clamp<int64_t>(std::min(blocks, extent / kGemmMinPieceExtent), threads, threads * kGemmPiecesPerThread);
+}
+
 namespace {
 
 template <typename T>
@@ -46,9 +51,17 @@ void parallel_gemm_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alp
     gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
-  run_on_threads(threads, [&](int64_t t) {
-    // Blocks of whole multiples of 16 keep the kernel's full tiles.
-    int64_t blocks = (extent + 15) / 16, per = blocks / threads, extra = blocks % threads;
+  // Pieces: blocks of whole multiples of 16 rows (or columns), claimed by the
+  // threads as they come free, so a thread whose core is taken for a while by
+  // another process leaves its later pieces to the others. Each piece repacks
+  // the repeated operand (OpenBLAS packs it once per call), so a piece keeps
+  // at least kGemmMinPieceExtent rows (columns), 2 x that many flops per
+  // repacked element: with 64-row pieces a 128 x 1024 x 4096 product whose
+  // op(B) is repeated ran at 0.7x of two pieces (docs/engine-bench.md).
+  const int64_t blocks = (extent + 15) / 16;
+  const int64_t pieces = gemm_pieces(extent, threads);
+  run_on_threads(pieces, [&](int64_t t) {
+    int64_t per = blocks / pieces, extra = blocks % pieces;
     int64_t b0 = t * per + std::min(t, extra), b1 = b0 + per + (t < extra ? 1 : 0);
     int64_t lo = std::min(b0 * 16, extent), hi = std::min(b1 * 16, extent);
     if (lo >= hi) return;

@@ -18,6 +18,13 @@ void parallel_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
 void parallel_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
                    int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc);
 
+// How many pieces parallel_gemm cuts a split of `extent` rows (or columns)
+// into on `threads` threads: up to kGemmPiecesPerThread per thread, each of at
+// least kGemmMinPieceExtent rows, never fewer than threads.
+inline constexpr int64_t kGemmPiecesPerThread = 2;
+inline constexpr int64_t kGemmMinPieceExtent = 256;
+int64_t gemm_pieces(int64_t extent, int64_t threads);
+
 // Thin typed wrappers of cblas_?gemm (row-major), shared with other CPU ops.
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);

@@ -28,6 +28,10 @@ namespace {
 
 thread_local bool t_in_worker = false;  // inside a task of the pool (or running one)
 
+// testing::set_schedule_hook's state (read by the pool under its lock).
+void (*g_hook)(int64_t, bool) = nullptr;
+bool g_reverse = false;
+
 class Pool {
  public:
   explicit Pool(int workers) {
@@ -44,6 +48,7 @@ class Pool {
 
   // Whoever holds owner_ runs a loop on the pool; others run inline.
   std::mutex owner_;
+  std::mutex& lock() { return m_; }
 
   void run(int64_t tasks, const std::function<void(int64_t)>& f) {
     {
@@ -56,7 +61,7 @@ class Pool {
       ++generation_;
     }
     wake_.notify_all();
-    work(generation_);  // the caller takes tasks too
+    work(generation_, true);  // the caller takes tasks too
     std::unique_lock<std::mutex> lk(m_);
     done_.wait(lk, [this] { return pending_ == 0; });
     job_ = nullptr;
@@ -66,18 +71,22 @@ class Pool {
   // Takes task indices of loop `gen` until none is left. An index is taken
   // under the lock together with the job, and the caller waits for every
   // taken index to finish, so the job outlives every use.
-  void work(uint64_t gen) {
+  void work(uint64_t gen, bool on_caller) {
     for (;;) {
       const std::function<void(int64_t)>* job;
       int64_t i;
       unsigned mode;
+      void (*hook)(int64_t, bool);
       {
         std::lock_guard<std::mutex> lk(m_);
         if (generation_ != gen || next_ >= tasks_) return;
         i = next_++;
         job = job_;
         mode = mode_;
+        hook = g_hook;
+        if (g_reverse) i = tasks_ - 1 - i;
       }
+      if (hook) hook(i, on_caller);
       // A worker takes the caller's mode (flushing subnormals or not,
       // denormals_cpu.h) for the task, so results do not depend on the thread.
       const unsigned own = fp_mode();
@@ -99,7 +108,7 @@ class Pool {
         if (stop_) return;
         seen = generation_;
       }
-      work(seen);
+      work(seen, false);
     }
   }
 
@@ -123,6 +132,16 @@ Pool& pool() {
 }  // namespace
 
 bool in_parallel_region() { return t_in_worker; }
+
+namespace testing {
+void set_schedule_hook(void (*hook)(int64_t task, bool on_caller), bool reverse) {
+  Pool& p = pool();
+  std::lock_guard<std::mutex> own(p.owner_);  // no loop is running
+  std::lock_guard<std::mutex> lk(p.lock());
+  g_hook = hook;
+  g_reverse = reverse;
+}
+}  // namespace testing
 
 void run_on_threads(int64_t tasks, const std::function<void(int64_t)>& f) {
   if (tasks <= 1 || t_in_worker) {
