@@ -6,8 +6,9 @@
 // dilation, chunks of one and of several images, batches large enough that
 // the batch is split over threads (with NEURN_NUM_THREADS >= 2); the data
 // gradient computed alongside is unchanged; the forward and the data gradient
-// through chunks of unequal size against the definition; the rule; a
-// gradcheck through conv2d with the transposed product forced.
+// through chunks of unequal size against the definition; float32 row copies
+// (15 to 40 wide, paddings, 1x7 / 7x1, dilation) against the definition; the
+// rule; a gradcheck through conv2d with the transposed product forced.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -250,5 +251,49 @@ TEST_CASE("conv im2col weight gradient: gradcheck through conv2d with the transp
           return conv2d(v[0], v[1], v[2], Conv2dOptions{{s.stride, s.stride}, {s.pad, s.pad}, {1, 1}, s.groups});
         },
         in));
+  }
+}
+
+TEST_CASE("conv im2col rows (float32): forward and data gradient through the row copies") {
+  // im2col and col2im go row by row for outputs at least 8 wide (the
+  // AVX-512 / AVX2 clones of im2col_rows and col2im_plane_rows). Compared
+  // with the definition in float64 on the same (float) values: a copy that
+  // put a value in the wrong place or missed a zero of the padding is off by
+  // O(1), far above the rounding bound 2 L^2 eps (L terms of magnitude <= 1).
+  cpu::ScopedWinogradMode wino(cpu::WinogradMode::Off);
+  cpu::ScopedHwcnMode hwcn(cpu::HwcnMode::Off);
+  const double eps = std::numeric_limits<float>::epsilon();
+  const std::vector<Case> rows = {
+      // N  C   H   W  Cout kh kw sh sw ph pw dh dw g
+      {3, 4, 17, 17, 5, 3, 3, 1, 1, 0, 0, 1, 1, 1},   // 15 wide: one partial vector
+      {2, 3, 35, 35, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // 35 wide, padded: 16 + 16 + 3
+      {2, 3, 37, 37, 2, 3, 3, 1, 1, 0, 0, 1, 1, 1},
+      {2, 3, 16, 16, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1},   // exactly 16
+      {2, 2, 20, 33, 3, 1, 7, 1, 1, 0, 3, 1, 1, 1},   // 1x7 pad 3: long zero runs at both ends
+      {2, 2, 19, 21, 3, 7, 1, 1, 1, 3, 0, 1, 1, 1},
+      {2, 3, 18, 18, 3, 3, 3, 1, 1, 2, 2, 2, 2, 1},   // dilation 2
+      {2, 4, 12, 40, 4, 3, 3, 2, 1, 1, 1, 1, 1, 2},   // stride 2 along h only, groups 2
+      {2, 2, 9, 9, 3, 5, 5, 1, 1, 4, 4, 1, 1, 1},     // padding wider than a tap reaches: whole zero rows
+      {2, 3, 21, 21, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1},   // stride 2: the generic loops
+  };
+  uint32_t seed = 90;
+  for (const Case& c : rows) {
+    const ConvGeom g = make_geom(c);
+    REQUIRE(g.Wo >= 8);
+    CAPTURE(describe(c));
+    const ConvData<float> f = make_conv_data<float>(g, seed);
+    seed += 5;
+    const ConvData<double> d{std::vector<double>(f.x.begin(), f.x.end()), std::vector<double>(f.w.begin(), f.w.end()),
+                             std::vector<double>(f.b.begin(), f.b.end()), std::vector<double>(f.dy.begin(), f.dy.end())};
+    std::vector<float> y(f.dy.size(), 7.0f), dx(f.x.size(), 7.0f);
+    cpu::conv2d_forward<float>(g, f.x.data(), f.w.data(), nullptr, y.data());
+    cpu::conv2d_backward<float>(g, nullptr, f.w.data(), f.dy.data(), dx.data(), nullptr, nullptr);
+    const std::vector<double> ry = naive_y(g, d), rdx = naive_dx(g, d);
+    const double Lf = static_cast<double>(g.K()), Ld = static_cast<double>(g.Og() * g.kh * g.kw);
+    double my = 0, mdx = 0;
+    for (size_t i = 0; i < ry.size(); ++i) my = std::max(my, std::abs(y[i] - ry[i]));
+    for (size_t i = 0; i < rdx.size(); ++i) mdx = std::max(mdx, std::abs(dx[i] - rdx[i]));
+    CHECK(my <= 2 * Lf * Lf * eps);
+    CHECK(mdx <= 2 * Ld * Ld * eps);
   }
 }
