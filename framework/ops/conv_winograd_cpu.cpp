@@ -7,6 +7,7 @@
 #include <string>
 
 #include "framework/error.h"
+#include "framework/ops/conv_winograd5_cpu.h"
 #include "framework/ops/parallel_cpu.h"
 #include "framework/ops/scratch_cpu.h"
 
@@ -46,15 +47,35 @@ WinogradMode winograd_mode() {
 
 void set_winograd_mode(WinogradMode mode) { g_mode.store(static_cast<int>(mode), std::memory_order_relaxed); }
 
-bool winograd_applicable(const ConvGeom& g) {
+namespace {
+
+bool winograd3_applicable(const ConvGeom& g) {
   return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.groups == 1 && g.N > 0 &&
          g.C > 0 && g.Cout > 0 && g.Ho > 0 && g.Wo > 0;
+}
+
+// F(2x2, 5x5) (docs/engine-bench.md, "Winograd for 5x5 kernels"): the
+// digits ConvNet's conv2 (64 -> 128, 14x14 -> 10x10) takes 0.55-0.65 of
+// im2col's CPU time in each pass, InceptionV3's 48 -> 64 on 7x7 (padding 2)
+// 0.7-0.8 (HWCN, asked first, is faster there still); the digits conv1
+// (3 -> 64 on 32x32: gemms of inner size 3) takes 2-3x im2col's.
+bool winograd5_profitable(const ConvGeom& g) { return g.C >= 48 && g.Cout >= 64 && g.Ho >= 7 && g.Wo >= 7; }
+
+}  // namespace
+
+bool winograd_applicable(const ConvGeom& g) { return winograd3_applicable(g) || winograd5_applicable(g); }
+bool winograd_weight_applicable(const ConvGeom& g) { return winograd5_applicable(g); }
+
+bool winograd_weight_profitable(const ConvGeom& g, size_t elem_size, int64_t threads) {
+  (void)threads;
+  return elem_size == sizeof(float) && winograd5_applicable(g) && winograd5_profitable(g);
 }
 
 bool winograd_conv_profitable(const ConvGeom& g, size_t elem_size, bool backward_data, int64_t threads) {
   (void)threads;  // the same rule held on 1 and 2 threads (docs/engine-bench.md)
   // Measured in float32 only; float64 (gradient checks) keeps im2col.
   if (elem_size != sizeof(float) || !winograd_applicable(g)) return false;
+  if (g.kh == 5) return winograd5_profitable(g);
   // Below 64 input channels the 16 gemms (inner size C) run far from peak;
   // above 256 channels on either side the weight transform (16 C Cout
   // values, every call) and packing U cost what the saved multiplies gain
@@ -82,7 +103,7 @@ bool decide(const ConvGeom& g, size_t elem_size, bool backward_data) {
   bool use = false;
   if (mode != WinogradMode::Off && winograd_applicable(g))
     use = mode == WinogradMode::Always || winograd_conv_profitable(g, elem_size, backward_data, num_threads());
-  if (t_log && winograd_applicable(g)) WinogradDecisionLog::record({g, backward_data, use});
+  if (t_log && winograd_applicable(g)) WinogradDecisionLog::record({g, backward_data, false, use});
   return use;
 }
 
@@ -90,6 +111,14 @@ bool decide(const ConvGeom& g, size_t elem_size, bool backward_data) {
 
 bool use_winograd_forward(const ConvGeom& g, size_t elem_size) { return decide(g, elem_size, false); }
 bool use_winograd_backward_data(const ConvGeom& g, size_t elem_size) { return decide(g, elem_size, true); }
+bool use_winograd_backward_weight(const ConvGeom& g, size_t elem_size) {
+  const WinogradMode mode = winograd_mode();
+  bool use = false;
+  if (mode != WinogradMode::Off && winograd_weight_applicable(g))
+    use = mode == WinogradMode::Always || winograd_weight_profitable(g, elem_size, num_threads());
+  if (t_log && winograd_weight_applicable(g)) WinogradDecisionLog::record({g, false, true, use});
+  return use;
+}
 
 WinogradDecisionLog::WinogradDecisionLog() : parent_(t_log) { t_log = this; }
 WinogradDecisionLog::~WinogradDecisionLog() { t_log = parent_; }
@@ -413,7 +442,11 @@ void run(const Problem& p, const T* x, const T* U, const T* bias, T* y) {
 
 template <typename T>
 void winograd_conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
-  NEURN_CHECK(winograd_applicable(g), "conv2d (Winograd): needs a 3x3 kernel, stride 1, dilation 1 and groups 1, got ",
+  if (winograd5_applicable(g)) {
+    winograd5_conv2d_forward(g, x, w, bias, y);
+    return;
+  }
+  NEURN_CHECK(winograd3_applicable(g), "conv2d (Winograd): needs a 3x3 or 5x5 kernel, stride 1, dilation 1 and groups 1, got ",
               g.kh, "x", g.kw, ", stride (", g.sh, ", ", g.sw, "), dilation (", g.dh, ", ", g.dw, "), groups ",
               g.groups);
   const Problem p = make_problem(g.N, g.C, g.H, g.W, g.Cout, g.ph, g.pw, g.Ho, g.Wo);
@@ -424,7 +457,11 @@ void winograd_conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T*
 
 template <typename T>
 void winograd_conv2d_backward_data(const ConvGeom& g, const T* w, const T* dy, T* dx) {
-  NEURN_CHECK(winograd_applicable(g), "conv2d backward (Winograd): needs a 3x3 kernel, stride 1, dilation 1 and "
+  if (winograd5_applicable(g)) {
+    winograd5_conv2d_backward_data(g, w, dy, dx);
+    return;
+  }
+  NEURN_CHECK(winograd3_applicable(g), "conv2d backward (Winograd): needs a 3x3 or 5x5 kernel, stride 1, dilation 1 and "
               "groups 1, got ", g.kh, "x", g.kw, ", stride (", g.sh, ", ", g.sw, "), dilation (", g.dh, ", ", g.dw,
               "), groups ", g.groups);
   // dx = dy (N, Cout, Ho, Wo) correlated with rot180(w)^T at padding 2 - p:
@@ -439,5 +476,13 @@ template void winograd_conv2d_forward<float>(const ConvGeom&, const float*, cons
 template void winograd_conv2d_forward<double>(const ConvGeom&, const double*, const double*, const double*, double*);
 template void winograd_conv2d_backward_data<float>(const ConvGeom&, const float*, const float*, float*);
 template void winograd_conv2d_backward_data<double>(const ConvGeom&, const double*, const double*, double*);
+
+template <typename T>
+void winograd_conv2d_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw) {
+  winograd5_conv2d_backward_weight(g, x, dy, dw);  // checks the geometry
+}
+
+template void winograd_conv2d_backward_weight<float>(const ConvGeom&, const float*, const float*, float*);
+template void winograd_conv2d_backward_weight<double>(const ConvGeom&, const double*, const double*, double*);
 
 }  // namespace neurn::cpu

@@ -9,10 +9,13 @@
 // between the input transform V = B^T d B of T tiles and the output transform.
 // The data gradient of the same conv is the "full" correlation of dY with the
 // weights rotated by 180 degrees and transposed in (C_out, C_in), i.e. the same
-// routine with padding 2 - p; the weight gradient stays on the im2col path.
+// routine with padding 2 - p; the 3x3 weight gradient stays on the im2col path.
+// 5x5 kernels run F(2x2, 5x5) (conv_winograd5_cpu.h) behind the same entry
+// points, and their weight gradient too (winograd_conv2d_backward_weight).
 //
-// conv_cpu.cpp asks use_winograd_forward / use_winograd_backward_data for
-// every conv and calls these routines where they say yes.
+// conv_cpu.cpp asks use_winograd_forward / use_winograd_backward_data /
+// use_winograd_backward_weight for every conv and calls these routines where
+// they say yes.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -41,19 +44,26 @@ class ScopedWinogradMode {
   WinogradMode prev_;
 };
 
-// 3x3 kernel, stride 1, dilation 1, groups 1, any padding (the data gradient
-// runs at padding 2 - p, negative for p > 2: it then crops instead of pads).
+// 3x3 or 5x5 kernel, stride 1, dilation 1, groups 1, any padding (the data
+// gradient runs at padding k - 1 - p, negative for larger p: it then crops
+// instead of pads).
 bool winograd_applicable(const ConvGeom& g);
+// The weight gradient: 5x5 kernels only (winograd5_applicable).
+bool winograd_weight_applicable(const ConvGeom& g);
 
 // Whether Winograd beats im2col + gemm for this conv (forward, or the data
 // gradient when backward_data), on `threads` threads with elements of
 // `elem_size` bytes. The rule comes from `neurn bench conv` on the backbones'
-// 3x3 convs (docs/engine-bench.md, "Winograd F(2x2,3x3) on the CPU").
+// 3x3 convs (docs/engine-bench.md, "Winograd F(2x2,3x3) on the CPU"), and
+// for 5x5 kernels from the digits ConvNet's ("Winograd for 5x5 kernels").
 bool winograd_conv_profitable(const ConvGeom& g, size_t elem_size, bool backward_data, int64_t threads);
+// The same for the 5x5 weight gradient.
+bool winograd_weight_profitable(const ConvGeom& g, size_t elem_size, int64_t threads);
 
 // The decisions conv_cpu.cpp acts on: the mode, applicability and the rule.
 bool use_winograd_forward(const ConvGeom& g, size_t elem_size);
 bool use_winograd_backward_data(const ConvGeom& g, size_t elem_size);
+bool use_winograd_backward_weight(const ConvGeom& g, size_t elem_size);
 
 // y (N, Cout, Ho, Wo) = conv(x, w) + bias (bias may be null); g must be
 // winograd_applicable.
@@ -65,11 +75,17 @@ void winograd_conv2d_forward(const ConvGeom& g, const T* x, const T* w, const T*
 template <typename T>
 void winograd_conv2d_backward_data(const ConvGeom& g, const T* w, const T* dy, T* dx);
 
+// dw (Cout, C, kh, kw), overwritten, from x and dy; g must be
+// winograd_weight_applicable.
+template <typename T>
+void winograd_conv2d_backward_weight(const ConvGeom& g, const T* x, const T* dy, T* dw);
+
 // While alive, records on this thread every decision use_winograd_* makes
 // (`neurn bench conv --model` lists a model's convs through it).
 struct WinogradDecision {
   ConvGeom geom;
   bool backward_data = false;
+  bool backward_weight = false;
   bool winograd = false;
 };
 class WinogradDecisionLog {

@@ -123,7 +123,7 @@ TEST_CASE("winograd: applicability") {
   g.kw = 5;
   CHECK_FALSE(cpu::winograd_applicable(g));
   CHECK_THROWS_CONTAINING(cpu::winograd_conv2d_forward<double>(g, nullptr, nullptr, nullptr, nullptr),
-                          "needs a 3x3 kernel");
+                          "needs a 3x3 or 5x5 kernel");
   {
     ScopedWinogradMode off(WinogradMode::Off);
     CHECK_FALSE(cpu::use_winograd_forward(geom3x3(64, 256, 8, 8, 256, 1), 4));
