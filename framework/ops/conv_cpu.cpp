@@ -538,6 +538,11 @@ void conv2d_backward(const ConvGeom& g, const T* x, const T* w, const T* dy, T* 
     dx = nullptr;
     if (!dw) return;
   }
+  if (dw && use_winograd_backward_weight(g, sizeof(T))) {  // 5x5 weight gradient by Winograd (conv_winograd5_cpu.h)
+    winograd_conv2d_backward_weight(g, x, dy, dw);
+    dw = nullptr;
+    if (!dx) return;
+  }
   // The weight gradient is summed into dw, or (transposed) into dwt and
   // turned back once at the end.
   const bool transposed = dw && im2col_weight_transposed(g);
