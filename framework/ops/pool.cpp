@@ -184,36 +184,50 @@ inline PoolF8 pool_load8(const float* p) {
   return v;
 }
 
-inline int64_t max_pool_2x2_row8(const float* r0, const float* r1, int64_t Wo, int32_t base0, int32_t base1,
-                                 float* yr, int64_t* ir) {
+// One step: the windows of outputs [ow, ow + 8) from 16 values of each row.
+inline void max_pool_2x2_step8(const float* p0, const float* p1, int32_t col0, int32_t base0, int32_t base1,
+                               float* yo, int32_t* io) {
   const PoolI8 even = {0, 2, 4, 6, 8, 10, 12, 14};
-  int64_t ow = 0;
-  for (; ow + 8 <= Wo; ow += 8) {
-    const float* p0 = r0 + 2 * ow;
-    const float* p1 = r1 + 2 * ow;
-    const PoolF8 l0 = pool_load8(p0), h0 = pool_load8(p0 + 8), l1 = pool_load8(p1), h1 = pool_load8(p1 + 8);
-    const PoolF8 a = __builtin_shufflevector(l0, h0, 0, 2, 4, 6, 8, 10, 12, 14);
-    const PoolF8 b = __builtin_shufflevector(l0, h0, 1, 3, 5, 7, 9, 11, 13, 15);
-    const PoolF8 c = __builtin_shufflevector(l1, h1, 0, 2, 4, 6, 8, 10, 12, 14);
-    const PoolF8 d = __builtin_shufflevector(l1, h1, 1, 3, 5, 7, 9, 11, 13, 15);
-    const PoolI8 col = even + static_cast<int32_t>(2 * ow);
-    PoolF8 best = a;
-    PoolI8 bi = col + base0;
-    // beats_select(v, best) lane by lane: -1 where v takes over.
-    PoolI8 t = (best == best) & ((b > best) | (b != b));
-    bi = t ? col + (base0 + 1) : bi, best = t ? b : best;
-    t = (best == best) & ((c > best) | (c != c));
-    bi = t ? col + base1 : bi, best = t ? c : best;
-    t = (best == best) & ((d > best) | (d != d));
-    bi = t ? col + (base1 + 1) : bi, best = t ? d : best;
-    std::memcpy(yr + ow, &best, sizeof best);
-    if (ir) {
-      int32_t at[8];
-      std::memcpy(at, &bi, sizeof at);
-      for (int k = 0; k < 8; ++k) ir[ow + k] = at[k];
+  const PoolF8 l0 = pool_load8(p0), h0 = pool_load8(p0 + 8), l1 = pool_load8(p1), h1 = pool_load8(p1 + 8);
+  const PoolF8 a = __builtin_shufflevector(l0, h0, 0, 2, 4, 6, 8, 10, 12, 14);
+  const PoolF8 b = __builtin_shufflevector(l0, h0, 1, 3, 5, 7, 9, 11, 13, 15);
+  const PoolF8 c = __builtin_shufflevector(l1, h1, 0, 2, 4, 6, 8, 10, 12, 14);
+  const PoolF8 d = __builtin_shufflevector(l1, h1, 1, 3, 5, 7, 9, 11, 13, 15);
+  const PoolI8 col = even + col0;
+  PoolF8 best = a;
+  PoolI8 bi = col + base0;
+  // beats_select(v, best) lane by lane: -1 where v takes over.
+  PoolI8 t = (best == best) & ((b > best) | (b != b));
+  bi = t ? col + (base0 + 1) : bi, best = t ? b : best;
+  t = (best == best) & ((c > best) | (c != c));
+  bi = t ? col + base1 : bi, best = t ? c : best;
+  t = (best == best) & ((d > best) | (d != d));
+  bi = t ? col + (base1 + 1) : bi, best = t ? d : best;
+  std::memcpy(yo, &best, sizeof best);
+  std::memcpy(io, &bi, sizeof bi);
+}
+
+// A row of outputs, eight at a time; the last few through padded copies (the
+// scalar loop, whose selects GCC turns into branches, cost more there than
+// the vectors: 28x28 maps leave 6 of every 14 outputs).
+inline void max_pool_2x2_row8(const float* r0, const float* r1, int64_t Wo, int32_t base0, int32_t base1, float* yr,
+                              int64_t* ir) {
+  float yo[8];
+  int32_t io[8];
+  for (int64_t ow = 0; ow < Wo; ow += 8) {
+    const int64_t n = std::min<int64_t>(8, Wo - ow);
+    if (n == 8) {
+      max_pool_2x2_step8(r0 + 2 * ow, r1 + 2 * ow, static_cast<int32_t>(2 * ow), base0, base1, yo, io);
+    } else {
+      float t0[16] = {}, t1[16] = {};
+      std::memcpy(t0, r0 + 2 * ow, static_cast<size_t>(2 * n) * sizeof(float));
+      std::memcpy(t1, r1 + 2 * ow, static_cast<size_t>(2 * n) * sizeof(float));
+      max_pool_2x2_step8(t0, t1, static_cast<int32_t>(2 * ow), base0, base1, yo, io);
     }
+    for (int64_t k = 0; k < n; ++k) yr[ow + k] = yo[k];
+    if (ir)
+      for (int64_t k = 0; k < n; ++k) ir[ow + k] = io[k];
   }
-  return ow;
 }
 
 template <typename T>
@@ -227,12 +241,14 @@ void max_pool_2x2_planes(const PoolGeometry& g, const T* x, T* y, int64_t* idx, 
       const T* r0 = xp + 2 * oh * g.W;
       const T* r1 = r0 + g.W;
       const int64_t base0 = 2 * oh * g.W, base1 = base0 + g.W;
-      int64_t ow0 = 0;
-      if constexpr (std::is_same_v<T, float>)
-        if (HW <= INT32_MAX)
-          ow0 = max_pool_2x2_row8(r0, r1, g.Wo, static_cast<int32_t>(base0), static_cast<int32_t>(base1),
-                                  yp + oh * g.Wo, ip ? ip + oh * g.Wo : nullptr);
-      for (int64_t ow = ow0; ow < g.Wo; ++ow) {
+      if constexpr (std::is_same_v<T, float>) {
+        if (HW <= INT32_MAX) {
+          max_pool_2x2_row8(r0, r1, g.Wo, static_cast<int32_t>(base0), static_cast<int32_t>(base1), yp + oh * g.Wo,
+                            ip ? ip + oh * g.Wo : nullptr);
+          continue;
+        }
+      }
+      for (int64_t ow = 0; ow < g.Wo; ++ow) {
         const int64_t i = 2 * ow;
         const T a = r0[i], b = r0[i + 1], c = r1[i], d = r1[i + 1];
         T best = a;

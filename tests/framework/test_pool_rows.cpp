@@ -113,6 +113,7 @@ TEST_CASE("pool rows: the vectorised interior, the clipped ends and the stride-1
       {28, 28, 2, 2, 2, 2, 0, 0, false},  // the digits ConvNet: 8 columns as vectors, a tail of 6
       {10, 16, 2, 2, 2, 2, 0, 0, false},  // exactly one vector of 8 outputs
       {6, 15, 2, 2, 2, 2, 0, 0, false},   // 7 outputs (odd W): the scalar tail alone
+      {7, 18, 2, 2, 2, 2, 0, 0, false},   // odd H: a row no window covers (its gradient 0)
       {7, 37, 3, 3, 1, 1, 1, 1, false},   // Inception's 3x3 stride 1 average: the gather
       {3, 3, 3, 3, 1, 1, 1, 1, false},    // one interior column: plain loop and scatter
       {7, 10, 3, 3, 1, 1, 1, 1, false},   // W - kw = 7: the scatter
