@@ -84,12 +84,16 @@ std::vector<OpCase> cases() {
       // DenseNet121 at 32x32
       bn_case(128, 8), bn_case(128, 2),
       // Inception v3 at 75x75
-      bn_case(64, 35), bn_case(32, 37), bn_case(192, 3),
+      bn_case(64, 35), bn_case(32, 37), bn_case(192, 3), bn_case(192, 15), bn_case(80, 17), bn_case(768, 7),
+      // DenseNet121's block 2 at 32x32
+      bn_case(512, 4),
       pool_case(true, 64, 16, 3, 2, 1),   // ResNet50 / DenseNet121 stem
       pool_case(true, 64, 35, 3, 2, 0),   // Inception v3 stem
       pool_case(true, 192, 15, 3, 2, 0),  // Inception v3 stem
       pool_case(true, 288, 7, 3, 2, 0),   // Inception v3 Mixed_6a
       pool_case(true, 64, 32, 2, 2, 0),   // VGG-style 2x2
+      pool_case(true, 64, 28, 2, 2, 0),   // the digits ConvNet's first pool
+      pool_case(true, 128, 10, 2, 2, 0),  // and its second
       pool_case(false, 192, 7, 3, 1, 1),  // Inception v3 Mixed_5b
       pool_case(false, 768, 3, 3, 1, 1),  // Inception v3 Mixed_6b-e
       pool_case(false, 128, 8, 2, 2, 0),  // DenseNet121 transition

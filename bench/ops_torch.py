@@ -58,9 +58,10 @@ def concat(c0, pieces, h):
 
 def cases():
     return [bn(64, 16), bn(256, 8), bn(128, 4), bn(1024, 2), bn(2048, 1), bn(128, 8), bn(128, 2), bn(64, 35),
-            bn(32, 37), bn(192, 3),
+            bn(32, 37), bn(192, 3), bn(192, 15), bn(80, 17), bn(768, 7), bn(512, 4),
             pool(True, 64, 16, 3, 2, 1), pool(True, 64, 35, 3, 2, 0), pool(True, 192, 15, 3, 2, 0),
-            pool(True, 288, 7, 3, 2, 0), pool(True, 64, 32, 2, 2, 0),
+            pool(True, 288, 7, 3, 2, 0), pool(True, 64, 32, 2, 2, 0), pool(True, 64, 28, 2, 2, 0),
+            pool(True, 128, 10, 2, 2, 0),
             pool(False, 192, 7, 3, 1, 1), pool(False, 768, 3, 3, 1, 1), pool(False, 128, 8, 2, 2, 0),
             relu(256, 8), relu(64, 35), concat(64, 6, 8), concat(512, 15, 2)]
 
