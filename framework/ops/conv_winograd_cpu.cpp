@@ -82,10 +82,13 @@ bool winograd_conv_profitable(const ConvGeom& g, size_t elem_size, bool backward
   // on the small maps those layers have here (4x4 and below at 32x32).
   if (g.C < 64 || g.C > 256 || g.Cout < 32 || g.Cout > 256) return false;
   if (!backward_data) {
-    // Fewer tiles per image lose to im2col; and the two forwards with
-    // C < 128 widening to Cout > C (VGG19's 64 -> 128, InceptionV3's 80 ->
-    // 192) gained under 10 %.
-    return g.Ho >= 8 && g.Wo >= 8 && (g.Cout <= g.C || g.C >= 128);
+    // Fewer tiles per image lose to im2col; and of the two forwards with
+    // C < 128 widening to Cout > C, VGG19's 64 -> 128 gained under 10 %,
+    // InceptionV3's 80 -> 192 (17x17 -> 15x15) takes 0.79-0.88 of im2col's
+    // CPU time at 1 and 2 threads (session 8, docs/engine-bench.md "Winograd
+    // for 5x5 kernels"); its 32-channel stem convs (37x37 and 35x35) lose
+    // 6-15 % and stay out (C < 64 above).
+    return g.Ho >= 8 && g.Wo >= 8 && (g.Cout <= g.C || g.C >= 80);
   }
   // The data gradient: im2col's is a gemm and a col2im over 9 C rows, the
   // more costly the larger C is next to Cout; Winograd wins there from 8x8

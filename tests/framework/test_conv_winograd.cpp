@@ -319,7 +319,12 @@ TEST_CASE("winograd: the measured selection rule") {
   // InceptionV3 at 75x75 (35x35 with 32 channels, 17x17 80 -> 192)
   CHECK_FALSE(fwd(32, 35, 64));
   CHECK_FALSE(data(80, 17, 192));
-  CHECK_FALSE(cpu::winograd_conv_profitable(geom3x3(64, 80, 17, 17, 192, 0), 4, false, 1));
+  CHECK(cpu::winograd_conv_profitable(geom3x3(64, 80, 17, 17, 192, 0), 4, false, 1));  // session 8
+  CHECK(cpu::winograd_conv_profitable(geom3x3(64, 80, 17, 17, 192, 0), 4, false, 2));
+  CHECK_FALSE(cpu::winograd_conv_profitable(geom3x3(64, 80, 17, 17, 192, 0), 4, true, 1));
+  CHECK_FALSE(cpu::winograd_conv_profitable(geom3x3(64, 32, 37, 37, 32, 0), 4, false, 1));
+  CHECK_FALSE(cpu::winograd_conv_profitable(geom3x3(64, 32, 37, 37, 32, 0), 4, true, 1));
+  CHECK_FALSE(data(32, 35, 64));
   // float64 is never selected; neither is anything Winograd does not apply to
   CHECK_FALSE(cpu::winograd_conv_profitable(geom3x3(64, 128, 16, 16, 128, 1), 8, false, 1));
   ConvGeom s2 = geom3x3(64, 128, 16, 16, 128, 1);
