@@ -35,7 +35,9 @@ bool g_reverse = false;
 class Pool {
  public:
   explicit Pool(int workers) {
-    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { loop(); });
+    lo_.assign(static_cast<size_t>(workers) + 1, 0);
+    hi_.assign(static_cast<size_t>(workers) + 1, 0);
+    for (int i = 0; i < workers; ++i) threads_.emplace_back([this, i] { loop(i + 1); });
   }
   ~Pool() {
     {
@@ -55,23 +57,45 @@ class Pool {
       std::lock_guard<std::mutex> lk(m_);
       job_ = &f;
       mode_ = fp_mode();  // the tasks run in the caller's floating-point mode
+      // Participant p (0: the caller, p: worker p) owns the p-th contiguous
+      // share of the indices, as a static split would give it.
+      const int64_t parts = static_cast<int64_t>(lo_.size());
+      for (int64_t q = 0; q < parts; ++q) {
+        lo_[static_cast<size_t>(q)] = q * tasks / parts;
+        hi_[static_cast<size_t>(q)] = (q + 1) * tasks / parts;
+      }
       tasks_ = tasks;
-      next_ = 0;
       pending_ = tasks;
       ++generation_;
     }
     wake_.notify_all();
-    work(generation_, true);  // the caller takes tasks too
+    work(generation_, 0);  // the caller takes tasks too
     std::unique_lock<std::mutex> lk(m_);
     done_.wait(lk, [this] { return pending_ == 0; });
     job_ = nullptr;
   }
 
  private:
+  // Claims the next index of participant `self`: the front of its own share
+  // (in order, so in a quiet run each thread walks the memory a static split
+  // would give it, and consecutive loops find their data in its cache), or,
+  // once that is empty, the back of the largest share left (a thread whose
+  // core is taken by another process leaves its later pieces to the others).
+  // Under m_. -1 when every index is taken.
+  int64_t claim(size_t self) {
+    if (lo_[self] < hi_[self]) return lo_[self]++;
+    size_t best = self;
+    int64_t left = 0;
+    for (size_t q = 0; q < lo_.size(); ++q)
+      if (hi_[q] - lo_[q] > left) best = q, left = hi_[q] - lo_[q];
+    return left > 0 ? --hi_[best] : -1;
+  }
+
   // Takes task indices of loop `gen` until none is left. An index is taken
   // under the lock together with the job, and the caller waits for every
   // taken index to finish, so the job outlives every use.
-  void work(uint64_t gen, bool on_caller) {
+  void work(uint64_t gen, int self) {
+    const bool on_caller = self == 0;
     for (;;) {
       const std::function<void(int64_t)>* job;
       int64_t i;
@@ -79,8 +103,9 @@ class Pool {
       void (*hook)(int64_t, bool);
       {
         std::lock_guard<std::mutex> lk(m_);
-        if (generation_ != gen || next_ >= tasks_) return;
-        i = next_++;
+        if (generation_ != gen) return;
+        i = claim(static_cast<size_t>(self));
+        if (i < 0) return;
         job = job_;
         mode = mode_;
         hook = g_hook;
@@ -98,7 +123,7 @@ class Pool {
     }
   }
 
-  void loop() {
+  void loop(int self) {
     t_in_worker = true;
     uint64_t seen = 0;
     for (;;) {
@@ -108,7 +133,7 @@ class Pool {
         if (stop_) return;
         seen = generation_;
       }
-      work(seen, false);
+      work(seen, self);
     }
   }
 
@@ -117,7 +142,8 @@ class Pool {
   std::condition_variable wake_, done_;
   const std::function<void(int64_t)>* job_ = nullptr;
   unsigned mode_ = 0;
-  int64_t tasks_ = 0, next_ = 0, pending_ = 0;
+  std::vector<int64_t> lo_, hi_;  // each participant's share of the indices left
+  int64_t tasks_ = 0, pending_ = 0;
   uint64_t generation_ = 0;
   bool stop_ = false;
 };

@@ -20,10 +20,12 @@ int num_threads();
 bool in_parallel_region();
 
 // Runs f(t) for every t in [0, tasks) and returns when all are done. The
-// pool's threads and the caller claim the indices one at a time from a shared
-// counter, so tasks may outnumber the threads: a thread that keeps running
-// (while another one's core is taken by some other process) takes more of
-// them. Which thread runs a task, and in what order, is not fixed: f(t) must
+// caller and the pool's threads each own a contiguous share of the indices
+// (what a static split would give them) and claim them one at a time from its
+// front; a thread whose share is done takes indices from the back of the
+// largest share left. So tasks may outnumber the threads, and a thread that
+// keeps running (while another one's core is taken by some other process)
+// takes more of them. Which thread runs a task, and in what order, is not fixed: f(t) must
 // not depend on it (scratch indexed by t is fine, each t runs once). Every
 // task runs in the caller's floating-point mode (whether subnormals are
 // flushed: denormals_cpu.h). f must not throw.
