@@ -55,10 +55,11 @@ bool winograd3_applicable(const ConvGeom& g) {
 }
 
 // F(2x2, 5x5) (docs/engine-bench.md, "Winograd for 5x5 kernels"): the
-// digits ConvNet's conv2 (64 -> 128, 14x14 -> 10x10) takes 0.55-0.65 of
-// im2col's CPU time in each pass, InceptionV3's 48 -> 64 on 7x7 (padding 2)
-// 0.7-0.8 (HWCN, asked first, is faster there still); the digits conv1
-// (3 -> 64 on 32x32: gemms of inner size 3) takes 2-3x im2col's.
+// digits ConvNet's conv2 (64 -> 128, 14x14 -> 10x10) takes 0.49-0.58 of
+// im2col's time in each pass at 1 thread, 0.59-0.72 at 2; InceptionV3's
+// 48 -> 64 on 7x7 (padding 2) 0.7-0.8 of its CPU time (HWCN, asked first,
+// is faster there still); the digits conv1 (3 -> 64 on 32x32: gemms of
+// inner size 3) takes 2x im2col's forward and 4x its weight gradient.
 bool winograd5_profitable(const ConvGeom& g) { return g.C >= 48 && g.Cout >= 64 && g.Ho >= 7 && g.Wo >= 7; }
 
 }  // namespace
