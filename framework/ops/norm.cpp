@@ -7,6 +7,7 @@
 #include "framework/ops/norm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
@@ -20,6 +21,13 @@
 #include "framework/ops/parallel_cpu.h"
 #include "framework/ops/reduce.h"
 #include "framework/ops/shape_ops.h"
+
+// No contraction of a * b + c into one FMA anywhere in this file: the sums'
+// avx512f copy (which allows FMA) must do the IEEE operations of the avx2
+// and default copies (which have none), so every machine gets the same bits.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off")
+#endif
 
 namespace neurn {
 
@@ -133,6 +141,28 @@ inline BnVec bn_load(const T* p) {
                  static_cast<double>(p[3])};
   } else {
     BnVec v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+}
+
+// Eight doubles as one value, for the avx512f copy of the sums only (the
+// avx2 and default copies would lower it through the stack). Lane l of the
+// 16 is lane l % 8 of the (l / 8)-th value instead of lane l % 4 of the
+// (l / 4)-th BnVec: each lane takes the same additions in the same order, so
+// the bits are those of the 4-wide loops. No FMA either: the file is compiled
+// with fp-contract off (the pragma at its top), which avx512f would otherwise
+// allow.
+typedef double BnVec8 __attribute__((vector_size(64)));
+
+template <typename T>
+inline BnVec8 bn_load8(const T* p) {
+  if constexpr (std::is_same_v<T, float>) {
+    return BnVec8{static_cast<double>(p[0]), static_cast<double>(p[1]), static_cast<double>(p[2]),
+                  static_cast<double>(p[3]), static_cast<double>(p[4]), static_cast<double>(p[5]),
+                  static_cast<double>(p[6]), static_cast<double>(p[7])};
+  } else {
+    BnVec8 v;
     std::memcpy(&v, p, sizeof v);
     return v;
   }
@@ -279,6 +309,107 @@ void bn_column_sums(const BnGeom& g, const T* a, const T* b, const T* ka, const 
   }
 }
 
+// bn_lane_sums and bn_column_sums with BnVec8 (the avx512f copy).
+template <bool kSame, typename T>
+void bn_lane_sums8(const BnGeom& g, const T* a, const T* b, const T* ka, const T* kb, int64_t c0, int64_t c1,
+                   double* s1, double* s2) {
+  const int64_t body = g.S - g.S % kBnLanes, stride = g.C * g.S;
+  for (int64_t c = c0; c < c1; ++c) {
+    const double da = ka ? static_cast<double>(ka[c]) : 0.0, db = static_cast<double>(kb[c]);
+    const BnVec8 ua = {da, da, da, da, da, da, da, da}, ub = {db, db, db, db, db, db, db, db};
+    BnVec8 p0 = {}, p1 = {}, q0 = {}, q1 = {};
+    double r1 = 0, r2 = 0;
+    const T* pa = a + c * g.S;
+    const T* pb = b + c * g.S;
+    for (int64_t n = 0; n < g.N; ++n, pa += stride, pb += stride) {
+      if (n + 1 < g.N)
+        for (int64_t i = 0; i < std::min<int64_t>(g.S, kBnRunAhead); i += 64 / static_cast<int64_t>(sizeof(T))) {
+          __builtin_prefetch(pa + stride + i);
+          if constexpr (!kSame) __builtin_prefetch(pb + stride + i);
+        }
+      for (int64_t i = 0; i < body; i += kBnLanes) {
+        if (i + kBnRunAhead < g.S) {
+          __builtin_prefetch(pa + i + kBnRunAhead);
+          if constexpr (!kSame) __builtin_prefetch(pb + i + kBnRunAhead);
+        }
+        const BnVec8 u0 = bn_load8(pa + i) - ua, u1 = bn_load8(pa + i + 8) - ua;
+        p0 += u0, p1 += u1;
+        if constexpr (kSame) {
+          q0 += u0 * u0, q1 += u1 * u1;
+        } else {
+          q0 += u0 * (bn_load8(pb + i) - ub), q1 += u1 * (bn_load8(pb + i + 8) - ub);
+        }
+      }
+      double t1 = 0, t2 = 0;
+      for (int64_t i = body; i < g.S; ++i) {
+        const double u = static_cast<double>(pa[i]) - da, w = static_cast<double>(pb[i]) - db;
+        t1 += u, t2 += u * w;
+      }
+      r1 += t1, r2 += t2;
+    }
+    double lanes[2 * kBnLanes];
+    std::memcpy(lanes, &p0, 64), std::memcpy(lanes + 8, &p1, 64);
+    std::memcpy(lanes + 16, &q0, 64), std::memcpy(lanes + 24, &q1, 64);
+    for (int l = 0; l < kBnLanes; ++l) r1 += lanes[l], r2 += lanes[kBnLanes + l];
+    s1[c - c0] = r1, s2[c - c0] = r2;
+  }
+}
+
+template <bool kMoments, typename T>
+void bn_column_sums8(const BnGeom& g, const T* a, const T* b, const T* ka, const T* kb, int64_t c0, int64_t c1,
+                     double* s1, double* s2, double* cols) {
+  const int64_t nc = c1 - c0, L = nc * g.S, stride = g.C * g.S;
+  const T* a0 = a + c0 * g.S;
+  const T* b0 = b + c0 * g.S;
+  double* acc1 = cols;
+  double* acc2 = cols + L;
+  const T* k = kMoments ? ka : kb;
+  int64_t j = 0;
+  for (; j + 16 <= L; j += 16) {
+    double kc[16];
+    for (int i = 0; i < 16; ++i) kc[i] = static_cast<double>(k[c0 + (j + i) / g.S]);
+    BnVec8 k0, k1;
+    std::memcpy(&k0, kc, 64), std::memcpy(&k1, kc + 8, 64);
+    BnVec8 p0 = {}, p1 = {}, q0 = {}, q1 = {};
+    for (int64_t n = 0; n < g.N; ++n) {
+      const T* pa = a0 + n * stride + j;
+      __builtin_prefetch(pa + kBnColumnAhead);
+      if constexpr (!kMoments) __builtin_prefetch(b0 + n * stride + j + kBnColumnAhead);
+      if constexpr (kMoments) {
+        const BnVec8 u0 = bn_load8(pa) - k0, u1 = bn_load8(pa + 8) - k1;
+        p0 += u0, p1 += u1;
+        q0 += u0 * u0, q1 += u1 * u1;
+      } else {
+        const T* pb = b0 + n * stride + j;
+        const BnVec8 u0 = bn_load8(pa), u1 = bn_load8(pa + 8);
+        p0 += u0, p1 += u1;
+        q0 += u0 * (bn_load8(pb) - k0), q1 += u1 * (bn_load8(pb + 8) - k1);
+      }
+    }
+    std::memcpy(acc1 + j, &p0, 64), std::memcpy(acc1 + j + 8, &p1, 64);
+    std::memcpy(acc2 + j, &q0, 64), std::memcpy(acc2 + j + 8, &q1, 64);
+  }
+  for (; j < L; ++j) {
+    const double kj = static_cast<double>(k[c0 + j / g.S]);
+    double t1 = 0, t2 = 0;
+    for (int64_t n = 0; n < g.N; ++n) {
+      const double va = static_cast<double>(a0[n * stride + j]);
+      if constexpr (kMoments) {
+        const double u = va - kj;
+        t1 += u, t2 += u * u;
+      } else {
+        t1 += va, t2 += va * (static_cast<double>(b0[n * stride + j]) - kj);
+      }
+    }
+    acc1[j] = t1, acc2[j] = t2;
+  }
+  for (int64_t c = 0; c < nc; ++c) {
+    double t1 = 0, t2 = 0;
+    for (int64_t s = 0; s < g.S; ++s) t1 += acc1[c * g.S + s], t2 += acc2[c * g.S + s];
+    s1[c] = t1, s2[c] = t2;
+  }
+}
+
 // y = x scale[c] + shift[c] over channels [c0, c1); scale and shift are
 // indexed from c0. Small maps: the coefficients spread per (channel,
 // position) once (cols: 2 (c1 - c0) S of scratch), then each image's block
@@ -377,9 +508,45 @@ NEURN_BN_CLONE(float, f32)
 NEURN_BN_CLONE(double, f64)
 #undef NEURN_BN_CLONE
 
+// The sums' avx512f copy (BnVec8), picked at run time where the CPU has it.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define NEURN_BN_SUMS8(T, suffix)                                                                               \
+  __attribute__((target("avx512f"), flatten)) void bn_channel_sums8_##suffix(                                    \
+      const BnGeom& g, const T* a, const T* b, const T* ka, const T* kb, int64_t c0, int64_t c1, double* s1,     \
+      double* s2, double* scratch) {                                                                             \
+    const bool same = a == b && ka == kb;                                                                        \
+    if (bn_columns(g) && same)                                                                                   \
+      bn_column_sums8<true, T>(g, a, b, ka, kb, c0, c1, s1, s2, scratch);                                        \
+    else if (bn_columns(g))                                                                                      \
+      bn_column_sums8<false, T>(g, a, b, ka, kb, c0, c1, s1, s2, scratch);                                       \
+    else if (same)                                                                                               \
+      bn_lane_sums8<true, T>(g, a, b, ka, kb, c0, c1, s1, s2);                                                   \
+    else                                                                                                         \
+      bn_lane_sums8<false, T>(g, a, b, ka, kb, c0, c1, s1, s2);                                                  \
+  }
+NEURN_BN_SUMS8(float, f32)
+NEURN_BN_SUMS8(double, f64)
+#undef NEURN_BN_SUMS8
+std::atomic<bool> bn_allow_avx512{true};
+bool bn_have_avx512() {
+  static const bool have = __builtin_cpu_supports("avx512f");
+  return have && bn_allow_avx512.load(std::memory_order_relaxed);
+}
+#define NEURN_BN_HAVE_SUMS8 1
+#endif
+
 template <typename T>
 void bn_sums(const BnGeom& g, const T* a, const T* b, const T* ka, const T* kb, int64_t c0, int64_t c1, double* s1,
              double* s2, double* scratch) {
+#ifdef NEURN_BN_HAVE_SUMS8
+  if (bn_have_avx512()) {
+    if constexpr (std::is_same_v<T, float>)
+      bn_channel_sums8_f32(g, a, b, ka, kb, c0, c1, s1, s2, scratch);
+    else
+      bn_channel_sums8_f64(g, a, b, ka, kb, c0, c1, s1, s2, scratch);
+    return;
+  }
+#endif
   if constexpr (std::is_same_v<T, float>)
     bn_channel_sums_f32(g, a, b, ka, kb, c0, c1, s1, s2, scratch);
   else
@@ -632,6 +799,16 @@ void ln_backward_cpu(const Tensor& x, const Tensor& dy, const Tensor& w, const T
 }
 
 }  // namespace
+
+bool bn_cpu_use_avx512(bool allow) {
+#ifdef NEURN_BN_HAVE_SUMS8
+  const bool was = bn_allow_avx512.exchange(allow);
+  return was && __builtin_cpu_supports("avx512f");
+#else
+  (void)allow;
+  return false;
+#endif
+}
 
 NEURN_DEFINE_KERNEL(batch_norm_train_kernel);
 NEURN_DEFINE_KERNEL(batch_norm_eval_kernel);

@@ -38,4 +38,9 @@ NEURN_DECLARE_KERNEL(layer_norm_backward_kernel, void(const Tensor& x, const Ten
                                                       const Tensor& mean, const Tensor& invstd, int64_t D,
                                                       const Tensor& dx, const Tensor& dweight, const Tensor& dbias));
 
+// The CPU batch norm's sums run an avx512f copy where the CPU has one (the
+// same bits as the avx2 and default copies). allow = false turns it off, so a
+// test can compare the copies on one machine; returns whether it was in use.
+bool bn_cpu_use_avx512(bool allow);
+
 }  // namespace neurn
