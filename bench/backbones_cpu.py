@@ -4,7 +4,8 @@ shufflenet_v2, vit_digits and digits_convnet) in neurn and in PyTorch on the
 same CPU, with the same number of threads and the same batch, and their ratio.
 
   /usr/bin/python3 bench/backbones_cpu.py [--models vgg19 resnet50 ...] [--batch 64]
-      [--size 32] [--steps 5] [--threads 2] [--neurn build/bin/neurn]
+      [--size 32] [--steps 5] [--threads 2] [--neurn build/bin/neurn] [--flush-denormal]
+      [--keep-blas-core]
 
 Each side times --steps training steps (forward, cross entropy, backward,
 Adam lr 1e-3) on one fixed synthetic batch after one warm-up step: neurn
@@ -15,7 +16,8 @@ S is --size, raised to the model's minimum input where it has one
 digits to. Models without a PyTorch twin (resnet50v2, mobilenet, xception,
 nasnetmobile: Keras designs; shufflenet: ShuffleNet v1, not in torchvision)
 get neurn's figure alone; names the registry does not hold (yet) get a
-"not registered" row, never silently dropped. Needs Debian's python3-torch
+"not registered" row, never silently dropped. OPENBLAS_CORETYPE is cleared
+for both sides unless --keep-blas-core (bench/blas_core_env.py). Needs Debian's python3-torch
 and python3-torchvision.
 """
 import argparse
@@ -26,6 +28,8 @@ import sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import blas_core_env  # noqa: E402
 
 
 # The twelve backbones of the paper (Table 1), in the registry's names.
@@ -70,7 +74,9 @@ def main():
     ap.add_argument("--flush-denormal", action="store_true",
                     help="PyTorch flushes subnormals too (torch.set_flush_denormal(True)), as neurn's conv2d and "
                          "GEMMs always do (framework/ops/denormals_cpu.h); without it PyTorch keeps its default")
+    blas_core_env.add_argument(ap)
     a = ap.parse_args()
+    blas_core_env.apply(a)
     import torch
     import gpu_bench_torch
     torch.set_num_threads(a.threads)

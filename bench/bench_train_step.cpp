@@ -9,11 +9,15 @@
 #include <string>
 #include <vector>
 
+#include <cblas.h>
+
 #include "bench/bench_gemm.h"
 #include "experiments/cli/cli.h"
+#include "framework/blas_env.h"
 #include "framework/flops.h"
 #include "framework/io/atomic_file.h"
 #include "framework/ops.h"
+#include "framework/ops/parallel_cpu.h"
 #include "framework/optim/adam.h"
 #include "framework/profiler.h"
 #include "layers/init.h"
@@ -103,9 +107,21 @@ int bench_train_step(const Flags& f) {
   const double step_gflops = 3.0 * static_cast<double>(forward_flops) * static_cast<double>(steps) / total / 1e9;
   std::printf("forward %.3f GFLOP per batch; step rate %.1f GFLOP/s (3 x forward FLOPs per step)\n",
               static_cast<double>(forward_flops) / 1e9, step_gflops);
+  if (device.is_cpu()) {
+    const BlasCore core = blas_core();
+    std::printf("openblas_kernels=%s%s%s\n", core.chosen.c_str(), core.suggested.empty() ? "" : " (the CPU has ",
+                core.suggested.empty() ? "" : (core.suggested + "'s: OPENBLAS_CORETYPE chose narrower ones)").c_str());
+  }
   if (f.has("vs-gemm") && device.is_cpu()) {
+    // The yardstick runs on as many cores as the step (NEURN_NUM_THREADS),
+    // whatever OPENBLAS_NUM_THREADS says: the step's own products run on
+    // neurn's pool, so OPENBLAS_NUM_THREADS=1 (what the backbone benchmark
+    // sets) would otherwise measure one core against a step on all of them.
+    const int threads = cpu::num_threads(), blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(threads);
     const double peak = sgemm_peak_gflops(3, false);
-    std::printf("sgemm peak %.1f GFLOP/s (bench gemm): the step runs at %.0f%% of it\n", peak,
+    openblas_set_num_threads(blas_threads);
+    std::printf("sgemm peak %.1f GFLOP/s on %d threads (bench gemm): the step runs at %.0f%% of it\n", peak, threads,
                 100.0 * step_gflops / peak);
     std::printf("fraction_of_sgemm=%.3f\n", step_gflops / peak);
   }
@@ -139,7 +155,8 @@ Register reg{{
     .details = "Times training steps (forward, cross entropy, backward, Adam lr 1e-3) on one synthetic batch. CPU "
                "threads: OpenBLAS takes OPENBLAS_NUM_THREADS, the other kernels NEURN_NUM_THREADS (default: all "
                "cores). It prints the step's FLOP rate (3 x the forward's FLOPs per step) and, with --vs-gemm, that "
-               "rate as a fraction of the machine's sgemm rate. The last line is images_per_second=<N>.",
+               "rate as a fraction of the machine's sgemm rate (square products on NEURN_NUM_THREADS threads, "
+               "whatever OPENBLAS_NUM_THREADS says). The last line is images_per_second=<N>.",
     .fn = bench_train_step}};
 
 }  // namespace

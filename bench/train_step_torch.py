@@ -20,6 +20,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import blas_core_env  # noqa: E402
+
 
 def build_torch_net(nn):
     return nn.Sequential(
@@ -76,7 +79,9 @@ def main():
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--neurn", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "bin",
                                                     "neurn"))
+    blas_core_env.add_argument(ap)
     args = ap.parse_args()
+    blas_core_env.apply(args)
     try:
         import torch
     except ImportError:
