@@ -1,11 +1,14 @@
 // `neurn bench conv`: the CPU convolution's algorithms side by side: im2col +
-// gemm, Winograd F(2x2,3x3) (framework/ops/conv_winograd_cpu.h, 3x3 stride 1
-// only) and the batch-innermost gemms (framework/ops/conv_hwcn_cpu.h), each
+// gemm (its weight gradient both ways: summed as (Cout, K) and, `im2col-t`,
+// as (K, Cout) turned back at the end, cpu::im2col_weight_transposed),
+// Winograd F(2x2,3x3) and F(2x2,5x5) (framework/ops/conv_winograd_cpu.h,
+// stride 1 only; the weight gradient for 5x5 kernels) and the batch-innermost gemms (framework/ops/conv_hwcn_cpu.h), each
 // pass (forward, data gradient, weight gradient) alone, and what the automatic
 // choice picks and costs; on one shape (--shape N,C,H,W,K[,k,stride]) or on
 // every distinct conv of a registry model's training step (--model, depthwise
-// excepted), which is how the rules of cpu::winograd_conv_profitable and
-// cpu::hwcn_conv_profitable were measured (docs/engine-bench.md).
+// excepted), which is how the rules of cpu::winograd_conv_profitable,
+// cpu::winograd_weight_profitable, cpu::hwcn_conv_profitable and
+// cpu::im2col_weight_transposed were measured (docs/engine-bench.md).
 // Threads: NEURN_NUM_THREADS.
 #include <time.h>
 
@@ -95,14 +98,23 @@ const char* auto_pick(const cpu::ConvGeom& g, size_t elem, Pass pass) {
       (cpu::winograd_mode() == cpu::WinogradMode::Always ||
        cpu::winograd_conv_profitable(g, elem, pass == kData, th)))
     return "winograd";
+  if (pass == kWeight && wino_on && cpu::winograd_weight_applicable(g) &&
+      (cpu::winograd_mode() == cpu::WinogradMode::Always || cpu::winograd_weight_profitable(g, elem, th)))
+    return "winograd";
+  if (pass == kWeight && cpu::im2col_weight_transposed(g)) return "im2col-t";
   return "im2col";
 }
 
-// t[algo][pass]: negative where not measured (not asked for, or Winograd
-// where it does not apply, or its weight gradient, which it has not).
+// t[algo][pass], on[algo][pass]: false where not measured (not asked for,
+// or Winograd where it does not apply: 3x3 and 5x5 at stride 1, its weight
+// gradient 5x5 only). wt: im2col's weight gradient the other way round from
+// what the rule picks (`im2col-t` when the rule keeps (Cout, K), and the
+// reverse), measured with im2col's weight gradient.
 struct Result {
   Timing t[kAlgos][kPasses];
   bool on[kAlgos][kPasses] = {};
+  Timing wt;
+  bool wt_on = false, wt_transposed = false;  // wt_transposed: wt is the transposed product
 };
 
 template <typename T>
@@ -127,11 +139,20 @@ Result measure(const cpu::ConvGeom& g, int64_t reps, const bool passes[kPasses],
     cpu::ScopedWinogradMode off(cpu::WinogradMode::Off);
     cpu::ScopedHwcnMode hoff(cpu::HwcnMode::Off);
     run(kIm2col, kForward, fwd), run(kIm2col, kData, data), run(kIm2col, kWeight, weight);
+    if (algos[kIm2col] && passes[kWeight]) {
+      r.wt_transposed = !cpu::im2col_weight_transposed(g);
+      cpu::ScopedIm2colWeightMode other(r.wt_transposed ? cpu::Im2colWeightMode::Always
+                                                        : cpu::Im2colWeightMode::Never);
+      r.wt = time_best(reps, weight);
+      r.wt_on = true;
+    }
   }
   if (cpu::winograd_applicable(g)) {
     run(kWinograd, kForward, [&] { cpu::winograd_conv2d_forward<T>(g, x.data(), w.data(), b.data(), y.data()); });
     run(kWinograd, kData, [&] { cpu::winograd_conv2d_backward_data<T>(g, w.data(), y.data(), dx.data()); });
   }
+  if (cpu::winograd_weight_applicable(g))
+    run(kWinograd, kWeight, [&] { cpu::winograd_conv2d_backward_weight<T>(g, x.data(), y.data(), dw.data()); });
   run(kHwcn, kForward, [&] { cpu::hwcn_conv2d_forward<T>(g, x.data(), w.data(), b.data(), y.data()); });
   run(kHwcn, kData, [&] { cpu::hwcn_conv2d_backward<T>(g, nullptr, w.data(), y.data(), dx.data(), nullptr); });
   run(kHwcn, kWeight, [&] { cpu::hwcn_conv2d_backward<T>(g, x.data(), nullptr, y.data(), nullptr, dw.data()); });
@@ -245,6 +266,10 @@ int bench_conv(const Flags& f) {
         if (!r.on[a][p]) continue;
         std::printf(" %s %.3f (%.3f)", a == kAuto ? "auto" : kAlgoNames[a], r.t[a][p].wall_ms, r.t[a][p].cpu_ms);
         if (a != kAuto) best = std::min(best, r.t[a][p].wall_ms);
+        if (a == kIm2col && p == kWeight && r.wt_on) {
+          std::printf(" %s %.3f (%.3f)", r.wt_transposed ? "im2col-t" : "im2col-n", r.wt.wall_ms, r.wt.cpu_ms);
+          best = std::min(best, r.wt.wall_ms);
+        }
       }
       std::printf(" [%s]", auto_pick(g, elem, static_cast<Pass>(p)));
       const double n = static_cast<double>(counts[p]);
@@ -265,7 +290,7 @@ int bench_conv(const Flags& f) {
 
 Register reg{{
     .name = "bench conv",
-    .summary = "CPU convolution: im2col + gemm, Winograd F(2x2,3x3) and batch-innermost gemms, per pass",
+.summary = "CPU convolution: im2col + gemm, Winograd F(2x2,3x3) / F(2x2,5x5) and batch-innermost gemms, per pass",
     .flags = {text("shape", "N,C,H,W,K", "one conv: batch, input channels, height, width, output channels (then ,k,stride: "
                    "a k x k kernel and its stride; 3 and 1 without)"),
               text("model", "NAME", "a registry model: time each of its distinct convs (depthwise excepted)"),
@@ -276,6 +301,8 @@ Register reg{{
               text("dtype", "float32|float64", "(float32)"), integer("reps", "N", "(5)")},
     .details = "Times the forward (bias added), the data gradient and the weight gradient of each conv by each "
                "algorithm (best of --reps after a warm-up; wall and process CPU time) with NEURN_NUM_THREADS threads, "
+               "im2col's weight gradient also the other way round from its rule's pick (im2col-t: summed transposed, "
+               "im2col-n: not; the `im2col` column is the rule's), "
                "and `auto`: the dispatch of conv2d as the modes are set (NEURN_CONV_WINOGRAD, NEURN_CONV_HWCN), with "
                "its pick in brackets. With --model each line is one distinct conv of a training step (xF/D/W: how "
                "often it runs forward / as a data gradient / as a weight gradient); the last line sums each column "
