@@ -467,7 +467,15 @@ bool im2col_weight_transposed(const ConvGeom& g) {
   // back to pay (one thread, SkylakeX kernels: Inception's 3x3 s2 192 -> 320
   // to 1x1 0.46 -> 0.61 ms transposed, DenseNet's 1024 -> 256 on 2x2 0.80 ->
   // 0.88-0.91; 3x3 outputs within noise; from 4x4 even or faster).
-  return g.Og() < g.K() && g.P() >= 16;
+  // Session 8, AVX-512 (Cooperlake) kernels, `neurn bench conv --model`
+  // (im2col-t / im2col-n columns), three runs at 1 and 2 threads: the rule
+  // holds on every conv of inception_v3 (75x75), densenet121 and resnet50
+  // but one: with fewer than 32 rows (K) the (Cout, K) sums' gemm has too
+  // few columns as well, and Inception's stem (3 -> 32, 3x3 s2, K = 27 <
+  // Og = 32) takes 0.69-0.74 of its time transposed at 1 and 2 threads
+  // (0.87-0.89 with the Haswell kernels).
+  // Grouped convs with K < 32 are unmeasured and keep the first clause.
+  return (g.Og() < g.K() || (g.groups == 1 && g.K() < 32)) && g.P() >= 16;
 }
 
 template <typename T>

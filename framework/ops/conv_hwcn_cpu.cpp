@@ -91,7 +91,15 @@ bool hwcn_conv_profitable(const ConvGeom& g, size_t elem_size, HwcnPass pass, in
     // Round 2: a strided pointwise conv with a 1x1 output (ResNet's 1x1
     // s2 1024 -> 2048 on a 2x2 map) is one such product on the position it
     // reads: 0.58-1.03 of im2col over four runs, 0.87 typical.
-    return map == 1 || g.P() == 1;
+    // Session 8, AVX-512 (Cooperlake) kernels: on 2x2 maps narrow outputs
+    // now win too: DenseNet's last block, 256..992 -> 128, three runs each,
+    // HWCN / im2col 0.71-0.88 in every pass at 1 thread, at 2 threads
+    // forward 0.80-1.12 (0.96 typical), data 0.88-1.25 (1.0), weight
+    // 0.78-1.14 (0.89); ResNet's wider ones (256 -> 1024, 1024 -> 256 and
+    // 1024 -> 512) are even at 1 thread (0.92-1.1) and lose at 2 (up to 1.3).
+    // With the Haswell (AVX2) kernels 256 -> 128 and 512 -> 128 take
+    // 0.87-1.05 (--shape, three runs), so the rule does not ask which.
+    return map == 1 || g.P() == 1 || (map == 4 && g.Cout <= 128);
   }
   // Strided (round 2, four runs at 1 and 2 threads): ResNet's padded
   // stride-2 3x3s on 8x8, 4x4 and 2x2 maps win forward (0.56-1.03 of
@@ -100,8 +108,18 @@ bool hwcn_conv_profitable(const ConvGeom& g, size_t elem_size, HwcnPass pass, in
   // (3x3 s2 p0 on 7x7 and 3x3 maps: no tap reads padding, so nothing is
   // skipped) lose in every pass (1.1-1.9). So: padded, on maps up to 8x8,
   // forward and data only.
-  if (g.sh != 1 || g.sw != 1)
-    return pass != HwcnPass::Weight && (g.ph > 0 || g.pw > 0) && map <= 64;
+  // Session 8, AVX-512 kernels: the 7x7 s2 stems of ResNet and DenseNet
+  // (3 -> 64, padding 3, 32x32 -> 16x16) forward take 0.60-0.79 of
+  // im2col's time at 1 and 2 threads (six runs each; im2col's 147-row
+  // columns cost more than HWCN's 49 taps of inner size 3), 0.86-0.96 with
+  // the Haswell kernels; their weight gradient does not (1.1-1.6).
+  // Inception's unpadded 3x3 s2 stem (3 -> 32 on 75x75) loses in every
+  // pass (2.2-3.6x).
+  const bool padded = g.ph > 0 || g.pw > 0;
+  if (g.sh != 1 || g.sw != 1) {
+    if (pass == HwcnPass::Forward && padded && g.C <= 4 && g.kh * g.kw >= 49) return true;
+    return pass != HwcnPass::Weight && padded && map <= 64;
+  }
   // Kernels larger than 1x1 at stride 1: every pass wins on maps up to 7x7
   // (dead taps skipped, no im2col: 0.1-0.5 of the best other algorithm on
   // DenseNet's 4x4..1x1 3x3s, Inception's 7x7 / 3x3 / 1x1 maps with 1x7,

@@ -264,9 +264,12 @@ TEST_CASE("conv hwcn: the automatic rule (float32, batches from 16, small maps)"
       CHECK(cpu::hwcn_conv_profitable(conv(64, 64, 8, 64, 3, 1, 1), 4, pass, threads));   // ResNet's 8x8
       CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 256, 8, 256, 3, 1, 1), 4, pass, threads));  // VGG's
       CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 64, 14, 128, 5, 1, 0), 4, pass, threads));  // digits conv2
-      // Pointwise: only on 1x1 maps.
+      // Pointwise: on 1x1 maps, and on 2x2 maps up to 128 outputs (session 8).
       CHECK(cpu::hwcn_conv_profitable(conv(64, 512, 1, 128, 1, 1, 0), 4, pass, threads));
-      CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 512, 2, 128, 1, 1, 0), 4, pass, threads));
+      CHECK(cpu::hwcn_conv_profitable(conv(64, 512, 2, 128, 1, 1, 0), 4, pass, threads));   // DenseNet's
+      CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 1024, 2, 256, 1, 1, 0), 4, pass, threads));  // ResNet's
+      CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 256, 2, 1024, 1, 1, 0), 4, pass, threads));
+      CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 128, 4, 128, 1, 1, 0), 4, pass, threads));
       CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 128, 8, 128, 1, 1, 0), 4, pass, threads));
       // Strided: ResNet's padded 3x3s on small maps forward and data only;
       // Inception's unpadded reductions never; not on 16x16 maps.
@@ -278,6 +281,12 @@ TEST_CASE("conv hwcn: the automatic rule (float32, batches from 16, small maps)"
       CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 64, 16, 64, 3, 2, 1), 4, pass, threads));
       CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 256, 8, 512, 1, 2, 0), 4, pass, threads));  // pointwise
       CHECK(cpu::hwcn_conv_profitable(conv(64, 1024, 2, 2048, 1, 2, 0), 4, pass, threads));  // ... to a 1x1 map
+      // The 7x7 s2 stems (ResNet's, DenseNet's) forward only (session 8);
+      // Inception's unpadded 3x3 s2 stem and a 3x3 padded one never.
+      CHECK(cpu::hwcn_conv_profitable(conv(64, 3, 32, 64, 7, 2, 3), 4, pass, threads) == (pass == HwcnPass::Forward));
+      CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 3, 75, 32, 3, 2, 0), 4, pass, threads));
+      CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 3, 32, 32, 3, 2, 1), 4, pass, threads));
+      CHECK_FALSE(cpu::hwcn_conv_profitable(conv(64, 16, 32, 64, 7, 2, 3), 4, pass, threads));  // not a stem
       // Small batches, float64, groups: today's paths.
       CHECK_FALSE(cpu::hwcn_conv_profitable(conv(8, 128, 2, 32, 3, 1, 1), 4, pass, threads));
       CHECK_FALSE(cpu::hwcn_conv_profitable(conv(1, 128, 2, 32, 3, 1, 1), 4, pass, threads));

@@ -208,14 +208,16 @@ TEST_CASE("conv im2col weight gradient: transposed equals direct and the definit
 TEST_CASE("conv im2col weight gradient: the mode and the rule") {
   CHECK(cpu::im2col_weight_mode() == Im2colWeightMode::Auto);
   const ConvGeom stem = make_geom({64, 32, 37, 37, 32, 3, 3, 1, 1, 0, 0, 1, 1, 1});      // Og 32 < K 288
-  const ConvGeom wide = make_geom({64, 3, 75, 75, 32, 3, 3, 2, 2, 0, 0, 1, 1, 1});       // Og 32 > K 27
+  const ConvGeom stem3 = make_geom({64, 3, 75, 75, 32, 3, 3, 2, 2, 0, 0, 1, 1, 1});      // Og 32 > K 27, K < 32
+  const ConvGeom wide = make_geom({64, 128, 4, 4, 512, 1, 1, 1, 1, 0, 0, 1, 1, 1});      // Og 512 > K 128
   const ConvGeom grouped = make_geom({8, 64, 8, 8, 64, 1, 1, 1, 1, 0, 0, 1, 1, 4});      // Og 16 = K 16
   const ConvGeom to_1x1 = make_geom({64, 192, 3, 3, 320, 3, 3, 2, 2, 0, 0, 1, 1, 1});    // Og < K, 1 position
   const ConvGeom on_3x3 = make_geom({64, 768, 3, 3, 192, 1, 1, 1, 1, 0, 0, 1, 1, 1});    // 9 positions
   const ConvGeom on_4x4 = make_geom({64, 1024, 4, 4, 128, 1, 1, 1, 1, 0, 0, 1, 1, 1});   // 16 positions
   CHECK(cpu::im2col_weight_transposed(stem));
+  CHECK(cpu::im2col_weight_transposed(stem3));  // session 8: K under 32
   CHECK_FALSE(cpu::im2col_weight_transposed(wide));
-  CHECK_FALSE(cpu::im2col_weight_transposed(grouped));
+  CHECK_FALSE(cpu::im2col_weight_transposed(grouped));  // K 16 < 32, but grouped
   CHECK_FALSE(cpu::im2col_weight_transposed(to_1x1));
   CHECK_FALSE(cpu::im2col_weight_transposed(on_3x3));
   CHECK(cpu::im2col_weight_transposed(on_4x4));
