@@ -246,6 +246,33 @@ void bn_lane_sums(const BnGeom& g, const T* a, const T* b, const T* ka, const T*
 // doubles of scratch.
 constexpr int64_t kBnColumnAhead = 64;
 
+// The end of bn_column_sums and bn_column_sums8: positions [j, L) of the
+// block one at a time, then each channel's S accumulators folded in order.
+template <bool kMoments, typename T>
+void bn_column_finish(const BnGeom& g, const T* a0, const T* b0, const T* k, int64_t c0, int64_t j, int64_t L,
+                      double* acc1, double* acc2, double* s1, double* s2) {
+  const int64_t stride = g.C * g.S;
+  for (; j < L; ++j) {
+    const double kj = static_cast<double>(k[c0 + j / g.S]);
+    double t1 = 0, t2 = 0;
+    for (int64_t n = 0; n < g.N; ++n) {
+      const double va = static_cast<double>(a0[n * stride + j]);
+      if constexpr (kMoments) {
+        const double u = va - kj;
+        t1 += u, t2 += u * u;
+      } else {
+        t1 += va, t2 += va * (static_cast<double>(b0[n * stride + j]) - kj);
+      }
+    }
+    acc1[j] = t1, acc2[j] = t2;
+  }
+  for (int64_t c = 0; c < L / g.S; ++c) {
+    double t1 = 0, t2 = 0;
+    for (int64_t s = 0; s < g.S; ++s) t1 += acc1[c * g.S + s], t2 += acc2[c * g.S + s];
+    s1[c] = t1, s2[c] = t2;
+  }
+}
+
 template <bool kMoments, typename T>
 void bn_column_sums(const BnGeom& g, const T* a, const T* b, const T* ka, const T* kb, int64_t c0, int64_t c1,
                     double* s1, double* s2, double* cols) {
@@ -288,25 +315,7 @@ void bn_column_sums(const BnGeom& g, const T* a, const T* b, const T* ka, const 
     std::memcpy(acc2 + j, &q0, 32), std::memcpy(acc2 + j + 4, &q1, 32), std::memcpy(acc2 + j + 8, &q2, 32),
         std::memcpy(acc2 + j + 12, &q3, 32);
   }
-  for (; j < L; ++j) {
-    const double kj = static_cast<double>(k[c0 + j / g.S]);
-    double t1 = 0, t2 = 0;
-    for (int64_t n = 0; n < g.N; ++n) {
-      const double va = static_cast<double>(a0[n * stride + j]);
-      if constexpr (kMoments) {
-        const double u = va - kj;
-        t1 += u, t2 += u * u;
-      } else {
-        t1 += va, t2 += va * (static_cast<double>(b0[n * stride + j]) - kj);
-      }
-    }
-    acc1[j] = t1, acc2[j] = t2;
-  }
-  for (int64_t c = 0; c < nc; ++c) {
-    double t1 = 0, t2 = 0;
-    for (int64_t s = 0; s < g.S; ++s) t1 += acc1[c * g.S + s], t2 += acc2[c * g.S + s];
-    s1[c] = t1, s2[c] = t2;
-  }
+  bn_column_finish<kMoments>(g, a0, b0, k, c0, j, L, acc1, acc2, s1, s2);
 }
 
 // bn_lane_sums and bn_column_sums with BnVec8 (the avx512f copy).
@@ -389,25 +398,7 @@ void bn_column_sums8(const BnGeom& g, const T* a, const T* b, const T* ka, const
     std::memcpy(acc1 + j, &p0, 64), std::memcpy(acc1 + j + 8, &p1, 64);
     std::memcpy(acc2 + j, &q0, 64), std::memcpy(acc2 + j + 8, &q1, 64);
   }
-  for (; j < L; ++j) {
-    const double kj = static_cast<double>(k[c0 + j / g.S]);
-    double t1 = 0, t2 = 0;
-    for (int64_t n = 0; n < g.N; ++n) {
-      const double va = static_cast<double>(a0[n * stride + j]);
-      if constexpr (kMoments) {
-        const double u = va - kj;
-        t1 += u, t2 += u * u;
-      } else {
-        t1 += va, t2 += va * (static_cast<double>(b0[n * stride + j]) - kj);
-      }
-    }
-    acc1[j] = t1, acc2[j] = t2;
-  }
-  for (int64_t c = 0; c < nc; ++c) {
-    double t1 = 0, t2 = 0;
-    for (int64_t s = 0; s < g.S; ++s) t1 += acc1[c * g.S + s], t2 += acc2[c * g.S + s];
-    s1[c] = t1, s2[c] = t2;
-  }
+  bn_column_finish<kMoments>(g, a0, b0, k, c0, j, L, acc1, acc2, s1, s2);
 }
 
 // y = x scale[c] + shift[c] over channels [c0, c1); scale and shift are

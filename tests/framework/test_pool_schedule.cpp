@@ -56,9 +56,13 @@ const Schedule kSchedules[] = {{"worker sleeps", hook_worker_sleeps, false},
                                {"reverse, odd pieces sleep", hook_odd_sleep, true},
                                {"plain", nullptr, false}};
 
-// Every loop inline on one thread: inside a task of the pool.
+// Every loop inline on one thread: inside a task of the pool, with OpenBLAS
+// on one thread too (a product called from a pool task runs on OpenBLAS's own
+// threads otherwise, which at NEURN_NUM_THREADS=1 on a 2-core machine are two
+// and give other bits than the single-threaded products of the pool's path).
 template <typename F>
 void on_one_thread(F&& f) {
+  cpu::SingleThreadedBlas single;
   cpu::run_on_threads(2, [&](int64_t t) {
     if (t == 0) f();
   });
