@@ -1,6 +1,10 @@
 #pragma once
 // Random operands of a CPU convolution (framework/ops/conv_cpu.h's ConvGeom),
 // shared by the tests that pin one conv algorithm against another.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -33,6 +37,35 @@ ConvData<T> make_conv_data(const cpu::ConvGeom& g, uint32_t seed) {
   d.b = random_values<T>(static_cast<size_t>(g.Cout), seed + 2);
   d.dy = random_values<T>(static_cast<size_t>(g.N * g.Cout * g.P()), seed + 3);
   return d;
+}
+
+// A geometry with its output size computed the way conv2d does.
+inline cpu::ConvGeom conv_geom(int64_t N, int64_t C, int64_t H, int64_t W, int64_t Cout, int64_t kh, int64_t kw,
+                               int64_t sh = 1, int64_t sw = 1, int64_t ph = 0, int64_t pw = 0, int64_t dh = 1,
+                               int64_t dw = 1, int64_t groups = 1) {
+  cpu::ConvGeom g;
+  g.N = N, g.C = C, g.H = H, g.W = W, g.Cout = Cout, g.kh = kh, g.kw = kw;
+  g.sh = sh, g.sw = sw, g.ph = ph, g.pw = pw, g.dh = dh, g.dw = dw, g.groups = groups;
+  g.Ho = (H + 2 * ph - dh * (kh - 1) - 1) / sh + 1;
+  g.Wo = (W + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
+  return g;
+}
+
+// The largest |a[i] - b[i]|, in double.
+template <typename A, typename B>
+double max_abs_diff(const std::vector<A>& a, const std::vector<B>& b) {
+  REQUIRE(a.size() == b.size());
+  double m = 0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(static_cast<double>(a[i]) - static_cast<double>(b[i])));
+  return m;
+}
+
+// The largest |a[i]|, in double.
+template <typename T>
+double max_abs(const std::vector<T>& a) {
+  double m = 0;
+  for (T v : a) m = std::max(m, std::abs(static_cast<double>(v)));
+  return m;
 }
 
 }  // namespace neurn::testing

@@ -39,12 +39,7 @@ struct Case {
 };
 
 ConvGeom make_geom(const Case& c) {
-  ConvGeom g;
-  g.N = c.N, g.C = c.C, g.H = c.H, g.W = c.W, g.Cout = c.Cout, g.kh = c.kh, g.kw = c.kw;
-  g.sh = c.sh, g.sw = c.sw, g.ph = c.ph, g.pw = c.pw, g.dh = c.dh, g.dw = c.dw, g.groups = c.groups;
-  g.Ho = (c.H + 2 * c.ph - c.dh * (c.kh - 1) - 1) / c.sh + 1;
-  g.Wo = (c.W + 2 * c.pw - c.dw * (c.kw - 1) - 1) / c.sw + 1;
-  return g;
+  return testing::conv_geom(c.N, c.C, c.H, c.W, c.Cout, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, c.dh, c.dw, c.groups);
 }
 
 std::string describe(const Case& c) {

@@ -22,31 +22,15 @@ using namespace neurn;
 using cpu::ConvGeom;
 using testing::ConvData;
 using testing::make_conv_data;
+using testing::max_abs;
+using testing::max_abs_diff;
 using cpu::ScopedWinogradMode;
 using cpu::WinogradMode;
 
 namespace {
 
 ConvGeom geom3x3(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t pad) {
-  ConvGeom g;
-  g.N = N, g.C = C, g.H = H, g.W = W, g.Cout = K, g.kh = 3, g.kw = 3, g.ph = pad, g.pw = pad;
-  g.Ho = H + 2 * pad - 2, g.Wo = W + 2 * pad - 2;
-  return g;
-}
-
-template <typename A, typename B>
-double max_abs_diff(const std::vector<A>& a, const std::vector<B>& b) {
-  REQUIRE(a.size() == b.size());
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(static_cast<double>(a[i]) - static_cast<double>(b[i])));
-  return m;
-}
-
-template <typename T>
-double max_abs(const std::vector<T>& a) {
-  double m = 0;
-  for (T v : a) m = std::max(m, std::abs(static_cast<double>(v)));
-  return m;
+  return testing::conv_geom(N, C, H, W, K, 3, 3, 1, 1, pad, pad);
 }
 
 struct Case {

@@ -21,27 +21,13 @@ using cpu::ConvGeom;
 using cpu::ScopedWinogradMode;
 using cpu::WinogradMode;
 using testing::ConvData;
+using testing::max_abs;
+using testing::max_abs_diff;
 
 namespace {
 
 ConvGeom geom5x5(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t pad) {
-  ConvGeom g;
-  g.N = N, g.C = C, g.H = H, g.W = W, g.Cout = K, g.kh = 5, g.kw = 5, g.ph = pad, g.pw = pad;
-  g.Ho = H + 2 * pad - 4, g.Wo = W + 2 * pad - 4;
-  return g;
-}
-
-double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) {
-  REQUIRE(a.size() == b.size());
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
-  return m;
-}
-
-double max_abs(const std::vector<double>& a) {
-  double m = 0;
-  for (double v : a) m = std::max(m, std::abs(v));
-  return m;
+  return testing::conv_geom(N, C, H, W, K, 5, 5, 1, 1, pad, pad);
 }
 
 std::vector<double> winograd_forward(const ConvGeom& g, const ConvData<double>& d, bool bias) {
