@@ -7,6 +7,7 @@
 #include "framework/ops/gemm_cpu.h"
 #include "framework/ops/parallel_cpu.h"
 #include "framework/ops/scratch_cpu.h"
+#include "framework/ops/winograd_tiles_cpu.h"
 
 namespace neurn::cpu {
 
@@ -19,27 +20,11 @@ namespace {
 
 constexpr int64_t kPlanes = 36;  // 6x6 transformed values per tile
 
-// One F(2x2, 5x5) problem: input (N, Ci, H, W) -> output (N, Co, Ho, Wo) with
-// Ho = H + 2 ph - 4 (ph may be negative: the data gradient of a conv padded
-// by more than 4 crops). Tiles of 2x2 outputs, th x tw per image; a row is
-// one row of tiles of one image, r = n th + ty, the unit the work is split in.
-struct Problem {
-  int64_t N = 0, Ci = 0, H = 0, W = 0, Co = 0, ph = 0, pw = 0, Ho = 0, Wo = 0;
-  int64_t th = 0, tw = 0;
-  int64_t rows() const { return N * th; }
-};
-
-Problem make_problem(int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, int64_t ph, int64_t pw, int64_t Ho,
-                     int64_t Wo) {
-  Problem p;
-  p.N = N, p.Ci = Ci, p.H = H, p.W = W, p.Co = Co, p.ph = ph, p.pw = pw, p.Ho = Ho, p.Wo = Wo;
-  p.th = (Ho + 1) / 2, p.tw = (Wo + 1) / 2;
-  return p;
-}
-
-// The distance between planes: rounded up to 16 elements plus 16 more, so
-// planes do not start a power of two apart (conv_winograd_cpu.cpp).
-inline int64_t plane_stride(int64_t n) { return (n + 15) / 16 * 16 + 16; }
+// Problem, make_problem and plane_stride: winograd_tiles_cpu.h (shared with
+// F(2x2, 3x3)). Here Ho = H + 2 ph - 4.
+using winograd::make_problem;
+using winograd::plane_stride;
+using winograd::Problem;
 
 // ---- the weight transforms (not cloned: 1/6 and 1/24 round) ----
 

@@ -10,6 +10,7 @@
 #include "framework/ops/conv_winograd5_cpu.h"
 #include "framework/ops/parallel_cpu.h"
 #include "framework/ops/scratch_cpu.h"
+#include "framework/ops/winograd_tiles_cpu.h"
 
 namespace neurn::cpu {
 
@@ -134,29 +135,11 @@ void WinogradDecisionLog::record(const WinogradDecision& d) {
 
 namespace {
 
-// One Winograd convolution: input (N, Ci, H, W) -> output (N, Co, Ho, Wo) with
-// Ho = H + 2 ph - 2 (padding may be negative: the data gradient of a conv
-// padded by more than 2). Output tiles of 2x2, th x tw per image; a "row" is
-// one row of tiles of one image, r = n th + ty, the unit the work is split in.
-struct Problem {
-  int64_t N = 0, Ci = 0, H = 0, W = 0, Co = 0, ph = 0, pw = 0, Ho = 0, Wo = 0;
-  int64_t th = 0, tw = 0;
-  int64_t rows() const { return N * th; }
-};
-
-Problem make_problem(int64_t N, int64_t Ci, int64_t H, int64_t W, int64_t Co, int64_t ph, int64_t pw, int64_t Ho,
-                     int64_t Wo) {
-  Problem p;
-  p.N = N, p.Ci = Ci, p.H = H, p.W = W, p.Co = Co, p.ph = ph, p.pw = pw, p.Ho = Ho, p.Wo = Wo;
-  p.th = (Ho + 1) / 2, p.tw = (Wo + 1) / 2;
-  return p;
-}
-
-// The distance between the 16 planes of U, V and M: the plane rounded up to
-// 16 elements plus 16 more, so the planes do not start a power of two apart.
-// (With 512 x 512 channels U's planes were exactly 1 MiB apart, all 16
-// writes of one filter fell into the same cache set.)
-inline int64_t plane_stride(int64_t n) { return (n + 15) / 16 * 16 + 16; }
+// Problem, make_problem and plane_stride: winograd_tiles_cpu.h (shared with
+// F(2x2, 5x5)). Here Ho = H + 2 ph - 2.
+using winograd::make_problem;
+using winograd::plane_stride;
+using winograd::Problem;
 
 // U_k (o, i) for k = 0..15 (U + k plane_stride(Co Ci), row-major (Co, Ci)) from the 3x3
 // filters: U = G g G^T with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
