@@ -209,8 +209,7 @@ TEST_CASE("winograd 5x5: float32 error against float64, beside im2col's") {
 }
 
 // The op routes through the mode: Always gives the Winograd kernels' bits
-// for y and dx, Off im2col's; all four results agree to 1e-12 in float64
-// (the weight gradient's routing: test_conv_winograd5_op.cpp).
+// for y, dx and dw, Off im2col's; all four results agree to 1e-12 in float64.
 TEST_CASE("winograd 5x5: conv2d op (forward, dx, dw, db) through NEURN_CONV_WINOGRAD modes") {
   cpu::ScopedHwcnMode no_hwcn(cpu::HwcnMode::Off);  // HWCN is asked first
   Generator gen(17);
@@ -238,10 +237,35 @@ TEST_CASE("winograd 5x5: conv2d op (forward, dx, dw, db) through NEURN_CONV_WINO
     INFO("pad ", pad);
     CHECK(on[0] == winograd_forward(g, d, true));  // Always: the op ran the Winograd kernels
     CHECK(on[1] == winograd_dx(g, d));
+    CHECK(on[2] == winograd_dw(g, d));
     CHECK(off[0] != winograd_forward(g, d, true));  // Off: it did not (im2col rounds differently)
+    CHECK(off[2] != winograd_dw(g, d));
     for (int i = 0; i < 4; ++i) CHECK(max_abs_diff(on[i], off[i]) <= 1e-12 * std::max(1.0, max_abs(off[i])));
     CHECK(on[3] == off[3]);  // db is the same sum either way
   }
+}
+
+// The decision log records the weight gradient's decision beside the
+// forward's and the data gradient's.
+TEST_CASE("winograd 5x5 op: the decision log records the weight gradient's decision") {
+  Generator gen(19);
+  Tensor x = randn({1, 2, 8, 8}, {DType::Float32}, &gen), w = randn({3, 2, 5, 5}, {DType::Float32}, &gen);
+  x.requires_grad_(), w.requires_grad_();
+  ScopedWinogradMode m(WinogradMode::Always);
+  cpu::ScopedHwcnMode no_hwcn(cpu::HwcnMode::Off);
+  cpu::WinogradDecisionLog log;
+  sum(conv2d(x, w)).backward();
+  REQUIRE(log.decisions().size() == 3);
+  int fwd = 0, data = 0, weight = 0;
+  for (const auto& d : log.decisions()) {
+    CHECK(d.winograd);
+    CHECK(d.geom.kh == 5);
+    CHECK_FALSE((d.backward_data && d.backward_weight));
+    fwd += !d.backward_data && !d.backward_weight, data += d.backward_data, weight += d.backward_weight;
+  }
+  CHECK(fwd == 1);
+  CHECK(data == 1);
+  CHECK(weight == 1);
 }
 
 TEST_CASE("winograd 5x5: float64 gradient check through the Winograd path") {
